@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# velum's one, non-recursive GNU Makefile. Each directory contributes a
+# `*.mk` fragment that appends to the lists below; this file owns the flags,
+# the pattern rules and the top-level goals.
+#
+#   core_srcs     pure C (src/lib, src/policy, src/identity): no BPF, no sockets
+#   dp_srcs       src/datapath: libbpf users
+#   bins          names of programs in build/bin; each has <name>_srcs, <name>_libs
+#   unit_tests    tests/unit/test_*.c, each linked with the sanitized core
+#   test_goals    extra goals `make test` runs after the unit tests
+#
+# `make V=1` shows commands. `SAN=` disables the sanitizers of unit tests.
+
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD := build
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2)
+endif
+
+# Install missing Debian packages before anything reads pkg-config. Skipped for
+# `clean` and when a parent make already did it.
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifndef VELUM_DEPS_DONE
+$(if $(shell ./scripts/ensure-deps >&2 && echo ok),,$(error ensure-deps failed))
+export VELUM_DEPS_DONE := 1
+endif
+endif
+
+CC := gcc
+CLANG := clang
+BPFTOOL := bpftool
+PKG_CONFIG := pkg-config
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
+CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
+CFLAGS := -std=gnu11 -O2 -g $(WARN) -MMD -MP
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS :=
+
+core_pkgs := yaml-0.1 libpcre2-8
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
+
+core_srcs :=
+dp_srcs :=
+bins :=
+unit_tests :=
+test_goals :=
+clean_extra :=
+
+include $(sort $(wildcard src/*/module.mk))
+include $(sort $(wildcard bpf/module.mk tests/*/module.mk bench/module.mk examples/*/module.mk))
+
+# Object lists: the plain build and the sanitized build for unit tests.
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+sobj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
+
+core_objs := $(call obj,$(core_srcs))
+core_sobjs := $(call sobj,$(core_srcs))
+dp_objs := $(call obj,$(dp_srcs))
+
+$(BUILD)/obj/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c
+	$(call msg,CC-SAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/libvelum-core.a: $(core_objs)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libvelum-core-san.a: $(core_sobjs)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Programs: <name>_srcs are its own sources; it links the core archive plus
+# <name>_libs (pkg-config names) and <name>_ldlibs (raw flags).
+define bin_rule
+$(BUILD)/bin/$(1): $(call obj,$($(1)_srcs)) $($(1)_deps) $(BUILD)/libvelum-core.a
+	$$(call msg,LD,$$@)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CFLAGS) $(LDFLAGS) -o $$@ $(call obj,$($(1)_srcs)) $($(1)_deps) \
+		$(BUILD)/libvelum-core.a $$(call pkg_libs,$(core_pkgs) $($(1)_libs)) $($(1)_ldlibs) -lm
+endef
+$(foreach b,$(bins),$(eval $(call bin_rule,$(b))))
+
+# Unit tests: tests/unit/test_X.c -> build/tests/test_X, sanitized, cmocka.
+define unit_rule
+$(BUILD)/tests/$(notdir $(basename $(1))): $(call sobj,$(1)) $(BUILD)/libvelum-core-san.a
+	$$(call msg,LD-SAN,$$@)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) -o $$@ $(call sobj,$(1)) $(BUILD)/libvelum-core-san.a \
+		$$(call pkg_libs,$(core_pkgs) cmocka) -lm
+endef
+$(foreach t,$(unit_tests),$(eval $(call unit_rule,$(t))))
+unit_bins := $(foreach t,$(unit_tests),$(BUILD)/tests/$(notdir $(basename $(t))))
+
+.PHONY: all test test-unit check clean format
+all: $(foreach b,$(bins),$(BUILD)/bin/$(b))
+
+test-unit: $(unit_bins)
+	@set -e; for t in $(unit_bins); do \
+		echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; \
+	done
+
+test: all test-unit $(test_goals)
+	@echo "all tests passed"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check: all test-unit
+	@out=$$(git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/' | xargs clang-format --dry-run 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
+
+clean:
+	rm -rf $(BUILD) $(clean_extra)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Error messages for input errors. Library and parser code never prints: it
+ * fills a struct errbuf and returns a negative errno. Each layer that knows
+ * more context prepends it, so the message a user finally sees reads
+ * outermost-first: "deathstar.yaml:14: spec.ingress[0]...: 70000 is not a port".
+ */
+#ifndef VELUM_LIB_ERRBUF_H
+#define VELUM_LIB_ERRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ERRBUF_SIZE 1024
+
+struct errbuf {
+	char msg[ERRBUF_SIZE];
+};
+
+/* Replaces the message (printf format). Returns -EINVAL for convenience. Accepts NULL eb. */
+int errbuf_set(struct errbuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepends context to the current message: "<context><msg>". Accepts NULL eb. */
+void errbuf_prefix(struct errbuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static inline void errbuf_clear(struct errbuf *eb)
+{
+	if (eb)
+		eb->msg[0] = '\0';
+}
+
+static inline bool errbuf_empty(const struct errbuf *eb)
+{
+	return !eb || eb->msg[0] == '\0';
+}
+
+#endif
