@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# velum's one, non-recursive GNU Makefile. Each directory contributes a
-# `*.mk` fragment that appends to the lists below; this file owns the flags,
-# the pattern rules and the top-level goals.
+# velum's one, non-recursive GNU Makefile. Each directory contributes `*.mk`
+# fragments (src/*/*.mk, bpf/*.mk, tests/*/*.mk, bench/*.mk) that append to
+# the lists below; this file owns the flags, the pattern rules and the
+# top-level goals.
 #
 #   core_srcs     pure C (src/lib, src/policy, src/identity): no BPF, no sockets
 #   dp_srcs       src/datapath: libbpf users
@@ -57,8 +58,7 @@ unit_tests :=
 test_goals :=
 clean_extra :=
 
-include $(sort $(wildcard src/*/module.mk))
-include $(sort $(wildcard bpf/module.mk tests/*/module.mk bench/module.mk examples/*/module.mk))
+include $(sort $(wildcard src/*/*.mk bpf/*.mk tests/*/*.mk bench/*.mk examples/*/*.mk))
 
 # Object lists: the plain build and the sanitized build for unit tests.
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
