@@ -46,19 +46,20 @@ _Static_assert(sizeof(struct velum_policy_key) == 12, "ABI");
 
 /*
  * Verdict classes, ordered: a higher class wins over a lower one whatever the
- * prefix or identity (deny beats redirect beats allow).
+ * prefix or identity (deny beats audit beats redirect beats allow).
  */
 enum velum_verdict {
 	VELUM_VERDICT_NONE = 0, /* no entry: default deny */
 	VELUM_VERDICT_ALLOW = 1,
 	VELUM_VERDICT_REDIRECT = 2, /* allow, through the L7 proxy at proxy_port */
-	VELUM_VERDICT_DENY = 3,
+	VELUM_VERDICT_AUDIT = 3, /* a deny rule in audit mode: pass, report AUDIT */
+	VELUM_VERDICT_DENY = 4,
 };
 
 /*
- * The entry was produced in audit mode: a DENY entry lets the packet pass and
- * reports it as AUDIT; an ALLOW entry with this flag stands for an audited
- * default deny (the least specific entry, so any real allow overrides it).
+ * On an ALLOW entry: it stands for the default deny of a direction in audit
+ * mode (the least specific entry, identity 0, any protocol, so that any real
+ * allow overrides it): pass, report AUDIT.
  */
 #define VELUM_POLICY_F_AUDIT 0x01
 
