@@ -41,7 +41,7 @@ CLANG := clang
 BPFTOOL := bpftool
 PKG_CONFIG := pkg-config
 
-WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror -Wno-missing-field-initializers
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -MMD -MP
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
