@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Enforcement of one endpoint's policy in one direction (conntrack, then
+ * policy for new flows, then the record of the new flow), and the single
+ * place where a packet's fate becomes a tc action, a counter and events.
+ */
+#pragma once
+
+#include <linux/pkt_cls.h>
+
+#include "conntrack.h"
+#include "events.h"
+#include "policy.h"
+
+/*
+ * Decides p for endpoint ep_id's policy in dir against peer. Tracked
+ * packets (established, replies, related ICMP errors) pass without a
+ * lookup. A new flow is looked up; if it passes it is tracked and reported
+ * once (policy verdict). Returns 0 to pass or a negative enum velum_drop;
+ * v says what decided either way.
+ */
+static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
+				   __u32 ep_id, __u32 ep_identity, __u32 peer, struct verdict *v)
+{
+	struct policy_result r;
+	__be16 proxy_port = 0;
+	int ret;
+
+	v->ep_id = ep_id;
+	v->ep_identity = ep_identity;
+	v->peer_identity = peer;
+	v->dir = dir;
+	v->by_policy = 0;
+	v->match = VELUM_MATCH_NONE;
+	v->rule_id = VELUM_RULE_NONE;
+	v->flow_verdict = VELUM_FLOW_FORWARDED;
+	v->proxy_port = 0;
+
+	ret = ct_lookup(p, dir, &proxy_port);
+	if (ret != CT_NEW) {
+		if (proxy_port) {
+			v->proxy_port = proxy_port;
+			v->flow_verdict = VELUM_FLOW_REDIRECTED;
+		}
+		return 0;
+	}
+
+	ret = policy_lookup(ep_id, dir, peer, p->protocol, p->policy_dport, &r);
+	if (ret < 0)
+		return ret;
+	v->by_policy = 1;
+	v->match = r.match;
+	v->rule_id = r.rule_id;
+	switch (r.verdict) {
+	case VELUM_VERDICT_ALLOW:
+		if (r.flags & VELUM_POLICY_F_AUDIT)
+			v->flow_verdict = VELUM_FLOW_AUDIT; /* audited default deny */
+		break;
+	case VELUM_VERDICT_REDIRECT:
+		v->flow_verdict = VELUM_FLOW_REDIRECTED;
+		v->proxy_port = r.proxy_port;
+		break;
+	case VELUM_VERDICT_AUDIT:
+		v->flow_verdict = VELUM_FLOW_AUDIT;
+		break;
+	case VELUM_VERDICT_DENY:
+		v->flow_verdict = VELUM_FLOW_DROPPED;
+		return VELUM_DROP_POLICY_DENY;
+	default:
+		v->flow_verdict = VELUM_FLOW_DROPPED;
+		return VELUM_DROP_POLICY;
+	}
+
+	if (!p->icmp_error) {
+		ret = ct_create(p, dir, peer, r.rule_id, r.verdict, v->proxy_port);
+		if (ret < 0) {
+			v->flow_verdict = VELUM_FLOW_DROPPED;
+			return ret;
+		}
+		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, 0);
+	} else if (event_ratelimit_ok(skb, p, dir, 0)) {
+		/* untracked ICMP errors are reported like denied flows: rate-limited */
+		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, 0);
+	}
+	return 0;
+}
+
+/*
+ * Turns the outcome ret (>= 0 pass, else enum velum_drop) into a tc action:
+ * counts it under the deciding direction, marks redirected packets for the
+ * proxy, and reports drops (policy verdict first if a lookup decided),
+ * rate-limited per flow.
+ */
+static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pkt *p,
+					  struct verdict *v, int ret)
+{
+	__u16 reason;
+
+	if (ret >= 0) {
+		metrics_add(v->dir, 0, p->len);
+		if (v->proxy_port)
+			skb->mark =
+				VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(v->proxy_port) << 16);
+		return TC_ACT_OK;
+	}
+	reason = (__u16)(-ret);
+	metrics_add(v->dir, reason, p->len);
+	v->flow_verdict = VELUM_FLOW_DROPPED;
+	if (event_ratelimit_ok(skb, p, v->dir, reason)) {
+		if (v->by_policy)
+			event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, reason);
+		event_emit(skb, p, v, VELUM_EVENT_DROP, reason);
+	}
+	return TC_ACT_SHOT;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Connection tracking (map velum_ct, LRU hash), shared by the programs and
+ * user space (which lists and garbage-collects it).
+ *
+ * One entry per (flow, enforcing direction): a flow from endpoint A to
+ * endpoint B on this node has an EGRESS entry (A's egress policy allowed it)
+ * and an INGRESS entry (B's ingress policy allowed it). A packet is
+ * ESTABLISHED if its own tuple has an entry for the direction being
+ * enforced, a REPLY if its reversed tuple has an entry for the opposite
+ * direction, RELATED (ICMP errors) if the tuple quoted inside the ICMP error
+ * has an entry for the opposite direction. Only NEW packets see the policy.
+ */
+#pragma once
+
+#include <linux/types.h>
+
+/* Default capacity of velum_ct. */
+#define VELUM_CT_MAX 131072
+
+/*
+ * Key: exact match. Ports are the L4 ports; for ICMP echo the request is
+ * {sport = id, dport = 0} and the reply {sport = 0, dport = id}, so the
+ * reversed reply tuple finds the request; other ICMP is not tracked.
+ */
+struct velum_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol; /* IPPROTO_* */
+	__u8 dir;      /* VELUM_DIR_* of the enforcing endpoint */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct velum_ct_key) == 16, "ABI");
+
+/* TCP progress, set by the programs. */
+#define VELUM_CT_F_SEEN_REPLY 0x01 /* a reply passed: established */
+#define VELUM_CT_F_TX_FIN     0x02 /* FIN from the initiator */
+#define VELUM_CT_F_RX_FIN     0x04 /* FIN from the responder */
+#define VELUM_CT_F_RST	      0x08 /* RST either way */
+
+/* Derived state (struct velum_ct_entry.state). */
+enum velum_ct_state {
+	VELUM_CT_NEW = 0,	  /* non-TCP, or TCP with no reply yet (SYN sent) */
+	VELUM_CT_ESTABLISHED = 1, /* TCP, reply seen */
+	VELUM_CT_CLOSING = 2,	  /* TCP, FIN one way */
+	VELUM_CT_CLOSED = 3,	  /* TCP, RST or FIN both ways: a new SYN starts a new flow */
+};
+
+/* Lifetimes after the last packet (seconds). */
+#define VELUM_CT_LIFETIME_SYN	 60
+#define VELUM_CT_LIFETIME_TCP	 21600
+#define VELUM_CT_LIFETIME_CLOSE	 10
+#define VELUM_CT_LIFETIME_NONTCP 60
+
+/*
+ * Value. expires_ns is on the CLOCK_MONOTONIC clock (bpf_ktime_get_ns());
+ * an entry past it is dead: the programs treat it as absent and user space
+ * collects it (dp_ct_gc()).
+ */
+struct velum_ct_entry {
+	__u64 expires_ns;
+	__u32 peer_identity; /* the remote identity the policy saw */
+	__u32 rule_id;	     /* the rule that allowed the flow */
+	__be16 proxy_port;   /* REDIRECT: the L7 proxy port, else 0 */
+	__u8 flags;	     /* VELUM_CT_F_* */
+	__u8 state;	     /* enum velum_ct_state */
+	__u8 verdict;	     /* enum velum_verdict that created the entry */
+	__u8 pad0[3];
+};
+_Static_assert(sizeof(struct velum_ct_entry) == 24, "ABI");

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Drop reasons of the eBPF datapath, shared by the programs (which return
+ * them, negative, from their helpers), the counters map (indexed by their
+ * magnitude) and the drop events (which carry the magnitude). The numbers
+ * and texts follow Cilium's where a reason exists there, so users reading
+ * `Policy denied` or 133 find what they expect. All are below -129 so they
+ * never collide with TC_ACT_* codes; all magnitudes fit in a byte.
+ */
+#pragma once
+
+#include <linux/types.h>
+
+enum velum_drop {
+	VELUM_DROP_INVALID_SIP = -132,	  /* "Invalid source ip": spoofed source */
+	VELUM_DROP_POLICY = -133,	  /* "Policy denied": no entry allows */
+	VELUM_DROP_INVALID = -134,	  /* "Invalid packet": bad Ethernet/IPv4 header */
+	VELUM_DROP_CT_INVALID_HDR = -135, /* "CT: Truncated or invalid header" (L4) */
+	VELUM_DROP_UNKNOWN_L3 = -139,	  /* "Unsupported L3 protocol" (not IPv4/ARP) */
+	VELUM_DROP_UNROUTABLE = -151,	  /* "Unroutable destination": no route out */
+	VELUM_DROP_CT_MAP_FULL = -155,	  /* "CT: Map insertion failed" */
+	VELUM_DROP_FRAG_NOT_FOUND =
+		-157,		       /* "IP fragmentation not supported": first fragment unseen */
+	VELUM_DROP_POLICY_DENY = -181, /* "Policy denied by denylist" */
+	VELUM_DROP_NO_ENDPOINT = -203, /* "Unknown endpoint": interface not in velum_endpoints */
+	VELUM_DROP_NO_POLICY = -204,   /* "Endpoint policy not loaded": no inner policy map */
+};
+
+/* Lowest (most negative) reason; counters are sized for magnitudes up to it. */
+#define VELUM_DROP_MAX 255
+
+/*
+ * Counters (map velum_metrics, per-CPU array): index
+ * dir * VELUM_METRICS_PER_DIR + code, where dir is VELUM_DIR_* of the
+ * enforcing endpoint and code is 0 for forwarded packets or the magnitude of
+ * the enum velum_drop. User space sums the per-CPU values.
+ */
+#define VELUM_METRICS_PER_DIR 256
+#define VELUM_METRICS_MAX     (2 * VELUM_METRICS_PER_DIR)
+
+struct velum_metrics_value {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct velum_metrics_value) == 16, "ABI");

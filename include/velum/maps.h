@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pinned objects of the datapath and the small records no other ABI header
+ * owns (config, fragment tracking, the proxy mark). Everything lives in the
+ * bpffs folder VELUM_PIN_DIR; kernel object names stop at 15 characters.
+ */
+#pragma once
+
+#include <linux/types.h>
+
+#define VELUM_BPFFS   "/sys/fs/bpf"
+#define VELUM_PIN_DIR VELUM_BPFFS "/velum"
+
+/* Maps, pinned by name in VELUM_PIN_DIR. */
+#define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
+#define VELUM_MAP_IPCACHE   "velum_ipcache"   /* LPM: velum_ipcache_key -> value */
+#define VELUM_MAP_POLICY    "velum_policy"    /* hash of maps: ep_id -> policy LPM */
+#define VELUM_MAP_CT	    "velum_ct"	      /* LRU: velum_ct_key -> velum_ct_entry */
+#define VELUM_MAP_FRAG	    "velum_frag"      /* LRU: velum_frag_key -> value */
+#define VELUM_MAP_METRICS   "velum_metrics"   /* per-CPU: index -> counters */
+#define VELUM_MAP_EVENTS    "velum_events"    /* ring buffer of velum_event */
+#define VELUM_MAP_RATELIM   "velum_ratelim"   /* LRU: velum_ct_key -> last event ns */
+#define VELUM_MAP_CONFIG    "velum_config"    /* array[1] of velum_config */
+/* Programs, pinned by name in VELUM_PIN_DIR. */
+#define VELUM_PROG_FROM "from_container" /* tc ingress of the host veth */
+#define VELUM_PROG_TO	"to_container"	 /* tc egress of the host veth */
+/* Per-endpoint inner policy maps: kernel name and pin "velum_pol_<ep_id>". */
+#define VELUM_POLICY_INNER_FMT "velum_pol_%u"
+
+/*
+ * Node-wide settings (velum_config, key 0). When pool_mask is non-zero,
+ * from-container drops packets to addresses outside pool_addr/pool_mask
+ * unless the ipcache says they are the host's: endpoint addresses never
+ * leave the machine.
+ */
+struct velum_config {
+	__be32 pool_addr;
+	__be32 pool_mask;
+	__u32 flags; /* none defined yet: 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct velum_config) == 16, "ABI");
+
+/*
+ * IPv4 fragment tracking: the first fragment records its ports so that
+ * later fragments of the same datagram are treated like it. Key exact.
+ */
+struct velum_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 protocol;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct velum_frag_key) == 12, "ABI");
+
+struct velum_frag_value {
+	__be16 sport; /* conntrack ports */
+	__be16 dport;
+	__be16 policy_dport; /* the port (ICMP: type) the policy sees */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct velum_frag_value) == 8, "ABI");
+
+#define VELUM_FRAG_MAX 8192
+
+/*
+ * A REDIRECT verdict marks the packet for the L7 proxy like Cilium:
+ * skb->mark = VELUM_MARK_MAGIC_TO_PROXY | proxy_port (host order) << 16.
+ * The low 16 bits identify the magic; a TPROXY rule (or a later
+ * bpf_sk_assign step) matches it.
+ */
+#define VELUM_MARK_MAGIC_TO_PROXY 0x0200
+#define VELUM_MARK_MAGIC_MASK	  0xffff

@@ -1,0 +1,910 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * BPF program tests: the production skeleton (build/gen/endpoint.skel.h)
+ * loaded with private, unpinned maps; maps filled by hand; crafted packets
+ * run through from_container / to_container with BPF_PROG_TEST_RUN. Each
+ * table row states the expected tc action, drop reason, deciding rule and
+ * match type, and the harness checks the counters and the events the row
+ * produced. Policy entries are hand-built here (a deathstar-like endpoint)
+ * until the policy engine resolves real policy files.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "velum/conntrack.h"
+#include "velum/drop.h"
+#include "velum/endpoint.h"
+#include "velum/events.h"
+#include "velum/ipcache.h"
+#include "velum/maps.h"
+#include "velum/policy.h"
+#include "endpoint.skel.h"
+
+/* The endpoint under test sits on lo: BPF_PROG_TEST_RUN's default device. */
+#define EP_IFINDEX 1
+#define EP_ID	   10
+#define EP_ID2	   20 /* a second, local endpoint (local delivery) */
+
+#define ID_DEATHSTAR 300
+#define ID_TIE	     301
+#define ID_XWING     302
+#define ID_FRIEND    303 /* L3-only allow */
+#define ID_ANYPROTO  305 /* TCP+UDP+SCTP 5000 ("ANY") */
+#define ID_FTP	     306 /* egress target */
+#define ID_EP2	     307
+
+#define IP_DEATHSTAR "10.200.0.10"
+#define IP_TIE	     "10.200.0.21"
+#define IP_XWING     "10.200.0.22"
+#define IP_FRIEND    "10.200.0.23"
+#define IP_ANYPROTO  "10.200.0.25"
+#define IP_FTP	     "10.200.0.26"
+#define IP_EP2	     "10.200.0.30"
+#define IP_WORLD     "10.99.0.1" /* in no ipcache entry */
+#define IP_HOST	     "10.200.0.1"
+#define IP_OUTSIDE   "192.0.2.1"
+
+enum { FROM, TO };
+enum { M_NONE, M_IHL4, M_TOTLEN_BIG, M_TRUNC_L4, M_TCP_DOFF, M_IPV6, M_ARP, M_TRUNC_IP };
+
+#define SYN 0x02
+#define ACK 0x10
+#define FIN 0x01
+#define RST 0x04
+
+struct tpkt {
+	const char *src, *dst;
+	__u8 proto;
+	__u16 sport, dport; /* ICMP: dport = type, sport = echo id */
+	__u8 tcp_flags;
+	/* ICMP errors: the quoted packet */
+	const char *in_src, *in_dst;
+	__u8 in_proto;
+	__u16 in_sport, in_dport;
+	__u16 frag; /* IP frag_off field, host order */
+	__u16 ip_id;
+	int mangle;
+};
+
+struct tcase {
+	const char *name;
+	int prog;
+	struct tpkt p;
+	int action;   /* TC_ACT_OK or TC_ACT_SHOT */
+	int reason;   /* magnitude of enum velum_drop; 0 when passed */
+	__u32 rule;   /* rule id in the policy verdict, if one is expected */
+	int match;    /* enum velum_match in the policy verdict; -1: no verdict event */
+	int fverdict; /* enum velum_flow_verdict of the verdict event */
+	__u32 mark;   /* expected skb->mark after the run */
+};
+
+struct events {
+	struct velum_event ev[64];
+	int n;
+};
+
+struct env {
+	struct velum_endpoint *skel;
+	struct ring_buffer *rb;
+	struct events evs;
+	int from_fd, to_fd;
+};
+
+static __be32 ip4(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static __u16 csum(const void *p, size_t n)
+{
+	const __u8 *b = p;
+	__u32 s = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (b[i] << 8) | b[i + 1];
+	if (n & 1)
+		s += b[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return htons(~s);
+}
+
+/* Writes an IPv4 header + L4 (8 or 20 bytes) for the quoted/outer packet. */
+static size_t put_ip(__u8 *b, const char *src, const char *dst, __u8 proto, __u16 sport,
+		     __u16 dport, __u8 flags, __u16 frag, __u16 id, size_t payload)
+{
+	size_t l4 = proto == IPPROTO_TCP ? 20 : 8;
+	__u16 tot = 20 + l4 + payload;
+
+	memset(b, 0, 20 + l4);
+	b[0] = 0x45;
+	b[2] = tot >> 8;
+	b[3] = tot & 0xff;
+	b[4] = id >> 8;
+	b[5] = id & 0xff;
+	b[6] = frag >> 8;
+	b[7] = frag & 0xff;
+	b[8] = 64;
+	b[9] = proto;
+	memcpy(b + 12, &(__be32){ ip4(src) }, 4);
+	memcpy(b + 16, &(__be32){ ip4(dst) }, 4);
+	memcpy(b + 10, &(__u16){ csum(b, 20) }, 2);
+	if (proto == IPPROTO_ICMP) {
+		b[20] = dport;	    /* type */
+		b[24] = sport >> 8; /* echo id */
+		b[25] = sport & 0xff;
+	} else {
+		b[20] = sport >> 8;
+		b[21] = sport & 0xff;
+		b[22] = dport >> 8;
+		b[23] = dport & 0xff;
+		if (proto == IPPROTO_TCP) {
+			b[32] = 5 << 4;
+			b[33] = flags;
+		}
+		if (proto == IPPROTO_UDP) {
+			b[24] = (8 + payload) >> 8;
+			b[25] = (8 + payload) & 0xff;
+		}
+	}
+	return 20 + l4;
+}
+
+/* Builds an Ethernet frame for t into buf; returns its length. */
+static size_t build(const struct tpkt *t, __u8 *buf)
+{
+	struct ethhdr *eth = (struct ethhdr *)buf;
+	__u8 *ip = buf + ETH_HLEN;
+	size_t n, payload = 16;
+
+	memset(buf, 0, 256);
+	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", 6);
+	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", 6);
+	eth->h_proto = htons(ETH_P_IP);
+	if (t->mangle == M_IPV6) {
+		eth->h_proto = htons(ETH_P_IPV6);
+		return ETH_HLEN + 40;
+	}
+	if (t->mangle == M_ARP) {
+		eth->h_proto = htons(ETH_P_ARP);
+		return ETH_HLEN + 28;
+	}
+	if (t->in_src) {
+		/* ICMP error: outer header, 8 bytes ICMP, quoted IP + 8 bytes */
+		__u8 inner[64];
+		size_t in = put_ip(inner, t->in_src, t->in_dst, t->in_proto, t->in_sport,
+				   t->in_dport, SYN, 0, 1, 0);
+
+		in = 28; /* RFC 792: header + 8 bytes */
+		n = put_ip(ip, t->src, t->dst, IPPROTO_ICMP, 0, t->dport, 0, 0, t->ip_id, in);
+		ip[21] = 3; /* code: port unreachable */
+		memcpy(ip + n, inner, in);
+		return ETH_HLEN + n + in;
+	}
+	n = put_ip(ip, t->src, t->dst, t->proto, t->sport, t->dport, t->tcp_flags, t->frag,
+		   t->ip_id, payload);
+	if (t->frag & 0x1fff) {
+		/* a later fragment: no L4 header, just payload */
+		memset(ip + 20, 0xab, n - 20);
+	}
+	switch (t->mangle) {
+	case M_IHL4:
+		ip[0] = 0x44;
+		break;
+	case M_TOTLEN_BIG:
+		ip[2] = 0x05; /* 1280 > frame */
+		break;
+	case M_TRUNC_L4:
+		/* tot_len says 20 + 10: TCP header cut short */
+		ip[2] = 0;
+		ip[3] = 30;
+		return ETH_HLEN + 30;
+	case M_TCP_DOFF:
+		ip[32] = 4 << 4;
+		break;
+	case M_TRUNC_IP:
+		/* a 60-byte header in a 56-byte datagram (the kernel's test run
+		 * refuses frames shorter than an IPv4 header) */
+		ip[0] = 0x4f;
+		break;
+	}
+	return ETH_HLEN + n + payload;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct events *e = ctx;
+
+	assert_int_equal(len, sizeof(struct velum_event));
+	if (e->n < (int)(sizeof(e->ev) / sizeof(e->ev[0])))
+		memcpy(&e->ev[e->n++], data, sizeof(struct velum_event));
+	return 0;
+}
+
+static __u64 metric(struct env *env, int dir, int code)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct velum_metrics_value v[ncpu];
+	__u32 idx = dir * VELUM_METRICS_PER_DIR + code;
+	__u64 sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_metrics), &idx, v),
+			 0);
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i].packets;
+	return sum;
+}
+
+/* Runs one packet; returns the tc action, fills *mark and the events. */
+static int run(struct env *env, int prog, const struct tpkt *t, __u32 *mark)
+{
+	__u8 in[256], out[256];
+	struct __sk_buff ctx = { 0 };
+	size_t n = build(t, in);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
+	int err;
+
+	env->evs.n = 0;
+	err = bpf_prog_test_run_opts(prog == FROM ? env->from_fd : env->to_fd, &o);
+	assert_int_equal(err, 0);
+	/* the programs never rewrite packets */
+	assert_int_equal(o.data_size_out, n);
+	assert_memory_equal(in, out, n);
+	ring_buffer__consume(env->rb);
+	if (mark)
+		*mark = ctx.mark;
+	return o.retval;
+}
+
+static void put_policy(int map_fd, __u32 id, __u8 dir, __u8 proto, __u16 port, int port_bits,
+		       __u8 verdict, __u8 flags, __u32 rule, __u16 proxy)
+{
+	struct velum_policy_key k = {
+		.prefixlen = VELUM_POLICY_PREFIX_FIXED + port_bits,
+		.identity = htonl(id),
+		.egress = dir,
+		.protocol = proto,
+		.dport = htons(port),
+	};
+	struct velum_policy_value v = {
+		.verdict = verdict,
+		.flags = flags,
+		.port_prefix = port_bits,
+		.proxy_port = htons(proxy),
+		.rule_id = rule,
+	};
+
+	assert_int_equal(bpf_map_update_elem(map_fd, &k, &v, BPF_NOEXIST), 0);
+}
+
+static int new_policy_map(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "velum_pol_test",
+				sizeof(struct velum_policy_key), sizeof(struct velum_policy_value),
+				VELUM_POLICY_MAP_MAX, &o);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* The deathstar's policy, as the engine would resolve it (hand-built). */
+static int deathstar_policy(void)
+{
+	int fd = new_policy_map();
+	const __u8 I = VELUM_DIR_INGRESS, E = VELUM_DIR_EGRESS;
+
+	put_policy(fd, ID_TIE, I, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW, 0, 100, 0);
+	put_policy(fd, 0, I, IPPROTO_UDP, 53, 24, VELUM_VERDICT_ALLOW, 0, 101, 0);
+	/* 8000-8007: one aligned block of 8 ports */
+	put_policy(fd, 0, I, IPPROTO_TCP, 8000, 21, VELUM_VERDICT_ALLOW, 0, 102, 0);
+	put_policy(fd, ID_XWING, I, 0, 0, 0, VELUM_VERDICT_DENY, 0, 103, 0);
+	put_policy(fd, ID_FRIEND, I, 0, 0, 0, VELUM_VERDICT_ALLOW, 0, 104, 0);
+	put_policy(fd, 0, I, IPPROTO_ICMP, 8, 24, VELUM_VERDICT_ALLOW, 0, 105, 0);
+	put_policy(fd, ID_TIE, I, IPPROTO_TCP, 9090, 24, VELUM_VERDICT_REDIRECT, 0, 106, 15001);
+	put_policy(fd, 0, I, IPPROTO_TCP, 22, 24, VELUM_VERDICT_AUDIT, 0, 107, 0);
+	put_policy(fd, ID_ANYPROTO, I, IPPROTO_TCP, 5000, 24, VELUM_VERDICT_ALLOW, 0, 108, 0);
+	put_policy(fd, ID_ANYPROTO, I, IPPROTO_UDP, 5000, 24, VELUM_VERDICT_ALLOW, 0, 108, 0);
+	put_policy(fd, ID_ANYPROTO, I, IPPROTO_SCTP, 5000, 24, VELUM_VERDICT_ALLOW, 0, 108, 0);
+	put_policy(fd, ID_EP2, I, IPPROTO_TCP, 0, 8, VELUM_VERDICT_ALLOW, 0, 109, 0);
+	/* egress: only the FTP server, and the host's DNS */
+	put_policy(fd, ID_FTP, E, IPPROTO_TCP, 21, 24, VELUM_VERDICT_ALLOW, 0, 110, 0);
+	put_policy(fd, VELUM_ID_HOST, E, IPPROTO_UDP, 53, 24, VELUM_VERDICT_ALLOW, 0, 111, 0);
+	put_policy(fd, ID_EP2, E, 0, 0, 0, VELUM_VERDICT_ALLOW, 0, 112, 0);
+	return fd;
+}
+
+static void set_policy(struct env *env, __u32 ep, int inner_fd)
+{
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep,
+					     &inner_fd, BPF_ANY),
+			 0);
+}
+
+static void put_ipcache(struct env *env, const char *ip, int plen, __u32 id, __u32 ep)
+{
+	struct velum_ipcache_key k = { .prefixlen = plen, .addr = ip4(ip) };
+	struct velum_ipcache_value v = { .identity = id,
+					 .ep_id = ep,
+					 .flags = ep ? VELUM_IPCACHE_F_LOCAL_EP : 0 };
+
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_ipcache), &k, &v, BPF_ANY),
+		0);
+}
+
+static int setup(void **state)
+{
+	struct env *env;
+	struct velum_endpoint_info ep = { .ep_id = EP_ID,
+					  .identity = ID_DEATHSTAR,
+					  .ifindex = EP_IFINDEX };
+	struct velum_config cfg = { 0 };
+	__u32 key = EP_IFINDEX, zero = 0;
+	int fd, ep2;
+
+	if (geteuid() != 0) {
+		print_message("not root: BPF tests skipped\n");
+		skip();
+	}
+	env = calloc(1, sizeof(*env));
+	assert_non_null(env);
+	env->skel = velum_endpoint__open();
+	assert_non_null(env->skel);
+	assert_int_equal(velum_endpoint__load(env->skel), 0);
+	env->from_fd = bpf_program__fd(env->skel->progs.from_container);
+	env->to_fd = bpf_program__fd(env->skel->progs.to_container);
+	env->rb = ring_buffer__new(bpf_map__fd(env->skel->maps.velum_events), on_event, &env->evs,
+				   NULL);
+	assert_non_null(env->rb);
+
+	ep.ipv4 = ip4(IP_DEATHSTAR);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
+					     &ep, BPF_ANY),
+			 0);
+	cfg.pool_addr = ip4("10.200.0.0");
+	cfg.pool_mask = ip4("255.255.0.0");
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_config), &zero, &cfg,
+					     BPF_ANY),
+			 0);
+	put_ipcache(env, IP_DEATHSTAR, 32, ID_DEATHSTAR, EP_ID);
+	put_ipcache(env, IP_TIE, 32, ID_TIE, 0);
+	put_ipcache(env, IP_XWING, 32, ID_XWING, 0);
+	put_ipcache(env, IP_FRIEND, 32, ID_FRIEND, 0);
+	put_ipcache(env, IP_ANYPROTO, 32, ID_ANYPROTO, 0);
+	put_ipcache(env, IP_FTP, 32, ID_FTP, 0);
+	put_ipcache(env, IP_HOST, 32, VELUM_ID_HOST, 0);
+	put_ipcache(env, IP_EP2, 32, ID_EP2, EP_ID2);
+
+	fd = deathstar_policy();
+	set_policy(env, EP_ID, fd);
+	close(fd);
+	/* the second endpoint accepts TCP from the deathstar on port 80 only */
+	ep2 = new_policy_map();
+	put_policy(ep2, ID_DEATHSTAR, VELUM_DIR_INGRESS, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW,
+		   0, 200, 0);
+	put_policy(ep2, 0, VELUM_DIR_EGRESS, 0, 0, 0, VELUM_VERDICT_ALLOW, 0,
+		   VELUM_RULE_DEFAULT_ALLOW, 0);
+	set_policy(env, EP_ID2, ep2);
+	close(ep2);
+	*state = env;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *env = *state;
+
+	if (!env)
+		return 0;
+	ring_buffer__free(env->rb);
+	velum_endpoint__destroy(env->skel);
+	free(env);
+	return 0;
+}
+
+#define T(...)                       \
+	{                            \
+		.p = { __VA_ARGS__ } \
+	}
+#define TCP_(s, d, sp, dp, f) \
+	.src = s, .dst = d, .proto = IPPROTO_TCP, .sport = sp, .dport = dp, .tcp_flags = f
+#define UDP_(s, d, sp, dp)    .src = s, .dst = d, .proto = IPPROTO_UDP, .sport = sp, .dport = dp
+#define ICMP_(s, d, type, id) .src = s, .dst = d, .proto = IPPROTO_ICMP, .sport = id, .dport = type
+#define OK_(r, m, fv)	      .action = TC_ACT_OK, .rule = r, .match = m, .fverdict = fv
+#define PASS_		      .action = TC_ACT_OK, .match = -1
+#define DROP_(why, r, m) \
+	.action = TC_ACT_SHOT, .reason = why, .rule = r, .match = m, .fverdict = VELUM_FLOW_DROPPED
+#define FWD VELUM_FLOW_FORWARDED
+
+/* Ordered: later rows rely on the conntrack entries earlier rows made. */
+static const struct tcase cases[] = {
+	/* allowed by an L3-L4 rule; its reply passes without policy */
+	{ "tie -> :80 allowed",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN) },
+	  OK_(100, VELUM_MATCH_L3_L4, FWD) },
+	{ "tie -> :80 second packet: established, no event",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, ACK) },
+	  PASS_ },
+	{ "reply to tie passes egress default deny",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_TIE, 80, 40000, SYN | ACK) },
+	  PASS_ },
+	{ "new flow to tie: egress default deny",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_TIE, 40001, 80, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* deny rules */
+	{ "xwing -> :80 denied by L3 deny",
+	  TO,
+	  { TCP_(IP_XWING, IP_DEATHSTAR, 40000, 80, SYN) },
+	  DROP_(181, 103, VELUM_MATCH_L3_ONLY) },
+	{ "xwing -> udp 53: deny beats L4-only allow",
+	  TO,
+	  { UDP_(IP_XWING, IP_DEATHSTAR, 5353, 53) },
+	  DROP_(181, 103, VELUM_MATCH_L3_ONLY) },
+	/* unknown source is world */
+	{ "world -> :80 default deny",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 40000, 80, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	{ "world -> udp 53 L4-only",
+	  TO,
+	  { UDP_(IP_WORLD, IP_DEATHSTAR, 5353, 53) },
+	  OK_(101, VELUM_MATCH_L4_ONLY, FWD) },
+	{ "world -> udp 54 default deny",
+	  TO,
+	  { UDP_(IP_WORLD, IP_DEATHSTAR, 5353, 54) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* port range 8000-8007 edges */
+	{ "range: 7999 denied",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 41000, 7999, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	{ "range: 8000 allowed",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 41000, 8000, SYN) },
+	  OK_(102, VELUM_MATCH_L4_ONLY, FWD) },
+	{ "range: 8007 allowed",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 41000, 8007, SYN) },
+	  OK_(102, VELUM_MATCH_L4_ONLY, FWD) },
+	{ "range: 8008 denied",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 41000, 8008, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	{ "range: udp 8000 denied",
+	  TO,
+	  { UDP_(IP_WORLD, IP_DEATHSTAR, 41000, 8000) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* L3-only allow covers every protocol, ICMP included */
+	{ "friend -> udp 1234 L3-only",
+	  TO,
+	  { UDP_(IP_FRIEND, IP_DEATHSTAR, 999, 1234) },
+	  OK_(104, VELUM_MATCH_L3_ONLY, FWD) },
+	/* same class: the longer port prefix (the any-peer type 8 entry) wins */
+	{ "friend -> ping: icmp rule beats L3-only",
+	  TO,
+	  { ICMP_(IP_FRIEND, IP_DEATHSTAR, 8, 77) },
+	  OK_(105, VELUM_MATCH_L4_ONLY, FWD) },
+	{ "friend -> icmp timestamp L3-only",
+	  TO,
+	  { ICMP_(IP_FRIEND, IP_DEATHSTAR, 13, 77) },
+	  OK_(104, VELUM_MATCH_L3_ONLY, FWD) },
+	{ "ping reply to friend passes", FROM, { ICMP_(IP_DEATHSTAR, IP_FRIEND, 0, 77) }, PASS_ },
+	{ "unsolicited echo reply to friend: egress deny",
+	  FROM,
+	  { ICMP_(IP_DEATHSTAR, IP_FRIEND, 0, 78) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* ICMP type rules */
+	{ "world -> ping allowed by icmp type 8",
+	  TO,
+	  { ICMP_(IP_WORLD, IP_DEATHSTAR, 8, 5) },
+	  OK_(105, VELUM_MATCH_L4_ONLY, FWD) },
+	{ "world -> icmp timestamp denied",
+	  TO,
+	  { ICMP_(IP_WORLD, IP_DEATHSTAR, 13, 5) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* "ANY" protocol = TCP, UDP and SCTP entries */
+	{ "any: tcp 5000",
+	  TO,
+	  { TCP_(IP_ANYPROTO, IP_DEATHSTAR, 1000, 5000, SYN) },
+	  OK_(108, VELUM_MATCH_L3_L4, FWD) },
+	{ "any: udp 5000",
+	  TO,
+	  { UDP_(IP_ANYPROTO, IP_DEATHSTAR, 1000, 5000) },
+	  OK_(108, VELUM_MATCH_L3_L4, FWD) },
+	{ "any: sctp 5000",
+	  TO,
+	  { .src = IP_ANYPROTO,
+	    .dst = IP_DEATHSTAR,
+	    .proto = IPPROTO_SCTP,
+	    .sport = 1000,
+	    .dport = 5000 },
+	  OK_(108, VELUM_MATCH_L3_L4, FWD) },
+	{ "any: gre denied",
+	  TO,
+	  { .src = IP_ANYPROTO, .dst = IP_DEATHSTAR, .proto = 47 },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* redirect and audit */
+	{ "tie -> :9090 redirected to proxy",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, SYN) },
+	  OK_(106, VELUM_MATCH_L3_L4, VELUM_FLOW_REDIRECTED),
+	  .mark = VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16 },
+	{ "tie -> :9090 established stays redirected",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, ACK) },
+	  PASS_,
+	  .mark = VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16 },
+	{ "world -> :22 audited deny passes",
+	  TO,
+	  { TCP_(IP_WORLD, IP_DEATHSTAR, 40000, 22, SYN) },
+	  OK_(107, VELUM_MATCH_L4_ONLY, VELUM_FLOW_AUDIT) },
+	/* egress */
+	{ "egress to ftp :21 allowed",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_FTP, 50000, 21, SYN) },
+	  OK_(110, VELUM_MATCH_L3_L4, FWD) },
+	{ "egress to ftp :20 denied",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_FTP, 50000, 20, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	{ "ftp reply passes ingress",
+	  TO,
+	  { TCP_(IP_FTP, IP_DEATHSTAR, 21, 50000, SYN | ACK) },
+	  PASS_ },
+	{ "egress to host dns",
+	  FROM,
+	  { UDP_(IP_DEATHSTAR, IP_HOST, 3000, 53) },
+	  OK_(111, VELUM_MATCH_L3_L4, FWD) },
+	{ "egress out of the pool: unroutable",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_OUTSIDE, 50000, 80, SYN) },
+	  DROP_(151, 0, -1) },
+	{ "spoofed source", FROM, { TCP_(IP_TIE, IP_FTP, 50000, 21, SYN) }, DROP_(132, 0, -1) },
+	/* related ICMP errors */
+	{ "icmp error about tie's flow passes",
+	  FROM,
+	  { .src = IP_DEATHSTAR,
+	    .dst = IP_TIE,
+	    .dport = 3,
+	    .in_src = IP_TIE,
+	    .in_dst = IP_DEATHSTAR,
+	    .in_proto = IPPROTO_TCP,
+	    .in_sport = 40000,
+	    .in_dport = 80 },
+	  PASS_ },
+	{ "icmp error about ftp flow passes ingress",
+	  TO,
+	  { .src = IP_FTP,
+	    .dst = IP_DEATHSTAR,
+	    .dport = 3,
+	    .in_src = IP_DEATHSTAR,
+	    .in_dst = IP_FTP,
+	    .in_proto = IPPROTO_TCP,
+	    .in_sport = 50000,
+	    .in_dport = 21 },
+	  PASS_ },
+	{ "unrelated icmp error: policy",
+	  FROM,
+	  { .src = IP_DEATHSTAR,
+	    .dst = IP_TIE,
+	    .dport = 3,
+	    .in_src = IP_TIE,
+	    .in_dst = IP_DEATHSTAR,
+	    .in_proto = IPPROTO_UDP,
+	    .in_sport = 1,
+	    .in_dport = 2 },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+	/* malformed */
+	{ "ip ihl 4",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_IHL4 },
+	  DROP_(134, 0, -1) },
+	{ "ip tot_len beyond frame",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TOTLEN_BIG },
+	  DROP_(134, 0, -1) },
+	{ "ip header longer than the datagram",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TRUNC_IP },
+	  DROP_(134, 0, -1) },
+	{ "tcp header truncated",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TRUNC_L4 },
+	  DROP_(135, 0, -1) },
+	{ "tcp doff 4",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TCP_DOFF },
+	  DROP_(135, 0, -1) },
+	{ "ipv6 unsupported", FROM, { .mangle = M_IPV6 }, DROP_(139, 0, -1) },
+	{ "arp passes", FROM, { .mangle = M_ARP }, PASS_ },
+	{ "arp passes towards", TO, { .mangle = M_ARP }, PASS_ },
+	/* fragments */
+	{ "first fragment allowed",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 42000, 80, SYN), .frag = 0x2000, .ip_id = 77 },
+	  OK_(100, VELUM_MATCH_L3_L4, FWD) },
+	{ "later fragment follows its first",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 0, 0, 0), .frag = 0x0005, .ip_id = 77 },
+	  PASS_ },
+	{ "later fragment without a first",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 0, 0, 0), .frag = 0x0005, .ip_id = 78 },
+	  DROP_(157, 0, -1) },
+	{ "first fragment of a denied flow",
+	  TO,
+	  { TCP_(IP_XWING, IP_DEATHSTAR, 42000, 80, SYN), .frag = 0x2000, .ip_id = 79 },
+	  DROP_(181, 103, VELUM_MATCH_L3_ONLY) },
+	{ "its later fragment denied too",
+	  TO,
+	  { TCP_(IP_XWING, IP_DEATHSTAR, 0, 0, 0), .frag = 0x0005, .ip_id = 79 },
+	  DROP_(181, 103, VELUM_MATCH_L3_ONLY) },
+	/* local delivery: the destination's ingress is decided at the source */
+	{ "local: ep2 accepts :80",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_EP2, 43000, 80, SYN) },
+	  OK_(200, VELUM_MATCH_L3_L4, FWD) },
+	{ "local: ep2 refuses :81 at the source",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_EP2, 43000, 81, SYN) },
+	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
+};
+
+/* The last event of that type the run produced (local delivery makes two verdicts). */
+static const struct velum_event *find_event(struct env *env, __u8 type)
+{
+	for (int i = env->evs.n - 1; i >= 0; i--)
+		if (env->evs.ev[i].type == type)
+			return &env->evs.ev[i];
+	return NULL;
+}
+
+/* Forgets every rate-limit slot, so that each table row reports afresh. */
+static void ratelim_clear(struct env *env)
+{
+	int fd = bpf_map__fd(env->skel->maps.velum_ratelim);
+	struct velum_ct_key k;
+
+	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
+		assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+}
+
+static void test_bpf_endpoint_table(void **state)
+{
+	struct env *env = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct tcase *c = &cases[i];
+		int dir = c->prog == FROM ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+		const struct velum_event *pv, *drop;
+		__u64 before, after;
+		__u32 mark = 0;
+		int act;
+
+		print_message("case %zu: %s\n", i, c->name);
+		/* local-delivery drops are counted under the destination's ingress */
+		if (c->p.dst && !strcmp(c->p.dst, IP_EP2) && c->reason)
+			dir = VELUM_DIR_INGRESS;
+		ratelim_clear(env);
+		before = metric(env, dir, c->reason);
+		act = run(env, c->prog, &c->p, &mark);
+		after = metric(env, dir, c->reason);
+		assert_int_equal(act, c->action);
+		assert_int_equal(after - before, 1);
+		assert_int_equal(mark, c->mark);
+		pv = find_event(env, VELUM_EVENT_POLICY_VERDICT);
+		drop = find_event(env, VELUM_EVENT_DROP);
+		if (c->action == TC_ACT_SHOT) {
+			assert_non_null(drop);
+			assert_int_equal(drop->reason, c->reason);
+			assert_int_equal(drop->verdict, VELUM_FLOW_DROPPED);
+		} else {
+			assert_null(drop);
+		}
+		if (c->match < 0) {
+			assert_null(pv);
+			continue;
+		}
+		assert_non_null(pv);
+		assert_int_equal(pv->rule_id, c->rule);
+		assert_int_equal(pv->match, c->match);
+		assert_int_equal(pv->verdict, c->fverdict);
+		assert_int_equal(pv->reason, c->reason);
+		if (drop)
+			assert_int_equal(drop->rule_id, c->rule);
+		/* the destination's ingress, decided at the source, names the destination */
+		if (c->p.dst && !strcmp(c->p.dst, IP_EP2)) {
+			assert_int_equal(pv->ep_id, EP_ID2);
+			assert_int_equal(pv->dir, VELUM_DIR_INGRESS);
+			assert_int_equal(pv->peer_identity, ID_DEATHSTAR);
+		}
+	}
+}
+
+/* Drop events are rate-limited per flow; counters are not. */
+static void test_bpf_endpoint_drop_ratelimit(void **state)
+{
+	struct env *env = *state;
+	struct tpkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 45000, 80, SYN) };
+	__u64 before = metric(env, VELUM_DIR_INGRESS, 133);
+
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	assert_non_null(find_event(env, VELUM_EVENT_DROP));
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	assert_int_equal(env->evs.n, 0);
+	p.sport++;
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	assert_non_null(find_event(env, VELUM_EVENT_DROP));
+	assert_int_equal(metric(env, VELUM_DIR_INGRESS, 133) - before, 3);
+}
+
+static __u8 ct_state(struct env *env, const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
+{
+	struct velum_ct_key k = { .saddr = ip4(s),
+				  .daddr = ip4(d),
+				  .sport = htons(sp),
+				  .dport = htons(dp),
+				  .protocol = IPPROTO_TCP,
+				  .dir = dir };
+	struct velum_ct_entry e;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_ct), &k, &e))
+		return 0xff;
+	return e.state;
+}
+
+/* TCP states through to close; a SYN after close is a new flow. */
+static void test_bpf_endpoint_tcp_states(void **state)
+{
+	struct env *env = *state;
+	const __u8 I = VELUM_DIR_INGRESS;
+	struct tpkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 46000, 80, SYN) };
+	struct tpkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 46000, SYN | ACK) };
+
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_non_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_NEW);
+	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_ESTABLISHED);
+	in.tcp_flags = FIN | ACK;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_CLOSING);
+	out.tcp_flags = FIN | ACK;
+	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_CLOSED);
+	/* last ACK still passes as part of the closed connection */
+	in.tcp_flags = ACK;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	/* a new SYN on the same tuple is a new flow: policy again */
+	in.tcp_flags = SYN;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_non_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_NEW);
+	/* RST closes at once */
+	out.tcp_flags = RST;
+	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_CLOSED);
+}
+
+/* An expired entry is no entry: the reply of an expired flow meets the policy. */
+static void test_bpf_endpoint_ct_expiry(void **state)
+{
+	struct env *env = *state;
+	struct tpkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 47000, 80, SYN) };
+	struct tpkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 47000, SYN | ACK) };
+	struct velum_ct_key k = { .saddr = ip4(IP_TIE),
+				  .daddr = ip4(IP_DEATHSTAR),
+				  .sport = htons(47000),
+				  .dport = htons(80),
+				  .protocol = IPPROTO_TCP,
+				  .dir = VELUM_DIR_INGRESS };
+	int ct = bpf_map__fd(env->skel->maps.velum_ct);
+	struct velum_ct_entry e;
+
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_int_equal(bpf_map_lookup_elem(ct, &k, &e), 0);
+	e.expires_ns = 1;
+	assert_int_equal(bpf_map_update_elem(ct, &k, &e, BPF_EXIST), 0);
+	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_SHOT);
+}
+
+/* Swapping the policy map changes verdicts for new flows at once. */
+static void test_bpf_endpoint_policy_swap(void **state)
+{
+	struct env *env = *state;
+	struct tpkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 48000, 80, SYN) };
+	int fd;
+
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	fd = new_policy_map();
+	put_policy(fd, 0, VELUM_DIR_INGRESS, 0, 0, 0, VELUM_VERDICT_ALLOW, 0,
+		   VELUM_RULE_DEFAULT_ALLOW, 0);
+	set_policy(env, EP_ID, fd);
+	close(fd);
+	p.sport++;
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_OK);
+	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->rule_id,
+			 VELUM_RULE_DEFAULT_ALLOW);
+	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->match, VELUM_MATCH_ALL);
+	/* restore */
+	fd = deathstar_policy();
+	set_policy(env, EP_ID, fd);
+	close(fd);
+}
+
+/* No policy map, then no endpoint: fail closed with a reason. */
+static void test_bpf_endpoint_missing_state(void **state)
+{
+	struct env *env = *state;
+	struct tpkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 49000, 80, SYN) };
+	__u32 ep = EP_ID, key = EP_IFINDEX;
+	int fd;
+
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep), 0);
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, 204);
+	fd = deathstar_policy();
+	set_policy(env, EP_ID, fd);
+	close(fd);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key),
+			 0);
+	p.sport++;
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, 203);
+}
+
+/* Per-packet cost, reported (not asserted): the benchmark records it. */
+static void test_bpf_endpoint_cost(void **state)
+{
+	struct env *env = *state;
+	struct tpkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, ACK) };
+	__u8 in[256];
+	size_t n = build(&p, in);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .repeat = 100000);
+
+	assert_int_equal(bpf_prog_test_run_opts(env->to_fd, &o), 0);
+	assert_int_equal(o.retval, TC_ACT_OK);
+	print_message("to_container established: %u ns/packet\n", o.duration);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_endpoint_table),
+		cmocka_unit_test(test_bpf_endpoint_drop_ratelimit),
+		cmocka_unit_test(test_bpf_endpoint_tcp_states),
+		cmocka_unit_test(test_bpf_endpoint_ct_expiry),
+		cmocka_unit_test(test_bpf_endpoint_policy_swap),
+		cmocka_unit_test(test_bpf_endpoint_cost),
+		cmocka_unit_test(test_bpf_endpoint_missing_state),
+	};
+
+	libbpf_set_print(NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
