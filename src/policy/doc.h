@@ -7,12 +7,19 @@
  * The JSON reader is strict RFC 8259 (no comments, no trailing commas, no
  * duplicate keys, no NUL in strings, nesting at most DOC_MAX_DEPTH). The YAML
  * reader (libyaml) resolves plain scalars with the YAML 1.2 core schema:
- * null/~/empty, true/false (any case form of those words), integers (decimal,
- * 0x, 0o), floats (incl. .inf/.nan); everything else is a string, so `yes`
- * stays a string. Standard tags (!!str, !!int, ...) force a type; other tags
- * are errors. Aliases are expanded, with a budget of DOC_MAX_NODES nodes per
- * stream so that hostile input cannot explode. Mapping keys must be scalars
- * and are kept as their text.
+ * null/Null/NULL/~/empty, true/True/TRUE and false/False/FALSE, integers
+ * (decimal, 0x, 0o), floats (incl. .inf/.nan); everything else is a string,
+ * so `yes` stays a string. Standard tags (!!str, !!int, ...) force a type;
+ * other tags are errors. Aliases are expanded, with a budget of
+ * DOC_MAX_NODES nodes per stream (aliased subtrees counted in full) so that
+ * hostile input cannot explode; an alias shares the anchored node, so the
+ * tree may be a DAG and the node's position is the anchor's. Mapping keys
+ * must be scalars and are kept as their text.
+ *
+ * Both readers accept UTF-8 only and skip a leading UTF-8 BOM. Columns count
+ * characters, not bytes. A decimal integer beyond long long reads as a
+ * DOC_FLOAT; a number beyond the range of double is an error (YAML's .inf
+ * is not).
  */
 #ifndef VELUM_POLICY_DOC_H
 #define VELUM_POLICY_DOC_H
@@ -58,7 +65,7 @@ struct doc_node {
 };
 
 struct doc_pair {
-	const char *key; /* NUL-terminated key text */
+	const char *key;    /* NUL-terminated key text */
 	unsigned line, col; /* position of the key */
 	struct doc_node *value;
 };
