@@ -146,17 +146,26 @@ char *doc_arena_strndup(struct doc_arena *a, const char *s, size_t n)
 	return p;
 }
 
-/* FNV-1a, seeded with the scope so equal keys of different maps spread out. */
+/*
+ * FNV-1a over the bytes, then the scope, then a full avalanche: FNV's
+ * multiply only carries upwards, and the table indexes with the low bits.
+ */
 static uint64_t htab_hash(size_t scope, const char *key, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)scope * 0x9e3779b97f4a7c15ull);
+	uint64_t h = 0xcbf29ce484222325ull;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		h ^= (unsigned char)key[i];
 		h *= 0x100000001b3ull;
 	}
-	return h ^ (h >> 29);
+	h ^= (uint64_t)scope * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
 }
 
 static bool htab_match(const struct doc_htab_ent *e, uint64_t hash, size_t scope, const char *key,
@@ -244,6 +253,31 @@ void doc_htab_free(struct doc_htab *h)
 	free(h->v);
 	h->v = NULL;
 	h->n = h->cap = 0;
+}
+
+int doc_key_dup(struct doc_htab *h, size_t scope, const struct doc_pair *pairs, size_t n,
+		const char *key, size_t len)
+{
+	struct doc_htab_ent *e;
+	bool found;
+	size_t i;
+
+	if (n < DOC_KEYS_SCAN) {
+		for (i = 0; i < n; i++)
+			if (strcmp(pairs[i].key, key) == 0)
+				return 1;
+		return 0;
+	}
+	if (n == DOC_KEYS_SCAN) {
+		/* The map outgrows scanning: its keys so far, all distinct, move to h. */
+		for (i = 0; i < n; i++)
+			if (!doc_htab_upsert(h, scope, pairs[i].key, strlen(pairs[i].key), &found))
+				return -ENOMEM;
+	}
+	e = doc_htab_upsert(h, scope, key, len, &found);
+	if (!e)
+		return -ENOMEM;
+	return found;
 }
 
 void doc_pos_init(struct doc_pos *ps, const char *buf, size_t len)

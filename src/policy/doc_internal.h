@@ -69,6 +69,17 @@ void doc_htab_clear(struct doc_htab *h);
 void doc_htab_free(struct doc_htab *h);
 
 /*
+ * Tells whether key[0..len) (NUL-terminated, no NUL inside) is already a key
+ * of the map being built, whose earlier pairs are pairs[0..n) and whose keys
+ * are scoped scope in h. Maps of up to DOC_KEYS_SCAN keys are scanned; the
+ * keys of bigger ones are recorded in h (borrowed), so every key of a map must
+ * go through here in order. Returns 1 for a duplicate, 0, or -ENOMEM.
+ */
+#define DOC_KEYS_SCAN 16
+int doc_key_dup(struct doc_htab *h, size_t scope, const struct doc_pair *pairs, size_t n,
+		const char *key, size_t len);
+
+/*
  * Line and column (1-based; columns count UTF-8 characters, a CR LF pair or
  * a lone CR or LF ends a line) of byte offset off in buf. A cursor makes
  * monotonic queries linear overall; a query behind the cursor rescans.

@@ -38,7 +38,7 @@ struct jparser {
 	struct doc_pos pos;
 	/* Children of every open collection, innermost last; seq items use .value only. */
 	VEC(struct doc_pair) kids;
-	struct doc_htab keys; /* keys of every open map, scoped by frame serial */
+	struct doc_htab keys; /* keys of big open maps, scoped by frame serial */
 	size_t serials;
 	size_t depth;
 	struct jframe stack[DOC_MAX_DEPTH];
@@ -411,11 +411,9 @@ static int jerr_dup(struct jparser *jp, size_t off, const char *key, size_t len)
 /* Reads `"key" :` at jp->i (white space skipped) and opens its pair in frame f. */
 static int jkey(struct jparser *jp, struct jframe *f)
 {
-	struct doc_htab_ent *e;
 	struct doc_pair *pair;
-	size_t at = jp->i, len;
+	size_t at = jp->i, len, n;
 	unsigned line, col;
-	bool found;
 	char *key;
 	int err;
 
@@ -427,10 +425,11 @@ static int jkey(struct jparser *jp, struct jframe *f)
 	err = jstring(jp, &key, &len);
 	if (err)
 		return err;
-	e = doc_htab_upsert(&jp->keys, f->serial, key, len, &found);
-	if (!e)
-		return -ENOMEM;
-	if (found)
+	n = jp->kids.n - f->first;
+	err = doc_key_dup(&jp->keys, f->serial, n ? jp->kids.v + f->first : NULL, n, key, len);
+	if (err < 0)
+		return err;
+	if (err)
 		return jerr_dup(jp, at, key, len);
 	skip_ws(jp);
 	if (jp->i >= jp->len)

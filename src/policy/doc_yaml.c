@@ -54,7 +54,7 @@ struct yparser {
 	struct errbuf *eb;
 	VEC(struct doc_pair) kids; /* children of every open collection, innermost last */
 	VEC(struct doc_node *) docs;
-	struct doc_htab keys;	 /* keys of every open map, scoped by frame serial */
+	struct doc_htab keys;	 /* keys of big open maps, scoped by frame serial */
 	struct doc_htab anchors; /* the current document's, scope 0 */
 	size_t serials;
 	size_t nodes;	       /* nodes of the stream so far, alias expansions included */
@@ -428,15 +428,14 @@ static bool ywant_key(const struct yparser *yp)
 static int ykey(struct yparser *yp, const yaml_mark_t *m, const char *key)
 {
 	struct yframe *f = &yp->stack[yp->depth - 1];
-	struct doc_htab_ent *e;
+	size_t len = strlen(key), n = yp->kids.n - f->first;
 	struct doc_pair *pair;
-	size_t len = strlen(key);
-	bool found;
+	int err;
 
-	e = doc_htab_upsert(&yp->keys, f->serial, key, len, &found);
-	if (!e)
-		return -ENOMEM;
-	if (found)
+	err = doc_key_dup(&yp->keys, f->serial, n ? yp->kids.v + f->first : NULL, n, key, len);
+	if (err < 0)
+		return err;
+	if (err)
 		return yerr(yp, m, "duplicate key '%.*s%s'", QUOTE_MAX, key,
 			    len > QUOTE_MAX ? "..." : "");
 	pair = vec_push_zero(&yp->kids);
@@ -577,9 +576,11 @@ static int ystart(struct yparser *yp, const yaml_event_t *ev, enum doc_type type
 static int yend(struct yparser *yp)
 {
 	struct yframe *f = &yp->stack[yp->depth - 1];
+	size_t n = yp->kids.n - f->first;
 	int err;
 
-	err = doc_node_fill(yp->a, f->node, yp->kids.v + f->first, yp->kids.n - f->first);
+	/* An empty collection may come before the scratch list has any memory. */
+	err = doc_node_fill(yp->a, f->node, n ? yp->kids.v + f->first : NULL, n);
 	if (err)
 		return err;
 	yp->kids.n = f->first;

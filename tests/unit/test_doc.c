@@ -505,6 +505,51 @@ static void test_doc_json_large(void **state)
 	strbuf_free(&in);
 }
 
+/*
+ * Duplicate keys around the size where maps switch from scanning to
+ * hashing, in both formats; a nested map with the same keys is no duplicate.
+ */
+static void test_doc_dup_keys_sizes(void **state)
+{
+	static const size_t sizes[] = { 1, 2, 15, 16, 17, 18, 40 };
+	struct tstate *st = *state;
+	struct strbuf in = STRBUF_INIT;
+	size_t i, k, dup, f;
+	bool json;
+	int err;
+
+	for (f = 0; f < 2; f++) {
+		json = f == 1;
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			for (dup = 0; dup <= sizes[i]; dup++) {
+				strbuf_reset(&in);
+				strbuf_puts(&in, json ? "{\"in\":{" : "{in: {");
+				for (k = 0; k < sizes[i]; k++)
+					strbuf_printf(&in, json ? "\"k%zu\":%zu," : "k%zu: %zu, ",
+						      k, k);
+				strbuf_puts(&in, json ? "\"z\":0}," : "z: 0}, ");
+				for (k = 0; k < sizes[i]; k++)
+					strbuf_printf(&in, json ? "\"k%zu\":%zu," : "k%zu: %zu, ",
+						      k, k);
+				/* dup == sizes[i] means no duplicate: a fresh key. */
+				strbuf_printf(&in, json ? "\"k%zu\":-1}" : "k%zu: -1}", dup);
+				assert_false(in.oom);
+				err = parse(st, strbuf_str(&in),
+					    json ? DOC_FMT_JSON : DOC_FMT_YAML);
+				if (dup == sizes[i]) {
+					if (err)
+						fail_msg("%s: %s", strbuf_str(&in), st->eb.msg);
+					assert_int_equal(st->s.docs[0]->map.n, sizes[i] + 2);
+					continue;
+				}
+				assert_failed_clean(st, err);
+				assert_non_null(strstr(st->eb.msg, ": duplicate key 'k"));
+			}
+		}
+	}
+	strbuf_free(&in);
+}
+
 /* ---- YAML ---- */
 
 static void test_doc_yaml_scalars(void **state)
@@ -533,6 +578,10 @@ static void test_doc_yaml_scalars(void **state)
 		{ "a: |\n  x\n  y\nb: >\n  p\n  q\nc: |-\n  z\n",
 		  "{a:\"x\\x0ay\\x0a\",b:\"p q\\x0a\",c:\"z\"}" },
 		{ "'1': \"2\"", "{1:\"2\"}" },
+		/* Fuzzer regression: empty collections first in the stream. */
+		{ "{}", "{}" },
+		{ "[]", "[]" },
+		{ "a: {}\nb: []\nc: [{}, []]", "{a:{},b:[],c:[{},[]]}" },
 		/* YAML 1.1 sexagesimal, timestamps and merge keys are not special. */
 		{ "a: 2001-12-14\n<<: {b: 1}\nc: 1:20", "{a:\"2001-12-14\",<<:{b:1},c:\"1:20\"}" },
 		{ "%YAML 1.1\n--- [yes, 010]", "[\"yes\",10]" },
@@ -1042,6 +1091,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_doc_json_positions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_json_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_json_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doc_dup_keys_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_scalars, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_multidoc, setup, teardown),
