@@ -13,6 +13,9 @@
 /* Capacity of velum_endpoints and of the outer policy map. */
 #define VELUM_MAX_ENDPOINTS 4096
 
+/* User space only: the datapath created the namespace and deletes it with the endpoint. */
+#define VELUM_EP_F_OWN_NETNS 0x01
+
 /*
  * Key: the host-side veth's ifindex (__u32), exact match. The value is
  * written whole by user space when the endpoint is added and deleted when it

@@ -1,0 +1,876 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Loading and pinning the shared programs and maps, the node config, the
+ * atomic per-endpoint policy swap, the ipcache, events, counters and
+ * conntrack garbage collection. Endpoint plumbing is in endpoint.c.
+ */
+#include "datapath/dp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath/dp_internal.h"
+#include "endpoint.skel.h"
+#include "velum/conntrack.h"
+#include "velum/drop.h"
+#include "velum/ipcache.h"
+#include "velum/maps.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+static const char *const map_names[DP_MAP_N] = {
+	[DP_MAP_ENDPOINTS] = VELUM_MAP_ENDPOINTS, [DP_MAP_IPCACHE] = VELUM_MAP_IPCACHE,
+	[DP_MAP_POLICY] = VELUM_MAP_POLICY,	  [DP_MAP_CT] = VELUM_MAP_CT,
+	[DP_MAP_FRAG] = VELUM_MAP_FRAG,		  [DP_MAP_METRICS] = VELUM_MAP_METRICS,
+	[DP_MAP_EVENTS] = VELUM_MAP_EVENTS,	  [DP_MAP_RATELIM] = VELUM_MAP_RATELIM,
+	[DP_MAP_CONFIG] = VELUM_MAP_CONFIG,
+};
+
+static int pin_path(const struct dp *dp, char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dp->pin_dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int dp_lock(struct dp *dp)
+{
+	while (flock(dp->dir_fd, LOCK_EX) == -1) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+void dp_unlock(struct dp *dp)
+{
+	flock(dp->dir_fd, LOCK_UN);
+}
+
+/* Mounts bpffs at VELUM_BPFFS unless something bpffs is there. */
+static int bpffs_ensure(struct errbuf *eb)
+{
+	struct statfs st;
+
+	if (statfs(VELUM_BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", VELUM_BPFFS, "bpf", 0, "mode=0700") == -1) {
+		int err = -errno;
+
+		errbuf_set(eb, "mount bpffs at %s: %s", VELUM_BPFFS, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int parse_pool(struct dp *dp, const char *pool, struct errbuf *eb)
+{
+	char buf[32], *slash, *end;
+	struct in_addr a;
+	long plen;
+
+	if (strlen(pool) >= sizeof(buf))
+		return errbuf_set(eb, "pool %s: not a.b.c.d/len", pool);
+	strcpy(buf, pool);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return errbuf_set(eb, "pool %s: not a.b.c.d/len", pool);
+	*slash = '\0';
+	plen = strtol(slash + 1, &end, 10);
+	if (*end || plen < 8 || plen > 30 || inet_pton(AF_INET, buf, &a) != 1)
+		return errbuf_set(eb, "pool %s: not a.b.c.d/len with len 8..30", pool);
+	dp->pool_plen = plen;
+	dp->pool_mask = htonl(~0u << (32 - plen));
+	dp->pool_addr = a.s_addr & dp->pool_mask;
+	if (dp->pool_addr != a.s_addr)
+		return errbuf_set(eb, "pool %s: host bits set", pool);
+	return 0;
+}
+
+static bool pins_exist(const struct dp *dp)
+{
+	char path[PATH_MAX];
+
+	if (pin_path(dp, path, sizeof(path), VELUM_PROG_FROM) || access(path, F_OK))
+		return false;
+	if (pin_path(dp, path, sizeof(path), VELUM_PROG_TO) || access(path, F_OK))
+		return false;
+	return true;
+}
+
+/* Takes every pinned object. */
+static int reuse_pins(struct dp *dp, struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	int i, err;
+
+	for (i = 0; i < DP_MAP_N; i++) {
+		err = pin_path(dp, path, sizeof(path), map_names[i]);
+		if (err)
+			return err;
+		dp->map_fd[i] = bpf_obj_get(path);
+		if (dp->map_fd[i] < 0) {
+			err = -errno;
+			return errbuf_set(eb, "%s: %s (reopen with reload)", path, strerror(-err)),
+			       err;
+		}
+	}
+	pin_path(dp, path, sizeof(path), VELUM_PROG_FROM);
+	dp->prog_from = bpf_obj_get(path);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_TO);
+	dp->prog_to = bpf_obj_get(path);
+	if (dp->prog_from < 0 || dp->prog_to < 0) {
+		err = -errno;
+		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int pin_prog(struct dp *dp, struct bpf_program *prog, const char *name, struct errbuf *eb)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int err;
+
+	err = pin_path(dp, path, sizeof(path), name);
+	if (err)
+		return err;
+	snprintf(tmp, sizeof(tmp), "%.4000s_new" /* bpffs refuses dots */, path);
+	unlink(tmp);
+	err = bpf_obj_pin(bpf_program__fd(prog), tmp);
+	if (!err && rename(tmp, path) == -1)
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		errbuf_set(eb, "pin %s: %s", path, strerror(-err));
+	}
+	return err;
+}
+
+/* Loads the skeleton, reusing or creating the pinned maps, and pins the programs. */
+static int load(struct dp *dp, struct errbuf *eb)
+{
+	struct velum_endpoint *skel;
+	char path[PATH_MAX];
+	int i, err;
+
+	skel = velum_endpoint__open();
+	if (!skel) {
+		err = -errno;
+		errbuf_set(eb, "open BPF skeleton: %s", strerror(-err));
+		return err;
+	}
+	for (i = 0; i < DP_MAP_N; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(skel->obj, map_names[i]);
+
+		err = m ? pin_path(dp, path, sizeof(path), map_names[i]) : -ENOENT;
+		if (!err)
+			err = bpf_map__set_pin_path(m, path);
+		if (err) {
+			errbuf_set(eb, "map %s: %s", map_names[i], strerror(-err));
+			goto out;
+		}
+	}
+	err = velum_endpoint__load(skel);
+	if (err) {
+		errbuf_set(eb, "load BPF programs: %s", strerror(-err));
+		goto out;
+	}
+	err = pin_prog(dp, skel->progs.from_container, VELUM_PROG_FROM, eb);
+	if (!err)
+		err = pin_prog(dp, skel->progs.to_container, VELUM_PROG_TO, eb);
+	if (err)
+		goto out;
+	/* the handle keeps its own references; the skeleton goes */
+	for (i = 0; i < DP_MAP_N; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(skel->obj, map_names[i]);
+
+		dp->map_fd[i] = fcntl(bpf_map__fd(m), F_DUPFD_CLOEXEC, 3);
+		if (dp->map_fd[i] < 0) {
+			err = -errno;
+			goto out;
+		}
+	}
+	dp->prog_from = fcntl(bpf_program__fd(skel->progs.from_container), F_DUPFD_CLOEXEC, 3);
+	dp->prog_to = fcntl(bpf_program__fd(skel->progs.to_container), F_DUPFD_CLOEXEC, 3);
+	if (dp->prog_from < 0 || dp->prog_to < 0)
+		err = -errno;
+out:
+	velum_endpoint__destroy(skel);
+	return err;
+}
+
+/* Re-attaches the (new) programs to every endpoint's veth. */
+static int reattach_all(struct dp *dp, struct errbuf *eb)
+{
+	__u32 key, *prev = NULL;
+	int err;
+
+	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		err = dp_attach(dp, key);
+		if (err && err != -ENODEV) {
+			errbuf_set(eb, "re-attach ifindex %u: %s", key, strerror(-err));
+			return err;
+		}
+		prev = &key;
+	}
+	return 0;
+}
+
+static int write_config(struct dp *dp)
+{
+	struct velum_config cfg = { .pool_addr = dp->pool_addr, .pool_mask = dp->pool_mask };
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int read_config(struct dp *dp)
+{
+	struct velum_config cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg))
+		return -errno;
+	if (!cfg.pool_mask)
+		return -ENOENT;
+	dp->pool_addr = cfg.pool_addr;
+	dp->pool_mask = cfg.pool_mask;
+	dp->pool_plen = __builtin_popcount(cfg.pool_mask);
+	return 0;
+}
+
+/* The host's own IPv4 addresses are identity host. */
+static int host_ipcache(struct dp *dp)
+{
+	struct ifaddrs *ifa, *i;
+	int err = 0;
+
+	if (getifaddrs(&ifa) == -1)
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		__be32 a;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+		if ((a & dp->pool_mask) == dp->pool_addr)
+			continue;
+		err = dp_ipcache_update(dp, a, 32, VELUM_ID_HOST);
+		if (err)
+			break;
+	}
+	freeifaddrs(ifa);
+	return err;
+}
+
+struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
+{
+	static const struct dp_opts defaults;
+	struct dp *dp;
+	bool fresh;
+	int err, i;
+
+	if (!opts)
+		opts = &defaults;
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return NULL;
+	dp->dir_fd = dp->prog_from = dp->prog_to = -1;
+	for (i = 0; i < DP_MAP_N; i++)
+		dp->map_fd[i] = -1;
+	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
+		err = errbuf_set(eb, "pin folder %s: too long", opts->pin_dir);
+		goto err_free;
+	}
+	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s",
+		 opts->pin_dir ? opts->pin_dir : VELUM_PIN_DIR);
+	if (opts->ifname_prefix && strlen(opts->ifname_prefix) > 9) {
+		err = errbuf_set(eb, "interface prefix %s: longer than 9", opts->ifname_prefix);
+		goto err_free;
+	}
+	snprintf(dp->ifname_prefix, sizeof(dp->ifname_prefix), "%s",
+		 opts->ifname_prefix ? opts->ifname_prefix : "vlm");
+	snprintf(dp->netns_prefix, sizeof(dp->netns_prefix), "%s",
+		 opts->netns_prefix ? opts->netns_prefix : "velum-ep");
+	err = parse_pool(dp, opts->pool ? opts->pool : DP_POOL_DEFAULT, eb);
+	if (err)
+		goto err_free;
+
+	if (!strncmp(dp->pin_dir, VELUM_BPFFS "/", strlen(VELUM_BPFFS) + 1)) {
+		err = bpffs_ensure(eb);
+		if (err)
+			goto err_free;
+	}
+	if (mkdir(dp->pin_dir, 0700) == -1 && errno != EEXIST) {
+		err = -errno;
+		errbuf_set(eb, "mkdir %s: %s", dp->pin_dir, strerror(-err));
+		goto err_free;
+	}
+	dp->dir_fd = open(dp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->dir_fd == -1) {
+		err = -errno;
+		errbuf_set(eb, "open %s: %s", dp->pin_dir, strerror(-err));
+		goto err_free;
+	}
+	err = dp_lock(dp);
+	if (err)
+		goto err_close;
+
+	fresh = opts->reload || !pins_exist(dp);
+	err = fresh ? load(dp, eb) : reuse_pins(dp, eb);
+	if (err)
+		goto err_unlock;
+	if (opts->reload) {
+		err = reattach_all(dp, eb);
+		if (err)
+			goto err_unlock;
+	}
+	/* an explicit pool wins; a reopen otherwise keeps the node's */
+	if (opts->pool || read_config(dp) < 0) {
+		if (!opts->pool)
+			parse_pool(dp, DP_POOL_DEFAULT, NULL);
+		err = write_config(dp);
+		if (err) {
+			errbuf_set(eb, "write config: %s", strerror(-err));
+			goto err_unlock;
+		}
+	}
+	if (!opts->no_host_ipcache) {
+		err = host_ipcache(dp);
+		if (err) {
+			errbuf_set(eb, "host addresses into the ipcache: %s", strerror(-err));
+			goto err_unlock;
+		}
+	}
+	dp_unlock(dp);
+	return dp;
+
+err_unlock:
+	dp_unlock(dp);
+err_close:
+	for (i = 0; i < DP_MAP_N; i++)
+		if (dp->map_fd[i] >= 0)
+			close(dp->map_fd[i]);
+	if (dp->prog_from >= 0)
+		close(dp->prog_from);
+	if (dp->prog_to >= 0)
+		close(dp->prog_to);
+	close(dp->dir_fd);
+err_free:
+	free(dp);
+	errno = -err;
+	return NULL;
+}
+
+void dp__close(struct dp *dp)
+{
+	int i;
+
+	if (!dp)
+		return;
+	ring_buffer__free(dp->rb);
+	for (i = 0; i < DP_MAP_N; i++)
+		if (dp->map_fd[i] >= 0)
+			close(dp->map_fd[i]);
+	if (dp->prog_from >= 0)
+		close(dp->prog_from);
+	if (dp->prog_to >= 0)
+		close(dp->prog_to);
+	if (dp->dir_fd >= 0)
+		close(dp->dir_fd);
+	free(dp);
+}
+
+int dp_destroy_all(struct dp *dp, struct errbuf *eb)
+{
+	struct dp_endpoint eps[64];
+	char path[PATH_MAX];
+	int n, i, err;
+
+	/* endpoints first: they hold links, namespaces and policy pins */
+	do {
+		n = dp_endpoint_list(dp, eps, 64);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n && i < 64; i++) {
+			err = dp_endpoint_remove(dp, eps[i].ep_id, eb);
+			if (err && err != -ENOENT)
+				return err;
+		}
+	} while (n > 64);
+	for (i = 0; i < DP_MAP_N; i++) {
+		pin_path(dp, path, sizeof(path), map_names[i]);
+		unlink(path);
+	}
+	pin_path(dp, path, sizeof(path), VELUM_PROG_FROM);
+	unlink(path);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_TO);
+	unlink(path);
+	if (rmdir(dp->pin_dir) == -1 && errno != ENOENT) {
+		err = -errno;
+		errbuf_set(eb, "rmdir %s: %s", dp->pin_dir, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int dp_attach(struct dp *dp, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 1, .priority = 1, .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	hook.attach_point = BPF_TC_INGRESS;
+	o.prog_fd = dp->prog_from;
+	err = bpf_tc_attach(&hook, &o);
+	if (err)
+		return err;
+	hook.attach_point = BPF_TC_EGRESS;
+	o.prog_fd = dp->prog_to;
+	o.prog_id = 0;
+	return bpf_tc_attach(&hook, &o);
+}
+
+int dp_detach(struct dp *dp, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 1, .priority = 1);
+	int err, err2;
+
+	(void)dp;
+	err = bpf_tc_detach(&hook, &o);
+	hook.attach_point = BPF_TC_EGRESS;
+	err2 = bpf_tc_detach(&hook, &o);
+	return err ? err : err2;
+}
+
+int dp_endpoint_bypass(struct dp *dp, __u32 ep_id, bool bypass)
+{
+	struct velum_endpoint_info info;
+	int err = dp_endpoint_find(dp, ep_id, &info);
+
+	if (err)
+		return err;
+	return bypass ? dp_detach(dp, info.ifindex) : dp_attach(dp, info.ifindex);
+}
+
+int dp_endpoint_find(struct dp *dp, __u32 ep_id, struct velum_endpoint_info *info)
+{
+	__u32 key, *prev = NULL;
+
+	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, info) == 0 &&
+		    info->ep_id == ep_id)
+			return 0;
+		prev = &key;
+	}
+	return -ENOENT;
+}
+
+int dp_policy_default_allow(struct velum_policy_key keys[2], struct velum_policy_value vals[2])
+{
+	for (int d = 0; d < 2; d++) {
+		memset(&keys[d], 0, sizeof(keys[d]));
+		memset(&vals[d], 0, sizeof(vals[d]));
+		keys[d].prefixlen = VELUM_POLICY_PREFIX_FIXED;
+		keys[d].egress = d;
+		vals[d].verdict = VELUM_VERDICT_ALLOW;
+		vals[d].rule_id = VELUM_RULE_DEFAULT_ALLOW;
+	}
+	return 2;
+}
+
+static int policy_validate(const struct velum_policy_key *k, const struct velum_policy_value *v,
+			   size_t i, struct errbuf *eb)
+{
+	if (k->prefixlen < VELUM_POLICY_PREFIX_FIXED || k->prefixlen > VELUM_POLICY_PREFIX_FULL)
+		return errbuf_set(eb, "entry %zu: prefixlen %u not in %d..%d", i, k->prefixlen,
+				  VELUM_POLICY_PREFIX_FIXED, VELUM_POLICY_PREFIX_FULL);
+	if (k->egress > VELUM_DIR_EGRESS)
+		return errbuf_set(eb, "entry %zu: direction %u", i, k->egress);
+	if (v->verdict < VELUM_VERDICT_ALLOW || v->verdict > VELUM_VERDICT_DENY)
+		return errbuf_set(eb, "entry %zu: verdict %u", i, v->verdict);
+	if (v->port_prefix != k->prefixlen - VELUM_POLICY_PREFIX_FIXED)
+		return errbuf_set(eb, "entry %zu: port_prefix %u for prefixlen %u", i,
+				  v->port_prefix, k->prefixlen);
+	if (v->verdict == VELUM_VERDICT_REDIRECT && !v->proxy_port)
+		return errbuf_set(eb, "entry %zu: redirect without a proxy port", i);
+	return 0;
+}
+
+int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		      const struct velum_policy_value *vals, size_t n, struct errbuf *eb)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	char name[16], path[PATH_MAX], tmp[PATH_MAX];
+	size_t i;
+	int fd, err;
+
+	if (n > VELUM_POLICY_MAP_MAX) {
+		errbuf_set(eb, "%zu entries: more than %d", n, VELUM_POLICY_MAP_MAX);
+		return -E2BIG;
+	}
+	for (i = 0; i < n; i++) {
+		err = policy_validate(&keys[i], &vals[i], i, eb);
+		if (err)
+			return err;
+	}
+	/* build aside ... */
+	snprintf(name, sizeof(name), VELUM_POLICY_INNER_FMT, ep_id);
+	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, sizeof(struct velum_policy_key),
+			    sizeof(struct velum_policy_value), VELUM_POLICY_MAP_MAX, &mo);
+	if (fd < 0) {
+		err = -errno;
+		errbuf_set(eb, "create policy map: %s", strerror(-err));
+		return err;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_NOEXIST)) {
+			err = -errno;
+			if (err == -EEXIST)
+				err = errbuf_set(eb, "entry %zu: duplicate key", i);
+			else
+				errbuf_set(eb, "entry %zu: %s", i, strerror(-err));
+			goto out;
+		}
+	}
+	/* ... and publish with one update of the outer slot */
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &fd, BPF_ANY)) {
+		err = -errno;
+		errbuf_set(eb, "swap policy map: %s", strerror(-err));
+		goto out;
+	}
+	/* the pin follows (for bpftool); it is not what the programs read */
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, name);
+	snprintf(tmp, sizeof(tmp), "%.4000s_new" /* bpffs refuses dots */, path);
+	unlink(tmp);
+	err = bpf_obj_pin(fd, tmp);
+	if (!err && rename(tmp, path) == -1)
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		errbuf_set(eb, "pin %s: %s", path, strerror(-err));
+	}
+out:
+	close(fd);
+	return err;
+}
+
+int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		    const struct velum_policy_value *vals, size_t n, struct errbuf *eb)
+{
+	__u32 inner_id;
+
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &inner_id)) {
+		errbuf_set(eb, "endpoint %u: unknown", ep_id);
+		return -ENOENT;
+	}
+	return dp_policy_install(dp, ep_id, keys, vals, n, eb);
+}
+
+void dp_policy_drop(struct dp *dp, __u32 ep_id)
+{
+	char path[PATH_MAX], name[16];
+
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_POLICY], &ep_id);
+	snprintf(name, sizeof(name), VELUM_POLICY_INNER_FMT, ep_id);
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, name);
+	unlink(path);
+}
+
+int dp_ipcache_update(struct dp *dp, __be32 addr, int plen, __u32 identity)
+{
+	struct velum_ipcache_key k = { .prefixlen = plen, .addr = addr };
+	struct velum_ipcache_value v = { 0 };
+	int fd = dp->map_fd[DP_MAP_IPCACHE];
+
+	if (plen < 0 || plen > 32 || (plen < 32 && (ntohl(addr) & (0xffffffffu >> plen))))
+		return -EINVAL;
+	/* keep the local endpoint link of an endpoint's own address */
+	if (bpf_map_lookup_elem(fd, &k, &v))
+		memset(&v, 0, sizeof(v));
+	v.identity = identity;
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int dp_ipcache_delete(struct dp *dp, __be32 addr, int plen)
+{
+	struct velum_ipcache_key k = { .prefixlen = plen, .addr = addr };
+	struct velum_ipcache_value v;
+	int fd = dp->map_fd[DP_MAP_IPCACHE];
+
+	if (bpf_map_lookup_elem(fd, &k, &v))
+		return -ENOENT;
+	if (v.flags & VELUM_IPCACHE_F_LOCAL_EP)
+		return -EBUSY;
+	if (bpf_map_delete_elem(fd, &k))
+		return -errno;
+	return 0;
+}
+
+static int on_ring(void *ctx, void *data, size_t len)
+{
+	struct dp *dp = ctx;
+
+	if (len < sizeof(struct velum_event) || !dp->ev_fn)
+		return 0;
+	dp->ev_count++;
+	dp->ev_stop = dp->ev_fn(dp->ev_ctx, data);
+	return dp->ev_stop;
+}
+
+int dp_events_poll(struct dp *dp, int timeout_ms, dp_event_fn fn, void *ctx)
+{
+	int err;
+
+	if (!dp->rb) {
+		dp->rb = ring_buffer__new(dp->map_fd[DP_MAP_EVENTS], on_ring, dp, NULL);
+		if (!dp->rb)
+			return -errno;
+	}
+	dp->ev_fn = fn;
+	dp->ev_ctx = ctx;
+	dp->ev_count = 0;
+	dp->ev_stop = 0;
+	err = timeout_ms ? ring_buffer__poll(dp->rb, timeout_ms) : ring_buffer__consume(dp->rb);
+	if (dp->ev_stop)
+		return dp->ev_stop;
+	if (err < 0 && err != -EINTR)
+		return err;
+	return dp->ev_count;
+}
+
+const char *dp_drop_reason_str(unsigned int reason)
+{
+	switch (-(int)reason) {
+	case VELUM_DROP_INVALID_SIP:
+		return "Invalid source ip";
+	case VELUM_DROP_POLICY:
+		return "Policy denied";
+	case VELUM_DROP_INVALID:
+		return "Invalid packet";
+	case VELUM_DROP_CT_INVALID_HDR:
+		return "CT: Truncated or invalid header";
+	case VELUM_DROP_UNKNOWN_L3:
+		return "Unsupported L3 protocol";
+	case VELUM_DROP_UNROUTABLE:
+		return "Unroutable destination";
+	case VELUM_DROP_CT_MAP_FULL:
+		return "CT: Map insertion failed";
+	case VELUM_DROP_FRAG_NOT_FOUND:
+		return "IP fragmentation not supported";
+	case VELUM_DROP_POLICY_DENY:
+		return "Policy denied by denylist";
+	case VELUM_DROP_NO_ENDPOINT:
+		return "Unknown endpoint";
+	case VELUM_DROP_NO_POLICY:
+		return "Endpoint policy not loaded";
+	}
+	return "unknown";
+}
+
+const char *dp_match_str(unsigned int match)
+{
+	static const char *const s[] = {
+		[VELUM_MATCH_NONE] = "none",	     [VELUM_MATCH_L3_L4] = "L3-L4",
+		[VELUM_MATCH_L3_PROTO] = "L3-Proto", [VELUM_MATCH_L3_ONLY] = "L3-Only",
+		[VELUM_MATCH_L4_ONLY] = "L4-Only",   [VELUM_MATCH_PROTO_ONLY] = "Proto-Only",
+		[VELUM_MATCH_ALL] = "all",
+	};
+
+	return match < sizeof(s) / sizeof(s[0]) ? s[match] : "unknown";
+}
+
+const char *dp_verdict_str(unsigned int verdict)
+{
+	static const char *const s[] = {
+		[0] = "UNKNOWN",
+		[VELUM_FLOW_FORWARDED] = "FORWARDED",
+		[VELUM_FLOW_DROPPED] = "DROPPED",
+		[VELUM_FLOW_AUDIT] = "AUDIT",
+		[VELUM_FLOW_REDIRECTED] = "REDIRECTED",
+	};
+
+	return verdict < sizeof(s) / sizeof(s[0]) ? s[verdict] : "UNKNOWN";
+}
+
+const char *dp_event_format(const struct velum_event *ev, char *buf, size_t len)
+{
+	char s[INET_ADDRSTRLEN], d[INET_ADDRSTRLEN];
+	const char *proto;
+
+	inet_ntop(AF_INET, &ev->saddr, s, sizeof(s));
+	inet_ntop(AF_INET, &ev->daddr, d, sizeof(d));
+	switch (ev->protocol) {
+	case IPPROTO_TCP:
+		proto = "TCP";
+		break;
+	case IPPROTO_UDP:
+		proto = "UDP";
+		break;
+	case IPPROTO_ICMP:
+		proto = "ICMP";
+		break;
+	case IPPROTO_SCTP:
+		proto = "SCTP";
+		break;
+	default:
+		proto = "IP";
+	}
+	if (ev->type == VELUM_EVENT_DROP)
+		snprintf(buf, len,
+			 "%s:%u (ID:%u) -> %s:%u %s ep %u %s %s DROPPED (reason %u, rule %u)", s,
+			 ntohs(ev->sport), ev->dir ? ev->ep_identity : ev->peer_identity, d,
+			 ntohs(ev->dport), proto, ev->ep_id, ev->dir ? "EGRESS" : "INGRESS",
+			 dp_drop_reason_str(ev->reason), ev->reason, ev->rule_id);
+	else
+		snprintf(buf, len,
+			 "%s:%u (ID:%u) -> %s:%u %s ep %u policy-verdict:%s %s %s (rule %u)", s,
+			 ntohs(ev->sport), ev->dir ? ev->ep_identity : ev->peer_identity, d,
+			 ntohs(ev->dport), proto, ev->ep_id, dp_match_str(ev->match),
+			 ev->dir ? "EGRESS" : "INGRESS",
+			 ev->verdict == VELUM_FLOW_DROPPED    ? "DENIED" :
+			 ev->verdict == VELUM_FLOW_AUDIT      ? "AUDITED" :
+			 ev->verdict == VELUM_FLOW_REDIRECTED ? "REDIRECTED" :
+								"ALLOWED",
+			 ev->rule_id);
+	return buf;
+}
+
+int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, __u64 *bytes)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct velum_metrics_value *v;
+	__u32 idx = (dir ? VELUM_METRICS_PER_DIR : 0) + code;
+	int i;
+
+	if (ncpu < 0)
+		return ncpu;
+	if (code >= VELUM_METRICS_PER_DIR)
+		return -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_METRICS], &idx, v)) {
+		free(v);
+		return -errno;
+	}
+	*packets = *bytes = 0;
+	for (i = 0; i < ncpu; i++) {
+		*packets += v[i].packets;
+		*bytes += v[i].bytes;
+	}
+	free(v);
+	return 0;
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * Deletes CT entries that are expired (if expired) or involve addr (if
+ * non-zero). Two passes: deleting while iterating a hash map restarts the
+ * iteration, so the victims are collected first.
+ */
+static int ct_sweep(struct dp *dp, bool expired, __be32 addr)
+{
+	int fd = dp->map_fd[DP_MAP_CT];
+	struct velum_ct_key key, *prev = NULL, *victims = NULL, *nv;
+	size_t nvict = 0, cap = 0, i;
+	struct velum_ct_entry e;
+	__u64 now = mono_ns();
+	int n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &e))
+			continue;
+		if (!(expired && e.expires_ns <= now) &&
+		    !(addr && (key.saddr == addr || key.daddr == addr)))
+			continue;
+		if (nvict == cap) {
+			cap = cap ? cap * 2 : 256;
+			nv = realloc(victims, cap * sizeof(*victims));
+			if (!nv) {
+				free(victims);
+				return -ENOMEM;
+			}
+			victims = nv;
+		}
+		victims[nvict++] = key;
+	}
+	for (i = 0; i < nvict; i++)
+		if (bpf_map_delete_elem(fd, &victims[i]) == 0)
+			n++;
+	free(victims);
+	return n;
+}
+
+int dp_ct_gc(struct dp *dp)
+{
+	return ct_sweep(dp, true, 0);
+}
+
+void dp_ct_purge_addr(struct dp *dp, __be32 addr)
+{
+	ct_sweep(dp, false, addr);
+}
+
+int dp_ct_count(struct dp *dp)
+{
+	int fd = dp->map_fd[DP_MAP_CT];
+	struct velum_ct_key key, *prev = NULL;
+	struct velum_ct_entry e;
+	__u64 now = mono_ns();
+	int n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(fd, &key, &e) == 0 && e.expires_ns > now)
+			n++;
+		prev = &key;
+	}
+	return n;
+}
+
+int dp_prog_fd(struct dp *dp, bool from_container)
+{
+	return from_container ? dp->prog_from : dp->prog_to;
+}
+
+const char *dp_pin_dir(struct dp *dp)
+{
+	return dp->pin_dir;
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The datapath: velum's eBPF programs and maps on this node, and the
+ * endpoints they police. One shared program pair (from_container,
+ * to_container) is loaded once and pinned with every map under the bpffs
+ * folder (default /sys/fs/bpf/velum); each endpoint is a network namespace
+ * joined to the host by a veth pair whose host side carries the programs.
+ * Everything persists when the process exits: a later dp__open() attaches
+ * to the pinned state without a gap in enforcement.
+ *
+ * Concurrency: one struct dp is used by one thread at a time. Several
+ * processes may hold the same pinned state open; loading and endpoint
+ * add/remove take an exclusive flock on the pin folder.
+ *
+ * Errors: int functions return 0 (or a count) or a negative errno and never
+ * print; with an errbuf they also say what failed. See docs/datapath.md.
+ */
+#ifndef VELUM_DATAPATH_DP_H
+#define VELUM_DATAPATH_DP_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/errbuf.h"
+#include "velum/events.h"
+#include "velum/policy.h"
+
+struct dp;
+
+/* Default endpoint address pool. */
+#define DP_POOL_DEFAULT "10.200.0.0/16"
+/* The endpoints' default gateway: link-local, answered by a permanent neighbour entry. */
+#define DP_GATEWAY "169.254.1.1"
+
+struct dp_opts {
+	/* bpffs folder for the pins; NULL: VELUM_PIN_DIR (mounted if needed) */
+	const char *pin_dir;
+	/* endpoint address pool "a.b.c.d/len"; NULL: DP_POOL_DEFAULT */
+	const char *pool;
+	/* host-side veth name: <ifname_prefix><ep_id>; NULL: "vlm" (at most 9 chars) */
+	const char *ifname_prefix;
+	/* name of a created namespace: <netns_prefix><ep_id>; NULL: "velum-ep" */
+	const char *netns_prefix;
+	/* load new programs even if pinned ones exist, and re-attach them to
+	 * every endpoint (upgrade); maps are kept */
+	bool reload;
+	/* add the host's own IPv4 addresses to the ipcache as identity host */
+	bool no_host_ipcache;
+};
+
+/*
+ * Opens the datapath: takes the pinned programs and maps if they exist
+ * (unless opts->reload), else loads build/gen's skeleton, pins everything
+ * and writes the node config. opts may be NULL (all defaults); its strings
+ * are copied. Returns a new handle (free with dp__close()) or NULL with
+ * errno set; eb (may be NULL) says why.
+ */
+struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb);
+
+/*
+ * Releases the handle. Programs, maps, pins and endpoints stay: enforcement
+ * continues. Accepts NULL.
+ */
+void dp__close(struct dp *dp);
+
+/*
+ * Removes every pin, program and map this datapath made, after removing all
+ * its endpoints. The handle stays valid only for dp__close().
+ */
+int dp_destroy_all(struct dp *dp, struct errbuf *eb);
+
+struct dp_endpoint_opts {
+	__u32 ep_id;	/* 1..VELUM_EP_ID_MAX, unique */
+	__u32 identity; /* its security identity */
+	/* adopt this namespace (a path such as /proc/PID/ns/net or
+	 * /run/netns/NAME) instead of creating <netns_prefix><ep_id> */
+	const char *netns_path;
+	const char *ifname; /* name inside the namespace; NULL: "eth0" */
+	__be32 ipv4;	    /* 0: the lowest free address of the pool */
+};
+
+/*
+ * Result of dp_endpoint_add(): what was made.
+ */
+struct dp_endpoint {
+	__u32 ep_id;
+	__u32 identity;
+	__be32 ipv4;
+	int host_ifindex;
+	char host_ifname[16];
+	char netns[64]; /* the namespace's path (/run/netns/... when created) */
+};
+
+/*
+ * Creates an endpoint: namespace (created or adopted), veth pair (host side
+ * <ifname_prefix><ep_id>), address, host route, default route via
+ * DP_GATEWAY inside, IPv6 off inside; then endpoint map entry, ipcache
+ * entry (identity, local endpoint) and a default-allow policy in both
+ * directions, and the programs attached before any link is up, so the
+ * first packet is already policed. Fails with -EEXIST if ep_id or the
+ * address is in use, -ENOSPC if the pool is exhausted; on failure nothing
+ * is left behind. Fills *out if non-NULL.
+ */
+int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_endpoint *out,
+		    struct errbuf *eb);
+
+/*
+ * Removes endpoint ep_id: its veth pair (and with it the tc filters), its
+ * namespace if the datapath created it, its map entries, policy map and
+ * pin, and its conntrack entries. -ENOENT if unknown.
+ */
+int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb);
+
+/* Looks up endpoint ep_id. Returns 0 and fills *out, or -ENOENT. */
+int dp_endpoint_get(struct dp *dp, __u32 ep_id, struct dp_endpoint *out);
+
+/*
+ * Lists up to max endpoints into out (any order). Returns how many exist
+ * (which may exceed max) or -errno.
+ */
+int dp_endpoint_list(struct dp *dp, struct dp_endpoint *out, size_t max);
+
+/* Changes an endpoint's identity (endpoint map and ipcache). */
+int dp_endpoint_set_identity(struct dp *dp, __u32 ep_id, __u32 identity);
+
+/*
+ * Replaces endpoint ep_id's whole policy with the n entries (borrowed):
+ * validates them, builds a new policy map aside, then swaps it in with one
+ * map update, so every packet sees either the old or the new policy. On
+ * error nothing changes (-EINVAL with eb naming the bad entry, -ENOENT for
+ * an unknown endpoint, -E2BIG beyond VELUM_POLICY_MAP_MAX entries). Flows
+ * already tracked keep their verdict until they end (as in Cilium).
+ */
+int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		    const struct velum_policy_value *vals, size_t n, struct errbuf *eb);
+
+/*
+ * The policy of an endpoint no rule selects: allow every peer in both
+ * directions (rule VELUM_RULE_DEFAULT_ALLOW). Fills keys/vals[0..1];
+ * returns 2.
+ */
+int dp_policy_default_allow(struct velum_policy_key keys[2], struct velum_policy_value vals[2]);
+
+/*
+ * Maps addr/plen (network order, host bits must be zero) to identity in
+ * the ipcache. An entry of a local endpoint keeps its endpoint link.
+ */
+int dp_ipcache_update(struct dp *dp, __be32 addr, int plen, __u32 identity);
+/* Removes addr/plen; -ENOENT if absent. Local endpoints' entries are refused (-EBUSY). */
+int dp_ipcache_delete(struct dp *dp, __be32 addr, int plen);
+
+/*
+ * Called once per event (borrowed, valid during the call). A non-zero
+ * return stops the poll and is returned by dp_events_poll().
+ */
+typedef int (*dp_event_fn)(void *ctx, const struct velum_event *ev);
+
+/*
+ * Waits up to timeout_ms (0: no wait, -1: forever) for events and calls fn
+ * for each. Returns the number handled or -errno. The first call sets up
+ * the ring buffer consumer; fn and ctx may change between calls.
+ */
+int dp_events_poll(struct dp *dp, int timeout_ms, dp_event_fn fn, void *ctx);
+
+/* Formats ev as one Hubble-like line into buf (always NUL-terminated); returns buf. */
+const char *dp_event_format(const struct velum_event *ev, char *buf, size_t len);
+/* "Policy denied", ... for a drop reason magnitude; "unknown" otherwise. */
+const char *dp_drop_reason_str(unsigned int reason);
+/* "L3-L4", "L4-Only", "L3-Only", "all", "none", ... */
+const char *dp_match_str(unsigned int match);
+/* "FORWARDED", "DROPPED", "AUDIT", "REDIRECTED". */
+const char *dp_verdict_str(unsigned int verdict);
+
+/*
+ * Packets and bytes counted under dir (VELUM_DIR_*) and code (0 forwarded,
+ * else a drop reason magnitude), summed over CPUs.
+ */
+int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, __u64 *bytes);
+
+/* Deletes expired conntrack entries. Returns how many, or -errno. */
+int dp_ct_gc(struct dp *dp);
+
+/* Number of live conntrack entries (a full scan). */
+int dp_ct_count(struct dp *dp);
+
+/* File descriptors of the programs (for tests and benchmarks; borrowed). */
+int dp_prog_fd(struct dp *dp, bool from_container);
+
+/* The pin folder in use (borrowed). */
+const char *dp_pin_dir(struct dp *dp);
+
+/*
+ * Detaches (true) or re-attaches (false) the programs on an endpoint's veth
+ * without touching its state: the benchmark's "no filtering" baseline.
+ */
+int dp_endpoint_bypass(struct dp *dp, __u32 ep_id, bool bypass);
+
+#endif

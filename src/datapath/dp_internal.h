@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Directory-private state of src/datapath/: the handle, map indices, and the
+ * helpers dp.c and endpoint.c share.
+ */
+#ifndef VELUM_DATAPATH_DP_INTERNAL_H
+#define VELUM_DATAPATH_DP_INTERNAL_H
+
+#include <limits.h>
+#include <linux/types.h>
+
+#include "datapath/dp.h"
+#include "velum/endpoint.h"
+
+enum dp_map {
+	DP_MAP_ENDPOINTS,
+	DP_MAP_IPCACHE,
+	DP_MAP_POLICY,
+	DP_MAP_CT,
+	DP_MAP_FRAG,
+	DP_MAP_METRICS,
+	DP_MAP_EVENTS,
+	DP_MAP_RATELIM,
+	DP_MAP_CONFIG,
+	DP_MAP_N,
+};
+
+struct ring_buffer;
+
+struct dp {
+	char pin_dir[200]; /* short enough that pin paths always fit PATH_MAX */
+	char ifname_prefix[10];
+	char netns_prefix[32];
+	__be32 pool_addr, pool_mask;
+	int pool_plen;
+	int dir_fd; /* the pin folder, flock()ed while loading and changing endpoints */
+	int map_fd[DP_MAP_N];
+	int prog_from, prog_to;
+	struct ring_buffer *rb;
+	dp_event_fn ev_fn;
+	void *ev_ctx;
+	int ev_count;
+	int ev_stop;
+};
+
+/* Exclusive lock on the pin folder; returns 0 or -errno. */
+int dp_lock(struct dp *dp);
+void dp_unlock(struct dp *dp);
+
+/* Attaches the programs to ifindex's tc ingress/egress (replacing ours). */
+int dp_attach(struct dp *dp, int ifindex);
+/* Removes our tc filters from ifindex (the clsact qdisc stays). */
+int dp_detach(struct dp *dp, int ifindex);
+
+/* Finds ep_id in velum_endpoints: 0 with *info (and its key), or -ENOENT. */
+int dp_endpoint_find(struct dp *dp, __u32 ep_id, struct velum_endpoint_info *info);
+
+/* dp_policy_apply() without the endpoint existence check (endpoint creation). */
+int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		      const struct velum_policy_value *vals, size_t n, struct errbuf *eb);
+/* Drops ep_id's policy slot and pin. */
+void dp_policy_drop(struct dp *dp, __u32 ep_id);
+
+/* Deletes conntrack entries whose either address is addr. */
+void dp_ct_purge_addr(struct dp *dp, __be32 addr);
+
+#endif

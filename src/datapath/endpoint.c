@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Endpoint plumbing: namespaces (created like `ip netns add`, or adopted),
+ * veth pairs, addresses, routes and the gateway neighbour, sysctls on both
+ * sides, and the endpoint's map entries and program attachment. Every step
+ * of dp_endpoint_add() is undone in reverse on failure.
+ */
+#include "datapath/dp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "datapath/dp_internal.h"
+#include "datapath/nl.h"
+#include "velum/ipcache.h"
+
+#define NETNS_RUN_DIR "/run/netns"
+
+/* Writes value to a /proc/sys file as seen from namespace netns_fd (-1: ours). */
+static int sysctl_write(int netns_fd, const char *path, const char *value)
+{
+	int self = -1, fd, err = 0;
+	ssize_t n;
+
+	if (netns_fd >= 0) {
+		/* /proc/sys/net shows the namespace of whoever opens it */
+		self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (self == -1)
+			return -errno;
+		if (setns(netns_fd, CLONE_NEWNET) == -1) {
+			err = -errno;
+			close(self);
+			return err;
+		}
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd == -1)
+		err = -errno;
+	if (self >= 0) {
+		if (setns(self, CLONE_NEWNET) == -1 && !err)
+			err = -errno;
+		close(self);
+	}
+	if (err)
+		return err;
+	n = write(fd, value, strlen(value));
+	if (n == -1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Creates a named namespace at path (like `ip netns add`). */
+static int netns_create(const char *path)
+{
+	int self, fd, err = 0;
+
+	if (mkdir(NETNS_RUN_DIR, 0755) == -1 && errno != EEXIST)
+		return -errno;
+	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	close(fd);
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self == -1) {
+		err = -errno;
+		goto err_unlink;
+	}
+	/* a fresh namespace for this thread, kept alive by a bind mount */
+	if (unshare(CLONE_NEWNET) == -1) {
+		err = -errno;
+		goto err_close;
+	}
+	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) == -1)
+		err = -errno;
+	if (setns(self, CLONE_NEWNET) == -1 && !err)
+		err = -errno;
+	close(self);
+	if (err)
+		goto err_umount;
+	return 0;
+
+err_close:
+	close(self);
+	goto err_unlink;
+err_umount:
+	umount2(path, MNT_DETACH);
+err_unlink:
+	unlink(path);
+	return err;
+}
+
+static void netns_delete(const char *path)
+{
+	umount2(path, MNT_DETACH);
+	unlink(path);
+}
+
+static void netns_path(const struct dp *dp, __u32 ep_id, char *buf, size_t len)
+{
+	snprintf(buf, len, NETNS_RUN_DIR "/%s%u", dp->netns_prefix, ep_id);
+}
+
+static void fill_out(const struct dp *dp, const struct velum_endpoint_info *info,
+		     struct dp_endpoint *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ep_id = info->ep_id;
+	out->identity = info->identity;
+	out->ipv4 = info->ipv4;
+	out->host_ifindex = info->ifindex;
+	snprintf(out->host_ifname, sizeof(out->host_ifname), "%s%u", dp->ifname_prefix,
+		 info->ep_id);
+	if (info->flags & VELUM_EP_F_OWN_NETNS)
+		netns_path(dp, info->ep_id, out->netns, sizeof(out->netns));
+}
+
+int dp_endpoint_get(struct dp *dp, __u32 ep_id, struct dp_endpoint *out)
+{
+	struct velum_endpoint_info info;
+	int err = dp_endpoint_find(dp, ep_id, &info);
+
+	if (!err && out)
+		fill_out(dp, &info, out);
+	return err;
+}
+
+int dp_endpoint_list(struct dp *dp, struct dp_endpoint *out, size_t max)
+{
+	struct velum_endpoint_info info;
+	__u32 key, *prev = NULL;
+	size_t n = 0;
+
+	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0) {
+			if (n < max)
+				fill_out(dp, &info, &out[n]);
+			n++;
+		}
+		prev = &key;
+	}
+	return n;
+}
+
+/* The lowest free pool address (network and broadcast excluded), or -ENOSPC. */
+static int pool_alloc(struct dp *dp, __be32 *out)
+{
+	__u32 size = 1u << (32 - dp->pool_plen), base = ntohl(dp->pool_addr), i;
+	struct velum_endpoint_info info;
+	__u32 key, *prev = NULL;
+	unsigned char *used = calloc((size + 7) / 8, 1);
+
+	if (!used)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0) {
+			__u32 off = ntohl(info.ipv4) - base;
+
+			if (off < size)
+				used[off / 8] |= 1u << (off % 8);
+		}
+		prev = &key;
+	}
+	for (i = 1; i + 1 < size; i++) {
+		if (!(used[i / 8] & (1u << (i % 8)))) {
+			*out = htonl(base + i);
+			free(used);
+			return 0;
+		}
+	}
+	free(used);
+	return -ENOSPC;
+}
+
+static bool addr_in_use(struct dp *dp, __be32 addr)
+{
+	struct velum_endpoint_info info;
+	__u32 key, *prev = NULL;
+
+	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0 &&
+		    info.ipv4 == addr)
+			return true;
+		prev = &key;
+	}
+	return false;
+}
+
+static int set_ipcache_local(struct dp *dp, __be32 addr, __u32 identity, __u32 ep_id)
+{
+	struct velum_ipcache_key k = { .prefixlen = 32, .addr = addr };
+	struct velum_ipcache_value v = { .identity = identity,
+					 .ep_id = ep_id,
+					 .flags = VELUM_IPCACHE_F_LOCAL_EP };
+
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_IPCACHE], &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static void del_ipcache(struct dp *dp, __be32 addr)
+{
+	struct velum_ipcache_key k = { .prefixlen = 32, .addr = addr };
+
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_IPCACHE], &k);
+}
+
+/* Inside the namespace: links up, address, routes via the gateway, its neighbour entry. */
+static int configure_inside(struct dp_nl *nl, const char *ifname, __be32 addr, const __u8 mac[6],
+			    struct errbuf *eb)
+{
+	__be32 gw;
+	int idx, lo, err;
+
+	inet_pton(AF_INET, DP_GATEWAY, &gw);
+	idx = dp_nl_link_index(nl, ifname);
+	if (idx < 0)
+		return errbuf_set(eb, "%s inside: %s", ifname, strerror(-idx)), idx;
+	lo = dp_nl_link_index(nl, "lo");
+	err = lo < 0 ? lo : dp_nl_link_up(nl, lo);
+	if (!err)
+		err = dp_nl_addr_add(nl, idx, addr, 32);
+	if (!err)
+		err = dp_nl_link_up(nl, idx);
+	if (!err)
+		err = dp_nl_neigh_add(nl, idx, gw, mac);
+	if (!err)
+		err = dp_nl_route_add(nl, idx, gw, 32, 0, RT_SCOPE_LINK);
+	if (!err)
+		err = dp_nl_route_add(nl, idx, 0, 0, gw, RT_SCOPE_UNIVERSE);
+	if (err)
+		errbuf_set(eb, "configure %s inside: %s", ifname, strerror(-err));
+	return err;
+}
+
+int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_endpoint *out,
+		    struct errbuf *eb)
+{
+	struct velum_policy_key keys[2];
+	struct velum_policy_value vals[2];
+	struct velum_endpoint_info info = { 0 };
+	struct dp_nl host = { .fd = -1 }, inside = { .fd = -1 };
+	char host_if[16], nspath[PATH_MAX], sysctl[128];
+	const char *ifname = o->ifname ? o->ifname : "eth0";
+	bool own_ns = !o->netns_path;
+	__u8 mac[6];
+	__be32 addr = o->ipv4;
+	int nsfd = -1, ifindex = -1, err;
+	__u32 ifkey;
+
+	if (o->ep_id == 0 || o->ep_id > VELUM_EP_ID_MAX)
+		return errbuf_set(eb, "endpoint id %u: not in 1..%u", o->ep_id, VELUM_EP_ID_MAX);
+	if (strlen(ifname) >= 16)
+		return errbuf_set(eb, "interface name %s: too long", ifname);
+	snprintf(host_if, sizeof(host_if), "%s%u", dp->ifname_prefix, o->ep_id);
+	err = dp_lock(dp);
+	if (err)
+		return err;
+	if (dp_endpoint_find(dp, o->ep_id, &info) == 0) {
+		err = -EEXIST;
+		errbuf_set(eb, "endpoint %u: exists", o->ep_id);
+		goto err_unlock;
+	}
+	if (addr) {
+		if ((addr & dp->pool_mask) != dp->pool_addr || addr_in_use(dp, addr)) {
+			err = addr_in_use(dp, addr) ? -EEXIST : -EINVAL;
+			errbuf_set(eb, "address: %s",
+				   err == -EEXIST ? "in use" : "outside the pool");
+			goto err_unlock;
+		}
+	} else {
+		err = pool_alloc(dp, &addr);
+		if (err) {
+			errbuf_set(eb, "address pool exhausted");
+			goto err_unlock;
+		}
+	}
+
+	/* the namespace, with IPv6 off before the interface appears */
+	if (own_ns) {
+		netns_path(dp, o->ep_id, nspath, sizeof(nspath));
+		err = netns_create(nspath);
+		if (err) {
+			errbuf_set(eb, "create namespace %s: %s", nspath, strerror(-err));
+			goto err_unlock;
+		}
+	} else {
+		snprintf(nspath, sizeof(nspath), "%s", o->netns_path);
+	}
+	nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+	if (nsfd == -1) {
+		err = -errno;
+		errbuf_set(eb, "open namespace %s: %s", nspath, strerror(-err));
+		goto err_netns;
+	}
+	sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+	sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+
+	/* the veth pair, host side here, peer inside */
+	err = dp_nl__open(&host, -1);
+	if (!err)
+		err = dp_nl__open(&inside, nsfd);
+	if (err) {
+		errbuf_set(eb, "netlink: %s", strerror(-err));
+		goto err_nl;
+	}
+	err = dp_nl_veth_add(&host, host_if, ifname, nsfd);
+	if (err) {
+		errbuf_set(eb, "create veth %s: %s", host_if, strerror(-err));
+		goto err_nl;
+	}
+	ifindex = dp_nl_link_index(&host, host_if);
+	err = ifindex < 0 ? ifindex : dp_nl_link_mac(&host, ifindex, mac);
+	if (err) {
+		errbuf_set(eb, "veth %s: %s", host_if, strerror(-err));
+		goto err_link;
+	}
+
+	/* maps and programs before any link is up: the first packet is policed */
+	info.ep_id = o->ep_id;
+	info.identity = o->identity;
+	info.ipv4 = addr;
+	info.ifindex = ifindex;
+	info.flags = own_ns ? VELUM_EP_F_OWN_NETNS : 0;
+	dp_policy_default_allow(keys, vals);
+	err = dp_policy_install(dp, o->ep_id, keys, vals, 2, eb);
+	if (err)
+		goto err_link;
+	ifkey = ifindex;
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey, &info, BPF_NOEXIST)) {
+		err = -errno;
+		errbuf_set(eb, "endpoint map: %s", strerror(-err));
+		goto err_policy;
+	}
+	err = set_ipcache_local(dp, addr, o->identity, o->ep_id);
+	if (err) {
+		errbuf_set(eb, "ipcache: %s", strerror(-err));
+		goto err_epmap;
+	}
+	err = dp_attach(dp, ifindex);
+	if (err) {
+		errbuf_set(eb, "attach programs to %s: %s", host_if, strerror(-err));
+		goto err_ipcache;
+	}
+
+	/* host side: forwarding, the link, the route to the endpoint */
+	err = sysctl_write(-1, "/proc/sys/net/ipv4/ip_forward", "1");
+	snprintf(sysctl, sizeof(sysctl), "/proc/sys/net/ipv4/conf/%s/proxy_arp", host_if);
+	if (!err)
+		err = sysctl_write(-1, sysctl, "1");
+	if (!err)
+		err = dp_nl_link_up(&host, ifindex);
+	if (!err)
+		err = dp_nl_route_add(&host, ifindex, addr, 32, 0, RT_SCOPE_LINK);
+	if (err) {
+		errbuf_set(eb, "configure %s: %s", host_if, strerror(-err));
+		goto err_ipcache;
+	}
+	err = configure_inside(&inside, ifname, addr, mac, eb);
+	if (err)
+		goto err_ipcache;
+
+	dp_nl__close(&inside);
+	dp_nl__close(&host);
+	close(nsfd);
+	dp_unlock(dp);
+	if (out)
+		fill_out(dp, &info, out);
+	return 0;
+
+err_ipcache:
+	del_ipcache(dp, addr);
+err_epmap:
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey);
+err_policy:
+	dp_policy_drop(dp, o->ep_id);
+err_link:
+	dp_nl_link_del(&host, ifindex > 0 ? ifindex : 0);
+err_nl:
+	dp_nl__close(&inside);
+	dp_nl__close(&host);
+	close(nsfd);
+err_netns:
+	if (own_ns)
+		netns_delete(nspath);
+err_unlock:
+	dp_unlock(dp);
+	return err;
+}
+
+int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
+{
+	struct velum_endpoint_info info;
+	struct dp_nl host = { .fd = -1 };
+	char nspath[PATH_MAX];
+	__u32 ifkey;
+	int err;
+
+	err = dp_lock(dp);
+	if (err)
+		return err;
+	err = dp_endpoint_find(dp, ep_id, &info);
+	if (err) {
+		errbuf_set(eb, "endpoint %u: unknown", ep_id);
+		goto out;
+	}
+	/* the link first: no more packets, and the tc filters go with it */
+	err = dp_nl__open(&host, -1);
+	if (!err) {
+		err = dp_nl_link_del(&host, info.ifindex);
+		dp_nl__close(&host);
+	}
+	if (err && err != -ENODEV) {
+		errbuf_set(eb, "delete link %u: %s", info.ifindex, strerror(-err));
+		goto out;
+	}
+	err = 0;
+	ifkey = info.ifindex;
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey);
+	del_ipcache(dp, info.ipv4);
+	dp_policy_drop(dp, ep_id);
+	dp_ct_purge_addr(dp, info.ipv4);
+	if (info.flags & VELUM_EP_F_OWN_NETNS) {
+		netns_path(dp, ep_id, nspath, sizeof(nspath));
+		netns_delete(nspath);
+	}
+out:
+	dp_unlock(dp);
+	return err;
+}
+
+int dp_endpoint_set_identity(struct dp *dp, __u32 ep_id, __u32 identity)
+{
+	struct velum_endpoint_info info;
+	__u32 ifkey;
+	int err = dp_endpoint_find(dp, ep_id, &info);
+
+	if (err)
+		return err;
+	info.identity = identity;
+	ifkey = info.ifindex;
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey, &info, BPF_EXIST))
+		return -errno;
+	return set_ipcache_local(dp, info.ipv4, identity, ep_id);
+}

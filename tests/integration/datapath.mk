@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Datapath integration tests: real namespaces, veths and traffic, driven
+# through the src/datapath API. Root only; `make test-datapath` (part of
+# `make test` and `make test-integration`).
+
+dp_net_srcs := tests/integration/dp_net.c
+dp_itest_srcs := tests/integration/dp_integration.c $(dp_net_srcs)
+dp_itest_objs := $(patsubst %.c,$(BUILD)/obj/%.o,$(dp_itest_srcs))
+
+$(BUILD)/tests/dp_integration: $(dp_itest_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(dp_itest_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a \
+		$(call pkg_libs,libbpf cmocka) -lpthread
+
+$(dp_itest_objs): $(bpf_skels)
+
+.PHONY: test-datapath test-integration
+test-datapath: $(BUILD)/tests/dp_integration
+	@echo "== $<"
+	$(Q)tests/integration/datapath.sh $<
+
+test-integration: test-datapath
+test_goals += test-datapath
