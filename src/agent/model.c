@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's model: endpoints, identities, ipcache, CIDR identities and the
+ * policy engine kept consistent with each other.
+ */
+#include "agent/model.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/vec.h"
+
+struct cidr_ref {
+	struct pol_prefix p;
+	uint32_t identity;
+	bool used; /* mark for the sweep in cidrs_sync() */
+};
+
+struct agent_model {
+	struct id_alloc *ids;
+	struct ipcache *ipc;
+	struct pol_engine *eng;
+	VEC(struct agent_ep *) eps; /* sorted by id */
+	VEC(struct cidr_ref) cidrs;
+};
+
+struct agent_model *agent_model__new(void)
+{
+	struct agent_model *m = calloc(1, sizeof(*m));
+	const struct id_entry **all;
+	long n, i;
+
+	if (!m)
+		return NULL;
+	m->ids = id_alloc__new();
+	m->ipc = ipcache__new();
+	m->eng = pol_engine__new();
+	if (!m->ids || !m->ipc || !m->eng)
+		goto err_free;
+	/* the engine knows the reserved identities from the start */
+	n = id_alloc_list(m->ids, &all);
+	if (n < 0)
+		goto err_free;
+	for (i = 0; i < n; i++) {
+		if (pol_engine_identity_add(m->eng, all[i]->id, &all[i]->labels, NULL)) {
+			free(all);
+			goto err_free;
+		}
+	}
+	free(all);
+	return m;
+
+err_free:
+	agent_model__free(m);
+	errno = ENOMEM;
+	return NULL;
+}
+
+static void ep_free(struct agent_ep *ep)
+{
+	size_t i;
+
+	if (!ep)
+		return;
+	free(ep->name);
+	free(ep->ns);
+	pol_labels_free(&ep->labels);
+	free(ep->ips);
+	for (i = 0; i < ep->nports; i++)
+		free((char *)ep->ports[i].name);
+	free(ep->ports);
+	free(ep);
+}
+
+void agent_model__free(struct agent_model *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	pol_engine__free(m->eng);
+	for (i = 0; i < m->eps.n; i++)
+		ep_free(m->eps.v[i]);
+	vec_free(&m->eps);
+	vec_free(&m->cidrs);
+	ipcache__free(m->ipc);
+	id_alloc__free(m->ids);
+	free(m);
+}
+
+struct pol_engine *agent_model_engine(const struct agent_model *m)
+{
+	return m->eng;
+}
+
+struct id_alloc *agent_model_ids(const struct agent_model *m)
+{
+	return m->ids;
+}
+
+struct ipcache *agent_model_ipcache(const struct agent_model *m)
+{
+	return m->ipc;
+}
+
+const struct agent_ep *agent_model_endpoint(const struct agent_model *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->eps.n; i++)
+		if (!strcmp(m->eps.v[i]->name, name))
+			return m->eps.v[i];
+	return NULL;
+}
+
+const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < m->eps.n; i++)
+		if (m->eps.v[i]->id == id)
+			return m->eps.v[i];
+	return NULL;
+}
+
+size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep *const **out)
+{
+	*out = (const struct agent_ep *const *)m->eps.v;
+	return m->eps.n;
+}
+
+static bool reserved_key(const char *key)
+{
+	return !strcmp(key, POL_LABEL_NAMESPACE) || !strcmp(key, POL_LABEL_CLUSTER) ||
+	       !strncmp(key, POL_LABEL_NS_LABELS, strlen(POL_LABEL_NS_LABELS));
+}
+
+/* User labels plus the derived ones into *out. */
+static int build_labels(const char *ns, const char *const *labels, size_t n, struct pol_labels *out,
+			struct errbuf *eb)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		struct pol_label l;
+
+		err = pol_label_parse(labels[i], POL_SOURCE_K8S, &l, eb);
+		if (err) {
+			errbuf_prefix(eb, "label '%s': ", labels[i]);
+			break;
+		}
+		if (!strcmp(l.source, POL_SOURCE_RESERVED) || reserved_key(l.key)) {
+			err = errbuf_set(
+				eb, "label '%s': %s labels are set by velum, not by endpoints",
+				labels[i],
+				strcmp(l.source, POL_SOURCE_RESERVED) ? "namespace and cluster" :
+									"reserved");
+		} else {
+			err = pol_labels_set(out, l.source, l.key, l.value);
+		}
+		pol_label_free(&l);
+	}
+	if (!err)
+		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_NAMESPACE, ns);
+	if (!err)
+		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_CLUSTER, POL_CLUSTER_NAME);
+	if (!err)
+		err = pol_labels_set(out, POL_SOURCE_K8S,
+				     POL_LABEL_NS_LABELS "kubernetes.io/metadata.name", ns);
+	if (err)
+		pol_labels_free(out);
+	return err;
+}
+
+/* Takes a reference on the identity of labels and makes sure the engine knows it. */
+static int identity_get(struct agent_model *m, const struct pol_labels *labels, uint32_t *id)
+{
+	const struct id_entry *ie;
+	bool created;
+	int err = id_alloc_acquire(m->ids, labels, id, &created);
+
+	if (err || !created)
+		return err;
+	ie = id_alloc_get(m->ids, *id);
+	err = pol_engine_identity_add(m->eng, *id, &ie->labels, NULL);
+	if (err)
+		id_alloc_release(m->ids, *id, NULL);
+	return err;
+}
+
+static void identity_put(struct agent_model *m, uint32_t id)
+{
+	bool freed;
+
+	if (!id_alloc_release(m->ids, id, &freed) && freed)
+		pol_engine_identity_remove(m->eng, id);
+}
+
+static bool ip_taken(const struct agent_model *m, uint32_t ip)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->eps.n; i++)
+		for (j = 0; j < m->eps.v[i]->nips; j++)
+			if (m->eps.v[i]->ips[j] == ip)
+				return true;
+	return false;
+}
+
+int agent_model_endpoint_add(struct agent_model *m, uint32_t id, const char *name, const char *ns,
+			     const char *const *labels, size_t nlabels, const uint32_t *ips,
+			     size_t nips, const struct pol_named_port *ports, size_t nports,
+			     bool audit, const struct agent_ep **out, struct errbuf *eb)
+{
+	struct agent_ep *ep;
+	size_t i, at;
+	int err;
+
+	if (agent_model_endpoint(m, name))
+		return errbuf_set(eb, "endpoint '%s' already exists", name), -EEXIST;
+	for (i = 0; i < nips; i++) {
+		char a[INET_ADDRSTRLEN];
+
+		if (ip_taken(m, ips[i])) {
+			inet_ntop(AF_INET, &ips[i], a, sizeof(a));
+			errbuf_set(eb, "address %s already belongs to an endpoint", a);
+			return -EEXIST;
+		}
+	}
+	if (id && agent_model_endpoint_by_id(m, id))
+		return errbuf_set(eb, "endpoint id %u is taken", id), -EEXIST;
+	if (!id) {
+		/* lowest free id: eps is sorted by id */
+		for (id = 1, i = 0; i < m->eps.n && m->eps.v[i]->id == id; i++)
+			id++;
+	}
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->id = id;
+	ep->audit = audit;
+	ep->name = strdup(name);
+	ep->ns = strdup(ns);
+	if (!ep->name || !ep->ns)
+		goto err_nomem;
+	err = build_labels(ns, labels, nlabels, &ep->labels, eb);
+	if (err)
+		goto err_free;
+	if (nips) {
+		ep->ips = malloc(nips * sizeof(*ep->ips));
+		if (!ep->ips)
+			goto err_nomem;
+		memcpy(ep->ips, ips, nips * sizeof(*ips));
+		ep->nips = nips;
+	}
+	if (nports) {
+		ep->ports = calloc(nports, sizeof(*ep->ports));
+		if (!ep->ports)
+			goto err_nomem;
+		for (i = 0; i < nports; i++) {
+			ep->ports[i] = ports[i];
+			ep->ports[i].name = strdup(ports[i].name);
+			if (!ep->ports[i].name)
+				goto err_nomem;
+			ep->nports = i + 1;
+		}
+	}
+	err = identity_get(m, &ep->labels, &ep->identity);
+	if (err)
+		goto err_free;
+	err = pol_engine_endpoint_set(m->eng, ep->id, ep->identity, ep->ports, ep->nports, audit);
+	if (err)
+		goto err_identity;
+	for (i = 0; i < nips; i++) {
+		struct pol_prefix p = pol_prefix_v4(ips[i], 32);
+
+		err = ipcache_upsert(m->ipc, &p, ep->identity);
+		if (err)
+			goto err_ipcache;
+	}
+	for (at = 0; at < m->eps.n && m->eps.v[at]->id < id; at++)
+		;
+	err = vec_reserve(&m->eps, m->eps.n + 1);
+	if (err)
+		goto err_ipcache;
+	memmove(&m->eps.v[at + 1], &m->eps.v[at], (m->eps.n - at) * sizeof(*m->eps.v));
+	m->eps.v[at] = ep;
+	m->eps.n++;
+	if (out)
+		*out = ep;
+	return 0;
+
+err_ipcache:
+	for (i = 0; i < nips; i++) {
+		struct pol_prefix p = pol_prefix_v4(ips[i], 32);
+
+		ipcache_delete(m->ipc, &p);
+	}
+	pol_engine_endpoint_remove(m->eng, ep->id);
+err_identity:
+	identity_put(m, ep->identity);
+err_free:
+	ep_free(ep);
+	return err;
+err_nomem:
+	ep_free(ep);
+	return -ENOMEM;
+}
+
+static struct agent_ep *ep_find(struct agent_model *m, const char *name, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < m->eps.n; i++) {
+		if (!strcmp(m->eps.v[i]->name, name)) {
+			if (idx)
+				*idx = i;
+			return m->eps.v[i];
+		}
+	}
+	return NULL;
+}
+
+int agent_model_endpoint_relabel(struct agent_model *m, const char *name, const char *const *labels,
+				 size_t nlabels, struct errbuf *eb)
+{
+	struct agent_ep *ep = ep_find(m, name, NULL);
+	struct pol_labels nl = { 0 };
+	uint32_t nid;
+	size_t i;
+	int err;
+
+	if (!ep)
+		return errbuf_set(eb, "no endpoint '%s'", name), -ENOENT;
+	err = build_labels(ep->ns, labels, nlabels, &nl, eb);
+	if (err)
+		return err;
+	err = identity_get(m, &nl, &nid);
+	if (!err)
+		err = pol_engine_endpoint_set(m->eng, ep->id, nid, ep->ports, ep->nports,
+					      ep->audit);
+	if (err) {
+		pol_labels_free(&nl);
+		return err;
+	}
+	for (i = 0; i < ep->nips; i++) {
+		struct pol_prefix p = pol_prefix_v4(ep->ips[i], 32);
+
+		ipcache_upsert(m->ipc, &p, nid); /* replaces in place: cannot fail */
+	}
+	identity_put(m, ep->identity);
+	ep->identity = nid;
+	pol_labels_free(&ep->labels);
+	ep->labels = nl;
+	return 0;
+}
+
+int agent_model_endpoint_set_audit(struct agent_model *m, const char *name, bool audit)
+{
+	struct agent_ep *ep = ep_find(m, name, NULL);
+	int err;
+
+	if (!ep)
+		return -ENOENT;
+	err = pol_engine_endpoint_set(m->eng, ep->id, ep->identity, ep->ports, ep->nports, audit);
+	if (!err)
+		ep->audit = audit;
+	return err;
+}
+
+int agent_model_endpoint_remove(struct agent_model *m, const char *name)
+{
+	size_t idx, i;
+	struct agent_ep *ep = ep_find(m, name, &idx);
+
+	if (!ep)
+		return -ENOENT;
+	for (i = 0; i < ep->nips; i++) {
+		struct pol_prefix p = pol_prefix_v4(ep->ips[i], 32);
+
+		ipcache_delete(m->ipc, &p);
+	}
+	pol_engine_endpoint_remove(m->eng, ep->id);
+	identity_put(m, ep->identity);
+	memmove(&m->eps.v[idx], &m->eps.v[idx + 1], (m->eps.n - idx - 1) * sizeof(*m->eps.v));
+	m->eps.n--;
+	ep_free(ep);
+	return 0;
+}
+
+/* ---- CIDR identities ---------------------------------------------------------- */
+
+static int cidr_mark(void *ctx, const struct pol_prefix *p)
+{
+	struct agent_model *m = ctx;
+	struct cidr_ref *r;
+	const struct id_entry *ie;
+	size_t i;
+	int err;
+
+	for (i = 0; i < m->cidrs.n; i++) {
+		if (pol_prefix_eq(&m->cidrs.v[i].p, p)) {
+			m->cidrs.v[i].used = true;
+			return 0;
+		}
+	}
+	r = vec_push_zero(&m->cidrs);
+	if (!r)
+		return -ENOMEM;
+	r->p = *p;
+	r->used = true;
+	err = id_alloc_acquire_cidr(m->ids, p, &r->identity, NULL);
+	if (!err) {
+		ie = id_alloc_get(m->ids, r->identity);
+		err = pol_engine_identity_add(m->eng, r->identity, &ie->labels, p);
+		if (!err)
+			err = ipcache_upsert(m->ipc, p, r->identity);
+	}
+	if (err)
+		m->cidrs.n--;
+	return err;
+}
+
+/*
+ * Brings CIDR identities in line with the loaded policies: new prefixes get
+ * an identity and an ipcache entry; prefixes no policy uses lose theirs.
+ */
+static int cidrs_sync(struct agent_model *m)
+{
+	const struct pol_policy *const *ps;
+	size_t i, n = pol_engine_policies(m->eng, &ps), w;
+	int err = 0;
+
+	for (i = 0; i < m->cidrs.n; i++)
+		m->cidrs.v[i].used = false;
+	for (i = 0; i < n && !err; i++)
+		err = pol_policy_foreach_cidr(ps[i], cidr_mark, m);
+	if (err)
+		return err;
+	for (i = w = 0; i < m->cidrs.n; i++) {
+		struct cidr_ref *r = &m->cidrs.v[i];
+
+		if (r->used) {
+			m->cidrs.v[w++] = *r;
+			continue;
+		}
+		ipcache_delete(m->ipc, &r->p);
+		pol_engine_identity_remove(m->eng, r->identity);
+		id_alloc_release(m->ids, r->identity, NULL);
+	}
+	m->cidrs.n = w;
+	return 0;
+}
+
+int agent_model_policies_load(struct agent_model *m, struct pol_set *set)
+{
+	size_t i;
+	int err = 0;
+
+	/* identities first, so that selectors see the CIDR identities when interned */
+	for (i = 0; i < set->n && !err; i++)
+		err = pol_policy_foreach_cidr(set->v[i], cidr_mark, m);
+	for (i = 0; i < set->n; i++) {
+		if (!err)
+			err = pol_engine_policy_upsert(m->eng, set->v[i]);
+		else
+			pol_policy_free(set->v[i]);
+	}
+	set->n = 0;
+	if (!err)
+		err = cidrs_sync(m);
+	return err;
+}
+
+int agent_model_policy_delete(struct agent_model *m, enum pol_kind kind, const char *ns,
+			      const char *name)
+{
+	int err = pol_engine_policy_delete(m->eng, kind, ns, name);
+
+	return err ? err : cidrs_sync(m);
+}
+
+int agent_model_regenerate(struct agent_model *m, uint32_t **changed, size_t *nchanged)
+{
+	return pol_engine_regenerate(m->eng, changed, nchanged);
+}
+
+/* ---- trace peers ---------------------------------------------------------------- */
+
+static void peer_from_ep(const struct agent_model *m, const struct agent_ep *ep,
+			 struct pol_trace_peer *out, char *addrbuf)
+{
+	out->name = ep->name;
+	out->identity = ep->identity;
+	out->labels = &ep->labels;
+	out->state = pol_engine_endpoint_state(m->eng, ep->id);
+	out->addr = NULL;
+	if (ep->nips && inet_ntop(AF_INET, &ep->ips[0], addrbuf, INET_ADDRSTRLEN))
+		out->addr = addrbuf;
+}
+
+int agent_model_peer(const struct agent_model *m, const char *spec, struct pol_trace_peer *out,
+		     char *addrbuf, struct errbuf *eb)
+{
+	const struct agent_ep *ep = agent_model_endpoint(m, spec);
+	struct in_addr a;
+	size_t i, j;
+
+	memset(out, 0, sizeof(*out));
+	if (!ep && !strchr(spec, '/')) {
+		char full[512];
+
+		snprintf(full, sizeof(full), "default/%s", spec);
+		ep = agent_model_endpoint(m, full);
+	}
+	if (ep) {
+		peer_from_ep(m, ep, out, addrbuf);
+		return 0;
+	}
+	if (!strcmp(spec, "host") || !strcmp(spec, "world")) {
+		uint32_t id = spec[0] == 'h' ? ID_HOST : ID_WORLD;
+
+		out->name = spec[0] == 'h' ? "host" : "world";
+		out->identity = id;
+		out->labels = pol_engine_identity_labels(m->eng, id);
+		return 0;
+	}
+	if (inet_pton(AF_INET, spec, &a) == 1) {
+		for (i = 0; i < m->eps.n; i++)
+			for (j = 0; j < m->eps.v[i]->nips; j++)
+				if (m->eps.v[i]->ips[j] == a.s_addr) {
+					peer_from_ep(m, m->eps.v[i], out, addrbuf);
+					snprintf(addrbuf, INET_ADDRSTRLEN, "%s", spec);
+					out->addr = addrbuf;
+					return 0;
+				}
+		snprintf(addrbuf, INET_ADDRSTRLEN, "%s", spec);
+		out->name = addrbuf;
+		out->addr = addrbuf;
+		out->identity = ipcache_lookup(m->ipc, 4, (const uint8_t *)&a.s_addr, NULL);
+		out->labels = pol_engine_identity_labels(m->eng, out->identity);
+		return 0;
+	}
+	errbuf_set(eb, "'%s' is not an endpoint, 'host', 'world' or an IPv4 address", spec);
+	return -ENOENT;
+}

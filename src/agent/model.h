@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's model of the world, without kernel or I/O: endpoints (name,
+ * namespace, labels, addresses, named ports), their identities, the ipcache,
+ * CIDR identities for the prefixes policies use, and the policy engine.
+ * The agent drives it and mirrors its output into the datapath; the offline
+ * `velum policy trace` builds one from files. Both then trace through
+ * agent_model_trace(), so live and offline traces cannot disagree.
+ *
+ * Endpoint labels: a label without a source is "k8s:"; velum adds the
+ * trusted labels k8s:io.kubernetes.pod.namespace=<ns>,
+ * k8s:io.cilium.k8s.policy.cluster=default and
+ * k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=<ns>, and
+ * refuses user labels with those keys (a workload must not choose its
+ * namespace).
+ */
+#ifndef VELUM_AGENT_MODEL_H
+#define VELUM_AGENT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "identity/identity.h"
+#include "identity/ipcache.h"
+#include "lib/errbuf.h"
+#include "policy/parse.h"
+#include "policy/resolve.h"
+#include "policy/trace.h"
+
+struct agent_ep {
+	uint32_t id; /* endpoint id, 1.. */
+	char *name;  /* unique, e.g. "default/deathstar" */
+	char *ns;
+	struct pol_labels labels; /* all labels, derived ones included */
+	uint32_t identity;
+	uint32_t *ips; /* IPv4, network byte order */
+	size_t nips;
+	struct pol_named_port *ports; /* names owned */
+	size_t nports;
+	bool audit;
+};
+
+struct agent_model;
+
+struct agent_model *agent_model__new(void);
+void agent_model__free(struct agent_model *m);
+
+/*
+ * Adds an endpoint. labels: "source:key=value" strings (source optional);
+ * ips: IPv4 in network byte order; ports: copied. id 0 picks the lowest free
+ * endpoint id; a non-zero id is used as is (restore). Returns 0 and the new
+ * endpoint in *out (borrowed), or -EEXIST (name, id or address taken),
+ * -EINVAL (bad label; eb says which), -ENOSPC, -ENOMEM.
+ */
+int agent_model_endpoint_add(struct agent_model *m, uint32_t id, const char *name, const char *ns,
+			     const char *const *labels, size_t nlabels, const uint32_t *ips,
+			     size_t nips, const struct pol_named_port *ports, size_t nports,
+			     bool audit, const struct agent_ep **out, struct errbuf *eb);
+/* Replaces an endpoint's user labels (new identity if needed). -ENOENT, -EINVAL (eb). */
+int agent_model_endpoint_relabel(struct agent_model *m, const char *name, const char *const *labels,
+				 size_t nlabels, struct errbuf *eb);
+int agent_model_endpoint_set_audit(struct agent_model *m, const char *name, bool audit);
+int agent_model_endpoint_remove(struct agent_model *m, const char *name);
+const struct agent_ep *agent_model_endpoint(const struct agent_model *m, const char *name);
+const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, uint32_t id);
+/* Endpoints in id order (borrowed until the next change). Returns the count. */
+size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep *const **out);
+
+/*
+ * Loads every policy of set (takes them all; set is left empty), replacing
+ * loaded policies of the same kind, namespace and name. Allocates identities
+ * for the CIDR prefixes now in use and releases unused ones.
+ */
+int agent_model_policies_load(struct agent_model *m, struct pol_set *set);
+int agent_model_policy_delete(struct agent_model *m, enum pol_kind kind, const char *ns,
+			      const char *name);
+
+/* pol_engine_regenerate() on the model's engine. */
+int agent_model_regenerate(struct agent_model *m, uint32_t **changed, size_t *nchanged);
+
+struct pol_engine *agent_model_engine(const struct agent_model *m);
+struct id_alloc *agent_model_ids(const struct agent_model *m);
+struct ipcache *agent_model_ipcache(const struct agent_model *m);
+
+/*
+ * Resolves a trace peer: an endpoint name (or "ns/name", or a bare name in
+ * "default"), "host", "world", or an IPv4 address (an endpoint's, else the
+ * ipcache's answer: a CIDR identity or world). Strings in *out point into
+ * the model or into addrbuf (at least 16 bytes). -ENOENT with eb set.
+ */
+int agent_model_peer(const struct agent_model *m, const char *spec, struct pol_trace_peer *out,
+		     char *addrbuf, struct errbuf *eb);
+
+#endif

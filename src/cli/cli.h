@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The velum command line: shared declarations of its subcommands. Exit
+ * statuses: 0 success (for trace: the trace ran, whatever the verdict),
+ * 1 runtime failure (agent unreachable, I/O), 2 bad input or usage.
+ */
+#ifndef VELUM_CLI_CLI_H
+#define VELUM_CLI_CLI_H
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+/* `velum policy trace ...` (argv[0] is "trace"). */
+int cli_policy_trace(int argc, char **argv);
+
+/*
+ * Loads an endpoints file (JSON array of {name, namespace, labels, ips,
+ * ports}) into the model. Returns 0 or a negative errno with eb set to
+ * "file:line: path: message".
+ */
+struct agent_model;
+struct errbuf;
+int cli_load_endpoints(struct agent_model *m, const char *path, struct errbuf *eb);
+
+#endif

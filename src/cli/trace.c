@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `velum policy trace`: argument handling, the endpoints file of the
+ * offline mode, and output. The offline mode builds the same model the
+ * agent holds (src/agent/model.c) from files and traces on it.
+ */
+#include "cli/cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/model.h"
+#include "lib/errbuf.h"
+#include "lib/strbuf.h"
+#include "lib/vec.h"
+#include "policy/doc.h"
+#include "policy/trace.h"
+
+#define MAX_ENDPOINTS_FILE (64u << 20)
+
+static const char trace_usage[] =
+	"usage: velum policy trace --offline --policy FILE [--policy FILE ...] --endpoints FILE\n"
+	"           --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
+	"           [--http-method M --http-path P [--http-host H] [--http-header 'Name: value' ...]]\n"
+	"           [-o json]\n"
+	"\n"
+	"Answers whether a packet (and an HTTP request) from PEER to PEER passes, and which\n"
+	"rule decides, at the source's egress and at the destination's ingress.\n"
+	"\n"
+	"  --offline          evaluate the given files; no agent needed\n"
+	"  --policy FILE      a policy file (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy,\n"
+	"                     NetworkPolicy or raw rules; JSON or YAML); repeatable\n"
+	"  --endpoints FILE   JSON array of {\"name\", \"namespace\", \"labels\", \"ips\", \"ports\"}\n"
+	"  --from/--to PEER   an endpoint name, host, world, or an IPv4 address\n"
+	"  --dport PORT[/P]   destination port; P is TCP (default), UDP or SCTP\n"
+	"  --icmp-type N      trace an ICMP packet of type N instead (8: echo request)\n"
+	"  --http-*           trace this HTTP request through the L7 proxy\n"
+	"  -o json            one JSON object instead of text\n"
+	"\n"
+	"Exit status: 0 when the trace ran (whatever the verdict), 2 on bad input.\n";
+
+/* ---- endpoints file ---------------------------------------------------------- */
+
+static int read_file(const char *path, char **buf, size_t *len, struct errbuf *eb)
+{
+	struct stat st;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd == -1) {
+		err = -errno;
+		errbuf_set(eb, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > MAX_ENDPOINTS_FILE) {
+		close(fd);
+		return errbuf_set(eb, "%s: not a regular file of at most %u bytes", path,
+				  MAX_ENDPOINTS_FILE);
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n, size_t idx,
+		  const char *field, const char *msg)
+{
+	if (field)
+		return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->line, idx, field, msg);
+	return errbuf_set(eb, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
+}
+
+static int load_one(struct agent_model *m, const char *file, const struct doc_node *n, size_t idx,
+		    struct errbuf *eb)
+{
+	static const char *const known[] = { "name", "namespace", "labels", "ips", "ports", NULL };
+	const struct doc_node *name, *ns, *labels, *ips, *ports;
+	VEC(char *) lv = { 0 };
+	VEC(uint32_t) iv = { 0 };
+	VEC(struct pol_named_port) pv = { 0 };
+	char msg[256];
+	size_t i, k;
+	int err = 0;
+
+	if (n->type != DOC_MAP)
+		return ep_err(eb, file, n, idx, NULL, "expected an object");
+	for (i = 0; i < n->map.n; i++) {
+		for (k = 0; known[k] && strcmp(known[k], n->map.pairs[i].key); k++)
+			;
+		if (!known[k]) {
+			snprintf(
+				msg, sizeof(msg),
+				"unknown field '%s' (expected name, namespace, labels, ips, ports)",
+				n->map.pairs[i].key);
+			return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->map.pairs[i].line,
+					  idx, n->map.pairs[i].key, msg);
+		}
+	}
+	name = doc_map_get(n, "name");
+	ns = doc_map_get(n, "namespace");
+	labels = doc_map_get(n, "labels");
+	ips = doc_map_get(n, "ips");
+	ports = doc_map_get(n, "ports");
+	if (!name || name->type != DOC_STR || !name->str.len)
+		return ep_err(eb, file, name ? name : n, idx, "name",
+			      "a non-empty string is required");
+	if (ns && ns->type != DOC_STR)
+		return ep_err(eb, file, ns, idx, "namespace", "expected a string");
+	if (labels && labels->type != DOC_MAP)
+		return ep_err(eb, file, labels, idx, "labels", "expected an object of strings");
+	for (i = 0; labels && i < labels->map.n && !err; i++) {
+		const struct doc_pair *p = &labels->map.pairs[i];
+		char *s;
+
+		if (p->value->type != DOC_STR) {
+			snprintf(msg, sizeof(msg), "labels.%s", p->key);
+			err = ep_err(eb, file, p->value, idx, msg, "expected a string");
+			break;
+		}
+		s = malloc(strlen(p->key) + p->value->str.len + 2);
+		if (!s || vec_push(&lv, s)) {
+			free(s);
+			err = -ENOMEM;
+			break;
+		}
+		sprintf(s, p->value->str.len ? "%s=%s" : "%s%s", p->key, p->value->str.s);
+	}
+	if (!err && ips && ips->type != DOC_SEQ)
+		err = ep_err(eb, file, ips, idx, "ips", "expected a list of IPv4 addresses");
+	for (i = 0; !err && ips && i < ips->seq.n; i++) {
+		const struct doc_node *a = ips->seq.items[i];
+		struct in_addr in;
+
+		snprintf(msg, sizeof(msg), "ips[%zu]", i);
+		if (a->type != DOC_STR || inet_pton(AF_INET, a->str.s, &in) != 1)
+			err = ep_err(eb, file, a, idx, msg, "not an IPv4 address");
+		else if (vec_push(&iv, in.s_addr))
+			err = -ENOMEM;
+	}
+	if (!err && ports && ports->type != DOC_SEQ)
+		err = ep_err(eb, file, ports, idx, "ports", "expected a list");
+	for (i = 0; !err && ports && i < ports->seq.n; i++) {
+		const struct doc_node *p = ports->seq.items[i], *pn, *pp, *pr;
+		struct pol_named_port np = { .proto = IPPROTO_TCP };
+
+		snprintf(msg, sizeof(msg), "ports[%zu]", i);
+		pn = doc_map_get(p, "name");
+		pp = doc_map_get(p, "port");
+		pr = doc_map_get(p, "protocol");
+		if (p->type != DOC_MAP || !pn || pn->type != DOC_STR || !pp ||
+		    pp->type != DOC_INT || pp->i < 1 || pp->i > 65535) {
+			err = ep_err(eb, file, p, idx, msg,
+				     "expected {\"name\": string, \"port\": 1-65535, \"protocol\": "
+				     "TCP|UDP|SCTP}");
+			break;
+		}
+		if (pr && (pr->type != DOC_STR ||
+			   (strcasecmp(pr->str.s, "TCP") && strcasecmp(pr->str.s, "UDP") &&
+			    strcasecmp(pr->str.s, "SCTP")))) {
+			err = ep_err(eb, file, pr, idx, msg, "protocol must be TCP, UDP or SCTP");
+			break;
+		}
+		if (pr)
+			np.proto = !strcasecmp(pr->str.s, "UDP")  ? IPPROTO_UDP :
+				   !strcasecmp(pr->str.s, "SCTP") ? IPPROTO_SCTP :
+								    IPPROTO_TCP;
+		np.name = pn->str.s;
+		np.port = (uint16_t)pp->i;
+		if (vec_push(&pv, np))
+			err = -ENOMEM;
+	}
+	if (!err) {
+		struct errbuf meb;
+
+		errbuf_clear(&meb);
+		err = agent_model_endpoint_add(m, 0, name->str.s, ns ? ns->str.s : "default",
+					       (const char *const *)lv.v, lv.n, iv.v, iv.n, pv.v,
+					       pv.n, false, NULL, &meb);
+		if (err && err != -ENOMEM)
+			ep_err(eb, file, n, idx, NULL, meb.msg);
+	}
+	for (i = 0; i < lv.n; i++)
+		free(lv.v[i]);
+	vec_free(&lv);
+	vec_free(&iv);
+	vec_free(&pv);
+	return err;
+}
+
+int cli_load_endpoints(struct agent_model *m, const char *path, struct errbuf *eb)
+{
+	struct doc_stream ds = { 0 };
+	char *buf = NULL;
+	size_t len = 0, i;
+	int err = read_file(path, &buf, &len, eb);
+
+	if (err)
+		return err;
+	err = doc_parse(buf, len, DOC_FMT_JSON, &ds, eb);
+	free(buf);
+	if (err) {
+		errbuf_prefix(eb, "%s:", path);
+		return err;
+	}
+	if (ds.n != 1 || ds.docs[0]->type != DOC_SEQ) {
+		err = errbuf_set(eb, "%s:%u: expected a JSON array of endpoints", path,
+				 ds.n ? ds.docs[0]->line : 1);
+		goto out;
+	}
+	for (i = 0; i < ds.docs[0]->seq.n && !err; i++)
+		err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
+out:
+	doc_stream_free(&ds);
+	return err;
+}
+
+/* ---- the command -------------------------------------------------------------- */
+
+struct trace_args {
+	bool offline, json;
+	VEC(const char *) policies;
+	const char *endpoints, *from, *to;
+	bool have_port, have_icmp;
+	uint8_t proto;
+	uint16_t port;
+	const char *method, *path, *host;
+	VEC(struct pol_http_field) headers;
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "velum policy trace: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see velum policy trace --help)\n");
+	return CLI_EXIT_USAGE;
+}
+
+static int parse_port(const char *s, struct trace_args *a)
+{
+	const char *slash = strchr(s, '/');
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || (*end && *end != '/') || v < 1 || v > 65535)
+		return -EINVAL;
+	a->port = (uint16_t)v;
+	a->proto = IPPROTO_TCP;
+	if (slash) {
+		if (!strcasecmp(slash + 1, "tcp"))
+			a->proto = IPPROTO_TCP;
+		else if (!strcasecmp(slash + 1, "udp"))
+			a->proto = IPPROTO_UDP;
+		else if (!strcasecmp(slash + 1, "sctp"))
+			a->proto = IPPROTO_SCTP;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_header(const char *s, struct pol_http_field *f)
+{
+	const char *colon = strchr(s, ':');
+	const char *v;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	v = colon + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	f->name.p = s;
+	f->name.len = (size_t)(colon - s);
+	f->value.p = v;
+	f->value.len = strlen(v);
+	return 0;
+}
+
+static int trace_offline(struct trace_args *a)
+{
+	struct agent_model *m = agent_model__new();
+	struct pol_trace_query q = { .proto = a->proto, .dport = a->port };
+	struct pol_trace_result r;
+	struct strbuf out = STRBUF_INIT;
+	struct pol_set set = { 0 };
+	char sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
+	struct errbuf eb;
+	size_t i;
+	int err = 0, rc = CLI_EXIT_USAGE;
+
+	errbuf_clear(&eb);
+	if (!m) {
+		fprintf(stderr, "velum: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	err = cli_load_endpoints(m, a->endpoints, &eb);
+	for (i = 0; !err && i < a->policies.n; i++)
+		err = pol_parse_file(a->policies.v[i], &set, &eb);
+	if (!err) {
+		for (i = 0; i < set.n; i++)
+			if (set.v[i]->warnings)
+				fprintf(stderr, "warning: %s", set.v[i]->warnings);
+		err = agent_model_policies_load(m, &set);
+		if (err)
+			errbuf_set(&eb, "loading policies: %s", strerror(-err));
+	}
+	if (!err) {
+		err = agent_model_regenerate(m, NULL, NULL);
+		if (err)
+			errbuf_set(&eb, "resolving policies: %s", strerror(-err));
+	}
+	if (!err && (err = agent_model_peer(m, a->from, &q.src, sbuf, &eb)))
+		errbuf_prefix(&eb, "--from: ");
+	if (!err && (err = agent_model_peer(m, a->to, &q.dst, dbuf, &eb)))
+		errbuf_prefix(&eb, "--to: ");
+	if (err) {
+		fprintf(stderr, "velum policy trace: %s\n", eb.msg);
+		rc = err == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (a->method) {
+		q.http = true;
+		q.req.method = sv_from(a->method);
+		q.req.path = sv_from(a->path);
+		q.req.host = sv_from(a->host ? a->host : "");
+		q.req.headers = a->headers.v;
+		q.req.nheaders = a->headers.n;
+	}
+	pol_trace_run(&q, &r);
+	if (a->json)
+		pol_trace_format_json(agent_model_engine(m), &q, &r, &out);
+	else
+		pol_trace_format_text(agent_model_engine(m), &q, &r, &out);
+	fputs(strbuf_str(&out), stdout);
+	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+	strbuf_free(&out);
+	pol_set_free(&set);
+	agent_model__free(m);
+	return rc;
+}
+
+int cli_policy_trace(int argc, char **argv)
+{
+	enum {
+		OPT_OFFLINE = 256,
+		OPT_POLICY,
+		OPT_ENDPOINTS,
+		OPT_FROM,
+		OPT_TO,
+		OPT_DPORT,
+		OPT_ICMP,
+		OPT_METHOD,
+		OPT_PATH,
+		OPT_HOST,
+		OPT_HEADER
+	};
+	static const struct option opts[] = {
+		{ "offline", no_argument, NULL, OPT_OFFLINE },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "endpoints", required_argument, NULL, OPT_ENDPOINTS },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "dport", required_argument, NULL, OPT_DPORT },
+		{ "icmp-type", required_argument, NULL, OPT_ICMP },
+		{ "http-method", required_argument, NULL, OPT_METHOD },
+		{ "http-path", required_argument, NULL, OPT_PATH },
+		{ "http-host", required_argument, NULL, OPT_HOST },
+		{ "http-header", required_argument, NULL, OPT_HEADER },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trace_args a = { 0 };
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_OFFLINE:
+			a.offline = true;
+			break;
+		case OPT_POLICY:
+			if (vec_push(&a.policies, optarg)) {
+				rc = CLI_EXIT_FAIL;
+				goto out;
+			}
+			break;
+		case OPT_ENDPOINTS:
+			a.endpoints = optarg;
+			break;
+		case OPT_FROM:
+			a.from = optarg;
+			break;
+		case OPT_TO:
+			a.to = optarg;
+			break;
+		case OPT_DPORT:
+			if (parse_port(optarg, &a)) {
+				rc = usage_error(
+					"--dport '%s': expected PORT[/TCP|UDP|SCTP] with PORT "
+					"1-65535",
+					optarg);
+				goto out;
+			}
+			a.have_port = true;
+			break;
+		case OPT_ICMP: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || v < 0 || v > 255) {
+				rc = usage_error("--icmp-type '%s': expected 0-255", optarg);
+				goto out;
+			}
+			a.have_icmp = true;
+			a.proto = IPPROTO_ICMP;
+			a.port = (uint16_t)v;
+			break;
+		}
+		case OPT_METHOD:
+			a.method = optarg;
+			break;
+		case OPT_PATH:
+			a.path = optarg;
+			break;
+		case OPT_HOST:
+			a.host = optarg;
+			break;
+		case OPT_HEADER: {
+			struct pol_http_field f;
+
+			if (parse_header(optarg, &f)) {
+				rc = usage_error("--http-header '%s': expected 'Name: value'",
+						 optarg);
+				goto out;
+			}
+			if (vec_push(&a.headers, f)) {
+				rc = CLI_EXIT_FAIL;
+				goto out;
+			}
+			break;
+		}
+		case 'o':
+			if (strcmp(optarg, "json")) {
+				rc = usage_error("-o '%s': only json is supported", optarg);
+				goto out;
+			}
+			a.json = true;
+			break;
+		case 'h':
+			fputs(trace_usage, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			rc = usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = usage_error("unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!a.from || !a.to) {
+		rc = usage_error("%s", "--from and --to are required");
+		goto out;
+	}
+	if (a.have_port == a.have_icmp) {
+		rc = usage_error("%s", "give exactly one of --dport and --icmp-type");
+		goto out;
+	}
+	if ((a.method || a.path || a.host || a.headers.n) && (!a.method || !a.path)) {
+		rc = usage_error("%s", "an HTTP trace needs both --http-method and --http-path");
+		goto out;
+	}
+	if (a.method && a.proto != IPPROTO_TCP) {
+		rc = usage_error("%s", "an HTTP trace needs a TCP --dport");
+		goto out;
+	}
+	if (!a.offline) {
+		fprintf(stderr,
+			"velum policy trace: tracing the live state needs the agent, which is "
+			"not part of this build yet; use --offline with --policy and "
+			"--endpoints\n");
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
+	if (!a.policies.n || !a.endpoints) {
+		rc = usage_error("%s", "--offline needs --policy FILE and --endpoints FILE");
+		goto out;
+	}
+	rc = trace_offline(&a);
+out:
+	vec_free(&a.policies);
+	vec_free(&a.headers);
+	return rc;
+}

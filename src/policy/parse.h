@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Policy files in, policy model out. Accepts what Cilium users already have:
+ * CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy (cilium.io/v2,
+ * `spec` or `specs`), Kubernetes NetworkPolicy (networking.k8s.io/v1), and
+ * raw Cilium rule arrays as `cilium policy import` takes them; several
+ * objects per file as a JSON array, a `kind: List`, or multi-document YAML.
+ *
+ * Validation is as strict as Cilium's (unknown fields, wrong types, one L3
+ * peer kind per rule, at most 40 ports, L7 only on TCP and never on port 0,
+ * invalid regexes, out-of-range ports, ...) and every error names
+ * "file:line: field.path: what is wrong". A file with any error yields
+ * nothing: the caller's state is never half-updated.
+ */
+#ifndef VELUM_POLICY_PARSE_H
+#define VELUM_POLICY_PARSE_H
+
+#include <stddef.h>
+
+#include "lib/errbuf.h"
+#include "policy/rule.h"
+
+struct pol_set {
+	struct pol_policy **v;
+	size_t n, cap;
+};
+
+/*
+ * Parses one file's contents. name is used in messages and for the
+ * policy name of raw rule arrays (its base name without extension).
+ * Appends the policies to *out only if the whole buffer is valid; otherwise
+ * returns -EINVAL (or -ENOMEM) with eb set and leaves *out unchanged.
+ */
+int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set *out,
+		  struct errbuf *eb);
+
+/* Reads and parses a file; as pol_parse_buf(). Files over 16 MiB are refused. */
+int pol_parse_file(const char *path, struct pol_set *out, struct errbuf *eb);
+
+/* Takes p into the set. Returns 0 or -ENOMEM (p not taken). */
+int pol_set_push(struct pol_set *s, struct pol_policy *p);
+/* Frees the set and every policy in it. */
+void pol_set_free(struct pol_set *s);
+
+#endif

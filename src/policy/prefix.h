@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * IP prefixes (IPv4 and IPv6) for CIDR rules and the ipcache: parsing with
+ * strict validation, containment, formatting, and set subtraction (a CIDR
+ * with `except` entries becomes the list of prefixes that cover the rest).
+ */
+#ifndef VELUM_POLICY_PREFIX_H
+#define VELUM_POLICY_PREFIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/errbuf.h"
+
+struct pol_prefix {
+	uint8_t family;	  /* 4 or 6 */
+	uint8_t len;	  /* 0..32 or 0..128 */
+	uint8_t addr[16]; /* network byte order; bits past len are zero */
+};
+
+/*
+ * Parses "a.b.c.d/n", "x::y/n", or (allow_bare) a bare address as a host
+ * prefix. Host bits past the length are cleared, as Cilium's prefix parser
+ * accepts them ("10.1.2.3/8" is 10.0.0.0/8). Rejects garbage and
+ * out-of-range lengths with a message in eb.
+ */
+int pol_prefix_parse(const char *s, bool allow_bare, struct pol_prefix *out, struct errbuf *eb);
+
+/* True if inner lies within outer (same family, outer.len <= inner.len). */
+bool pol_prefix_contains(const struct pol_prefix *outer, const struct pol_prefix *inner);
+
+bool pol_prefix_eq(const struct pol_prefix *a, const struct pol_prefix *b);
+
+/* Writes "10.0.0.0/8" into buf (at least 64 bytes). Returns buf. */
+char *pol_prefix_format(const struct pol_prefix *p, char *buf, size_t size);
+
+/* Host prefix of an IPv4 address given in network byte order. */
+struct pol_prefix pol_prefix_v4(uint32_t addr_be, uint8_t len);
+
+/*
+ * Computes base minus the union of excepts as a minimal list of prefixes,
+ * appended to *out (realloc'd array of *n). Excepts outside base are ignored.
+ * Returns 0 or -ENOMEM.
+ */
+int pol_prefix_subtract(const struct pol_prefix *base, const struct pol_prefix *excepts,
+			size_t nexcepts, struct pol_prefix **out, size_t *n);
+
+#endif

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Policy trace: evaluation on map states and its text and JSON forms. */
+#include "policy/trace.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+static bool dir_has_rules(const struct pol_mapstate *ms, enum pol_dir d)
+{
+	size_t i;
+
+	for (i = 0; i < ms->n; i++)
+		if (ms->entries[i].key.egress == d &&
+		    ms->entries[i].val.rule_id >= VELUM_RULE_FIRST)
+			return true;
+	return ms->enforced[d];
+}
+
+static void check(const struct pol_trace_query *q, enum pol_dir d, struct pol_trace_side *s,
+		  bool reached)
+{
+	const struct pol_trace_peer *self = d == POL_EGRESS ? &q->src : &q->dst;
+	const struct pol_trace_peer *peer = d == POL_EGRESS ? &q->dst : &q->src;
+
+	memset(s, 0, sizeof(*s));
+	s->l7.http_index = -1;
+	if (!self->state) {
+		s->passes = true;
+		return;
+	}
+	s->checked = true;
+	s->own_rules = dir_has_rules(self->state, d);
+	pol_mapstate_lookup(self->state, d, peer->identity, q->proto, q->dport, &s->v);
+	s->passes = pol_verdict_passes(&s->v);
+	if (reached && s->passes && s->v.verdict == VELUM_VERDICT_REDIRECT && q->http) {
+		s->l7_checked = true;
+		pol_mapstate_l7_decide(self->state, d, peer->identity, q->dport, &q->req, &s->l7);
+	}
+}
+
+void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
+{
+	bool eg_ok;
+
+	memset(r, 0, sizeof(*r));
+	check(q, POL_EGRESS, &r->egress, true);
+	eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
+	check(q, POL_INGRESS, &r->ingress, eg_ok);
+	r->allowed =
+		eg_ok && r->ingress.passes && (!r->ingress.l7_checked || r->ingress.l7.allowed);
+	if ((r->egress.l7_checked && !r->egress.l7.allowed) ||
+	    (r->ingress.l7_checked && !r->ingress.l7.allowed))
+		r->http_status = 403;
+}
+
+static const char *proto_name(uint8_t p)
+{
+	switch (p) {
+	case IPPROTO_TCP:
+		return "TCP";
+	case IPPROTO_UDP:
+		return "UDP";
+	case IPPROTO_SCTP:
+		return "SCTP";
+	case IPPROTO_ICMP:
+		return "ICMP";
+	}
+	return "?";
+}
+
+static void peer_text(const struct pol_trace_peer *p, struct strbuf *sb)
+{
+	size_t i, n;
+
+	strbuf_printf(sb, "%s", p->name);
+	if (p->addr && strcmp(p->addr, p->name))
+		strbuf_printf(sb, " (%s)", p->addr);
+	strbuf_printf(sb, ", identity %u", p->identity);
+	/* the derived namespace and cluster labels repeat the name: shown in JSON only */
+	for (i = 0, n = 0; p->labels && i < p->labels->n; i++) {
+		const struct pol_label *l = &p->labels->v[i];
+
+		if (!strcmp(l->key, POL_LABEL_NAMESPACE) || !strncmp(l->key, "io.cilium.k8s.", 14))
+			continue;
+		strbuf_puts(sb, n++ ? " " : " [");
+		pol_label_format(l, sb);
+	}
+	if (n)
+		strbuf_puts(sb, "]");
+}
+
+static void port_text(const struct pol_trace_query *q, struct strbuf *sb)
+{
+	if (q->proto == IPPROTO_ICMP)
+		strbuf_printf(sb, "ICMP type %u", q->dport);
+	else
+		strbuf_printf(sb, "%u/%s", q->dport, proto_name(q->proto));
+}
+
+static const char *verdict_word(const struct pol_verdict *v)
+{
+	switch (v->verdict) {
+	case VELUM_VERDICT_ALLOW:
+		return (v->flags & VELUM_POLICY_F_AUDIT) ? "AUDIT (would be denied)" : "allowed";
+	case VELUM_VERDICT_REDIRECT:
+		return "allowed, redirected to the L7 proxy";
+	case VELUM_VERDICT_AUDIT:
+		return "AUDIT (would be denied)";
+	case VELUM_VERDICT_DENY:
+		return "DENIED";
+	case VELUM_VERDICT_NONE:
+		break;
+	}
+	return "DENIED";
+}
+
+static void http_rule_text(const struct pol_port_rule *pr, int idx, struct strbuf *sb)
+{
+	const struct pol_http_rule *h = &pr->http[idx];
+	size_t i;
+
+	strbuf_printf(sb, "http[%d] {", idx);
+	if (h->method)
+		strbuf_printf(sb, " method: %s", h->method);
+	if (h->path)
+		strbuf_printf(sb, " path: %s", h->path);
+	if (h->host)
+		strbuf_printf(sb, " host: %s", h->host);
+	for (i = 0; i < h->nheaders; i++)
+		strbuf_printf(sb, " header: %s%s%s", h->headers[i].name,
+			      h->headers[i].value ? "=" : "",
+			      h->headers[i].value ? h->headers[i].value : "");
+	strbuf_puts(sb, " }");
+}
+
+/* The HTTP rule list of the item that allowed (for naming the matching http[i]). */
+static const struct pol_port_rule *l7_item_rules(const struct pol_mapstate *ms, enum pol_dir d,
+						 const struct pol_trace_query *q,
+						 const struct pol_l7_verdict *l7)
+{
+	size_t i;
+
+	for (i = 0; i < ms->nl7; i++) {
+		const struct pol_l7_item *it = &ms->l7[i];
+
+		if (it->dir == d && it->rule_id == l7->rule_id && it->pr && q->dport >= it->lo &&
+		    q->dport <= it->hi)
+			return it->pr;
+	}
+	return NULL;
+}
+
+static void side_text(const struct pol_engine *e, const struct pol_trace_query *q, enum pol_dir d,
+		      const struct pol_trace_side *s, bool reached, struct strbuf *sb)
+{
+	const struct pol_trace_peer *self = d == POL_EGRESS ? &q->src : &q->dst;
+
+	strbuf_printf(sb, "%s %s %s:\n", d == POL_EGRESS ? "Egress from" : "Ingress to", self->name,
+		      d == POL_EGRESS ? "(source)" : "(destination)");
+	if (!s->checked) {
+		strbuf_printf(sb, "  %s is not an endpoint: no %s policy applies\n", self->name,
+			      pol_dir_name(d));
+		return;
+	}
+	if (!reached)
+		strbuf_puts(sb, "  (not reached: the request is stopped at the source)\n");
+	if (s->v.rule_id == VELUM_RULE_DEFAULT_ALLOW) {
+		strbuf_printf(sb, "  verdict: allowed: %s\n",
+			      s->own_rules ? "no policy enforces this direction on the endpoint" :
+					     "no policy selects the endpoint");
+	} else if (s->v.verdict == VELUM_VERDICT_NONE) {
+		strbuf_puts(sb, "  verdict: DENIED by default deny (no rule allows it)\n");
+	} else {
+		strbuf_printf(sb, "  verdict: %s by ", verdict_word(&s->v));
+		if (s->v.rule_id == VELUM_RULE_NONE)
+			strbuf_puts(sb, "default deny (audit mode)");
+		else
+			pol_engine_rule_name(e, s->v.rule_id, sb);
+		strbuf_printf(sb, " (match %s)\n", pol_verdict_match_type(&s->v));
+	}
+	if (s->v.verdict == VELUM_VERDICT_REDIRECT && reached && !q->http)
+		strbuf_puts(sb, "  requests on this port are decided by the L7 proxy; add "
+				"--http-method/--http-path to trace one\n");
+	if (!s->l7_checked)
+		return;
+	if (s->l7.allowed) {
+		const struct pol_port_rule *pr = l7_item_rules(self->state, d, q, &s->l7);
+
+		strbuf_puts(sb, "  L7 (HTTP): allowed by ");
+		pol_engine_rule_name(e, s->l7.rule_id, sb);
+		if (pr && s->l7.http_index >= 0) {
+			strbuf_puts(sb, " ");
+			http_rule_text(pr, s->l7.http_index, sb);
+		} else {
+			strbuf_puts(sb, " (an L3/L4 rule: any request)");
+		}
+		strbuf_putc(sb, '\n');
+	} else {
+		strbuf_puts(sb, "  L7 (HTTP): DENIED: no HTTP rule matches the request\n");
+	}
+}
+
+void pol_trace_format_text(const struct pol_engine *e, const struct pol_trace_query *q,
+			   const struct pol_trace_result *r, struct strbuf *sb)
+{
+	bool eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
+
+	strbuf_puts(sb, "Tracing from: ");
+	peer_text(&q->src, sb);
+	strbuf_puts(sb, "\n          to: ");
+	peer_text(&q->dst, sb);
+	strbuf_puts(sb, "\n        port: ");
+	port_text(q, sb);
+	if (q->http) {
+		strbuf_printf(sb, "\n        HTTP: %.*s %.*s", (int)q->req.method.len,
+			      q->req.method.p, (int)q->req.path.len, q->req.path.p);
+		if (q->req.host.len)
+			strbuf_printf(sb, " (host %.*s)", (int)q->req.host.len, q->req.host.p);
+	}
+	strbuf_puts(sb, "\n\n");
+	side_text(e, q, POL_EGRESS, &r->egress, true, sb);
+	side_text(e, q, POL_INGRESS, &r->ingress, eg_ok, sb);
+	if (q->http) {
+		if (r->http_status == 403)
+			strbuf_puts(sb, "\nHTTP: the proxy answers 403 Forbidden, body \"Access "
+					"denied\"\n");
+		else if (r->allowed)
+			strbuf_puts(sb, "\nHTTP: the request is forwarded to the server\n");
+		else
+			strbuf_puts(sb,
+				    "\nHTTP: no response: the connection is dropped (the client "
+				    "times out)\n");
+	}
+	strbuf_printf(sb, "\nFinal verdict: %s\n", r->allowed ? "ALLOWED" : "DENIED");
+}
+
+static void json_peer(const struct pol_trace_peer *p, struct strbuf *sb)
+{
+	size_t i;
+
+	strbuf_puts(sb, "{\"name\":");
+	strbuf_json_str(sb, p->name, strlen(p->name));
+	if (p->addr) {
+		strbuf_puts(sb, ",\"address\":");
+		strbuf_json_str(sb, p->addr, strlen(p->addr));
+	}
+	strbuf_printf(sb, ",\"identity\":%u,\"endpoint\":%s,\"labels\":[", p->identity,
+		      p->state ? "true" : "false");
+	for (i = 0; p->labels && i < p->labels->n; i++) {
+		struct strbuf l = STRBUF_INIT;
+
+		pol_label_format(&p->labels->v[i], &l);
+		if (i)
+			strbuf_putc(sb, ',');
+		strbuf_json_str(sb, strbuf_str(&l), l.len);
+		strbuf_free(&l);
+	}
+	strbuf_puts(sb, "]}");
+}
+
+static void json_rule(const struct pol_engine *e, uint32_t id, struct strbuf *sb)
+{
+	const struct pol_peer_rule *pr = pol_engine_rule(e, id);
+	const struct pol_policy *p;
+	struct strbuf ref = STRBUF_INIT;
+
+	if (!pr) {
+		strbuf_puts(sb, "null");
+		return;
+	}
+	p = pr->rule->policy;
+	pol_peer_rule_format(pr, &ref);
+	strbuf_puts(sb, "{\"kind\":");
+	strbuf_json_str(sb, pol_kind_name(p->kind), strlen(pol_kind_name(p->kind)));
+	strbuf_puts(sb, ",\"namespace\":");
+	if (p->namespace)
+		strbuf_json_str(sb, p->namespace, strlen(p->namespace));
+	else
+		strbuf_puts(sb, "null");
+	strbuf_puts(sb, ",\"name\":");
+	strbuf_json_str(sb, p->name, strlen(p->name));
+	strbuf_printf(sb,
+		      ",\"rule_index\":%u,\"section\":\"%s%s\",\"entry_index\":%u,\"id\":%u,"
+		      "\"ref\":",
+		      pr->rule->index, pol_dir_name(pr->dir), pr->deny ? "Deny" : "", pr->index,
+		      id);
+	strbuf_json_str(sb, strbuf_str(&ref), ref.len);
+	strbuf_putc(sb, '}');
+	strbuf_free(&ref);
+}
+
+static void json_side(const struct pol_engine *e, const struct pol_trace_side *s, bool reached,
+		      struct strbuf *sb)
+{
+	const char *reason = NULL;
+
+	if (!s->checked) {
+		strbuf_puts(sb, "{\"verdict\":\"allowed\",\"checked\":false,\"reason\":\"not an "
+				"endpoint\",\"rule\":null}");
+		return;
+	}
+	if (s->v.rule_id == VELUM_RULE_DEFAULT_ALLOW)
+		reason = s->own_rules ? "no policy enforces this direction" :
+					"no policy selects the endpoint";
+	else if (s->v.rule_id == VELUM_RULE_NONE)
+		reason = "default deny";
+	strbuf_printf(sb,
+		      "{\"verdict\":\"%s\",\"checked\":true,\"reached\":%s,\"action\":\"%s\","
+		      "\"audit\":%s,\"match\":\"%s\",\"reason\":",
+		      s->passes ? "allowed" : "denied", reached ? "true" : "false",
+		      pol_verdict_name(s->v.verdict),
+		      (s->v.verdict == VELUM_VERDICT_AUDIT || (s->v.flags & VELUM_POLICY_F_AUDIT)) ?
+			      "true" :
+			      "false",
+		      pol_verdict_match_type(&s->v));
+	if (reason)
+		strbuf_json_str(sb, reason, strlen(reason));
+	else
+		strbuf_puts(sb, "null");
+	strbuf_puts(sb, ",\"rule\":");
+	json_rule(e, s->v.rule_id, sb);
+	if (s->l7_checked) {
+		strbuf_printf(sb, ",\"l7\":{\"verdict\":\"%s\",\"http_rule_index\":",
+			      s->l7.allowed ? "allowed" : "denied");
+		if (s->l7.http_index >= 0)
+			strbuf_printf(sb, "%d", s->l7.http_index);
+		else
+			strbuf_puts(sb, "null");
+		strbuf_puts(sb, ",\"rule\":");
+		json_rule(e, s->l7.allowed ? s->l7.rule_id : 0, sb);
+		strbuf_putc(sb, '}');
+	}
+	strbuf_putc(sb, '}');
+}
+
+void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_query *q,
+			   const struct pol_trace_result *r, struct strbuf *sb)
+{
+	bool eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
+
+	strbuf_printf(sb, "{\"verdict\":\"%s\",\"from\":", r->allowed ? "allowed" : "denied");
+	json_peer(&q->src, sb);
+	strbuf_puts(sb, ",\"to\":");
+	json_peer(&q->dst, sb);
+	strbuf_printf(sb, ",\"protocol\":\"%s\",", proto_name(q->proto));
+	if (q->proto == IPPROTO_ICMP)
+		strbuf_printf(sb, "\"icmp_type\":%u", q->dport);
+	else
+		strbuf_printf(sb, "\"dport\":%u", q->dport);
+	strbuf_puts(sb, ",\"egress\":");
+	json_side(e, &r->egress, true, sb);
+	strbuf_puts(sb, ",\"ingress\":");
+	json_side(e, &r->ingress, eg_ok, sb);
+	if (q->http) {
+		strbuf_puts(sb, ",\"http\":{\"method\":");
+		strbuf_json_str(sb, q->req.method.p, q->req.method.len);
+		strbuf_puts(sb, ",\"path\":");
+		strbuf_json_str(sb, q->req.path.p, q->req.path.len);
+		strbuf_puts(sb, ",\"host\":");
+		strbuf_json_str(sb, q->req.host.p ? q->req.host.p : "", q->req.host.len);
+		strbuf_puts(sb, "},\"http_status\":");
+		if (r->http_status)
+			strbuf_printf(sb, "%d", r->http_status);
+		else
+			strbuf_puts(sb, "null");
+		strbuf_printf(sb, ",\"http_outcome\":\"%s\"",
+			      r->http_status == 403 ? "access-denied" :
+			      r->allowed	    ? "forwarded" :
+						      "dropped");
+	}
+	strbuf_puts(sb, "}\n");
+}

@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: Apache-2.0
+unit_tests += tests/unit/test_parse.c
+unit_tests += tests/unit/test_engine.c
