@@ -13,6 +13,8 @@
 
 /* `velum policy trace ...` (argv[0] is "trace"). */
 int cli_policy_trace(int argc, char **argv);
+/* `velum policy resolve --offline ...`: every endpoint's enforced entries. */
+int cli_policy_resolve(int argc, char **argv);
 
 /*
  * Loads an endpoints file (JSON array of {name, namespace, labels, ips,

@@ -308,26 +308,28 @@ static int parse_header(const char *s, struct pol_http_field *f)
 	return 0;
 }
 
-static int trace_offline(struct trace_args *a)
+/*
+ * Builds a model from the endpoints file and the policy files, and resolves
+ * it. Returns the model, or NULL with the error printed and *rc set.
+ */
+static struct agent_model *offline_model(const char *cmd, const char *endpoints,
+					 const char *const *policies, size_t npolicies, int *rc)
 {
 	struct agent_model *m = agent_model__new();
-	struct pol_trace_query q = { .proto = a->proto, .dport = a->port };
-	struct pol_trace_result r;
-	struct strbuf out = STRBUF_INIT;
 	struct pol_set set = { 0 };
-	char sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
 	struct errbuf eb;
 	size_t i;
-	int err = 0, rc = CLI_EXIT_USAGE;
+	int err = 0;
 
 	errbuf_clear(&eb);
 	if (!m) {
 		fprintf(stderr, "velum: out of memory\n");
-		return CLI_EXIT_FAIL;
+		*rc = CLI_EXIT_FAIL;
+		return NULL;
 	}
-	err = cli_load_endpoints(m, a->endpoints, &eb);
-	for (i = 0; !err && i < a->policies.n; i++)
-		err = pol_parse_file(a->policies.v[i], &set, &eb);
+	err = cli_load_endpoints(m, endpoints, &eb);
+	for (i = 0; !err && i < npolicies; i++)
+		err = pol_parse_file(policies[i], &set, &eb);
 	if (!err) {
 		for (i = 0; i < set.n; i++)
 			if (set.v[i]->warnings)
@@ -341,13 +343,37 @@ static int trace_offline(struct trace_args *a)
 		if (err)
 			errbuf_set(&eb, "resolving policies: %s", strerror(-err));
 	}
-	if (!err && (err = agent_model_peer(m, a->from, &q.src, sbuf, &eb)))
+	pol_set_free(&set);
+	if (err) {
+		fprintf(stderr, "velum %s: %s\n", cmd, eb.msg);
+		*rc = err == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+		agent_model__free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int trace_offline(struct trace_args *a)
+{
+	struct pol_trace_query q = { .proto = a->proto, .dport = a->port };
+	struct pol_trace_result r;
+	struct strbuf out = STRBUF_INIT;
+	char sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
+	struct agent_model *m;
+	struct errbuf eb;
+	int err, rc = CLI_EXIT_USAGE;
+
+	m = offline_model("policy trace", a->endpoints, a->policies.v, a->policies.n, &rc);
+	if (!m)
+		return rc;
+	errbuf_clear(&eb);
+	err = agent_model_peer(m, a->from, &q.src, sbuf, &eb);
+	if (err)
 		errbuf_prefix(&eb, "--from: ");
 	if (!err && (err = agent_model_peer(m, a->to, &q.dst, dbuf, &eb)))
 		errbuf_prefix(&eb, "--to: ");
 	if (err) {
 		fprintf(stderr, "velum policy trace: %s\n", eb.msg);
-		rc = err == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 		goto out;
 	}
 	if (a->method) {
@@ -367,8 +393,91 @@ static int trace_offline(struct trace_args *a)
 	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
 	strbuf_free(&out);
-	pol_set_free(&set);
 	agent_model__free(m);
+	return rc;
+}
+
+static void name_rule(void *ctx, uint32_t rule_id, struct strbuf *sb)
+{
+	pol_engine_rule_name(ctx, rule_id, sb);
+}
+
+static const char resolve_usage[] =
+	"usage: velum policy resolve --offline --policy FILE [--policy FILE ...] --endpoints FILE\n"
+	"\n"
+	"Prints, for every endpoint, the policy-map entries the datapath enforces: verdict,\n"
+	"peer identity, protocol/port, and the rule that produced each entry.\n";
+
+int cli_policy_resolve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "offline", no_argument, NULL, 'O' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "endpoints", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	VEC(const char *) policies = { 0 };
+	const char *endpoints = NULL;
+	const struct agent_ep *const *eps;
+	struct strbuf out = STRBUF_INIT;
+	struct agent_model *m;
+	bool offline = false;
+	int c, rc = CLI_EXIT_USAGE;
+	size_t i, n;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'O':
+			offline = true;
+			break;
+		case 'p':
+			if (vec_push(&policies, optarg)) {
+				rc = CLI_EXIT_FAIL;
+				goto out;
+			}
+			break;
+		case 'e':
+			endpoints = optarg;
+			break;
+		case 'h':
+			fputs(resolve_usage, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			fprintf(stderr,
+				"velum policy resolve: unknown or incomplete option '%s'\n%s",
+				argv[optind - 1], resolve_usage);
+			goto out;
+		}
+	}
+	if (!offline || !endpoints || optind < argc) {
+		fprintf(stderr,
+			"velum policy resolve: needs --offline, --endpoints and --policy\n%s",
+			resolve_usage);
+		goto out;
+	}
+	m = offline_model("policy resolve", endpoints, policies.v, policies.n, &rc);
+	if (!m)
+		goto out;
+	n = agent_model_endpoints(m, &eps);
+	for (i = 0; i < n; i++) {
+		const struct pol_mapstate *ms =
+			pol_engine_endpoint_state(agent_model_engine(m), eps[i]->id);
+
+		strbuf_printf(&out, "%sendpoint %s (id %u, identity %u)\n", i ? "\n" : "",
+			      eps[i]->name, eps[i]->id, eps[i]->identity);
+		if (ms)
+			pol_mapstate_format(ms, &out, name_rule, agent_model_engine(m));
+	}
+	fputs(strbuf_str(&out), stdout);
+	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	agent_model__free(m);
+out:
+	strbuf_free(&out);
+	vec_free(&policies);
 	return rc;
 }
 

@@ -223,6 +223,54 @@ static void format_ports(const struct velum_policy_key *k, uint8_t pp, struct st
 	}
 }
 
+static void format_l7(const struct pol_mapstate *ms, enum pol_dir d, struct strbuf *sb,
+		      void (*name_rule)(void *ctx, uint32_t rule_id, struct strbuf *sb), void *ctx)
+{
+	size_t i, k;
+
+	for (i = 0; i < ms->nl7; i++) {
+		const struct pol_l7_item *it = &ms->l7[i];
+
+		if (it->dir != d)
+			continue;
+		strbuf_printf(sb, "  L7 %s/", it->proto ? proto_str(it->proto) : "ANY");
+		if (it->lo == 0 && it->hi == 65535)
+			strbuf_puts(sb, "ANY");
+		else if (it->lo == it->hi)
+			strbuf_printf(sb, "%u", it->lo);
+		else
+			strbuf_printf(sb, "%u-%u", it->lo, it->hi);
+		strbuf_puts(sb, " peers ");
+		if (it->any_peer)
+			strbuf_puts(sb, "any");
+		for (k = 0; !it->any_peer && k < it->npeers; k++)
+			strbuf_printf(sb, "%s%u", k ? "," : "", it->peers[k]);
+		if (!it->pr) {
+			strbuf_puts(sb, ": any request");
+		} else {
+			for (k = 0; k < it->pr->nhttp; k++) {
+				const struct pol_http_rule *h = &it->pr->http[k];
+
+				strbuf_printf(sb, "%s{", k ? " " : ": ");
+				strbuf_printf(sb, "%s%s%s%s%s%s", h->method ? "method=" : "",
+					      h->method ? h->method : "",
+					      h->path ? (h->method ? " path=" : "path=") : "",
+					      h->path ? h->path : "", h->host ? " host=" : "",
+					      h->host ? h->host : "");
+				if (h->nheaders)
+					strbuf_printf(sb, " +%zu header(s)", h->nheaders);
+				strbuf_putc(sb, '}');
+			}
+		}
+		strbuf_puts(sb, " ");
+		if (name_rule)
+			name_rule(ctx, it->rule_id, sb);
+		else
+			strbuf_printf(sb, "rule %u", it->rule_id);
+		strbuf_putc(sb, '\n');
+	}
+}
+
 void pol_mapstate_format(const struct pol_mapstate *ms, struct strbuf *sb,
 			 void (*name_rule)(void *ctx, uint32_t rule_id, struct strbuf *sb),
 			 void *ctx)
@@ -246,7 +294,9 @@ void pol_mapstate_format(const struct pol_mapstate *ms, struct strbuf *sb,
 				snprintf(peer, sizeof(peer), "%u", id);
 			else
 				snprintf(peer, sizeof(peer), "any");
-			format_ports(&e->key, e->val.port_prefix, &port);
+			format_ports(&e->key,
+				     (uint8_t)(e->key.prefixlen - VELUM_POLICY_PREFIX_FIXED),
+				     &port);
 			strbuf_printf(sb, "  %-8s%s peer %-9s %-16s",
 				      pol_verdict_name(e->val.verdict),
 				      (e->val.flags & VELUM_POLICY_F_AUDIT) ? "*" : " ", peer,
@@ -261,6 +311,7 @@ void pol_mapstate_format(const struct pol_mapstate *ms, struct strbuf *sb,
 				strbuf_printf(sb, "rule %u", e->val.rule_id);
 			strbuf_putc(sb, '\n');
 		}
+		format_l7(ms, (enum pol_dir)d, sb, name_rule, ctx);
 	}
 }
 
