@@ -47,6 +47,14 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	/* an endpoint speaks only with its own address */
 	if (p->saddr != ep->ipv4)
 		return VELUM_DROP_INVALID_SIP;
+	/*
+	 * A tracked packet needs nothing else: its flow passed the route check
+	 * and, on local delivery, the destination's ingress when it was new (the
+	 * destination's to_container still checks its own conntrack entry).
+	 */
+	if (enforce_tracked(p, VELUM_DIR_EGRESS, v))
+		return 0;
+
 	ipcache_lookup(p->daddr, &dst);
 	v->peer_identity = dst.identity;
 	cfg = bpf_map_lookup_elem(&velum_config, &zero);
@@ -54,7 +62,7 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	    dst.identity != VELUM_ID_HOST)
 		return VELUM_DROP_UNROUTABLE;
 
-	ret = enforce(skb, p, VELUM_DIR_EGRESS, ep->ep_id, src_id, dst.identity, v);
+	ret = enforce_new(skb, p, VELUM_DIR_EGRESS, ep->ep_id, src_id, dst.identity, v);
 	if (ret < 0 || !(dst.flags & VELUM_IPCACHE_F_LOCAL_EP))
 		return ret;
 
@@ -101,9 +109,12 @@ static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt
 		return 0;
 	if (ret < 0)
 		return ret;
+	/* the peer's identity matters only to a new flow */
+	if (enforce_tracked(p, VELUM_DIR_INGRESS, v))
+		return 0;
 	ipcache_lookup(p->saddr, &src);
 	v->peer_identity = src.identity;
-	return enforce(skb, p, VELUM_DIR_INGRESS, ep->ep_id, ep->identity, src.identity, v);
+	return enforce_new(skb, p, VELUM_DIR_INGRESS, ep->ep_id, ep->identity, src.identity, v);
 }
 
 SEC("tc")

@@ -12,20 +12,9 @@
 #include "events.h"
 #include "policy.h"
 
-/*
- * Decides p for endpoint ep_id's policy in dir against peer. Tracked
- * packets (established, replies, related ICMP errors) pass without a
- * lookup. A new flow is looked up; if it passes it is tracked and reported
- * once (policy verdict). Returns 0 to pass or a negative enum velum_drop;
- * v says what decided either way.
- */
-static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
-				   __u32 ep_id, __u32 ep_identity, __u32 peer, struct verdict *v)
+static __always_inline void verdict_init(struct verdict *v, __u8 dir, __u32 ep_id,
+					 __u32 ep_identity, __u32 peer)
 {
-	struct policy_result r;
-	__be16 proxy_port = 0;
-	int ret;
-
 	v->ep_id = ep_id;
 	v->ep_identity = ep_identity;
 	v->peer_identity = peer;
@@ -35,16 +24,41 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 	v->rule_id = VELUM_RULE_NONE;
 	v->flow_verdict = VELUM_FLOW_FORWARDED;
 	v->proxy_port = 0;
+}
 
-	ret = ct_lookup(p, dir, &proxy_port);
-	if (ret != CT_NEW) {
-		if (proxy_port) {
-			v->proxy_port = proxy_port;
-			v->flow_verdict = VELUM_FLOW_REDIRECTED;
-		}
-		return 0;
+/*
+ * Conntrack for ep's policy in dir. Returns true if the packet is tracked
+ * (established, reply, related): it passes without a policy lookup, and v
+ * carries the flow's proxy redirect if any.
+ */
+static __always_inline bool enforce_tracked(const struct pkt *p, __u8 dir, struct verdict *v)
+{
+	__be16 proxy_port = 0;
+
+	if (ct_lookup(p, dir, &proxy_port) == CT_NEW)
+		return false;
+	v->dir = dir;
+	if (proxy_port) {
+		v->proxy_port = proxy_port;
+		v->flow_verdict = VELUM_FLOW_REDIRECTED;
 	}
+	return true;
+}
 
+/*
+ * Decides a NEW flow for endpoint ep_id's policy in dir against peer: policy
+ * lookup; if it passes, the flow is tracked and reported once (policy
+ * verdict). Returns 0 to pass or a negative enum velum_drop; v says what
+ * decided either way.
+ */
+static __always_inline int enforce_new(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
+				       __u32 ep_id, __u32 ep_identity, __u32 peer,
+				       struct verdict *v)
+{
+	struct policy_result r;
+	int ret;
+
+	verdict_init(v, dir, ep_id, ep_identity, peer);
 	ret = policy_lookup(ep_id, dir, peer, p->protocol, p->policy_dport, &r);
 	if (ret < 0)
 		return ret;
@@ -83,6 +97,16 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, 0);
 	}
 	return 0;
+}
+
+/* Conntrack, then the policy for a new flow (enforce_tracked + enforce_new). */
+static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
+				   __u32 ep_id, __u32 ep_identity, __u32 peer, struct verdict *v)
+{
+	verdict_init(v, dir, ep_id, ep_identity, peer);
+	if (enforce_tracked(p, dir, v))
+		return 0;
+	return enforce_new(skb, p, dir, ep_id, ep_identity, peer, v);
 }
 
 /*

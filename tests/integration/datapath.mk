@@ -12,7 +12,7 @@ $(BUILD)/tests/dp_integration: $(dp_itest_objs) $(BUILD)/libvelum-dp.a $(BUILD)/
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(dp_itest_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a \
-		$(call pkg_libs,libbpf cmocka) -lpthread
+		$(call pkg_libs,$(core_pkgs) libbpf cmocka) -lpthread -lm
 
 $(dp_itest_objs): $(bpf_skels)
 

@@ -9,9 +9,12 @@
  * Everything this run makes carries its PID: pin folder
  * /sys/fs/bpf/velum-test-<pid>, links vt<pid><ep>, namespaces
  * vt<pid>-<ep>; tests/integration/datapath.sh removes them even if this
- * program dies. The policies are hand-built map entries (the deathstar
- * accepts TCP 80 from org=empire; it may send only to the status=updated
- * FTP server on TCP 21) until the policy engine resolves real files.
+ * program dies. The Star Wars policies are the real files of
+ * examples/starwars/policies (the deathstar accepts TCP 80 from org=empire;
+ * it may send only to status=updated FTP servers), resolved by the policy
+ * engine (src/agent/model.h over src/policy/resolve.h) into the map entries
+ * the datapath swaps in; the deny-rule and storm tests use hand-built
+ * entries.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -30,7 +33,10 @@
 
 #include <bpf/libbpf.h>
 
+#include "agent/model.h"
 #include "datapath/dp.h"
+#include "policy/parse.h"
+#include "policy/resolve.h"
 #include "dp_net.h"
 #include "velum/drop.h"
 #include "velum/endpoint.h"
@@ -38,7 +44,7 @@
 
 enum { EP_DS = 1, EP_TIE = 2, EP_XWING = 3, EP_FTP = 4, EP_SRV = 5, EP_CLI = 6, EP_N = 7 };
 
-/* identities: deathstar (org=empire,class=deathstar), tiefighter (org=empire), xwing, ftp */
+/* placeholder identities; the Star Wars endpoints get theirs from the engine */
 #define ID_DS	 1001
 #define ID_TIE	 1002
 #define ID_XWING 1003
@@ -46,8 +52,7 @@ enum { EP_DS = 1, EP_TIE = 2, EP_XWING = 3, EP_FTP = 4, EP_SRV = 5, EP_CLI = 6, 
 #define ID_SRV	 1005
 #define ID_CLI	 1006
 
-#define R_EMPIRE_80  100
-#define R_EGRESS_FTP 200
+#define STARWARS_DIR "examples/starwars/policies"
 
 #define TIMEOUT_OK   2000 /* ms: allowed traffic must answer within this */
 #define TIMEOUT_DROP 300  /* ms: denied traffic is given this long to leak */
@@ -59,6 +64,8 @@ struct env {
 	int nsfd[EP_N];
 	struct velum_event ev[4096];
 	int nev;
+	struct agent_model *model; /* the Star Wars endpoints and policies */
+	__u32 id[EP_N];		   /* identities the engine gave the endpoints */
 };
 
 static struct env *g_env;
@@ -165,21 +172,104 @@ static void apply(struct env *env, int ep, struct velum_policy_key *k, struct ve
 	assert_int_equal(err, 0);
 }
 
-/* The deathstar's L3/L4 policy (hand-built resolution of the Star Wars rules). */
+/* Pushes endpoint ep's resolved map state into the datapath. */
+static void sync_ep(struct env *env, int ep)
+{
+	const struct pol_mapstate *ms =
+		pol_engine_endpoint_state(agent_model_engine(env->model), ep);
+	struct velum_policy_key *k;
+	struct velum_policy_value *v;
+
+	assert_non_null(ms);
+	k = calloc(ms->n + 1, sizeof(*k));
+	v = calloc(ms->n + 1, sizeof(*v));
+	assert_true(k && v);
+	for (size_t i = 0; i < ms->n; i++) {
+		k[i] = ms->entries[i].key;
+		v[i] = ms->entries[i].val;
+	}
+	apply(env, ep, k, v, ms->n);
+	free(k);
+	free(v);
+}
+
+static void regenerate_and_sync(struct env *env)
+{
+	assert_int_equal(agent_model_regenerate(env->model, NULL, NULL), 0);
+	for (int ep = EP_DS; ep <= EP_FTP; ep++)
+		sync_ep(env, ep);
+}
+
+/* Loads the paper's L3/L4 policies (ingress by label, egress to updated FTP). */
 static void deathstar_policy(struct env *env)
 {
-	struct velum_policy_key k[3];
-	struct velum_policy_value v[3];
+	static const char *const files[] = { STARWARS_DIR "/l3-ingress.yaml",
+					     STARWARS_DIR "/l3-egress.json" };
+	struct pol_set set = { 0 };
+	struct errbuf eb = { "" };
 
-	/* ingress: TCP 80 from org=empire (the tiefighter and the deathstar itself) */
-	put(&k[0], &v[0], ID_TIE, VELUM_DIR_INGRESS, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW,
-	    R_EMPIRE_80);
-	put(&k[1], &v[1], ID_DS, VELUM_DIR_INGRESS, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW,
-	    R_EMPIRE_80);
-	/* egress: only to the status=updated FTP server */
-	put(&k[2], &v[2], ID_FTP, VELUM_DIR_EGRESS, IPPROTO_TCP, 21, 24, VELUM_VERDICT_ALLOW,
-	    R_EGRESS_FTP);
-	apply(env, EP_DS, k, v, 3);
+	for (size_t i = 0; i < 2; i++) {
+		int err = pol_parse_file(files[i], &set, &eb);
+
+		if (err)
+			print_error("%s\n", eb.msg);
+		assert_int_equal(err, 0);
+	}
+	assert_int_equal(agent_model_policies_load(env->model, &set), 0);
+	pol_set_free(&set);
+	regenerate_and_sync(env);
+}
+
+/* Deletes the Star Wars policies: every endpoint falls back to default allow. */
+static void deathstar_policy_delete(struct env *env)
+{
+	const struct pol_policy *const *ps;
+	size_t n = pol_engine_policies(agent_model_engine(env->model), &ps);
+
+	while (n > 0) {
+		const struct pol_policy *p = ps[0];
+
+		assert_int_equal(
+			agent_model_policy_delete(env->model, p->kind, p->namespace, p->name), 0);
+		n = pol_engine_policies(agent_model_engine(env->model), &ps);
+	}
+	regenerate_and_sync(env);
+}
+
+/* The Star Wars endpoints in the engine, with the addresses the datapath gave them. */
+static void model_endpoints(struct env *env)
+{
+	static const char *const ds[] = { "k8s:org=empire", "k8s:class=deathstar" };
+	static const char *const tie[] = { "k8s:org=empire", "k8s:class=tiefighter" };
+	static const char *const xw[] = { "k8s:org=alliance", "k8s:class=xwing" };
+	static const char *const ftp[] = { "k8s:app=ftp-log", "k8s:status=updated" };
+	static const struct {
+		int ep;
+		const char *name;
+		const char *const *labels;
+	} eps[] = {
+		{ EP_DS, "default/deathstar", ds },
+		{ EP_TIE, "default/tiefighter", tie },
+		{ EP_XWING, "default/xwing", xw },
+		{ EP_FTP, "default/ftp-updated", ftp },
+	};
+	struct errbuf eb = { "" };
+
+	env->model = agent_model__new();
+	assert_non_null(env->model);
+	for (size_t i = 0; i < 4; i++) {
+		const struct agent_ep *a;
+		__u32 ip = env->ep[eps[i].ep].ipv4;
+		int err =
+			agent_model_endpoint_add(env->model, eps[i].ep, eps[i].name, "default",
+						 eps[i].labels, 2, &ip, 1, NULL, 0, false, &a, &eb);
+
+		if (err)
+			print_error("model %s: %s\n", eps[i].name, eb.msg);
+		assert_int_equal(err, 0);
+		env->id[eps[i].ep] = a->identity;
+		assert_int_equal(dp_endpoint_set_identity(env->dp, eps[i].ep, a->identity), 0);
+	}
 }
 
 static void default_allow(struct env *env, int ep)
@@ -220,6 +310,7 @@ static int setup(void **state)
 	add_ep(env, EP_TIE, ID_TIE);
 	add_ep(env, EP_XWING, ID_XWING);
 	add_ep(env, EP_FTP, ID_FTP);
+	model_endpoints(env);
 	g_env = env;
 	*state = env;
 	return 0;
@@ -240,6 +331,7 @@ static int teardown(void **state)
 			print_error("destroy: %s\n", eb.msg);
 		dp__close(env->dp);
 	}
+	agent_model__free(env->model);
 	free(env);
 	return 0;
 }
@@ -291,9 +383,9 @@ static void test_dp_starwars_l3l4(void **state)
 	assert_int_equal(net_server_tcp(&ds, 8080), 0);
 	assert_int_equal(net_server_udp(&ds, 80), 0);
 
-	/* egress: only the FTP server on TCP 21 */
+	/* egress: only the status=updated FTP server (any port: an L3 rule) */
 	expect_pass(env, EP_DS, EP_FTP, IPPROTO_TCP, 21);
-	expect_drop(env, EP_DS, EP_FTP, IPPROTO_UDP, 21);
+	expect_pass(env, EP_DS, EP_FTP, IPPROTO_ICMP, 0);
 	expect_drop(env, EP_DS, EP_TIE, IPPROTO_TCP, 80);
 	expect_drop(env, EP_DS, EP_XWING, IPPROTO_ICMP, 0);
 	/* a flow denied at the source's egress never reaches the destination */
@@ -308,21 +400,26 @@ static void test_dp_starwars_l3l4(void **state)
 
 	/* the events name endpoint, direction, peer, reason and rule */
 	drain_events(env);
-	assert_non_null(
-		find_ev(env, VELUM_EVENT_POLICY_VERDICT, EP_DS, VELUM_DIR_INGRESS, ID_TIE, 0));
-	assert_int_equal(
-		find_ev(env, VELUM_EVENT_POLICY_VERDICT, EP_DS, VELUM_DIR_INGRESS, ID_TIE, 0)
-			->rule_id,
-		R_EMPIRE_80);
-	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_INGRESS, ID_XWING,
-				-VELUM_DROP_POLICY));
-	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_EGRESS, ID_TIE,
+	{
+		const struct velum_event *e = find_ev(env, VELUM_EVENT_POLICY_VERDICT, EP_DS,
+						      VELUM_DIR_INGRESS, env->id[EP_TIE], 0);
+
+		assert_non_null(e);
+		assert_true(e->rule_id >= VELUM_RULE_FIRST);
+		assert_int_equal(e->match, VELUM_MATCH_L3_L4);
+		assert_int_equal(e->verdict, VELUM_FLOW_FORWARDED);
+		e = find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_INGRESS, env->id[EP_XWING],
+			    -VELUM_DROP_POLICY);
+		assert_non_null(e);
+		assert_int_equal(e->rule_id, VELUM_RULE_NONE);
+	}
+	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_EGRESS, env->id[EP_TIE],
 				-VELUM_DROP_POLICY));
 	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_INGRESS, VELUM_ID_HOST,
 				-VELUM_DROP_POLICY));
 
 	/* removing the policy restores default allow */
-	default_allow(env, EP_DS);
+	deathstar_policy_delete(env);
 	expect_pass(env, EP_XWING, EP_DS, IPPROTO_TCP, 80);
 	expect_pass(env, EP_DS, EP_TIE, IPPROTO_TCP, 80);
 	expect_pass(env, EP_TIE, EP_DS, IPPROTO_ICMP, 0);
@@ -344,14 +441,14 @@ static void test_dp_deny_rule(void **state)
 
 	serve(env, &s, EP_DS, ports, 1);
 	put(&k[0], &v[0], 0, VELUM_DIR_INGRESS, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW, 300);
-	put(&k[1], &v[1], ID_XWING, VELUM_DIR_INGRESS, 0, 0, 0, VELUM_VERDICT_DENY, 301);
+	put(&k[1], &v[1], env->id[EP_XWING], VELUM_DIR_INGRESS, 0, 0, 0, VELUM_VERDICT_DENY, 301);
 	apply(env, EP_DS, k, v, 2);
 	drain_events(env);
 	env->nev = 0;
 	expect_pass(env, EP_TIE, EP_DS, IPPROTO_TCP, 80);
 	expect_drop(env, EP_XWING, EP_DS, IPPROTO_TCP, 80);
 	drain_events(env);
-	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_INGRESS, ID_XWING,
+	assert_non_null(find_ev(env, VELUM_EVENT_DROP, EP_DS, VELUM_DIR_INGRESS, env->id[EP_XWING],
 				-VELUM_DROP_POLICY_DENY));
 	default_allow(env, EP_DS);
 	net_server_stop(&s);
