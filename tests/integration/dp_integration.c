@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "agent/model.h"
@@ -38,6 +39,7 @@
 #include "policy/parse.h"
 #include "policy/resolve.h"
 #include "dp_net.h"
+#include "velum/conntrack.h"
 #include "velum/drop.h"
 #include "velum/endpoint.h"
 #include "velum/ipcache.h"
@@ -650,6 +652,64 @@ static void test_dp_update_storm_allowed(void **state)
 	assert_int_equal(dp_endpoint_remove(env->dp, EP_CLI, &eb), 0);
 }
 
+/* An existing namespace (as a CNI runtime makes it) is adopted, and left in place on removal. */
+static void test_dp_adopt_netns(void **state)
+{
+	struct env *env = *state;
+	struct dp_endpoint_opts o = { .ep_id = 40, .identity = 4040, .ifname = "net1" };
+	struct dp_endpoint ep;
+	struct errbuf eb = { "" };
+	char name[64], path[128], cmd[160];
+	struct stat st;
+	struct net_probe p = { IPPROTO_ICMP, 0, 0, TIMEOUT_OK };
+	int fd;
+
+	snprintf(name, sizeof(name), "%sadopt", env->nsprefix);
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	snprintf(cmd, sizeof(cmd), "ip netns add %s", name);
+	assert_int_equal(system(cmd), 0);
+	o.netns_path = path;
+	assert_int_equal(dp_endpoint_add(env->dp, &o, &ep, &eb), 0);
+	assert_string_equal(ep.netns, "");
+	/* reachable from another endpoint: routes, neighbour and programs are in place */
+	p.dst = ep.ipv4;
+	assert_int_equal(net_run_in(ns_open(env, EP_TIE), net_probe_fn, &p), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	p.dst = env->ep[EP_TIE].ipv4;
+	assert_int_equal(net_run_in(fd, net_probe_fn, &p), 0);
+	close(fd);
+	assert_int_equal(dp_endpoint_remove(env->dp, 40, &eb), 0);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(cmd, sizeof(cmd), "ip netns del %s", name);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Expired conntrack entries are collected; live ones stay. */
+static void test_dp_ct_gc(void **state)
+{
+	struct env *env = *state;
+	char path[256];
+	struct velum_ct_key k;
+	struct velum_ct_entry e;
+	int fd, live;
+
+	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_ICMP, 0);
+	live = dp_ct_count(env->dp);
+	assert_true(live > 0);
+	assert_int_equal(dp_ct_gc(env->dp), 0);
+	snprintf(path, sizeof(path), "%s/velum_ct", env->pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_get_next_key(fd, NULL, &k), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &e), 0);
+	e.expires_ns = 1;
+	assert_int_equal(bpf_map_update_elem(fd, &k, &e, BPF_EXIST), 0);
+	assert_int_equal(dp_ct_gc(env->dp), 1);
+	assert_int_equal(dp_ct_count(env->dp), live - 1);
+	close(fd);
+}
+
 static bool link_exists(const char *name)
 {
 	return if_nametoindex(name) != 0;
@@ -679,8 +739,10 @@ static void test_dp_teardown(void **state)
 		}
 	assert_int_equal(dp_destroy_all(env->dp, &eb), 0);
 	for (i = 0; i < n; i++) {
+		if (link_exists(links[i]) || (ns[i][0] && stat(ns[i], &st) == 0))
+			print_error("left behind: %s %s\n", links[i], ns[i]);
 		assert_false(link_exists(links[i]));
-		assert_int_not_equal(stat(ns[i], &st), 0);
+		assert_true(!ns[i][0] || stat(ns[i], &st) != 0);
 	}
 	assert_int_not_equal(stat(env->pin_dir, &st), 0);
 	dp__close(env->dp);
@@ -695,6 +757,8 @@ int main(void)
 		cmocka_unit_test(test_dp_persistence),
 		cmocka_unit_test(test_dp_update_storm),
 		cmocka_unit_test(test_dp_update_storm_allowed),
+		cmocka_unit_test(test_dp_adopt_netns),
+		cmocka_unit_test(test_dp_ct_gc),
 		cmocka_unit_test(test_dp_teardown),
 	};
 
