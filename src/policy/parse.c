@@ -2270,6 +2270,7 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 	enum doc_format fmt = DOC_FMT_AUTO;
 	const char *dot = strrchr(name, '.');
 	size_t start = out->n, i;
+	bool had_array = out->v != NULL;
 	int err;
 
 	if (dot && !strcasecmp(dot, ".json"))
@@ -2299,6 +2300,12 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 		for (i = start; i < out->n; i++)
 			pol_policy_free(out->v[i]);
 		out->n = start;
+		if (!had_array) {
+			/* leave the set exactly as it was: no array the caller never asked for */
+			free(out->v);
+			out->v = NULL;
+			out->cap = 0;
+		}
 		if (err == -ENOMEM)
 			errbuf_set(eb, "%s: out of memory", name);
 	}

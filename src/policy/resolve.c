@@ -41,6 +41,23 @@ struct eng_sel {
 	struct u32_vec ids; /* sorted identities it selects */
 	unsigned refs;
 	struct rule_ptr_vec subj_users, peer_users;
+	int idx_req; /* the IN requirement it is indexed under, or -1 (unindexed) */
+};
+
+VEC_DECLARE(sel_ptr_vec, struct eng_sel *);
+
+/*
+ * The label index: for each key=value (any source), the identities that carry
+ * it and the selectors indexed under it (by one IN requirement). A selector
+ * can only select an identity that carries one of its index values, so a new
+ * selector is evaluated against those identities only, and a new identity
+ * against the selectors of its labels plus the unindexed ones.
+ */
+struct lbl_bucket {
+	struct hnode node;
+	char *key, *value;
+	struct u32_vec ids; /* sorted */
+	struct sel_ptr_vec sels;
 };
 
 struct eng_entry {
@@ -106,6 +123,8 @@ struct eng_endpoint {
 
 struct pol_engine {
 	struct hmap sels, policies, identities, subjects, endpoints, rules;
+	struct hmap buckets; /* struct lbl_bucket by key=value */
+	struct sel_ptr_vec unindexed;
 	struct eng_policy *first, *last;
 	const struct pol_policy **plist;
 	size_t nplist;
@@ -238,27 +257,175 @@ static void mark_sel_subjects(struct pol_engine *e, const struct eng_sel *s)
 		mark_identity(e, s->ids.v[i]);
 }
 
-/* Identity x appeared, changed or is leaving: update selector memberships. */
+static uint64_t kv_hash(const char *key, const char *value)
+{
+	return hash_bytes(key, strlen(key), 11) ^ hash_bytes(value, strlen(value), 13);
+}
+
+static struct lbl_bucket *bucket_find(const struct pol_engine *e, const char *key,
+				      const char *value)
+{
+	struct hnode *it;
+
+	hmap_for_each_hash(&e->buckets, kv_hash(key, value), it)
+	{
+		struct lbl_bucket *bk = container_of(it, struct lbl_bucket, node);
+
+		if (!strcmp(bk->key, key) && !strcmp(bk->value, value))
+			return bk;
+	}
+	return NULL;
+}
+
+static struct lbl_bucket *bucket_get(struct pol_engine *e, const char *key, const char *value)
+{
+	struct lbl_bucket *bk = bucket_find(e, key, value);
+
+	if (bk)
+		return bk;
+	bk = calloc(1, sizeof(*bk));
+	if (!bk)
+		return NULL;
+	bk->key = strdup(key);
+	bk->value = strdup(value);
+	if (!bk->key || !bk->value || hmap_insert(&e->buckets, &bk->node, kv_hash(key, value))) {
+		free(bk->key);
+		free(bk->value);
+		free(bk);
+		return NULL;
+	}
+	return bk;
+}
+
+static void bucket_put(struct pol_engine *e, struct lbl_bucket *bk)
+{
+	if (bk->ids.n || bk->sels.n)
+		return;
+	hmap_remove(&e->buckets, &bk->node);
+	vec_free(&bk->ids);
+	vec_free(&bk->sels);
+	free(bk->key);
+	free(bk->value);
+	free(bk);
+}
+
+static int index_identity(struct pol_engine *e, const struct eng_identity *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->labels.n; i++) {
+		struct lbl_bucket *bk = bucket_get(e, x->labels.v[i].key, x->labels.v[i].value);
+
+		if (!bk || u32_insert_sorted(&bk->ids, x->id))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void unindex_identity(struct pol_engine *e, const struct eng_identity *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->labels.n; i++) {
+		struct lbl_bucket *bk = bucket_find(e, x->labels.v[i].key, x->labels.v[i].value);
+
+		if (bk) {
+			u32_remove(&bk->ids, x->id);
+			bucket_put(e, bk);
+		}
+	}
+}
+
+/* The IN requirement with the fewest values, or -1. */
+static int pick_index_req(const struct pol_selector *sel)
+{
+	size_t i;
+	int best = -1;
+
+	for (i = 0; i < sel->n; i++)
+		if (sel->reqs[i].op == POL_SEL_IN &&
+		    (best < 0 || sel->reqs[i].nvalues < sel->reqs[best].nvalues))
+			best = (int)i;
+	return best;
+}
+
+static int index_sel(struct pol_engine *e, struct eng_sel *s)
+{
+	const struct pol_sel_req *r;
+	size_t i;
+
+	s->idx_req = pick_index_req(&s->sel);
+	if (s->idx_req < 0)
+		return vec_push(&e->unindexed, s);
+	r = &s->sel.reqs[s->idx_req];
+	for (i = 0; i < r->nvalues; i++) {
+		struct lbl_bucket *bk = bucket_get(e, r->key, r->values[i]);
+
+		if (!bk || vec_push(&bk->sels, s))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void unindex_sel(struct pol_engine *e, struct eng_sel *s)
+{
+	const struct pol_sel_req *r;
+	size_t i;
+
+	if (s->idx_req < 0) {
+		ptr_remove((void **)e->unindexed.v, &e->unindexed.n, s);
+		return;
+	}
+	r = &s->sel.reqs[s->idx_req];
+	for (i = 0; i < r->nvalues; i++) {
+		struct lbl_bucket *bk = bucket_find(e, r->key, r->values[i]);
+
+		if (bk) {
+			ptr_remove((void **)bk->sels.v, &bk->sels.n, s);
+			bucket_put(e, bk);
+		}
+	}
+}
+
+/* Brings one selector's membership of x up to date; marks affected subjects. */
+static int reselect_one(struct pol_engine *e, struct eng_sel *s, const struct eng_identity *x,
+			bool leaving)
+{
+	bool was = u32_has(&s->ids, x->id);
+	bool now = !leaving && sel_matches_identity(s, x);
+	size_t i;
+
+	if (was == now)
+		return 0;
+	if (now && u32_insert_sorted(&s->ids, x->id))
+		return -ENOMEM;
+	if (!now)
+		u32_remove(&s->ids, x->id);
+	for (i = 0; i < s->peer_users.n; i++)
+		mark_sel_subjects(e, s->peer_users.v[i]->subject);
+	return 0;
+}
+
+/*
+ * Identity x appeared or is leaving: update the memberships of the
+ * selectors that can select it (those indexed under one of its labels, and
+ * the unindexed ones).
+ */
 static int identity_reselect(struct pol_engine *e, struct eng_identity *x, bool leaving)
 {
-	struct hnode *it, *nx;
-	size_t b, i;
+	size_t i, k;
+	int err;
 
-	hmap_for_each_safe(&e->sels, b, it, nx)
-	{
-		struct eng_sel *s = container_of(it, struct eng_sel, node);
-		bool was = u32_has(&s->ids, x->id);
-		bool now = !leaving && sel_matches_identity(s, x);
+	for (i = 0; i < x->labels.n; i++) {
+		struct lbl_bucket *bk = bucket_find(e, x->labels.v[i].key, x->labels.v[i].value);
 
-		if (was == now)
-			continue;
-		if (now && u32_insert_sorted(&s->ids, x->id))
-			return -ENOMEM;
-		if (!now)
-			u32_remove(&s->ids, x->id);
-		for (i = 0; i < s->peer_users.n; i++)
-			mark_sel_subjects(e, s->peer_users.v[i]->subject);
+		for (k = 0; bk && k < bk->sels.n; k++)
+			if ((err = reselect_one(e, bk->sels.v[k], x, leaving)))
+				return err;
 	}
+	for (k = 0; k < e->unindexed.n; k++)
+		if ((err = reselect_one(e, e->unindexed.v[k], x, leaving)))
+			return err;
 	mark_identity(e, x->id);
 	return 0;
 }
@@ -268,10 +435,19 @@ int pol_engine_identity_add(struct pol_engine *e, uint32_t id, const struct pol_
 {
 	struct eng_identity *x = identity_find(e, id);
 	struct pol_labels copy = { 0 };
+	int err;
 
 	if (pol_labels_copy(&copy, labels))
 		return -ENOMEM;
-	if (!x) {
+	if (x) {
+		/* new labels for a known number: leave with the old ones first */
+		err = identity_reselect(e, x, true);
+		if (err) {
+			pol_labels_free(&copy);
+			return err;
+		}
+		unindex_identity(e, x);
+	} else {
 		x = calloc(1, sizeof(*x));
 		if (!x) {
 			pol_labels_free(&copy);
@@ -289,7 +465,8 @@ int pol_engine_identity_add(struct pol_engine *e, uint32_t id, const struct pol_
 	x->has_cidr = cidr != NULL;
 	if (cidr)
 		x->cidr = *cidr;
-	return identity_reselect(e, x, false);
+	err = index_identity(e, x);
+	return err ? err : identity_reselect(e, x, false);
 }
 
 int pol_engine_identity_remove(struct pol_engine *e, uint32_t id)
@@ -304,6 +481,7 @@ int pol_engine_identity_remove(struct pol_engine *e, uint32_t id)
 	err = identity_reselect(e, x, true);
 	if (err)
 		return err;
+	unindex_identity(e, x);
 	hmap_remove(&e->identities, &x->node);
 	pol_labels_free(&x->labels);
 	vec_free(&x->subjects);
@@ -353,17 +531,47 @@ static int sel_intern(struct pol_engine *e, const struct pol_selector *sel, stru
 	s->canon = strbuf_detach(&sb);
 	if (!s->canon || pol_selector_copy(&s->sel, sel))
 		goto err_free;
-	hmap_for_each_safe(&e->identities, b, it, nx)
-	{
-		struct eng_identity *x = container_of(it, struct eng_identity, node);
+	s->idx_req = pick_index_req(&s->sel);
+	if (s->idx_req >= 0) {
+		/* candidates: the identities carrying one of the index values */
+		const struct pol_sel_req *r = &s->sel.reqs[s->idx_req];
+		size_t v, k, w;
 
-		if (sel_matches_identity(s, x) && vec_push(&s->ids, x->id))
-			goto err_free;
+		for (v = 0; v < r->nvalues; v++) {
+			const struct lbl_bucket *bk = bucket_find(e, r->key, r->values[v]);
+
+			for (k = 0; bk && k < bk->ids.n; k++) {
+				const struct eng_identity *x = identity_find(e, bk->ids.v[k]);
+
+				if (x && sel_matches_identity(s, x) && vec_push(&s->ids, x->id))
+					goto err_free;
+			}
+		}
+		if (s->ids.n > 1)
+			qsort(s->ids.v, s->ids.n, sizeof(uint32_t), u32_cmp);
+		for (k = w = 0; k < s->ids.n; k++)
+			if (!w || s->ids.v[w - 1] != s->ids.v[k])
+				s->ids.v[w++] = s->ids.v[k];
+		s->ids.n = w;
+	} else {
+		hmap_for_each_safe(&e->identities, b, it, nx)
+		{
+			struct eng_identity *x = container_of(it, struct eng_identity, node);
+
+			if (sel_matches_identity(s, x) && vec_push(&s->ids, x->id))
+				goto err_free;
+		}
+		if (s->ids.n > 1)
+			qsort(s->ids.v, s->ids.n, sizeof(uint32_t), u32_cmp);
 	}
-	if (s->ids.n > 1)
-		qsort(s->ids.v, s->ids.n, sizeof(uint32_t), u32_cmp);
-	if (hmap_insert(&e->sels, &s->node, h))
+	if (index_sel(e, s)) {
+		unindex_sel(e, s);
 		goto err_free;
+	}
+	if (hmap_insert(&e->sels, &s->node, h)) {
+		unindex_sel(e, s);
+		goto err_free;
+	}
 	s->refs = 1;
 	*out = s;
 	return 0;
@@ -382,6 +590,7 @@ static void sel_unref(struct pol_engine *e, struct eng_sel *s)
 {
 	if (!s || --s->refs)
 		return;
+	unindex_sel(e, s);
 	hmap_remove(&e->sels, &s->node);
 	pol_selector_free(&s->sel);
 	vec_free(&s->ids);
@@ -1471,10 +1680,13 @@ void pol_engine__free(struct pol_engine *e)
 	{
 		struct eng_identity *x = container_of(it, struct eng_identity, node);
 
+		unindex_identity(e, x);
 		pol_labels_free(&x->labels);
 		vec_free(&x->subjects);
 		free(x);
 	}
+	hmap_destroy(&e->buckets);
+	vec_free(&e->unindexed);
 	hmap_destroy(&e->sels);
 	hmap_destroy(&e->policies);
 	hmap_destroy(&e->identities);
