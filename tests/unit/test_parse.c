@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -586,6 +588,45 @@ static void test_parse_audit_annotation(void **state)
 	assert_true(st->set.v[0]->audit);
 }
 
+/*
+ * Every prefix of a few policies, placed so that it ends exactly at a
+ * PROT_NONE page: the decoder must parse or fail cleanly, never read past
+ * the end.
+ */
+static void test_parse_guard_page(void **state)
+{
+	struct tstate *st = *state;
+	const char *inputs[] = { sw_l3,
+				 "[{\"endpointSelector\": {}, \"ingress\": [{\"toPorts\": [{\"ports\": "
+				 "[{\"port\": \"80\", \"protocol\": \"TCP\"}], \"rules\": {\"http\": "
+				 "[{\"path\": \"/v1/.*\"}]}}]}]}]" };
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t i, len;
+	char *map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + pg, (size_t)pg, PROT_NONE), 0);
+	for (i = 0; i < 2; i++) {
+		const char *name = i ? "g.json" : "g.yaml";
+		size_t full = strlen(inputs[i]);
+
+		for (len = 0; len <= full; len++) {
+			char *at = map + pg - len;
+			int err;
+
+			memcpy(at, inputs[i], len);
+			errbuf_clear(&st->eb);
+			err = pol_parse_buf(name, at, len, &st->set, &st->eb);
+			assert_true(err == 0 || err == -EINVAL);
+			if (err)
+				assert_non_null(strstr(st->eb.msg, name));
+			pol_set_free(&st->set);
+		}
+	}
+	munmap(map, (size_t)pg * 2);
+}
+
 /* ---- labels, selectors, prefixes -------------------------------------------------- */
 
 static void test_labels_parse_and_sort(void **state)
@@ -779,6 +820,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parse_error_leaves_set_unchanged, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_parse_audit_annotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_guard_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_labels_parse_and_sort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_labels_security_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_match, setup, teardown),
