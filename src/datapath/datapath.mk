@@ -13,3 +13,10 @@ $(dp_lib_objs): $(bpf_skels)
 $(dp_lib): $(dp_lib_objs)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# velum-dp: the debugging command (status, events, endpoints, conntrack GC).
+bins += velum-dp
+velum-dp_srcs := src/datapath/dp_main.c
+velum-dp_deps := $(dp_lib)
+velum-dp_libs := libbpf
+$(BUILD)/obj/src/datapath/dp_main.o: $(bpf_skels)

@@ -386,7 +386,10 @@ err_epmap:
 err_policy:
 	dp_policy_drop(dp, o->ep_id);
 err_link:
-	dp_nl_link_del(&host, ifindex > 0 ? ifindex : 0);
+	if (ifindex <= 0)
+		ifindex = dp_nl_link_index(&host, host_if);
+	if (ifindex > 0)
+		dp_nl_link_del(&host, ifindex);
 err_nl:
 	dp_nl__close(&inside);
 	dp_nl__close(&host);
