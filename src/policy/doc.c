@@ -34,6 +34,7 @@ struct arena_chunk {
 struct doc_arena {
 	struct arena_chunk *chunks;
 	char *cur, *end; /* free space of the current chunk */
+	char *last;	 /* the latest allocation from [cur, end), for doc_arena_shrink() */
 	size_t next_size;
 };
 
@@ -58,6 +59,7 @@ struct doc_arena *doc_arena__new(void)
 	a->chunks = c;
 	a->cur = (char *)a + align_up(sizeof(*a));
 	a->end = (char *)c + ARENA_FIRST;
+	a->last = NULL;
 	a->next_size = ARENA_FIRST * 4;
 	return a;
 }
@@ -113,6 +115,7 @@ void *doc_arena_alloc(struct doc_arena *a, size_t n)
 	}
 	p = a->cur;
 	a->cur += n;
+	a->last = p;
 	return p;
 }
 
@@ -127,7 +130,7 @@ void *doc_arena_zalloc(struct doc_arena *a, size_t n)
 
 void doc_arena_shrink(struct doc_arena *a, void *p, size_t old, size_t new)
 {
-	if ((char *)p + align_up(old) == a->cur && new <= old)
+	if (p && p == a->last && (char *)p + align_up(old) == a->cur && new <= old)
 		a->cur = (char *)p + align_up(new);
 }
 

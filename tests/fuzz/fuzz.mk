@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# libFuzzer targets, outside `make test`. `make fuzz-doc [FUZZ_SECONDS=n]`
+# libFuzzer targets, outside `make test`. `make fuzz-doc [FUZZ_SECONDS=n]
+# [FUZZ_FLAGS='-max_len=16384 ...']`
 # builds the document readers from source with clang's fuzzer and
 # sanitizers and runs them on tests/fuzz/corpus-doc/ (the committed seeds)
 # plus build/fuzz/corpus-doc/ (what the fuzzer finds; not committed).
 # Crashes land in build/fuzz/ as crash-*; fixed ones become unit tests.
 
 FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-std=gnu11 -Wall -Wextra -Werror
 
@@ -24,4 +26,4 @@ $(BUILD)/fuzz/fuzz_doc: $(fuzz_doc_srcs) src/policy/doc.h src/policy/doc_interna
 fuzz-doc: $(BUILD)/fuzz/fuzz_doc
 	@mkdir -p $(BUILD)/fuzz/corpus-doc
 	cd $(BUILD)/fuzz && ./fuzz_doc -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-		-rss_limit_mb=2048 corpus-doc $(CURDIR)/tests/fuzz/corpus-doc
+		-rss_limit_mb=2048 $(FUZZ_FLAGS) corpus-doc $(CURDIR)/tests/fuzz/corpus-doc

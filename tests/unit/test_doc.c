@@ -30,6 +30,8 @@ struct tstate {
 	struct errbuf eb;
 	struct strbuf sb;
 	char *big; /* a generated input, freed by teardown */
+	char *map; /* a guard-page mapping of maplen bytes, unmapped by teardown */
+	size_t maplen;
 };
 
 static int setup(void **state)
@@ -49,6 +51,8 @@ static int teardown(void **state)
 	doc_stream_free(&st->s);
 	strbuf_free(&st->sb);
 	free(st->big);
+	if (st->map)
+		munmap(st->map, st->maplen);
 	free(st);
 	return 0;
 }
@@ -1001,30 +1005,34 @@ static void test_doc_formats_agree(void **state)
 
 /* ---- guard page ---- */
 
-struct guard {
-	char *map;
-	size_t maplen, page;
-};
-
-/* Copies buf[0..len) so that its last byte is the last readable byte before a PROT_NONE page. */
-static const char *guard_copy(struct guard *g, const char *buf, size_t len)
+/* Unmaps the previous guard mapping, if any. */
+static void guard_free(struct tstate *st)
 {
-	size_t pages;
-
-	g->page = (size_t)sysconf(_SC_PAGESIZE);
-	pages = (len + g->page - 1) / g->page + 1;
-	g->maplen = pages * g->page;
-	g->map = mmap(NULL, g->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(g->map != MAP_FAILED);
-	assert_int_equal(mprotect(g->map + g->maplen - g->page, g->page, PROT_NONE), 0);
-	memcpy(g->map + g->maplen - g->page - len, buf, len);
-	assert_int_equal(mprotect(g->map, g->maplen - g->page, PROT_READ), 0);
-	return g->map + g->maplen - g->page - len;
+	if (st->map)
+		munmap(st->map, st->maplen);
+	st->map = NULL;
 }
 
-static void guard_free(struct guard *g)
+/*
+ * Copies buf[0..len) so that its last byte is the last readable byte before a
+ * PROT_NONE page, and returns the copy (valid until the next call).
+ */
+static const char *guard_copy(struct tstate *st, const char *buf, size_t len)
 {
-	munmap(g->map, g->maplen);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages;
+	char *end;
+
+	guard_free(st);
+	pages = (len + page - 1) / page + 1;
+	st->maplen = pages * page;
+	st->map =
+		mmap(NULL, st->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(st->map != MAP_FAILED);
+	end = st->map + st->maplen - page;
+	assert_int_equal(mprotect(end, page, PROT_NONE), 0);
+	memcpy(end - len, buf, len);
+	assert_int_equal(mprotect(st->map, st->maplen - page, PROT_READ), 0);
+	return end - len;
 }
 
 static const char *const guard_inputs[] = {
@@ -1047,14 +1055,13 @@ static void test_doc_guard_page(void **state)
 	static const enum doc_format fmts[] = { DOC_FMT_AUTO, DOC_FMT_JSON, DOC_FMT_YAML };
 	struct tstate *st = *state;
 	size_t i, len, f, parsed = 0;
-	struct guard g;
 	const char *p;
 	int err;
 
 	for (i = 0; i < ARRAY_SIZE(guard_inputs); i++) {
 		/* Every prefix, the empty one and the whole input included. */
 		for (len = 0; len <= strlen(guard_inputs[i]); len++) {
-			p = guard_copy(&g, guard_inputs[i], len);
+			p = guard_copy(st, guard_inputs[i], len);
 			for (f = 0; f < ARRAY_SIZE(fmts); f++) {
 				err = parse_buf(st, p, len, fmts[f]);
 				if (err)
@@ -1063,7 +1070,6 @@ static void test_doc_guard_page(void **state)
 					parsed++;
 				doc_stream_free(&st->s);
 			}
-			guard_free(&g);
 		}
 	}
 	/* Some prefixes are valid documents in some format. */
@@ -1071,13 +1077,13 @@ static void test_doc_guard_page(void **state)
 	/* The whole inputs parse in AUTO mode. */
 	for (i = 0; i < ARRAY_SIZE(guard_inputs); i++) {
 		len = strlen(guard_inputs[i]);
-		p = guard_copy(&g, guard_inputs[i], len);
+		p = guard_copy(st, guard_inputs[i], len);
 		err = parse_buf(st, p, len, DOC_FMT_AUTO);
 		if (err)
 			fail_msg("guard input %zu: %s", i, st->eb.msg);
 		doc_stream_free(&st->s);
-		guard_free(&g);
 	}
+	guard_free(st);
 }
 
 int main(void)
