@@ -658,6 +658,7 @@ static int policy_bind(struct pol_engine *e, struct eng_policy *ep)
 {
 	struct pol_policy *p = ep->p;
 	size_t i, j, k, nrefs = 0;
+	uint32_t next_id;
 	int d, err = -ENOMEM;
 
 	ep->rules = calloc(p->nrules ? p->nrules : 1, sizeof(*ep->rules));
@@ -670,6 +671,14 @@ static int policy_bind(struct pol_engine *e, struct eng_policy *ep)
 	ep->refs = calloc(nrefs ? nrefs : 1, sizeof(*ep->refs));
 	if (!ep->refs)
 		goto err;
+	/* a restored policy keeps its ids, unless they collide with loaded ones */
+	next_id = p->first_rule_id;
+	if (next_id < VELUM_RULE_FIRST || next_id > UINT32_MAX - nrefs)
+		next_id = e->next_rule_id;
+	for (i = 0; i < nrefs && next_id != e->next_rule_id; i++)
+		if (pol_engine_rule(e, next_id + (uint32_t)i))
+			next_id = e->next_rule_id;
+	p->first_rule_id = next_id;
 	for (i = 0; i < p->nrules; i++) {
 		struct eng_rule *er = &ep->rules[i];
 		struct pol_rule *r = &p->rules[i];
@@ -713,7 +722,7 @@ static int policy_bind(struct pol_engine *e, struct eng_policy *ep)
 						if (pr->to_ports[k].ports[q].name)
 							er->egress_named = true;
 				}
-				pr->id = e->next_rule_id++;
+				pr->id = next_id++;
 				ref->id = pr->id;
 				ref->pr = pr;
 				if (hmap_insert(&e->rules, &ref->node, hash_mix64(ref->id)))
@@ -722,6 +731,8 @@ static int policy_bind(struct pol_engine *e, struct eng_policy *ep)
 			}
 		}
 	}
+	if (next_id > e->next_rule_id)
+		e->next_rule_id = next_id;
 	return 0;
 
 err:

@@ -100,7 +100,14 @@ struct pol_policy {
 	unsigned line;
 	struct pol_rule *rules;
 	size_t nrules;
-	bool specs;	/* rules came from `specs` (not `spec`) */
+	bool specs; /* rules came from `specs` (not `spec`) */
+	/*
+	 * First rule id of the policy's entries (numbered in order: rule, then
+	 * ingress before egress, allow before deny entries, then index). Set by
+	 * the engine on load; a caller restoring saved state sets it before
+	 * loading so that ids stay what the kernel's maps and past events say.
+	 */
+	uint32_t first_rule_id;
 	bool audit;	/* per-policy audit mode: denials are reported, not enforced */
 	char *warnings; /* newline-separated notes for the user (accepted but odd input), or NULL */
 };

@@ -592,6 +592,47 @@ static void test_engine_incremental(void **state)
 			 -ENOENT);
 }
 
+/* A policy restored with its saved first rule id keeps its ids; a collision falls back. */
+static void test_engine_rule_ids_restored(void **state)
+{
+	struct h *h = *state;
+	struct pol_set set = { 0 };
+	const char *b = CNP("b", "  endpointSelector: {}\n  ingress: [{}, {}]\n");
+	const struct pol_policy *const *ps;
+	uint32_t first;
+
+	starwars(h);
+	load(h, "a.yaml", CNP("a", "  endpointSelector: {}\n  ingress: [{}, {}, {}]\n"));
+	load(h, "b.yaml", b);
+	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 2);
+	first = ps[1]->first_rule_id;
+	assert_int_equal(first, VELUM_RULE_FIRST + 3);
+	/* a fresh model restoring only b */
+	agent_model__free(h->m);
+	h->m = agent_model__new();
+	assert_non_null(h->m);
+	assert_int_equal(pol_parse_buf("b.yaml", b, strlen(b), &set, &h->eb), 0);
+	set.v[0]->first_rule_id = first;
+	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	pol_set_free(&set);
+	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 1);
+	assert_int_equal(ps[0]->first_rule_id, first);
+	assert_non_null(pol_engine_rule(agent_model_engine(h->m), first + 1));
+	/* a new policy is numbered after the restored ones */
+	load(h, "c.yaml", CNP("c", "  endpointSelector: {}\n  ingress: [{}]\n"));
+	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 2);
+	assert_int_equal(ps[1]->first_rule_id, first + 2);
+	/* asking for taken ids gets fresh ones */
+	assert_int_equal(pol_parse_buf("d.yaml", b, strlen(b), &set, &h->eb), 0);
+	free(set.v[0]->name);
+	set.v[0]->name = strdup("d");
+	set.v[0]->first_rule_id = first;
+	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	pol_set_free(&set);
+	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 3);
+	assert_int_equal(ps[2]->first_rule_id, first + 3);
+}
+
 static void test_engine_endpoint_label_rules(void **state)
 {
 	struct h *h = *state;
@@ -728,6 +769,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_l7_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_audit_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_trace_starwars, setup, teardown),
 	};
