@@ -822,6 +822,37 @@ static void test_doc_yaml_errors(void **state)
 	run_err(*state, cases, ARRAY_SIZE(cases), DOC_FMT_YAML);
 }
 
+/* Inputs the fuzzer found, each once a sanitizer failure, now with their outcome. */
+static void test_doc_fuzz_regressions(void **state)
+{
+	static const struct {
+		const char *in;
+		enum doc_format fmt;
+		const char *want; /* dump, or the error message when it starts with a digit */
+	} cases[] = {
+		/* UBSan: an empty collection before any child did NULL + 0. */
+		{ "{\n# \"a\": [1, -2.5e+3, 0, tru-12, +3, 0o1[1.rue,\"y\"\\ \\/   \"o\": "
+		  "{\"x\": {}, \"y\": []}\n}\n",
+		  DOC_FMT_YAML, "{}" },
+		{ "{\n# \"a\": 1\n}\n", DOC_FMT_AUTO,
+		  "2:1: unexpected character '#', expected a string key" },
+	};
+	struct tstate *st = *state;
+	size_t i;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		err = parse(st, cases[i].in, cases[i].fmt);
+		if (cases[i].want[0] >= '0' && cases[i].want[0] <= '9') {
+			assert_failed_clean(st, err);
+			assert_string_equal(st->eb.msg, cases[i].want);
+		} else {
+			assert_int_equal(err, 0);
+			assert_string_equal(dump(st, false), cases[i].want);
+		}
+	}
+}
+
 static void test_doc_yaml_nul_byte(void **state)
 {
 	struct tstate *st = *state;
@@ -1106,6 +1137,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_doc_yaml_alias_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_nul_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doc_fuzz_regressions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_yaml_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_auto_sniff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doc_api, setup, teardown),
