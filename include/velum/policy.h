@@ -35,7 +35,7 @@
 struct velum_policy_key {
 	__u32 prefixlen;
 	__be32 identity;
-	__u8 egress; /* VELUM_DIR_* */
+	__u8 egress;   /* VELUM_DIR_* */
 	__u8 protocol; /* IPPROTO_* */
 	__be16 dport;
 };
@@ -52,7 +52,7 @@ enum velum_verdict {
 	VELUM_VERDICT_NONE = 0, /* no entry: default deny */
 	VELUM_VERDICT_ALLOW = 1,
 	VELUM_VERDICT_REDIRECT = 2, /* allow, through the L7 proxy at proxy_port */
-	VELUM_VERDICT_AUDIT = 3, /* a deny rule in audit mode: pass, report AUDIT */
+	VELUM_VERDICT_AUDIT = 3,    /* a deny rule in audit mode: pass, report AUDIT */
 	VELUM_VERDICT_DENY = 4,
 };
 
@@ -68,9 +68,9 @@ enum velum_verdict {
  * default deny of an enforced direction, VELUM_RULE_DEFAULT_ALLOW the allow
  * of a direction no policy enforces.
  */
-#define VELUM_RULE_NONE          0
+#define VELUM_RULE_NONE		 0
 #define VELUM_RULE_DEFAULT_ALLOW 1
-#define VELUM_RULE_FIRST         16
+#define VELUM_RULE_FIRST	 16
 
 /*
  * Value. Of the two lookup results (peer identity, identity 0) the kernel
@@ -80,8 +80,8 @@ enum velum_verdict {
  * match also has the highest class among that identity's matching entries.
  */
 struct velum_policy_value {
-	__u8 verdict; /* enum velum_verdict */
-	__u8 flags; /* VELUM_POLICY_F_* */
+	__u8 verdict;	  /* enum velum_verdict */
+	__u8 flags;	  /* VELUM_POLICY_F_* */
 	__u8 port_prefix; /* prefixlen - VELUM_POLICY_PREFIX_FIXED: 0..24 */
 	__u8 pad0;
 	__be16 proxy_port; /* REDIRECT only */

@@ -16,7 +16,10 @@ struct strbuf {
 	bool oom;
 };
 
-#define STRBUF_INIT { 0 }
+#define STRBUF_INIT \
+	{           \
+		0   \
+	}
 
 void strbuf_append(struct strbuf *sb, const char *s, size_t n);
 void strbuf_puts(struct strbuf *sb, const char *s);

@@ -12,15 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VEC(T)                   \
-	struct {                 \
-		T *v;            \
-		size_t n, cap;   \
+#define VEC(T)                 \
+	struct {               \
+		T *v;          \
+		size_t n, cap; \
 	}
 
-#define VEC_DECLARE(name, T) \
-	struct name {        \
-		T *v;        \
+#define VEC_DECLARE(name, T)   \
+	struct name {          \
+		T *v;          \
 		size_t n, cap; \
 	}
 
@@ -48,19 +48,19 @@ static inline int vec_grow_(void **v, size_t *cap, size_t need, size_t elsz)
 #define vec_reserve(vec, need) vec_grow_((void **)&(vec)->v, &(vec)->cap, (need), sizeof(*(vec)->v))
 
 /* Appends val; returns 0 or -ENOMEM. */
-#define vec_push(vec, val)                                                          \
+#define vec_push(vec, val) \
 	(vec_reserve((vec), (vec)->n + 1) ? -ENOMEM : ((vec)->v[(vec)->n++] = (val), 0))
 
 /* Appends one zeroed element and returns a pointer to it, or NULL. */
-#define vec_push_zero(vec)                                                          \
-	(vec_reserve((vec), (vec)->n + 1) ?                                         \
-		 NULL :                                                             \
+#define vec_push_zero(vec)                  \
+	(vec_reserve((vec), (vec)->n + 1) ? \
+		 NULL :                     \
 		 (memset(&(vec)->v[(vec)->n], 0, sizeof(*(vec)->v)), &(vec)->v[(vec)->n++]))
 
-#define vec_free(vec)                  \
-	do {                           \
-		free((vec)->v);        \
-		(vec)->v = NULL;       \
+#define vec_free(vec)                      \
+	do {                               \
+		free((vec)->v);            \
+		(vec)->v = NULL;           \
 		(vec)->n = (vec)->cap = 0; \
 	} while (0)
 

@@ -596,10 +596,11 @@ static void test_parse_audit_annotation(void **state)
 static void test_parse_guard_page(void **state)
 {
 	struct tstate *st = *state;
-	const char *inputs[] = { sw_l3,
-				 "[{\"endpointSelector\": {}, \"ingress\": [{\"toPorts\": [{\"ports\": "
-				 "[{\"port\": \"80\", \"protocol\": \"TCP\"}], \"rules\": {\"http\": "
-				 "[{\"path\": \"/v1/.*\"}]}}]}]}]" };
+	const char *inputs[] = {
+		sw_l3, "[{\"endpointSelector\": {}, \"ingress\": [{\"toPorts\": [{\"ports\": "
+		       "[{\"port\": \"80\", \"protocol\": \"TCP\"}], \"rules\": {\"http\": "
+		       "[{\"path\": \"/v1/.*\"}]}}]}]}]"
+	};
 	long pg = sysconf(_SC_PAGESIZE);
 	size_t i, len;
 	char *map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
