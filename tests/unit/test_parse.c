@@ -792,6 +792,17 @@ static void test_http_rule_match(void **state)
 	assert_true(pol_http_rule_match(&r, &req));
 	pol_http_rule_free(&r);
 
+	/* host: anchored too, and '.' is a metacharacter as in Cilium */
+	r.re_host = pol_regex_compile("api.example.com", &st->eb);
+	assert_non_null(r.re_host);
+	req.host = SV("api.example.com");
+	assert_true(pol_http_rule_match(&r, &req));
+	req.host = SV("apiXexample.com");
+	assert_true(pol_http_rule_match(&r, &req));
+	req.host = SV("api.example.com:8080");
+	assert_false(pol_http_rule_match(&r, &req));
+	pol_http_rule_free(&r);
+
 	assert_null(pol_regex_compile("(a)\\1", &st->eb));
 	assert_null(pol_regex_compile("a++", &st->eb));
 	assert_null(pol_regex_compile("(?>a)", &st->eb));
