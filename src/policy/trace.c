@@ -150,6 +150,30 @@ static const struct pol_port_rule *l7_item_rules(const struct pol_mapstate *ms, 
 	return NULL;
 }
 
+/* Names the rules whose HTTP lists a denied request was checked against. */
+static void l7_checked_rules(const struct pol_engine *e, const struct pol_mapstate *ms,
+			     enum pol_dir d, const struct pol_trace_query *q, struct strbuf *sb)
+{
+	const struct pol_trace_peer *peer = d == POL_EGRESS ? &q->dst : &q->src;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < ms->nl7; i++) {
+		const struct pol_l7_item *it = &ms->l7[i];
+		bool in = it->any_peer;
+
+		if (it->dir != d || !it->pr || q->dport < it->lo || q->dport > it->hi)
+			continue;
+		for (k = 0; !in && k < it->npeers; k++)
+			in = it->peers[k] == peer->identity;
+		if (!in)
+			continue;
+		strbuf_puts(sb, n++ ? "; " : "");
+		pol_engine_rule_name(e, it->rule_id, sb);
+	}
+	if (!n)
+		strbuf_puts(sb, "any rule (none covers this peer and port)");
+}
+
 static void side_text(const struct pol_engine *e, const struct pol_trace_query *q, enum pol_dir d,
 		      const struct pol_trace_side *s, bool reached, struct strbuf *sb)
 {
@@ -196,7 +220,9 @@ static void side_text(const struct pol_engine *e, const struct pol_trace_query *
 		}
 		strbuf_putc(sb, '\n');
 	} else {
-		strbuf_puts(sb, "  L7 (HTTP): DENIED: no HTTP rule matches the request\n");
+		strbuf_puts(sb, "  L7 (HTTP): DENIED: the request matches no HTTP rule of ");
+		l7_checked_rules(e, self->state, d, q, sb);
+		strbuf_putc(sb, '\n');
 	}
 }
 

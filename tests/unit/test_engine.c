@@ -741,6 +741,8 @@ static void test_engine_trace_starwars(void **state)
 	assert_false(r.allowed);
 	assert_int_equal(r.http_status, 403);
 	assert_non_null(strstr(strbuf_str(&h->sb), "403 Forbidden"));
+	assert_non_null(strstr(strbuf_str(&h->sb), "the request matches no HTTP rule of "
+						   "CiliumNetworkPolicy default/rule1 spec.ingress[0]"));
 	trace_text(h, "xwing", "deathstar", 80, "GET", "/v1", &r);
 	assert_false(r.allowed);
 	assert_int_equal(r.http_status, 0);
