@@ -102,6 +102,18 @@ const struct pol_peer_rule *pol_engine_rule(const struct pol_engine *e, uint32_t
 /* Appends a human name for a rule id: a rule reference, "default deny", ... */
 void pol_engine_rule_name(const struct pol_engine *e, uint32_t rule_id, struct strbuf *sb);
 
+/*
+ * Lints the loaded policies as they apply to the current endpoints: appends
+ * one line per pair (HTTP rule set, L3/L4 rule) where the L3/L4 rule allows
+ * some of the same peers on the same port and protocol, so the HTTP rules
+ * have no effect for them (Cilium's documented behaviour, and a classic
+ * surprise): "CiliumNetworkPolicy a spec.ingress[0]: its HTTP rules have no
+ * effect on ingress TCP/80 for peers also allowed by CiliumNetworkPolicy b
+ * spec.ingress[0]". Call after pol_engine_regenerate(). Returns the number
+ * of lines.
+ */
+size_t pol_engine_lint(const struct pol_engine *e, struct strbuf *sb);
+
 /* The labels the engine holds for identity id, or NULL. */
 const struct pol_labels *pol_engine_identity_labels(const struct pol_engine *e, uint32_t id);
 

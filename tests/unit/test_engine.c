@@ -488,6 +488,20 @@ static void test_engine_l7_decisions(void **state)
 	pol_mapstate_l7_decide(ms, IN, tie, 80, &req, &l7);
 	assert_true(l7.allowed);
 	assert_int_equal(l7.http_index, -1);
+	/* ... which the lint points out, once */
+	strbuf_reset(&h->sb);
+	assert_int_equal(pol_engine_lint(agent_model_engine(h->m), &h->sb), 1);
+	assert_string_equal(
+		strbuf_str(&h->sb),
+		"CiliumNetworkPolicy default/rule1 spec.ingress[0]: its HTTP rules have "
+		"no effect on ingress TCP/80 for peers also allowed by "
+		"CiliumNetworkPolicy default/l4 spec.ingress[0] (an L3/L4 allow admits "
+		"every request)\n");
+	/* without the overlap there is nothing to say */
+	assert_int_equal(agent_model_policy_delete(h->m, POL_KIND_CNP, "default", "l4"), 0);
+	assert_int_equal(agent_model_regenerate(h->m, NULL, NULL), 0);
+	strbuf_reset(&h->sb);
+	assert_int_equal(pol_engine_lint(agent_model_engine(h->m), &h->sb), 0);
 }
 
 static void test_engine_audit_policy(void **state)
@@ -741,8 +755,9 @@ static void test_engine_trace_starwars(void **state)
 	assert_false(r.allowed);
 	assert_int_equal(r.http_status, 403);
 	assert_non_null(strstr(strbuf_str(&h->sb), "403 Forbidden"));
-	assert_non_null(strstr(strbuf_str(&h->sb), "the request matches no HTTP rule of "
-						   "CiliumNetworkPolicy default/rule1 spec.ingress[0]"));
+	assert_non_null(strstr(strbuf_str(&h->sb),
+			       "the request matches no HTTP rule of "
+			       "CiliumNetworkPolicy default/rule1 spec.ingress[0]"));
 	trace_text(h, "xwing", "deathstar", 80, "GET", "/v1", &r);
 	assert_false(r.allowed);
 	assert_int_equal(r.http_status, 0);
