@@ -3,7 +3,7 @@
  * libFuzzer target for the policy decoder and everything behind it: the
  * input is parsed as a policy file (YAML, JSON, or sniffed, by the first
  * byte); what parses is loaded into a model with a few endpoints, resolved,
- * and traced, so the engine, map states and the L7 decision see every
+ * traced and linted, so the engine, map states and the L7 decision see every
  * policy shape the fuzzer finds. Errors must be clean; nothing may leak.
  */
 #include <stddef.h>
@@ -88,8 +88,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m = agent_model__new();
 	if (m) {
 		add_endpoints(m);
-		if (!agent_model_policies_load(m, &set) && !agent_model_regenerate(m, NULL, NULL))
+		if (!agent_model_policies_load(m, &set) && !agent_model_regenerate(m, NULL, NULL)) {
+			struct strbuf lint = STRBUF_INIT;
+
 			trace_some(m);
+			pol_engine_lint(agent_model_engine(m), &lint);
+			strbuf_free(&lint);
+		}
 		agent_model__free(m);
 	}
 	pol_set_free(&set);
