@@ -27,6 +27,17 @@ enum ct_result {
 	CT_RELATED = 3,
 };
 
+/*
+ * Conntrack time: CLOCK_MONOTONIC at tick resolution. Reading the precise
+ * clock costs a clocksource read per packet (a paravirtual clock read in a
+ * VM); expiry needs no better than a tick. User space compares with
+ * CLOCK_MONOTONIC.
+ */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 static __always_inline __u8 dir_flip(__u8 dir)
 {
 	return dir == VELUM_DIR_EGRESS ? VELUM_DIR_INGRESS : VELUM_DIR_EGRESS;
@@ -123,7 +134,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 {
 	struct velum_ct_key k;
 	struct velum_ct_entry *e;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
 
 	if (p->icmp_error) {
 		/* the quoted packet went out of the flow (our original) ... */
@@ -138,6 +149,19 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 			return CT_RELATED;
 		return CT_NEW;
 	}
+	/*
+	 * Both lookups are needed in the worst case; the likelier one goes
+	 * first. A packet from the lower port is usually a server's reply (and
+	 * an echo reply has sport 0): try the reply lookup first for it.
+	 */
+	if (bpf_ntohs(p->sport) < bpf_ntohs(p->dport)) {
+		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
+		e = ct_find(&k, p, now);
+		if (e) {
+			ct_touch(e, p, true, now);
+			return CT_REPLY;
+		}
+	}
 	ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->protocol, dir);
 	e = ct_find(&k, p, now);
 	if (e) {
@@ -145,11 +169,13 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 		*proxy_port = e->proxy_port;
 		return CT_ESTABLISHED;
 	}
-	ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
-	e = ct_find(&k, p, now);
-	if (e) {
-		ct_touch(e, p, true, now);
-		return CT_REPLY;
+	if (bpf_ntohs(p->sport) >= bpf_ntohs(p->dport)) {
+		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
+		e = ct_find(&k, p, now);
+		if (e) {
+			ct_touch(e, p, true, now);
+			return CT_REPLY;
+		}
 	}
 	return CT_NEW;
 }
@@ -165,7 +191,7 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, 
 		.proxy_port = proxy_port,
 		.verdict = verdict,
 	};
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
 
 	if (p->protocol == IPPROTO_TCP) {
 		if (p->tcp_flags & TCP_FLAG_FIN)

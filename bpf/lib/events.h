@@ -47,7 +47,7 @@ static __always_inline bool event_ratelimit_ok(struct __sk_buff *skb, const stru
 					       __u16 reason)
 {
 	struct velum_ct_key k = {};
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	__u64 *last;
 
 	if (p->parsed) {

@@ -55,7 +55,8 @@ enum velum_ct_state {
 #define VELUM_CT_LIFETIME_NONTCP 60
 
 /*
- * Value. expires_ns is on the CLOCK_MONOTONIC clock (bpf_ktime_get_ns());
+ * Value. expires_ns is on the CLOCK_MONOTONIC clock at tick resolution
+ * (bpf_ktime_get_coarse_ns());
  * an entry past it is dead: the programs treat it as absent and user space
  * collects it (dp_ct_gc()).
  */

@@ -436,7 +436,59 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	return 0;
 }
 
-int dp_attach(struct dp *dp, int ifindex)
+/*
+ * tcx (kernel 6.6+): programs attached to the device itself, no qdisc and no
+ * classifier in between; attached with BPF_PROG_ATTACH they stay until
+ * detached or the device goes. The UAPI headers of the build machine may
+ * predate them.
+ */
+#define DP_TCX_INGRESS 46
+#define DP_TCX_EGRESS  47
+
+/* Detaches every program named like ours on the hook except keep_id. */
+static void tcx_detach_others(int ifindex, int type, __u32 keep_id, const char *name)
+{
+	__u32 ids[64], cnt = 64, flags = 0, i;
+
+	if (bpf_prog_query(ifindex, type, 0, &flags, ids, &cnt))
+		return;
+	for (i = 0; i < cnt && i < 64; i++) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (ids[i] == keep_id)
+			continue;
+		fd = bpf_prog_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, name))
+			bpf_prog_detach2(fd, ifindex, type);
+		close(fd);
+	}
+}
+
+/*
+ * Attaches prog_fd on the hook, then detaches older versions of it: after
+ * a reload the new program is appended behind the old one (which still
+ * decides), then the old one goes, so no packet passes unpoliced.
+ */
+static int tcx_attach(int prog_fd, int ifindex, int type, const char *name)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int err;
+
+	err = bpf_prog_attach(prog_fd, ifindex, type, 0);
+	if (err && err != -EEXIST)
+		return err;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0)
+		tcx_detach_others(ifindex, type, info.id, name);
+	return 0;
+}
+
+/* The classic way, for kernels without tcx: clsact qdisc and cls_bpf filters. */
+static int clsact_attach(struct dp *dp, int ifindex)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -457,13 +509,29 @@ int dp_attach(struct dp *dp, int ifindex)
 	return bpf_tc_attach(&hook, &o);
 }
 
+int dp_attach(struct dp *dp, int ifindex)
+{
+	int err;
+
+	err = tcx_attach(dp->prog_from, ifindex, DP_TCX_INGRESS, VELUM_PROG_FROM);
+	if (!err)
+		err = tcx_attach(dp->prog_to, ifindex, DP_TCX_EGRESS, VELUM_PROG_TO);
+	if (err == -EINVAL || err == -EOPNOTSUPP)
+		return clsact_attach(dp, ifindex);
+	return err;
+}
+
 int dp_detach(struct dp *dp, int ifindex)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 1, .priority = 1);
 	int err, err2;
 
-	(void)dp;
+	err = bpf_prog_detach2(dp->prog_from, ifindex, DP_TCX_INGRESS);
+	err2 = bpf_prog_detach2(dp->prog_to, ifindex, DP_TCX_EGRESS);
+	if (!err && !err2)
+		return 0;
+	/* not (or not only) on tcx: the clsact filters */
 	err = bpf_tc_detach(&hook, &o);
 	hook.attach_point = BPF_TC_EGRESS;
 	err2 = bpf_tc_detach(&hook, &o);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,13 +62,37 @@ static int sysctl_write(int netns_fd, const char *path, const char *value)
 	return err;
 }
 
-/* Creates a named namespace at path (like `ip netns add`). */
-static int netns_create(const char *path)
+/*
+ * Makes NETNS_RUN_DIR a shared mount point, as `ip netns add` does. Both
+ * must agree: if iproute2 later turns the folder into a (recursive) bind
+ * mount of itself, namespace mounts made before would exist twice and
+ * unmounting one copy would leave the other pinning the file.
+ */
+static int netns_run_dir_shared(void)
 {
-	int self, fd, err = 0;
+	bool made = false;
 
 	if (mkdir(NETNS_RUN_DIR, 0755) == -1 && errno != EEXIST)
 		return -errno;
+	while (mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL) == -1) {
+		if (errno != EINVAL || made)
+			return -errno;
+		/* not a mount point yet */
+		if (mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC, NULL) == -1)
+			return -errno;
+		made = true;
+	}
+	return 0;
+}
+
+/* Creates a named namespace at path (like `ip netns add`). */
+static int netns_create(const char *path)
+{
+	int self, fd, err;
+
+	err = netns_run_dir_shared();
+	if (err)
+		return err;
 	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
