@@ -169,6 +169,14 @@ static int expect(struct dctx *c, const struct doc_node *n, enum doc_type t)
 		    doc_type_name(n->type));
 }
 
+/* An object with only the given fields (the common prologue of every decoder). */
+static int expect_fields(struct dctx *c, const struct doc_node *n, const struct field *fields)
+{
+	int err = expect(c, n, DOC_MAP);
+
+	return err ? err : check_fields(c, n, fields);
+}
+
 /* The value of an optional field, or NULL when absent or null. */
 static const struct doc_node *opt(const struct doc_node *map, const char *key)
 {
@@ -262,9 +270,7 @@ static int decode_selector(struct dctx *c, const struct doc_node *n, struct pol_
 	size_t i, old;
 	int err;
 
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 	ml = opt(n, "matchLabels");
@@ -304,9 +310,7 @@ static int decode_selector(struct dctx *c, const struct doc_node *n, struct pol_
 			enum pol_sel_op sop = POL_SEL_IN;
 			size_t o2 = path_idx(c, i), j, nv = 0;
 
-			err = expect(c, e, DOC_MAP);
-			if (!err)
-				err = check_fields(c, e, efields);
+			err = expect_fields(c, e, efields);
 			if (err) {
 				path_restore(c, o2);
 				break;
@@ -508,9 +512,7 @@ static int decode_cidr_set(struct dctx *c, const struct doc_node *n, struct pol_
 		size_t old = path_idx(c, i), nex = 0, nparts = 0;
 		struct errbuf eb;
 
-		err = expect(c, it, DOC_MAP);
-		if (!err)
-			err = check_fields(c, it, fields);
+		err = expect_fields(c, it, fields);
 		if (!err && !(cidr = opt(it, "cidr")))
 			err = derr(c, it->line, "cidr is required");
 		if (!err) {
@@ -677,9 +679,7 @@ static int decode_port(struct dctx *c, const struct doc_node *n, struct pol_port
 	int err;
 
 	*is_zero = false;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 	old = path_key(c, "protocol");
@@ -735,9 +735,7 @@ static int decode_http_rule(struct dctx *c, const struct doc_node *n, struct pol
 	int err;
 
 	hr->line = n->line;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	for (i = 0; !err && i < 3; i++) {
 		const struct doc_node *v = opt(n, names[i]);
 		struct errbuf eb;
@@ -804,9 +802,7 @@ static int decode_http_rule(struct dctx *c, const struct doc_node *n, struct pol
 
 		old = path_key(c, "headerMatches");
 		path_idx(c, i);
-		err = expect(c, it, DOC_MAP);
-		if (!err)
-			err = check_fields(c, it, hfields);
+		err = expect_fields(c, it, hfields);
 		nm = err ? NULL : opt(it, "name");
 		if (!err && !nm)
 			err = derr(c, it->line, "name is required");
@@ -857,9 +853,7 @@ static int decode_l7(struct dctx *c, const struct doc_node *n, struct pol_port_r
 	size_t i, old;
 	int err;
 
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	http = err ? NULL : opt(n, "http");
 	if (!http)
 		return err;
@@ -900,9 +894,7 @@ static int decode_port_rule(struct dctx *c, const struct doc_node *n, struct pol
 	size_t i, old;
 	int err;
 
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, deny ? deny_fields : fields);
+	err = expect_fields(c, n, deny ? deny_fields : fields);
 	if (err)
 		return err;
 	ports = opt(n, "ports");
@@ -1011,9 +1003,7 @@ static int decode_icmps(struct dctx *c, const struct doc_node *n, struct pol_pee
 		const struct doc_node *it = n->seq.items[i], *f;
 		size_t old = path_idx(c, i);
 
-		err = expect(c, it, DOC_MAP);
-		if (!err)
-			err = check_fields(c, it, fields);
+		err = expect_fields(c, it, fields);
 		f = err ? NULL : opt(it, "fields");
 		if (f) {
 			size_t o2 = path_key(c, "fields");
@@ -1028,9 +1018,7 @@ static int decode_icmps(struct dctx *c, const struct doc_node *n, struct pol_pee
 				struct pol_icmp *nv;
 				size_t o3 = path_idx(c, j);
 
-				err = expect(c, x, DOC_MAP);
-				if (!err)
-					err = check_fields(c, x, ffields);
+				err = expect_fields(c, x, ffields);
 				fam = err ? NULL : opt(x, "family");
 				if (fam && !(err = expect(c, fam, DOC_STR))) {
 					if (!strcmp(fam->str.s, "IPv6"))
@@ -1180,9 +1168,7 @@ static int decode_entry(struct dctx *c, const struct doc_node *n, struct pol_pee
 	int err;
 
 	e->line = n->line;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 
@@ -1313,9 +1299,7 @@ static int decode_rule_labels(struct dctx *c, const struct doc_node *n, struct p
 		size_t old = path_idx(c, i);
 		struct errbuf eb;
 
-		err = expect(c, it, DOC_MAP);
-		if (!err)
-			err = check_fields(c, it, fields);
+		err = expect_fields(c, it, fields);
 		k = err ? NULL : opt(it, "key");
 		v = err ? NULL : opt(it, "value");
 		s = err ? NULL : opt(it, "source");
@@ -1375,9 +1359,7 @@ static int decode_rule(struct dctx *c, const struct doc_node *n, struct pol_rule
 	int err;
 
 	r->line = n->line;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 
@@ -1457,9 +1439,7 @@ static int decode_rule(struct dctx *c, const struct doc_node *n, struct pol_rule
 			{ NULL },
 		};
 		old = path_key(c, "enableDefaultDeny");
-		err = expect(c, edd, DOC_MAP);
-		if (!err)
-			err = check_fields(c, edd, dfields);
+		err = expect_fields(c, edd, dfields);
 		if (!err && (v = opt(edd, "ingress"))) {
 			size_t o2 = path_key(c, "ingress");
 
@@ -1512,9 +1492,7 @@ static int decode_knp_peer(struct dctx *c, const struct doc_node *n, struct pol_
 	size_t old, i;
 	int err;
 
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 	ps = opt(n, "podSelector");
@@ -1533,9 +1511,7 @@ static int decode_knp_peer(struct dctx *c, const struct doc_node *n, struct pol_
 		struct doc_node *items[1] = { (struct doc_node *)ipb };
 
 		old = path_key(c, "ipBlock");
-		err = expect(c, ipb, DOC_MAP);
-		if (!err)
-			err = check_fields(c, ipb, bfields);
+		err = expect_fields(c, ipb, bfields);
 		path_restore(c, old);
 		if (err)
 			return err;
@@ -1600,9 +1576,7 @@ static int decode_knp_rule(struct dctx *c, const struct doc_node *n, struct pol_
 	int err;
 
 	e->line = n->line;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, e->dir == POL_INGRESS ? in_fields : out_fields);
+	err = expect_fields(c, n, e->dir == POL_INGRESS ? in_fields : out_fields);
 	if (err)
 		return err;
 	peers = opt(n, peers_key);
@@ -1675,9 +1649,7 @@ static int decode_knp_spec(struct dctx *c, const struct doc_node *n, struct pol_
 	int d, err;
 
 	r->line = n->line;
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		return err;
 	ps = opt(n, "podSelector");
@@ -1804,9 +1776,7 @@ static int decode_metadata(struct dctx *c, const struct doc_node *n, struct pol_
 	size_t old = path_key(c, "metadata"), i;
 	int err;
 
-	err = expect(c, n, DOC_MAP);
-	if (!err)
-		err = check_fields(c, n, fields);
+	err = expect_fields(c, n, fields);
 	if (err)
 		goto out;
 	name = opt(n, "name");
