@@ -672,6 +672,82 @@ void dp_policy_drop(struct dp *dp, __u32 ep_id)
 	unlink(path);
 }
 
+int dp_policy_read(struct dp *dp, __u32 ep_id, struct velum_policy_key **keys,
+		   struct velum_policy_value **vals, size_t *n)
+{
+	struct velum_policy_key k, prevk, *prev = NULL, *nk;
+	struct velum_policy_value *nv;
+	size_t cap = 0;
+	__u32 inner_id;
+	int fd, err = 0;
+
+	*keys = NULL;
+	*vals = NULL;
+	*n = 0;
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &inner_id))
+		return errno == ENOENT ? -ENOENT : -errno;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	if (fd < 0)
+		return -errno;
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			nk = realloc(*keys, cap * sizeof(*nk));
+			if (nk)
+				*keys = nk;
+			nv = realloc(*vals, cap * sizeof(*nv));
+			if (nv)
+				*vals = nv;
+			if (!nk || !nv) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		if (bpf_map_lookup_elem(fd, &k, &(*vals)[*n]) == 0)
+			(*keys)[(*n)++] = k;
+		prevk = k;
+		prev = &prevk;
+	}
+	close(fd);
+	if (err) {
+		free(*keys);
+		free(*vals);
+		*keys = NULL;
+		*vals = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n)
+{
+	int fd = dp->map_fd[DP_MAP_IPCACHE];
+	struct velum_ipcache_key k, prevk, *prev = NULL;
+	struct dp_ipcache_entry *v = NULL, *nv;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				*n = 0;
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		if (bpf_map_lookup_elem(fd, &k, &v[*n].val) == 0)
+			v[(*n)++].key = k;
+		prevk = k;
+		prev = &prevk;
+	}
+	*out = v;
+	return 0;
+}
+
 int dp_ipcache_update(struct dp *dp, __be32 addr, int plen, __u32 identity)
 {
 	struct velum_ipcache_key k = { .prefixlen = plen, .addr = addr };

@@ -24,6 +24,7 @@
 
 #include "lib/errbuf.h"
 #include "velum/events.h"
+#include "velum/ipcache.h"
 #include "velum/policy.h"
 
 struct dp;
@@ -141,6 +142,23 @@ int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *k
  * returns 2.
  */
 int dp_policy_default_allow(struct velum_policy_key keys[2], struct velum_policy_value vals[2]);
+
+/*
+ * Reads endpoint ep_id's current policy map as the programs see it (through
+ * velum_policy, not the pin) into new arrays *keys and *vals (free() both)
+ * of *n entries, in the map's iteration order. Returns 0, -ENOENT for an
+ * endpoint without a slot, or -errno.
+ */
+int dp_policy_read(struct dp *dp, __u32 ep_id, struct velum_policy_key **keys,
+		   struct velum_policy_value **vals, size_t *n);
+
+struct dp_ipcache_entry {
+	struct velum_ipcache_key key;
+	struct velum_ipcache_value val;
+};
+
+/* Reads the whole ipcache into a new array *out (free()) of *n entries. 0 or -errno. */
+int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n);
 
 /*
  * Maps addr/plen (network order, host bits must be zero) to identity in

@@ -368,6 +368,34 @@ static void test_dp_starwars_l3l4(void **state)
 	deathstar_policy(env);
 	drain_events(env);
 	env->nev = 0;
+	{
+		/* the programs' view of the policy is exactly the engine's map state */
+		const struct pol_mapstate *ms =
+			pol_engine_endpoint_state(agent_model_engine(env->model), EP_DS);
+		struct velum_policy_key *k;
+		struct velum_policy_value *v;
+		struct dp_ipcache_entry *ic;
+		size_t n, nic, found = 0;
+
+		assert_int_equal(dp_policy_read(env->dp, EP_DS, &k, &v, &n), 0);
+		assert_int_equal(n, ms->n);
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < ms->n; j++)
+				if (!memcmp(&k[i], &ms->entries[j].key, sizeof(k[i])) &&
+				    !memcmp(&v[i], &ms->entries[j].val, sizeof(v[i])))
+					found++;
+		assert_int_equal(found, n);
+		free(k);
+		free(v);
+		assert_int_equal(dp_ipcache_list(env->dp, &ic, &nic), 0);
+		found = 0;
+		for (size_t i = 0; i < nic; i++)
+			if (ic[i].key.addr == env->ep[EP_DS].ipv4 && ic[i].key.prefixlen == 32 &&
+			    ic[i].val.identity == env->id[EP_DS] && ic[i].val.ep_id == EP_DS)
+				found++;
+		assert_int_equal(found, 1);
+		free(ic);
+	}
 
 	/* ingress: empire ships on TCP 80, and the replies come back */
 	expect_pass(env, EP_TIE, EP_DS, IPPROTO_TCP, 80);
