@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The Star Wars demo's own programs, on loopback: the deathstar API answers
+# as in the paper (GET /v1, POST /v1/request-landing, 404 otherwise), PUT
+# /v1/exhaust-port crashes it, and it uploads its API log to a real vsftpd.
+set -euo pipefail
+deathstar=${1:?usage: starwars_app.sh path/to/deathstar}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/velum-sw-app.$$.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+fail() {
+	echo "FAIL: $*" >&2
+	fails=$((fails + 1))
+}
+
+# ports from the PID so that concurrent runs do not collide
+http_port=$((20000 + $$ % 20000))
+ftp_port=$((http_port + 1))
+
+mkdir -p "$tmp/ftp/root/incoming" "$tmp/ftp/empty"
+chmod 555 "$tmp/ftp/root"
+chmod 777 "$tmp/ftp/root/incoming"
+sed -e "s|@ROOT@|$tmp/ftp|g" -e "s|@ADDR@|127.0.0.1|" -e "s|@PORT@|$ftp_port|" \
+	"$top/examples/starwars/vsftpd.conf.in" >"$tmp/ftp/vsftpd.conf"
+/usr/sbin/vsftpd "$tmp/ftp/vsftpd.conf" &
+pids+=($!)
+"$deathstar" --listen 127.0.0.1 --port "$http_port" --log "$tmp/api.log" \
+	--ftp "ftp://127.0.0.1:$ftp_port/incoming/deathstar-api.log" 2>"$tmp/deathstar.err" &
+ds=$!
+pids+=("$ds")
+for _ in $(seq 50); do
+	curl -s -o /dev/null "http://127.0.0.1:$http_port/v1" && break
+	sleep 0.1
+done
+
+url=http://127.0.0.1:$http_port
+out=$(curl -s "$url/v1")
+grep -q '"name": "Death Star"' <<<"$out" || fail "GET /v1: $out"
+out=$(curl -s -XPOST "$url/v1/request-landing")
+[ "$out" = "Ship landed" ] || fail "POST /v1/request-landing: $out"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/nothing")
+[ "$code" = 404 ] || fail "GET /v1/nothing: $code"
+# the log reaches the FTP server
+for _ in $(seq 50); do
+	[ -s "$tmp/ftp/root/incoming/deathstar-api.log" ] && grep -q request-landing \
+		"$tmp/ftp/root/incoming/deathstar-api.log" && break
+	sleep 0.1
+done
+grep -q "POST /v1/request-landing 200" "$tmp/ftp/root/incoming/deathstar-api.log" ||
+	fail "API log not uploaded: $(cat "$tmp/deathstar.err")"
+# the exhaust port destroys it
+out=$(curl -s -XPUT "$url/v1/exhaust-port" || true)
+grep -q "Panic: deathstar exploded" <<<"$out" || fail "PUT /v1/exhaust-port: $out"
+rc=0
+wait "$ds" || rc=$?
+[ "$rc" = 2 ] || fail "deathstar exit status $rc after the exhaust port, want 2"
+curl -s -o /dev/null "$url/v1" && fail "deathstar still answers after exploding"
+
+echo "starwars_app: $fails failures"
+[ "$fails" -eq 0 ]
