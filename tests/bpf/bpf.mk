@@ -12,7 +12,7 @@ $(BUILD)/tests/$(notdir $(basename $(1))): $(BUILD)/san/$(basename $(1)).o $(BUI
 	$$(call msg,LD-SAN,$$@)
 	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) -o $$@ $(BUILD)/san/$(basename $(1)).o $(BUILD)/libvelum-core-san.a \
-		$$(call pkg_libs,libbpf cmocka) -lm
+		$$(call pkg_libs,$(core_pkgs) libbpf cmocka) -lm
 $(BUILD)/san/$(basename $(1)).o: $(bpf_skels)
 endef
 $(foreach t,$(bpf_tests),$(eval $(call bpf_test_rule,$(t))))
