@@ -23,6 +23,34 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Local delivery of a new flow: decide the destination's ingress here, at
+ * tc ingress, where a later L7 redirect can still hand the packet to a
+ * local socket. The egress verdict's proxy mark, if any, takes precedence.
+ * Cold path: a subprogram.
+ */
+static __noinline int deliver_local(struct __sk_buff *skb, const struct pkt *p, struct verdict *v,
+				    const struct velum_ipcache_value *dst, __u32 src_id)
+{
+	struct verdict vi = {};
+	__be16 egress_proxy = v->proxy_port;
+	__u8 egress_fv = v->flow_verdict;
+	int ret;
+
+	ret = enforce(skb, p, VELUM_DIR_INGRESS, dst->ep_id, dst->identity, src_id, &vi);
+	if (ret < 0) {
+		*v = vi;
+		return ret;
+	}
+	if (!egress_proxy && vi.proxy_port) {
+		v->proxy_port = vi.proxy_port;
+		v->flow_verdict = vi.flow_verdict;
+	} else {
+		v->flow_verdict = egress_fv;
+	}
+	return 0;
+}
+
 static __always_inline int handle_from_container(struct __sk_buff *skb, struct pkt *p,
 						 struct verdict *v)
 {
@@ -62,33 +90,11 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	    dst.identity != VELUM_ID_HOST)
 		return VELUM_DROP_UNROUTABLE;
 
-	ret = enforce_new(skb, p, VELUM_DIR_EGRESS, ep->ep_id, src_id, dst.identity, v);
+	verdict_init(v, VELUM_DIR_EGRESS, ep->ep_id, src_id, dst.identity);
+	ret = enforce_new(skb, p, v);
 	if (ret < 0 || !(dst.flags & VELUM_IPCACHE_F_LOCAL_EP))
 		return ret;
-
-	/*
-	 * Local delivery: decide the destination's ingress here, at tc ingress,
-	 * where a later L7 redirect can still hand the packet to a local socket.
-	 * The egress verdict's proxy mark, if any, takes precedence.
-	 */
-	{
-		struct verdict vi = {};
-		__be16 egress_proxy = v->proxy_port;
-		__u8 egress_fv = v->flow_verdict;
-
-		ret = enforce(skb, p, VELUM_DIR_INGRESS, dst.ep_id, dst.identity, src_id, &vi);
-		if (ret < 0) {
-			*v = vi;
-			return ret;
-		}
-		if (!egress_proxy && vi.proxy_port) {
-			v->proxy_port = vi.proxy_port;
-			v->flow_verdict = vi.flow_verdict;
-		} else {
-			v->flow_verdict = egress_fv;
-		}
-	}
-	return 0;
+	return deliver_local(skb, p, v, &dst, src_id);
 }
 
 static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt *p,
@@ -114,7 +120,8 @@ static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt
 		return 0;
 	ipcache_lookup(p->saddr, &src);
 	v->peer_identity = src.identity;
-	return enforce_new(skb, p, VELUM_DIR_INGRESS, ep->ep_id, ep->identity, src.identity, v);
+	verdict_init(v, VELUM_DIR_INGRESS, ep->ep_id, ep->identity, src.identity);
+	return enforce_new(skb, p, v);
 }
 
 SEC("tc")

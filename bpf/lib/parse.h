@@ -120,9 +120,9 @@ static __always_inline __u32 l4_min_len(__u8 proto)
 /*
  * The tuple an ICMP error quotes: inner IPv4 header and 8 bytes of its L4
  * header at off (RFC 792). Anything shorter or inconsistent is invalid.
+ * Cold path: a subprogram.
  */
-static __always_inline int parse_icmp_inner(struct __sk_buff *skb, __u32 off, __u32 end,
-					    struct pkt *p)
+static __noinline int parse_icmp_inner(struct __sk_buff *skb, __u32 off, __u32 end, struct pkt *p)
 {
 	struct iphdr ip;
 	__u32 l4;
@@ -142,8 +142,8 @@ static __always_inline int parse_icmp_inner(struct __sk_buff *skb, __u32 off, __
 	return parse_ports(skb, l4, ip.protocol, &p->in_sport, &p->in_dport, &pd);
 }
 
-/* Records a first fragment's ports for the rest of its datagram. */
-static __always_inline void frag_record(const struct pkt *p, __be16 id)
+/* Records a first fragment's ports for the rest of its datagram (cold: a subprogram). */
+static __noinline int frag_record(const struct pkt *p, __be16 id)
 {
 	struct velum_frag_key k = {
 		.saddr = p->saddr, .daddr = p->daddr, .id = id, .protocol = p->protocol
@@ -153,10 +153,11 @@ static __always_inline void frag_record(const struct pkt *p, __be16 id)
 				      .policy_dport = p->policy_dport };
 
 	bpf_map_update_elem(&velum_frag, &k, &v, BPF_ANY);
+	return 0;
 }
 
-/* A later fragment takes its first fragment's ports, or is dropped. */
-static __always_inline int frag_lookup(struct pkt *p, __be16 id)
+/* A later fragment takes its first fragment's ports, or is dropped (cold: a subprogram). */
+static __noinline int frag_lookup(struct pkt *p, __be16 id)
 {
 	struct velum_frag_key k = {
 		.saddr = p->saddr, .daddr = p->daddr, .id = id, .protocol = p->protocol

@@ -46,20 +46,20 @@ static __always_inline bool enforce_tracked(const struct pkt *p, __u8 dir, struc
 }
 
 /*
- * Decides a NEW flow for endpoint ep_id's policy in dir against peer: policy
- * lookup; if it passes, the flow is tracked and reported once (policy
- * verdict). Returns 0 to pass or a negative enum velum_drop; v says what
- * decided either way.
+ * Decides a NEW flow for endpoint v->ep_id's policy in v->dir against
+ * v->peer_identity (v set by verdict_init()): policy lookup; if it passes,
+ * the flow is tracked and reported once (policy verdict). Returns 0 to pass
+ * or a negative enum velum_drop; v says what decided either way.
+ * Cold path: a subprogram, so that the per-packet code stays small.
  */
-static __always_inline int enforce_new(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
-				       __u32 ep_id, __u32 ep_identity, __u32 peer,
-				       struct verdict *v)
+static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, struct verdict *v)
 {
 	struct policy_result r;
+	__u8 dir = v->dir;
+	__u32 peer = v->peer_identity;
 	int ret;
 
-	verdict_init(v, dir, ep_id, ep_identity, peer);
-	ret = policy_lookup(ep_id, dir, peer, p->protocol, p->policy_dport, &r);
+	ret = policy_lookup(v->ep_id, dir, peer, p->protocol, p->policy_dport, &r);
 	if (ret < 0)
 		return ret;
 	v->by_policy = 1;
@@ -106,7 +106,21 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 	verdict_init(v, dir, ep_id, ep_identity, peer);
 	if (enforce_tracked(p, dir, v))
 		return 0;
-	return enforce_new(skb, p, dir, ep_id, ep_identity, peer, v);
+	return enforce_new(skb, p, v);
+}
+
+/* Counts and reports a drop (cold path: a subprogram). Returns 0. */
+static __noinline int report_drop(struct __sk_buff *skb, const struct pkt *p, struct verdict *v,
+				  __u16 reason)
+{
+	metrics_add(v->dir, reason, p->len);
+	v->flow_verdict = VELUM_FLOW_DROPPED;
+	if (event_ratelimit_ok(skb, p, v->dir, reason)) {
+		if (v->by_policy)
+			event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, reason);
+		event_emit(skb, p, v, VELUM_EVENT_DROP, reason);
+	}
+	return 0;
 }
 
 /*
@@ -128,12 +142,6 @@ static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pk
 		return TC_ACT_OK;
 	}
 	reason = (__u16)(-ret);
-	metrics_add(v->dir, reason, p->len);
-	v->flow_verdict = VELUM_FLOW_DROPPED;
-	if (event_ratelimit_ok(skb, p, v->dir, reason)) {
-		if (v->by_policy)
-			event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, reason);
-		event_emit(skb, p, v, VELUM_EVENT_DROP, reason);
-	}
+	report_drop(skb, p, v, reason);
 	return TC_ACT_SHOT;
 }
