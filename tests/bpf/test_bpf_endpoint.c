@@ -105,6 +105,9 @@ struct env {
 	int from_fd, to_fd;
 };
 
+/* The table row being run; still set in teardown only if a row failed. */
+static const char *current_case;
+
 static __be32 ip4(const char *s)
 {
 	struct in_addr a;
@@ -415,6 +418,8 @@ static int teardown(void **state)
 {
 	struct env *env = *state;
 
+	if (current_case)
+		print_message("failed table row: %s\n", current_case);
 	if (!env)
 		return 0;
 	ring_buffer__free(env->rb);
@@ -706,7 +711,10 @@ static void test_bpf_endpoint_table(void **state)
 		__u32 mark = 0;
 		int act;
 
-		print_message("case %zu: %s\n", i, c->name);
+		/* the failing row's name: printed before its assertions (V=1 prints all) */
+		if (getenv("V"))
+			print_message("case %zu: %s\n", i, c->name);
+		current_case = c->name;
 		/* local-delivery drops are counted under the destination's ingress */
 		if (c->p.dst && !strcmp(c->p.dst, IP_EP2) && c->reason)
 			dir = VELUM_DIR_INGRESS;
@@ -744,6 +752,7 @@ static void test_bpf_endpoint_table(void **state)
 			assert_int_equal(pv->peer_identity, ID_DEATHSTAR);
 		}
 	}
+	current_case = NULL;
 }
 
 /* Drop events are rate-limited per flow; counters are not. */
