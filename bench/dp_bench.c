@@ -100,7 +100,8 @@ static void die(const char *what, int err);
 #define MAXREP 10
 struct sample {
 	double rps, p50, p90, p99, p999;
-	double cpu; /* us of CPU per request, closed loop */
+	double cpu;	/* us of CPU per request, closed loop */
+	double prog_ns; /* ns per program run in the closed loop (kernel BPF stats) */
 };
 
 static struct dp *dp;
@@ -298,19 +299,43 @@ static double process_us(void)
 
 /* CPU time (us) per request of the last load(): this process + irq/softirq. */
 static double last_cpu_per_req;
+/* ns per run of the programs on the veths during the last load() (live traffic) */
+static double last_prog_ns;
+
+/* Sum of run time and runs of the programs now on the hooks (kernel BPF stats). */
+static void prog_stats(__u64 *ns, __u64 *cnt)
+{
+	int fds[3] = { dp_prog_fd(dp, true), dp_prog_fd(dp, false), empty_prog };
+
+	*ns = *cnt = 0;
+	for (int i = 0; i < 3; i++) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		if (fds[i] >= 0 && bpf_obj_get_info_by_fd(fds[i], &info, &len) == 0) {
+			*ns += info.run_time_ns;
+			*cnt += info.run_cnt;
+		}
+	}
+}
 
 static struct http_result load(bool open, double rate, double secs)
 {
 	struct load_arg la = { .open = open, .rate = rate, .secs = secs };
 	struct ns_arg na = { cli_ns, load_fn, &la, 0, -1 };
 	double p0 = process_us(), s0 = softirq_us();
+	__u64 ns0, cnt0, ns1, cnt1;
 	pthread_t t;
+
+	prog_stats(&ns0, &cnt0);
 
 	pthread_create(&t, NULL, ns_thread, &na);
 	pthread_join(t, NULL);
 	if (na.ret)
 		die("load", na.ret);
 	last_cpu_per_req = la.r.done ? (process_us() - p0 + softirq_us() - s0) / la.r.done : 0;
+	prog_stats(&ns1, &cnt1);
+	last_prog_ns = cnt1 > cnt0 ? (double)(ns1 - ns0) / (cnt1 - cnt0) : 0;
 	return la.r;
 }
 
@@ -325,6 +350,19 @@ static void loadavg(char *buf, size_t len)
 			buf[strcspn(buf, "\n")] = 0;
 		fclose(f);
 	}
+}
+
+/* "-" for scenarios without programs, else the number. */
+static const char *prog_col(double ns)
+{
+	static char buf[8][16];
+	static int n;
+	char *b = buf[n++ % 8];
+
+	if (ns <= 0)
+		return "-";
+	snprintf(b, 16, "%.0f", ns);
+	return b;
 }
 
 static int cmp(const void *a, const void *b)
@@ -385,7 +423,7 @@ int main(int argc, char **argv)
 	struct srv_arg sa = { 0 };
 	struct ns_arg sna;
 	pthread_t st;
-	int reps = 5, i, r, rv, only = -1;
+	int reps = 5, i, r, rv, only = -1, stats_fd = -1;
 	double secs = 2, rate = 0;
 	__u32 c_est[2], c_new[2], c_from[2];
 	double swap_ms[2];
@@ -483,6 +521,8 @@ int main(int argc, char **argv)
 		c_new[i] = cost(dp_prog_fd(dp, false), srv.host_ifindex, 50000 + i, 0x02, &rv);
 	}
 
+	/* run-time statistics of every BPF program, for as long as this fd is open */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	loadavg(load0, sizeof(load0));
 	/* the time one atomic swap of a whole policy takes */
 	{
@@ -524,6 +564,7 @@ int main(int argc, char **argv)
 			hr = sc == SC_LIMIT ? hr : load(false, 0, secs);
 			s[sc][r].rps = hr.rps;
 			s[sc][r].cpu = sc == SC_LIMIT ? lim_cpu[sc][r] : last_cpu_per_req;
+			s[sc][r].prog_ns = last_prog_ns;
 			hr = load(true, rate, secs);
 			s[sc][r].p50 = hr.p50_us;
 			s[sc][r].p90 = hr.p90_us;
@@ -562,14 +603,15 @@ int main(int argc, char **argv)
 		"one load thread, not pinned. Max = closed "
 		"loop, %.0f s; latency = open loop at a fixed %.0f req/s (a fifth of the first "
 		"limit measurement), measured from each request's scheduled send time, "
-		"%.0f s. Each scenario's maximum is paired with a limit measurement taken just before it; %% of limit is the median (and range) of those paired ratios over %d repetitions, the scenario order rotating each time; other columns are medians. CPU us/request is this process's user+system time plus the machine's irq+softirq time during the closed loop, per completed request: unlike requests/s it barely depends on what else runs on the machine, and limit's CPU / this CPU is the share of the limit the scenario would reach on CPUs of its own.\n\n",
+		"%.0f s. Each scenario's maximum is paired with a limit measurement taken just before it; %% of limit is the median (and range) of those paired ratios over %d repetitions, the scenario order rotating each time; other columns are medians. CPU us/request is this process's user+system time plus the machine's irq+softirq time during the closed loop, per completed request (less sensitive than requests/s to other work on the machine, not immune to it); limit's CPU / this CPU estimates the share of the limit the scenario would reach on CPUs of its own. ns per program run, live: the kernel's BPF run-time statistics over the closed loop, the average run of the programs on the two veths' hooks, including the statistics' own cost (two clock reads; the empty program's row shows that floor).\n\n",
 		secs, rate, secs, reps);
 	fprintf(out, "| scenario | max req/s | %% of limit: median (range) | CPU us/request | "
-		     "limit's CPU / this CPU | p50 us | p90 us | p99 us | p99.9 us |\n");
-	fprintf(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+		     "limit's CPU / this CPU | ns per program run, live | p50 us | p90 us | "
+		     "p99 us | p99.9 us |\n");
+	fprintf(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	{
 		for (i = 0; i < SC_N; i++) {
-			double v[9][MAXREP];
+			double v[10][MAXREP];
 
 			for (r = 0; r < reps; r++) {
 				v[0][r] = s[i][r].rps;
@@ -581,15 +623,17 @@ int main(int argc, char **argv)
 				v[6][r] = v[5][r];
 				v[7][r] = s[i][r].cpu;
 				v[8][r] = lim_cpu[i][r] / s[i][r].cpu;
+				v[9][r] = s[i][r].prog_ns;
 			}
 			qsort(v[6], reps, sizeof(double), cmp);
 			fprintf(out,
-				"| %s | %.0f | %.1f %% (%.0f-%.0f) | %.1f | %.1f %% | %.0f | %.0f | "
+				"| %s | %.0f | %.1f %% (%.0f-%.0f) | %.1f | %.1f %% | %s | %.0f | %.0f | "
 				"%.0f | %.0f |\n",
 				sc_name[i], median(v[0], reps), 100 * median(v[5], reps),
 				100 * v[6][0], 100 * v[6][reps - 1], median(v[7], reps),
-				100 * median(v[8], reps), median(v[1], reps), median(v[2], reps),
-				median(v[3], reps), median(v[4], reps));
+				100 * median(v[8], reps), prog_col(median(v[9], reps)),
+				median(v[1], reps), median(v[2], reps), median(v[3], reps),
+				median(v[4], reps));
 		}
 	}
 	fprintf(out, "\nPer-packet cost of the programs (BPF_PROG_TEST_RUN, 1,000,000 repeats, "
@@ -613,6 +657,8 @@ int main(int argc, char **argv)
 		fclose(out);
 
 teardown:
+	if (only < 0 && stats_fd >= 0)
+		close(stats_fd);
 	sa.stop = true;
 	pthread_join(st, NULL);
 	snprintf(cmd, sizeof(cmd), "iptables -D FORWARD -j %s; iptables -F %s; iptables -X %s",
