@@ -392,6 +392,104 @@ int agent_model_endpoint_remove(struct agent_model *m, const char *name)
 	return 0;
 }
 
+int agent_model_endpoint_set_ips(struct agent_model *m, const char *name, const uint32_t *ips,
+				 size_t nips, struct errbuf *eb)
+{
+	struct agent_ep *ep = ep_find(m, name, NULL);
+	uint32_t *nv = NULL;
+	size_t i, j;
+
+	if (!ep)
+		return errbuf_set(eb, "no endpoint '%s'", name), -ENOENT;
+	for (i = 0; i < nips; i++) {
+		const struct agent_ep *owner = agent_model_endpoint_by_ip(m, ips[i]);
+		char a[INET_ADDRSTRLEN];
+
+		if (owner && owner != ep) {
+			inet_ntop(AF_INET, &ips[i], a, sizeof(a));
+			errbuf_set(eb, "address %s already belongs to an endpoint", a);
+			return -EEXIST;
+		}
+	}
+	if (nips) {
+		nv = malloc(nips * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		memcpy(nv, ips, nips * sizeof(*nv));
+	}
+	/* new entries first: an upsert can fail, a delete cannot */
+	for (i = 0; i < nips; i++) {
+		struct pol_prefix p = pol_prefix_v4(ips[i], 32);
+		int err = ipcache_upsert(m->ipc, &p, ep->identity);
+
+		if (err) {
+			for (j = 0; j < i; j++) {
+				bool old = false;
+				size_t k;
+
+				for (k = 0; k < ep->nips; k++)
+					old |= ep->ips[k] == ips[j];
+				p = pol_prefix_v4(ips[j], 32);
+				if (!old)
+					ipcache_delete(m->ipc, &p);
+			}
+			free(nv);
+			return err;
+		}
+	}
+	for (i = 0; i < ep->nips; i++) {
+		bool kept = false;
+
+		for (j = 0; j < nips; j++)
+			kept |= ips[j] == ep->ips[i];
+		if (!kept) {
+			struct pol_prefix p = pol_prefix_v4(ep->ips[i], 32);
+
+			ipcache_delete(m->ipc, &p);
+		}
+	}
+	free(ep->ips);
+	ep->ips = nv;
+	ep->nips = nips;
+	return 0;
+}
+
+const struct agent_ep *agent_model_endpoint_by_ip(const struct agent_model *m, uint32_t ip)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->eps.n; i++)
+		for (j = 0; j < m->eps.v[i]->nips; j++)
+			if (m->eps.v[i]->ips[j] == ip)
+				return m->eps.v[i];
+	return NULL;
+}
+
+int agent_model_identity_restore(struct agent_model *m, uint32_t id,
+				 const struct pol_labels *labels)
+{
+	const struct id_entry *ie;
+	int err = id_alloc_restore(m->ids, id, labels);
+
+	if (err)
+		return err;
+	ie = id_alloc_get(m->ids, id);
+	err = pol_engine_identity_add(m->eng, id, &ie->labels, NULL);
+	if (err)
+		id_alloc_release(m->ids, id, NULL);
+	return err;
+}
+
+int agent_model_identity_release(struct agent_model *m, uint32_t id)
+{
+	bool freed;
+	int err = id_alloc_release(m->ids, id, &freed);
+
+	if (!err && freed)
+		pol_engine_identity_remove(m->eng, id);
+	return err;
+}
+
 /* ---- CIDR identities ---------------------------------------------------------- */
 
 static int cidr_mark(void *ctx, const struct pol_prefix *p)

@@ -68,6 +68,31 @@ const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, u
 size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep *const **out);
 
 /*
+ * Replaces an endpoint's addresses (ips: IPv4, network byte order; copied)
+ * and their ipcache entries; used when the datapath assigns the address
+ * after the endpoint was added without one. Returns 0, -ENOENT, -EEXIST
+ * (an address belongs to another endpoint; eb says which) or -ENOMEM;
+ * on error nothing changed.
+ */
+int agent_model_endpoint_set_ips(struct agent_model *m, const char *name, const uint32_t *ips,
+				 size_t nips, struct errbuf *eb);
+/* The endpoint owning IPv4 address ip (network byte order), or NULL. */
+const struct agent_ep *agent_model_endpoint_by_ip(const struct agent_model *m, uint32_t ip);
+
+/*
+ * State restore: re-creates identity id with labels (the identity's own
+ * label set, as id_alloc_get() reports it; copied) holding one reference,
+ * and makes the engine know it, so that endpoints and CIDR prefixes added
+ * afterwards get their old numbers. Drop that reference with
+ * agent_model_identity_release() once everything is loaded. Returns 0 or
+ * the error of id_alloc_restore() / -ENOMEM; on error nothing changed.
+ */
+int agent_model_identity_restore(struct agent_model *m, uint32_t id,
+				 const struct pol_labels *labels);
+/* Drops one reference on identity id; the engine forgets it when it is freed. -ENOENT. */
+int agent_model_identity_release(struct agent_model *m, uint32_t id);
+
+/*
  * Loads every policy of set (takes them all; set is left empty), replacing
  * loaded policies of the same kind, namespace and name. Allocates identities
  * for the CIDR prefixes now in use and releases unused ones.

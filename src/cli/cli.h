@@ -2,7 +2,8 @@
 /*
  * The velum command line: shared declarations of its subcommands. Exit
  * statuses: 0 success (for trace: the trace ran, whatever the verdict),
- * 1 runtime failure (agent unreachable, I/O), 2 bad input or usage.
+ * 1 runtime failure (agent unreachable, not found, I/O), 2 bad input or
+ * usage (the agent answered 400).
  */
 #ifndef VELUM_CLI_CLI_H
 #define VELUM_CLI_CLI_H
@@ -10,6 +11,14 @@
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
 #define CLI_EXIT_USAGE 2
+
+/* Subcommand groups: argv[0] is the group's name ("endpoint", ...). */
+int cli_endpoint(int argc, char **argv);
+int cli_policy(int argc, char **argv);
+int cli_identity(int argc, char **argv);
+int cli_bpf(int argc, char **argv);
+int cli_observe(int argc, char **argv);
+int cli_status(int argc, char **argv);
 
 /* `velum policy trace ...` (argv[0] is "trace"). */
 int cli_policy_trace(int argc, char **argv);

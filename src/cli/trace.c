@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/model.h"
+#include "cli/client.h"
 #include "lib/errbuf.h"
 #include "lib/strbuf.h"
 #include "lib/vec.h"
@@ -33,9 +34,13 @@ static const char trace_usage[] =
 	"           --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
 	"           [--http-method M --http-path P [--http-host H] [--http-header 'Name: value' ...]]\n"
 	"           [-o json]\n"
+	"       velum policy trace --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
+	"           [--http-...] [-o json]\n"
 	"\n"
 	"Answers whether a packet (and an HTTP request) from PEER to PEER passes, and which\n"
-	"rule decides, at the source's egress and at the destination's ingress.\n"
+	"rule decides, at the source's egress and at the destination's ingress. Without\n"
+	"--offline it asks the running agent (velumd) about its live state; the output is\n"
+	"the same.\n"
 	"\n"
 	"  --offline          evaluate the given files; no agent needed\n"
 	"  --policy FILE      a policy file (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy,\n"
@@ -481,6 +486,58 @@ out:
 	return rc;
 }
 
+/* The same trace on velumd's live state (POST /v1/trace), printed as the agent formats it. */
+static int trace_live(const struct trace_args *a)
+{
+	json_t *body = json_pack("{s:s, s:s}", "from", a->from, "to", a->to), *http;
+	struct cli_resp r;
+	char *s;
+	size_t i;
+	int rc;
+
+	if (!body)
+		return CLI_EXIT_FAIL;
+	if (a->have_icmp) {
+		json_object_set_new(body, "icmp_type", json_integer(a->port));
+	} else {
+		json_object_set_new(body, "dport", json_integer(a->port));
+		json_object_set_new(body, "protocol",
+				    json_string(a->proto == IPPROTO_UDP	 ? "UDP" :
+						a->proto == IPPROTO_SCTP ? "SCTP" :
+									   "TCP"));
+	}
+	if (a->method) {
+		http = json_pack("{s:s, s:s, s:[]}", "method", a->method, "path", a->path,
+				 "headers");
+		if (a->host)
+			json_object_set_new(http, "host", json_string(a->host));
+		for (i = 0; i < a->headers.n; i++) {
+			struct strbuf h = STRBUF_INIT;
+
+			strbuf_printf(&h, "%.*s: %.*s", (int)a->headers.v[i].name.len,
+				      a->headers.v[i].name.p, (int)a->headers.v[i].value.len,
+				      a->headers.v[i].value.p);
+			json_array_append_new(json_object_get(http, "headers"),
+					      json_string(strbuf_str(&h)));
+			strbuf_free(&h);
+		}
+		json_object_set_new(body, "http", http);
+	}
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!s)
+		return CLI_EXIT_FAIL;
+	rc = cli_request("POST", a->json ? "/v1/trace" : "/v1/trace?format=text", s, strlen(s), &r);
+	free(s);
+	if (rc)
+		return rc;
+	rc = cli_check(&r, "policy trace");
+	if (!rc)
+		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
+	cli_resp_free(&r);
+	return rc;
+}
+
 int cli_policy_trace(int argc, char **argv)
 {
 	enum {
@@ -620,11 +677,12 @@ int cli_policy_trace(int argc, char **argv)
 		goto out;
 	}
 	if (!a.offline) {
-		fprintf(stderr,
-			"velum policy trace: tracing the live state needs the agent, which is "
-			"not part of this build yet; use --offline with --policy and "
-			"--endpoints\n");
-		rc = CLI_EXIT_FAIL;
+		if (a.policies.n || a.endpoints) {
+			rc = usage_error("%s", "--policy and --endpoints need --offline (without "
+					       "it the trace asks the running agent)");
+			goto out;
+		}
+		rc = trace_live(&a);
 		goto out;
 	}
 	if (!a.policies.n || !a.endpoints) {

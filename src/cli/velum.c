@@ -1,33 +1,109 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * velum: the user's command line. Dispatches `velum <group> <verb> ...` to
- * the subcommands; each prints its own --help.
+ * the subcommands (each prints its own --help); all but the offline policy
+ * commands talk to velumd's API (src/cli/client.c). The global option
+ * -H/--host SOCKET (or $VELUM_SOCKET) names the agent's socket.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
+#include "velum_completion.h"
 
 static const char usage[] =
-	"usage: velum <command> [args]\n"
+	"usage: velum [-H SOCKET] <command> [args]\n"
 	"\n"
-	"  policy trace     would a packet or HTTP request pass, and which rule decides?\n"
-	"  policy resolve   the policy-map entries each endpoint enforces\n"
+	"  endpoint create|delete|list|get|label|config|exec   workloads and their labels\n"
+	"  policy import|get|delete|trace|resolve              policies\n"
+	"  identity list|get                                   security identities\n"
+	"  bpf policy get ENDPOINT                             the policy map the kernel enforces\n"
+	"  observe [--follow] [filters]                        the flow log (Hubble style)\n"
+	"  status                                              agent, datapath, store, counts\n"
+	"  completion bash                                     shell completion script\n"
 	"\n"
+	"  -H, --host SOCKET   velumd's API socket [$VELUM_SOCKET, else " CLI_SOCKET_DEFAULT "]\n"
+	"\n"
+	"Tables by default; -o json on every command that prints objects.\n"
 	"Run 'velum <command> --help' for a command's options.\n";
+
+static const char completion_usage[] =
+	"usage: velum completion bash\n"
+	"\n"
+	"Prints the bash completion script. Load it with: source <(velum completion bash)\n"
+	"or install it as /usr/share/bash-completion/completions/velum.\n";
+
+static int cmd_completion(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "bash")) {
+		fputs(velum_completion_bash, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(completion_usage, stdout);
+		return CLI_EXIT_OK;
+	}
+	fprintf(stderr, "velum completion: only bash is supported\n%s", completion_usage);
+	return CLI_EXIT_USAGE;
+}
+
+/* Takes -H/--host SOCKET out of argv (up to a "--"); returns the new argc. */
+static int take_host(int argc, char **argv)
+{
+	int i, j;
+
+	for (i = j = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if ((!strcmp(argv[i], "-H") || !strcmp(argv[i], "--host")) && i + 1 < argc) {
+			cli_socket = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--host=", 7)) {
+			cli_socket = argv[i] + 7;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	return j;
+}
 
 int main(int argc, char **argv)
 {
+	const char *env = getenv("VELUM_SOCKET");
+	int rc;
+
+	if (env && *env)
+		cli_socket = env;
+	argc = take_host(argc, argv);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
-	if (!strcmp(argv[1], "policy") && argc >= 3 && !strcmp(argv[2], "trace"))
-		return cli_policy_trace(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "policy") && argc >= 3 && !strcmp(argv[2], "resolve"))
-		return cli_policy_resolve(argc - 2, argv + 2);
-	fprintf(stderr, "velum: unknown command '%s%s%s'\n%s", argv[1], argc >= 3 ? " " : "",
-		argc >= 3 ? argv[2] : "", usage);
-	return CLI_EXIT_USAGE;
+	if (!strcmp(argv[1], "policy"))
+		rc = cli_policy(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "endpoint") || !strcmp(argv[1], "ep"))
+		rc = cli_endpoint(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "identity"))
+		rc = cli_identity(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "bpf"))
+		rc = cli_bpf(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "observe"))
+		rc = cli_observe(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "status"))
+		rc = cli_status(argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "completion"))
+		rc = cmd_completion(argc - 1, argv + 1);
+	else {
+		fprintf(stderr, "velum: unknown command '%s'\n%s", argv[1], usage);
+		rc = CLI_EXIT_USAGE;
+	}
+	return rc;
 }

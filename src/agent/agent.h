@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * velumd's state and change pipeline (directory-private to src/agent).
+ *
+ * One struct agent owns the model (src/agent/model.c), the datapath handle,
+ * the SQLite store and the per-endpoint extras the model does not know
+ * (namespace path, host interface, state). All of them are guarded by
+ * `lock`: every API call that reads or changes them holds it, so velumd has
+ * one writer at a time. The flow thread reads the datapath's event ring
+ * through a second datapath handle and keeps flows under `flow_lock`.
+ *
+ * Every change follows one pipeline (agent.c):
+ *   validate and parse everything (nothing touched yet)
+ *   -> update the model -> regenerate (only affected endpoints change)
+ *   -> store: write the rows inside one transaction (not yet committed)
+ *   -> kernel: swap the changed endpoints' policy maps, sync the ipcache
+ *   -> commit -> answer.
+ * A failure after the model changed rolls the transaction back and rebuilds
+ * the model from the store, then re-applies it to the kernel (agent_rebuild):
+ * from the user's point of view nothing changed. A crash at any point leaves
+ * the store at the old or the new state; start-up re-applies the store to
+ * the kernel, so either way the kernel ends up equal to the store.
+ */
+#ifndef VELUM_AGENT_AGENT_H
+#define VELUM_AGENT_AGENT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/model.h"
+#include "agent/store.h"
+#include "datapath/dp.h"
+#include "lib/errbuf.h"
+#include "lib/hmap.h"
+#include "lib/vec.h"
+#include "monitor/flow.h"
+#include "monitor/metrics.h"
+
+#define AGENT_VERSION	    "0.4.0"
+#define AGENT_STATE_DIR	    "/var/lib/velum"
+#define AGENT_SOCKET	    "/run/velum/velum.sock"
+#define AGENT_METRICS	    "127.0.0.1:9962"
+#define AGENT_FLOWS_DEFAULT 65536
+#define AGENT_MAX_BODY	    (32u << 20)
+
+struct agent_opts {
+	const char *state_dir;
+	const char *socket_path;
+	const char *pin_dir; /* NULL: the datapath's default */
+	const char *pool;    /* NULL: the datapath's default (or the node's) */
+	const char *ifname_prefix;
+	const char *netns_prefix;
+	const char *metrics; /* "ADDR:PORT" or "off" */
+	size_t flow_cap;
+};
+
+/* What the agent knows of an endpoint beyond the model. */
+struct agent_epx {
+	uint32_t id;
+	char *netns;  /* the namespace path */
+	bool adopted; /* netns was given by the caller (kept on delete) */
+	char host_ifname[16];
+	char created[40]; /* RFC 3339 */
+	char *error;	  /* non-NULL: state "error" with this message */
+};
+
+struct agent {
+	struct agent_opts o;
+	pthread_mutex_t lock;
+	struct agent_model *m;
+	struct dp *dp;
+	struct agent_store *st;
+	uint64_t revision;
+	int64_t started_ns;
+	char pin_dir[256];
+	VEC(struct agent_epx) epx;	  /* sorted by id */
+	VEC(struct ipcache_entry) pushed; /* CIDR entries the kernel holds */
+	VEC(uint32_t) stored_ids;	  /* identities in the store, sorted */
+
+	/* flow enrichment caches (under lock), valid for cache_rev */
+	struct hmap ident_cache, rule_cache;
+	uint64_t cache_rev;
+
+	/* metrics (under lock) */
+	struct mon_hist regen_hist, import_hist;
+	uint64_t regen_total, regen_failed;
+
+	/* flows (under flow_lock) */
+	pthread_mutex_t flow_lock;
+	pthread_cond_t flow_cond;
+	struct mon_ring ring;
+	uint64_t verdicts[5][7][2]; /* [VELUM_FLOW_*][enum velum_match][dir] */
+	uint64_t events_total;
+	struct dp *dp_ev;
+	pthread_t flow_thr;
+	bool flow_running;
+	atomic_bool stopping;
+};
+
+/* HTTP-ish outcome of a failed call: maps a negative errno. */
+int agent_err_status(int err);
+
+/* Sets up a (locked-free) agent: opens nothing. */
+void agent_init(struct agent *a, const struct agent_opts *o);
+/* Frees model, caches, extras; closes dp and store. */
+void agent_fini(struct agent *a);
+
+/*
+ * Builds the model from the store and makes the kernel equal to it:
+ * re-creates endpoints the kernel lost, removes ones the store does not
+ * know, swaps every endpoint's policy map, syncs the ipcache. Used at start
+ * and after a failed change. Returns 0 or a negative errno with eb set
+ * (the store cannot be restored; the kernel is then untouched).
+ */
+int agent_restore(struct agent *a, struct errbuf *eb);
+
+/* The endpoint extras of id, or NULL. */
+struct agent_epx *agent_epx(struct agent *a, uint32_t id);
+
+struct agent_ep_req {
+	const char *name; /* "ns/name" or "name" */
+	const char *ns;	  /* NULL: from name, else "default" */
+	const char *const *labels;
+	size_t nlabels;
+	const struct pol_named_port *ports;
+	size_t nports;
+	bool audit;
+	const char *netns; /* adopt this namespace; NULL: create one */
+};
+
+/* Creates an endpoint; *out (borrowed) on success. Negative errno with eb. */
+int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
+			  const struct agent_ep **out, struct errbuf *eb);
+int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb);
+/* labels NULL: keep; audit < 0: keep. */
+int agent_endpoint_update(struct agent *a, const char *name, const char *const *labels,
+			  size_t nlabels, int audit, struct errbuf *eb);
+
+struct agent_file {
+	const char *name;
+	const char *content;
+	size_t len;
+};
+
+/*
+ * Imports the policies of every file, all or nothing. On success *loaded
+ * (new array, free()) lists (kind, ns, name) keys as "Kind\tns\tname" strings
+ * of the imported policies and *warnings (new string or NULL) the parser's
+ * notes.
+ */
+int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb);
+/*
+ * Deletes the policies matching kind (NULL: any), ns (NULL: any) and name
+ * (NULL with all: every policy). *deleted gets the count; -ENOENT if none.
+ */
+int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const char *name,
+			bool all, size_t *deleted, struct errbuf *eb);
+
+/* Normalises an endpoint reference ("name", "ns/name", or name + ns) into buf. */
+int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, struct errbuf *eb);
+
+/* JSON helpers shared with the API: the user's labels and named ports of ep (new arrays). */
+json_t *agent_user_labels_json(const struct agent_ep *ep);
+json_t *agent_ports_json(const struct agent_ep *ep);
+/*
+ * Reads a JSON array of label strings / of named ports ({name, port,
+ * protocol}) into a new array (free()) whose strings are borrowed from j.
+ */
+int agent_labels_from_json(json_t *j, const char ***out, size_t *n, struct errbuf *eb);
+int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, struct errbuf *eb);
+
+/* ---- flows (flows.c) ---- */
+
+/* Opens the event handle and starts the flow thread. */
+int agent_flows_start(struct agent *a, const struct dp_opts *dpo, struct errbuf *eb);
+void agent_flows_stop(struct agent *a);
+/* Drops the enrichment caches (their references); with a->lock held. */
+void agent_flow_caches_clear(struct agent *a);
+
+/* ---- HTTP (api.c) ---- */
+
+struct agent_http;
+/* Starts the API on the listening unix socket fd and the metrics server. */
+struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *eb);
+void agent_http_stop(struct agent_http *h);
+/* The metrics address actually bound ("127.0.0.1:9962"), or "off". */
+const char *agent_http_metrics_addr(const struct agent_http *h);
+
+#endif

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * velumd: the agent. Takes the state directory's lock (one agent per state),
+ * opens the store, attaches to (or loads) the pinned datapath, restores the
+ * model from the store and makes the kernel equal to it, then serves the
+ * REST API on a unix socket and metrics on a loopback port until SIGTERM
+ * or SIGINT. Enforcement never depends on this process: programs and maps
+ * stay pinned and attached when it exits or dies.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "agent/agent.h"
+#include "lib/log.h"
+
+static const char usage[] =
+	"usage: velumd [options]\n"
+	"\n"
+	"The velum agent: owns endpoints, identities and policies, enforces them with eBPF,\n"
+	"and serves the REST API the velum command talks to.\n"
+	"\n"
+	"  --state-dir DIR      state (SQLite store, lock) [" AGENT_STATE_DIR "]\n"
+	"  --socket PATH        API unix socket, mode 0600 [" AGENT_SOCKET "]\n"
+	"  --pin-dir DIR        bpffs folder of the datapath's pins [/sys/fs/bpf/velum]\n"
+	"  --pool CIDR          endpoint address pool [the node's, else " DP_POOL_DEFAULT "]\n"
+	"  --ifname-prefix P    host-side veth names P<id> [vlm]\n"
+	"  --netns-prefix P     created namespaces /run/netns/P<id> [velum-ep]\n"
+	"  --metrics ADDR:PORT  Prometheus metrics, or 'off' [" AGENT_METRICS "]\n"
+	"  --flows N            flows kept for 'velum observe' [65536]\n"
+	"  -v, --debug          more logging\n"
+	"  -h, --help           this text\n"
+	"  --version            print the version\n";
+
+static int take_lock(const char *dir, int *fd_out, struct errbuf *eb)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, n;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return errbuf_set(eb, "state directory %s: %s", dir, strerror(errno)), -errno;
+	snprintf(path, sizeof(path), "%s/velumd.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errbuf_set(eb, "lock %s: %s", path, strerror(errno)), -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int err = -errno;
+
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (err == -EWOULDBLOCK)
+			errbuf_set(eb,
+				   "another velumd%s%s%s is already using the state directory %s; "
+				   "stop it first (one agent per state directory)",
+				   pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", dir);
+		else
+			errbuf_set(eb, "lock %s: %s", path, strerror(-err));
+		close(fd);
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	if (ftruncate(fd, 0) == 0) {
+		n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		if (pwrite(fd, pid, (size_t)n, 0) != n)
+			pr_debug("velumd: cannot write the pid into the lock file\n");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The API socket: refuses a path another live agent serves, replaces a stale one. */
+static int open_socket(const char *path, struct errbuf *eb)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errbuf_set(eb, "socket path %s: too long", path), -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	err = mkdir_p(dirname(dir), 0755);
+	if (err)
+		return errbuf_set(eb, "socket folder of %s: %s", path, strerror(-err)), err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		errbuf_set(eb, "socket %s is served by another velumd; stop it or use --socket",
+			   path);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* mode 0600 from the start: no window in which others could connect */
+	{
+		mode_t old = umask(0177);
+
+		err = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(old);
+	}
+	if (err == -1 || chmod(path, 0600) == -1 || listen(fd, 64) == -1) {
+		err = -errno;
+		errbuf_set(eb, "socket %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	if (lvl == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (lvl == LIBBPF_WARN)
+		pr_warn("libbpf: %s", buf);
+	else
+		pr_debug("libbpf: %s", buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_STATE = 256, O_SOCKET, O_PIN, O_POOL, O_IFP, O_NSP, O_METRICS, O_FLOWS, O_VER };
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "pin-dir", required_argument, NULL, O_PIN },
+		{ "pool", required_argument, NULL, O_POOL },
+		{ "ifname-prefix", required_argument, NULL, O_IFP },
+		{ "netns-prefix", required_argument, NULL, O_NSP },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "flows", required_argument, NULL, O_FLOWS },
+		{ "debug", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VER },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent_opts o = {
+		.state_dir = AGENT_STATE_DIR,
+		.socket_path = AGENT_SOCKET,
+		.metrics = AGENT_METRICS,
+		.flow_cap = AGENT_FLOWS_DEFAULT,
+	};
+	struct dp_opts dpo = { 0 };
+	static struct agent a;
+	struct agent_http *http = NULL;
+	char dbpath[PATH_MAX];
+	struct errbuf eb;
+	sigset_t sigs;
+	int c, lock_fd = -1, api_fd = -1, err, rc = 1;
+
+	errbuf_clear(&eb);
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case O_STATE:
+			o.state_dir = optarg;
+			break;
+		case O_SOCKET:
+			o.socket_path = optarg;
+			break;
+		case O_PIN:
+			o.pin_dir = optarg;
+			break;
+		case O_POOL:
+			o.pool = optarg;
+			break;
+		case O_IFP:
+			o.ifname_prefix = optarg;
+			break;
+		case O_NSP:
+			o.netns_prefix = optarg;
+			break;
+		case O_METRICS:
+			o.metrics = optarg;
+			break;
+		case O_FLOWS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 16 || v > 4000000) {
+				fprintf(stderr, "velumd: --flows '%s': expected 16-4000000\n",
+					optarg);
+				return 2;
+			}
+			o.flow_cap = (size_t)v;
+			break;
+		}
+		case 'v':
+			log_threshold = LOG_LVL_DEBUG;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case O_VER:
+			printf("velumd %s\n", AGENT_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "velumd: unexpected argument '%s'\n%s", argv[optind], usage);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "velumd: must run as root (it loads eBPF programs and makes "
+				"network namespaces)\n");
+		return 1;
+	}
+	/* signals are taken by sigtimedwait() below; every thread inherits the mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	libbpf_set_print(libbpf_log);
+
+	agent_init(&a, &o);
+	err = take_lock(o.state_dir, &lock_fd, &eb);
+	if (err)
+		goto out;
+	snprintf(dbpath, sizeof(dbpath), "%s/state.db", o.state_dir);
+	a.st = agent_store__open(dbpath, &eb);
+	if (!a.st) {
+		err = -errno;
+		goto out;
+	}
+	dpo.pin_dir = o.pin_dir;
+	dpo.pool = o.pool;
+	dpo.ifname_prefix = o.ifname_prefix;
+	dpo.netns_prefix = o.netns_prefix;
+	a.dp = dp__open(&dpo, &eb);
+	if (!a.dp) {
+		err = -errno;
+		errbuf_prefix(&eb, "datapath: ");
+		goto out;
+	}
+	snprintf(a.pin_dir, sizeof(a.pin_dir), "%s", dp_pin_dir(a.dp));
+	pthread_mutex_lock(&a.lock);
+	err = agent_restore(&a, &eb);
+	pthread_mutex_unlock(&a.lock);
+	if (err) {
+		errbuf_prefix(&eb, "cannot restore the state from %s: ", dbpath);
+		goto out;
+	}
+	api_fd = open_socket(o.socket_path, &eb);
+	if (api_fd < 0) {
+		err = api_fd;
+		goto out;
+	}
+	err = agent_flows_start(&a, &dpo, &eb);
+	if (err)
+		goto out;
+	http = agent_http_start(&a, api_fd, &eb);
+	if (!http) {
+		err = -EIO;
+		goto out;
+	}
+	api_fd = -1; /* the HTTP server owns and closes it */
+	pr_info("velumd %s: ready on %s (state %s, pins %s, revision %llu, %zu endpoint(s), "
+		"metrics %s)\n",
+		AGENT_VERSION, o.socket_path, o.state_dir, a.pin_dir,
+		(unsigned long long)a.revision, a.epx.n, agent_http_metrics_addr(http));
+
+	for (;;) {
+		struct timespec ts = { .tv_sec = 10 };
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == -1 && errno == EAGAIN) {
+			/* conntrack entries past their lifetime */
+			pthread_mutex_lock(&a.lock);
+			dp_ct_gc(a.dp);
+			pthread_mutex_unlock(&a.lock);
+		}
+	}
+	pr_info("velumd: stopping; enforcement continues (programs and maps stay pinned)\n");
+	rc = 0;
+	err = 0;
+out:
+	if (err)
+		fprintf(stderr, "velumd: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+	atomic_store(&a.stopping, true);
+	pthread_mutex_lock(&a.flow_lock);
+	pthread_cond_broadcast(&a.flow_cond);
+	pthread_mutex_unlock(&a.flow_lock);
+	agent_http_stop(http);
+	agent_flows_stop(&a);
+	if (api_fd >= 0)
+		close(api_fd);
+	if (http || api_fd >= 0)
+		unlink(o.socket_path);
+	agent_fini(&a);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return rc;
+}

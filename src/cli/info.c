@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Read-only views of the agent: `velum status`, `velum identity list|get`
+ * and `velum bpf policy get` (the policy map the kernel enforces, read back
+ * from the kernel, not recomputed).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/table.h"
+
+/* Options -o json, -n/--numeric (when numeric is non-NULL) and --help; *rest = first operand. */
+static int simple_args(int argc, char **argv, const char *usage, bool *json, bool *numeric,
+		       int *rest)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "numeric", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "json")) {
+				fprintf(stderr, "velum: -o '%s': only json is supported\n%s",
+					optarg, usage);
+				return CLI_EXIT_USAGE;
+			}
+			*json = true;
+			break;
+		case 'n':
+			if (!numeric)
+				goto bad;
+			*numeric = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+		bad:
+			fprintf(stderr, "velum: unknown or incomplete option '%s'\n%s",
+				argv[optind - 1], usage);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	*rest = optind;
+	return 0;
+}
+
+/* GET path and parse; prints errors. */
+static int get_json(const char *path, const char *cmd, json_t **out)
+{
+	struct cli_resp r;
+	int rc = cli_request("GET", path, NULL, 0, &r);
+
+	if (rc)
+		return rc;
+	rc = cli_check(&r, cmd);
+	if (!rc) {
+		*out = cli_json(&r, cmd);
+		if (!*out)
+			rc = CLI_EXIT_FAIL;
+	}
+	cli_resp_free(&r);
+	return rc;
+}
+
+static const char status_usage[] = "usage: velum status [-o json]\n"
+				   "\n"
+				   "The agent, its datapath, its store and what it holds.\n";
+
+static void uptime(const char *started, char *buf, size_t len)
+{
+	struct tm tm = { 0 };
+	long s;
+
+	if (!started || !strptime(started, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	s = (long)(time(NULL) - timegm(&tm));
+	if (s < 120)
+		snprintf(buf, len, "%lds", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%ldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+	else
+		snprintf(buf, len, "%ldd", s / 86400);
+}
+
+int cli_status(int argc, char **argv)
+{
+	json_t *j = NULL, *ag, *dp, *st, *cn, *fl;
+	bool json = false;
+	int rest, rc = simple_args(argc, argv, status_usage, &json, NULL, &rest);
+	char up[32];
+	long long failed;
+
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (rest < argc) {
+		fprintf(stderr, "velum status: unexpected argument '%s'\n%s", argv[rest],
+			status_usage);
+		return CLI_EXIT_USAGE;
+	}
+	rc = get_json("/v1/status", "status", &j);
+	if (rc)
+		return rc;
+	if (json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	ag = json_object_get(j, "agent");
+	dp = json_object_get(j, "datapath");
+	st = json_object_get(j, "store");
+	cn = json_object_get(j, "counts");
+	fl = json_object_get(j, "flows");
+	failed = json_integer_value(json_object_get(dp, "endpoints_failed"));
+	uptime(json_string_value(json_object_get(ag, "started")), up, sizeof(up));
+	printf("Agent:       Ok   velumd %s (pid %lld), up %s, socket %s\n",
+	       json_string_value(json_object_get(ag, "version")),
+	       json_integer_value(json_object_get(ag, "pid")), up,
+	       json_string_value(json_object_get(ag, "socket")));
+	printf("Datapath:    %s   programs %s, pins %s, %lld endpoint(s)%s, %lld conntrack "
+	       "entries\n",
+	       failed ? "Degraded" : "Ok", json_string_value(json_object_get(dp, "programs")),
+	       json_string_value(json_object_get(dp, "pin_dir")),
+	       json_integer_value(json_object_get(dp, "endpoints")),
+	       failed ? " (some failed: see velum endpoint list)" : "",
+	       json_integer_value(json_object_get(dp, "ct_entries")));
+	printf("Store:       Ok   %s (schema %lld), revision %lld\n",
+	       json_string_value(json_object_get(st, "path")),
+	       json_integer_value(json_object_get(st, "schema")),
+	       json_integer_value(json_object_get(st, "revision")));
+	printf("Endpoints:   %lld\n", json_integer_value(json_object_get(cn, "endpoints")));
+	printf("Identities:  %lld\n", json_integer_value(json_object_get(cn, "identities")));
+	printf("Policies:    %lld\n", json_integer_value(json_object_get(cn, "policies")));
+	printf("Flows:       Current/Max Flows: %lld/%lld, %lld events seen\n",
+	       json_integer_value(json_object_get(fl, "current")),
+	       json_integer_value(json_object_get(fl, "max")),
+	       json_integer_value(json_object_get(fl, "seen")));
+	printf("Metrics:     %s\n", json_string_value(json_object_get(j, "metrics")));
+	json_decref(j);
+	return 0;
+}
+
+static const char identity_usage[] =
+	"usage: velum identity list [-o json]\n"
+	"       velum identity get ID [-o json]\n"
+	"\n"
+	"Security identities: the number each distinct set of labels gets, and who has it.\n";
+
+static char *join(json_t *arr)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++) {
+		if (i)
+			strbuf_putc(&sb, '\n');
+		strbuf_puts(&sb, json_string_value(json_array_get(arr, i)) ?: "");
+	}
+	return strbuf_detach(&sb) ?: strdup("");
+}
+
+static void print_identities(json_t *arr)
+{
+	static const char *const hdr[] = { "ID", "LABELS", "ENDPOINTS" };
+	struct cli_table t;
+	size_t i;
+
+	cli_table_init(&t, 3, hdr, NULL);
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *id = json_array_get(arr, i);
+		char num[16], *labels = join(json_object_get(id, "labels"));
+		char *eps = join(json_object_get(id, "endpoints"));
+		const char *row[3] = { num, labels, eps };
+
+		snprintf(num, sizeof(num), "%lld", json_integer_value(json_object_get(id, "id")));
+		cli_table_add(&t, row);
+		free(labels);
+		free(eps);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+}
+
+int cli_identity(int argc, char **argv)
+{
+	struct strbuf path = STRBUF_INIT;
+	json_t *j = NULL;
+	bool json = false;
+	int rest, rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(identity_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "list") && strcmp(argv[1], "get")) {
+		fprintf(stderr, "velum identity: unknown verb '%s'\n%s", argv[1], identity_usage);
+		return CLI_EXIT_USAGE;
+	}
+	rc = simple_args(argc - 1, argv + 1, identity_usage, &json, NULL, &rest);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	rest++; /* index in argv */
+	if (!strcmp(argv[1], "get") ? rest + 1 != argc : rest != argc) {
+		fprintf(stderr, "velum identity %s: %s\n%s", argv[1],
+			!strcmp(argv[1], "get") ? "give one identity ID" : "no arguments expected",
+			identity_usage);
+		return CLI_EXIT_USAGE;
+	}
+	strbuf_puts(&path, "/v1/identities");
+	if (!strcmp(argv[1], "get")) {
+		strbuf_putc(&path, '/');
+		cli_url_escape(&path, argv[rest]);
+	}
+	rc = get_json(strbuf_str(&path), !strcmp(argv[1], "get") ? "identity get" : "identity list",
+		      &j);
+	strbuf_free(&path);
+	if (rc)
+		return rc;
+	if (json) {
+		cli_print_json(j);
+	} else if (json_is_array(j)) {
+		print_identities(j);
+	} else {
+		json_t *arr = json_array();
+
+		json_array_append(arr, j);
+		print_identities(arr);
+		json_decref(arr);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static const char bpf_usage[] =
+	"usage: velum bpf policy get ENDPOINT [-n] [-o json]\n"
+	"\n"
+	"The policy map the kernel enforces for ENDPOINT, read back from the kernel: one line per\n"
+	"entry with its verdict, direction, peer identity (labels; -n: numbers), port/protocol,\n"
+	"proxy port, port prefix and the rule that produced it.\n";
+
+int cli_bpf(int argc, char **argv)
+{
+	static const char *const hdr[] = {
+		"POLICY", "DIRECTION", "LABELS (source:key[=value])", "PORT/PROTO", "PROXY PORT",
+		"PREFIX", "RULE"
+	};
+	struct strbuf path = STRBUF_INIT;
+	struct cli_table t;
+	json_t *j = NULL, *ents;
+	bool json = false, numeric = false;
+	char full[512];
+	size_t i;
+	int rest, rc;
+
+	if (argc < 3 || strcmp(argv[1], "policy") || strcmp(argv[2], "get")) {
+		bool help = argc >= 2 &&
+			    (!strcmp(argv[argc - 1], "--help") || !strcmp(argv[argc - 1], "-h"));
+
+		fputs(bpf_usage, help ? stdout : stderr);
+		return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	rc = simple_args(argc - 2, argv + 2, bpf_usage, &json, &numeric, &rest);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	rest += 2;
+	if (rest + 1 != argc) {
+		fprintf(stderr, "velum bpf policy get: give one ENDPOINT\n%s", bpf_usage);
+		return CLI_EXIT_USAGE;
+	}
+	if (strchr(argv[rest], '/'))
+		snprintf(full, sizeof(full), "%s", argv[rest]);
+	else
+		snprintf(full, sizeof(full), "default/%s", argv[rest]);
+	strbuf_puts(&path, "/v1/endpoints/");
+	cli_url_escape(&path, full);
+	strbuf_puts(&path, "/bpf-policy");
+	rc = get_json(strbuf_str(&path), "bpf policy get", &j);
+	strbuf_free(&path);
+	if (rc)
+		return rc;
+	if (json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	ents = json_object_get(j, "entries");
+	printf("%s (endpoint %lld):\n", json_string_value(json_object_get(j, "endpoint")),
+	       json_integer_value(json_object_get(j, "id")));
+	cli_table_init(&t, 7, hdr, NULL);
+	for (i = 0; i < json_array_size(ents); i++) {
+		json_t *e = json_array_get(ents, i), *peer = json_object_get(e, "peer");
+		long long id = json_integer_value(json_object_get(peer, "identity"));
+		char verdict[24], dir[16], ids[24], proxy[16], prefix[8], *labels;
+		const char *v = json_string_value(json_object_get(e, "verdict")) ?: "";
+		const char *d = json_string_value(json_object_get(e, "direction")) ?: "";
+		const char *row[7];
+
+		/* "Allow", "Deny", "Audit", "Redirect" as cilium-dbg prints */
+		snprintf(verdict, sizeof(verdict), "%c%s%s", v[0], v[0] ? v + 1 : "",
+			 json_is_true(json_object_get(e, "audit")) && strcmp(v, "AUDIT") ?
+				 " (audit)" :
+				 "");
+		for (char *p = verdict + 1; *p && *p != ' '; p++)
+			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+		snprintf(dir, sizeof(dir), "%c%s", d[0] ? d[0] - 32 : ' ', d[0] ? d + 1 : "");
+		if (numeric || !id) {
+			snprintf(ids, sizeof(ids), "%s", id ? "" : "ANY");
+			if (id)
+				snprintf(ids, sizeof(ids), "%lld", id);
+			labels = strdup(ids);
+		} else {
+			labels = join(json_object_get(peer, "labels"));
+		}
+		snprintf(proxy, sizeof(proxy), "%lld",
+			 json_integer_value(json_object_get(e, "proxy_port")));
+		snprintf(prefix, sizeof(prefix), "%lld",
+			 json_integer_value(json_object_get(e, "prefix")));
+		row[0] = verdict;
+		row[1] = dir;
+		row[2] = labels;
+		row[3] = json_string_value(json_object_get(e, "port"));
+		row[4] = strcmp(proxy, "0") ? proxy : "NONE";
+		row[5] = prefix;
+		row[6] = json_string_value(json_object_get(json_object_get(e, "rule"), "ref"));
+		cli_table_add(&t, row);
+		free(labels);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+	json_decref(j);
+	return 0;
+}

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `velum policy import|get|delete`: policies in the running agent. (trace
+ * and resolve live in trace.c.) Import sends every file in one request: the
+ * agent takes all of them or none.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/table.h"
+
+#define MAX_POLICY_FILE (16u << 20)
+
+static const char import_usage[] =
+	"usage: velum policy import FILE|DIR ... [--audit] [-o json]\n"
+	"\n"
+	"Imports policy files (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy\n"
+	"or raw Cilium rules; JSON or YAML; a directory means its *.json, *.yaml and *.yml files).\n"
+	"All or nothing: on any error nothing changes and the error names file:line:field.\n"
+	"A policy with the kind, namespace and name of a loaded one replaces it. Returns once\n"
+	"every affected endpoint enforces the new policy.\n"
+	"\n"
+	"  --audit   import in audit mode: the policies' denials pass and are reported as AUDIT\n"
+	"            (same as the annotation policy.velum.io/audit-mode: \"true\")\n"
+	"  -o json   print the agent's answer as JSON\n";
+
+static const char get_usage[] =
+	"usage: velum policy get [NAME] [--namespace NS] [--kind KIND] [-o json]\n"
+	"\n"
+	"Lists the loaded policies in load order; with NAME, also prints their source.\n";
+
+static const char delete_usage[] =
+	"usage: velum policy delete (NAME [--namespace NS] [--kind KIND] | --all)\n"
+	"\n"
+	"Deletes the named policies (every kind and namespace unless narrowed), or all.\n";
+
+static int usage_err(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_err(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "velum policy: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage);
+	return CLI_EXIT_USAGE;
+}
+
+static int read_whole(const char *path, char **buf, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_POLICY_FILE) {
+		err = fstat(fd, &st) == -1 ? -errno : S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		close(fd);
+		return err;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	(*buf)[got] = '\0';
+	*len = got;
+	return 0;
+}
+
+static bool policy_ext(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot &&
+	       (!strcasecmp(dot, ".json") || !strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
+}
+
+/* Adds path (a file, or the policy files of a directory) to files. */
+static int add_path(const char *path, json_t *files)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		struct dirent **ents;
+		int n = scandir(path, &ents, NULL, alphasort), i;
+		size_t before = json_array_size(files);
+
+		if (n < 0) {
+			fprintf(stderr, "velum policy import: %s: %s\n", path, strerror(errno));
+			return CLI_EXIT_USAGE;
+		}
+		for (i = 0, err = 0; i < n; i++) {
+			char sub[4096];
+
+			if (!err && ents[i]->d_name[0] != '.' && policy_ext(ents[i]->d_name)) {
+				snprintf(sub, sizeof(sub), "%s/%s", path, ents[i]->d_name);
+				err = add_path(sub, files);
+			}
+			free(ents[i]);
+		}
+		free(ents);
+		if (!err && json_array_size(files) == before) {
+			fprintf(stderr,
+				"velum policy import: %s: no *.json, *.yaml or *.yml file\n", path);
+			return CLI_EXIT_USAGE;
+		}
+		return err;
+	}
+	err = read_whole(path, &buf, &len);
+	if (err) {
+		fprintf(stderr, "velum policy import: %s: %s\n", path,
+			err == -EFBIG  ? "larger than 16 MiB" :
+			err == -EINVAL ? "not a regular file" :
+					 strerror(-err));
+		return CLI_EXIT_USAGE;
+	}
+	err = json_array_append_new(files,
+				    json_pack("{s:s, s:s%}", "name", path, "content", buf, len));
+	free(buf);
+	if (err) {
+		fprintf(stderr, "velum policy import: %s: not valid UTF-8 text\n", path);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "audit", no_argument, NULL, 'A' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *files = json_array(), *body = NULL, *out = NULL, *ps, *warn;
+	struct cli_resp r = { 0 };
+	bool json = false, audit = false;
+	char *s = NULL;
+	size_t i;
+	int c, rc = CLI_EXIT_USAGE;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			audit = true;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json")) {
+				rc = usage_err(import_usage, "-o '%s': only json is supported",
+					       optarg);
+				goto out;
+			}
+			json = true;
+			break;
+		case 'h':
+			fputs(import_usage, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			rc = usage_err(import_usage, "unknown or incomplete option '%s'",
+				       argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		rc = usage_err(import_usage, "%s", "give at least one policy FILE");
+		goto out;
+	}
+	for (; optind < argc; optind++) {
+		rc = add_path(argv[optind], files);
+		if (rc)
+			goto out;
+	}
+	body = json_pack("{s:O, s:b}", "files", files, "audit", audit);
+	s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (!s) {
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
+	rc = cli_request("POST", "/v1/policies", s, strlen(s), &r);
+	if (rc)
+		goto out;
+	rc = cli_check(&r, "policy import");
+	if (rc) {
+		if (rc == CLI_EXIT_USAGE)
+			fprintf(stderr, "velum policy import: nothing was changed\n");
+		goto out;
+	}
+	out = cli_json(&r, "policy import");
+	if (!out) {
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
+	warn = json_object_get(out, "warnings");
+	for (i = 0; i < json_array_size(warn); i++)
+		fprintf(stderr, "warning: %s\n", json_string_value(json_array_get(warn, i)));
+	if (json) {
+		cli_print_json(out);
+		goto out;
+	}
+	ps = json_object_get(out, "policies");
+	printf("imported %zu polic%s (revision %lld)%s\n", json_array_size(ps),
+	       json_array_size(ps) == 1 ? "y" : "ies",
+	       json_integer_value(json_object_get(out, "revision")), audit ? " in audit mode" : "");
+	for (i = 0; i < json_array_size(ps); i++) {
+		json_t *p = json_array_get(ps, i);
+		const char *ns = json_string_value(json_object_get(p, "namespace"));
+
+		printf("  %s %s%s%s (%s)%s\n", json_string_value(json_object_get(p, "kind")),
+		       ns ? ns : "", ns ? "/" : "", json_string_value(json_object_get(p, "name")),
+		       json_string_value(json_object_get(p, "file")),
+		       json_is_true(json_object_get(p, "audit")) ? " audit" : "");
+	}
+out:
+	free(s);
+	cli_resp_free(&r);
+	json_decref(files);
+	json_decref(body);
+	json_decref(out);
+	return rc;
+}
+
+struct sel {
+	const char *name, *ns, *kind;
+};
+
+static bool kind_matches(const char *want, const char *kind)
+{
+	static const char *const shorts[][2] = {
+		{ "cnp", "CiliumNetworkPolicy" }, { "ccnp", "CiliumClusterwideNetworkPolicy" },
+		{ "netpol", "NetworkPolicy" },	  { "knp", "NetworkPolicy" },
+		{ "rules", "CiliumRules" },
+	};
+	size_t i;
+
+	if (!strcasecmp(want, kind))
+		return true;
+	for (i = 0; i < sizeof(shorts) / sizeof(shorts[0]); i++)
+		if (!strcasecmp(want, shorts[i][0]) && !strcmp(kind, shorts[i][1]))
+			return true;
+	return false;
+}
+
+static bool selected(json_t *p, const struct sel *s)
+{
+	const char *ns = json_string_value(json_object_get(p, "namespace"));
+
+	if (s->name && strcmp(s->name, json_string_value(json_object_get(p, "name")) ?: ""))
+		return false;
+	if (s->ns && strcmp(s->ns, ns ? ns : ""))
+		return false;
+	if (s->kind && !kind_matches(s->kind, json_string_value(json_object_get(p, "kind")) ?: ""))
+		return false;
+	return true;
+}
+
+static int sel_args(int argc, char **argv, const char *usage, struct sel *s, bool *json, bool *all)
+{
+	static const struct option opts[] = {
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "n:k:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			s->ns = optarg;
+			break;
+		case 'k':
+			s->kind = optarg;
+			break;
+		case 'a':
+			if (!all)
+				return usage_err(usage, "%s", "--all is not an option here");
+			*all = true;
+			break;
+		case 'o':
+			if (!json || strcmp(optarg, "json"))
+				return usage_err(usage, "-o '%s': not supported here", optarg);
+			*json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			return usage_err(usage, "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		s->name = argv[optind++];
+	if (optind < argc)
+		return usage_err(usage, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	static const char *const hdr[] = { "KIND",     "NAMESPACE", "NAME",	"RULES",
+					   "RULE IDS", "AUDIT",	    "IMPORTED", "FILE" };
+	struct sel s = { 0 };
+	struct cli_resp r;
+	struct cli_table t;
+	json_t *j, *ps, *sel;
+	bool json = false;
+	size_t i;
+	int rc = sel_args(argc, argv, get_usage, &s, &json, NULL);
+
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	rc = cli_request("GET", "/v1/policies", NULL, 0, &r);
+	if (rc)
+		return rc;
+	rc = cli_check(&r, "policy get");
+	j = rc ? NULL : cli_json(&r, "policy get");
+	cli_resp_free(&r);
+	if (!j)
+		return rc ? rc : CLI_EXIT_FAIL;
+	ps = json_object_get(j, "policies");
+	sel = json_array();
+	for (i = 0; i < json_array_size(ps); i++)
+		if (selected(json_array_get(ps, i), &s))
+			json_array_append(sel, json_array_get(ps, i));
+	if (s.name && !json_array_size(sel)) {
+		fprintf(stderr, "velum policy get: no policy named '%s'\n", s.name);
+		rc = CLI_EXIT_FAIL;
+	} else if (json) {
+		json_object_set(j, "policies", sel);
+		cli_print_json(j);
+	} else {
+		cli_table_init(&t, 8, hdr, NULL);
+		for (i = 0; i < json_array_size(sel); i++) {
+			json_t *p = json_array_get(sel, i);
+			long long rules = json_integer_value(json_object_get(p, "rules"));
+			long long first = json_integer_value(json_object_get(p, "first_rule_id"));
+			char nr[16], ids[48];
+			const char *row[8];
+
+			snprintf(nr, sizeof(nr), "%lld", rules);
+			snprintf(ids, sizeof(ids), "%lld+", first);
+			row[0] = json_string_value(json_object_get(p, "kind"));
+			row[1] = json_string_value(json_object_get(p, "namespace")) ?: "-";
+			row[2] = json_string_value(json_object_get(p, "name"));
+			row[3] = nr;
+			row[4] = ids;
+			row[5] = json_is_true(json_object_get(p, "audit")) ? "yes" : "no";
+			row[6] = json_string_value(json_object_get(p, "imported"));
+			row[7] = json_string_value(json_object_get(p, "file"));
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+		printf("Revision: %lld\n", json_integer_value(json_object_get(j, "revision")));
+		for (i = 0; s.name && i < json_array_size(sel); i++) {
+			json_t *p = json_array_get(sel, i);
+
+			printf("\n# source of %s %s (file %s)\n%s",
+			       json_string_value(json_object_get(p, "kind")),
+			       json_string_value(json_object_get(p, "name")),
+			       json_string_value(json_object_get(p, "file")),
+			       json_string_value(json_object_get(p, "source")) ?: "");
+		}
+	}
+	json_decref(sel);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+	struct sel s = { 0 };
+	struct strbuf path = STRBUF_INIT;
+	struct cli_resp r;
+	json_t *j;
+	bool all = false;
+	int rc = sel_args(argc, argv, delete_usage, &s, NULL, &all);
+
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (all == (s.name != NULL))
+		return usage_err(delete_usage, "%s", "give a policy NAME or --all");
+	strbuf_puts(&path, "/v1/policies?");
+	if (all) {
+		strbuf_puts(&path, "all=1");
+	} else {
+		strbuf_puts(&path, "name=");
+		cli_url_escape(&path, s.name);
+		if (s.ns) {
+			strbuf_puts(&path, "&namespace=");
+			cli_url_escape(&path, s.ns);
+		}
+		if (s.kind) {
+			strbuf_puts(&path, "&kind=");
+			cli_url_escape(&path, s.kind);
+		}
+	}
+	rc = cli_request("DELETE", strbuf_str(&path), NULL, 0, &r);
+	strbuf_free(&path);
+	if (rc)
+		return rc;
+	rc = cli_check(&r, "policy delete");
+	j = rc ? NULL : cli_json(&r, "policy delete");
+	if (j)
+		printf("deleted %lld polic%s (revision %lld)\n",
+		       json_integer_value(json_object_get(j, "deleted")),
+		       json_integer_value(json_object_get(j, "deleted")) == 1 ? "y" : "ies",
+		       json_integer_value(json_object_get(j, "revision")));
+	json_decref(j);
+	cli_resp_free(&r);
+	return rc;
+}
+
+static const char group_usage[] =
+	"usage: velum policy <verb> [args]\n"
+	"\n"
+	"  import FILE|DIR ... [--audit]   load policies into the agent (all or nothing)\n"
+	"  get [NAME]                      loaded policies (and a policy's source)\n"
+	"  delete NAME | --all             remove policies\n"
+	"  trace --from PEER --to PEER --dport N[/PROTO] [--http-...]\n"
+	"                                  would this pass, and which rule decides? (live state;\n"
+	"                                  --offline with --policy/--endpoints needs no agent)\n"
+	"  resolve --offline ...           the policy-map entries each endpoint enforces\n";
+
+int cli_policy(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(group_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "trace"))
+		return cli_policy_trace(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "resolve"))
+		return cli_policy_resolve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "import"))
+		return cmd_import(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "get") || !strcmp(argv[1], "list"))
+		return cmd_get(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "delete"))
+		return cmd_delete(argc - 1, argv + 1);
+	fprintf(stderr, "velum policy: unknown verb '%s'\n%s", argv[1], group_usage);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reading a flow back from its JSON line (the /v1/flows format written by
+ * mon_flow_format_json()), so that `velum observe` prints the same compact
+ * line velumd would. Uses jansson; only the CLI links this file.
+ */
+#include "monitor/flow_json.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "velum/events.h"
+#include "velum/policy.h"
+
+static uint8_t match_parse(const char *s)
+{
+	static const char *const names[] = { "none",	"L3-L4",      "L3-Proto", "L3-Only",
+					     "L4-Only", "Proto-Only", "all" };
+	uint8_t i;
+
+	for (i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return VELUM_MATCH_NONE;
+}
+
+static uint8_t proto_parse(const char *s)
+{
+	if (!s)
+		return 0;
+	if (!strcmp(s, "TCP"))
+		return IPPROTO_TCP;
+	if (!strcmp(s, "UDP"))
+		return IPPROTO_UDP;
+	if (!strcmp(s, "ICMP"))
+		return IPPROTO_ICMP;
+	if (!strcmp(s, "SCTP"))
+		return IPPROTO_SCTP;
+	return 0;
+}
+
+static uint8_t flags_parse(const char *s)
+{
+	uint8_t f = 0;
+
+	if (!s)
+		return 0;
+	if (strstr(s, "FIN"))
+		f |= 0x01;
+	if (strstr(s, "SYN"))
+		f |= 0x02;
+	if (strstr(s, "RST"))
+		f |= 0x04;
+	if (strstr(s, "PSH"))
+		f |= 0x08;
+	if (strstr(s, "ACK"))
+		f |= 0x10;
+	return f;
+}
+
+static struct mon_ident *side(json_t *j, uint32_t *addr, uint16_t *port)
+{
+	json_t *labels = json_object_get(j, "labels");
+	const char *ip = json_string_value(json_object_get(j, "ip"));
+	size_t n = json_array_size(labels), i;
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	struct mon_ident *id;
+	struct in_addr a = { 0 };
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		v[i] = json_string_value(json_array_get(labels, i));
+		if (!v[i])
+			v[i] = "";
+	}
+	id = mon_ident__new(json_string_value(json_object_get(j, "endpoint")),
+			    (uint32_t)json_integer_value(json_object_get(j, "identity")), v, n);
+	free(v);
+	if (ip)
+		inet_pton(AF_INET, ip, &a);
+	*addr = a.s_addr;
+	*port = (uint16_t)json_integer_value(json_object_get(j, "port"));
+	return id;
+}
+
+int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct errbuf *eb)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, 0, &je), *rule;
+	const char *s;
+	int err = 0;
+
+	memset(f, 0, sizeof(*f));
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return errbuf_set(eb, "not a flow object: %s", je.text);
+	}
+	s = json_string_value(json_object_get(j, "time"));
+	if (!s || mon_parse_time(s, &f->time_ns))
+		err = errbuf_set(eb, "flow: bad time");
+	s = json_string_value(json_object_get(j, "type"));
+	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP : VELUM_EVENT_POLICY_VERDICT;
+	s = json_string_value(json_object_get(j, "verdict"));
+	f->verdict = s ? mon_verdict_parse(s) : 0;
+	s = json_string_value(json_object_get(j, "direction"));
+	f->dir = s && !strcmp(s, "egress") ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+	f->match = match_parse(json_string_value(json_object_get(j, "match")));
+	f->reason = (uint16_t)json_integer_value(json_object_get(j, "reason_code"));
+	f->protocol = proto_parse(json_string_value(json_object_get(j, "protocol")));
+	f->tcp_flags = flags_parse(json_string_value(json_object_get(j, "tcp_flags")));
+	f->ep_id = (uint32_t)json_integer_value(json_object_get(j, "endpoint_id"));
+	f->rule_id = (uint32_t)json_integer_value(json_object_get(j, "rule_id"));
+	f->proxy_port = (uint16_t)json_integer_value(json_object_get(j, "proxy_port"));
+	f->len = (uint32_t)json_integer_value(json_object_get(j, "length"));
+	f->src = side(json_object_get(j, "source"), &f->saddr, &f->sport);
+	f->dst = side(json_object_get(j, "destination"), &f->daddr, &f->dport);
+	if (f->protocol == IPPROTO_ICMP)
+		f->dport = (uint16_t)json_integer_value(json_object_get(j, "icmp_type"));
+	rule = json_object_get(j, "rule");
+	if (json_is_object(rule))
+		f->rule = mon_rule__new((uint32_t)json_integer_value(json_object_get(rule, "id")),
+					json_string_value(json_object_get(rule, "ref")),
+					json_string_value(json_object_get(rule, "kind")),
+					json_string_value(json_object_get(rule, "namespace")),
+					json_string_value(json_object_get(rule, "name")));
+	json_decref(j);
+	if (!err && (!f->src || !f->dst))
+		err = -ENOMEM;
+	if (err)
+		mon_flow_release(f);
+	return err;
+}

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# velumd and velum end to end: the real agent on the real datapath with real
+# namespaces and traffic. Root only (exit 77 otherwise, never in CI, which
+# runs as root). `make test-agent` (part of `make test` and
+# `make test-integration`).
+
+$(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
+
+agent_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/tests/agent_traffic
+
+.PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-integration
+test-agent-api: $(agent_test_deps)
+	@echo "== tests/integration/agent_api.sh"
+	$(Q)tests/integration/agent_api.sh
+
+test-agent-restart: $(agent_test_deps)
+	@echo "== tests/integration/agent_restart.sh"
+	$(Q)tests/integration/agent_restart.sh
+
+test-agent-broken: $(agent_test_deps)
+	@echo "== tests/integration/agent_broken_policy.sh"
+	$(Q)tests/integration/agent_broken_policy.sh
+
+test-agent: test-agent-api test-agent-restart test-agent-broken
+
+test-integration: test-agent
+test_goals += test-agent

@@ -1,0 +1,389 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# velumd's API through every velum command, on the real datapath with real
+# namespaces and traffic: endpoints, labels, identities, policies (import,
+# get, delete, audit), the live trace (byte-identical to the offline one on
+# the same state), the enforced map, observe with its filters and --follow,
+# status, metrics, completion, --help everywhere, and the errors users get
+# for bad input, an agent that is not running, a second agent on the same
+# state and a corrupt store; each error changes nothing.
+set -u
+if [ "$(id -u)" -ne 0 ]; then
+	echo "agent_api: not root, skipped"
+	exit 77
+fi
+source "$(dirname "$0")/agent_lib.sh"
+sw=$top/examples/starwars
+
+revision() {
+	"$velum" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["revision"])'
+}
+
+# ---- before the agent runs ----------------------------------------------------------
+run 1 status
+expect_err "velum: cannot reach velumd at $VELUM_SOCKET: No such file or directory. Is it running? Start it with: velumd"
+run 1 -H "$T/nowhere.sock" endpoint list
+expect_err "cannot reach velumd at $T/nowhere.sock"
+
+# a corrupt store and a foreign SQLite file are refused and left as they are
+mkdir -p "$T/bad"
+head -c 8192 /dev/urandom >"$T/bad/state.db"
+sum=$(md5sum <"$T/bad/state.db")
+rc=0
+"$velumd" --state-dir "$T/bad" --socket "$T/bad.sock" --pin-dir "$PIN" --pool "$POOL" \
+	--metrics off >"$T/bad.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "velumd on a corrupt store exited $rc"
+grep -qF "is not a readable SQLite database" "$T/bad.out" || fail "corrupt store message: $(cat "$T/bad.out")"
+grep -qF "refuses to use or overwrite it" "$T/bad.out" || fail "corrupt store advice: $(cat "$T/bad.out")"
+[ "$(md5sum <"$T/bad/state.db")" = "$sum" ] || fail "velumd modified a corrupt store"
+rm -f "$T/bad/state.db"
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(a)"); c.commit()' "$T/bad/state.db"
+sum=$(md5sum <"$T/bad/state.db")
+rc=0
+"$velumd" --state-dir "$T/bad" --socket "$T/bad.sock" --pin-dir "$PIN" --pool "$POOL" \
+	--metrics off >"$T/bad.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "velumd on a foreign store exited $rc"
+grep -qF "is a SQLite database but not a velum state store" "$T/bad.out" || fail "foreign store message: $(cat "$T/bad.out")"
+[ "$(md5sum <"$T/bad/state.db")" = "$sum" ] || fail "velumd modified a foreign store"
+[ -e "$T/bad.sock" ] && fail "a refused velumd left its socket"
+
+agent_start || exit 1
+
+# a second agent on the same state is refused
+rc=0
+"$velumd" --state-dir "$T/state" --socket "$T/second.sock" --pin-dir "$PIN" --pool "$POOL" \
+	--metrics off >"$T/second.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a second velumd on the same state exited $rc"
+grep -qF "another velumd (pid $agent_pid) is already using the state directory $T/state" \
+	"$T/second.out" || fail "second agent message: $(cat "$T/second.out")"
+run 0 status
+expect_out "Agent:       Ok"
+expect_out "Store:       Ok"
+
+# ---- --help on every command ----------------------------------------------------------
+for args in "--help" "endpoint --help" "endpoint create --help" "endpoint delete --help" \
+	"endpoint list --help" "endpoint get --help" "endpoint label --help" \
+	"endpoint config --help" "endpoint exec --help" "policy --help" "policy import --help" \
+	"policy get --help" "policy delete --help" "policy trace --help" "policy resolve --help" \
+	"identity --help" "identity list --help" "identity get --help" "bpf policy get --help" \
+	"observe --help" "status --help" "completion --help"; do
+	# shellcheck disable=SC2086
+	run 0 $args
+	expect_out "usage: velum"
+done
+"$velumd" --help | grep -qF "usage: velumd" || fail "velumd --help"
+run 2 endpoint frobnicate
+expect_err "unknown verb 'frobnicate'"
+run 2 nosuchcommand
+expect_err "unknown command 'nosuchcommand'"
+
+# ---- endpoints ----------------------------------------------------------------------------
+run 0 endpoint create deathstar -l org=empire -l class=deathstar --port http:80/TCP -o json
+json 'j["name"] == "default/deathstar" and j["identity"] == 256 and j["state"] == "ready"'
+json 'j["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"}] and "k8s:org=empire" in j["labels"]'
+json '"k8s:io.kubernetes.pod.namespace=default" in j["identity_labels"] and j["netns"].startswith("/run/netns/")'
+run 0 endpoint create tiefighter --label org=empire --label class=tiefighter
+expect_out "endpoint default/tiefighter created: id 2, identity 257"
+run 0 endpoint create default/xwing -l org=alliance -l class=xwing
+run 0 endpoint create probe --namespace rebels -l org=alliance
+expect_out "endpoint rebels/probe created"
+rev=$(revision)
+
+# errors: each leaves everything as it was
+run 1 endpoint create xwing -l org=alliance
+expect_err "endpoint 'default/xwing' already exists"
+run 2 endpoint create bad1 -l 'org=@@'
+expect_err "label 'org=@@'"
+run 2 endpoint create bad2 -l 'k8s:io.kubernetes.pod.namespace=kube-system'
+expect_err "labels are set by velum"
+run 2 endpoint create Bad_Name
+expect_err "endpoint name 'Bad_Name': only lower-case letters"
+run 2 endpoint create bad3 --netns /run/netns/does-not-exist-$run_id
+expect_err "does-not-exist"
+run 2 endpoint create bad4 --port nope
+expect_err "--port 'nope'"
+run 1 endpoint get nosuch
+expect_err "no endpoint 'default/nosuch'"
+run 1 endpoint delete nosuch
+expect_err "no endpoint 'default/nosuch'"
+run 1 endpoint label nosuch a=b
+expect_err "no endpoint 'default/nosuch'"
+run 2 endpoint label xwing 'x=@'
+expect_err "is not a valid label value"
+run 2 endpoint create
+expect_err "an endpoint NAME is required"
+[ "$(revision)" = "$rev" ] || fail "a failed call changed the revision"
+run 0 endpoint list -o json
+json 'len(j) == 4 and [e["name"] for e in j] == ["default/deathstar", "default/tiefighter", "default/xwing", "rebels/probe"]'
+[ -z "$(ls /run/netns | grep -E "^${NSP}[5-9]")" ] || fail "a failed create left a namespace"
+
+run 0 endpoint list
+expect_out "ENDPOINT   NAME"
+expect_out "ENFORCEMENT"
+expect_out "k8s:class=deathstar"
+run 0 endpoint list -o name
+expect_out "rebels/probe"
+run 0 endpoint get deathstar
+expect_out "Name:             default/deathstar"
+expect_out "Ports:            http 80/TCP"
+run 0 endpoint get probe -n rebels -o json
+json 'j["namespace"] == "rebels" and j["policy"] == {"ingress": "disabled", "egress": "disabled"}'
+
+# exec runs inside the endpoint's namespace
+xw=$(ep_ip xwing)
+run 0 endpoint exec xwing -- ip -4 -o addr show dev eth0
+expect_out "$xw/32"
+run 127 endpoint exec xwing -- /nonexistent-$run_id
+ds=$(ep_ip deathstar)
+tf=$(ep_ip tiefighter)
+
+# ---- policies --------------------------------------------------------------------------------
+run 0 policy import "$sw/policies/l3-ingress.yaml" "$sw/policies/l3-egress.json"
+expect_out "imported 2 policies"
+expect_out "CiliumNetworkPolicy default/deathstar-ingress"
+run 0 policy get
+expect_out "deathstar-ingress"
+expect_out "l3-egress"
+expect_out "Revision: "
+run 0 policy get deathstar-ingress
+expect_out "# source of CiliumNetworkPolicy deathstar-ingress"
+expect_out "fromEndpoints"
+run 0 policy get -o json
+json '[p["name"] for p in j["policies"]] == ["deathstar-ingress", "l3-egress"] and j["policies"][0]["first_rule_id"] == 16'
+run 1 policy get nosuch
+run 0 endpoint get deathstar -o json
+json 'j["policy"] == {"ingress": "enforced", "egress": "enforced"}'
+
+# the enforced map, read back from the kernel
+run 0 bpf policy get deathstar -o json
+json 'any(e["direction"] == "ingress" and e["verdict"] == "ALLOW" and e["port"] == "TCP/80" and e["peer"]["identity"] == 257 and e["rule"]["ref"] == "CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]" for e in j["entries"])'
+json 'not any(e["peer"]["identity"] == 258 for e in j["entries"])'
+run 0 bpf policy get deathstar
+expect_out "POLICY   DIRECTION   LABELS (source:key[=value])"
+expect_out "k8s:class=tiefighter"
+run 0 bpf policy get deathstar -n
+expect_out "257"
+run 1 bpf policy get nosuch
+
+# identities
+run 0 identity list
+expect_out "reserved:world"
+expect_out "default/tiefighter"
+run 0 identity get 257 -o json
+json 'j["id"] == 257 and j["endpoints"] == ["default/tiefighter"] and "k8s:class=tiefighter" in j["labels"]'
+run 0 identity get 2
+expect_out "reserved:world"
+run 1 identity get 99999
+expect_err "no identity 99999"
+
+# the live trace says exactly what the offline trace says on the same state
+"$velum" endpoint list -o json | python3 -c '
+import json, sys
+eps = []
+for e in json.load(sys.stdin):
+    labels = {}
+    for l in e["labels"]:
+        k, _, v = l.partition("=")
+        labels[k] = v
+    eps.append({"name": e["name"], "namespace": e["namespace"], "labels": labels,
+                "ips": [e["ipv4"]], "ports": e["ports"]})
+json.dump(eps, sys.stdout)' >"$T/eps.json"
+for q in "--from tiefighter --to deathstar --dport 80" "--from xwing --to deathstar --dport 80" \
+	"--from deathstar --to rebels/probe --dport 21" "--from world --to deathstar --icmp-type 8" \
+	"--from $tf --to $ds --dport 80/udp"; do
+	# shellcheck disable=SC2086
+	live=$("$velum" policy trace $q 2>&1)
+	# shellcheck disable=SC2086
+	offline=$("$velum" policy trace --offline --endpoints "$T/eps.json" \
+		--policy "$sw/policies/l3-ingress.yaml" --policy "$sw/policies/l3-egress.json" $q 2>&1)
+	[ "$live" = "$offline" ] || fail "live and offline traces differ for '$q':
+--- live
+$live
+--- offline
+$offline"
+	# shellcheck disable=SC2086
+	livej=$("$velum" policy trace $q -o json 2>&1)
+	# shellcheck disable=SC2086
+	offj=$("$velum" policy trace --offline --endpoints "$T/eps.json" \
+		--policy "$sw/policies/l3-ingress.yaml" --policy "$sw/policies/l3-egress.json" $q -o json 2>&1)
+	[ "$livej" = "$offj" ] || fail "live and offline JSON traces differ for '$q'"
+	n=$((n + 2))
+done
+run 0 policy trace --from xwing --to deathstar --dport 80
+expect_out "DENIED by default deny"
+expect_out "Final verdict: DENIED"
+run 2 policy trace --from nobody --to deathstar --dport 80
+expect_err "from: 'nobody' is not an endpoint"
+run 2 policy trace --from xwing --to deathstar --dport 80 --policy x.yaml
+expect_err "--policy and --endpoints need --offline"
+
+# ---- traffic and flows --------------------------------------------------------------------------
+spawn_in "$T/serve.out" deathstar "$traffic" serve 80
+for _ in $(seq 1 50); do
+	grep -q ready "$T/serve.out" && break
+	sleep 0.1
+done
+probe tiefighter tcp "$ds" 80 || fail "tiefighter -> deathstar:80 should pass"
+probe xwing tcp "$ds" 80 && fail "xwing -> deathstar:80 should be dropped"
+sleep 0.5
+run 0 observe --last 100
+expect_out "default/tiefighter:"
+expect_out "-> default/deathstar:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN) BY CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]"
+expect_out "-> default/deathstar:80 (ID:256) policy-verdict:none INGRESS DENIED (TCP Flags: SYN) BY default deny"
+expect_out "-> default/deathstar:80 (ID:256) Policy denied DROPPED (TCP Flags: SYN) BY default deny"
+run 0 observe --from xwing --verdict DROPPED -o json
+ndjson 'len(js) >= 2 and all(f["verdict"] == "DROPPED" and f["source"]["endpoint"] == "default/xwing" and f["policy"] == "default deny" and f["rule"] is None for f in js)'
+ndjson 'any(f["type"] == "drop" and f["reason"] == "Policy denied" and f["destination"]["port"] == 80 for f in js)'
+run 0 observe --to deathstar --verdict FORWARDED --port 80 -o json
+ndjson 'len(js) >= 1 and all(f["destination"]["endpoint"] == "default/deathstar" and f["verdict"] == "FORWARDED" for f in js)'
+ndjson 'any(f["rule"] and f["rule"]["name"] == "deathstar-ingress" and f["match"] == "L3-L4" for f in js)'
+run 0 observe --label class=xwing --verdict DROPPED --port 80 --last 1 -o json
+ndjson 'len(js) == 1 and "k8s:class=xwing" in js[0]["source"]["labels"]'
+run 0 observe --from "$xw" --to "$ds/32" --since 1m -o json
+ndjson 'len(js) >= 2 and all(f["source"]["ip"] == "'"$xw"'" for f in js)'
+run 0 observe --from 258 --verdict dropped --last 1 -o json
+ndjson 'len(js) == 1 and js[0]["source"]["identity"] == 258'
+run 0 observe --since 2030-01-01T00:00:00Z
+[ -z "$out" ] || fail "observe --since in the future printed: $out"
+run 2 observe --verdict MAYBE
+expect_err "expected FORWARDED, DROPPED, AUDIT or REDIRECTED"
+run 2 observe --since yesterday
+expect_err "expected a duration"
+# --follow streams new flows
+timeout 4 "$velum" observe -f --from xwing >"$T/follow.out" 2>&1 &
+fpid=$!
+sleep 0.7
+probe xwing tcp "$ds" 80
+wait "$fpid"
+grep -qF "default/xwing" "$T/follow.out" || fail "observe --follow showed nothing: $(cat "$T/follow.out")"
+grep -qF "BY default deny" "$T/follow.out" || fail "observe --follow lacks the rule"
+n=$((n + 1))
+
+# relabel: xwing joins the empire, gets another identity, and passes
+run 0 endpoint label xwing org=empire -o json
+json 'j["identity"] != 258 and "k8s:org=empire" in j["labels"] and "k8s:org=alliance" not in j["labels"] and "k8s:class=xwing" in j["labels"]'
+probe xwing tcp "$ds" 80 || fail "relabelled xwing -> deathstar:80 should pass"
+run 0 endpoint label xwing org=alliance
+probe xwing tcp "$ds" 80 && fail "xwing back in the alliance should be dropped"
+run 0 endpoint label xwing extra=1 class-
+run 0 endpoint get xwing -o json
+json 'sorted(j["labels"]) == ["k8s:extra=1", "k8s:org=alliance"]'
+run 0 endpoint label xwing --replace org=alliance class=xwing
+run 0 endpoint get xwing -o json
+json 'sorted(j["labels"]) == ["k8s:class=xwing", "k8s:org=alliance"]'
+
+# ---- audit modes ----------------------------------------------------------------------------------
+# per endpoint: would-be drops pass and are reported AUDIT
+run 0 endpoint config deathstar PolicyAuditMode=Enabled
+expect_out "PolicyAuditMode=Enabled"
+run 0 endpoint get deathstar -o json
+json 'j["audit"] is True and j["policy"]["ingress"] == "audit"'
+probe xwing tcp "$ds" 80 || fail "endpoint audit mode: xwing -> deathstar:80 should pass"
+sleep 0.3
+run 0 observe --from xwing --verdict AUDIT --last 1
+expect_out "policy-verdict:all INGRESS AUDITED (TCP Flags: SYN) BY default deny"
+run 0 endpoint config deathstar PolicyAuditMode=Disabled
+probe xwing tcp "$ds" 80 && fail "audit mode off: xwing should be dropped again"
+run 2 endpoint config deathstar Frobnicate=1
+# per policy: only that policy's denials pass
+cat >"$T/deny-tie.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: no-tiefighters
+spec:
+  endpointSelector:
+    matchLabels: {class: deathstar}
+  ingressDeny:
+  - fromEndpoints:
+    - matchLabels: {class: tiefighter}
+YAML
+run 0 policy import --audit "$T/deny-tie.yaml"
+expect_out "in audit mode"
+probe tiefighter tcp "$ds" 80 || fail "audited deny: tiefighter should pass"
+probe xwing tcp "$ds" 80 && fail "the other policy still enforces: xwing dropped"
+sleep 0.3
+run 0 observe --from tiefighter --verdict AUDIT --last 1 -o json
+ndjson 'len(js) == 1 and js[0]["rule"]["name"] == "no-tiefighters" and js[0]["policy"] == "CiliumNetworkPolicy default/no-tiefighters spec.ingressDeny[0]"'
+run 0 policy get no-tiefighters -o json
+json 'j["policies"][0]["audit"] is True'
+run 0 policy import "$T/deny-tie.yaml"
+probe tiefighter tcp "$ds" 80 && fail "enforced deny: tiefighter should be dropped"
+sleep 0.3
+run 0 observe --from tiefighter --verdict DROPPED --last 1
+expect_out "Policy denied by denylist DROPPED (TCP Flags: SYN) BY CiliumNetworkPolicy default/no-tiefighters spec.ingressDeny[0]"
+
+# ---- metrics --------------------------------------------------------------------------------------
+m=$(curl -s "http://$(metrics_addr)/metrics")
+for want in 'velum_drop_count_total{reason="Policy denied",direction="INGRESS"}' \
+	'velum_drop_count_total{reason="Policy denied by denylist",direction="INGRESS"}' \
+	'velum_forward_count_total{direction="EGRESS"}' \
+	'velum_policy_verdict_total{verdict="forwarded",match="L3-L4",direction="ingress"}' \
+	'velum_policy_verdict_total{verdict="audit",' 'velum_endpoint 4' \
+	'velum_identity{type="allocated"}' 'velum_policy 3' \
+	'velum_endpoint_regeneration_time_stats_seconds_bucket{scope="total",le="+Inf"}' \
+	'velum_policy_import_to_enforced_seconds_count ' '# TYPE velum_drop_count_total counter'; do
+	grep -qF -- "$want" <<<"$m" || fail "metrics lack '$want'"
+	n=$((n + 1))
+done
+
+# ---- raw API errors --------------------------------------------------------------------------------
+api() {
+	curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" "$@"
+}
+[ "$(api http://v/v1/nothing)" = 404 ] || fail "unknown path: not 404"
+[ "$(api -X POST -d '{not json' http://v/v1/endpoints)" = 400 ] || fail "bad JSON: not 400"
+[ "$(api -X POST -d '{"name":"x","colour":"red"}' http://v/v1/endpoints)" = 400 ] || fail "unknown field: not 400"
+[ "$(api -X POST -d '{"files":[]}' http://v/v1/policies)" = 400 ] || fail "no files: not 400"
+[ "$(api -X DELETE 'http://v/v1/policies?name=nosuch')" = 404 ] || fail "delete unknown policy: not 404"
+[ "$(api 'http://v/v1/flows?last=x')" = 400 ] || fail "bad last: not 400"
+[ "$(stat -c %a "$VELUM_SOCKET")" = 600 ] || fail "socket mode is not 0600"
+n=$((n + 7))
+
+# ---- completion -------------------------------------------------------------------------------------
+run 0 completion bash
+bash -n <<<"$out" || fail "completion script has syntax errors"
+comp() {
+	bash -c 'source <("$1" completion bash); COMP_WORDS=($2); COMP_WORDS[0]=$1; COMP_CWORD=$3; _velum; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$velum" "$1" "$2"
+}
+comp "velum endpoint c" 2 | grep -qx create || fail "completion: endpoint verbs"
+comp "velum endpoint get x" 3 | grep -qx xwing || fail "completion: endpoint names"
+comp "velum observe --verdict D" 3 | grep -qx DROPPED || fail "completion: verdicts"
+n=$((n + 3))
+
+# ---- deletes ------------------------------------------------------------------------------------------
+run 1 policy delete nosuch
+expect_err "no policy named 'nosuch'"
+run 2 policy delete
+expect_err "give a policy NAME or --all"
+run 0 policy delete no-tiefighters
+expect_out "deleted 1 policy"
+probe tiefighter tcp "$ds" 80 || fail "deny deleted: tiefighter should pass"
+run 0 policy delete --all
+expect_out "deleted 2 policies"
+probe xwing tcp "$ds" 80 || fail "no policy: xwing should pass"
+run 0 endpoint get deathstar -o json
+json 'j["policy"] == {"ingress": "disabled", "egress": "disabled"}'
+run 0 endpoint delete rebels/probe
+run 0 endpoint delete xwing
+[ -e "/run/netns/${NSP}3" ] && fail "deleted endpoint's namespace remains"
+run 0 endpoint list -o json
+json '[e["name"] for e in j] == ["default/deathstar", "default/tiefighter"]'
+
+# ---- the state survives a restart ----------------------------------------------------------------
+"$velum" endpoint list -o json >"$T/before.json"
+"$velum" identity list -o json >"$T/ids-before.json"
+rev=$(revision)
+agent_stop
+agent_start || exit 1
+"$velum" endpoint list -o json >"$T/after.json"
+"$velum" identity list -o json >"$T/ids-after.json"
+cmp -s "$T/before.json" "$T/after.json" || fail "endpoints differ after a restart"
+cmp -s "$T/ids-before.json" "$T/ids-after.json" || fail "identities differ after a restart"
+[ "$(revision)" = "$rev" ] || fail "revision changed over a restart"
+probe tiefighter tcp "$ds" 80 || fail "after restart: tiefighter -> deathstar should pass"
+n=$((n + 4))
+
+finish

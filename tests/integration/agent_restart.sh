@@ -1,0 +1,131 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Restart without a gap: allowed and denied flows run continuously (every
+# UDP datagram and TCP connection a new flow, so each one is decided by the
+# policy in the kernel) while velumd is killed with SIGKILL, stays down, and
+# comes back. Counts what crossed the wrong way: denied traffic that arrived,
+# and allowed traffic that did not. Both must be 0. Then checks that the
+# restarted agent holds the same state (endpoints, identities, policies, the
+# kernel's maps) and reports the flows of its downtime.
+set -u
+if [ "$(id -u)" -ne 0 ]; then
+	echo "agent_restart: not root, skipped"
+	exit 77
+fi
+source "$(dirname "$0")/agent_lib.sh"
+
+SECS=${RESTART_SECS:-8}
+UDP_RATE=300
+TCP_RATE=40
+
+agent_start || exit 1
+"$velum" endpoint create server -l app=server >/dev/null || exit 1
+"$velum" endpoint create good -l app=good >/dev/null || exit 1
+"$velum" endpoint create bad -l app=bad >/dev/null || exit 1
+cat >"$T/policy.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: server-ingress
+spec:
+  endpointSelector:
+    matchLabels: {app: server}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {app: good}
+    toPorts:
+    - ports:
+      - {port: "7000", protocol: UDP}
+      - {port: "7001", protocol: TCP}
+YAML
+"$velum" policy import "$T/policy.yaml" >/dev/null || exit 1
+srv=$(ep_ip server)
+good=$(ep_ip good)
+bad=$(ep_ip bad)
+
+snapshot() {
+	"$velum" endpoint list -o json >"$T/$1.eps"
+	"$velum" identity list -o json >"$T/$1.ids"
+	"$velum" policy get -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); [p.pop("imported") for p in j["policies"]]; print(json.dumps(j, sort_keys=True))' >"$T/$1.pols"
+	for e in server good bad; do
+		"$velum" bpf policy get "$e" -o json |
+			python3 -c 'import json,sys; j=json.load(sys.stdin); print(json.dumps(sorted(j["entries"], key=lambda e: json.dumps(e, sort_keys=True)), sort_keys=True))'
+	done >"$T/$1.maps"
+}
+snapshot before
+
+spawn_in "$T/serve.out" server "$traffic" serve 7000 7001
+srv_pid=$spawned
+for _ in $(seq 1 50); do
+	grep -q ready "$T/serve.out" && break
+	sleep 0.1
+done
+probe good udp "$srv" 7000 || fail "before: good -> server udp/7000 should pass"
+probe bad udp "$srv" 7000 && fail "before: bad -> server udp/7000 should be dropped"
+
+# the flows; each flood prints "sent N ok M fail K" when done
+flood() {
+	spawn_in "$T/flood.$1.$2" "$1" "$traffic" flood "$2" "$srv" "$3" "$4" "$SECS"
+	flood_pids+=("$spawned")
+}
+flood_pids=()
+flood good udp 7000 $UDP_RATE
+flood good tcp 7001 $TCP_RATE
+flood bad udp 7000 $UDP_RATE
+flood bad tcp 7001 $TCP_RATE
+
+sleep 2
+old_pid=$agent_pid
+agent_kill9
+echo "velumd $old_pid killed with SIGKILL"
+run 1 status
+expect_err "cannot reach velumd"
+sleep 2
+agent_start || exit 1
+echo "velumd restarted as $agent_pid"
+for p in "${flood_pids[@]}"; do
+	wait "$p"
+done
+sleep 0.5
+kill -TERM "$srv_pid"
+wait "$srv_pid"
+
+# what arrived, per source: "udp|tcp SRC PORT COUNT"
+got() {
+	awk -v p="$1" -v s="$2" '$1 == p && $2 == s { n += $4 } END { print n + 0 }' "$T/serve.out"
+}
+field() {
+	awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }' "$T/flood.$1"
+}
+good_udp_sent=$(field good.udp sent)
+good_tcp_sent=$(field good.tcp sent)
+good_tcp_ok=$(field good.tcp ok)
+bad_udp_sent=$(field bad.udp sent)
+bad_tcp_sent=$(field bad.tcp sent)
+bad_tcp_ok=$(field bad.tcp ok)
+echo "good: udp sent $good_udp_sent arrived $(($(got udp "$good") - 1)); tcp sent $good_tcp_sent connected $good_tcp_ok accepted $(got tcp "$good")"
+echo "bad:  udp sent $bad_udp_sent arrived $(got udp "$bad"); tcp sent $bad_tcp_sent connected $bad_tcp_ok accepted $(got tcp "$bad")"
+# the good probe before the floods delivered one datagram of its own
+good_udp_arrived=$(($(got udp "$good") - 1))
+wrong=$(($(got udp "$bad") + $(got tcp "$bad") + bad_tcp_ok + (good_udp_sent - good_udp_arrived) + (good_tcp_sent - good_tcp_ok)))
+echo "packets that crossed the wrong way: $wrong"
+n=$((n + 1))
+[ "$wrong" -eq 0 ] || fail "$wrong flows crossed the wrong way over the restart"
+[ "${good_udp_sent:-0}" -ge $((UDP_RATE * SECS * 8 / 10)) ] || fail "too few good datagrams sent: $good_udp_sent"
+[ "${bad_udp_sent:-0}" -ge $((UDP_RATE * SECS * 8 / 10)) ] || fail "too few bad datagrams sent: $bad_udp_sent"
+[ "${bad_tcp_sent:-0}" -ge $((TCP_RATE * SECS * 8 / 10)) ] || fail "too few bad connections tried: $bad_tcp_sent"
+
+# same state after the restart, and the downtime's flows were not lost
+snapshot after
+for f in eps ids pols maps; do
+	cmp -s "$T/before.$f" "$T/after.$f" || fail "$f differ after the restart: $(diff "$T/before.$f" "$T/after.$f" | head -5)"
+	n=$((n + 1))
+done
+run 0 observe --from bad --verdict DROPPED --port 7000 --last 100000 -o json
+ndjson 'len(js) > 0 and all(f["policy"] == "default deny" for f in js)'
+run 0 status -o json
+json 'j["datapath"]["endpoints"] == 3 and j["datapath"]["endpoints_failed"] == 0'
+grep -q "removing\|re-creating" "$T/velumd.log" && fail "the restart touched endpoints: $(grep "removing\|re-creating" "$T/velumd.log")"
+
+finish
