@@ -11,6 +11,13 @@
 #define VELUM_BPFFS   "/sys/fs/bpf"
 #define VELUM_PIN_DIR VELUM_BPFFS "/velum"
 
+/*
+ * Version of this ABI (every include/velum/ header). A process finding
+ * pinned state of another version refuses it instead of writing records
+ * the programs would misread; it must reload (or destroy) the datapath.
+ */
+#define VELUM_ABI_VERSION 1
+
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
 #define VELUM_MAP_IPCACHE   "velum_ipcache"   /* LPM: velum_ipcache_key -> value */
@@ -37,7 +44,7 @@ struct velum_config {
 	__be32 pool_addr;
 	__be32 pool_mask;
 	__u32 flags; /* none defined yet: 0 */
-	__u32 pad;
+	__u32 abi; /* VELUM_ABI_VERSION of the user space that loaded the programs */
 };
 _Static_assert(sizeof(struct velum_config) == 16, "ABI");
 

@@ -7,6 +7,7 @@
 #include "datapath/dp.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -238,7 +239,9 @@ static int reattach_all(struct dp *dp, struct errbuf *eb)
 
 static int write_config(struct dp *dp)
 {
-	struct velum_config cfg = { .pool_addr = dp->pool_addr, .pool_mask = dp->pool_mask };
+	struct velum_config cfg = { .pool_addr = dp->pool_addr,
+				    .pool_mask = dp->pool_mask,
+				    .abi = VELUM_ABI_VERSION };
 	__u32 zero = 0;
 
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg, BPF_ANY))
@@ -255,6 +258,8 @@ static int read_config(struct dp *dp)
 		return -errno;
 	if (!cfg.pool_mask)
 		return -ENOENT;
+	if (cfg.abi != VELUM_ABI_VERSION)
+		return -EPROTO;
 	dp->pool_addr = cfg.pool_addr;
 	dp->pool_mask = cfg.pool_mask;
 	dp->pool_plen = __builtin_popcount(cfg.pool_mask);
@@ -347,8 +352,17 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 		if (err)
 			goto err_unlock;
 	}
+	/* the pinned state must speak this ABI (a reload rewrites the config) */
+	err = read_config(dp);
+	if (err == -EPROTO && !fresh) {
+		errbuf_set(eb,
+			   "%s: pinned datapath of another ABI version (this is %d): reopen "
+			   "with reload, or destroy it",
+			   dp->pin_dir, VELUM_ABI_VERSION);
+		goto err_unlock;
+	}
 	/* an explicit pool wins; a reopen otherwise keeps the node's */
-	if (opts->pool || read_config(dp) < 0) {
+	if (opts->pool || err < 0) {
 		if (!opts->pool)
 			parse_pool(dp, DP_POOL_DEFAULT, NULL);
 		err = write_config(dp);
@@ -423,6 +437,20 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	for (i = 0; i < DP_MAP_N; i++) {
 		pin_path(dp, path, sizeof(path), map_names[i]);
 		unlink(path);
+	}
+	/* policy pins of endpoints that vanished, and half-done renames */
+	{
+		DIR *d = opendir(dp->pin_dir);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			if (strncmp(de->d_name, "velum_pol_", 10) && !strstr(de->d_name, "_new"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, de->d_name);
+			unlink(path);
+		}
+		if (d)
+			closedir(d);
 	}
 	pin_path(dp, path, sizeof(path), VELUM_PROG_FROM);
 	unlink(path);
