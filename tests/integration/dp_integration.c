@@ -421,7 +421,12 @@ static void test_dp_starwars_l3l4(void **state)
 	/* a flow denied at the source's egress never reaches the destination */
 	assert_int_equal(net_server_tcp(&tie, 80), 1);
 
-	/* endpoints without policy are untouched */
+	/* endpoints without policy are untouched; fragments follow their first */
+	{
+		struct net_probe big = { IPPROTO_UDP, env->ep[EP_TIE].ipv4, 80, TIMEOUT_OK, 6000 };
+
+		assert_int_equal(net_run_in(ns_open(env, EP_XWING), net_probe_fn, &big), 0);
+	}
 	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_TCP, 80);
 	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_UDP, 80);
 	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_ICMP, 0);

@@ -85,7 +85,7 @@ static void *server_main(void *p)
 		if (poll(pfd, n, 50) <= 0)
 			continue;
 		for (i = 0; i < n; i++) {
-			char buf[2048];
+			char buf[8192];
 			struct sockaddr_in peer;
 			socklen_t plen = sizeof(peer);
 			ssize_t r;
@@ -206,30 +206,38 @@ out:
 	return err;
 }
 
-int net_udp_echo(in_addr_t dst, unsigned short port, int timeout_ms)
+int net_udp_echo_size(in_addr_t dst, unsigned short port, size_t size, int timeout_ms)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_port = htons(port),
 				 .sin_addr.s_addr = dst };
+	static __thread char out[8192], in[8192];
 	struct pollfd p;
-	char buf[16];
 	int fd, err = 0;
 
+	if (size > sizeof(out))
+		return -EINVAL;
+	memset(out, 'v', size);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (void *)&a, sizeof(a)) || send(fd, "ping", 4, 0) != 4) {
+	if (connect(fd, (void *)&a, sizeof(a)) || send(fd, out, size, 0) != (ssize_t)size) {
 		err = -errno;
 		goto out;
 	}
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
 	if (poll(&p, 1, timeout_ms) <= 0)
 		err = -ETIMEDOUT;
-	else if (recv(fd, buf, sizeof(buf), 0) != 4)
+	else if (recv(fd, in, sizeof(in), 0) != (ssize_t)size)
 		err = errno ? -errno : -EIO;
 out:
 	close(fd);
 	return err;
+}
+
+int net_udp_echo(in_addr_t dst, unsigned short port, int timeout_ms)
+{
+	return net_udp_echo_size(dst, port, 4, timeout_ms);
 }
 
 int net_ping(in_addr_t dst, int timeout_ms)
@@ -300,7 +308,7 @@ long net_probe_fn(void *probe)
 	case IPPROTO_TCP:
 		return net_tcp_echo(p->dst, p->port, p->timeout_ms);
 	case IPPROTO_UDP:
-		return net_udp_echo(p->dst, p->port, p->timeout_ms);
+		return net_udp_echo_size(p->dst, p->port, p->size ? p->size : 4, p->timeout_ms);
 	default:
 		return net_ping(p->dst, p->timeout_ms);
 	}

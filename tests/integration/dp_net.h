@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define NET_MAX_PORTS 8
 
@@ -41,6 +42,8 @@ int net_server_udp(struct net_server *s, unsigned short port);
 /* Clients, in the calling thread's namespace: 0 on an echoed round trip, -errno else. */
 int net_tcp_echo(in_addr_t dst, unsigned short port, int timeout_ms);
 int net_udp_echo(in_addr_t dst, unsigned short port, int timeout_ms);
+/* A size-byte datagram (up to 8192: IP fragments on a 1500-byte MTU) echoed whole. */
+int net_udp_echo_size(in_addr_t dst, unsigned short port, size_t size, int timeout_ms);
 int net_ping(in_addr_t dst, int timeout_ms);
 
 /* A probe to run with net_run_in(). */
@@ -49,6 +52,7 @@ struct net_probe {
 	in_addr_t dst;
 	unsigned short port;
 	int timeout_ms;
+	size_t size; /* UDP payload; 0: 4 bytes */
 };
 long net_probe_fn(void *probe);
 
