@@ -480,6 +480,8 @@ int main(int argc, char **argv)
 	if (sa.ready < 0)
 		die("server", sa.ready);
 
+	/* run-time statistics of every BPF program, for as long as this fd is open */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (only >= 0 && only < SC_N) {
 		/* one scenario, for profiling: configure, load for secs, report, exit */
 		struct http_result hr;
@@ -487,8 +489,8 @@ int main(int argc, char **argv)
 		configure(only);
 		load(false, 0, 0.3);
 		hr = load(false, 0, secs);
-		fprintf(stderr, "%s: %.0f req/s, %.1f us CPU/request\n", sc_name[only], hr.rps,
-			last_cpu_per_req);
+		fprintf(stderr, "%s: %.0f req/s, %.1f us CPU/request, %.0f ns per program run\n",
+			sc_name[only], hr.rps, last_cpu_per_req, last_prog_ns);
 		reps = 0;
 		goto teardown;
 	}
@@ -521,8 +523,6 @@ int main(int argc, char **argv)
 		c_new[i] = cost(dp_prog_fd(dp, false), srv.host_ifindex, 50000 + i, 0x02, &rv);
 	}
 
-	/* run-time statistics of every BPF program, for as long as this fd is open */
-	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	loadavg(load0, sizeof(load0));
 	/* the time one atomic swap of a whole policy takes */
 	{
@@ -657,7 +657,7 @@ int main(int argc, char **argv)
 		fclose(out);
 
 teardown:
-	if (only < 0 && stats_fd >= 0)
+	if (stats_fd >= 0)
 		close(stats_fd);
 	sa.stop = true;
 	pthread_join(st, NULL);

@@ -173,6 +173,47 @@ static __noinline int frag_lookup(struct pkt *p, __be16 id)
 }
 
 /*
+ * The common case read in place: an unfragmented IPv4 TCP or UDP packet
+ * without IP options whose headers are in the linear data. Returns 1 if p
+ * is filled, 0 if the general parser must look (it repeats every check).
+ */
+static __always_inline int parse_fast(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u8 *l4 = (__u8 *)(ip + 1);
+	__u32 ip_len;
+
+	/* verifier: every read below is within this bound */
+	if ((void *)(l4 + 20) > data_end)
+		return 0;
+	if (ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return 0;
+	ip_len = bpf_ntohs(ip->tot_len);
+	if (ip_len > skb->len - ETH_HLEN)
+		return 0;
+	if (ip->protocol == IPPROTO_TCP) {
+		if (ip_len < 40 || (l4[12] >> 4) < 5)
+			return 0;
+		p->tcp_flags = l4[13];
+	} else if (ip->protocol == IPPROTO_UDP) {
+		if (ip_len < 28)
+			return 0;
+	} else {
+		return 0;
+	}
+	p->saddr = ip->saddr;
+	p->daddr = ip->daddr;
+	p->protocol = ip->protocol;
+	__builtin_memcpy(&p->sport, l4, 2);
+	__builtin_memcpy(&p->dport, l4 + 2, 2);
+	p->policy_dport = p->dport;
+	p->parsed = 1;
+	return 1;
+}
+
+/*
  * Fills p from skb. Returns 0 for IPv4, PARSE_ARP for ARP (passed without
  * policy, like Cilium), or a negative enum velum_drop.
  */
@@ -189,6 +230,9 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 		return PARSE_ARP;
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return VELUM_DROP_UNKNOWN_L3;
+	if (parse_fast(skb, p))
+		return 0;
+	p->tcp_flags = 0;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
 		return VELUM_DROP_INVALID;
 	if (ip.version != 4 || ip.ihl < 5)
