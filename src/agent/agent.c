@@ -98,6 +98,7 @@ void agent_fini(struct agent *a)
 	vec_free(&a->pushed);
 	vec_free(&a->stored_ids);
 	agent_model__free(a->m);
+	agent_applier__free(a->applier);
 	dp__close(a->dp);
 	agent_store__close(a->st);
 	mon_ring_free(&a->ring);
@@ -365,40 +366,95 @@ static int store_identities(struct agent *a, struct errbuf *eb)
 
 /* ---- kernel sync ------------------------------------------------------------------------ */
 
-/* Swaps endpoint ep_id's policy map for the engine's current state. */
-static int apply_ep(struct agent *a, uint32_t ep_id, struct errbuf *eb)
+/*
+ * Endpoint ep_id's entries as the datapath takes them, into new arrays
+ * (free() both). The engine keeps a copied stronger value's own port_prefix
+ * on a narrower key; the datapath requires port_prefix to match the key.
+ * The verdict class ranks first, so the key's length changes only which
+ * rule a same-class tie reports (see docs/agent.md).
+ */
+static int build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key **keys,
+			 struct velum_policy_value **vals, size_t *n, struct errbuf *eb)
 {
 	const struct pol_mapstate *ms = pol_engine_endpoint_state(agent_model_engine(a->m), ep_id);
-	struct velum_policy_key *keys;
-	struct velum_policy_value *vals;
 	size_t i;
-	int err;
 
 	if (!ms)
 		return errbuf_set(eb, "endpoint %u: no policy state", ep_id), -ENOENT;
-	keys = malloc((ms->n ? ms->n : 1) * sizeof(*keys));
-	vals = malloc((ms->n ? ms->n : 1) * sizeof(*vals));
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
+	*keys = malloc((ms->n ? ms->n : 1) * sizeof(**keys));
+	*vals = malloc((ms->n ? ms->n : 1) * sizeof(**vals));
+	if (!*keys || !*vals) {
+		free(*keys);
+		free(*vals);
 		return -ENOMEM;
 	}
 	for (i = 0; i < ms->n; i++) {
-		keys[i] = ms->entries[i].key;
-		vals[i] = ms->entries[i].val;
-		/*
-		 * The engine keeps a copied stronger value's own port_prefix on a
-		 * narrower key; the datapath requires port_prefix to match the key.
-		 * The verdict class ranks first, so using the key's length changes
-		 * only which rule a same-class tie reports (see docs/agent.md).
-		 */
-		vals[i].port_prefix = (uint8_t)(keys[i].prefixlen - VELUM_POLICY_PREFIX_FIXED);
+		(*keys)[i] = ms->entries[i].key;
+		(*vals)[i] = ms->entries[i].val;
+		(*vals)[i].port_prefix =
+			(uint8_t)((*keys)[i].prefixlen - VELUM_POLICY_PREFIX_FIXED);
 	}
-	err = dp_policy_apply(a->dp, ep_id, keys, vals, ms->n, eb);
+	*n = ms->n;
+	return 0;
+}
+
+/* Swaps endpoint ep_id's policy map for the engine's current state. */
+static int apply_ep(struct agent *a, uint32_t ep_id, struct errbuf *eb)
+{
+	struct velum_policy_key *keys;
+	struct velum_policy_value *vals;
+	size_t n;
+	int err = build_entries(a, ep_id, &keys, &vals, &n, eb);
+
+	if (err)
+		return err;
+	err = dp_policy_apply(a->dp, ep_id, keys, vals, n, eb);
 	if (err)
 		errbuf_prefix(eb, "endpoint %u: policy map: ", ep_id);
 	free(keys);
 	free(vals);
+	return err;
+}
+
+/*
+ * Swaps the maps of the endpoints in ids (skipping ones no longer in the
+ * model), in parallel when there are several.
+ */
+static int apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errbuf *eb)
+{
+	struct agent_apply_item *items;
+	size_t i, k = 0;
+	int err = 0;
+
+	if (n <= 2 || !a->applier) {
+		for (i = 0; i < n && !err; i++)
+			if (agent_model_endpoint_by_id(a->m, ids[i]))
+				err = apply_ep(a, ids[i], eb);
+		return err;
+	}
+	items = calloc(n, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		struct velum_policy_key *keys;
+		struct velum_policy_value *vals;
+
+		if (!agent_model_endpoint_by_id(a->m, ids[i]))
+			continue;
+		err = build_entries(a, ids[i], &keys, &vals, &items[k].n, eb);
+		if (err)
+			break;
+		items[k].ep_id = ids[i];
+		items[k].keys = keys;
+		items[k++].vals = vals;
+	}
+	if (!err)
+		err = agent_applier_run(a->applier, a->dp, items, k, eb);
+	for (i = 0; i < k; i++) {
+		free((void *)items[i].keys);
+		free((void *)items[i].vals);
+	}
+	free(items);
 	return err;
 }
 
@@ -425,17 +481,7 @@ static int check_sizes(struct agent *a, const uint32_t *changed, size_t n, struc
 
 static int apply_changed(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb)
 {
-	size_t i;
-	int err;
-
-	for (i = 0; i < n; i++) {
-		if (!agent_model_endpoint_by_id(a->m, changed[i]))
-			continue; /* removed */
-		err = apply_ep(a, changed[i], eb);
-		if (err)
-			return err;
-	}
-	return 0;
+	return apply_many(a, changed, n, eb);
 }
 
 /* True for the /32 of an endpoint: the datapath manages those entries. */
@@ -792,6 +838,7 @@ static int kernel_sync_all(struct agent *a)
 	const struct agent_ep *const *eps;
 	size_t n = agent_model_endpoints(a->m, &eps), i;
 	int ndp, j, first = 0, err;
+	VEC(uint32_t) ok = { 0 };
 	struct errbuf eb;
 
 	if (!dpe)
@@ -854,7 +901,7 @@ static int kernel_sync_all(struct agent *a)
 			}
 		}
 		if (!err)
-			err = apply_ep(a, ep->id, &eb);
+			err = vec_push(&ok, ep->id);
 		if (x)
 			epx_set_error(x, err ? eb.msg : NULL);
 		if (err) {
@@ -864,6 +911,24 @@ static int kernel_sync_all(struct agent *a)
 		}
 	}
 	free(dpe);
+	/* every present endpoint's map, in parallel; on failure one by one, to say which */
+	errbuf_clear(&eb);
+	if (apply_many(a, ok.v, ok.n, &eb)) {
+		for (i = 0; i < ok.n; i++) {
+			struct agent_epx *x = agent_epx(a, ok.v[i]);
+
+			errbuf_clear(&eb);
+			err = apply_ep(a, ok.v[i], &eb);
+			if (x)
+				epx_set_error(x, err ? eb.msg : NULL);
+			if (err) {
+				pr_warn("velumd: endpoint %u: %s\n", ok.v[i], eb.msg);
+				if (!first)
+					first = err;
+			}
+		}
+	}
+	vec_free(&ok);
 	return first;
 }
 
@@ -970,18 +1035,27 @@ static double secs_since(int64_t t0)
 static int finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_regen,
 		  struct errbuf *eb)
 {
+	int64_t t1 = now_ns(CLOCK_MONOTONIC), t2 = t1, t3 = t1;
 	int err = check_sizes(a, changed, n, eb);
 
 	if (!err)
 		err = store_identities(a, eb);
 	if (!err)
 		err = agent_store_set_revision(a->st, a->revision + 1, eb);
-	if (!err)
+	if (!err) {
+		t2 = now_ns(CLOCK_MONOTONIC);
 		err = apply_changed(a, changed, n, eb);
+	}
 	if (!err)
 		err = sync_ipcache(a, eb);
-	if (!err)
+	if (!err) {
+		t3 = now_ns(CLOCK_MONOTONIC);
 		err = agent_store_commit(a->st, eb);
+	}
+	pr_debug("velumd: change: model+regenerate %.2f ms, store %.2f ms, %zu map(s) swapped "
+		 "in %.2f ms, commit %.2f ms\n",
+		 (double)(t1 - t_regen) / 1e6, (double)(t2 - t1) / 1e6, n, (double)(t3 - t2) / 1e6,
+		 (double)(now_ns(CLOCK_MONOTONIC) - t3) / 1e6);
 	a->regen_total++;
 	if (err) {
 		a->regen_failed++;

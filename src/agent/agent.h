@@ -68,11 +68,39 @@ struct agent_epx {
 	char *error;	  /* non-NULL: state "error" with this message */
 };
 
+/* One endpoint's new policy map for the applier (arrays borrowed). */
+struct agent_apply_item {
+	uint32_t ep_id;
+	const struct velum_policy_key *keys;
+	const struct velum_policy_value *vals;
+	size_t n;
+};
+
+struct agent_applier;
+
+/*
+ * Starts nthreads workers, each with its own datapath handle opened with
+ * dpo, for agent_applier_run(). Returns NULL with eb set on failure.
+ */
+struct agent_applier *agent_applier__new(const struct dp_opts *dpo, size_t nthreads,
+					 struct errbuf *eb);
+void agent_applier__free(struct agent_applier *p);
+/*
+ * Swaps the n policy maps in parallel (the calling thread works too, on
+ * own). Returns 0 or the first error (eb set); after an error the items
+ * not yet started are skipped.
+ */
+int agent_applier_run(struct agent_applier *p, struct dp *own, const struct agent_apply_item *items,
+		      size_t n, struct errbuf *eb);
+
+#define AGENT_APPLY_THREADS 16
+
 struct agent {
 	struct agent_opts o;
 	pthread_mutex_t lock;
 	struct agent_model *m;
 	struct dp *dp;
+	struct agent_applier *applier; /* NULL: swaps run one by one */
 	struct agent_store *st;
 	uint64_t revision;
 	int64_t started_ns;

@@ -278,6 +278,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(a.pin_dir, sizeof(a.pin_dir), "%s", dp_pin_dir(a.dp));
+	a.applier = agent_applier__new(&dpo, AGENT_APPLY_THREADS, &eb);
+	if (!a.applier) {
+		err = -ENOMEM;
+		errbuf_prefix(&eb, "datapath: ");
+		goto out;
+	}
 	pthread_mutex_lock(&a.lock);
 	err = agent_restore(&a, &eb);
 	pthread_mutex_unlock(&a.lock);
