@@ -105,19 +105,23 @@ static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt
 	__u32 ifindex = skb->ifindex;
 	int ret;
 
-	ep = bpf_map_lookup_elem(&velum_endpoints, &ifindex);
-	if (!ep)
-		return VELUM_DROP_NO_ENDPOINT;
-	v->ep_id = ep->ep_id;
-	v->ep_identity = ep->identity;
 	ret = parse_packet(skb, p);
 	if (ret == PARSE_ARP)
 		return 0;
 	if (ret < 0)
 		return ret;
-	/* the peer's identity matters only to a new flow */
+	/*
+	 * A tracked packet needs neither the endpoint nor the peer's identity:
+	 * its flow was decided for this endpoint (entries are keyed by the
+	 * endpoint's own address and go with the endpoint).
+	 */
 	if (enforce_tracked(p, VELUM_DIR_INGRESS, v))
 		return 0;
+	ep = bpf_map_lookup_elem(&velum_endpoints, &ifindex);
+	if (!ep)
+		return VELUM_DROP_NO_ENDPOINT;
+	v->ep_id = ep->ep_id;
+	v->ep_identity = ep->identity;
 	ipcache_lookup(p->saddr, &src);
 	v->peer_identity = src.identity;
 	verdict_init(v, VELUM_DIR_INGRESS, ep->ep_id, ep->identity, src.identity);
