@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "lib/log.h"
@@ -894,11 +895,18 @@ static int kernel_sync_all(struct agent *a)
 				"store\n",
 				ep->name);
 		if (have && x) {
+			struct stat st;
+
 			snprintf(x->host_ifname, sizeof(x->host_ifname), "%s", have->host_ifname);
 			if (!x->adopted && have->netns[0]) {
 				free(x->netns);
 				x->netns = strdup(have->netns);
 			}
+			/* removed behind velumd's back: say so rather than "ready" */
+			if (!err && x->netns && stat(x->netns, &st) == -1)
+				err = errbuf_set(&eb,
+						 "namespace %s is gone (%s); delete the endpoint",
+						 x->netns, strerror(errno));
 		}
 		if (!err)
 			err = vec_push(&ok, ep->id);

@@ -311,6 +311,10 @@ int cli_stream(const char *path, int (*line)(void *ctx, const char *text, size_t
 	} else if (s.buf.len && !s.stop) {
 		line(ctx, s.buf.p, s.buf.len);
 	}
+	if (!ret && !interrupted && !s.stop && strstr(path, "follow=1")) {
+		fprintf(stderr, "velum: velumd closed the stream (stopped or restarted)\n");
+		ret = CLI_EXIT_FAIL;
+	}
 	strbuf_free(&s.err);
 	strbuf_free(&s.buf);
 	strbuf_free(&r.head);

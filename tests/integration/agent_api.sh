@@ -130,6 +130,16 @@ expect_out "Ports:            http 80/TCP"
 run 0 endpoint get probe -n rebels -o json
 json 'j["namespace"] == "rebels" and j["policy"] == {"ingress": "disabled", "egress": "disabled"}'
 
+# an adopted namespace is used as it is and left in place on delete
+ip netns add "${NSP}adopt"
+run 0 endpoint create adopted --netns "/run/netns/${NSP}adopt" -l app=adopted -o json
+json 'j["netns"] == "/run/netns/'"${NSP}adopt"'" and j["state"] == "ready"'
+ip netns exec "${NSP}adopt" ip -4 -o addr show dev eth0 | grep -qF "$(ep_ip adopted)/32" ||
+	fail "the adopted namespace lacks the endpoint's address"
+run 0 endpoint delete adopted
+[ -e "/run/netns/${NSP}adopt" ] || fail "deleting an endpoint removed its adopted namespace"
+ip netns del "${NSP}adopt"
+
 # exec runs inside the endpoint's namespace
 xw=$(ep_ip xwing)
 run 0 endpoint exec xwing -- ip -4 -o addr show dev eth0
@@ -314,6 +324,29 @@ sleep 0.3
 run 0 observe --from tiefighter --verdict DROPPED --last 1
 expect_out "Policy denied by denylist DROPPED (TCP Flags: SYN) BY CiliumNetworkPolicy default/no-tiefighters spec.ingressDeny[0]"
 
+# CIDR identities: allocated for the prefixes a policy uses, freed with it
+cat >"$T/cidr.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: tiefighter-out
+spec:
+  endpointSelector:
+    matchLabels: {class: tiefighter}
+  egress:
+  - toCIDR: [192.0.2.0/24]
+YAML
+run 0 policy import "$T/cidr.yaml"
+run 0 identity list -o json
+json 'any(i["cidr"] == "192.0.2.0/24" and "cidr:192.0.2.0/24" in i["labels"] and i["id"] >= 0x1000000 for i in j)'
+run 0 bpf policy get tiefighter -o json
+json 'any(e["direction"] == "egress" and "cidr:192.0.2.0/24" in e["peer"]["labels"] for e in j["entries"])'
+run 0 policy trace --from tiefighter --to 192.0.2.9 --dport 443
+expect_out "allowed by CiliumNetworkPolicy default/tiefighter-out spec.egress[0]"
+run 0 policy delete tiefighter-out
+run 0 identity list -o json
+json 'not any(i["cidr"] for i in j)'
+
 # ---- metrics --------------------------------------------------------------------------------------
 m=$(curl -s "http://$(metrics_addr)/metrics")
 for want in 'velum_drop_count_total{reason="Policy denied",direction="INGRESS"}' \
@@ -385,5 +418,19 @@ cmp -s "$T/ids-before.json" "$T/ids-after.json" || fail "identities differ after
 [ "$(revision)" = "$rev" ] || fail "revision changed over a restart"
 probe tiefighter tcp "$ds" 80 || fail "after restart: tiefighter -> deathstar should pass"
 n=$((n + 4))
+
+# a namespace removed while the agent was down: the endpoint reports the error
+run 0 endpoint create doomed -l app=doomed
+doomed_ns=$("$velum" endpoint get doomed -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["netns"])')
+agent_stop
+ip netns del "$(basename "$doomed_ns")"
+agent_start || exit 1
+run 0 endpoint get doomed -o json
+json 'j["state"] == "error" and "is gone" in j["error"]'
+run 0 status
+expect_out "Datapath:    Degraded"
+run 0 endpoint delete doomed
+run 0 status
+expect_out "Datapath:    Ok"
 
 finish
