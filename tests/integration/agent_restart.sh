@@ -128,4 +128,51 @@ run 0 status -o json
 json 'j["datapath"]["endpoints"] == 3 and j["datapath"]["endpoints_failed"] == 0'
 grep -q "removing\|re-creating" "$T/velumd.log" && fail "the restart touched endpoints: $(grep "removing\|re-creating" "$T/velumd.log")"
 
+# SIGKILL in the middle of changes: after the restart the kernel's maps are
+# what the store says, whichever side of the commit the kill fell on
+for i in $(seq 0 19); do
+	"$velum" endpoint create "crash$i" -l role=crash >/dev/null || fail "create crash$i"
+done
+crash_policy() {
+	cat <<YAML
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: crash
+spec:
+  endpointSelector:
+    matchLabels: {role: crash}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {app: good}
+    toPorts:
+    - ports:
+      - {port: "$1", protocol: TCP}
+YAML
+}
+for round in 1 2 3 4 5 6; do
+	crash_policy $((9000 + round)) >"$T/crash.yaml"
+	"$velum" policy import "$T/crash.yaml" >/dev/null 2>&1 &
+	imp=$!
+	sleep "0.0$(printf %02d $((RANDOM % 20)))"
+	agent_kill9
+	wait "$imp"
+	agent_start || exit 1
+	stored=$("$velum" policy get crash -o json 2>/dev/null |
+		python3 -c 'import json,re,sys; print(re.search(r"port: \"(\d+)\"", json.load(sys.stdin)["policies"][0]["source"]).group(1))' 2>/dev/null)
+	bad_maps=0
+	for i in $(seq 0 19); do
+		"$velum" bpf policy get "crash$i" -o json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+ports = {e["port"] for e in j["entries"] if e["direction"] == "ingress" and e["verdict"] == "ALLOW"}
+want = sys.argv[1]
+sys.exit(0 if (ports == {"TCP/" + want} if want else ports == {"ANY"}) else 1)' "$stored" ||
+			bad_maps=$((bad_maps + 1))
+	done
+	echo "crash round $round: import of port $((9000 + round)) killed; stored port ${stored:-none}, $bad_maps map(s) differ"
+	n=$((n + 1))
+	[ "$bad_maps" -eq 0 ] || fail "round $round: $bad_maps of 20 kernel maps differ from the store (stored port '${stored:-none}')"
+done
+
 finish
