@@ -343,8 +343,13 @@ static int cmd_create(int argc, char **argv)
 			 ports, "audit", audit);
 	if (ns)
 		json_object_set_new(body, "namespace", json_string(ns));
-	if (netns)
-		json_object_set_new(body, "netns", json_string(netns));
+	if (netns) {
+		/* the agent resolves paths in its own working directory: send an absolute one */
+		char *abs = netns[0] == '/' ? NULL : realpath(netns, NULL);
+
+		json_object_set_new(body, "netns", json_string(abs ? abs : netns));
+		free(abs);
+	}
 	rc = send_json_body("POST", "/v1/endpoints", body, "endpoint create", &out);
 	if (!rc) {
 		if (json)
