@@ -34,7 +34,7 @@ static const char create_usage[] =
 	"  --netns PATH       adopt this network namespace instead of creating one\n"
 	"  -o json            print the endpoint as JSON\n";
 
-static const char delete_usage[] = "usage: velum endpoint delete NAME [--namespace NS]\n"
+static const char delete_usage[] = "usage: velum endpoint delete NAME [--namespace NS] [-o json]\n"
 				   "\n"
 				   "Removes the endpoint: its veth, its namespace (if velumd made "
 				   "it) and its policy.\n";
@@ -450,7 +450,7 @@ static int cmd_delete(int argc, char **argv)
 	char full[512];
 	bool json = false;
 	int rest = 0,
-	    rc = name_args(argc, argv, delete_usage, false, full, sizeof(full), &json, NULL, &rest);
+	    rc = name_args(argc, argv, delete_usage, true, full, sizeof(full), &json, NULL, &rest);
 
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
@@ -463,7 +463,9 @@ static int cmd_delete(int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = cli_check(&r, "endpoint delete");
-	if (!rc)
+	if (!rc && json)
+		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
+	else if (!rc)
 		printf("endpoint %s deleted\n", full);
 	cli_resp_free(&r);
 	return rc;

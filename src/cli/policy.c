@@ -41,7 +41,7 @@ static const char get_usage[] =
 	"Lists the loaded policies in load order; with NAME, also prints their source.\n";
 
 static const char delete_usage[] =
-	"usage: velum policy delete (NAME [--namespace NS] [--kind KIND] | --all)\n"
+	"usage: velum policy delete (NAME [--namespace NS] [--kind KIND] | --all) [-o json]\n"
 	"\n"
 	"Deletes the named policies (every kind and namespace unless narrowed), or all.\n";
 
@@ -409,8 +409,8 @@ static int cmd_delete(int argc, char **argv)
 	struct strbuf path = STRBUF_INIT;
 	struct cli_resp r;
 	json_t *j;
-	bool all = false;
-	int rc = sel_args(argc, argv, delete_usage, &s, NULL, &all);
+	bool all = false, json = false;
+	int rc = sel_args(argc, argv, delete_usage, &s, &json, &all);
 
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
@@ -437,7 +437,9 @@ static int cmd_delete(int argc, char **argv)
 		return rc;
 	rc = cli_check(&r, "policy delete");
 	j = rc ? NULL : cli_json(&r, "policy delete");
-	if (j)
+	if (j && json)
+		cli_print_json(j);
+	else if (j)
 		printf("deleted %lld polic%s (revision %lld)\n",
 		       json_integer_value(json_object_get(j, "deleted")),
 		       json_integer_value(json_object_get(j, "deleted")) == 1 ? "y" : "ies",

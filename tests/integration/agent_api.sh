@@ -391,15 +391,16 @@ run 1 policy delete nosuch
 expect_err "no policy named 'nosuch'"
 run 2 policy delete
 expect_err "give a policy NAME or --all"
-run 0 policy delete no-tiefighters
-expect_out "deleted 1 policy"
+run 0 policy delete no-tiefighters -o json
+json 'j["deleted"] == 1'
 probe tiefighter tcp "$ds" 80 || fail "deny deleted: tiefighter should pass"
 run 0 policy delete --all
 expect_out "deleted 2 policies"
 probe xwing tcp "$ds" 80 || fail "no policy: xwing should pass"
 run 0 endpoint get deathstar -o json
 json 'j["policy"] == {"ingress": "disabled", "egress": "disabled"}'
-run 0 endpoint delete rebels/probe
+run 0 endpoint delete rebels/probe -o json
+json 'j["revision"] > 0'
 run 0 endpoint delete xwing
 [ -e "/run/netns/${NSP}3" ] && fail "deleted endpoint's namespace remains"
 run 0 endpoint list -o json
