@@ -367,13 +367,7 @@ static int store_identities(struct agent *a, struct errbuf *eb)
 
 /* ---- kernel sync ------------------------------------------------------------------------ */
 
-/*
- * Endpoint ep_id's entries as the datapath takes them, into new arrays
- * (free() both). The engine keeps a copied stronger value's own port_prefix
- * on a narrower key; the datapath requires port_prefix to match the key.
- * The verdict class ranks first, so the key's length changes only which
- * rule a same-class tie reports (see docs/agent.md).
- */
+/* Endpoint ep_id's entries as the datapath takes them, into new arrays (free() both). */
 static int build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key **keys,
 			 struct velum_policy_value **vals, size_t *n, struct errbuf *eb)
 {
@@ -392,8 +386,6 @@ static int build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_ke
 	for (i = 0; i < ms->n; i++) {
 		(*keys)[i] = ms->entries[i].key;
 		(*vals)[i] = ms->entries[i].val;
-		(*vals)[i].port_prefix =
-			(uint8_t)((*keys)[i].prefixlen - VELUM_POLICY_PREFIX_FIXED);
 	}
 	*n = ms->n;
 	return 0;

@@ -1498,8 +1498,16 @@ static void b_resolve_overlaps(struct builder *b)
 			      o->val.port_prefix > best->val.port_prefix)))
 				best = o;
 		}
-		if (best)
-			e->val = best->val; /* keeps best's port_prefix: its true specificity */
+		if (best) {
+			/*
+			 * The stronger verdict, rule and proxy port; the specificity stays
+			 * the key's own, as the kernel's ranking assumes (port_prefix only
+			 * breaks ties within one verdict class, so only the reported rule
+			 * of such a tie depends on it).
+			 */
+			e->val = best->val;
+			e->val.port_prefix = pp;
+		}
 	}
 }
 

@@ -337,10 +337,14 @@ static const struct pol_mapstate *install(struct env *env)
 			    sizeof(struct velum_policy_key), sizeof(struct velum_policy_value),
 			    VELUM_POLICY_MAP_MAX, &o);
 	assert_true(fd >= 0);
-	for (k = 0; k < ms->n; k++)
+	for (k = 0; k < ms->n; k++) {
+		/* the datapath's invariant: an entry is exactly as specific as its key */
+		assert_int_equal(ms->entries[k].val.port_prefix,
+				 ms->entries[k].key.prefixlen - VELUM_POLICY_PREFIX_FIXED);
 		assert_int_equal(bpf_map_update_elem(fd, &ms->entries[k].key, &ms->entries[k].val,
 						     BPF_NOEXIST),
 				 0);
+	}
 	assert_int_equal(
 		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep, &fd, BPF_ANY),
 		0);
