@@ -365,6 +365,13 @@ static int store_identities(struct agent *a, struct errbuf *eb)
 	return 0;
 }
 
+/*
+ * velum has no L7 proxy yet: policies with HTTP rules are refused at import,
+ * as Cilium refuses them with its proxy disabled, rather than forwarded
+ * without their L7 part.
+ */
+static const bool l7_proxy_enabled = false;
+
 /* ---- kernel sync ------------------------------------------------------------------------ */
 
 /* Endpoint ep_id's entries as the datapath takes them, into new arrays (free() both). */
@@ -1310,6 +1317,21 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 			struct imported k = { p->kind, NULL, NULL, i, audit || p->audit };
 			size_t q;
 
+			if (!err && !l7_proxy_enabled) {
+				/* as Cilium with its proxy disabled: refuse, do not half-enforce */
+				struct strbuf where = STRBUF_INIT;
+
+				if (pol_policy_first_l7(p, &where))
+					err = errbuf_set(
+						eb,
+						"%s: L7 policy is not supported since L7 "
+						"proxy is not enabled (velum's HTTP proxy is "
+						"not built yet)",
+						strbuf_str(&where));
+				strbuf_free(&where);
+				if (err)
+					break;
+			}
 			if (p->warnings)
 				strbuf_puts(&warn, p->warnings);
 			if (audit)

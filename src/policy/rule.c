@@ -74,6 +74,35 @@ void pol_peer_rule_format(const struct pol_peer_rule *pr, struct strbuf *sb)
 		strbuf_printf(sb, " spec.%s[%u]", section, pr->index);
 }
 
+bool pol_policy_first_l7(const struct pol_policy *p, struct strbuf *sb)
+{
+	size_t i, j, k;
+	int d;
+
+	for (i = 0; i < p->nrules; i++)
+		for (d = 0; d < 2; d++)
+			for (j = 0; j < p->rules[i].nentries[d]; j++) {
+				const struct pol_peer_rule *pr = &p->rules[i].entries[d][j];
+
+				for (k = 0; k < pr->nto_ports; k++) {
+					if (!pr->to_ports[k].nhttp)
+						continue;
+					strbuf_printf(sb, "%s:%u: ", p->file,
+						      pr->to_ports[k].http[0].line);
+					if (p->kind == POL_KIND_RULES)
+						strbuf_printf(sb, "[%zu].", i);
+					else if (p->specs)
+						strbuf_printf(sb, "specs[%zu].", i);
+					else
+						strbuf_puts(sb, "spec.");
+					strbuf_printf(sb, "%s[%u].toPorts[%zu].rules.http[0]",
+						      pol_dir_name((enum pol_dir)d), pr->index, k);
+					return true;
+				}
+			}
+	return false;
+}
+
 static void port_rule_free(struct pol_port_rule *pr)
 {
 	size_t i;

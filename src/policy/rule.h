@@ -129,6 +129,12 @@ const char *pol_dir_name(enum pol_dir d);
 struct strbuf;
 void pol_peer_rule_format(const struct pol_peer_rule *pr, struct strbuf *sb);
 
+/*
+ * If the policy has an HTTP (L7) rule, appends where the first one is,
+ * "file:line: spec.ingress[0].toPorts[0].rules.http[0]", and returns true.
+ */
+bool pol_policy_first_l7(const struct pol_policy *p, struct strbuf *sb);
+
 /* Frees a policy and everything it owns. Accepts NULL. */
 void pol_policy_free(struct pol_policy *p);
 

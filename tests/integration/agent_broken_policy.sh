@@ -125,7 +125,26 @@ run 2 policy import "$T/open.yaml" "$T/missing.yaml"
 expect_err "missing.yaml: No such file or directory"
 unchanged "an unknown field"
 
-# 5. parses, but the server's policy map would need more entries than it holds:
+# 5. HTTP rules without an L7 proxy: refused before anything changes, as Cilium
+# refuses them with its proxy disabled, naming where the rule is
+cat >"$T/l7.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l7}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules:
+        http:
+        - {method: GET}
+YAML
+run 2 policy import "$T/open.yaml" "$T/l7.yaml"
+expect_err "l7.yaml:11: spec.ingress[0].toPorts[0].rules.http[0]: L7 policy is not supported since L7 proxy is not enabled"
+unchanged "an L7 policy without a proxy"
+
+# 6. parses, but the server's policy map would need more entries than it holds:
 # refused after the model changed, rolled back (CIDR identities included)
 python3 - "$T/huge.json" <<'PY'
 import json, sys
