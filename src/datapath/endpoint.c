@@ -384,6 +384,14 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	snprintf(sysctl, sizeof(sysctl), "/proc/sys/net/ipv4/conf/%s/proxy_arp", host_if);
 	if (!err)
 		err = sysctl_write(-1, sysctl, "1");
+	/*
+	 * No IPv6 on the host side either (best effort: the host may have none):
+	 * its link-local chatter would otherwise be counted and reported as
+	 * "Unsupported L3 protocol" drops.
+	 */
+	snprintf(sysctl, sizeof(sysctl), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host_if);
+	if (!err)
+		sysctl_write(-1, sysctl, "1");
 	if (!err)
 		err = dp_nl_link_up(&host, ifindex);
 	if (!err)
