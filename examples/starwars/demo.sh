@@ -43,7 +43,7 @@ cleanup() {
 		kill "$agent" 2>/dev/null
 		wait "$agent" 2>/dev/null
 	fi
-	"$bin/velum-dp" --pin-dir "$pins" destroy >/dev/null 2>&1
+	"$bin/velum-dp" --pin-dir "$pins" --netns-prefix "velum-sw$run-" destroy >/dev/null 2>&1
 	wait 2>/dev/null
 	rm -rf "$state"
 }

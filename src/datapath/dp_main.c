@@ -69,7 +69,10 @@ static int cmd_status(struct dp *dp)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: velum-dp [--pin-dir DIR] [--pool CIDR] [--reload] COMMAND\n"
+	fprintf(stderr, "usage: velum-dp [--pin-dir DIR] [--pool CIDR] [--ifname-prefix P]\n"
+			"                [--netns-prefix P] [--reload] COMMAND\n"
+			"  (the prefixes must be the ones the endpoints were made with, e.g.\n"
+			"  velumd's: created namespaces are found by them)\n"
 			"  status                       endpoints, counters, conntrack size\n"
 			"  events [-n COUNT]            print events until COUNT or Ctrl-C\n"
 			"  ep-add ID IDENTITY [NETNS]   create an endpoint (or adopt NETNS path)\n"
@@ -84,6 +87,8 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "pool", required_argument, NULL, 'P' },
 		{ "reload", no_argument, NULL, 'r' },
+		{ "ifname-prefix", required_argument, NULL, 'i' },
+		{ "netns-prefix", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -103,6 +108,12 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			o.reload = true;
+			break;
+		case 'i':
+			o.ifname_prefix = optarg;
+			break;
+		case 'n':
+			o.netns_prefix = optarg;
 			break;
 		default:
 			usage();
