@@ -1102,8 +1102,10 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	struct dp_endpoint made;
 	struct agent_epx x = { 0 };
 	struct dp_endpoint_opts eo = { 0 };
+	struct velum_policy_key *keys = NULL;
+	struct velum_policy_value *vals = NULL;
 	uint32_t *changed = NULL, id;
-	size_t nchanged = 0;
+	size_t nchanged = 0, nkeys = 0;
 	int64_t t0;
 	int err;
 
@@ -1123,20 +1125,42 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	if (err)
 		return err == -ENOMEM ? (errbuf_set(eb, "out of memory"), err) : err;
 
+	/*
+	 * Its policy depends on its identity and named ports, not on its
+	 * address: resolve it now, so the datapath brings the endpoint up with
+	 * its real policy instead of an open one (an adopted namespace may
+	 * already run processes).
+	 */
+	t0 = now_ns(CLOCK_MONOTONIC);
+	err = regenerate(a, &changed, &nchanged, eb);
+	if (!err)
+		err = build_entries(a, id, &keys, &vals, &nkeys, eb);
+	if (err) {
+		agent_model_endpoint_remove(a->m, full);
+		agent_model_regenerate(a->m, NULL, NULL);
+		free(changed);
+		return err;
+	}
+
 	/* the datapath makes the namespace, the veth and picks the address */
 	eo.ep_id = id;
 	eo.identity = ep->identity;
 	eo.netns_path = r->netns;
+	eo.keys = keys;
+	eo.vals = vals;
+	eo.npolicy = nkeys;
 	err = dp_endpoint_add(a->dp, &eo, &made, eb);
+	free(keys);
+	free(vals);
 	if (err) {
 		errbuf_prefix(eb, "endpoint %s: ", full);
 		agent_model_endpoint_remove(a->m, full);
 		agent_model_regenerate(a->m, NULL, NULL);
+		free(changed);
 		if (err == -ENOENT && r->netns)
 			err = -EINVAL;
 		return err;
 	}
-	t0 = now_ns(CLOCK_MONOTONIC);
 	x.id = id;
 	x.adopted = r->netns != NULL;
 	x.netns = strdup(r->netns ? r->netns : made.netns);
@@ -1147,16 +1171,12 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 		free(x.netns);
 		goto fail;
 	}
+	/* the address changes the ipcache only, not any map state */
 	err = agent_model_endpoint_set_ips(a->m, full, &made.ipv4, 1, eb);
-	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
 	if (!err)
 		err = agent_store_begin(a->st, eb);
 	if (!err)
 		err = store_ep(a, agent_model_endpoint(a->m, full), eb);
-	/* the new endpoint starts with the datapath's default allow: always swap it */
-	if (!err)
-		err = apply_ep(a, id, eb);
 	if (!err)
 		err = finish(a, changed, nchanged, t0, eb);
 	if (err)

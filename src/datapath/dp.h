@@ -79,6 +79,14 @@ struct dp_endpoint_opts {
 	const char *netns_path;
 	const char *ifname; /* name inside the namespace; NULL: "eth0" */
 	__be32 ipv4;	    /* 0: the lowest free address of the pool */
+	/*
+	 * The endpoint's first policy (borrowed), installed before any link is
+	 * up. keys NULL: dp_policy_default_allow(); keys non-NULL with
+	 * npolicy 0: deny everything.
+	 */
+	const struct velum_policy_key *keys;
+	const struct velum_policy_value *vals;
+	size_t npolicy;
 };
 
 /*
@@ -98,8 +106,8 @@ struct dp_endpoint {
  * <ifname_prefix><ep_id>), address, host route, default route via
  * DP_GATEWAY inside, IPv6 off inside; then endpoint map entry, ipcache
  * entry (identity, local endpoint) and a default-allow policy in both
- * directions, and the programs attached before any link is up, so the
- * first packet is already policed. Fails with -EEXIST if ep_id or the
+ * directions (or o->keys), and the programs attached before any link is
+ * up, so the first packet is already policed. Fails with -EEXIST if ep_id or the
  * address is in use, -ENOSPC if the pool is exhausted; on failure nothing
  * is left behind. Fills *out if non-NULL.
  */

@@ -358,8 +358,12 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	info.ipv4 = addr;
 	info.ifindex = ifindex;
 	info.flags = own_ns ? VELUM_EP_F_OWN_NETNS : 0;
-	dp_policy_default_allow(keys, vals);
-	err = dp_policy_install(dp, o->ep_id, keys, vals, 2, eb);
+	if (o->keys) {
+		err = dp_policy_install(dp, o->ep_id, o->keys, o->vals, o->npolicy, eb);
+	} else {
+		dp_policy_default_allow(keys, vals);
+		err = dp_policy_install(dp, o->ep_id, keys, vals, 2, eb);
+	}
 	if (err)
 		goto err_link;
 	ifkey = ifindex;

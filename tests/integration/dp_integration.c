@@ -718,6 +718,53 @@ static void test_dp_adopt_netns(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * An endpoint created with its first policy has exactly that policy from the
+ * start (no default-allow window); an empty one denies everything.
+ */
+static void test_dp_initial_policy(void **state)
+{
+	struct env *env = *state;
+	struct velum_policy_key k0 = { 0 }, *rk = NULL;
+	struct velum_policy_value v0 = { 0 }, *rv = NULL;
+	struct dp_endpoint_opts o = { .ep_id = 41, .identity = 4141, .keys = &k0, .vals = &v0 };
+	struct net_probe p = { IPPROTO_ICMP, 0, 0, TIMEOUT_OK };
+	struct dp_endpoint ep;
+	struct errbuf eb = { "" };
+	size_t n = 99;
+
+	/* deny all: an empty initial policy */
+	o.npolicy = 0;
+	assert_int_equal(dp_endpoint_add(env->dp, &o, &ep, &eb), 0);
+	assert_int_equal(dp_policy_read(env->dp, 41, &rk, &rv, &n), 0);
+	assert_int_equal(n, 0);
+	free(rk);
+	free(rv);
+	p.dst = ep.ipv4;
+	assert_true(net_run_in(ns_open(env, EP_TIE), net_probe_fn, &p) != 0);
+	assert_int_equal(dp_endpoint_remove(env->dp, 41, &eb), 0);
+
+	/* one entry: ingress ICMP from anyone, nothing else */
+	k0.prefixlen = VELUM_POLICY_PREFIX_FULL;
+	k0.egress = VELUM_DIR_INGRESS;
+	k0.protocol = IPPROTO_ICMP;
+	k0.dport = htons(8);
+	v0.verdict = VELUM_VERDICT_ALLOW;
+	v0.port_prefix = 24;
+	v0.rule_id = 4242;
+	o.npolicy = 1;
+	assert_int_equal(dp_endpoint_add(env->dp, &o, &ep, &eb), 0);
+	assert_int_equal(dp_policy_read(env->dp, 41, &rk, &rv, &n), 0);
+	assert_int_equal(n, 1);
+	assert_memory_equal(&rk[0], &k0, sizeof(k0));
+	assert_int_equal(rv[0].rule_id, 4242);
+	free(rk);
+	free(rv);
+	p.dst = ep.ipv4;
+	assert_int_equal(net_run_in(ns_open(env, EP_TIE), net_probe_fn, &p), 0);
+	assert_int_equal(dp_endpoint_remove(env->dp, 41, &eb), 0);
+}
+
 /* Expired conntrack entries are collected; live ones stay. */
 static void test_dp_ct_gc(void **state)
 {
@@ -791,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_dp_update_storm),
 		cmocka_unit_test(test_dp_update_storm_allowed),
 		cmocka_unit_test(test_dp_adopt_netns),
+		cmocka_unit_test(test_dp_initial_policy),
 		cmocka_unit_test(test_dp_ct_gc),
 		cmocka_unit_test(test_dp_teardown),
 	};
