@@ -92,9 +92,15 @@ static __always_inline void event_emit(struct __sk_buff *skb, const struct pkt *
 	e->saddr = p->saddr;
 	e->daddr = p->daddr;
 	e->sport = p->sport;
-	e->dport = p->protocol == IPPROTO_ICMP ? p->policy_dport : p->dport;
-	if (p->protocol == IPPROTO_ICMP && !p->sport)
-		e->sport = p->dport; /* echo reply: the id */
+	e->dport = p->dport;
+	if (p->protocol == IPPROTO_ICMP) {
+		/* the type, and the query id (0 for types without one) */
+		bool reply;
+		int cls = icmp_query_class((__u8)bpf_ntohs(p->policy_dport), &reply);
+
+		e->dport = p->policy_dport;
+		e->sport = cls < 0 ? 0 : reply ? p->dport : p->sport;
+	}
 	e->proxy_port = v->proxy_port;
 	e->pad = 0;
 	e->ifindex = skb->ifindex;

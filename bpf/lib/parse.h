@@ -65,6 +65,31 @@ static __always_inline bool icmp_is_error(__u8 type)
 	       type == ICMP_PARAMETERPROB || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT;
 }
 
+/*
+ * ICMP queries that have a reply carrying the same id: echo (8/0),
+ * timestamp (13/14), information (15/16), address mask (17/18). Returns the
+ * pair's class 0..3 and sets *reply, or -1 for any other type.
+ */
+static __always_inline int icmp_query_class(__u8 type, bool *reply)
+{
+	switch (type) {
+	case ICMP_ECHO:
+	case ICMP_ECHOREPLY:
+		*reply = type == ICMP_ECHOREPLY;
+		return 0;
+	case 13:
+	case 14:
+	case 15:
+	case 16:
+	case 17:
+	case 18:
+		*reply = !(type & 1);
+		return (type - 11) / 2; /* 13,14 -> 1; 15,16 -> 2; 17,18 -> 3 */
+	default:
+		return -1;
+	}
+}
+
 /* Ports of an L4 header at off (room already checked): conntrack and policy view. */
 static __always_inline int parse_ports(struct __sk_buff *skb, __u32 off, __u8 proto, __be16 *sport,
 				       __be16 *dport, __be16 *policy_dport)
@@ -81,18 +106,32 @@ static __always_inline int parse_ports(struct __sk_buff *skb, __u32 off, __u8 pr
 		__builtin_memcpy(dport, &icmp[2], 2);
 		*policy_dport = *dport;
 		return 0;
-	case IPPROTO_ICMP:
+	case IPPROTO_ICMP: {
+		bool reply;
+		int cls;
+
 		if (bpf_skb_load_bytes(skb, off, icmp, 8))
 			return VELUM_DROP_CT_INVALID_HDR;
 		*policy_dport = bpf_htons(icmp[0]);
-		*sport = 0;
-		*dport = 0;
-		/* echo: request {id, 0}, reply {0, id} (conntrack.h) */
-		if (icmp[0] == ICMP_ECHO)
+		/*
+		 * Conntrack ports (conntrack.h): a query is {id, class << 8} and its
+		 * reply {class << 8, id}, so only the reply of the same class and id
+		 * reverses into the query's entry; any other type is
+		 * {0xff00 | type, 0}, which no packet can reverse into.
+		 */
+		cls = icmp_query_class(icmp[0], &reply);
+		if (cls < 0) {
+			*sport = bpf_htons(0xff00 | icmp[0]);
+			*dport = 0;
+		} else if (!reply) {
 			__builtin_memcpy(sport, &icmp[4], 2);
-		else if (icmp[0] == ICMP_ECHOREPLY)
+			*dport = bpf_htons((__u16)(cls << 8));
+		} else {
+			*sport = bpf_htons((__u16)(cls << 8));
 			__builtin_memcpy(dport, &icmp[4], 2);
+		}
 		return 0;
+	}
 	default:
 		*sport = 0;
 		*dport = 0;

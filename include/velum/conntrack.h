@@ -19,9 +19,14 @@
 #define VELUM_CT_MAX 131072
 
 /*
- * Key: exact match. Ports are the L4 ports; for ICMP echo the request is
- * {sport = id, dport = 0} and the reply {sport = 0, dport = id}, so the
- * reversed reply tuple finds the request; other ICMP is not tracked.
+ * Key: exact match. Ports are the L4 ports. For ICMP queries with a reply
+ * (echo 8/0, timestamp 13/14, information 15/16, address mask 17/18, class
+ * 0..3) the query is {sport = id, dport = class << 8} and the reply
+ * {sport = class << 8, dport = id}, so only the reply of the same class
+ * and id reverses into the query's entry (echo: {id, 0} / {0, id}). Any
+ * other ICMP type is {sport = 0xff00 | type, dport = 0}: repeats in one
+ * direction are one flow, and nothing is ever its reply. ICMP errors are
+ * matched by the packet they quote (RELATED), never tracked themselves.
  */
 struct velum_ct_key {
 	__be32 saddr;
