@@ -26,6 +26,39 @@ enum velum_drop {
 	VELUM_DROP_NO_POLICY = -204,   /* "Endpoint policy not loaded": no inner policy map */
 };
 
+/*
+ * The text of a reason, by magnitude (what counters, events and flows carry),
+ * for user space; the one place these strings live.
+ */
+static inline const char *velum_drop_name(unsigned int reason)
+{
+	switch (-(int)reason) {
+	case VELUM_DROP_INVALID_SIP:
+		return "Invalid source ip";
+	case VELUM_DROP_POLICY:
+		return "Policy denied";
+	case VELUM_DROP_INVALID:
+		return "Invalid packet";
+	case VELUM_DROP_CT_INVALID_HDR:
+		return "CT: Truncated or invalid header";
+	case VELUM_DROP_UNKNOWN_L3:
+		return "Unsupported L3 protocol";
+	case VELUM_DROP_UNROUTABLE:
+		return "Unroutable destination";
+	case VELUM_DROP_CT_MAP_FULL:
+		return "CT: Map insertion failed";
+	case VELUM_DROP_FRAG_NOT_FOUND:
+		return "IP fragmentation not supported";
+	case VELUM_DROP_POLICY_DENY:
+		return "Policy denied by denylist";
+	case VELUM_DROP_NO_ENDPOINT:
+		return "Unknown endpoint";
+	case VELUM_DROP_NO_POLICY:
+		return "Endpoint policy not loaded";
+	}
+	return "Unknown drop reason";
+}
+
 /* Lowest (most negative) reason; counters are sized for magnitudes up to it. */
 #define VELUM_DROP_MAX 255
 

@@ -40,6 +40,28 @@ enum velum_match {
 	VELUM_MATCH_ALL = 6,
 };
 
+/* Cilium's name of a match type ("L3-L4", ...), for user space. */
+static inline const char *velum_match_name(unsigned int match)
+{
+	switch (match) {
+	case VELUM_MATCH_NONE:
+		return "none";
+	case VELUM_MATCH_L3_L4:
+		return "L3-L4";
+	case VELUM_MATCH_L3_PROTO:
+		return "L3-Proto";
+	case VELUM_MATCH_L3_ONLY:
+		return "L3-Only";
+	case VELUM_MATCH_L4_ONLY:
+		return "L4-Only";
+	case VELUM_MATCH_PROTO_ONLY:
+		return "Proto-Only";
+	case VELUM_MATCH_ALL:
+		return "all";
+	}
+	return "unknown";
+}
+
 /* Minimum distance between two events of one flow and direction. */
 #define VELUM_EVENT_INTERVAL_NS 1000000000ULL
 

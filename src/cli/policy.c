@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/table.h"
+#include "lib/file.h"
 
 #define MAX_POLICY_FILE (16u << 20)
 
@@ -59,39 +60,6 @@ static int usage_err(const char *usage, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-static int read_whole(const char *path, char **buf, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
-
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_POLICY_FILE) {
-		err = fstat(fd, &st) == -1 ? -errno : S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
-		return err;
-	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, *buf + got, (size_t)st.st_size - got);
-
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	(*buf)[got] = '\0';
-	*len = got;
-	return 0;
-}
-
 static bool policy_ext(const char *name)
 {
 	const char *dot = strrchr(name, '.');
@@ -103,6 +71,7 @@ static bool policy_ext(const char *name)
 /* Adds path (a file, or the policy files of a directory) to files. */
 static int add_path(const char *path, json_t *files)
 {
+	struct errbuf eb = { "" };
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
@@ -134,12 +103,9 @@ static int add_path(const char *path, json_t *files)
 		}
 		return err;
 	}
-	err = read_whole(path, &buf, &len);
+	err = file_read_all(path, MAX_POLICY_FILE, &buf, &len, &eb);
 	if (err) {
-		fprintf(stderr, "velum policy import: %s: %s\n", path,
-			err == -EFBIG  ? "larger than 16 MiB" :
-			err == -EINVAL ? "not a regular file" :
-					 strerror(-err));
+		fprintf(stderr, "velum policy import: %s\n", eb.msg);
 		return CLI_EXIT_USAGE;
 	}
 	err = json_array_append_new(files,

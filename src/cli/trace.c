@@ -22,6 +22,7 @@
 #include "agent/model.h"
 #include "cli/client.h"
 #include "lib/errbuf.h"
+#include "lib/file.h"
 #include "lib/strbuf.h"
 #include "lib/vec.h"
 #include "policy/doc.h"
@@ -55,42 +56,6 @@ static const char trace_usage[] =
 	"Exit status: 0 when the trace ran (whatever the verdict), 2 on bad input.\n";
 
 /* ---- endpoints file ---------------------------------------------------------- */
-
-static int read_file(const char *path, char **buf, size_t *len, struct errbuf *eb)
-{
-	struct stat st;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
-
-	if (fd == -1) {
-		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(errno));
-		return err;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > MAX_ENDPOINTS_FILE) {
-		close(fd);
-		return errbuf_set(eb, "%s: not a regular file of at most %u bytes", path,
-				  MAX_ENDPOINTS_FILE);
-	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, *buf + got, (size_t)st.st_size - got);
-
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	*len = got;
-	return 0;
-}
 
 static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n, size_t idx,
 		  const char *field, const char *msg)
@@ -222,7 +187,7 @@ int cli_load_endpoints(struct agent_model *m, const char *path, struct errbuf *e
 	struct doc_stream ds = { 0 };
 	char *buf = NULL;
 	size_t len = 0, i;
-	int err = read_file(path, &buf, &len, eb);
+	int err = file_read_all(path, MAX_ENDPOINTS_FILE, &buf, &len, eb);
 
 	if (err)
 		return err;

@@ -842,43 +842,12 @@ int dp_events_poll(struct dp *dp, int timeout_ms, dp_event_fn fn, void *ctx)
 
 const char *dp_drop_reason_str(unsigned int reason)
 {
-	switch (-(int)reason) {
-	case VELUM_DROP_INVALID_SIP:
-		return "Invalid source ip";
-	case VELUM_DROP_POLICY:
-		return "Policy denied";
-	case VELUM_DROP_INVALID:
-		return "Invalid packet";
-	case VELUM_DROP_CT_INVALID_HDR:
-		return "CT: Truncated or invalid header";
-	case VELUM_DROP_UNKNOWN_L3:
-		return "Unsupported L3 protocol";
-	case VELUM_DROP_UNROUTABLE:
-		return "Unroutable destination";
-	case VELUM_DROP_CT_MAP_FULL:
-		return "CT: Map insertion failed";
-	case VELUM_DROP_FRAG_NOT_FOUND:
-		return "IP fragmentation not supported";
-	case VELUM_DROP_POLICY_DENY:
-		return "Policy denied by denylist";
-	case VELUM_DROP_NO_ENDPOINT:
-		return "Unknown endpoint";
-	case VELUM_DROP_NO_POLICY:
-		return "Endpoint policy not loaded";
-	}
-	return "unknown";
+	return velum_drop_name(reason);
 }
 
 const char *dp_match_str(unsigned int match)
 {
-	static const char *const s[] = {
-		[VELUM_MATCH_NONE] = "none",	     [VELUM_MATCH_L3_L4] = "L3-L4",
-		[VELUM_MATCH_L3_PROTO] = "L3-Proto", [VELUM_MATCH_L3_ONLY] = "L3-Only",
-		[VELUM_MATCH_L4_ONLY] = "L4-Only",   [VELUM_MATCH_PROTO_ONLY] = "Proto-Only",
-		[VELUM_MATCH_ALL] = "all",
-	};
-
-	return match < sizeof(s) / sizeof(s[0]) ? s[match] : "unknown";
+	return velum_match_name(match);
 }
 
 const char *dp_verdict_str(unsigned int verdict)

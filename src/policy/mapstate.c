@@ -5,6 +5,8 @@
  */
 #include "policy/mapstate.h"
 
+#include <velum/events.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -107,13 +109,17 @@ bool pol_verdict_passes(const struct pol_verdict *v)
 
 const char *pol_verdict_match_type(const struct pol_verdict *v)
 {
+	enum velum_match m;
+
 	if (v->verdict == VELUM_VERDICT_NONE)
-		return "none";
-	if (v->port_prefix == 0)
-		return v->specific_peer ? "L3-Only" : "all";
-	if (v->port_prefix == 8)
-		return v->specific_peer ? "L3-Proto" : "Proto-Only";
-	return v->specific_peer ? "L3-L4" : "L4-Only";
+		m = VELUM_MATCH_NONE;
+	else if (v->port_prefix == 0)
+		m = v->specific_peer ? VELUM_MATCH_L3_ONLY : VELUM_MATCH_ALL;
+	else if (v->port_prefix == 8)
+		m = v->specific_peer ? VELUM_MATCH_L3_PROTO : VELUM_MATCH_PROTO_ONLY;
+	else
+		m = v->specific_peer ? VELUM_MATCH_L3_L4 : VELUM_MATCH_L4_ONLY;
+	return velum_match_name(m);
 }
 
 const char *pol_verdict_name(enum velum_verdict v)
@@ -187,23 +193,6 @@ bool pol_mapstate_entries_equal(const struct pol_mapstate *a, const struct pol_m
 	return a->n == b->n && !memcmp(a->entries, b->entries, a->n * sizeof(*a->entries));
 }
 
-static const char *proto_str(uint8_t p)
-{
-	switch (p) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_ICMPV6:
-		return "ICMPv6";
-	}
-	return "?";
-}
-
 static void format_ports(const struct velum_policy_key *k, uint8_t pp, struct strbuf *sb)
 {
 	uint16_t port = ntohs(k->dport);
@@ -211,15 +200,15 @@ static void format_ports(const struct velum_policy_key *k, uint8_t pp, struct st
 	if (pp == 0) {
 		strbuf_puts(sb, "ANY");
 	} else if (pp == 8) {
-		strbuf_printf(sb, "%s/ANY", proto_str(k->protocol));
+		strbuf_printf(sb, "%s/ANY", pol_proto_name(k->protocol));
 	} else if (k->protocol == IPPROTO_ICMP || k->protocol == IPPROTO_ICMPV6) {
-		strbuf_printf(sb, "%s/type=%u", proto_str(k->protocol), port);
+		strbuf_printf(sb, "%s/type=%u", pol_proto_name(k->protocol), port);
 	} else if (pp == 24) {
-		strbuf_printf(sb, "%s/%u", proto_str(k->protocol), port);
+		strbuf_printf(sb, "%s/%u", pol_proto_name(k->protocol), port);
 	} else {
 		unsigned span = 1u << (24 - pp);
 
-		strbuf_printf(sb, "%s/%u-%u", proto_str(k->protocol), port, port + span - 1);
+		strbuf_printf(sb, "%s/%u-%u", pol_proto_name(k->protocol), port, port + span - 1);
 	}
 }
 
@@ -233,7 +222,7 @@ static void format_l7(const struct pol_mapstate *ms, enum pol_dir d, struct strb
 
 		if (it->dir != d)
 			continue;
-		strbuf_printf(sb, "  L7 %s/", it->proto ? proto_str(it->proto) : "ANY");
+		strbuf_printf(sb, "  L7 %s/", it->proto ? pol_proto_name(it->proto) : "ANY");
 		if (it->lo == 0 && it->hi == 65535)
 			strbuf_puts(sb, "ANY");
 		else if (it->lo == it->hi)

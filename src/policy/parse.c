@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/file.h"
 #include "policy/doc.h"
 
 #define MAX_PORTS	 40
@@ -647,20 +648,6 @@ static int decode_protocol(struct dctx *c, const struct doc_node *n, uint8_t *pr
 	return 0;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	default:
-		return "ANY";
-	}
-}
-
 /*
  * One {port, endPort, protocol}. knp: Kubernetes NetworkPolicy form (port
  * optional, protocol default TCP, integer or string port).
@@ -938,8 +925,8 @@ static int decode_port_rule(struct dctx *c, const struct doc_node *n, struct pol
 				err = derr(c, rules->line,
 					   "L7 rules can only apply to TCP (not %s); ports[%zu] "
 					   "is %s",
-					   proto_name(pr->ports[i].proto), i,
-					   proto_name(pr->ports[i].proto));
+					   pol_proto_name(pr->ports[i].proto), i,
+					   pol_proto_name(pr->ports[i].proto));
 		path_restore(c, old);
 	}
 	return err;
@@ -2284,49 +2271,13 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 
 int pol_parse_file(const char *path, struct pol_set *out, struct errbuf *eb)
 {
-	struct stat st;
+	size_t len;
 	char *buf;
-	size_t got = 0;
-	int fd, err;
+	int err = file_read_all(path, MAX_FILE_SIZE, &buf, &len, eb);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1) {
-		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(errno));
+	if (err)
 		return err;
-	}
-	if (fstat(fd, &st) == -1) {
-		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(errno));
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_SIZE) {
-		close(fd);
-		return errbuf_set(eb, "%s: not a regular file of at most %u bytes", path,
-				  MAX_FILE_SIZE);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			err = r == 0 ? -EIO : -errno;
-			errbuf_set(eb, "%s: read failed", path);
-			free(buf);
-			close(fd);
-			return err;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	err = pol_parse_buf(path, buf, got, out, eb);
+	err = pol_parse_buf(path, buf, len, out, eb);
 	free(buf);
 	return err;
 }

@@ -3,6 +3,7 @@
 #include "policy/rule.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,25 @@ int pol_kind_parse(const char *s, enum pol_kind *out)
 		}
 	}
 	return -EINVAL;
+}
+
+const char *pol_proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case POL_PROTO_ANY:
+		return "ANY";
+	case IPPROTO_TCP:
+		return "TCP";
+	case IPPROTO_UDP:
+		return "UDP";
+	case IPPROTO_SCTP:
+		return "SCTP";
+	case IPPROTO_ICMP:
+		return "ICMP";
+	case IPPROTO_ICMPV6:
+		return "ICMPv6";
+	}
+	return "?";
 }
 
 const char *pol_dir_name(enum pol_dir d)

@@ -117,6 +117,12 @@ const char *pol_kind_name(enum pol_kind k);
 /* Parses a kind name as pol_kind_name() prints it, or a short name (cnp, ccnp, netpol). */
 int pol_kind_parse(const char *s, enum pol_kind *out);
 
+/*
+ * "TCP", "UDP", "SCTP", "ICMP", "ICMPv6"; POL_PROTO_ANY is "ANY"; any other
+ * number is "?".
+ */
+const char *pol_proto_name(uint8_t proto);
+
 /* "ingress" / "egress". */
 const char *pol_dir_name(enum pol_dir d);
 

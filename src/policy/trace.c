@@ -53,21 +53,6 @@ void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
 		r->http_status = 403;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	}
-	return "?";
-}
-
 static void peer_text(const struct pol_trace_peer *p, struct strbuf *sb)
 {
 	size_t i, n;
@@ -94,7 +79,7 @@ static void port_text(const struct pol_trace_query *q, struct strbuf *sb)
 	if (q->proto == IPPROTO_ICMP)
 		strbuf_printf(sb, "ICMP type %u", q->dport);
 	else
-		strbuf_printf(sb, "%u/%s", q->dport, proto_name(q->proto));
+		strbuf_printf(sb, "%u/%s", q->dport, pol_proto_name(q->proto));
 }
 
 static const char *verdict_word(const struct pol_verdict *v)
@@ -368,7 +353,7 @@ void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_qu
 	json_peer(&q->src, sb);
 	strbuf_puts(sb, ",\"to\":");
 	json_peer(&q->dst, sb);
-	strbuf_printf(sb, ",\"protocol\":\"%s\",", proto_name(q->proto));
+	strbuf_printf(sb, ",\"protocol\":\"%s\",", pol_proto_name(q->proto));
 	if (q->proto == IPPROTO_ICMP)
 		strbuf_printf(sb, "\"icmp_type\":%u", q->dport);
 	else
