@@ -44,7 +44,7 @@ struct velum_config {
 	__be32 pool_addr;
 	__be32 pool_mask;
 	__u32 flags; /* none defined yet: 0 */
-	__u32 abi; /* VELUM_ABI_VERSION of the user space that loaded the programs */
+	__u32 abi;   /* VELUM_ABI_VERSION of the user space that loaded the programs */
 };
 _Static_assert(sizeof(struct velum_config) == 16, "ABI");
 
