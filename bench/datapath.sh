@@ -5,8 +5,9 @@
 # exit removes what the run made (namespaces, links, pins, iptables chain:
 # all named after the benchmark's PID).
 set -u
-bin=${1:?usage: datapath.sh BIN [OUT]}
+bin=${1:?usage: datapath.sh BIN [OUT [dp_bench options, e.g. --reps 12 --secs 3]]}
 out=${2:-bench/results/datapath.md}
+shift 2 2>/dev/null || shift $#
 
 [ "$(id -u)" -eq 0 ] || { echo "bench-datapath: needs root" >&2; exit 1; }
 pid=
@@ -28,7 +29,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p "$(dirname "$out")"
-"$bin" --out "$out.tmp" &
+"$bin" --out "$out.tmp" "$@" &
 pid=$!
 wait "$pid" || exit 1
 { cat "$out.tmp"; echo; echo "iptables: \`$(iptables -V)\`"; } > "$out"
