@@ -20,6 +20,13 @@ int cli_bpf(int argc, char **argv);
 int cli_observe(int argc, char **argv);
 int cli_status(int argc, char **argv);
 
+/*
+ * Prints "<cmd>: <message>" and then usage (may be NULL) on stderr; returns
+ * CLI_EXIT_USAGE for `return cli_usage_err(...)`.
+ */
+int cli_usage_err(const char *cmd, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* `velum policy trace ...` (argv[0] is "trace"). */
 int cli_policy_trace(int argc, char **argv);
 /* `velum policy resolve --offline ...`: every endpoint's enforced entries. */

@@ -64,20 +64,6 @@ static const char exec_usage[] =
 	"\n"
 	"Runs COMMAND inside the endpoint's network namespace (like kubectl exec).\n";
 
-static int usage_err(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_err(const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "velum endpoint: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", usage);
-	return CLI_EXIT_USAGE;
-}
-
 /* "ns/name" into buf from NAME and --namespace. */
 static int full_name(const char *name, const char *ns, char *buf, size_t len)
 {
@@ -303,9 +289,9 @@ static int cmd_create(int argc, char **argv)
 			break;
 		case O_PORT:
 			if (parse_port(optarg, ports)) {
-				rc = usage_err(create_usage,
-					       "--port '%s': expected NAME:PORT[/TCP|UDP|SCTP]",
-					       optarg);
+				rc = cli_usage_err("velum endpoint", create_usage,
+						   "--port '%s': expected NAME:PORT[/TCP|UDP|SCTP]",
+						   optarg);
 				goto out;
 			}
 			break;
@@ -317,8 +303,8 @@ static int cmd_create(int argc, char **argv)
 			break;
 		case 'o':
 			if (strcmp(optarg, "json")) {
-				rc = usage_err(create_usage, "-o '%s': only json is supported",
-					       optarg);
+				rc = cli_usage_err("velum endpoint", create_usage,
+						   "-o '%s': only json is supported", optarg);
 				goto out;
 			}
 			json = true;
@@ -328,15 +314,15 @@ static int cmd_create(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = usage_err(create_usage, "unknown or incomplete option '%s'",
-				       argv[optind - 1]);
+			rc = cli_usage_err("velum endpoint", create_usage,
+					   "unknown or incomplete option '%s'", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (optind + 1 != argc) {
-		rc = usage_err(create_usage, "%s",
-			       optind >= argc ? "an endpoint NAME is required" :
-						"exactly one endpoint NAME");
+		rc = cli_usage_err("velum endpoint", create_usage, "%s",
+				   optind >= argc ? "an endpoint NAME is required" :
+						    "exactly one endpoint NAME");
 		goto out;
 	}
 	body = json_pack("{s:s, s:O, s:O, s:b}", "name", argv[optind], "labels", labels, "ports",
@@ -396,27 +382,29 @@ static int name_args(int argc, char **argv, const char *usage, bool want_json, c
 			break;
 		case 'o':
 			if (!want_json || strcmp(optarg, "json"))
-				return usage_err(usage, "-o '%s': not supported here", optarg);
+				return cli_usage_err("velum endpoint", usage,
+						     "-o '%s': not supported here", optarg);
 			*json = true;
 			break;
 		case 'R':
 			if (!replace)
-				return usage_err(usage, "%s", "--replace is not an option here");
+				return cli_usage_err("velum endpoint", usage, "%s",
+						     "--replace is not an option here");
 			*replace = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			return -1;
 		default:
-			return usage_err(usage, "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+			return cli_usage_err("velum endpoint", usage,
+					     "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_err(usage, "%s", "an endpoint NAME is required");
+		return cli_usage_err("velum endpoint", usage, "%s", "an endpoint NAME is required");
 	if (full_name(argv[optind], ns, full, len))
-		return usage_err(usage, "'%s': the namespace contradicts --namespace",
-				 argv[optind]);
+		return cli_usage_err("velum endpoint", usage,
+				     "'%s': the namespace contradicts --namespace", argv[optind]);
 	*rest = optind + 1;
 	/* options after NAME (but before --) */
 	if (*rest < argc && argv[*rest][0] == '-' && strcmp(argv[*rest], "--")) {
@@ -434,8 +422,9 @@ static int name_args(int argc, char **argv, const char *usage, bool want_json, c
 			else if (c == 'n' && !strchr(argv[*rest - 1], '/'))
 				snprintf(full, len, "%s/%s", optarg, argv[*rest - 1]);
 			else
-				return usage_err(usage, "unknown or misplaced option '%s'",
-						 av[optind - 1]);
+				return cli_usage_err("velum endpoint", usage,
+						     "unknown or misplaced option '%s'",
+						     av[optind - 1]);
 		}
 		r2 = optind;
 		*rest = (int)(av - argv) + r2;
@@ -455,7 +444,8 @@ static int cmd_delete(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (rest < argc)
-		return usage_err(delete_usage, "unexpected argument '%s'", argv[rest]);
+		return cli_usage_err("velum endpoint", delete_usage, "unexpected argument '%s'",
+				     argv[rest]);
 	strbuf_puts(&path, "/v1/endpoints/");
 	cli_url_escape(&path, full);
 	rc = cli_request("DELETE", strbuf_str(&path), NULL, 0, &r);
@@ -493,19 +483,20 @@ static int cmd_list(int argc, char **argv)
 			else if (!strcmp(optarg, "name"))
 				names = true;
 			else
-				return usage_err(list_usage, "-o '%s': expected json or name",
-						 optarg);
+				return cli_usage_err("velum endpoint", list_usage,
+						     "-o '%s': expected json or name", optarg);
 			break;
 		case 'h':
 			fputs(list_usage, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return usage_err(list_usage, "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+			return cli_usage_err("velum endpoint", list_usage,
+					     "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_err(list_usage, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_err("velum endpoint", list_usage, "unexpected argument '%s'",
+				     argv[optind]);
 	rc = cli_request("GET", "/v1/endpoints", NULL, 0, &r);
 	if (rc)
 		return rc;
@@ -537,7 +528,8 @@ static int cmd_get(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (rest < argc)
-		return usage_err(get_usage, "unexpected argument '%s'", argv[rest]);
+		return cli_usage_err("velum endpoint", get_usage, "unexpected argument '%s'",
+				     argv[rest]);
 	rc = fetch(full, "endpoint get", &ep);
 	if (rc)
 		return rc;
@@ -582,8 +574,8 @@ static int cmd_label(int argc, char **argv)
 			json = true;
 	}
 	if (rest >= argc)
-		return usage_err(label_usage, "%s",
-				 "give at least one label k=v (or k- to remove)");
+		return cli_usage_err("velum endpoint", label_usage, "%s",
+				     "give at least one label k=v (or k- to remove)");
 	if (replace) {
 		labels = json_array();
 	} else {
@@ -605,8 +597,8 @@ static int cmd_label(int argc, char **argv)
 		}
 
 		if (replace && remove) {
-			rc = usage_err(label_usage, "'%s': removal makes no sense with --replace",
-				       l);
+			rc = cli_usage_err("velum endpoint", label_usage,
+					   "'%s': removal makes no sense with --replace", l);
 			goto out;
 		}
 		if (remove) {
@@ -662,8 +654,8 @@ static int cmd_config(int argc, char **argv)
 	}
 	if (rest >= argc) {
 		json_decref(body);
-		return usage_err(config_usage, "%s",
-				 "give an option, e.g. PolicyAuditMode=Enabled");
+		return cli_usage_err("velum endpoint", config_usage, "%s",
+				     "give an option, e.g. PolicyAuditMode=Enabled");
 	}
 	for (i = rest; i < argc; i++) {
 		const char *v = strchr(argv[i], '=');
@@ -675,8 +667,8 @@ static int cmd_config(int argc, char **argv)
 			continue;
 		}
 		json_decref(body);
-		return usage_err(config_usage, "'%s': expected PolicyAuditMode=Enabled|Disabled",
-				 argv[i]);
+		return cli_usage_err("velum endpoint", config_usage,
+				     "'%s': expected PolicyAuditMode=Enabled|Disabled", argv[i]);
 	}
 	strbuf_puts(&path, "/v1/endpoints/");
 	cli_url_escape(&path, full);
@@ -709,7 +701,7 @@ static int cmd_exec(int argc, char **argv)
 	if (rest < argc && !strcmp(argv[rest], "--"))
 		rest++;
 	if (rest >= argc)
-		return usage_err(exec_usage, "%s", "give a COMMAND after --");
+		return cli_usage_err("velum endpoint", exec_usage, "%s", "give a COMMAND after --");
 	rc = fetch(full, "endpoint exec", &ep);
 	if (rc)
 		return rc;

@@ -46,20 +46,6 @@ static const char delete_usage[] =
 	"\n"
 	"Deletes the named policies (every kind and namespace unless narrowed), or all.\n";
 
-static int usage_err(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_err(const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "velum policy: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", usage);
-	return CLI_EXIT_USAGE;
-}
-
 static bool policy_ext(const char *name)
 {
 	const char *dot = strrchr(name, '.');
@@ -142,8 +128,8 @@ static int cmd_import(int argc, char **argv)
 			break;
 		case 'o':
 			if (strcmp(optarg, "json")) {
-				rc = usage_err(import_usage, "-o '%s': only json is supported",
-					       optarg);
+				rc = cli_usage_err("velum policy", import_usage,
+						   "-o '%s': only json is supported", optarg);
 				goto out;
 			}
 			json = true;
@@ -153,13 +139,14 @@ static int cmd_import(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = usage_err(import_usage, "unknown or incomplete option '%s'",
-				       argv[optind - 1]);
+			rc = cli_usage_err("velum policy", import_usage,
+					   "unknown or incomplete option '%s'", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (optind >= argc) {
-		rc = usage_err(import_usage, "%s", "give at least one policy FILE");
+		rc = cli_usage_err("velum policy", import_usage, "%s",
+				   "give at least one policy FILE");
 		goto out;
 	}
 	for (; optind < argc; optind++) {
@@ -274,26 +261,29 @@ static int sel_args(int argc, char **argv, const char *usage, struct sel *s, boo
 			break;
 		case 'a':
 			if (!all)
-				return usage_err(usage, "%s", "--all is not an option here");
+				return cli_usage_err("velum policy", usage, "%s",
+						     "--all is not an option here");
 			*all = true;
 			break;
 		case 'o':
 			if (!json || strcmp(optarg, "json"))
-				return usage_err(usage, "-o '%s': not supported here", optarg);
+				return cli_usage_err("velum policy", usage,
+						     "-o '%s': not supported here", optarg);
 			*json = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			return -1;
 		default:
-			return usage_err(usage, "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+			return cli_usage_err("velum policy", usage,
+					     "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		s->name = argv[optind++];
 	if (optind < argc)
-		return usage_err(usage, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_err("velum policy", usage, "unexpected argument '%s'",
+				     argv[optind]);
 	return 0;
 }
 
@@ -381,7 +371,8 @@ static int cmd_delete(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (all == (s.name != NULL))
-		return usage_err(delete_usage, "%s", "give a policy NAME or --all");
+		return cli_usage_err("velum policy", delete_usage, "%s",
+				     "give a policy NAME or --all");
 	strbuf_puts(&path, "/v1/policies?");
 	if (all) {
 		strbuf_puts(&path, "all=1");

@@ -222,19 +222,8 @@ struct trace_args {
 	VEC(struct pol_http_field) headers;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "velum policy trace: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(see velum policy trace --help)\n");
-	return CLI_EXIT_USAGE;
-}
+#define TRACE_CMD      "velum policy trace"
+#define TRACE_SEE_HELP "(see velum policy trace --help)\n"
 
 static int parse_port(const char *s, struct trace_args *a)
 {
@@ -561,7 +550,8 @@ int cli_policy_trace(int argc, char **argv)
 			break;
 		case OPT_DPORT:
 			if (parse_port(optarg, &a)) {
-				rc = usage_error(
+				rc = cli_usage_err(
+					TRACE_CMD, TRACE_SEE_HELP,
 					"--dport '%s': expected PORT[/TCP|UDP|SCTP] with PORT "
 					"1-65535",
 					optarg);
@@ -574,7 +564,8 @@ int cli_policy_trace(int argc, char **argv)
 			long v = strtol(optarg, &end, 10);
 
 			if (end == optarg || *end || v < 0 || v > 255) {
-				rc = usage_error("--icmp-type '%s': expected 0-255", optarg);
+				rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP,
+						   "--icmp-type '%s': expected 0-255", optarg);
 				goto out;
 			}
 			a.have_icmp = true;
@@ -595,8 +586,9 @@ int cli_policy_trace(int argc, char **argv)
 			struct pol_http_field f;
 
 			if (parse_header(optarg, &f)) {
-				rc = usage_error("--http-header '%s': expected 'Name: value'",
-						 optarg);
+				rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP,
+						   "--http-header '%s': expected 'Name: value'",
+						   optarg);
 				goto out;
 			}
 			if (vec_push(&a.headers, f)) {
@@ -607,7 +599,8 @@ int cli_policy_trace(int argc, char **argv)
 		}
 		case 'o':
 			if (strcmp(optarg, "json")) {
-				rc = usage_error("-o '%s': only json is supported", optarg);
+				rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP,
+						   "-o '%s': only json is supported", optarg);
 				goto out;
 			}
 			a.json = true;
@@ -617,41 +610,48 @@ int cli_policy_trace(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+			rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP,
+					   "unknown or incomplete option '%s'", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (optind < argc) {
-		rc = usage_error("unexpected argument '%s'", argv[optind]);
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "unexpected argument '%s'",
+				   argv[optind]);
 		goto out;
 	}
 	if (!a.from || !a.to) {
-		rc = usage_error("%s", "--from and --to are required");
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s", "--from and --to are required");
 		goto out;
 	}
 	if (a.have_port == a.have_icmp) {
-		rc = usage_error("%s", "give exactly one of --dport and --icmp-type");
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+				   "give exactly one of --dport and --icmp-type");
 		goto out;
 	}
 	if ((a.method || a.path || a.host || a.headers.n) && (!a.method || !a.path)) {
-		rc = usage_error("%s", "an HTTP trace needs both --http-method and --http-path");
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+				   "an HTTP trace needs both --http-method and --http-path");
 		goto out;
 	}
 	if (a.method && a.proto != IPPROTO_TCP) {
-		rc = usage_error("%s", "an HTTP trace needs a TCP --dport");
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+				   "an HTTP trace needs a TCP --dport");
 		goto out;
 	}
 	if (!a.offline) {
 		if (a.policies.n || a.endpoints) {
-			rc = usage_error("%s", "--policy and --endpoints need --offline (without "
-					       "it the trace asks the running agent)");
+			rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+					   "--policy and --endpoints need --offline (without "
+					   "it the trace asks the running agent)");
 			goto out;
 		}
 		rc = trace_live(&a);
 		goto out;
 	}
 	if (!a.policies.n || !a.endpoints) {
-		rc = usage_error("%s", "--offline needs --policy FILE and --endpoints FILE");
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+				   "--offline needs --policy FILE and --endpoints FILE");
 		goto out;
 	}
 	rc = trace_offline(&a);

@@ -5,6 +5,7 @@
  * commands talk to velumd's API (src/cli/client.c). The global option
  * -H/--host SOCKET (or $VELUM_SOCKET) names the agent's socket.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,18 @@ static int take_host(int argc, char **argv)
 	}
 	argv[j] = NULL;
 	return j;
+}
+
+int cli_usage_err(const char *cmd, const char *usage_text, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text ? usage_text : "");
+	return CLI_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
