@@ -46,6 +46,7 @@ enum sc {
 	SC_EMPTY,
 	SC_VELUM1,
 	SC_VELUM10K,
+	SC_LEGACY,
 	SC_IPT1,
 	SC_IPT40,
 	SC_IPT1K,
@@ -53,12 +54,17 @@ enum sc {
 	SC_N
 };
 static const char *const sc_name[SC_N] = {
-	"no filtering (limit)",	 "tc hooks with an empty program (the hook's own cost)",
-	"velum, 1 rule",	 "velum, 10,000 rules + 10,000 identities",
-	"iptables, 1 rule",	 "iptables, 40 rules",
-	"iptables, 1,000 rules", "iptables, 10,000 rules",
+	"no filtering (limit)",
+	"tc hooks with an empty program (the hook's own cost)",
+	"velum, 1 rule",
+	"velum, 10,000 rules + 10,000 identities",
+	"velum, 1 rule, legacy host routing (through the host stack, like the limit)",
+	"iptables, 1 rule",
+	"iptables, 40 rules",
+	"iptables, 1,000 rules",
+	"iptables, 10,000 rules",
 };
-static const int ipt_rules[SC_N] = { 0, 0, 0, 0, 1, 40, 1000, 10000 };
+static const int ipt_rules[SC_N] = { 0, 0, 0, 0, 0, 1, 40, 1000, 10000 };
 static int empty_prog = -1;
 
 static void die(const char *what, int err);
@@ -100,8 +106,9 @@ static void die(const char *what, int err);
 #define MAXREP 10
 struct sample {
 	double rps, p50, p90, p99, p999;
-	double cpu;	/* us of CPU per request, closed loop */
-	double prog_ns; /* ns per program run in the closed loop (kernel BPF stats) */
+	double cpu;	  /* us of CPU per request, closed loop */
+	double prog_ns;	  /* ns per program run in the closed loop (kernel BPF stats) */
+	double prog_runs; /* program runs per request in the closed loop */
 };
 
 static struct dp *dp;
@@ -198,7 +205,7 @@ static void iptables_load(int n)
 
 static void configure(enum sc sc)
 {
-	bool bpf = sc == SC_VELUM1 || sc == SC_VELUM10K;
+	bool bpf = sc == SC_VELUM1 || sc == SC_VELUM10K || sc == SC_LEGACY;
 	struct velum_policy_key k[2];
 	struct velum_policy_value v[2];
 	struct errbuf eb = { "" };
@@ -208,7 +215,9 @@ static void configure(enum sc sc)
 	empty_hooks(cli.host_ifindex, sc == SC_EMPTY);
 	dp_endpoint_bypass(dp, EP_SRV, !bpf);
 	dp_endpoint_bypass(dp, EP_CLI, !bpf);
-	if (sc == SC_VELUM1) {
+	if (dp_routing_set(dp, sc == SC_LEGACY))
+		die("host routing", errno);
+	if (sc == SC_VELUM1 || sc == SC_LEGACY) {
 		ipcache_fill(false);
 		server_policy(1);
 	} else if (sc == SC_VELUM10K) {
@@ -301,6 +310,8 @@ static double process_us(void)
 static double last_cpu_per_req;
 /* ns per run of the programs on the veths during the last load() (live traffic) */
 static double last_prog_ns;
+/* program runs per completed request during the last load() */
+static double last_prog_runs;
 
 /* Sum of run time and runs of the programs now on the hooks (kernel BPF stats). */
 static void prog_stats(__u64 *ns, __u64 *cnt)
@@ -336,6 +347,7 @@ static struct http_result load(bool open, double rate, double secs)
 	last_cpu_per_req = la.r.done ? (process_us() - p0 + softirq_us() - s0) / la.r.done : 0;
 	prog_stats(&ns1, &cnt1);
 	last_prog_ns = cnt1 > cnt0 ? (double)(ns1 - ns0) / (cnt1 - cnt0) : 0;
+	last_prog_runs = la.r.done ? (double)(cnt1 - cnt0) / la.r.done : 0;
 	return la.r;
 }
 
@@ -352,8 +364,8 @@ static void loadavg(char *buf, size_t len)
 	}
 }
 
-/* "-" for scenarios without programs, else the number. */
-static const char *prog_col(double ns)
+/* "-" for scenarios without programs, else the number in fmt. */
+static const char *prog_col(double ns, int decimals)
 {
 	static char buf[8][16];
 	static int n;
@@ -361,7 +373,7 @@ static const char *prog_col(double ns)
 
 	if (ns <= 0)
 		return "-";
-	snprintf(b, 16, "%.0f", ns);
+	snprintf(b, 16, "%.*f", decimals, ns);
 	return b;
 }
 
@@ -411,6 +423,29 @@ static __u32 cost(int prog, int ifindex, __u16 sport, __u8 flags, int *retval)
 		die("BPF_PROG_TEST_RUN", errno);
 	*retval = o.retval;
 	return o.duration;
+}
+
+/*
+ * Mean ns of n single runs, each on a fresh copy of the packet: for a
+ * program that rewrites the packet (TTL), which repeated runs on one copy
+ * would change from run to run.
+ */
+static __u32 cost_fresh(int prog, int ifindex, __u16 sport, __u8 flags, int n, int *retval)
+{
+	__u8 pkt[128];
+	struct __sk_buff ctx = { .ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	__u64 sum = 0;
+
+	o.data_size_in = craft(pkt, sport, flags);
+	for (int i = 0; i < n; i++) {
+		if (bpf_prog_test_run_opts(prog, &o))
+			die("BPF_PROG_TEST_RUN", errno);
+		sum += o.duration;
+	}
+	*retval = o.retval;
+	return sum / n;
 }
 
 int main(int argc, char **argv)
@@ -503,7 +538,10 @@ int main(int argc, char **argv)
 		c_est[i] = cost(dp_prog_fd(dp, false), srv.host_ifindex, 40000 + i, 0x10, &rv);
 		if (rv != TC_ACT_OK)
 			die("established packet dropped", EINVAL);
-		c_from[i] = cost(dp_prog_fd(dp, true), cli.host_ifindex, 40000 + i, 0x10, &rv);
+		c_from[i] = cost_fresh(dp_prog_fd(dp, true), cli.host_ifindex, 40000 + i, 0x10,
+				       100000, &rv);
+		if (rv != TC_ACT_REDIRECT)
+			die("established packet not redirected to the peer", EINVAL);
 		/* the server's ingress without the client: every packet is a lookup and a drop */
 		put(&k[0], &v[0], ID_SRV, VELUM_DIR_INGRESS, IPPROTO_TCP, PORT, 24, 16);
 		put(&k[1], &v[1], 0, VELUM_DIR_EGRESS, 0, 0, 0, 1);
@@ -565,6 +603,7 @@ int main(int argc, char **argv)
 			s[sc][r].rps = hr.rps;
 			s[sc][r].cpu = sc == SC_LIMIT ? lim_cpu[sc][r] : last_cpu_per_req;
 			s[sc][r].prog_ns = last_prog_ns;
+			s[sc][r].prog_runs = last_prog_runs;
 			hr = load(true, rate, secs);
 			s[sc][r].p50 = hr.p50_us;
 			s[sc][r].p90 = hr.p90_us;
@@ -599,19 +638,22 @@ int main(int argc, char **argv)
 	}
 	fprintf(out,
 		"HTTP/1.1 keep-alive GET between two endpoints (namespaces joined to the "
-		"host by veth pairs, routed by the host), 32 connections; one server thread, "
+		"host by veth pairs; routed by the host's stack, except in the velum rows with "
+		"BPF host routing, velum's default, where from_container hands each packet "
+		"straight to the peer's namespace), 32 connections; one server thread, "
 		"one load thread, not pinned. Max = closed "
 		"loop, %.0f s; latency = open loop at a fixed %.0f req/s (a fifth of the first "
 		"limit measurement), measured from each request's scheduled send time, "
-		"%.0f s. Each scenario's maximum is paired with a limit measurement taken just before it; %% of limit is the median (and range) of those paired ratios over %d repetitions, the scenario order rotating each time; other columns are medians. CPU us/request is this process's user+system time plus the machine's irq+softirq time during the closed loop, per completed request (less sensitive than requests/s to other work on the machine, not immune to it); limit's CPU / this CPU estimates the share of the limit the scenario would reach on CPUs of its own. ns per program run, live: the kernel's BPF run-time statistics over the closed loop, the average run of the programs on the two veths' hooks, including the statistics' own cost (two clock reads; the empty program's row shows that floor).\n\n",
+		"%.0f s. Each scenario's maximum is paired with a limit measurement taken just before it; %% of limit is the median (and range) of those paired ratios over %d repetitions, the scenario order rotating each time; other columns are medians. CPU us/request is this process's user+system time plus the machine's irq+softirq time during the closed loop, per completed request (less sensitive than requests/s to other work on the machine, not immune to it); limit's CPU / this CPU estimates the share of the limit the scenario would reach on CPUs of its own. ns per program run, live: the kernel's BPF run-time statistics over the closed loop, the average run of the programs on the two veths' hooks, including the statistics' own cost (two clock reads; the empty program's row shows that floor); runs per request: program runs on those hooks per completed request.\n\n",
 		secs, rate, secs, reps);
 	fprintf(out, "| scenario | max req/s | %% of limit: median (range) | CPU us/request | "
-		     "limit's CPU / this CPU | ns per program run, live | p50 us | p90 us | "
-		     "p99 us | p99.9 us |\n");
-	fprintf(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+		     "limit's CPU / this CPU | ns per program run, live | runs per request | "
+		     "p50 us | p90 us | p99 us | p99.9 us |\n");
+	fprintf(out,
+		"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	{
 		for (i = 0; i < SC_N; i++) {
-			double v[10][MAXREP];
+			double v[11][MAXREP];
 
 			for (r = 0; r < reps; r++) {
 				v[0][r] = s[i][r].rps;
@@ -624,16 +666,17 @@ int main(int argc, char **argv)
 				v[7][r] = s[i][r].cpu;
 				v[8][r] = lim_cpu[i][r] / s[i][r].cpu;
 				v[9][r] = s[i][r].prog_ns;
+				v[10][r] = s[i][r].prog_runs;
 			}
 			qsort(v[6], reps, sizeof(double), cmp);
 			fprintf(out,
-				"| %s | %.0f | %.1f %% (%.0f-%.0f) | %.1f | %.1f %% | %s | %.0f | %.0f | "
-				"%.0f | %.0f |\n",
+				"| %s | %.0f | %.1f %% (%.0f-%.0f) | %.1f | %.1f %% | %s | %s | %.0f | "
+				"%.0f | %.0f | %.0f |\n",
 				sc_name[i], median(v[0], reps), 100 * median(v[5], reps),
 				100 * v[6][0], 100 * v[6][reps - 1], median(v[7], reps),
-				100 * median(v[8], reps), prog_col(median(v[9], reps)),
-				median(v[1], reps), median(v[2], reps), median(v[3], reps),
-				median(v[4], reps));
+				100 * median(v[8], reps), prog_col(median(v[9], reps), 0),
+				prog_col(median(v[10], reps), 1), median(v[1], reps),
+				median(v[2], reps), median(v[3], reps), median(v[4], reps));
 		}
 	}
 	fprintf(out, "\nPer-packet cost of the programs (BPF_PROG_TEST_RUN, 1,000,000 repeats, "
@@ -642,8 +685,9 @@ int main(int argc, char **argv)
 	fprintf(out, "| to_container, established flow (conntrack hit) | %u | %u |\n", c_est[0],
 		c_est[1]);
 	fprintf(out,
-		"| from_container, established, local delivery (egress + destination "
-		"ingress) | %u | %u |\n",
+		"| from_container, established, local delivery with BPF host routing (egress "
+		"and destination ingress conntrack, frame rewrite; mean of 100,000 single "
+		"runs, each timed with its own clock reads) | %u | %u |\n",
 		c_from[0], c_from[1]);
 	fprintf(out,
 		"| to_container, new flow: policy lookup, denied (drop counted, event "

@@ -4,13 +4,17 @@
  * endpoint's host-side veth:
  *  - from_container, tc ingress: packets the endpoint sends (its egress
  *    policy; on local delivery also the destination's ingress policy, so
- *    that an ingress L7 redirect can happen at a tc ingress hook);
+ *    that an ingress L7 redirect can happen at a tc ingress hook, and the
+ *    packet goes straight into the destination's namespace: BPF host
+ *    routing);
  *  - to_container, tc egress: packets towards the endpoint (its ingress
- *    policy, for peers whose traffic was not already decided at the source).
+ *    policy) that came through the host stack: from the host, from
+ *    outside the pool's endpoints, or with legacy routing.
  * The endpoint is found by skb->ifindex in velum_endpoints.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <stddef.h>
 #include <bpf/bpf_helpers.h>
 
 #include "lib/maps.h"
@@ -27,10 +31,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * Local delivery of a new flow: decide the destination's ingress here, at
  * tc ingress, where a later L7 redirect can still hand the packet to a
  * local socket. The egress verdict's proxy mark, if any, takes precedence.
- * Cold path: a subprogram.
+ * Also the path of every tracked packet between two local endpoints.
  */
-static __noinline int deliver_local(struct __sk_buff *skb, const struct pkt *p, struct verdict *v,
-				    const struct velum_ipcache_value *dst, __u32 src_id)
+static __always_inline int deliver_local(struct __sk_buff *skb, const struct pkt *p,
+					 struct verdict *v, const struct velum_ipcache_value *dst,
+					 __u32 src_id)
 {
 	struct verdict vi = {};
 	__be16 egress_proxy = v->proxy_port;
@@ -51,8 +56,42 @@ static __noinline int deliver_local(struct __sk_buff *skb, const struct pkt *p, 
 	return 0;
 }
 
+static __always_inline bool legacy_routing(void)
+{
+	__u32 zero = 0;
+	struct velum_config *cfg = bpf_map_lookup_elem(&velum_config, &zero);
+
+	return cfg && (cfg->flags & VELUM_CONFIG_F_LEGACY_ROUTING);
+}
+
+/*
+ * A tracked packet to a local endpoint under BPF host routing: the
+ * destination's to_container will not see it, so its ingress conntrack
+ * entry is checked here (and the policy decides if the entry is gone, as
+ * to_container would). Sets *to to the destination. Cold path for
+ * non-local traffic: one hash lookup.
+ */
+static __always_inline int deliver_tracked(struct __sk_buff *skb, const struct pkt *p,
+					   struct verdict *v, __u32 src_id,
+					   const struct velum_lxc_value **to)
+{
+	const struct velum_lxc_value *lxc;
+	struct velum_ipcache_value dst;
+
+	if (legacy_routing())
+		return 0;
+	lxc = bpf_map_lookup_elem(&velum_lxc, &p->daddr);
+	if (!lxc)
+		return 0;
+	dst.identity = lxc->identity;
+	dst.ep_id = lxc->ep_id;
+	*to = lxc;
+	return deliver_local(skb, p, v, &dst, src_id);
+}
+
 static __always_inline int handle_from_container(struct __sk_buff *skb, struct pkt *p,
-						 struct verdict *v)
+						 struct verdict *v,
+						 const struct velum_lxc_value **to)
 {
 	struct velum_endpoint_info *ep;
 	struct velum_ipcache_value dst;
@@ -76,12 +115,12 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	if (p->saddr != ep->ipv4)
 		return VELUM_DROP_INVALID_SIP;
 	/*
-	 * A tracked packet needs nothing else: its flow passed the route check
-	 * and, on local delivery, the destination's ingress when it was new (the
-	 * destination's to_container still checks its own conntrack entry).
+	 * A tracked packet passed the route check when its flow was new; on
+	 * local delivery the destination's ingress entry is checked too (here
+	 * under BPF host routing, else by the destination's to_container).
 	 */
 	if (enforce_tracked(p, VELUM_DIR_EGRESS, v))
-		return 0;
+		return deliver_tracked(skb, p, v, src_id, to);
 
 	ipcache_lookup(p->daddr, &dst);
 	v->peer_identity = dst.identity;
@@ -94,7 +133,36 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	ret = enforce_new(skb, p, v);
 	if (ret < 0 || !(dst.flags & VELUM_IPCACHE_F_LOCAL_EP))
 		return ret;
-	return deliver_local(skb, p, v, &dst, src_id);
+	ret = deliver_local(skb, p, v, &dst, src_id);
+	if (ret >= 0 && !(cfg && (cfg->flags & VELUM_CONFIG_F_LEGACY_ROUTING)))
+		*to = bpf_map_lookup_elem(&velum_lxc, &p->daddr);
+	return ret;
+}
+
+/*
+ * BPF host routing: what the host's forwarding would do to the frame
+ * (TTL - 1, the destination's MAC, the host veth's as source), then
+ * straight into the destination's namespace. A packet whose TTL runs out,
+ * or that goes to the L7 proxy, takes the host stack instead.
+ */
+static __always_inline int redirect_local(struct __sk_buff *skb, const struct verdict *v,
+					  const struct velum_lxc_value *to)
+{
+	const __u32 ttl_off = ETH_HLEN + offsetof(struct iphdr, ttl);
+	__be16 old, new;
+	__u8 *b = (__u8 *)&new;
+
+	if (v->proxy_port || bpf_skb_load_bytes(skb, ttl_off, &old, 2))
+		return TC_ACT_OK;
+	new = old; /* ttl and protocol: the checksum is over 16-bit words */
+	if (b[0] <= 1)
+		return TC_ACT_OK; /* the stack answers with Time Exceeded */
+	b[0]--;
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), old, new, 2) ||
+	    bpf_skb_store_bytes(skb, ttl_off, &new, 2, 0) ||
+	    bpf_skb_store_bytes(skb, 0, to->eth, sizeof(to->eth), 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect_peer(to->ifindex, 0);
 }
 
 static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt *p,
@@ -131,10 +199,15 @@ static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
+	const struct velum_lxc_value *to = NULL;
 	struct pkt p = {};
 	struct verdict v = { .dir = VELUM_DIR_EGRESS };
+	int act;
 
-	return verdict_finish(skb, &p, &v, handle_from_container(skb, &p, &v));
+	act = verdict_finish(skb, &p, &v, handle_from_container(skb, &p, &v, &to));
+	if (act != TC_ACT_OK || !to)
+		return act;
+	return redirect_local(skb, &v, to);
 }
 
 SEC("tc")

@@ -28,6 +28,14 @@ struct {
 	__type(value, struct velum_endpoint_info);
 } velum_endpoints SEC(".maps");
 
+/* Local endpoints by address: BPF host routing (velum/endpoint.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VELUM_MAX_ENDPOINTS);
+	__type(key, __be32);
+	__type(value, struct velum_lxc_value);
+} velum_lxc SEC(".maps");
+
 /* Peer identities: IPv4 prefix -> identity (and local endpoint id). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

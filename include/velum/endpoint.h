@@ -30,3 +30,20 @@ struct velum_endpoint_info {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct velum_endpoint_info) == 24, "ABI");
+
+/*
+ * Local endpoints by address (map velum_lxc, hash): the target of BPF host
+ * routing. When from_container lets a packet through to a local endpoint,
+ * it writes eth into the frame (destination then source MAC), decrements
+ * the TTL and hands the packet straight to the endpoint's namespace with
+ * bpf_redirect_peer(ifindex): no host routing, no second program run (see
+ * docs/datapath.md, "BPF host routing"). User space writes the entry last
+ * when an endpoint is added and deletes it first when it is removed.
+ */
+struct velum_lxc_value {
+	__u32 ep_id;
+	__u32 identity; /* same as the endpoint's velum_endpoint_info */
+	__u32 ifindex;	/* host-side veth (bpf_redirect_peer reaches its peer) */
+	__u8 eth[12];	/* the endpoint's MAC, then the host-side veth's MAC */
+};
+_Static_assert(sizeof(struct velum_lxc_value) == 24, "ABI");

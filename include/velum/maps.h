@@ -16,7 +16,7 @@
  * pinned state of another version refuses it instead of writing records
  * the programs would misread; it must reload (or destroy) the datapath.
  */
-#define VELUM_ABI_VERSION 1
+#define VELUM_ABI_VERSION 2
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
@@ -28,6 +28,7 @@
 #define VELUM_MAP_EVENTS    "velum_events"    /* ring buffer of velum_event */
 #define VELUM_MAP_RATELIM   "velum_ratelim"   /* LRU: velum_ct_key -> last event ns */
 #define VELUM_MAP_CONFIG    "velum_config"    /* array[1] of velum_config */
+#define VELUM_MAP_LXC	    "velum_lxc"	      /* hash: __be32 address -> velum_lxc_value */
 /* Programs, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_PROG_FROM "from_container" /* tc ingress of the host veth */
 #define VELUM_PROG_TO	"to_container"	 /* tc egress of the host veth */
@@ -39,11 +40,18 @@
  * from-container drops packets to addresses outside pool_addr/pool_mask
  * unless the ipcache says they are the host's: endpoint addresses never
  * leave the machine.
+ *
+ * Packets between two local endpoints skip the host's routing (BPF host
+ * routing, velum_lxc) unless VELUM_CONFIG_F_LEGACY_ROUTING is set: then
+ * they go through the host stack like any other packet and the
+ * destination's to_container checks them again.
  */
+#define VELUM_CONFIG_F_LEGACY_ROUTING 0x01
+
 struct velum_config {
 	__be32 pool_addr;
 	__be32 pool_mask;
-	__u32 flags; /* none defined yet: 0 */
+	__u32 flags; /* VELUM_CONFIG_F_* */
 	__u32 abi;   /* VELUM_ABI_VERSION of the user space that loaded the programs */
 };
 _Static_assert(sizeof(struct velum_config) == 16, "ABI");

@@ -39,6 +39,8 @@ static const char usage[] =
 	"  --pool CIDR          endpoint address pool [the node's, else " DP_POOL_DEFAULT "]\n"
 	"  --ifname-prefix P    host-side veth names P<id> [vlm]\n"
 	"  --netns-prefix P     created namespaces /run/netns/P<id> [velum-ep]\n"
+	"  --host-routing MODE  between endpoints: bpf (straight into the peer's\n"
+	"                       namespace) or legacy (the host stack) [the node's, else bpf]\n"
 	"  --metrics ADDR:PORT  Prometheus metrics, or 'off' [" AGENT_METRICS "]\n"
 	"  --flows N            flows kept for 'velum observe' [65536]\n"
 	"  -v, --debug          more logging\n"
@@ -160,7 +162,18 @@ static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 
 int main(int argc, char **argv)
 {
-	enum { O_STATE = 256, O_SOCKET, O_PIN, O_POOL, O_IFP, O_NSP, O_METRICS, O_FLOWS, O_VER };
+	enum {
+		O_STATE = 256,
+		O_SOCKET,
+		O_PIN,
+		O_POOL,
+		O_IFP,
+		O_NSP,
+		O_ROUTING,
+		O_METRICS,
+		O_FLOWS,
+		O_VER
+	};
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -168,6 +181,7 @@ int main(int argc, char **argv)
 		{ "pool", required_argument, NULL, O_POOL },
 		{ "ifname-prefix", required_argument, NULL, O_IFP },
 		{ "netns-prefix", required_argument, NULL, O_NSP },
+		{ "host-routing", required_argument, NULL, O_ROUTING },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "flows", required_argument, NULL, O_FLOWS },
 		{ "debug", no_argument, NULL, 'v' },
@@ -209,6 +223,18 @@ int main(int argc, char **argv)
 			break;
 		case O_NSP:
 			o.netns_prefix = optarg;
+			break;
+		case O_ROUTING:
+			if (!strcmp(optarg, "bpf")) {
+				dpo.routing = DP_ROUTING_BPF;
+			} else if (!strcmp(optarg, "legacy")) {
+				dpo.routing = DP_ROUTING_LEGACY;
+			} else {
+				fprintf(stderr,
+					"velumd: --host-routing '%s': expected bpf or legacy\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case O_METRICS:
 			o.metrics = optarg;

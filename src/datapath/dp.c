@@ -43,7 +43,7 @@ static const char *const map_names[DP_MAP_N] = {
 	[DP_MAP_POLICY] = VELUM_MAP_POLICY,	  [DP_MAP_CT] = VELUM_MAP_CT,
 	[DP_MAP_FRAG] = VELUM_MAP_FRAG,		  [DP_MAP_METRICS] = VELUM_MAP_METRICS,
 	[DP_MAP_EVENTS] = VELUM_MAP_EVENTS,	  [DP_MAP_RATELIM] = VELUM_MAP_RATELIM,
-	[DP_MAP_CONFIG] = VELUM_MAP_CONFIG,
+	[DP_MAP_CONFIG] = VELUM_MAP_CONFIG,	  [DP_MAP_LXC] = VELUM_MAP_LXC,
 };
 
 static int pin_path(const struct dp *dp, char *buf, size_t len, const char *name)
@@ -241,6 +241,7 @@ static int write_config(struct dp *dp)
 {
 	struct velum_config cfg = { .pool_addr = dp->pool_addr,
 				    .pool_mask = dp->pool_mask,
+				    .flags = dp->cfg_flags,
 				    .abi = VELUM_ABI_VERSION };
 	__u32 zero = 0;
 
@@ -263,6 +264,7 @@ static int read_config(struct dp *dp)
 	dp->pool_addr = cfg.pool_addr;
 	dp->pool_mask = cfg.pool_mask;
 	dp->pool_plen = __builtin_popcount(cfg.pool_mask);
+	dp->cfg_flags = cfg.flags;
 	return 0;
 }
 
@@ -361,10 +363,17 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 			   dp->pin_dir, VELUM_ABI_VERSION);
 		goto err_unlock;
 	}
-	/* an explicit pool wins; a reopen otherwise keeps the node's */
-	if (opts->pool || err < 0) {
-		if (!opts->pool)
-			parse_pool(dp, DP_POOL_DEFAULT, NULL);
+	/*
+	 * An explicit pool or routing wins (read_config() loaded the node's
+	 * settings over the defaults); a reopen otherwise keeps the node's.
+	 */
+	if (opts->pool || opts->routing || err < 0) {
+		if (opts->pool)
+			parse_pool(dp, opts->pool, NULL); /* parsed above: cannot fail */
+		if (opts->routing == DP_ROUTING_LEGACY)
+			dp->cfg_flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
+		else if (opts->routing == DP_ROUTING_BPF)
+			dp->cfg_flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
 		err = write_config(dp);
 		if (err) {
 			errbuf_set(eb, "write config: %s", strerror(-err));
@@ -564,6 +573,26 @@ int dp_detach(struct dp *dp, int ifindex)
 	hook.attach_point = BPF_TC_EGRESS;
 	err2 = bpf_tc_detach(&hook, &o);
 	return err ? err : err2;
+}
+
+int dp_routing_set(struct dp *dp, bool legacy)
+{
+	__u32 old = dp->cfg_flags;
+	int err;
+
+	if (legacy)
+		dp->cfg_flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
+	else
+		dp->cfg_flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
+	err = write_config(dp);
+	if (err)
+		dp->cfg_flags = old;
+	return err;
+}
+
+bool dp_routing_legacy(struct dp *dp)
+{
+	return dp->cfg_flags & VELUM_CONFIG_F_LEGACY_ROUTING;
 }
 
 int dp_endpoint_bypass(struct dp *dp, __u32 ep_id, bool bypass)

@@ -48,6 +48,9 @@ struct dp_opts {
 	bool reload;
 	/* add the host's own IPv4 addresses to the ipcache as identity host */
 	bool no_host_ipcache;
+	/* how packets between local endpoints travel (docs/datapath.md, "BPF
+	 * host routing"); DP_ROUTING_KEEP keeps the node's (BPF when new) */
+	enum dp_routing { DP_ROUTING_KEEP, DP_ROUTING_BPF, DP_ROUTING_LEGACY } routing;
 };
 
 /*
@@ -215,6 +218,16 @@ int dp_prog_fd(struct dp *dp, bool from_container);
 
 /* The pin folder in use (borrowed). */
 const char *dp_pin_dir(struct dp *dp);
+
+/*
+ * Switches the node between BPF host routing (false: packets between local
+ * endpoints go straight from the source's veth into the destination's
+ * namespace) and legacy routing (true: through the host stack). Takes
+ * effect with the next packet; tracked flows keep their verdicts.
+ */
+int dp_routing_set(struct dp *dp, bool legacy);
+/* true if the node uses legacy routing. */
+bool dp_routing_legacy(struct dp *dp);
 
 /*
  * Detaches (true) or re-attaches (false) the programs on an endpoint's veth

@@ -22,6 +22,7 @@ enum dp_map {
 	DP_MAP_EVENTS,
 	DP_MAP_RATELIM,
 	DP_MAP_CONFIG,
+	DP_MAP_LXC,
 	DP_MAP_N,
 };
 
@@ -33,7 +34,8 @@ struct dp {
 	char netns_prefix[32];
 	__be32 pool_addr, pool_mask;
 	int pool_plen;
-	int dir_fd; /* the pin folder, flock()ed while loading and changing endpoints */
+	__u32 cfg_flags; /* VELUM_CONFIG_F_*, as written to velum_config */
+	int dir_fd;	 /* the pin folder, flock()ed while loading and changing endpoints */
 	int map_fd[DP_MAP_N];
 	int prog_from, prog_to;
 	struct ring_buffer *rb;

@@ -64,21 +64,24 @@ static int cmd_status(struct dp *dp)
 		}
 	}
 	printf("\nconntrack entries: %d\n", dp_ct_count(dp));
+	printf("host routing: %s\n", dp_routing_legacy(dp) ? "legacy" : "bpf");
 	return 0;
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: velum-dp [--pin-dir DIR] [--pool CIDR] [--ifname-prefix P]\n"
-			"                [--netns-prefix P] [--reload] COMMAND\n"
-			"  (the prefixes must be the ones the endpoints were made with, e.g.\n"
-			"  velumd's: created namespaces are found by them)\n"
-			"  status                       endpoints, counters, conntrack size\n"
-			"  events [-n COUNT]            print events until COUNT or Ctrl-C\n"
-			"  ep-add ID IDENTITY [NETNS]   create an endpoint (or adopt NETNS path)\n"
-			"  ep-del ID                    remove an endpoint\n"
-			"  ct-gc                        delete expired conntrack entries\n"
-			"  destroy                      remove every endpoint, pin and map\n");
+	fprintf(stderr,
+		"usage: velum-dp [--pin-dir DIR] [--pool CIDR] [--ifname-prefix P]\n"
+		"                [--netns-prefix P] [--host-routing bpf|legacy] [--reload]\n"
+		"                COMMAND\n"
+		"  (the prefixes must be the ones the endpoints were made with, e.g.\n"
+		"  velumd's: created namespaces are found by them)\n"
+		"  status                       endpoints, counters, conntrack size\n"
+		"  events [-n COUNT]            print events until COUNT or Ctrl-C\n"
+		"  ep-add ID IDENTITY [NETNS]   create an endpoint (or adopt NETNS path)\n"
+		"  ep-del ID                    remove an endpoint\n"
+		"  ct-gc                        delete expired conntrack entries\n"
+		"  destroy                      remove every endpoint, pin and map\n");
 }
 
 int main(int argc, char **argv)
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
 		{ "reload", no_argument, NULL, 'r' },
 		{ "ifname-prefix", required_argument, NULL, 'i' },
 		{ "netns-prefix", required_argument, NULL, 'n' },
+		{ "host-routing", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -114,6 +118,13 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			o.netns_prefix = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "bpf") && strcmp(optarg, "legacy")) {
+				usage();
+				return 2;
+			}
+			o.routing = strcmp(optarg, "bpf") ? DP_ROUTING_LEGACY : DP_ROUTING_BPF;
 			break;
 		default:
 			usage();

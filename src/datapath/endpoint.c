@@ -234,6 +234,31 @@ static int set_ipcache_local(struct dp *dp, __be32 addr, __u32 identity, __u32 e
 	return 0;
 }
 
+/*
+ * BPF host routing's entry for the endpoint (velum/endpoint.h): written
+ * once its links are configured, so the programs never redirect into a
+ * half-made endpoint.
+ */
+static int set_lxc(struct dp *dp, const struct velum_endpoint_info *info, const __u8 mac[6],
+		   const __u8 host_mac[6])
+{
+	struct velum_lxc_value v = { .ep_id = info->ep_id,
+				     .identity = info->identity,
+				     .ifindex = info->ifindex };
+	__be32 addr = info->ipv4;
+
+	memcpy(v.eth, mac, 6);
+	memcpy(v.eth + 6, host_mac, 6);
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_LXC], &addr, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static void del_lxc(struct dp *dp, __be32 addr)
+{
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_LXC], &addr);
+}
+
 static void del_ipcache(struct dp *dp, __be32 addr)
 {
 	struct velum_ipcache_key k = { .prefixlen = 32, .addr = addr };
@@ -279,7 +304,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	char host_if[16], nspath[PATH_MAX], sysctl[128];
 	const char *ifname = o->ifname ? o->ifname : "eth0";
 	bool own_ns = !o->netns_path;
-	__u8 mac[6];
+	__u8 mac[6], inside_mac[6];
 	__be32 addr = o->ipv4;
 	int nsfd = -1, ifindex = -1, err;
 	__u32 ifkey;
@@ -407,6 +432,14 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	err = configure_inside(&inside, ifname, addr, mac, eb);
 	if (err)
 		goto err_ipcache;
+	err = dp_nl_link_index(&inside, ifname);
+	err = err < 0 ? err : dp_nl_link_mac(&inside, err, inside_mac);
+	if (!err)
+		err = set_lxc(dp, &info, inside_mac, mac);
+	if (err) {
+		errbuf_set(eb, "host routing entry for %s: %s", host_if, strerror(-err));
+		goto err_ipcache;
+	}
 
 	dp_nl__close(&inside);
 	dp_nl__close(&host);
@@ -455,7 +488,8 @@ int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
 		errbuf_set(eb, "endpoint %u: unknown", ep_id);
 		goto out;
 	}
-	/* the link first: no more packets, and the tc filters go with it */
+	/* no more redirects into it, then the link: the tc programs go with it */
+	del_lxc(dp, info.ipv4);
 	err = dp_nl__open(&host, -1);
 	if (!err) {
 		err = dp_nl_link_del(&host, info.ifindex);
@@ -483,7 +517,9 @@ out:
 int dp_endpoint_set_identity(struct dp *dp, __u32 ep_id, __u32 identity)
 {
 	struct velum_endpoint_info info;
+	struct velum_lxc_value lxc;
 	__u32 ifkey;
+	__be32 addr;
 	int err = dp_endpoint_find(dp, ep_id, &info);
 
 	if (err)
@@ -492,5 +528,11 @@ int dp_endpoint_set_identity(struct dp *dp, __u32 ep_id, __u32 identity)
 	ifkey = info.ifindex;
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey, &info, BPF_EXIST))
 		return -errno;
+	addr = info.ipv4;
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_LXC], &addr, &lxc) == 0) {
+		lxc.identity = identity;
+		if (bpf_map_update_elem(dp->map_fd[DP_MAP_LXC], &addr, &lxc, BPF_EXIST))
+			return -errno;
+	}
 	return set_ipcache_local(dp, info.ipv4, identity, ep_id);
 }

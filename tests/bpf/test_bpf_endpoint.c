@@ -270,7 +270,7 @@ static int run(struct env *env, int prog, const struct tpkt *t, __u32 *mark)
 	env->evs.n = 0;
 	err = bpf_prog_test_run_opts(prog == FROM ? env->from_fd : env->to_fd, &o);
 	assert_int_equal(err, 0);
-	/* the programs never rewrite packets */
+	/* no packet here goes to a local endpoint with an entry in velum_lxc: unchanged */
 	assert_int_equal(o.data_size_out, n);
 	assert_memory_equal(in, out, n);
 	ring_buffer__consume(env->rb);
@@ -884,6 +884,145 @@ static void test_bpf_endpoint_policy_swap(void **state)
 	close(fd);
 }
 
+/* Runs one packet that may be rewritten; returns the tc action, the frame in out. */
+static int run_frame(struct env *env, const struct tpkt *t, int ttl, __u8 *in, __u8 *out, size_t *n)
+{
+	struct __sk_buff ctx = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out, .data_size_out = 256,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	*n = build(t, in);
+	if (ttl >= 0) {
+		in[ETH_HLEN + 8] = ttl;
+		memset(in + ETH_HLEN + 10, 0, 2);
+		memcpy(in + ETH_HLEN + 10, &(__u16){ csum(in + ETH_HLEN, 20) }, 2);
+	}
+	o.data_size_in = *n;
+	env->evs.n = 0;
+	assert_int_equal(bpf_prog_test_run_opts(env->from_fd, &o), 0);
+	assert_int_equal(o.data_size_out, *n);
+	ring_buffer__consume(env->rb);
+	return o.retval;
+}
+
+static void ct_forget(struct env *env, const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
+{
+	struct velum_ct_key k = { .saddr = ip4(s),
+				  .daddr = ip4(d),
+				  .sport = htons(sp),
+				  .dport = htons(dp),
+				  .protocol = IPPROTO_TCP,
+				  .dir = dir };
+
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_ct), &k), 0);
+}
+
+/*
+ * BPF host routing: a packet between two local endpoints leaves
+ * from_container rewritten as the host's forwarding would (destination and
+ * source MAC, TTL - 1, IP checksum) and redirected to the destination's
+ * namespace, after the destination's ingress was enforced here, for new
+ * and tracked packets alike. Packets that must see the host stack (TTL
+ * running out, the L7 proxy, legacy routing) pass unchanged.
+ */
+static void test_bpf_endpoint_host_routing(void **state)
+{
+	static const __u8 eth[12] = { 0x02, 0xee, 0, 0, 0, 0x30, 0x02, 0xaa, 0, 0, 0, 0x30 };
+	struct env *env = *state;
+	struct velum_lxc_value lxc = { .ep_id = EP_ID2, .identity = ID_EP2, .ifindex = 4242 };
+	struct tpkt p = { TCP_(IP_DEATHSTAR, IP_EP2, 41000, 80, SYN) };
+	struct velum_config cfg;
+	__be32 addr = ip4(IP_EP2);
+	__u32 zero = 0;
+	int lxc_fd = bpf_map__fd(env->skel->maps.velum_lxc), fd;
+	int cfg_fd = bpf_map__fd(env->skel->maps.velum_config);
+	__u8 in[256], out[256];
+	size_t n;
+
+	memcpy(lxc.eth, eth, sizeof(eth));
+	assert_int_equal(bpf_map_update_elem(lxc_fd, &addr, &lxc, BPF_ANY), 0);
+
+	/* a new flow, allowed by both sides: rewritten and redirected */
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
+	assert_memory_equal(out, eth, 12);
+	assert_int_equal(out[ETH_HLEN + 8], 63);
+	assert_int_equal(csum(out + ETH_HLEN, 20), 0); /* a valid header sums to 0xffff */
+	assert_memory_equal(out + 12, in + 12, ETH_HLEN + 8 - 12);
+	assert_memory_equal(out + ETH_HLEN + 9, in + ETH_HLEN + 9, 1);
+	assert_memory_equal(out + ETH_HLEN + 12, in + ETH_HLEN + 12, n - ETH_HLEN - 12);
+	/* two verdicts: the source's egress (rule 112), then the destination's ingress */
+	assert_int_equal(env->evs.n, 2);
+	assert_int_equal(env->evs.ev[0].rule_id, 112);
+	assert_int_equal(env->evs.ev[1].rule_id, 200);
+	assert_int_equal(ct_state(env, IP_DEATHSTAR, IP_EP2, 41000, 80, VELUM_DIR_INGRESS),
+			 VELUM_CT_NEW);
+
+	/* tracked: redirected without a policy lookup */
+	p.tcp_flags = ACK;
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
+	assert_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+
+	/*
+	 * The destination's ingress is enforced here: with its entry gone the
+	 * tracked packet meets its policy (which now denies everything).
+	 */
+	fd = new_policy_map();
+	set_policy(env, EP_ID2, fd);
+	close(fd);
+	ct_forget(env, IP_DEATHSTAR, IP_EP2, 41000, 80, VELUM_DIR_INGRESS);
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_SHOT);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_POLICY);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->dir, VELUM_DIR_INGRESS);
+	assert_memory_equal(out, in, n);
+
+	/* a new flow the destination denies never leaves */
+	p.sport = 41001;
+	p.tcp_flags = SYN;
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_SHOT);
+
+	/* the second endpoint's policy again (port 80 from the deathstar) */
+	fd = new_policy_map();
+	put_policy(fd, ID_DEATHSTAR, VELUM_DIR_INGRESS, IPPROTO_TCP, 80, 24, VELUM_VERDICT_ALLOW, 0,
+		   200, 0);
+	put_policy(fd, ID_DEATHSTAR, VELUM_DIR_INGRESS, IPPROTO_TCP, 8080, 24,
+		   VELUM_VERDICT_REDIRECT, 0, 201, 15002);
+	put_policy(fd, 0, VELUM_DIR_EGRESS, 0, 0, 0, VELUM_VERDICT_ALLOW, 0,
+		   VELUM_RULE_DEFAULT_ALLOW, 0);
+	set_policy(env, EP_ID2, fd);
+	close(fd);
+	p.sport = 41002;
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
+
+	/* the last hop of a TTL: the host stack answers (Time Exceeded) */
+	p.sport = 41003;
+	assert_int_equal(run_frame(env, &p, 1, in, out, &n), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+
+	/* to the L7 proxy: through the host stack, marked */
+	p = (struct tpkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41004, 8080, SYN) };
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+
+	/* legacy routing: unchanged, the destination's to_container decides */
+	assert_int_equal(bpf_map_lookup_elem(cfg_fd, &zero, &cfg), 0);
+	cfg.flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	p = (struct tpkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41005, 80, SYN) };
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	p.tcp_flags = ACK;
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
+	cfg.flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+
+	/* without its entry the destination is reached through the host stack */
+	assert_int_equal(bpf_map_delete_elem(lxc_fd, &addr), 0);
+	p.sport = 41006;
+	p.tcp_flags = SYN;
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+}
+
 /* No policy map, then no endpoint: fail closed with a reason. */
 static void test_bpf_endpoint_missing_state(void **state)
 {
@@ -928,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_endpoint_ct_expiry),
 		cmocka_unit_test(test_bpf_endpoint_policy_swap),
 		cmocka_unit_test(test_bpf_endpoint_cost),
+		cmocka_unit_test(test_bpf_endpoint_host_routing),
 		cmocka_unit_test(test_bpf_endpoint_missing_state),
 	};
 
