@@ -297,7 +297,13 @@ int main(int argc, char **argv)
 	dpo.pool = o.pool;
 	dpo.ifname_prefix = o.ifname_prefix;
 	dpo.netns_prefix = o.netns_prefix;
-	a.dp = dp__open(&dpo, &eb);
+	{
+		/* the agent's own handle owns the pin folder; its helpers' do not */
+		struct dp_opts owner = dpo;
+
+		owner.own = true;
+		a.dp = dp__open(&owner, &eb);
+	}
 	if (!a.dp) {
 		err = -errno;
 		errbuf_prefix(&eb, "datapath: ");

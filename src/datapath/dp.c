@@ -292,6 +292,31 @@ static int host_ipcache(struct dp *dp)
 	return err;
 }
 
+/*
+ * The owner lock: bpffs holds no regular files, so the lock is a flock on
+ * a subfolder, held until the handle is closed (or its process dies).
+ */
+static int take_ownership(struct dp *dp, struct errbuf *eb)
+{
+	if (mkdirat(dp->dir_fd, DP_OWNER_DIR, 0700) == -1 && errno != EEXIST)
+		return errbuf_set(eb, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)),
+		       -errno;
+	dp->owner_fd = openat(dp->dir_fd, DP_OWNER_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->owner_fd == -1)
+		return errbuf_set(eb, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)),
+		       -errno;
+	if (flock(dp->owner_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		errbuf_set(eb,
+			   "the pin folder %s is in use by another agent (velumd); one "
+			   "datapath has one owner: give this one another --pin-dir",
+			   dp->pin_dir);
+		return -EBUSY;
+	}
+	return errbuf_set(eb, "lock %s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)), -errno;
+}
+
 struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 {
 	static const struct dp_opts defaults;
@@ -304,7 +329,7 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return NULL;
-	dp->dir_fd = dp->prog_from = dp->prog_to = -1;
+	dp->dir_fd = dp->owner_fd = dp->prog_from = dp->prog_to = -1;
 	for (i = 0; i < DP_MAP_N; i++)
 		dp->map_fd[i] = -1;
 	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
@@ -340,6 +365,11 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 		err = -errno;
 		errbuf_set(eb, "open %s: %s", dp->pin_dir, strerror(-err));
 		goto err_free;
+	}
+	if (opts->own) {
+		err = take_ownership(dp, eb);
+		if (err)
+			goto err_close;
 	}
 	err = dp_lock(dp);
 	if (err)
@@ -400,6 +430,8 @@ err_close:
 		close(dp->prog_from);
 	if (dp->prog_to >= 0)
 		close(dp->prog_to);
+	if (dp->owner_fd >= 0)
+		close(dp->owner_fd);
 	close(dp->dir_fd);
 err_free:
 	free(dp);
@@ -421,6 +453,8 @@ void dp__close(struct dp *dp)
 		close(dp->prog_from);
 	if (dp->prog_to >= 0)
 		close(dp->prog_to);
+	if (dp->owner_fd >= 0)
+		close(dp->owner_fd);
 	if (dp->dir_fd >= 0)
 		close(dp->dir_fd);
 	free(dp);
@@ -465,6 +499,8 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	unlink(path);
 	pin_path(dp, path, sizeof(path), VELUM_PROG_TO);
 	unlink(path);
+	pin_path(dp, path, sizeof(path), DP_OWNER_DIR);
+	rmdir(path); /* an owner's flock goes with the folder's last reference */
 	if (rmdir(dp->pin_dir) == -1 && errno != ENOENT) {
 		err = -errno;
 		errbuf_set(eb, "rmdir %s: %s", dp->pin_dir, strerror(-err));

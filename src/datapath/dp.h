@@ -10,7 +10,9 @@
  *
  * Concurrency: one struct dp is used by one thread at a time. Several
  * processes may hold the same pinned state open; loading and endpoint
- * add/remove take an exclusive flock on the pin folder.
+ * add/remove take an exclusive flock on the pin folder. At most one handle
+ * owns the folder (dp_opts.own: a flock on its "owner" subfolder held
+ * until dp__close()), so two agents never manage the same datapath.
  *
  * Errors: int functions return 0 (or a count) or a negative errno and never
  * print; with an errbuf they also say what failed. See docs/datapath.md.
@@ -51,6 +53,10 @@ struct dp_opts {
 	/* how packets between local endpoints travel (docs/datapath.md, "BPF
 	 * host routing"); DP_ROUTING_KEEP keeps the node's (BPF when new) */
 	enum dp_routing { DP_ROUTING_KEEP, DP_ROUTING_BPF, DP_ROUTING_LEGACY } routing;
+	/* be the pin folder's owner for the handle's life (the agent): a second
+	 * owner is refused with -EBUSY before it changes anything; handles that
+	 * are not owners (tools, the agent's own helper threads) are not */
+	bool own;
 };
 
 /*

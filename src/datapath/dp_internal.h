@@ -26,6 +26,9 @@ enum dp_map {
 	DP_MAP_N,
 };
 
+/* Subfolder of the pin folder whose flock marks the owning handle. */
+#define DP_OWNER_DIR "owner"
+
 struct ring_buffer;
 
 struct dp {
@@ -36,6 +39,7 @@ struct dp {
 	int pool_plen;
 	__u32 cfg_flags; /* VELUM_CONFIG_F_*, as written to velum_config */
 	int dir_fd;	 /* the pin folder, flock()ed while loading and changing endpoints */
+	int owner_fd;	 /* its DP_OWNER_DIR subfolder, flock()ed for life by an owner; or -1 */
 	int map_fd[DP_MAP_N];
 	int prog_from, prog_to;
 	struct ring_buffer *rb;

@@ -10,7 +10,7 @@ $(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
 
-agent_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/tests/agent_traffic
+agent_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp $(BUILD)/tests/agent_traffic
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-integration
 test-agent-api: $(agent_test_deps)

@@ -57,6 +57,17 @@ rc=0
 [ "$rc" = 1 ] || fail "a second velumd on the same state exited $rc"
 grep -qF "another velumd (pid $agent_pid) is already using the state directory $T/state" \
 	"$T/second.out" || fail "second agent message: $(cat "$T/second.out")"
+# ... and so is one with its own state on the same datapath, before it changes
+# anything there (its other pool and routing are not written)
+rc=0
+timeout 10 "$velumd" --state-dir "$T/other-state" --socket "$T/other.sock" --pin-dir "$PIN" \
+	--pool 10.254.0.0/24 --host-routing legacy --metrics off >"$T/other.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a second velumd on the same pin folder exited $rc"
+grep -qF "the pin folder $PIN is in use by another agent (velumd)" "$T/other.out" ||
+	fail "second owner message: $(cat "$T/other.out")"
+[ -e "$T/other.sock" ] && fail "a refused second owner left its socket"
+"$top/build/bin/velum-dp" --pin-dir "$PIN" status | grep -qx "host routing: bpf" ||
+	fail "a refused second owner changed the node's routing"
 run 0 status
 expect_out "Agent:       Ok"
 expect_out "Store:       Ok"
