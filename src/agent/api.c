@@ -255,11 +255,12 @@ static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 		free(ids);
 	for (i = 0; i < a->epx.n; i++)
 		nerr += a->epx.v[i].error != NULL;
-	j = json_pack("{s:{s:s, s:i, s:s, s:s, s:s}, s:{s:s, s:s, s:i, s:i, s:i}, "
+	j = json_pack("{s:{s:s, s:i, s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
 		      "s:{s:s, s:i, s:I}, s:{s:i, s:i, s:i}, s:s}",
 		      "agent", "version", AGENT_VERSION, "pid", (int)getpid(), "started", started,
 		      "state_dir", a->o.state_dir, "socket", a->o.socket_path, "datapath",
-		      "pin_dir", a->pin_dir, "programs", "attached", "endpoints", (int)nep,
+		      "pin_dir", a->pin_dir, "programs", "attached", "host_routing",
+		      dp_routing_legacy(a->dp) ? "legacy" : "bpf", "endpoints", (int)nep,
 		      "endpoints_failed", (int)nerr, "ct_entries", dp_ct_count(a->dp), "store",
 		      "path", agent_store_path(a->st), "schema", AGENT_STORE_SCHEMA, "revision",
 		      (json_int_t)a->revision, "counts", "endpoints", (int)nep, "identities",

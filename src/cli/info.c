@@ -133,9 +133,12 @@ int cli_status(int argc, char **argv)
 	       json_string_value(json_object_get(ag, "version")),
 	       json_integer_value(json_object_get(ag, "pid")), up,
 	       json_string_value(json_object_get(ag, "socket")));
-	printf("Datapath:    %s   programs %s, pins %s, %lld endpoint(s)%s, %lld conntrack "
-	       "entries\n",
+	printf("Datapath:    %s   programs %s, host routing %s, pins %s, %lld endpoint(s)%s, "
+	       "%lld conntrack entries\n",
 	       failed ? "Degraded" : "Ok", json_string_value(json_object_get(dp, "programs")),
+	       strcmp(json_string_value(json_object_get(dp, "host_routing")) ?: "", "legacy") ?
+		       "BPF" :
+		       "Legacy",
 	       json_string_value(json_object_get(dp, "pin_dir")),
 	       json_integer_value(json_object_get(dp, "endpoints")),
 	       failed ? " (some failed: see velum endpoint list)" : "",

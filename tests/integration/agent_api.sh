@@ -71,6 +71,12 @@ grep -qF "the pin folder $PIN is in use by another agent (velumd)" "$T/other.out
 run 0 status
 expect_out "Agent:       Ok"
 expect_out "Store:       Ok"
+expect_out "host routing BPF"
+rc=0
+"$velumd" --host-routing fast >"$T/routing.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "velumd --host-routing fast exited $rc"
+grep -qF -- "--host-routing 'fast': expected bpf or legacy" "$T/routing.out" ||
+	fail "bad --host-routing message: $(cat "$T/routing.out")"
 
 # ---- --help on every command ----------------------------------------------------------
 for args in "--help" "endpoint --help" "endpoint create --help" "endpoint delete --help" \
