@@ -460,7 +460,7 @@ int main(int argc, char **argv)
 	pthread_t st;
 	int reps = 5, i, r, rv, only = -1, stats_fd = -1;
 	double secs = 2, rate = 0;
-	__u32 c_est[2], c_new[2], c_from[2];
+	__u32 c_est[2], c_new[2], c_from[2], c_floor[2];
 	double swap_ms[2];
 	char load0[64], load1[64];
 	FILE *out = stdout;
@@ -542,6 +542,8 @@ int main(int argc, char **argv)
 				       100000, &rv);
 		if (rv != TC_ACT_REDIRECT)
 			die("established packet not redirected to the peer", EINVAL);
+		/* what the single-run timing itself costs */
+		c_floor[i] = cost_fresh(empty_prog, cli.host_ifindex, 40000 + i, 0x10, 100000, &rv);
 		/* the server's ingress without the client: every packet is a lookup and a drop */
 		put(&k[0], &v[0], ID_SRV, VELUM_DIR_INGRESS, IPPROTO_TCP, PORT, 24, 16);
 		put(&k[1], &v[1], 0, VELUM_DIR_EGRESS, 0, 0, 0, 1);
@@ -618,7 +620,8 @@ int main(int argc, char **argv)
 	loadavg(load1, sizeof(load1));
 	fprintf(out, "# Datapath benchmark\n\n");
 	fprintf(out,
-		"Command: `make bench-datapath` (build/bench/dp_bench --reps %d --secs %.0f)  \n",
+		"Command: `bench/datapath.sh build/bench/dp_bench OUT --reps %d --secs %.0f` "
+		"(`make bench-datapath` is --reps 5 --secs 2)  \n",
 		reps, secs);
 	fprintf(out, "Date: %s", ctime(&now));
 	fprintf(out, "Machine: %ld CPUs, kernel ", sysconf(_SC_NPROCESSORS_ONLN));
@@ -689,6 +692,9 @@ int main(int argc, char **argv)
 		"and destination ingress conntrack, frame rewrite; mean of 100,000 single "
 		"runs, each timed with its own clock reads) | %u | %u |\n",
 		c_from[0], c_from[1]);
+	fprintf(out,
+		"| an empty program, timed the same way (that timing's own floor) | %u | %u |\n",
+		c_floor[0], c_floor[1]);
 	fprintf(out,
 		"| to_container, new flow: policy lookup, denied (drop counted, event "
 		"rate-limited) | %u | %u |\n",
