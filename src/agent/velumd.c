@@ -303,6 +303,17 @@ int main(int argc, char **argv)
 
 		owner.own = true;
 		a.dp = dp__open(&owner, &eb);
+		if (!a.dp && errno == EPROTO) {
+			/*
+			 * Pinned by a velum of another datapath ABI (an upgrade):
+			 * load this build's programs behind the old ones, keeping
+			 * the maps, as a reload does; enforcement has no gap.
+			 */
+			pr_info("datapath: %s; reloading the programs", eb.msg);
+			errbuf_clear(&eb);
+			owner.reload = true;
+			a.dp = dp__open(&owner, &eb);
+		}
 	}
 	if (!a.dp) {
 		err = -errno;

@@ -118,13 +118,28 @@ static bool pins_exist(const struct dp *dp)
 	return true;
 }
 
-/* Takes every pinned object. */
+static int read_config(struct dp *dp);
+
+/* Takes every pinned object; first the config, whose ABI must be ours. */
 static int reuse_pins(struct dp *dp, struct errbuf *eb)
 {
 	char path[PATH_MAX];
 	int i, err;
 
+	err = pin_path(dp, path, sizeof(path), map_names[DP_MAP_CONFIG]);
+	if (err)
+		return err;
+	dp->map_fd[DP_MAP_CONFIG] = bpf_obj_get(path);
+	if (dp->map_fd[DP_MAP_CONFIG] >= 0 && read_config(dp) == -EPROTO) {
+		errbuf_set(eb,
+			   "%s: pinned datapath of another ABI version (this is %d): reopen "
+			   "with reload, or destroy it",
+			   dp->pin_dir, VELUM_ABI_VERSION);
+		return -EPROTO;
+	}
 	for (i = 0; i < DP_MAP_N; i++) {
+		if (i == DP_MAP_CONFIG && dp->map_fd[i] >= 0)
+			continue;
 		err = pin_path(dp, path, sizeof(path), map_names[i]);
 		if (err)
 			return err;

@@ -175,4 +175,29 @@ sys.exit(0 if (ports == {"TCP/" + want} if want else ports == {"ANY"}) else 1)' 
 	[ "$bad_maps" -eq 0 ] || fail "round $round: $bad_maps of 20 kernel maps differ from the store (stored port '${stored:-none}')"
 done
 
+# an upgrade: pinned state of an older datapath ABI (its config says ABI 1
+# and it has no velum_lxc) is taken over by loading this build's programs
+# behind the old ones, maps kept; it is not refused, and enforcement goes on
+agent_kill9
+cfg=$(bpftool -j map lookup pinned "$PIN/velum_config" key 0 0 0 0 |
+	python3 -c 'import json,sys; v=[int(b, 16) for b in json.load(sys.stdin)["value"]]; v[12:16]=[1,0,0,0]; print(" ".join(map(str, v)))')
+bpftool map update pinned "$PIN/velum_config" key 0 0 0 0 value $cfg || fail "could not age the pinned config"
+rm -f "$PIN/velum_lxc"
+agent_start || exit 1
+grep -q "pinned datapath of another ABI version (this is [0-9]*).*reloading the programs" "$T/velumd.log" ||
+	fail "no reload on an older ABI: $(tail -3 "$T/velumd.log")"
+[ -e "$PIN/velum_lxc" ] || fail "the reload did not pin velum_lxc"
+spawn_in "$T/serve2.out" server "$traffic" serve 7000 7001
+for _ in $(seq 1 50); do
+	grep -q ready "$T/serve2.out" && break
+	sleep 0.1
+done
+n=$((n + 1))
+probe good udp "$srv" 7000 || fail "after the upgrade: good -> server udp/7000 should pass"
+probe bad udp "$srv" 7000 && fail "after the upgrade: bad -> server udp/7000 should be dropped"
+"$velum" endpoint create good2 -l app=good >/dev/null || fail "create an endpoint after the upgrade"
+probe good2 udp "$srv" 7000 || fail "after the upgrade: a new good endpoint -> server udp/7000 should pass"
+run 0 status
+expect_out "host routing BPF"
+
 finish
