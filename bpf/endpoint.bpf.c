@@ -145,8 +145,8 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
  * straight into the destination's namespace. A packet whose TTL runs out,
  * or that goes to the L7 proxy, takes the host stack instead.
  */
-static __always_inline int redirect_local(struct __sk_buff *skb, const struct verdict *v,
-					  const struct velum_lxc_value *to)
+static __always_inline int redirect_local(struct __sk_buff *skb, const struct pkt *p,
+					  const struct verdict *v, const struct velum_lxc_value *to)
 {
 	const __u32 ttl_off = ETH_HLEN + offsetof(struct iphdr, ttl);
 	__be16 old, new;
@@ -162,6 +162,8 @@ static __always_inline int redirect_local(struct __sk_buff *skb, const struct ve
 	    bpf_skb_store_bytes(skb, ttl_off, &new, 2, 0) ||
 	    bpf_skb_store_bytes(skb, 0, to->eth, sizeof(to->eth), 0))
 		return TC_ACT_SHOT;
+	/* delivered: counted under ingress too, as the destination's to_container would */
+	metrics_add(VELUM_DIR_INGRESS, 0, p->len);
 	return bpf_redirect_peer(to->ifindex, 0);
 }
 
@@ -207,7 +209,7 @@ int from_container(struct __sk_buff *skb)
 	act = verdict_finish(skb, &p, &v, handle_from_container(skb, &p, &v, &to));
 	if (act != TC_ACT_OK || !to)
 		return act;
-	return redirect_local(skb, &v, to);
+	return redirect_local(skb, &p, &v, to);
 }
 
 SEC("tc")

@@ -942,8 +942,14 @@ static void test_bpf_endpoint_host_routing(void **state)
 	memcpy(lxc.eth, eth, sizeof(eth));
 	assert_int_equal(bpf_map_update_elem(lxc_fd, &addr, &lxc, BPF_ANY), 0);
 
+	__u64 fwd_in = metric(env, VELUM_DIR_INGRESS, 0),
+	      fwd_out = metric(env, VELUM_DIR_EGRESS, 0);
+
 	/* a new flow, allowed by both sides: rewritten and redirected */
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
+	/* counted as forwarded by both policies (no to_container will see it) */
+	assert_int_equal(metric(env, VELUM_DIR_EGRESS, 0), fwd_out + 1);
+	assert_int_equal(metric(env, VELUM_DIR_INGRESS, 0), fwd_in + 1);
 	assert_memory_equal(out, eth, 12);
 	assert_int_equal(out[ETH_HLEN + 8], 63);
 	assert_int_equal(csum(out + ETH_HLEN, 20), 0); /* a valid header sums to 0xffff */
