@@ -789,14 +789,20 @@ static void test_bpf_endpoint_drop_ratelimit(void **state)
 	assert_int_equal(metric(env, VELUM_DIR_INGRESS, 133) - before, 3);
 }
 
+/* The conntrack key of a TCP flow s:sp -> d:dp for direction dir. */
+static struct velum_ct_key tcp_ct_key(const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
+{
+	return (struct velum_ct_key){ .saddr = ip4(s),
+				      .daddr = ip4(d),
+				      .sport = htons(sp),
+				      .dport = htons(dp),
+				      .protocol = IPPROTO_TCP,
+				      .dir = dir };
+}
+
 static __u8 ct_state(struct env *env, const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
 {
-	struct velum_ct_key k = { .saddr = ip4(s),
-				  .daddr = ip4(d),
-				  .sport = htons(sp),
-				  .dport = htons(dp),
-				  .protocol = IPPROTO_TCP,
-				  .dir = dir };
+	struct velum_ct_key k = tcp_ct_key(s, d, sp, dp, dir);
 	struct velum_ct_entry e;
 
 	if (bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_ct), &k, &e))
@@ -907,12 +913,7 @@ static int run_frame(struct env *env, const struct tpkt *t, int ttl, __u8 *in, _
 
 static void ct_forget(struct env *env, const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
 {
-	struct velum_ct_key k = { .saddr = ip4(s),
-				  .daddr = ip4(d),
-				  .sport = htons(sp),
-				  .dport = htons(dp),
-				  .protocol = IPPROTO_TCP,
-				  .dir = dir };
+	struct velum_ct_key k = tcp_ct_key(s, d, sp, dp, dir);
 
 	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_ct), &k), 0);
 }
