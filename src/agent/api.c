@@ -488,6 +488,59 @@ static enum MHD_Result h_bpf_policy(struct agent_http *h, struct MHD_Connection 
 	return send_json(c, 200, j);
 }
 
+static void mac_text(const __u8 *m, char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static int lxc_by_id(const void *a, const void *b)
+{
+	const struct dp_lxc_entry *x = a, *y = b;
+
+	return (x->val.ep_id > y->val.ep_id) - (x->val.ep_id < y->val.ep_id);
+}
+
+/* BPF host routing's targets as the kernel holds them (velum_lxc), by endpoint id. */
+static enum MHD_Result h_bpf_endpoints(struct agent_http *h, struct MHD_Connection *c)
+{
+	struct agent *a = h->a;
+	struct dp_lxc_entry *v = NULL;
+	json_t *arr, *j;
+	size_t n = 0, i;
+	char msg[128];
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	err = dp_lxc_list(a->dp, &v, &n);
+	if (err) {
+		pthread_mutex_unlock(&a->lock);
+		snprintf(msg, sizeof(msg), "reading velum_lxc: %s", strerror(-err));
+		return send_error(c, 500, msg);
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), lxc_by_id);
+	arr = json_array();
+	for (i = 0; arr && i < n; i++) {
+		const struct agent_ep *ep = agent_model_endpoint_by_id(a->m, v[i].val.ep_id);
+		char ip[INET_ADDRSTRLEN], mac[18], host_mac[18];
+
+		inet_ntop(AF_INET, &v[i].addr, ip, sizeof(ip));
+		mac_text(v[i].val.eth, mac);
+		mac_text(v[i].val.eth + 6, host_mac);
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:I, s:s?, s:I, s:I, s:s, s:s}", "address", ip, "id",
+				  (json_int_t)v[i].val.ep_id, "name", ep ? ep->name : NULL,
+				  "identity", (json_int_t)v[i].val.identity, "ifindex",
+				  (json_int_t)v[i].val.ifindex, "mac", mac, "host_mac", host_mac));
+	}
+	j = json_pack("{s:s, s:o}", "host_routing", dp_routing_legacy(a->dp) ? "legacy" : "bpf",
+		      "endpoints", arr);
+	pthread_mutex_unlock(&a->lock);
+	free(v);
+	return send_json(c, 200, j);
+}
+
 static enum MHD_Result h_identities(struct agent_http *h, struct MHD_Connection *c,
 				    const char *idstr)
 {
@@ -983,6 +1036,8 @@ static enum MHD_Result route(struct agent_http *h, struct MHD_Connection *c, con
 			ret = h_endpoint_delete(h, c, name);
 		else
 			ret = send_error(c, 405, "method not allowed");
+	} else if (!strcmp(seg[1], "bpf") && n == 3 && !strcmp(seg[2], "endpoints") && get) {
+		ret = h_bpf_endpoints(h, c);
 	} else if (!strcmp(seg[1], "identities") && n <= 3 && get) {
 		ret = h_identities(h, c, n == 3 ? seg[2] : NULL);
 	} else if (!strcmp(seg[1], "policies") && n == 2 && get) {

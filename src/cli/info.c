@@ -75,6 +75,35 @@ static int get_json(const char *path, const char *cmd, json_t **out)
 	return rc;
 }
 
+/*
+ * A command without operands: options (-o json, --help), then GET path.
+ * Returns 0 with *out to print as text, 0 with *out NULL when done (help,
+ * or -o json printed), or an exit code.
+ */
+static int fetch_plain(int argc, char **argv, const char *usage, const char *what, const char *path,
+		       json_t **out)
+{
+	bool json = false;
+	int rest, rc = simple_args(argc, argv, usage, &json, NULL, &rest);
+
+	*out = NULL;
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (rest < argc) {
+		fprintf(stderr, "velum %s: unexpected argument '%s'\n%s", what, argv[rest], usage);
+		return CLI_EXIT_USAGE;
+	}
+	rc = get_json(path, what, out);
+	if (rc)
+		return rc;
+	if (json) {
+		cli_print_json(*out);
+		json_decref(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
 static const char status_usage[] = "usage: velum status [-o json]\n"
 				   "\n"
 				   "The agent, its datapath, its store and what it holds.\n";
@@ -101,27 +130,13 @@ static void uptime(const char *started, char *buf, size_t len)
 
 int cli_status(int argc, char **argv)
 {
-	json_t *j = NULL, *ag, *dp, *st, *cn, *fl;
-	bool json = false;
-	int rest, rc = simple_args(argc, argv, status_usage, &json, NULL, &rest);
+	json_t *j, *ag, *dp, *st, *cn, *fl;
+	int rc = fetch_plain(argc, argv, status_usage, "status", "/v1/status", &j);
 	char up[32];
 	long long failed;
 
-	if (rc)
-		return rc < 0 ? CLI_EXIT_OK : rc;
-	if (rest < argc) {
-		fprintf(stderr, "velum status: unexpected argument '%s'\n%s", argv[rest],
-			status_usage);
-		return CLI_EXIT_USAGE;
-	}
-	rc = get_json("/v1/status", "status", &j);
-	if (rc)
+	if (rc || !j)
 		return rc;
-	if (json) {
-		cli_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	ag = json_object_get(j, "agent");
 	dp = json_object_get(j, "datapath");
 	st = json_object_get(j, "store");
@@ -252,10 +267,53 @@ int cli_identity(int argc, char **argv)
 
 static const char bpf_usage[] =
 	"usage: velum bpf policy get ENDPOINT [-n] [-o json]\n"
+	"       velum bpf endpoint list [-o json]\n"
 	"\n"
-	"The policy map the kernel enforces for ENDPOINT, read back from the kernel: one line per\n"
-	"entry with its verdict, direction, peer identity (labels; -n: numbers), port/protocol,\n"
-	"proxy port, port prefix and the rule that produced it.\n";
+	"policy get: the policy map the kernel enforces for ENDPOINT, read back from the kernel:\n"
+	"one line per entry with its verdict, direction, peer identity (labels; -n: numbers),\n"
+	"port/protocol, proxy port, port prefix and the rule that produced it.\n"
+	"endpoint list: the local endpoints BPF host routing delivers to, read back from the\n"
+	"kernel (map velum_lxc): address, endpoint, identity, host-side veth and MAC addresses.\n";
+
+/* velum bpf endpoint list: argv[0] is "list". */
+static int bpf_endpoint_list(int argc, char **argv)
+{
+	static const char *const hdr[] = { "IP ADDRESS", "ENDPOINT", "ID",	"IDENTITY",
+					   "IFINDEX",	 "MAC",	     "HOST MAC" };
+	struct cli_table t;
+	json_t *j, *eps;
+	size_t i;
+	int rc = fetch_plain(argc, argv, bpf_usage, "bpf endpoint list", "/v1/bpf/endpoints", &j);
+
+	if (rc || !j)
+		return rc;
+	eps = json_object_get(j, "endpoints");
+	printf("host routing: %s\n", json_string_value(json_object_get(j, "host_routing")) ?: "?");
+	cli_table_init(&t, 7, hdr, NULL);
+	for (i = 0; i < json_array_size(eps); i++) {
+		json_t *e = json_array_get(eps, i);
+		char id[16], identity[16], ifindex[16];
+		const char *row[7];
+
+		snprintf(id, sizeof(id), "%lld", json_integer_value(json_object_get(e, "id")));
+		snprintf(identity, sizeof(identity), "%lld",
+			 json_integer_value(json_object_get(e, "identity")));
+		snprintf(ifindex, sizeof(ifindex), "%lld",
+			 json_integer_value(json_object_get(e, "ifindex")));
+		row[0] = json_string_value(json_object_get(e, "address"));
+		row[1] = json_string_value(json_object_get(e, "name")) ?: "-";
+		row[2] = id;
+		row[3] = identity;
+		row[4] = ifindex;
+		row[5] = json_string_value(json_object_get(e, "mac"));
+		row[6] = json_string_value(json_object_get(e, "host_mac"));
+		cli_table_add(&t, row);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+	json_decref(j);
+	return 0;
+}
 
 int cli_bpf(int argc, char **argv)
 {
@@ -271,6 +329,8 @@ int cli_bpf(int argc, char **argv)
 	size_t i;
 	int rest, rc;
 
+	if (argc >= 3 && !strcmp(argv[1], "endpoint") && !strcmp(argv[2], "list"))
+		return bpf_endpoint_list(argc - 2, argv + 2);
 	if (argc < 3 || strcmp(argv[1], "policy") || strcmp(argv[2], "get")) {
 		bool help = argc >= 2 &&
 			    (!strcmp(argv[argc - 1], "--help") || !strcmp(argv[argc - 1], "-h"));

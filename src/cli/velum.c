@@ -21,6 +21,7 @@ static const char usage[] =
 	"  policy import|get|delete|trace|resolve              policies\n"
 	"  identity list|get                                   security identities\n"
 	"  bpf policy get ENDPOINT                             the policy map the kernel enforces\n"
+	"  bpf endpoint list                                   the endpoints BPF host routing delivers to\n"
 	"  observe [--follow] [filters]                        the flow log (Hubble style)\n"
 	"  status                                              agent, datapath, store, counts\n"
 	"  completion bash                                     shell completion script\n"

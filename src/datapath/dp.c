@@ -324,8 +324,8 @@ static int take_ownership(struct dp *dp, struct errbuf *eb)
 		return 0;
 	if (errno == EWOULDBLOCK) {
 		errbuf_set(eb,
-			   "the pin folder %s is in use by another agent (velumd); one "
-			   "datapath has one owner: give this one another --pin-dir",
+			   "the pin folder %s is owned by a running agent (velumd): one "
+			   "datapath has one owner; stop that one, or use another --pin-dir",
 			   dp->pin_dir);
 		return -EBUSY;
 	}
@@ -827,19 +827,25 @@ int dp_policy_read(struct dp *dp, __u32 ep_id, struct velum_policy_key **keys,
 	return err;
 }
 
-int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n)
+/*
+ * Reads every entry of map fd into a new array (*out, free()) of *n
+ * records of rsize bytes: the key (ksize bytes) at offset 0, the value at
+ * voff. Entries deleted while iterating are skipped. 0 or -ENOMEM.
+ */
+static int map_read_all(int fd, size_t ksize, size_t voff, size_t rsize, void **out, size_t *n)
 {
-	int fd = dp->map_fd[DP_MAP_IPCACHE];
-	struct velum_ipcache_key k, prevk, *prev = NULL;
-	struct dp_ipcache_entry *v = NULL, *nv;
+	unsigned char k[16], prevk[16], *v = NULL, *nv;
+	void *prev = NULL;
 	size_t cap = 0;
 
 	*out = NULL;
 	*n = 0;
-	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+	if (ksize > sizeof(k))
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, prev, k) == 0) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
+			nv = realloc(v, cap * rsize);
 			if (!nv) {
 				free(v);
 				*n = 0;
@@ -847,13 +853,25 @@ int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n)
 			}
 			v = nv;
 		}
-		if (bpf_map_lookup_elem(fd, &k, &v[*n].val) == 0)
-			v[(*n)++].key = k;
-		prevk = k;
-		prev = &prevk;
+		if (bpf_map_lookup_elem(fd, k, v + *n * rsize + voff) == 0)
+			memcpy(v + (*n)++ * rsize, k, ksize);
+		memcpy(prevk, k, ksize);
+		prev = prevk;
 	}
 	*out = v;
 	return 0;
+}
+
+int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n)
+{
+	return map_read_all(dp->map_fd[DP_MAP_IPCACHE], sizeof((*out)->key),
+			    offsetof(struct dp_ipcache_entry, val), sizeof(**out), (void **)out, n);
+}
+
+int dp_lxc_list(struct dp *dp, struct dp_lxc_entry **out, size_t *n)
+{
+	return map_read_all(dp->map_fd[DP_MAP_LXC], sizeof((*out)->addr),
+			    offsetof(struct dp_lxc_entry, val), sizeof(**out), (void **)out, n);
 }
 
 int dp_ipcache_update(struct dp *dp, __be32 addr, int plen, __u32 identity)

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "lib/errbuf.h"
+#include "velum/endpoint.h"
 #include "velum/events.h"
 #include "velum/ipcache.h"
 #include "velum/policy.h"
@@ -184,6 +185,18 @@ int dp_ipcache_list(struct dp *dp, struct dp_ipcache_entry **out, size_t *n);
 int dp_ipcache_update(struct dp *dp, __be32 addr, int plen, __u32 identity);
 /* Removes addr/plen; -ENOENT if absent. Local endpoints' entries are refused (-EBUSY). */
 int dp_ipcache_delete(struct dp *dp, __be32 addr, int plen);
+
+struct dp_lxc_entry {
+	__be32 addr;
+	struct velum_lxc_value val;
+};
+
+/*
+ * Reads BPF host routing's targets (velum_lxc: every local endpoint by
+ * address, as the programs see it) into a new array *out (free()) of *n
+ * entries. 0 or -errno.
+ */
+int dp_lxc_list(struct dp *dp, struct dp_lxc_entry **out, size_t *n);
 
 /*
  * Called once per event (borrowed, valid during the call). A non-zero

@@ -137,6 +137,8 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	libbpf_set_print(NULL);
+	/* destroying takes the folder from its owner: refused while an agent runs */
+	o.own = !strcmp(cmd, "destroy");
 	dp = dp__open(&o, &eb);
 	if (!dp) {
 		pr_warn("velum-dp: %s\n", eb.msg[0] ? eb.msg : strerror(errno));

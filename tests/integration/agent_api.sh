@@ -63,11 +63,17 @@ rc=0
 timeout 10 "$velumd" --state-dir "$T/other-state" --socket "$T/other.sock" --pin-dir "$PIN" \
 	--pool 10.254.0.0/24 --host-routing legacy --metrics off >"$T/other.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "a second velumd on the same pin folder exited $rc"
-grep -qF "the pin folder $PIN is in use by another agent (velumd)" "$T/other.out" ||
+grep -qF "the pin folder $PIN is owned by a running agent (velumd)" "$T/other.out" ||
 	fail "second owner message: $(cat "$T/other.out")"
 [ -e "$T/other.sock" ] && fail "a refused second owner left its socket"
 "$top/build/bin/velum-dp" --pin-dir "$PIN" status | grep -qx "host routing: bpf" ||
 	fail "a refused second owner changed the node's routing"
+# velum-dp destroy does not pull the datapath from under a running agent
+rc=0
+"$top/build/bin/velum-dp" --pin-dir "$PIN" destroy >"$T/destroy.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "velum-dp destroy under a running agent exited $rc"
+grep -qF "is owned by a running agent" "$T/destroy.out" || fail "destroy message: $(cat "$T/destroy.out")"
+[ -e "$PIN/velum_policy" ] || fail "velum-dp destroy removed pins of a running agent"
 run 0 status
 expect_out "Agent:       Ok"
 expect_out "Store:       Ok"
@@ -84,6 +90,7 @@ for args in "--help" "endpoint --help" "endpoint create --help" "endpoint delete
 	"endpoint config --help" "endpoint exec --help" "policy --help" "policy import --help" \
 	"policy get --help" "policy delete --help" "policy trace --help" "policy resolve --help" \
 	"identity --help" "identity list --help" "identity get --help" "bpf policy get --help" \
+	"bpf endpoint list --help" \
 	"observe --help" "status --help" "completion --help"; do
 	# shellcheck disable=SC2086
 	run 0 $args
@@ -192,6 +199,28 @@ expect_out "k8s:class=tiefighter"
 run 0 bpf policy get deathstar -n
 expect_out "257"
 run 1 bpf policy get nosuch
+# BPF host routing's targets, read back from the kernel: every endpoint once,
+# with its address, id, identity, host veth and MACs (the endpoint's own inside)
+run 0 bpf endpoint list -o json
+nep=$("$velum" endpoint list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+json 'j["host_routing"] == "bpf" and len(j["endpoints"]) == '"$nep"' and len({e["name"] for e in j["endpoints"]}) == '"$nep"
+json '{e["name"]: e["address"] for e in j["endpoints"] if e["name"].startswith("default/")} == {"default/deathstar": "'"$ds"'", "default/tiefighter": "'"$tf"'", "default/xwing": "'"$xw"'"}'
+json '[e["identity"] for e in j["endpoints"] if e["name"] == "default/tiefighter"] == [257]'
+ds_sel='[e for e in j["endpoints"] if e["name"] == "default/deathstar"][0]'
+ds_host_if=$IFP$(json_get "$ds_sel[\"id\"]")
+[ "$(json_get "$ds_sel[\"ifindex\"]")" = "$(cat "/sys/class/net/$ds_host_if/ifindex")" ] ||
+	fail "bpf endpoint list: the deathstar's ifindex is not its host veth's"
+[ "$(json_get "$ds_sel[\"host_mac\"]")" = "$(cat "/sys/class/net/$ds_host_if/address")" ] ||
+	fail "bpf endpoint list: the deathstar's host MAC is not its host veth's"
+ds_mac=$(in_ep deathstar ip -o link show dev eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+[ "$(json_get "$ds_sel[\"mac\"]")" = "$ds_mac" ] ||
+	fail "bpf endpoint list: the deathstar's MAC $(json_get "$ds_sel[\"mac\"]") is not its eth0's ($ds_mac)"
+run 0 bpf endpoint list
+expect_out "host routing: bpf"
+expect_out "IP ADDRESS"
+expect_out "default/xwing"
+run 2 bpf endpoint list extra
+expect_err "unexpected argument 'extra'"
 
 # identities
 run 0 identity list

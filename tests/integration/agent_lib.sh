@@ -123,6 +123,12 @@ json() {
 		"$1" <<<"$out" || fail "JSON check '$1' failed on: ${out:0:2000}"
 }
 
+# json_get EXPR: prints the expression on the JSON stdout of the last run (bound to j)
+json_get() {
+	python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' \
+		"$1" <<<"$out"
+}
+
 # ndjson EXPR: the expression on the list of objects of NDJSON stdout (bound to js)
 ndjson() {
 	python3 -c 'import json,sys; js=[json.loads(l) for l in sys.stdin if l.strip()]; sys.exit(0 if eval(sys.argv[1]) else 1)' \
