@@ -541,6 +541,114 @@ static enum MHD_Result h_bpf_endpoints(struct agent_http *h, struct MHD_Connecti
 	return send_json(c, 200, j);
 }
 
+/* The conntrack table as the kernel holds it: live entries, by expiry. */
+static int ct_by_expiry(const void *a, const void *b)
+{
+	const struct dp_ct_record *x = a, *y = b;
+
+	return (x->val.expires_ns > y->val.expires_ns) - (x->val.expires_ns < y->val.expires_ns);
+}
+
+static const char *ct_state_name(unsigned int st)
+{
+	static const char *const names[] = { "new", "established", "closing", "closed" };
+
+	return st < 4 ? names[st] : "?";
+}
+
+static enum MHD_Result h_bpf_ct(struct agent_http *h, struct MHD_Connection *c)
+{
+	struct agent *a = h->a;
+	struct dp_ct_record *v = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	struct timespec ts;
+	json_t *arr, *j;
+	size_t n = 0, i;
+	__u64 now;
+	char msg[128];
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	err = dp_ct_list(a->dp, &v, &n);
+	if (err) {
+		pthread_mutex_unlock(&a->lock);
+		snprintf(msg, sizeof(msg), "reading velum_ct: %s", strerror(-err));
+		return send_error(c, 500, msg);
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), ct_by_expiry);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	arr = json_array();
+	for (i = 0; arr && i < n; i++) {
+		const struct velum_ct_key *k = &v[i].key;
+		const struct velum_ct_entry *e = &v[i].val;
+		char src[32], dst[32], ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &k->saddr, ip, sizeof(ip));
+		snprintf(src, sizeof(src), "%s:%u", ip, ntohs(k->sport));
+		inet_ntop(AF_INET, &k->daddr, ip, sizeof(ip));
+		snprintf(dst, sizeof(dst), "%s:%u", ip, ntohs(k->dport));
+		strbuf_reset(&sb);
+		pol_engine_rule_name(agent_model_engine(a->m), e->rule_id, &sb);
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:I, s:s}, s:i, s:I}",
+				       "protocol", pol_proto_name(k->protocol), "direction",
+				       k->dir == VELUM_DIR_EGRESS ? "egress" : "ingress", "source",
+				       src, "destination", dst, "state", ct_state_name(e->state),
+				       "peer_identity", (json_int_t)e->peer_identity, "rule", "id",
+				       (json_int_t)e->rule_id, "ref", strbuf_str(&sb), "proxy_port",
+				       (int)ntohs(e->proxy_port), "expires_in",
+				       (json_int_t)((e->expires_ns - now + 999999999ull) /
+						    1000000000ull)));
+	}
+	j = json_pack("{s:o}", "entries", arr);
+	pthread_mutex_unlock(&a->lock);
+	strbuf_free(&sb);
+	free(v);
+	return send_json(c, 200, j);
+}
+
+/* The ipcache as the kernel holds it: prefix -> identity (and local endpoint). */
+static enum MHD_Result h_bpf_ipcache(struct agent_http *h, struct MHD_Connection *c)
+{
+	struct agent *a = h->a;
+	struct dp_ipcache_entry *v = NULL;
+	json_t *arr, *j;
+	size_t n = 0, i;
+	char msg[128];
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	err = dp_ipcache_list(a->dp, &v, &n);
+	if (err) {
+		pthread_mutex_unlock(&a->lock);
+		snprintf(msg, sizeof(msg), "reading velum_ipcache: %s", strerror(-err));
+		return send_error(c, 500, msg);
+	}
+	arr = json_array();
+	for (i = 0; arr && i < n; i++) {
+		const struct agent_ep *ep =
+			v[i].val.flags & VELUM_IPCACHE_F_LOCAL_EP ?
+				agent_model_endpoint_by_id(a->m, v[i].val.ep_id) :
+				NULL;
+		const struct pol_labels *ls =
+			pol_engine_identity_labels(agent_model_engine(a->m), v[i].val.identity);
+		char ip[INET_ADDRSTRLEN], prefix[INET_ADDRSTRLEN + 4];
+
+		inet_ntop(AF_INET, &v[i].key.addr, ip, sizeof(ip));
+		snprintf(prefix, sizeof(prefix), "%s/%u", ip, v[i].key.prefixlen);
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:I, s:o, s:s?}", "prefix", prefix,
+						"identity", (json_int_t)v[i].val.identity, "labels",
+						labels_json(ls), "endpoint", ep ? ep->name : NULL));
+	}
+	j = json_pack("{s:o}", "entries", arr);
+	pthread_mutex_unlock(&a->lock);
+	free(v);
+	return send_json(c, 200, j);
+}
+
 static enum MHD_Result h_identities(struct agent_http *h, struct MHD_Connection *c,
 				    const char *idstr)
 {
@@ -1038,6 +1146,10 @@ static enum MHD_Result route(struct agent_http *h, struct MHD_Connection *c, con
 			ret = send_error(c, 405, "method not allowed");
 	} else if (!strcmp(seg[1], "bpf") && n == 3 && !strcmp(seg[2], "endpoints") && get) {
 		ret = h_bpf_endpoints(h, c);
+	} else if (!strcmp(seg[1], "bpf") && n == 3 && !strcmp(seg[2], "ct") && get) {
+		ret = h_bpf_ct(h, c);
+	} else if (!strcmp(seg[1], "bpf") && n == 3 && !strcmp(seg[2], "ipcache") && get) {
+		ret = h_bpf_ipcache(h, c);
 	} else if (!strcmp(seg[1], "identities") && n <= 3 && get) {
 		ret = h_identities(h, c, n == 3 ? seg[2] : NULL);
 	} else if (!strcmp(seg[1], "policies") && n == 2 && get) {

@@ -268,49 +268,141 @@ int cli_identity(int argc, char **argv)
 static const char bpf_usage[] =
 	"usage: velum bpf policy get ENDPOINT [-n] [-o json]\n"
 	"       velum bpf endpoint list [-o json]\n"
+	"       velum bpf ipcache list [-o json]\n"
+	"       velum bpf ct list [-o json]\n"
 	"\n"
 	"policy get: the policy map the kernel enforces for ENDPOINT, read back from the kernel:\n"
 	"one line per entry with its verdict, direction, peer identity (labels; -n: numbers),\n"
 	"port/protocol, proxy port, port prefix and the rule that produced it.\n"
 	"endpoint list: the local endpoints BPF host routing delivers to, read back from the\n"
-	"kernel (map velum_lxc): address, endpoint, identity, host-side veth and MAC addresses.\n";
+	"kernel (map velum_lxc): address, endpoint, identity, host-side veth and MAC addresses.\n"
+	"ipcache list: every prefix the kernel maps to a security identity (map velum_ipcache).\n"
+	"ct list: the live conntrack entries (map velum_ct), one per flow and enforcing\n"
+	"direction, with state, peer identity, the rule that allowed the flow and the seconds\n"
+	"until the entry expires.\n";
+
+/* A table column read from each JSON entry: e[key] (or e[key][sub]). */
+struct json_col {
+	const char *head;
+	const char *key, *sub;
+	enum { COL_STR, COL_INT, COL_LINES, COL_SECS, COL_PORT } kind;
+};
+
+/*
+ * Prints the array of objects as a table: strings as they are ("-" when
+ * null), numbers, arrays one element per line, seconds with "s", ports
+ * with 0 as NONE.
+ */
+static void print_json_table(json_t *arr, const struct json_col *cols, size_t ncols)
+{
+	const char *hdr[ncols], *row[ncols];
+	char num[ncols][24], *owned[ncols];
+	struct cli_table t;
+	size_t i, c;
+
+	for (c = 0; c < ncols; c++)
+		hdr[c] = cols[c].head;
+	cli_table_init(&t, ncols, hdr, NULL);
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *e = json_array_get(arr, i);
+
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(e, cols[c].key);
+			long long x;
+
+			if (cols[c].sub)
+				v = json_object_get(v, cols[c].sub);
+			x = json_integer_value(v);
+			owned[c] = NULL;
+			row[c] = num[c];
+			switch (cols[c].kind) {
+			case COL_STR:
+				row[c] = json_string_value(v) ?: "-";
+				break;
+			case COL_INT:
+				snprintf(num[c], sizeof(num[c]), "%lld", x);
+				break;
+			case COL_SECS:
+				snprintf(num[c], sizeof(num[c]), "%llds", x);
+				break;
+			case COL_PORT:
+				snprintf(num[c], sizeof(num[c]), x ? "%lld" : "NONE", x);
+				break;
+			case COL_LINES:
+				row[c] = owned[c] = join(v);
+				break;
+			}
+		}
+		cli_table_add(&t, row);
+		for (c = 0; c < ncols; c++)
+			free(owned[c]);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+}
 
 /* velum bpf endpoint list: argv[0] is "list". */
 static int bpf_endpoint_list(int argc, char **argv)
 {
-	static const char *const hdr[] = { "IP ADDRESS", "ENDPOINT", "ID",	"IDENTITY",
-					   "IFINDEX",	 "MAC",	     "HOST MAC" };
-	struct cli_table t;
-	json_t *j, *eps;
-	size_t i;
+	static const struct json_col cols[] = {
+		{ "IP ADDRESS", "address", NULL, COL_STR },
+		{ "ENDPOINT", "name", NULL, COL_STR },
+		{ "ID", "id", NULL, COL_INT },
+		{ "IDENTITY", "identity", NULL, COL_INT },
+		{ "IFINDEX", "ifindex", NULL, COL_INT },
+		{ "MAC", "mac", NULL, COL_STR },
+		{ "HOST MAC", "host_mac", NULL, COL_STR },
+	};
+	json_t *j;
 	int rc = fetch_plain(argc, argv, bpf_usage, "bpf endpoint list", "/v1/bpf/endpoints", &j);
 
 	if (rc || !j)
 		return rc;
-	eps = json_object_get(j, "endpoints");
 	printf("host routing: %s\n", json_string_value(json_object_get(j, "host_routing")) ?: "?");
-	cli_table_init(&t, 7, hdr, NULL);
-	for (i = 0; i < json_array_size(eps); i++) {
-		json_t *e = json_array_get(eps, i);
-		char id[16], identity[16], ifindex[16];
-		const char *row[7];
+	print_json_table(json_object_get(j, "endpoints"), cols, sizeof(cols) / sizeof(cols[0]));
+	json_decref(j);
+	return 0;
+}
 
-		snprintf(id, sizeof(id), "%lld", json_integer_value(json_object_get(e, "id")));
-		snprintf(identity, sizeof(identity), "%lld",
-			 json_integer_value(json_object_get(e, "identity")));
-		snprintf(ifindex, sizeof(ifindex), "%lld",
-			 json_integer_value(json_object_get(e, "ifindex")));
-		row[0] = json_string_value(json_object_get(e, "address"));
-		row[1] = json_string_value(json_object_get(e, "name")) ?: "-";
-		row[2] = id;
-		row[3] = identity;
-		row[4] = ifindex;
-		row[5] = json_string_value(json_object_get(e, "mac"));
-		row[6] = json_string_value(json_object_get(e, "host_mac"));
-		cli_table_add(&t, row);
-	}
-	cli_table_print(&t, stdout);
-	cli_table_free(&t);
+/* velum bpf ipcache list: argv[0] is "list". */
+static int bpf_ipcache_list(int argc, char **argv)
+{
+	static const struct json_col cols[] = {
+		{ "IP PREFIX/ADDRESS", "prefix", NULL, COL_STR },
+		{ "IDENTITY", "identity", NULL, COL_INT },
+		{ "LABELS", "labels", NULL, COL_LINES },
+		{ "ENDPOINT", "endpoint", NULL, COL_STR },
+	};
+	json_t *j;
+	int rc = fetch_plain(argc, argv, bpf_usage, "bpf ipcache list", "/v1/bpf/ipcache", &j);
+
+	if (rc || !j)
+		return rc;
+	print_json_table(json_object_get(j, "entries"), cols, sizeof(cols) / sizeof(cols[0]));
+	json_decref(j);
+	return 0;
+}
+
+/* velum bpf ct list: argv[0] is "list". */
+static int bpf_ct_list(int argc, char **argv)
+{
+	static const struct json_col cols[] = {
+		{ "PROTO", "protocol", NULL, COL_STR },
+		{ "DIRECTION", "direction", NULL, COL_STR },
+		{ "SOURCE", "source", NULL, COL_STR },
+		{ "DESTINATION", "destination", NULL, COL_STR },
+		{ "STATE", "state", NULL, COL_STR },
+		{ "PEER", "peer_identity", NULL, COL_INT },
+		{ "RULE", "rule", "ref", COL_STR },
+		{ "PROXY PORT", "proxy_port", NULL, COL_PORT },
+		{ "EXPIRES IN", "expires_in", NULL, COL_SECS },
+	};
+	json_t *j;
+	int rc = fetch_plain(argc, argv, bpf_usage, "bpf ct list", "/v1/bpf/ct", &j);
+
+	if (rc || !j)
+		return rc;
+	print_json_table(json_object_get(j, "entries"), cols, sizeof(cols) / sizeof(cols[0]));
 	json_decref(j);
 	return 0;
 }
@@ -331,6 +423,10 @@ int cli_bpf(int argc, char **argv)
 
 	if (argc >= 3 && !strcmp(argv[1], "endpoint") && !strcmp(argv[2], "list"))
 		return bpf_endpoint_list(argc - 2, argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "ipcache") && !strcmp(argv[2], "list"))
+		return bpf_ipcache_list(argc - 2, argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "ct") && !strcmp(argv[2], "list"))
+		return bpf_ct_list(argc - 2, argv + 2);
 	if (argc < 3 || strcmp(argv[1], "policy") || strcmp(argv[2], "get")) {
 		bool help = argc >= 2 &&
 			    (!strcmp(argv[argc - 1], "--help") || !strcmp(argv[argc - 1], "-h"));

@@ -22,6 +22,8 @@ static const char usage[] =
 	"  identity list|get                                   security identities\n"
 	"  bpf policy get ENDPOINT                             the policy map the kernel enforces\n"
 	"  bpf endpoint list                                   the endpoints BPF host routing delivers to\n"
+	"  bpf ipcache list                                    prefixes and their identities in the kernel\n"
+	"  bpf ct list                                         the kernel's conntrack entries\n"
 	"  observe [--follow] [filters]                        the flow log (Hubble style)\n"
 	"  status                                              agent, datapath, store, counts\n"
 	"  completion bash                                     shell completion script\n"

@@ -1104,6 +1104,22 @@ int dp_ct_count(struct dp *dp)
 	return n;
 }
 
+int dp_ct_list(struct dp *dp, struct dp_ct_record **out, size_t *n)
+{
+	__u64 now = mono_ns();
+	size_t i, live = 0;
+	int err = map_read_all(dp->map_fd[DP_MAP_CT], sizeof((*out)->key),
+			       offsetof(struct dp_ct_record, val), sizeof(**out), (void **)out, n);
+
+	if (err)
+		return err;
+	for (i = 0; i < *n; i++)
+		if ((*out)[i].val.expires_ns > now)
+			(*out)[live++] = (*out)[i];
+	*n = live;
+	return 0;
+}
+
 int dp_prog_fd(struct dp *dp, bool from_container)
 {
 	return from_container ? dp->prog_from : dp->prog_to;

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "lib/errbuf.h"
+#include "velum/conntrack.h"
 #include "velum/endpoint.h"
 #include "velum/events.h"
 #include "velum/ipcache.h"
@@ -228,6 +229,17 @@ int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, _
 
 /* Deletes expired conntrack entries. Returns how many, or -errno. */
 int dp_ct_gc(struct dp *dp);
+
+struct dp_ct_record {
+	struct velum_ct_key key;
+	struct velum_ct_entry val;
+};
+
+/*
+ * Reads the live (unexpired) conntrack entries into a new array *out
+ * (free()) of *n records. expires_ns is on CLOCK_MONOTONIC. 0 or -errno.
+ */
+int dp_ct_list(struct dp *dp, struct dp_ct_record **out, size_t *n);
 
 /* Number of live conntrack entries (a full scan). */
 int dp_ct_count(struct dp *dp);

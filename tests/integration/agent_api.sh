@@ -90,7 +90,7 @@ for args in "--help" "endpoint --help" "endpoint create --help" "endpoint delete
 	"endpoint config --help" "endpoint exec --help" "policy --help" "policy import --help" \
 	"policy get --help" "policy delete --help" "policy trace --help" "policy resolve --help" \
 	"identity --help" "identity list --help" "identity get --help" "bpf policy get --help" \
-	"bpf endpoint list --help" \
+	"bpf endpoint list --help" "bpf ipcache list --help" "bpf ct list --help" \
 	"observe --help" "status --help" "completion --help"; do
 	# shellcheck disable=SC2086
 	run 0 $args
@@ -283,6 +283,22 @@ done
 probe tiefighter tcp "$ds" 80 || fail "tiefighter -> deathstar:80 should pass"
 probe xwing tcp "$ds" 80 && fail "xwing -> deathstar:80 should be dropped"
 sleep 0.5
+# the kernel's conntrack and ipcache, read back: the allowed flow has its
+# egress (tiefighter's) and ingress (deathstar's) entries; the dropped one no
+# ingress entry (its source's egress allowed it, as in Cilium)
+run 0 bpf ct list -o json
+json 'any(e["protocol"] == "TCP" and e["direction"] == "ingress" and e["source"].startswith("'"$tf"':") and e["destination"] == "'"$ds"':80" and e["peer_identity"] == 257 and e["rule"]["ref"] == "CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]" and e["expires_in"] > 0 for e in j["entries"])'
+json 'any(e["direction"] == "egress" and e["source"].startswith("'"$tf"':") and e["destination"] == "'"$ds"':80" for e in j["entries"])'
+json 'not any(e["direction"] == "ingress" and e["source"].startswith("'"$xw"':") and e["destination"] == "'"$ds"':80" for e in j["entries"])'
+run 0 bpf ct list
+expect_out "PROTO   DIRECTION   SOURCE"
+expect_out "$ds:80"
+run 0 bpf ipcache list -o json
+json 'any(e["prefix"] == "'"$ds"'/32" and e["identity"] == 256 and e["endpoint"] == "default/deathstar" and "k8s:org=empire" in e["labels"] for e in j["entries"])'
+run 0 bpf ipcache list
+expect_out "$ds/32"
+run 2 bpf ct list extra
+expect_err "unexpected argument 'extra'"
 run 0 observe --last 100
 expect_out "default/tiefighter:"
 expect_out "-> default/deathstar:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN) BY CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]"
