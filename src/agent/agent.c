@@ -334,7 +334,7 @@ static int store_identities(struct agent *a, struct errbuf *eb)
 			continue;
 		err = vec_push(&now, all[i]->id);
 		if (err || (a->stored_ids.n && bsearch(&all[i]->id, a->stored_ids.v,
-							a->stored_ids.n, sizeof(uint32_t), cmp_u32)))
+						       a->stored_ids.n, sizeof(uint32_t), cmp_u32)))
 			continue;
 		{
 			char *l = identity_labels_json(&all[i]->labels);
