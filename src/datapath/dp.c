@@ -235,17 +235,28 @@ out:
 	return err;
 }
 
-/* Re-attaches the (new) programs to every endpoint's veth. */
+/* Re-attaches the (new) programs to every endpoint's veth and rewrites its velum_lxc entry. */
 static int reattach_all(struct dp *dp, struct errbuf *eb)
 {
 	__u32 key, *prev = NULL;
 	int err;
 
 	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
+		struct velum_endpoint_info info;
+
 		err = dp_attach(dp, key);
 		if (err && err != -ENODEV) {
 			errbuf_set(eb, "re-attach ifindex %u: %s", key, strerror(-err));
 			return err;
+		}
+		/* BPF host routing's entry, e.g. after an upgrade from a datapath without it */
+		if (!err && bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0) {
+			err = dp_lxc_sync(dp, &info);
+			if (err) {
+				errbuf_set(eb, "host routing entry of ifindex %u: %s", key,
+					   strerror(-err));
+				return err;
+			}
 		}
 		prev = &key;
 	}

@@ -235,23 +235,29 @@ static int set_ipcache_local(struct dp *dp, __be32 addr, __u32 identity, __u32 e
 }
 
 /*
- * BPF host routing's entry for the endpoint (velum/endpoint.h): written
- * once its links are configured, so the programs never redirect into a
- * half-made endpoint.
+ * BPF host routing's entry for the endpoint (velum/endpoint.h), from its
+ * veth pair as the kernel reports it: written once its links are
+ * configured, so the programs never redirect into a half-made endpoint;
+ * rewritten for every endpoint by a reload (an upgrade from a datapath
+ * without velum_lxc, or MACs changed meanwhile).
  */
-static int set_lxc(struct dp *dp, const struct velum_endpoint_info *info, const __u8 mac[6],
-		   const __u8 host_mac[6])
+int dp_lxc_sync(struct dp *dp, const struct velum_endpoint_info *info)
 {
 	struct velum_lxc_value v = { .ep_id = info->ep_id,
 				     .identity = info->identity,
 				     .ifindex = info->ifindex };
+	struct dp_nl host = { .fd = -1 };
 	__be32 addr = info->ipv4;
+	int err = dp_nl__open(&host, -1);
 
-	memcpy(v.eth, mac, 6);
-	memcpy(v.eth + 6, host_mac, 6);
-	if (bpf_map_update_elem(dp->map_fd[DP_MAP_LXC], &addr, &v, BPF_ANY))
-		return -errno;
-	return 0;
+	if (!err)
+		err = dp_nl_peer_mac(&host, info->ifindex, v.eth);
+	if (!err)
+		err = dp_nl_link_mac(&host, info->ifindex, v.eth + 6);
+	dp_nl__close(&host);
+	if (!err && bpf_map_update_elem(dp->map_fd[DP_MAP_LXC], &addr, &v, BPF_ANY))
+		err = -errno;
+	return err;
 }
 
 static void del_lxc(struct dp *dp, __be32 addr)
@@ -304,7 +310,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	char host_if[16], nspath[PATH_MAX], sysctl[128];
 	const char *ifname = o->ifname ? o->ifname : "eth0";
 	bool own_ns = !o->netns_path;
-	__u8 mac[6], inside_mac[6];
+	__u8 mac[6];
 	__be32 addr = o->ipv4;
 	int nsfd = -1, ifindex = -1, err;
 	__u32 ifkey;
@@ -432,10 +438,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	err = configure_inside(&inside, ifname, addr, mac, eb);
 	if (err)
 		goto err_ipcache;
-	err = dp_nl_link_index(&inside, ifname);
-	err = err < 0 ? err : dp_nl_link_mac(&inside, err, inside_mac);
-	if (!err)
-		err = set_lxc(dp, &info, inside_mac, mac);
+	err = dp_lxc_sync(dp, &info);
 	if (err) {
 		errbuf_set(eb, "host routing entry for %s: %s", host_if, strerror(-err));
 		goto err_ipcache;

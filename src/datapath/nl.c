@@ -195,25 +195,70 @@ int dp_nl_link_index(struct dp_nl *nl, const char *name)
 	return ((struct ifinfomsg *)NLMSG_DATA(&reply.h))->ifi_index;
 }
 
-int dp_nl_link_mac(struct dp_nl *nl, int ifindex, __u8 mac[6])
+/* RTM_GETLINK of ifindex in the namespace with id nsid (< 0: the socket's own). */
+static int link_get(struct dp_nl *nl, int ifindex, int nsid, struct nl_req *reply)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-	struct nl_req r, reply;
-	struct rtattr *a;
-	int err, len;
+	struct nl_req r;
+	__s32 id = nsid;
 
 	nl_init(&r, RTM_GETLINK, 0, &ifi, sizeof(ifi));
-	err = nl_talk(nl, &r, &reply);
+	if (nsid >= 0)
+		nl_put(&r, IFLA_TARGET_NETNSID, &id, sizeof(id));
+	return nl_talk(nl, &r, reply);
+}
+
+/* The attribute of a link reply, or NULL. */
+static const struct rtattr *link_attr(const struct nl_req *reply, int type, size_t size)
+{
+	const struct rtattr *a;
+	int len = reply->h.nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg));
+
+	for (a = IFLA_RTA(NLMSG_DATA(&reply->h)); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == type && RTA_PAYLOAD(a) == size)
+			return a;
+	return NULL;
+}
+
+/* The hardware address of ifindex in namespace nsid (< 0: the socket's own). */
+static int link_mac_in(struct dp_nl *nl, int ifindex, int nsid, __u8 mac[6])
+{
+	struct nl_req reply;
+	const struct rtattr *a;
+	int err = link_get(nl, ifindex, nsid, &reply);
+
 	if (err < 0)
 		return err;
-	len = reply.h.nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	for (a = IFLA_RTA(NLMSG_DATA(&reply.h)); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		if (a->rta_type == IFLA_ADDRESS && RTA_PAYLOAD(a) == 6) {
-			memcpy(mac, RTA_DATA(a), 6);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	a = link_attr(&reply, IFLA_ADDRESS, 6);
+	if (!a)
+		return -ENOENT;
+	memcpy(mac, RTA_DATA(a), 6);
+	return 0;
+}
+
+int dp_nl_link_mac(struct dp_nl *nl, int ifindex, __u8 mac[6])
+{
+	return link_mac_in(nl, ifindex, -1, mac);
+}
+
+int dp_nl_peer_mac(struct dp_nl *nl, int ifindex, __u8 mac[6])
+{
+	struct nl_req reply;
+	const struct rtattr *link, *nsid;
+	__u32 peer;
+	__s32 id = -1;
+	int err = link_get(nl, ifindex, -1, &reply);
+
+	if (err < 0)
+		return err;
+	link = link_attr(&reply, IFLA_LINK, sizeof(__u32));
+	if (!link)
+		return -ENOENT;
+	memcpy(&peer, RTA_DATA(link), sizeof(peer));
+	nsid = link_attr(&reply, IFLA_LINK_NETNSID, sizeof(__s32));
+	if (nsid)
+		memcpy(&id, RTA_DATA(nsid), sizeof(id));
+	return link_mac_in(nl, (int)peer, id, mac);
 }
 
 int dp_nl_link_up(struct dp_nl *nl, int ifindex)

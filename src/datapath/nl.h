@@ -35,6 +35,9 @@ int dp_nl_veth_add(struct dp_nl *nl, const char *host_name, const char *peer_nam
 int dp_nl_link_index(struct dp_nl *nl, const char *name);
 /* Reads the link's hardware address (6 bytes). */
 int dp_nl_link_mac(struct dp_nl *nl, int ifindex, __u8 mac[6]);
+/* The MAC of a veth's peer, wherever it lives (its namespace's id, as the
+ * kernel reports it for ifindex; nothing needs to enter that namespace). */
+int dp_nl_peer_mac(struct dp_nl *nl, int ifindex, __u8 mac[6]);
 int dp_nl_link_up(struct dp_nl *nl, int ifindex);
 /* Deletes the link (a veth takes its peer along). */
 int dp_nl_link_del(struct dp_nl *nl, int ifindex);

@@ -187,6 +187,10 @@ agent_start || exit 1
 grep -q "pinned datapath of another ABI version (this is [0-9]*).*reloading the programs" "$T/velumd.log" ||
 	fail "no reload on an older ABI: $(tail -3 "$T/velumd.log")"
 [ -e "$PIN/velum_lxc" ] || fail "the reload did not pin velum_lxc"
+# ... and filled it for the endpoints made before it, from their veths
+nep=$("$velum" endpoint list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+run 0 bpf endpoint list -o json
+json 'len(j["endpoints"]) == '"$nep"' and all(e["name"] and e["mac"] != "00:00:00:00:00:00" for e in j["endpoints"])'
 spawn_in "$T/serve2.out" server "$traffic" serve 7000 7001
 for _ in $(seq 1 50); do
 	grep -q ready "$T/serve2.out" && break
