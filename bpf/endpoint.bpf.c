@@ -139,32 +139,35 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	return ret;
 }
 
+/* host_route(): the frame is ready for bpf_redirect_peer() */
+#define HOST_ROUTED 1
+
 /*
  * BPF host routing: what the host's forwarding would do to the frame
- * (TTL - 1, the destination's MAC, the host veth's as source), then
- * straight into the destination's namespace. A packet whose TTL runs out,
- * or that goes to the L7 proxy, takes the host stack instead.
+ * (TTL - 1, the destination's MAC, the host veth's as source), before it
+ * goes straight into the destination's namespace. Returns HOST_ROUTED, 0
+ * for a packet that takes the host stack instead (its TTL runs out: the
+ * stack answers with Time Exceeded; it goes to the L7 proxy), or
+ * VELUM_DROP_WRITE.
  */
-static __always_inline int redirect_local(struct __sk_buff *skb, const struct pkt *p,
-					  const struct verdict *v, const struct velum_lxc_value *to)
+static __always_inline int host_route(struct __sk_buff *skb, const struct verdict *v,
+				      const struct velum_lxc_value *to)
 {
 	const __u32 ttl_off = ETH_HLEN + offsetof(struct iphdr, ttl);
 	__be16 old, new;
 	__u8 *b = (__u8 *)&new;
 
 	if (v->proxy_port || bpf_skb_load_bytes(skb, ttl_off, &old, 2))
-		return TC_ACT_OK;
+		return 0;
 	new = old; /* ttl and protocol: the checksum is over 16-bit words */
 	if (b[0] <= 1)
-		return TC_ACT_OK; /* the stack answers with Time Exceeded */
+		return 0;
 	b[0]--;
 	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), old, new, 2) ||
 	    bpf_skb_store_bytes(skb, ttl_off, &new, 2, 0) ||
 	    bpf_skb_store_bytes(skb, 0, to->eth, sizeof(to->eth), 0))
-		return TC_ACT_SHOT;
-	/* delivered: counted under ingress too, as the destination's to_container would */
-	metrics_add(VELUM_DIR_INGRESS, 0, p->len);
-	return bpf_redirect_peer(to->ifindex, 0);
+		return VELUM_DROP_WRITE;
+	return HOST_ROUTED;
 }
 
 static __always_inline int handle_to_container(struct __sk_buff *skb, struct pkt *p,
@@ -204,12 +207,17 @@ int from_container(struct __sk_buff *skb)
 	const struct velum_lxc_value *to = NULL;
 	struct pkt p = {};
 	struct verdict v = { .dir = VELUM_DIR_EGRESS };
-	int act;
+	int ret, act;
 
-	act = verdict_finish(skb, &p, &v, handle_from_container(skb, &p, &v, &to));
-	if (act != TC_ACT_OK || !to)
+	ret = handle_from_container(skb, &p, &v, &to);
+	if (ret >= 0 && to)
+		ret = host_route(skb, &v, to);
+	act = verdict_finish(skb, &p, &v, ret);
+	if (ret != HOST_ROUTED || act != TC_ACT_OK)
 		return act;
-	return redirect_local(skb, &p, &v, to);
+	/* delivered: counted under ingress too, as the destination's to_container would */
+	metrics_add(VELUM_DIR_INGRESS, 0, p.len);
+	return bpf_redirect_peer(to->ifindex, 0);
 }
 
 SEC("tc")

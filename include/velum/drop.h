@@ -17,6 +17,7 @@ enum velum_drop {
 	VELUM_DROP_INVALID = -134,	  /* "Invalid packet": bad Ethernet/IPv4 header */
 	VELUM_DROP_CT_INVALID_HDR = -135, /* "CT: Truncated or invalid header" (L4) */
 	VELUM_DROP_UNKNOWN_L3 = -139,	  /* "Unsupported L3 protocol" (not IPv4/ARP) */
+	VELUM_DROP_WRITE = -141,	  /* "Error writing to packet": host routing's rewrite */
 	VELUM_DROP_UNROUTABLE = -151,	  /* "Unroutable destination": no route out */
 	VELUM_DROP_CT_MAP_FULL = -155,	  /* "CT: Map insertion failed" */
 	VELUM_DROP_FRAG_NOT_FOUND =
@@ -43,6 +44,8 @@ static inline const char *velum_drop_name(unsigned int reason)
 		return "CT: Truncated or invalid header";
 	case VELUM_DROP_UNKNOWN_L3:
 		return "Unsupported L3 protocol";
+	case VELUM_DROP_WRITE:
+		return "Error writing to packet";
 	case VELUM_DROP_UNROUTABLE:
 		return "Unroutable destination";
 	case VELUM_DROP_CT_MAP_FULL:
