@@ -7,7 +7,9 @@
  * out of the namespace, a CIDR identity, world, host) on ports around every
  * rule edge run through BPF_PROG_TEST_RUN. For each packet the kernel's
  * verdict (pass or drop, drop reason, deciding rule from its event) must be
- * exactly pol_mapstate_lookup()'s. The generator is seeded, so a failure
+ * exactly pol_mapstate_lookup()'s. Local deliveries from another endpoint
+ * (its egress, the deathstar's ingress and BPF host routing, all in one
+ * program run) must pass exactly when both endpoints' map states do. The generator is seeded, so a failure
  * names a reproducible policy; VELUM_DIFF_SEED and VELUM_DIFF_ROUNDS
  * override the defaults.
  */
@@ -319,16 +321,13 @@ static void map_clear(int fd, size_t key_size)
 		assert_int_equal(bpf_map_delete_elem(fd, k), 0);
 }
 
-/* Loads the deathstar's map state into a new policy map and swaps it in. */
-static const struct pol_mapstate *install(struct env *env)
+/* Loads endpoint name's map state into a new policy map for ep_id and swaps it in. */
+static const struct pol_mapstate *install_policy(struct env *env, const char *name, __u32 ep)
 {
-	const struct agent_ep *ds = agent_model_endpoint(env->m, "default/deathstar");
+	const struct agent_ep *e = agent_model_endpoint(env->m, name);
 	const struct pol_mapstate *ms =
-		pol_engine_endpoint_state(agent_model_engine(env->m), ds->id);
+		pol_engine_endpoint_state(agent_model_engine(env->m), e->id);
 	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
-	struct ipcache_entry *ic;
-	long nic, i;
-	__u32 ep = 1;
 	int fd;
 	size_t k;
 
@@ -349,6 +348,26 @@ static const struct pol_mapstate *install(struct env *env)
 		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep, &fd, BPF_ANY),
 		0);
 	close(fd);
+	return ms;
+}
+
+/*
+ * Loads the deathstar's map state (endpoint 1) and the tiefighter's
+ * (endpoint 2, the source of local deliveries), and the model's ipcache.
+ */
+static const struct pol_mapstate *install(struct env *env)
+{
+	const struct pol_mapstate *ms = install_policy(env, "default/deathstar", 1);
+	struct velum_lxc_value lxc = { .ep_id = 1, .ifindex = EP_IFINDEX };
+	struct ipcache_entry *ic;
+	__be32 ds = ip4(IP_DS);
+	long nic, i;
+
+	install_policy(env, "default/tiefighter", 2);
+	/* BPF host routing's target: the deathstar */
+	lxc.identity = agent_model_endpoint(env->m, "default/deathstar")->identity;
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_lxc), &ds, &lxc, BPF_ANY), 0);
 	/* the kernel's ipcache: exactly the model's (CIDR identities come and go) */
 	map_clear(bpf_map__fd(env->skel->maps.velum_ipcache),
 		  bpf_map__key_size(env->skel->maps.velum_ipcache));
@@ -449,6 +468,83 @@ static int check_one(struct env *env, const struct pol_mapstate *ms, enum pol_di
 	return 1;
 }
 
+/* The endpoint on EP_IFINDEX, as the programs find it. */
+static void ifindex_endpoint(struct env *env, const char *name, __u32 ep_id, const char *ip)
+{
+	struct velum_endpoint_info ep = { .ep_id = ep_id, .ifindex = EP_IFINDEX };
+	__u32 key = EP_IFINDEX;
+
+	ep.identity = agent_model_endpoint(env->m, name)->identity;
+	ep.ipv4 = ip4(ip);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
+					     &ep, BPF_ANY),
+			 0);
+}
+
+/*
+ * Local delivery, tiefighter -> deathstar, all in the tiefighter's
+ * from_container: its egress, then the deathstar's ingress, then BPF host
+ * routing. The kernel must pass exactly when both map states do, say the
+ * deathstar ingress's rule and reason, and hand a passed packet to the
+ * deathstar (TC_ACT_REDIRECT), the flow's next packet too (tracked, with no
+ * new verdict). Returns the number of disagreements (0 or 1).
+ */
+static int check_local(struct env *env, const struct pol_mapstate *ms, const struct probe *pr,
+		       const char *policy)
+{
+	const struct agent_ep *tie = agent_model_endpoint(env->m, "default/tiefighter");
+	const struct agent_ep *ds = agent_model_endpoint(env->m, "default/deathstar");
+	const struct pol_mapstate *tms =
+		pol_engine_endpoint_state(agent_model_engine(env->m), tie->id);
+	int prog = bpf_program__fd(env->skel->progs.from_container);
+	const struct velum_event *pv = NULL, *drop;
+	struct pol_verdict ve, vi;
+	uint8_t buf[256];
+	size_t n;
+	int act, act2 = TC_ACT_REDIRECT, i, nev2 = 0;
+	bool kpass, upass;
+	uint32_t krule;
+
+	pol_mapstate_lookup(tms, POL_EGRESS, ds->identity, pr->proto, pr->port, &ve);
+	pol_mapstate_lookup(ms, POL_INGRESS, tie->identity, pr->proto, pr->port, &vi);
+	env->sport = env->sport == 65535 ? 1024 : env->sport + 1;
+	n = frame(buf, ip4("10.200.0.11"), ip4(IP_DS), pr->proto, env->sport, pr->port);
+	map_clear(bpf_map__fd(env->skel->maps.velum_ct),
+		  bpf_map__key_size(env->skel->maps.velum_ct));
+	map_clear(bpf_map__fd(env->skel->maps.velum_ratelim),
+		  bpf_map__key_size(env->skel->maps.velum_ratelim));
+	ifindex_endpoint(env, "default/tiefighter", 2, "10.200.0.11");
+	act = run(env, prog, buf, n);
+	/* the deathstar's ingress verdict is the last one */
+	for (i = 0; i < env->nev; i++)
+		if (env->ev[i].type == VELUM_EVENT_POLICY_VERDICT)
+			pv = &env->ev[i];
+	drop = event_of(env, VELUM_EVENT_DROP);
+	if (act == TC_ACT_REDIRECT) {
+		act2 = run(env, prog, buf, n);
+		nev2 = env->nev;
+	}
+	ifindex_endpoint(env, "default/deathstar", 1, IP_DS);
+
+	kpass = act == TC_ACT_REDIRECT;
+	upass = pol_verdict_passes(&ve) && pol_verdict_passes(&vi);
+	krule = drop ? drop->rule_id : pv ? pv->rule_id : 0xffffffffu;
+	if (pol_verdict_passes(&ve) && kpass == upass && krule == vi.rule_id &&
+	    (kpass ? act2 == TC_ACT_REDIRECT && nev2 == 0 :
+		     act == TC_ACT_SHOT && drop &&
+			     drop->reason == (vi.verdict == VELUM_VERDICT_DENY ?
+						      -VELUM_DROP_POLICY_DENY :
+						      -VELUM_DROP_POLICY)))
+		return 0;
+	print_error("disagreement: local delivery tiefighter -> deathstar proto %u port %u: kernel "
+		    "action %d rule %u (reason %u), tracked packet action %d with %d events; "
+		    "engine egress %s, ingress %s rule %u (%s)\npolicy:\n%s\n",
+		    pr->proto, pr->port, act, krule, drop ? drop->reason : 0, act2, nev2,
+		    pol_verdict_passes(&ve) ? "pass" : "drop", upass ? "pass" : "drop", vi.rule_id,
+		    pol_verdict_name(vi.verdict), policy);
+	return 1;
+}
+
 static void test_bpf_differential_random_policies(void **state)
 {
 	struct env *env = *state;
@@ -496,6 +592,9 @@ static void test_bpf_differential_random_policies(void **state)
 			}
 			checked += sizeof(probes) / sizeof(probes[0]);
 		}
+		for (j = 0; j < sizeof(probes) / sizeof(probes[0]); j++)
+			bad += check_local(env, ms, &probes[j], text.p);
+		checked += sizeof(probes) / sizeof(probes[0]);
 		strbuf_free(&text);
 	}
 	print_message("differential: %d policy sets, %zu packets, %d disagreements\n", round,
