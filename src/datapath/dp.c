@@ -639,21 +639,29 @@ int dp_detach(struct dp *dp, int ifindex)
 
 int dp_routing_set(struct dp *dp, bool legacy)
 {
-	__u32 old = dp->cfg_flags;
-	int err;
+	struct velum_config cfg;
+	__u32 zero = 0;
 
+	/* the node's config as it is now (another process may have changed it) */
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg))
+		return -errno;
 	if (legacy)
-		dp->cfg_flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
+		cfg.flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
 	else
-		dp->cfg_flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
-	err = write_config(dp);
-	if (err)
-		dp->cfg_flags = old;
-	return err;
+		cfg.flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg, BPF_EXIST))
+		return -errno;
+	dp->cfg_flags = cfg.flags;
+	return 0;
 }
 
 bool dp_routing_legacy(struct dp *dp)
 {
+	struct velum_config cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg) == 0)
+		dp->cfg_flags = cfg.flags;
 	return dp->cfg_flags & VELUM_CONFIG_F_LEGACY_ROUTING;
 }
 

@@ -257,7 +257,7 @@ const char *dp_pin_dir(struct dp *dp);
  * effect with the next packet; tracked flows keep their verdicts.
  */
 int dp_routing_set(struct dp *dp, bool legacy);
-/* true if the node uses legacy routing. */
+/* true if the node uses legacy routing (read from the pinned config: any process may set it). */
 bool dp_routing_legacy(struct dp *dp);
 
 /*

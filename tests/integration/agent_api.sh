@@ -78,6 +78,15 @@ run 0 status
 expect_out "Agent:       Ok"
 expect_out "Store:       Ok"
 expect_out "host routing BPF"
+# the routing is the node's: a change by another process shows at once
+"$top/build/bin/velum-dp" --pin-dir "$PIN" --host-routing legacy status >/dev/null ||
+	fail "velum-dp --host-routing legacy"
+run 0 status
+expect_out "host routing Legacy"
+"$top/build/bin/velum-dp" --pin-dir "$PIN" --host-routing bpf status >/dev/null ||
+	fail "velum-dp --host-routing bpf"
+run 0 status
+expect_out "host routing BPF"
 rc=0
 "$velumd" --host-routing fast >"$T/routing.out" 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "velumd --host-routing fast exited $rc"
