@@ -121,16 +121,20 @@ ship() {
 	fi
 }
 
-# uploads SERVER: size of the API log the server holds
+# uploads SERVER: how many uploads of the API log the server has received
+# (vsftpd logs a line for each finished one; a file's size could be read in
+# the middle of an upload)
 uploads() {
-	stat -c %s "$state/$1/root/incoming/deathstar-api.log" 2>/dev/null || echo 0
+	local n
+	n=$(grep -c "OK UPLOAD" "$state/$1/vsftpd.log" 2>/dev/null) || true
+	echo "${n:-0}"
 }
 
 say "1. No policy: every ship may land, the log goes to both FTP servers"
 ship tiefighter POST /v1/request-landing
 ship xwing POST /v1/request-landing
 sleep 3
-echo "API log on ftp-updated: $(uploads ftp-updated) bytes, on ftp-maintenance: $(uploads ftp-maintenance) bytes"
+echo "API log uploads received: ftp-updated $(uploads ftp-updated), ftp-maintenance $(uploads ftp-maintenance)"
 
 say "2. Policy 1, L3 ingress by label: only org=empire may reach the deathstar"
 run_cmd velum policy import "$pol/l3-ingress.yaml"
@@ -150,12 +154,17 @@ fi
 
 say "3. Policy 2, L3 egress by label: the deathstar uploads its log only to status=updated"
 run_cmd velum policy import "$pol/l3-egress.json"
+sleep 0.5 # uploads already under way when the policy came finish first
 before_up=$(uploads ftp-updated)
 before_mt=$(uploads ftp-maintenance)
 ship tiefighter GET /v1
-sleep 5
-echo "API log on ftp-updated: $before_up -> $(uploads ftp-updated) bytes (uploads keep arriving)"
-echo "API log on ftp-maintenance: $before_mt -> $(uploads ftp-maintenance) bytes (uploads are dropped)"
+# the deathstar tries both servers every 2 s: wait for two more rounds (at most 10 s)
+for _ in $(seq 40); do
+	[ "$(uploads ftp-updated)" -ge $((before_up + 2)) ] && break
+	sleep 0.25
+done
+echo "API log uploads received by ftp-updated: $before_up -> $(uploads ftp-updated) (they keep arriving)"
+echo "API log uploads received by ftp-maintenance: $before_mt -> $(uploads ftp-maintenance) (they are dropped)"
 run_cmd velum observe --last 2 --from deathstar --to ftp-maintenance
 
 say "4. Policy 3, L7 allow-list: only POST /v1/request-landing and GET /v1"

@@ -34,7 +34,7 @@ expect() { # expect TEXT WHAT
 
 s1=$(section '1. No policy' '2. Policy 1')
 [ "$(grep -c '^Ship landed' <<<"$s1")" = 2 ] || fail "without policy both ships land: $s1"
-grep -qE 'API log on ftp-updated: [1-9][0-9]* bytes, on ftp-maintenance: [1-9][0-9]* bytes' <<<"$s1" ||
+grep -qE 'API log uploads received: ftp-updated [1-9][0-9]*, ftp-maintenance [1-9][0-9]*' <<<"$s1" ||
 	fail "without policy the log reaches both FTP servers: $s1"
 
 s2=$(section '2. Policy 1' 'An empire ship')
@@ -47,10 +47,10 @@ s3=$(section 'An empire ship' '3. Policy 2')
 expect "Panic: deathstar exploded" "$s3"
 
 s4=$(section '3. Policy 2' '4. Policy 3')
-grep -qE 'ftp-updated: ([0-9]+) -> ([0-9]+) bytes' <<<"$s4" || fail "no upload line: $s4"
-read -r a b < <(sed -nE 's/.*ftp-updated: ([0-9]+) -> ([0-9]+) bytes.*/\1 \2/p' <<<"$s4")
-[ "$b" -gt "$a" ] || fail "policy 2: uploads to ftp-updated stopped ($a -> $b)"
-read -r a b < <(sed -nE 's/.*ftp-maintenance: ([0-9]+) -> ([0-9]+) bytes.*/\1 \2/p' <<<"$s4")
+grep -qE 'received by ftp-updated: ([0-9]+) -> ([0-9]+) ' <<<"$s4" || fail "no upload line: $s4"
+read -r a b < <(sed -nE 's/.*received by ftp-updated: ([0-9]+) -> ([0-9]+) .*/\1 \2/p' <<<"$s4")
+[ "$b" -ge $((a + 2)) ] || fail "policy 2: uploads to ftp-updated stopped ($a -> $b)"
+read -r a b < <(sed -nE 's/.*received by ftp-maintenance: ([0-9]+) -> ([0-9]+) .*/\1 \2/p' <<<"$s4")
 [ "$b" = "$a" ] || fail "policy 2: uploads to ftp-maintenance got through ($a -> $b)"
 expect "EGRESS DENIED (TCP Flags: SYN) BY default deny" "$s4"
 
