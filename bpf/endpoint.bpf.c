@@ -56,11 +56,8 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pkt
 	return 0;
 }
 
-static __always_inline bool legacy_routing(void)
+static __always_inline bool legacy_routing(const struct velum_config *cfg)
 {
-	__u32 zero = 0;
-	struct velum_config *cfg = bpf_map_lookup_elem(&velum_config, &zero);
-
 	return cfg && (cfg->flags & VELUM_CONFIG_F_LEGACY_ROUTING);
 }
 
@@ -73,12 +70,13 @@ static __always_inline bool legacy_routing(void)
  */
 static __always_inline int deliver_tracked(struct __sk_buff *skb, const struct pkt *p,
 					   struct verdict *v, __u32 src_id,
+					   const struct velum_config *cfg,
 					   const struct velum_lxc_value **to)
 {
 	const struct velum_lxc_value *lxc;
 	struct velum_ipcache_value dst;
 
-	if (legacy_routing())
+	if (legacy_routing(cfg))
 		return 0;
 	lxc = bpf_map_lookup_elem(&velum_lxc, &p->daddr);
 	if (!lxc)
@@ -114,17 +112,17 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	/* an endpoint speaks only with its own address */
 	if (p->saddr != ep->ipv4)
 		return VELUM_DROP_INVALID_SIP;
+	cfg = bpf_map_lookup_elem(&velum_config, &zero);
 	/*
 	 * A tracked packet passed the route check when its flow was new; on
 	 * local delivery the destination's ingress entry is checked too (here
 	 * under BPF host routing, else by the destination's to_container).
 	 */
 	if (enforce_tracked(p, VELUM_DIR_EGRESS, v))
-		return deliver_tracked(skb, p, v, src_id, to);
+		return deliver_tracked(skb, p, v, src_id, cfg, to);
 
 	ipcache_lookup(p->daddr, &dst);
 	v->peer_identity = dst.identity;
-	cfg = bpf_map_lookup_elem(&velum_config, &zero);
 	if (cfg && cfg->pool_mask && (p->daddr & cfg->pool_mask) != cfg->pool_addr &&
 	    dst.identity != VELUM_ID_HOST)
 		return VELUM_DROP_UNROUTABLE;
@@ -134,7 +132,7 @@ static __always_inline int handle_from_container(struct __sk_buff *skb, struct p
 	if (ret < 0 || !(dst.flags & VELUM_IPCACHE_F_LOCAL_EP))
 		return ret;
 	ret = deliver_local(skb, p, v, &dst, src_id);
-	if (ret >= 0 && !(cfg && (cfg->flags & VELUM_CONFIG_F_LEGACY_ROUTING)))
+	if (ret >= 0 && !legacy_routing(cfg))
 		*to = bpf_map_lookup_elem(&velum_lxc, &p->daddr);
 	return ret;
 }

@@ -1193,6 +1193,23 @@ fail:
 	return err;
 }
 
+/* The endpoint NAME (or NS/NAME) names, with its full name in full[256]; NULL with *err set. */
+static const struct agent_ep *endpoint_named(struct agent *a, const char *name, char full[256],
+					     int *err, struct errbuf *eb)
+{
+	const struct agent_ep *ep;
+
+	*err = agent_ep_fullname(name, NULL, full, 256, eb);
+	if (*err)
+		return NULL;
+	ep = agent_model_endpoint(a->m, full);
+	if (!ep) {
+		errbuf_set(eb, "no endpoint '%s'", full);
+		*err = -ENOENT;
+	}
+	return ep;
+}
+
 int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb)
 {
 	char full[256];
@@ -1202,12 +1219,9 @@ int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb)
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
 	int err;
 
-	err = agent_ep_fullname(name, NULL, full, sizeof(full), eb);
-	if (err)
-		return err;
-	ep = agent_model_endpoint(a->m, full);
+	ep = endpoint_named(a, name, full, &err, eb);
 	if (!ep)
-		return errbuf_set(eb, "no endpoint '%s'", full), -ENOENT;
+		return err;
 	id = ep->id;
 	err = agent_store_begin(a->st, eb);
 	if (err)
@@ -1243,12 +1257,9 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
 	int err;
 
-	err = agent_ep_fullname(name, NULL, full, sizeof(full), eb);
-	if (err)
-		return err;
-	ep = agent_model_endpoint(a->m, full);
+	ep = endpoint_named(a, name, full, &err, eb);
 	if (!ep)
-		return errbuf_set(eb, "no endpoint '%s'", full), -ENOENT;
+		return err;
 	id = ep->id;
 	old_identity = ep->identity;
 	if (labels) {

@@ -28,6 +28,7 @@
 #include <bpf/libbpf.h>
 
 #include "datapath/dp_internal.h"
+#include "datapath/nl.h"
 #include "endpoint.skel.h"
 #include "velum/conntrack.h"
 #include "velum/drop.h"
@@ -238,29 +239,34 @@ out:
 /* Re-attaches the (new) programs to every endpoint's veth and rewrites its velum_lxc entry. */
 static int reattach_all(struct dp *dp, struct errbuf *eb)
 {
+	struct dp_nl host = { .fd = -1 };
 	__u32 key, *prev = NULL;
-	int err;
+	int err = dp_nl__open(&host, -1);
 
+	if (err)
+		return errbuf_set(eb, "netlink: %s", strerror(-err)), err;
 	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
 		struct velum_endpoint_info info;
 
 		err = dp_attach(dp, key);
 		if (err && err != -ENODEV) {
 			errbuf_set(eb, "re-attach ifindex %u: %s", key, strerror(-err));
-			return err;
+			break;
 		}
 		/* BPF host routing's entry, e.g. after an upgrade from a datapath without it */
 		if (!err && bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0) {
-			err = dp_lxc_sync(dp, &info);
+			err = dp_lxc_sync(dp, &host, &info);
 			if (err) {
 				errbuf_set(eb, "host routing entry of ifindex %u: %s", key,
 					   strerror(-err));
-				return err;
+				break;
 			}
 		}
+		err = 0;
 		prev = &key;
 	}
-	return 0;
+	dp_nl__close(&host);
+	return err;
 }
 
 static int write_config(struct dp *dp)
@@ -360,13 +366,13 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 		dp->map_fd[i] = -1;
 	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
 		err = errbuf_set(eb, "pin folder %s: too long", opts->pin_dir);
-		goto err_free;
+		goto err_close;
 	}
 	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s",
 		 opts->pin_dir ? opts->pin_dir : VELUM_PIN_DIR);
 	if (opts->ifname_prefix && strlen(opts->ifname_prefix) > 9) {
 		err = errbuf_set(eb, "interface prefix %s: longer than 9", opts->ifname_prefix);
-		goto err_free;
+		goto err_close;
 	}
 	snprintf(dp->ifname_prefix, sizeof(dp->ifname_prefix), "%s",
 		 opts->ifname_prefix ? opts->ifname_prefix : "vlm");
@@ -374,23 +380,23 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 		 opts->netns_prefix ? opts->netns_prefix : "velum-ep");
 	err = parse_pool(dp, opts->pool ? opts->pool : DP_POOL_DEFAULT, eb);
 	if (err)
-		goto err_free;
+		goto err_close;
 
 	if (!strncmp(dp->pin_dir, VELUM_BPFFS "/", strlen(VELUM_BPFFS) + 1)) {
 		err = bpffs_ensure(eb);
 		if (err)
-			goto err_free;
+			goto err_close;
 	}
 	if (mkdir(dp->pin_dir, 0700) == -1 && errno != EEXIST) {
 		err = -errno;
 		errbuf_set(eb, "mkdir %s: %s", dp->pin_dir, strerror(-err));
-		goto err_free;
+		goto err_close;
 	}
 	dp->dir_fd = open(dp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->dir_fd == -1) {
 		err = -errno;
 		errbuf_set(eb, "open %s: %s", dp->pin_dir, strerror(-err));
-		goto err_free;
+		goto err_close;
 	}
 	if (opts->own) {
 		err = take_ownership(dp, eb);
@@ -449,18 +455,7 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 err_unlock:
 	dp_unlock(dp);
 err_close:
-	for (i = 0; i < DP_MAP_N; i++)
-		if (dp->map_fd[i] >= 0)
-			close(dp->map_fd[i]);
-	if (dp->prog_from >= 0)
-		close(dp->prog_from);
-	if (dp->prog_to >= 0)
-		close(dp->prog_to);
-	if (dp->owner_fd >= 0)
-		close(dp->owner_fd);
-	close(dp->dir_fd);
-err_free:
-	free(dp);
+	dp__close(dp); /* every descriptor not yet opened is -1 */
 	errno = -err;
 	return NULL;
 }

@@ -67,8 +67,10 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 /* Drops ep_id's policy slot and pin. */
 void dp_policy_drop(struct dp *dp, __u32 ep_id);
 
-/* Writes the endpoint's velum_lxc entry from its veth pair (BPF host routing). */
-int dp_lxc_sync(struct dp *dp, const struct velum_endpoint_info *info);
+struct dp_nl;
+/* Writes the endpoint's velum_lxc entry from its veth pair, asking host (a
+ * netlink socket in the host namespace): BPF host routing's target. */
+int dp_lxc_sync(struct dp *dp, struct dp_nl *host, const struct velum_endpoint_info *info);
 
 /* Deletes conntrack entries whose either address is addr. */
 void dp_ct_purge_addr(struct dp *dp, __be32 addr);

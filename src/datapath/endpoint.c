@@ -241,20 +241,16 @@ static int set_ipcache_local(struct dp *dp, __be32 addr, __u32 identity, __u32 e
  * rewritten for every endpoint by a reload (an upgrade from a datapath
  * without velum_lxc, or MACs changed meanwhile).
  */
-int dp_lxc_sync(struct dp *dp, const struct velum_endpoint_info *info)
+int dp_lxc_sync(struct dp *dp, struct dp_nl *host, const struct velum_endpoint_info *info)
 {
 	struct velum_lxc_value v = { .ep_id = info->ep_id,
 				     .identity = info->identity,
 				     .ifindex = info->ifindex };
-	struct dp_nl host = { .fd = -1 };
 	__be32 addr = info->ipv4;
-	int err = dp_nl__open(&host, -1);
+	int err = dp_nl_peer_mac(host, info->ifindex, v.eth);
 
 	if (!err)
-		err = dp_nl_peer_mac(&host, info->ifindex, v.eth);
-	if (!err)
-		err = dp_nl_link_mac(&host, info->ifindex, v.eth + 6);
-	dp_nl__close(&host);
+		err = dp_nl_link_mac(host, info->ifindex, v.eth + 6);
 	if (!err && bpf_map_update_elem(dp->map_fd[DP_MAP_LXC], &addr, &v, BPF_ANY))
 		err = -errno;
 	return err;
@@ -438,7 +434,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	err = configure_inside(&inside, ifname, addr, mac, eb);
 	if (err)
 		goto err_ipcache;
-	err = dp_lxc_sync(dp, &info);
+	err = dp_lxc_sync(dp, &host, &info);
 	if (err) {
 		errbuf_set(eb, "host routing entry for %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
