@@ -3,7 +3,7 @@
 # endpoints (endpoint create, import-to-enforced, memory); results in
 # bench/results/agent.md. Not part of `make test`.
 bins += velum-bench-agent
-velum-bench-agent_srcs = bench/agent_bench.c src/cli/client.c
+velum-bench-agent_srcs = bench/agent_bench.c $(client_srcs)
 velum-bench-agent_libs := jansson
 
 .PHONY: bench-agent bench

@@ -27,10 +27,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
-#include "cli/client.h"
+#include "client/client.h"
 
 #define NCLIENTS 5
+
+static struct client agent_api;
 
 static double now_ms(void)
 {
@@ -61,23 +62,22 @@ static double pct(double *v, size_t n, double p)
 /* One request; exits on failure (a benchmark of a broken agent means nothing). */
 static json_t *call(const char *method, const char *path, const char *body, double *ms)
 {
-	struct cli_resp r;
+	struct client_resp r;
+	struct errbuf eb;
 	double t0 = now_ms();
-	json_t *j;
+	json_t *j = NULL;
 
-	if (cli_request(method, path, body, body ? strlen(body) : 0, &r))
-		exit(1);
+	if (client_request(&agent_api, method, path, body, body ? strlen(body) : 0, &r, &eb))
+		goto fail;
 	if (ms)
 		*ms = now_ms() - t0;
-	if (cli_check(&r, "bench")) {
-		fprintf(stderr, "velum-bench-agent: %s %s failed\n", method, path);
-		exit(1);
-	}
-	j = cli_json(&r, "bench");
-	cli_resp_free(&r);
-	if (!j)
-		exit(1);
+	if (client_resp_error(&r, &eb) || !(j = client_resp_json(&r, &eb)))
+		goto fail;
+	client_resp_free(&r);
 	return j;
+fail:
+	fprintf(stderr, "velum-bench-agent: %s %s failed: %s\n", method, path, eb.msg);
+	exit(1);
 }
 
 static void mem(pid_t pid, long *rss_kb, long *hwm_kb)
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: velum-bench-agent SOCKET AGENT_PID [OUT.md]\n");
 		return 2;
 	}
-	cli_socket = argv[1];
+	agent_api.socket = argv[1];
 	agent = (pid_t)atoi(argv[2]);
 	if (argc > 3 && !(out = fopen(argv[3], "w"))) {
 		perror(argv[3]);

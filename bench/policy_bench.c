@@ -24,8 +24,8 @@
 #include <time.h>
 #include <arpa/inet.h>
 
-#include "agent/model.h"
 #include "lib/strbuf.h"
+#include "model/model.h"
 
 #define N_ENDPOINTS 10000
 #define N_LABELSETS 1000
@@ -117,11 +117,11 @@ static void stats(const char *what, double *v, size_t n)
 
 int main(void)
 {
-	struct agent_model *m = agent_model__new();
+	struct model *m = model__new();
 	struct strbuf text = STRBUF_INIT;
 	double t0, t_parse, t_load, t_regen, add[N_CHANGES], del[N_CHANGES];
 	size_t affected_add = 0, affected_del = 0, entries = 0, i;
-	const struct agent_ep *const *eps;
+	const struct model_ep *const *eps;
 	struct pol_set set = { 0 };
 	struct errbuf eb;
 	uint32_t *changed;
@@ -140,8 +140,8 @@ int main(void)
 		snprintf(l2, sizeof(l2), "tier=t%d", app % 5);
 		snprintf(ns, sizeof(ns), "ns-%d", app_ns(app));
 		snprintf(name, sizeof(name), "%s/ep-%zu", ns, i);
-		if (agent_model_endpoint_add(m, 0, name, ns, labels, 2, &ip, 1, NULL, 0, false,
-					     NULL, &eb)) {
+		if (model_endpoint_add(m, 0, name, ns, labels, 2, &ip, 1, NULL, 0, false, NULL,
+				       &eb)) {
 			fprintf(stderr, "endpoint: %s\n", eb.msg);
 			return 1;
 		}
@@ -162,17 +162,17 @@ int main(void)
 	}
 	t_parse = now_ms() - t0;
 	t0 = now_ms();
-	if (agent_model_policies_load(m, &set))
+	if (model_policies_load(m, &set))
 		return 1;
 	t_load = now_ms() - t0;
 	t0 = now_ms();
-	if (agent_model_regenerate(m, &changed, &nchanged))
+	if (model_regenerate(m, &changed, &nchanged))
 		return 1;
 	t_regen = now_ms() - t0;
 	free(changed);
 	pol_set_free(&set);
-	for (i = 0; i < agent_model_endpoints(m, &eps); i++)
-		entries += pol_engine_endpoint_state(agent_model_engine(m), eps[i]->id)->n;
+	for (i = 0; i < model_endpoints(m, &eps); i++)
+		entries += pol_engine_endpoint_state(model_engine(m), eps[i]->id)->n;
 
 	printf("parse %d policies                  %8.1f ms\n", N_POLICIES, t_parse);
 	printf("load into the engine (selectors)     %8.1f ms\n", t_load);
@@ -189,8 +189,7 @@ int main(void)
 		gen_policy(&text, target, "extra", 7000 + (int)i);
 		t0 = now_ms();
 		if (pol_parse_buf("extra.yaml", text.p, text.len, &set, &eb) ||
-		    agent_model_policies_load(m, &set) ||
-		    agent_model_regenerate(m, &changed, &nchanged))
+		    model_policies_load(m, &set) || model_regenerate(m, &changed, &nchanged))
 			return 1;
 		add[i] = now_ms() - t0;
 		affected_add += nchanged;
@@ -201,8 +200,8 @@ int main(void)
 
 			snprintf(ns, sizeof(ns), "ns-%d", app_ns(target));
 			t0 = now_ms();
-			if (agent_model_policy_delete(m, POL_KIND_CNP, ns, "extra") ||
-			    agent_model_regenerate(m, &changed, &nchanged))
+			if (model_policy_delete(m, POL_KIND_CNP, ns, "extra") ||
+			    model_regenerate(m, &changed, &nchanged))
 				return 1;
 		}
 		del[i] = now_ms() - t0;
@@ -215,6 +214,6 @@ int main(void)
 	       (double)affected_add / N_CHANGES, (double)affected_del / N_CHANGES);
 	printf("peak RSS                             %8.1f MiB\n", peak_rss_kb() / 1024.0);
 	strbuf_free(&text);
-	agent_model__free(m);
+	model__free(m);
 	return 0;
 }

@@ -98,7 +98,7 @@ void agent_fini(struct agent *a)
 	vec_free(&a->epx);
 	vec_free(&a->pushed);
 	vec_free(&a->stored_ids);
-	agent_model__free(a->m);
+	model__free(a->m);
 	agent_applier__free(a->applier);
 	dp__close(a->dp);
 	agent_store__close(a->st);
@@ -230,7 +230,7 @@ static bool derived_label(const struct pol_label *l)
 }
 
 /* The user's labels of ep (derived ones left out) as a new JSON array. */
-json_t *agent_user_labels_json(const struct agent_ep *ep)
+json_t *agent_user_labels_json(const struct model_ep *ep)
 {
 	json_t *arr = json_array();
 	struct strbuf sb = STRBUF_INIT;
@@ -247,7 +247,7 @@ json_t *agent_user_labels_json(const struct agent_ep *ep)
 	return arr;
 }
 
-json_t *agent_ports_json(const struct agent_ep *ep)
+json_t *agent_ports_json(const struct model_ep *ep)
 {
 	json_t *arr = json_array();
 	size_t i;
@@ -272,7 +272,7 @@ static char *dump(json_t *j)
 	return s;
 }
 
-static int store_ep(struct agent *a, const struct agent_ep *ep, struct errbuf *eb)
+static int store_ep(struct agent *a, const struct model_ep *ep, struct errbuf *eb)
 {
 	struct agent_epx *x = agent_epx(a, ep->id);
 	char ip[INET_ADDRSTRLEN] = "0.0.0.0";
@@ -322,7 +322,7 @@ static int cmp_u32(const void *x, const void *y)
 static int store_identities(struct agent *a, struct errbuf *eb)
 {
 	const struct id_entry **all;
-	long n = id_alloc_list(agent_model_ids(a->m), &all), i;
+	long n = id_alloc_list(model_ids(a->m), &all), i;
 	VEC(uint32_t) now = { 0 };
 	size_t j, k;
 	int err = 0;
@@ -378,7 +378,7 @@ static const bool l7_proxy_enabled = false;
 static int build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key **keys,
 			 struct velum_policy_value **vals, size_t *n, struct errbuf *eb)
 {
-	const struct pol_mapstate *ms = pol_engine_endpoint_state(agent_model_engine(a->m), ep_id);
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(a->m), ep_id);
 	size_t i;
 
 	if (!ms)
@@ -428,7 +428,7 @@ static int apply_many(struct agent *a, const uint32_t *ids, size_t n, struct err
 
 	if (n <= 2 || !a->applier) {
 		for (i = 0; i < n && !err; i++)
-			if (agent_model_endpoint_by_id(a->m, ids[i]))
+			if (model_endpoint_by_id(a->m, ids[i]))
 				err = apply_ep(a, ids[i], eb);
 		return err;
 	}
@@ -439,7 +439,7 @@ static int apply_many(struct agent *a, const uint32_t *ids, size_t n, struct err
 		struct velum_policy_key *keys;
 		struct velum_policy_value *vals;
 
-		if (!agent_model_endpoint_by_id(a->m, ids[i]))
+		if (!model_endpoint_by_id(a->m, ids[i]))
 			continue;
 		err = build_entries(a, ids[i], &keys, &vals, &items[k].n, eb);
 		if (err)
@@ -465,8 +465,8 @@ static int check_sizes(struct agent *a, const uint32_t *changed, size_t n, struc
 
 	for (i = 0; i < n; i++) {
 		const struct pol_mapstate *ms =
-			pol_engine_endpoint_state(agent_model_engine(a->m), changed[i]);
-		const struct agent_ep *ep = agent_model_endpoint_by_id(a->m, changed[i]);
+			pol_engine_endpoint_state(model_engine(a->m), changed[i]);
+		const struct model_ep *ep = model_endpoint_by_id(a->m, changed[i]);
 
 		if (ms && ms->n > VELUM_POLICY_MAP_MAX) {
 			errbuf_set(eb,
@@ -492,14 +492,14 @@ static bool endpoint_prefix(struct agent *a, const struct pol_prefix *p)
 	if (p->family != 4 || p->len != 32)
 		return false;
 	memcpy(&addr, p->addr, 4);
-	return agent_model_endpoint_by_ip(a->m, addr) != NULL;
+	return model_endpoint_by_ip(a->m, addr) != NULL;
 }
 
 /* Brings the kernel's CIDR entries in line with the model's ipcache. */
 static int sync_ipcache(struct agent *a, struct errbuf *eb)
 {
 	struct ipcache_entry *list;
-	long n = ipcache_list(agent_model_ipcache(a->m), &list), i;
+	long n = ipcache_list(model_ipcache(a->m), &list), i;
 	VEC(struct ipcache_entry) want = { 0 };
 	size_t j, k;
 	int err = 0;
@@ -558,7 +558,7 @@ static int sync_ipcache(struct agent *a, struct errbuf *eb)
 
 struct load_ctx {
 	struct agent *a;
-	struct agent_model *m;
+	struct model *m;
 	struct errbuf *eb;
 	VEC(uint32_t) restored; /* numbers restored: their extra reference is dropped */
 	VEC(uint32_t) stored;	/* every identity row */
@@ -596,7 +596,7 @@ static int load_identity(void *ctx, uint32_t id, const char *labels)
 	}
 	json_decref(j);
 	if (!err)
-		err = agent_model_identity_restore(c->m, id, &ls);
+		err = model_identity_restore(c->m, id, &ls);
 	pol_labels_free(&ls);
 	if (err == -ENOMEM)
 		return err;
@@ -696,9 +696,9 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	if (!err && inet_pton(AF_INET, e->ipv4, &ip) != 1)
 		err = errbuf_set(c->eb, "address '%s' unreadable", e->ipv4);
 	if (!err)
-		err = agent_model_endpoint_add(c->m, e->id, e->name, e->ns, labels, nl,
-					       ip.s_addr ? &ip.s_addr : NULL, ip.s_addr ? 1 : 0,
-					       ports, np, e->audit, NULL, c->eb);
+		err = model_endpoint_add(c->m, e->id, e->name, e->ns, labels, nl,
+					 ip.s_addr ? &ip.s_addr : NULL, ip.s_addr ? 1 : 0, ports,
+					 np, e->audit, NULL, c->eb);
 	if (!err) {
 		x.adopted = e->netns != NULL;
 		x.netns = e->netns ? strdup(e->netns) : NULL;
@@ -786,8 +786,7 @@ static void load_ctx_free(struct load_ctx *c)
 }
 
 /* A new model from the store, regenerated; *epx gets the extras. */
-static int load_model(struct agent *a, struct agent_model **out, struct load_ctx *c,
-		      struct errbuf *eb)
+static int load_model(struct agent *a, struct model **out, struct load_ctx *c, struct errbuf *eb)
 {
 	size_t i;
 	int err;
@@ -795,7 +794,7 @@ static int load_model(struct agent *a, struct agent_model **out, struct load_ctx
 	memset(c, 0, sizeof(*c));
 	c->a = a;
 	c->eb = eb;
-	c->m = agent_model__new();
+	c->m = model__new();
 	if (!c->m)
 		return -ENOMEM;
 	err = agent_store_id_foreach(a->st, load_identity, c, eb);
@@ -804,21 +803,21 @@ static int load_model(struct agent *a, struct agent_model **out, struct load_ctx
 	if (!err)
 		err = agent_store_policy_foreach(a->st, load_policy, c, eb);
 	if (!err) {
-		err = agent_model_policies_load(c->m, &c->load);
+		err = model_policies_load(c->m, &c->load);
 		if (err)
 			errbuf_set(eb, "loading stored policies: %s", strerror(-err));
 	}
 	for (i = 0; i < c->restored.n; i++)
-		agent_model_identity_release(c->m, c->restored.v[i]);
+		model_identity_release(c->m, c->restored.v[i]);
 	if (!err) {
-		err = agent_model_regenerate(c->m, NULL, NULL);
+		err = model_regenerate(c->m, NULL, NULL);
 		if (err)
 			errbuf_set(eb, "resolving stored policies: %s", strerror(-err));
 	}
 	if (err) {
 		if (err == -ENOMEM && errbuf_empty(eb))
 			errbuf_set(eb, "out of memory");
-		agent_model__free(c->m);
+		model__free(c->m);
 		c->m = NULL;
 		return err;
 	}
@@ -835,8 +834,8 @@ static int load_model(struct agent *a, struct agent_model **out, struct load_ctx
 static int kernel_sync_all(struct agent *a)
 {
 	struct dp_endpoint *dpe = calloc(VELUM_MAX_ENDPOINTS, sizeof(*dpe));
-	const struct agent_ep *const *eps;
-	size_t n = agent_model_endpoints(a->m, &eps), i;
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
 	int ndp, j, first = 0, err;
 	VEC(uint32_t) ok = { 0 };
 	struct errbuf eb;
@@ -852,7 +851,7 @@ static int kernel_sync_all(struct agent *a)
 		ndp = VELUM_MAX_ENDPOINTS;
 	/* endpoints the store does not know: a crash between create and commit */
 	for (j = 0; j < ndp; j++) {
-		if (agent_model_endpoint_by_id(a->m, dpe[j].ep_id))
+		if (model_endpoint_by_id(a->m, dpe[j].ep_id))
 			continue;
 		errbuf_clear(&eb);
 		pr_info("velumd: removing endpoint %u: in the datapath but not in the store\n",
@@ -862,7 +861,7 @@ static int kernel_sync_all(struct agent *a)
 			pr_warn("velumd: remove endpoint %u: %s\n", dpe[j].ep_id, eb.msg);
 	}
 	for (i = 0; i < n; i++) {
-		const struct agent_ep *ep = eps[i];
+		const struct model_ep *ep = eps[i];
 		struct agent_epx *x = agent_epx(a, ep->id);
 		struct dp_endpoint *have = NULL, made;
 
@@ -962,7 +961,7 @@ static void pushed_from_kernel(struct agent *a)
 
 int agent_restore(struct agent *a, struct errbuf *eb)
 {
-	struct agent_model *m;
+	struct model *m;
 	struct load_ctx c;
 	size_t i;
 	int err;
@@ -972,7 +971,7 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 		load_ctx_free(&c);
 		return err;
 	}
-	agent_model__free(a->m);
+	model__free(a->m);
 	a->m = m;
 	epx_clear(a);
 	for (i = 0; i < c.epx.n; i++) {
@@ -1075,7 +1074,7 @@ static int finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_
 
 static int regenerate(struct agent *a, uint32_t **changed, size_t *n, struct errbuf *eb)
 {
-	int err = agent_model_regenerate(a->m, changed, n);
+	int err = model_regenerate(a->m, changed, n);
 
 	if (err)
 		errbuf_set(eb, "policy resolution: %s", strerror(-err));
@@ -1085,8 +1084,8 @@ static int regenerate(struct agent *a, uint32_t **changed, size_t *n, struct err
 /* Lowest free endpoint id (the model keeps endpoints sorted by id). */
 static uint32_t free_ep_id(struct agent *a)
 {
-	const struct agent_ep *const *eps;
-	size_t n = agent_model_endpoints(a->m, &eps), i;
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
 	uint32_t id = 1;
 
 	for (i = 0; i < n && eps[i]->id == id; i++)
@@ -1095,10 +1094,10 @@ static uint32_t free_ep_id(struct agent *a)
 }
 
 int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
-			  const struct agent_ep **out, struct errbuf *eb)
+			  const struct model_ep **out, struct errbuf *eb)
 {
 	char full[256], ns[128];
-	const struct agent_ep *ep, *const *all;
+	const struct model_ep *ep, *const *all;
 	struct dp_endpoint made;
 	struct agent_epx x = { 0 };
 	struct dp_endpoint_opts eo = { 0 };
@@ -1113,15 +1112,15 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	if (err)
 		return err;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(strchr(full, '/') - full), full);
-	if (agent_model_endpoint(a->m, full))
+	if (model_endpoint(a->m, full))
 		return errbuf_set(eb, "endpoint '%s' already exists", full), -EEXIST;
 	id = free_ep_id(a);
-	if (id > VELUM_EP_ID_MAX || agent_model_endpoints(a->m, &all) >= VELUM_MAX_ENDPOINTS)
+	if (id > VELUM_EP_ID_MAX || model_endpoints(a->m, &all) >= VELUM_MAX_ENDPOINTS)
 		return errbuf_set(eb, "no room for another endpoint (at most %d)",
 				  VELUM_MAX_ENDPOINTS),
 		       -ENOSPC;
-	err = agent_model_endpoint_add(a->m, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
-				       r->nports, r->audit, &ep, eb);
+	err = model_endpoint_add(a->m, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
+				 r->nports, r->audit, &ep, eb);
 	if (err)
 		return err == -ENOMEM ? (errbuf_set(eb, "out of memory"), err) : err;
 
@@ -1136,8 +1135,8 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	if (!err)
 		err = build_entries(a, id, &keys, &vals, &nkeys, eb);
 	if (err) {
-		agent_model_endpoint_remove(a->m, full);
-		agent_model_regenerate(a->m, NULL, NULL);
+		model_endpoint_remove(a->m, full);
+		model_regenerate(a->m, NULL, NULL);
 		free(changed);
 		return err;
 	}
@@ -1154,8 +1153,8 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	free(vals);
 	if (err) {
 		errbuf_prefix(eb, "endpoint %s: ", full);
-		agent_model_endpoint_remove(a->m, full);
-		agent_model_regenerate(a->m, NULL, NULL);
+		model_endpoint_remove(a->m, full);
+		model_regenerate(a->m, NULL, NULL);
 		free(changed);
 		if (err == -ENOENT && r->netns)
 			err = -EINVAL;
@@ -1172,17 +1171,17 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 		goto fail;
 	}
 	/* the address changes the ipcache only, not any map state */
-	err = agent_model_endpoint_set_ips(a->m, full, &made.ipv4, 1, eb);
+	err = model_endpoint_set_ips(a->m, full, &made.ipv4, 1, eb);
 	if (!err)
 		err = agent_store_begin(a->st, eb);
 	if (!err)
-		err = store_ep(a, agent_model_endpoint(a->m, full), eb);
+		err = store_ep(a, model_endpoint(a->m, full), eb);
 	if (!err)
 		err = finish(a, changed, nchanged, t0, eb);
 	if (err)
 		goto fail;
 	free(changed);
-	*out = agent_model_endpoint(a->m, full);
+	*out = model_endpoint(a->m, full);
 	return 0;
 
 fail:
@@ -1194,15 +1193,15 @@ fail:
 }
 
 /* The endpoint NAME (or NS/NAME) names, with its full name in full[256]; NULL with *err set. */
-static const struct agent_ep *endpoint_named(struct agent *a, const char *name, char full[256],
+static const struct model_ep *endpoint_named(struct agent *a, const char *name, char full[256],
 					     int *err, struct errbuf *eb)
 {
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 
 	*err = agent_ep_fullname(name, NULL, full, 256, eb);
 	if (*err)
 		return NULL;
-	ep = agent_model_endpoint(a->m, full);
+	ep = model_endpoint(a->m, full);
 	if (!ep) {
 		errbuf_set(eb, "no endpoint '%s'", full);
 		*err = -ENOENT;
@@ -1213,7 +1212,7 @@ static const struct agent_ep *endpoint_named(struct agent *a, const char *name, 
 int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb)
 {
 	char full[256];
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	uint32_t *changed = NULL, id;
 	size_t nchanged = 0;
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
@@ -1228,7 +1227,7 @@ int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb)
 		return err;
 	err = agent_store_ep_delete(a->st, id, eb);
 	if (!err)
-		err = agent_model_endpoint_remove(a->m, full);
+		err = model_endpoint_remove(a->m, full);
 	if (!err)
 		err = regenerate(a, &changed, &nchanged, eb);
 	if (!err) {
@@ -1251,7 +1250,7 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 			  size_t nlabels, int audit, struct errbuf *eb)
 {
 	char full[256];
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	uint32_t *changed = NULL, old_identity, id;
 	size_t nchanged = 0;
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
@@ -1264,14 +1263,14 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	old_identity = ep->identity;
 	if (labels) {
 		/* validates first and changes nothing on bad input */
-		err = agent_model_endpoint_relabel(a->m, full, labels, nlabels, eb);
+		err = model_endpoint_relabel(a->m, full, labels, nlabels, eb);
 		if (err)
 			return err;
 	}
 	err = agent_store_begin(a->st, eb);
 	if (!err && audit >= 0)
-		err = agent_model_endpoint_set_audit(a->m, full, audit > 0);
-	ep = agent_model_endpoint(a->m, full);
+		err = model_endpoint_set_audit(a->m, full, audit > 0);
+	ep = model_endpoint(a->m, full);
 	if (!err && ep->identity != old_identity) {
 		err = dp_endpoint_set_identity(a->dp, id, ep->identity);
 		if (err)
@@ -1307,7 +1306,7 @@ static const struct pol_policy *find_policy(struct agent *a, enum pol_kind kind,
 					    const char *name)
 {
 	const struct pol_policy *const *ps;
-	size_t n = pol_engine_policies(agent_model_engine(a->m), &ps), i;
+	size_t n = pol_engine_policies(model_engine(a->m), &ps), i;
 
 	for (i = n; i-- > 0;)
 		if (same_key(ps[i], kind, ns, name))
@@ -1418,7 +1417,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		goto out;
 	}
 	model_changed = true;
-	err = agent_model_policies_load(a->m, &set);
+	err = model_policies_load(a->m, &set);
 	if (err)
 		errbuf_set(eb, "loading policies: %s", strerror(-err));
 	rfc3339_now(now, sizeof(now));
@@ -1495,7 +1494,7 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 		return errbuf_set(eb, "unknown policy kind '%s'", kind);
 	if (!all && (!name || !*name))
 		return errbuf_set(eb, "a policy name (or all) is required");
-	n = pol_engine_policies(agent_model_engine(a->m), &ps);
+	n = pol_engine_policies(model_engine(a->m), &ps);
 	for (i = 0; i < n && !err; i++) {
 		struct imported d = { ps[i]->kind };
 
@@ -1533,8 +1532,7 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 		err = agent_store_policy_delete(a->st, pol_kind_name(del.v[i].kind),
 						ns_or_empty(del.v[i].ns), del.v[i].name, eb);
 		if (!err)
-			err = agent_model_policy_delete(a->m, del.v[i].kind, del.v[i].ns,
-							del.v[i].name);
+			err = model_policy_delete(a->m, del.v[i].kind, del.v[i].ns, del.v[i].name);
 	}
 	if (!err)
 		err = agent_store_file_gc(a->st, eb);

@@ -31,12 +31,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/model.h"
 #include "agent/store.h"
 #include "datapath/dp.h"
 #include "lib/errbuf.h"
 #include "lib/hmap.h"
 #include "lib/vec.h"
+#include "model/model.h"
 #include "monitor/flow.h"
 #include "monitor/metrics.h"
 
@@ -98,7 +98,7 @@ int agent_applier_run(struct agent_applier *p, struct dp *own, const struct agen
 struct agent {
 	struct agent_opts o;
 	pthread_mutex_t lock;
-	struct agent_model *m;
+	struct model *m;
 	struct dp *dp;
 	struct agent_applier *applier; /* NULL: swaps run one by one */
 	struct agent_store *st;
@@ -162,7 +162,7 @@ struct agent_ep_req {
 
 /* Creates an endpoint; *out (borrowed) on success. Negative errno with eb. */
 int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
-			  const struct agent_ep **out, struct errbuf *eb);
+			  const struct model_ep **out, struct errbuf *eb);
 int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb);
 /* labels NULL: keep; audit < 0: keep. */
 int agent_endpoint_update(struct agent *a, const char *name, const char *const *labels,
@@ -193,8 +193,8 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, struct errbuf *eb);
 
 /* JSON helpers shared with the API: the user's labels and named ports of ep (new arrays). */
-json_t *agent_user_labels_json(const struct agent_ep *ep);
-json_t *agent_ports_json(const struct agent_ep *ep);
+json_t *agent_user_labels_json(const struct model_ep *ep);
+json_t *agent_ports_json(const struct model_ep *ep);
 /*
  * Reads a JSON array of label strings / of named ports ({name, port,
  * protocol}) into a new array (free()) whose strings are borrowed from j.

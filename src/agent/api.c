@@ -121,10 +121,10 @@ static const char *dir_state(const struct pol_mapstate *ms, int d)
 	return ms->audit[d] ? "audit" : "enforced";
 }
 
-static json_t *endpoint_json(struct agent *a, const struct agent_ep *ep)
+static json_t *endpoint_json(struct agent *a, const struct model_ep *ep)
 {
-	const struct pol_mapstate *ms = pol_engine_endpoint_state(agent_model_engine(a->m), ep->id);
-	const struct id_entry *ie = id_alloc_get(agent_model_ids(a->m), ep->identity);
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(a->m), ep->id);
+	const struct id_entry *ie = id_alloc_get(model_ids(a->m), ep->identity);
 	struct agent_epx *x = agent_epx(a, ep->id);
 	char ip[INET_ADDRSTRLEN] = "";
 	json_t *j;
@@ -162,8 +162,8 @@ static const char *cidr_of(const struct id_entry *ie, char *buf, size_t len)
 
 static json_t *identity_json(struct agent *a, const struct id_entry *ie)
 {
-	const struct agent_ep *const *eps;
-	size_t n = agent_model_endpoints(a->m, &eps), i;
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
 	json_t *names = json_array();
 	char cidr[64];
 
@@ -188,7 +188,7 @@ static int policy_row(void *ctx, const struct agent_store_policy *row)
 	struct pol_ctx *c = ctx;
 	const struct pol_policy *const *ps;
 	const struct pol_policy *p = NULL;
-	size_t n = pol_engine_policies(agent_model_engine(c->a->m), &ps), i;
+	size_t n = pol_engine_policies(model_engine(c->a->m), &ps), i;
 	json_t *j;
 
 	if (c->only) {
@@ -236,7 +236,7 @@ static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 {
 	struct agent *a = h->a;
 	const struct id_entry **ids;
-	const struct agent_ep *const *eps;
+	const struct model_ep *const *eps;
 	const struct pol_policy *const *ps;
 	char started[40];
 	time_t t = (time_t)(a->started_ns / 1000000000);
@@ -248,9 +248,9 @@ static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 	gmtime_r(&t, &tm);
 	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	pthread_mutex_lock(&a->lock);
-	nep = agent_model_endpoints(a->m, &eps);
-	npol = pol_engine_policies(agent_model_engine(a->m), &ps);
-	nid = id_alloc_list(agent_model_ids(a->m), &ids);
+	nep = model_endpoints(a->m, &eps);
+	npol = pol_engine_policies(model_engine(a->m), &ps);
+	nid = id_alloc_list(model_ids(a->m), &ids);
 	if (nid >= 0)
 		free(ids);
 	for (i = 0; i < a->epx.n; i++)
@@ -280,12 +280,12 @@ static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 static enum MHD_Result h_endpoints_list(struct agent_http *h, struct MHD_Connection *c)
 {
 	struct agent *a = h->a;
-	const struct agent_ep *const *eps;
+	const struct model_ep *const *eps;
 	json_t *arr = json_array();
 	size_t n, i;
 
 	pthread_mutex_lock(&a->lock);
-	n = agent_model_endpoints(a->m, &eps);
+	n = model_endpoints(a->m, &eps);
 	for (i = 0; arr && i < n; i++)
 		if (json_array_append_new(arr, endpoint_json(a, eps[i]))) {
 			json_decref(arr);
@@ -300,7 +300,7 @@ static enum MHD_Result h_endpoint_create(struct agent_http *h, struct MHD_Connec
 {
 	struct agent *a = h->a;
 	struct agent_ep_req r = { 0 };
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	struct pol_named_port *ports = NULL;
 	const char **labels = NULL;
 	struct errbuf eb;
@@ -342,12 +342,12 @@ static enum MHD_Result h_endpoint_get(struct agent_http *h, struct MHD_Connectio
 				      const char *name)
 {
 	struct agent *a = h->a;
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	json_t *j = NULL;
 	char msg[768];
 
 	pthread_mutex_lock(&a->lock);
-	ep = agent_model_endpoint(a->m, name);
+	ep = model_endpoint(a->m, name);
 	if (ep)
 		j = endpoint_json(a, ep);
 	pthread_mutex_unlock(&a->lock);
@@ -381,7 +381,7 @@ static enum MHD_Result h_endpoint_patch(struct agent_http *h, struct MHD_Connect
 	pthread_mutex_lock(&a->lock);
 	err = agent_endpoint_update(a, name, lj ? labels : NULL, nlabels, audit, &eb);
 	if (!err) {
-		const struct agent_ep *ep = agent_model_endpoint(a->m, name);
+		const struct model_ep *ep = model_endpoint(a->m, name);
 
 		out = ep ? endpoint_json(a, ep) : NULL;
 		if (out)
@@ -435,7 +435,7 @@ static enum MHD_Result h_bpf_policy(struct agent_http *h, struct MHD_Connection 
 	struct agent *a = h->a;
 	struct velum_policy_key *keys = NULL;
 	struct velum_policy_value *vals = NULL;
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	struct strbuf sb = STRBUF_INIT;
 	json_t *arr = NULL, *j = NULL;
 	size_t n = 0, i;
@@ -443,7 +443,7 @@ static enum MHD_Result h_bpf_policy(struct agent_http *h, struct MHD_Connection 
 	int err;
 
 	pthread_mutex_lock(&a->lock);
-	ep = agent_model_endpoint(a->m, name);
+	ep = model_endpoint(a->m, name);
 	if (!ep) {
 		pthread_mutex_unlock(&a->lock);
 		snprintf(msg, sizeof(msg), "no endpoint '%s'", name);
@@ -460,12 +460,12 @@ static enum MHD_Result h_bpf_policy(struct agent_http *h, struct MHD_Connection 
 	for (i = 0; arr && i < n; i++) {
 		uint32_t peer = ntohl(keys[i].identity);
 		const struct pol_labels *ls =
-			peer ? pol_engine_identity_labels(agent_model_engine(a->m), peer) : NULL;
+			peer ? pol_engine_identity_labels(model_engine(a->m), peer) : NULL;
 		char port[48];
 
 		port_text(&keys[i], port, sizeof(port));
 		strbuf_reset(&sb);
-		pol_engine_rule_name(agent_model_engine(a->m), vals[i].rule_id, &sb);
+		pol_engine_rule_name(model_engine(a->m), vals[i].rule_id, &sb);
 		json_array_append_new(
 			arr,
 			json_pack("{s:s, s:s, s:b, s:{s:I, s:o}, s:s, s:i, s:i, s:{s:I, s:s}}",
@@ -521,7 +521,7 @@ static enum MHD_Result h_bpf_endpoints(struct agent_http *h, struct MHD_Connecti
 		qsort(v, n, sizeof(*v), lxc_by_id);
 	arr = json_array();
 	for (i = 0; arr && i < n; i++) {
-		const struct agent_ep *ep = agent_model_endpoint_by_id(a->m, v[i].val.ep_id);
+		const struct model_ep *ep = model_endpoint_by_id(a->m, v[i].val.ep_id);
 		char ip[INET_ADDRSTRLEN], mac[18], host_mac[18];
 
 		inet_ntop(AF_INET, &v[i].addr, ip, sizeof(ip));
@@ -590,7 +590,7 @@ static enum MHD_Result h_bpf_ct(struct agent_http *h, struct MHD_Connection *c)
 		inet_ntop(AF_INET, &k->daddr, ip, sizeof(ip));
 		snprintf(dst, sizeof(dst), "%s:%u", ip, ntohs(k->dport));
 		strbuf_reset(&sb);
-		pol_engine_rule_name(agent_model_engine(a->m), e->rule_id, &sb);
+		pol_engine_rule_name(model_engine(a->m), e->rule_id, &sb);
 		json_array_append_new(
 			arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:I, s:s}, s:i, s:I}",
 				       "protocol", pol_proto_name(k->protocol), "direction",
@@ -628,12 +628,11 @@ static enum MHD_Result h_bpf_ipcache(struct agent_http *h, struct MHD_Connection
 	}
 	arr = json_array();
 	for (i = 0; arr && i < n; i++) {
-		const struct agent_ep *ep =
-			v[i].val.flags & VELUM_IPCACHE_F_LOCAL_EP ?
-				agent_model_endpoint_by_id(a->m, v[i].val.ep_id) :
-				NULL;
+		const struct model_ep *ep = v[i].val.flags & VELUM_IPCACHE_F_LOCAL_EP ?
+						    model_endpoint_by_id(a->m, v[i].val.ep_id) :
+						    NULL;
 		const struct pol_labels *ls =
-			pol_engine_identity_labels(agent_model_engine(a->m), v[i].val.identity);
+			pol_engine_identity_labels(model_engine(a->m), v[i].val.identity);
 		char ip[INET_ADDRSTRLEN], prefix[INET_ADDRSTRLEN + 4];
 
 		inet_ntop(AF_INET, &v[i].key.addr, ip, sizeof(ip));
@@ -668,7 +667,7 @@ static enum MHD_Result h_identities(struct agent_http *h, struct MHD_Connection 
 		}
 	}
 	pthread_mutex_lock(&a->lock);
-	n = id_alloc_list(agent_model_ids(a->m), &all);
+	n = id_alloc_list(model_ids(a->m), &all);
 	if (n >= 0) {
 		out = idstr ? NULL : json_array();
 		for (i = 0; i < n; i++) {
@@ -865,17 +864,17 @@ static enum MHD_Result h_trace(struct agent_http *h, struct MHD_Connection *c, j
 		q.req.nheaders = i;
 	}
 	pthread_mutex_lock(&a->lock);
-	err = agent_model_peer(a->m, from, &q.src, sbuf, &eb);
+	err = model_peer(a->m, from, &q.src, sbuf, &eb);
 	if (err)
 		errbuf_prefix(&eb, "from: ");
-	if (!err && (err = agent_model_peer(a->m, to, &q.dst, dbuf, &eb)))
+	if (!err && (err = model_peer(a->m, to, &q.dst, dbuf, &eb)))
 		errbuf_prefix(&eb, "to: ");
 	if (!err) {
 		pol_trace_run(&q, &r);
 		if (text)
-			pol_trace_format_text(agent_model_engine(a->m), &q, &r, &out);
+			pol_trace_format_text(model_engine(a->m), &q, &r, &out);
 		else
-			pol_trace_format_json(agent_model_engine(a->m), &q, &r, &out);
+			pol_trace_format_json(model_engine(a->m), &q, &r, &out);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (err) {
@@ -1221,7 +1220,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 static void metrics_text(struct agent *a, struct strbuf *sb)
 {
 	static const char *const vnames[] = { "", "forwarded", "dropped", "audit", "redirected" };
-	const struct agent_ep *const *eps;
+	const struct model_ep *const *eps;
 	const struct pol_policy *const *ps;
 	const struct id_entry **ids;
 	long nid, i;
@@ -1231,9 +1230,9 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 	uint64_t verdicts[5][7][2], events;
 
 	pthread_mutex_lock(&a->lock);
-	nep = agent_model_endpoints(a->m, &eps);
-	npol = pol_engine_policies(agent_model_engine(a->m), &ps);
-	nid = id_alloc_list(agent_model_ids(a->m), &ids);
+	nep = model_endpoints(a->m, &eps);
+	npol = pol_engine_policies(model_engine(a->m), &ps);
+	nid = id_alloc_list(model_ids(a->m), &ids);
 	for (i = 0; i < nid; i++) {
 		char buf[64];
 

@@ -56,7 +56,7 @@ void agent_flow_caches_clear(struct agent *a)
 }
 
 /* A reference to the enrichment of (endpoint or none, identity); NULL on ENOMEM. */
-static struct mon_ident *ident_for(struct agent *a, const struct agent_ep *ep, uint32_t identity)
+static struct mon_ident *ident_for(struct agent *a, const struct model_ep *ep, uint32_t identity)
 {
 	uint32_t ep_id = ep ? ep->id : 0;
 	uint64_t h = hash_mix64(((uint64_t)ep_id << 32) | identity);
@@ -74,8 +74,8 @@ static struct mon_ident *ident_for(struct agent *a, const struct agent_ep *ep, u
 		if (c->ep_id == ep_id && c->identity == identity)
 			return mon_ident_get(c->id);
 	}
-	ie = id_alloc_get(agent_model_ids(a->m), identity);
-	ls = ie ? &ie->labels : pol_engine_identity_labels(agent_model_engine(a->m), identity);
+	ie = id_alloc_get(model_ids(a->m), identity);
+	ls = ie ? &ie->labels : pol_engine_identity_labels(model_engine(a->m), identity);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -122,7 +122,7 @@ static struct mon_rule *rule_for(struct agent *a, uint32_t rule_id)
 		if (c->rule_id == rule_id)
 			return mon_rule_get(c->r);
 	}
-	pr = pol_engine_rule(agent_model_engine(a->m), rule_id);
+	pr = pol_engine_rule(model_engine(a->m), rule_id);
 	if (!pr)
 		return NULL;
 	p = pr->rule->policy;
@@ -154,10 +154,10 @@ static int64_t clock_ns(clockid_t clk)
 static void enrich(struct agent *a, const struct velum_event *ev, int64_t mono_to_real,
 		   struct mon_flow *f)
 {
-	const struct agent_ep *ep = agent_model_endpoint_by_id(a->m, ev->ep_id);
+	const struct model_ep *ep = model_endpoint_by_id(a->m, ev->ep_id);
 	bool egress = ev->dir == VELUM_DIR_EGRESS;
 	uint32_t peer_ip = egress ? ev->daddr : ev->saddr;
-	const struct agent_ep *peer = agent_model_endpoint_by_ip(a->m, peer_ip);
+	const struct model_ep *peer = model_endpoint_by_ip(a->m, peer_ip);
 	struct mon_ident *self, *other;
 
 	memset(f, 0, sizeof(*f));

@@ -8,9 +8,46 @@
 #ifndef VELUM_CLI_CLI_H
 #define VELUM_CLI_CLI_H
 
+#include <jansson.h>
+#include <stddef.h>
+
+#include "client/client.h"
+
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
 #define CLI_EXIT_USAGE 2
+
+/* velumd's socket: -H/--host, else $VELUM_SOCKET, else CLIENT_SOCKET_DEFAULT (set by main). */
+extern const char *cli_socket;
+
+/*
+ * client_request() to cli_socket. Returns 0 with *r filled whatever the
+ * HTTP status (the caller frees it with client_resp_free()), or prints why
+ * the agent cannot be reached or the exchange failed ("velum: cannot reach
+ * velumd at ...") and returns CLI_EXIT_FAIL.
+ */
+int cli_request(const char *method, const char *path, const char *body, size_t len,
+		struct client_resp *r);
+
+/*
+ * Streams GET path, calling line(ctx, text) for every complete line until
+ * the agent closes the stream, line returns non-zero or the user interrupts
+ * (SIGINT, SIGTERM). Prints what went wrong; returns an exit status (a
+ * --follow stream the agent closes is a failure).
+ */
+int cli_stream(const char *path, int (*line)(void *ctx, const char *text, size_t len), void *ctx);
+
+/*
+ * For a non-2xx answer: prints "velum <cmd>: <the agent's error>" and returns
+ * the exit status (2 for 400, else 1). For 2xx returns 0.
+ */
+int cli_check(const struct client_resp *r, const char *cmd);
+
+/* Parses the body as JSON (prints an error and returns NULL on failure). */
+json_t *cli_json(const struct client_resp *r, const char *cmd);
+
+/* Prints j indented, with a trailing newline. */
+void cli_print_json(json_t *j);
 
 /* Subcommand groups: argv[0] is the group's name ("endpoint", ...). */
 int cli_endpoint(int argc, char **argv);
@@ -37,8 +74,8 @@ int cli_policy_resolve(int argc, char **argv);
  * ports}) into the model. Returns 0 or a negative errno with eb set to
  * "file:line: path: message".
  */
-struct agent_model;
+struct model;
 struct errbuf;
-int cli_load_endpoints(struct agent_model *m, const char *path, struct errbuf *eb);
+int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb);
 
 #endif

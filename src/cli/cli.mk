@@ -3,7 +3,7 @@
 # policy commands need no agent). The bash completion script in contrib/ is
 # compiled in for `velum completion bash`.
 bins += velum
-velum_srcs = src/cli/velum.c src/cli/trace.c src/cli/client.c src/cli/table.c \
+velum_srcs = src/cli/velum.c $(client_srcs) src/cli/trace.c src/cli/request.c src/cli/table.c \
 	src/cli/endpoint.c src/cli/policy.c src/cli/info.c src/cli/observe.c \
 	$(mon_srcs) src/monitor/flow_json.c
 velum_libs := jansson

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "cli/table.h"
 
 static const char create_usage[] =
@@ -189,11 +188,11 @@ static void print_endpoint(json_t *ep)
 static int fetch(const char *full, const char *cmd, json_t **out)
 {
 	struct strbuf path = STRBUF_INIT;
-	struct cli_resp r;
+	struct client_resp r;
 	int rc;
 
 	strbuf_puts(&path, "/v1/endpoints/");
-	cli_url_escape(&path, full);
+	client_url_escape(&path, full);
 	rc = cli_request("GET", strbuf_str(&path), NULL, 0, &r);
 	strbuf_free(&path);
 	if (rc)
@@ -203,7 +202,7 @@ static int fetch(const char *full, const char *cmd, json_t **out)
 		*out = cli_json(&r, cmd);
 		rc = *out ? 0 : CLI_EXIT_FAIL;
 	}
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 
@@ -241,7 +240,7 @@ static int send_json_body(const char *method, const char *path, json_t *body, co
 			  json_t **out)
 {
 	char *s = json_dumps(body, JSON_COMPACT);
-	struct cli_resp r;
+	struct client_resp r;
 	int rc;
 
 	if (!s)
@@ -255,7 +254,7 @@ static int send_json_body(const char *method, const char *path, json_t *body, co
 		*out = cli_json(&r, cmd);
 		rc = *out ? 0 : CLI_EXIT_FAIL;
 	}
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 
@@ -435,7 +434,7 @@ static int name_args(int argc, char **argv, const char *usage, bool want_json, c
 static int cmd_delete(int argc, char **argv)
 {
 	struct strbuf path = STRBUF_INIT;
-	struct cli_resp r;
+	struct client_resp r;
 	char full[512];
 	bool json = false;
 	int rest = 0,
@@ -447,7 +446,7 @@ static int cmd_delete(int argc, char **argv)
 		return cli_usage_err("velum endpoint", delete_usage, "unexpected argument '%s'",
 				     argv[rest]);
 	strbuf_puts(&path, "/v1/endpoints/");
-	cli_url_escape(&path, full);
+	client_url_escape(&path, full);
 	rc = cli_request("DELETE", strbuf_str(&path), NULL, 0, &r);
 	strbuf_free(&path);
 	if (rc)
@@ -457,7 +456,7 @@ static int cmd_delete(int argc, char **argv)
 		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
 	else if (!rc)
 		printf("endpoint %s deleted\n", full);
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 
@@ -468,7 +467,7 @@ static int cmd_list(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_resp r;
+	struct client_resp r;
 	json_t *j;
 	bool json = false, names = false;
 	int c, rc;
@@ -513,7 +512,7 @@ static int cmd_list(int argc, char **argv)
 		print_endpoints(j);
 	}
 	json_decref(j);
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 
@@ -620,7 +619,7 @@ static int cmd_label(int argc, char **argv)
 	}
 	body = json_pack("{s:O}", "labels", labels);
 	strbuf_puts(&path, "/v1/endpoints/");
-	cli_url_escape(&path, full);
+	client_url_escape(&path, full);
 	rc = send_json_body("PATCH", strbuf_str(&path), body, "endpoint label", &out);
 	if (!rc) {
 		if (json)
@@ -671,7 +670,7 @@ static int cmd_config(int argc, char **argv)
 				     "'%s': expected PolicyAuditMode=Enabled|Disabled", argv[i]);
 	}
 	strbuf_puts(&path, "/v1/endpoints/");
-	cli_url_escape(&path, full);
+	client_url_escape(&path, full);
 	rc = send_json_body("PATCH", strbuf_str(&path), body, "endpoint config", &out);
 	if (!rc) {
 		if (json)

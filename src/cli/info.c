@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "cli/table.h"
 
 /* Options -o json, -n/--numeric (when numeric is non-NULL) and --help; *rest = first operand. */
@@ -60,7 +59,7 @@ static int simple_args(int argc, char **argv, const char *usage, bool *json, boo
 /* GET path and parse; prints errors. */
 static int get_json(const char *path, const char *cmd, json_t **out)
 {
-	struct cli_resp r;
+	struct client_resp r;
 	int rc = cli_request("GET", path, NULL, 0, &r);
 
 	if (rc)
@@ -71,7 +70,7 @@ static int get_json(const char *path, const char *cmd, json_t **out)
 		if (!*out)
 			rc = CLI_EXIT_FAIL;
 	}
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 
@@ -243,7 +242,7 @@ int cli_identity(int argc, char **argv)
 	strbuf_puts(&path, "/v1/identities");
 	if (!strcmp(argv[1], "get")) {
 		strbuf_putc(&path, '/');
-		cli_url_escape(&path, argv[rest]);
+		client_url_escape(&path, argv[rest]);
 	}
 	rc = get_json(strbuf_str(&path), !strcmp(argv[1], "get") ? "identity get" : "identity list",
 		      &j);
@@ -447,7 +446,7 @@ int cli_bpf(int argc, char **argv)
 	else
 		snprintf(full, sizeof(full), "default/%s", argv[rest]);
 	strbuf_puts(&path, "/v1/endpoints/");
-	cli_url_escape(&path, full);
+	client_url_escape(&path, full);
 	strbuf_puts(&path, "/bpf-policy");
 	rc = get_json(strbuf_str(&path), "bpf policy get", &j);
 	strbuf_free(&path);

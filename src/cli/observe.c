@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "monitor/flow_json.h"
 
 static const char usage[] =
@@ -67,7 +66,7 @@ static void add_arg(struct strbuf *q, const char *key, const char *value)
 	strbuf_putc(q, q->len && strchr(strbuf_str(q), '?') ? '&' : '?');
 	strbuf_puts(q, key);
 	strbuf_putc(q, '=');
-	cli_url_escape(q, value);
+	client_url_escape(q, value);
 }
 
 int cli_observe(int argc, char **argv)

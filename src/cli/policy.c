@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "cli/table.h"
 #include "lib/file.h"
 
@@ -113,7 +112,7 @@ static int cmd_import(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *files = json_array(), *body = NULL, *out = NULL, *ps, *warn;
-	struct cli_resp r = { 0 };
+	struct client_resp r = { 0 };
 	bool json = false, audit = false;
 	char *s = NULL;
 	size_t i;
@@ -196,7 +195,7 @@ static int cmd_import(int argc, char **argv)
 	}
 out:
 	free(s);
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	json_decref(files);
 	json_decref(body);
 	json_decref(out);
@@ -292,7 +291,7 @@ static int cmd_get(int argc, char **argv)
 	static const char *const hdr[] = { "KIND",     "NAMESPACE", "NAME",	"RULES",
 					   "RULE IDS", "AUDIT",	    "IMPORTED", "FILE" };
 	struct sel s = { 0 };
-	struct cli_resp r;
+	struct client_resp r;
 	struct cli_table t;
 	json_t *j, *ps, *sel;
 	bool json = false;
@@ -306,7 +305,7 @@ static int cmd_get(int argc, char **argv)
 		return rc;
 	rc = cli_check(&r, "policy get");
 	j = rc ? NULL : cli_json(&r, "policy get");
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	if (!j)
 		return rc ? rc : CLI_EXIT_FAIL;
 	ps = json_object_get(j, "policies");
@@ -363,7 +362,7 @@ static int cmd_delete(int argc, char **argv)
 {
 	struct sel s = { 0 };
 	struct strbuf path = STRBUF_INIT;
-	struct cli_resp r;
+	struct client_resp r;
 	json_t *j;
 	bool all = false, json = false;
 	int rc = sel_args(argc, argv, delete_usage, &s, &json, &all);
@@ -378,14 +377,14 @@ static int cmd_delete(int argc, char **argv)
 		strbuf_puts(&path, "all=1");
 	} else {
 		strbuf_puts(&path, "name=");
-		cli_url_escape(&path, s.name);
+		client_url_escape(&path, s.name);
 		if (s.ns) {
 			strbuf_puts(&path, "&namespace=");
-			cli_url_escape(&path, s.ns);
+			client_url_escape(&path, s.ns);
 		}
 		if (s.kind) {
 			strbuf_puts(&path, "&kind=");
-			cli_url_escape(&path, s.kind);
+			client_url_escape(&path, s.kind);
 		}
 	}
 	rc = cli_request("DELETE", strbuf_str(&path), NULL, 0, &r);
@@ -402,7 +401,7 @@ static int cmd_delete(int argc, char **argv)
 		       json_integer_value(json_object_get(j, "deleted")) == 1 ? "y" : "ies",
 		       json_integer_value(json_object_get(j, "revision")));
 	json_decref(j);
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 

@@ -19,12 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/model.h"
-#include "cli/client.h"
 #include "lib/errbuf.h"
 #include "lib/file.h"
 #include "lib/strbuf.h"
 #include "lib/vec.h"
+#include "model/model.h"
 #include "policy/doc.h"
 #include "policy/trace.h"
 
@@ -65,7 +64,7 @@ static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n,
 	return errbuf_set(eb, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
 }
 
-static int load_one(struct agent_model *m, const char *file, const struct doc_node *n, size_t idx,
+static int load_one(struct model *m, const char *file, const struct doc_node *n, size_t idx,
 		    struct errbuf *eb)
 {
 	static const char *const known[] = { "name", "namespace", "labels", "ips", "ports", NULL };
@@ -168,9 +167,9 @@ static int load_one(struct agent_model *m, const char *file, const struct doc_no
 		struct errbuf meb;
 
 		errbuf_clear(&meb);
-		err = agent_model_endpoint_add(m, 0, name->str.s, ns ? ns->str.s : "default",
-					       (const char *const *)lv.v, lv.n, iv.v, iv.n, pv.v,
-					       pv.n, false, NULL, &meb);
+		err = model_endpoint_add(m, 0, name->str.s, ns ? ns->str.s : "default",
+					 (const char *const *)lv.v, lv.n, iv.v, iv.n, pv.v, pv.n,
+					 false, NULL, &meb);
 		if (err && err != -ENOMEM)
 			ep_err(eb, file, n, idx, NULL, meb.msg);
 	}
@@ -182,7 +181,7 @@ static int load_one(struct agent_model *m, const char *file, const struct doc_no
 	return err;
 }
 
-int cli_load_endpoints(struct agent_model *m, const char *path, struct errbuf *eb)
+int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 {
 	struct doc_stream ds = { 0 };
 	char *buf = NULL;
@@ -271,10 +270,10 @@ static int parse_header(const char *s, struct pol_http_field *f)
  * Builds a model from the endpoints file and the policy files, and resolves
  * it. Returns the model, or NULL with the error printed and *rc set.
  */
-static struct agent_model *offline_model(const char *cmd, const char *endpoints,
-					 const char *const *policies, size_t npolicies, int *rc)
+static struct model *offline_model(const char *cmd, const char *endpoints,
+				   const char *const *policies, size_t npolicies, int *rc)
 {
-	struct agent_model *m = agent_model__new();
+	struct model *m = model__new();
 	struct pol_set set = { 0 };
 	struct errbuf eb;
 	size_t i;
@@ -293,12 +292,12 @@ static struct agent_model *offline_model(const char *cmd, const char *endpoints,
 		for (i = 0; i < set.n; i++)
 			if (set.v[i]->warnings)
 				fprintf(stderr, "warning: %s", set.v[i]->warnings);
-		err = agent_model_policies_load(m, &set);
+		err = model_policies_load(m, &set);
 		if (err)
 			errbuf_set(&eb, "loading policies: %s", strerror(-err));
 	}
 	if (!err) {
-		err = agent_model_regenerate(m, NULL, NULL);
+		err = model_regenerate(m, NULL, NULL);
 		if (err)
 			errbuf_set(&eb, "resolving policies: %s", strerror(-err));
 	}
@@ -306,7 +305,7 @@ static struct agent_model *offline_model(const char *cmd, const char *endpoints,
 	if (err) {
 		fprintf(stderr, "velum %s: %s\n", cmd, eb.msg);
 		*rc = err == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
-		agent_model__free(m);
+		model__free(m);
 		return NULL;
 	}
 	return m;
@@ -318,7 +317,7 @@ static int trace_offline(struct trace_args *a)
 	struct pol_trace_result r;
 	struct strbuf out = STRBUF_INIT;
 	char sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
-	struct agent_model *m;
+	struct model *m;
 	struct errbuf eb;
 	int err, rc = CLI_EXIT_USAGE;
 
@@ -326,10 +325,10 @@ static int trace_offline(struct trace_args *a)
 	if (!m)
 		return rc;
 	errbuf_clear(&eb);
-	err = agent_model_peer(m, a->from, &q.src, sbuf, &eb);
+	err = model_peer(m, a->from, &q.src, sbuf, &eb);
 	if (err)
 		errbuf_prefix(&eb, "--from: ");
-	if (!err && (err = agent_model_peer(m, a->to, &q.dst, dbuf, &eb)))
+	if (!err && (err = model_peer(m, a->to, &q.dst, dbuf, &eb)))
 		errbuf_prefix(&eb, "--to: ");
 	if (err) {
 		fprintf(stderr, "velum policy trace: %s\n", eb.msg);
@@ -345,14 +344,14 @@ static int trace_offline(struct trace_args *a)
 	}
 	pol_trace_run(&q, &r);
 	if (a->json)
-		pol_trace_format_json(agent_model_engine(m), &q, &r, &out);
+		pol_trace_format_json(model_engine(m), &q, &r, &out);
 	else
-		pol_trace_format_text(agent_model_engine(m), &q, &r, &out);
+		pol_trace_format_text(model_engine(m), &q, &r, &out);
 	fputs(strbuf_str(&out), stdout);
 	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
 	strbuf_free(&out);
-	agent_model__free(m);
+	model__free(m);
 	return rc;
 }
 
@@ -378,9 +377,9 @@ int cli_policy_resolve(int argc, char **argv)
 	};
 	VEC(const char *) policies = { 0 };
 	const char *endpoints = NULL;
-	const struct agent_ep *const *eps;
+	const struct model_ep *const *eps;
 	struct strbuf out = STRBUF_INIT;
-	struct agent_model *m;
+	struct model *m;
 	bool offline = false;
 	int c, rc = CLI_EXIT_USAGE;
 	size_t i, n;
@@ -421,19 +420,19 @@ int cli_policy_resolve(int argc, char **argv)
 	m = offline_model("policy resolve", endpoints, policies.v, policies.n, &rc);
 	if (!m)
 		goto out;
-	n = agent_model_endpoints(m, &eps);
+	n = model_endpoints(m, &eps);
 	for (i = 0; i < n; i++) {
 		const struct pol_mapstate *ms =
-			pol_engine_endpoint_state(agent_model_engine(m), eps[i]->id);
+			pol_engine_endpoint_state(model_engine(m), eps[i]->id);
 
 		strbuf_printf(&out, "%sendpoint %s (id %u, identity %u)\n", i ? "\n" : "",
 			      eps[i]->name, eps[i]->id, eps[i]->identity);
 		if (ms)
-			pol_mapstate_format(ms, &out, name_rule, agent_model_engine(m));
+			pol_mapstate_format(ms, &out, name_rule, model_engine(m));
 	}
 	fputs(strbuf_str(&out), stdout);
 	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-	agent_model__free(m);
+	model__free(m);
 out:
 	strbuf_free(&out);
 	vec_free(&policies);
@@ -444,7 +443,7 @@ out:
 static int trace_live(const struct trace_args *a)
 {
 	json_t *body = json_pack("{s:s, s:s}", "from", a->from, "to", a->to), *http;
-	struct cli_resp r;
+	struct client_resp r;
 	char *s;
 	size_t i;
 	int rc;
@@ -488,7 +487,7 @@ static int trace_live(const struct trace_args *a)
 	rc = cli_check(&r, "policy trace");
 	if (!rc)
 		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
-	cli_resp_free(&r);
+	client_resp_free(&r);
 	return rc;
 }
 

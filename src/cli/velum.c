@@ -2,7 +2,7 @@
 /*
  * velum: the user's command line. Dispatches `velum <group> <verb> ...` to
  * the subcommands (each prints its own --help); all but the offline policy
- * commands talk to velumd's API (src/cli/client.c). The global option
+ * commands talk to velumd's API (src/client/). The global option
  * -H/--host SOCKET (or $VELUM_SOCKET) names the agent's socket.
  */
 #include <stdarg.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "velum_completion.h"
 
 static const char usage[] =
@@ -28,7 +27,8 @@ static const char usage[] =
 	"  status                                              agent, datapath, store, counts\n"
 	"  completion bash                                     shell completion script\n"
 	"\n"
-	"  -H, --host SOCKET   velumd's API socket [$VELUM_SOCKET, else " CLI_SOCKET_DEFAULT "]\n"
+	"  -H, --host SOCKET   velumd's API socket [$VELUM_SOCKET, else " CLIENT_SOCKET_DEFAULT
+	"]\n"
 	"\n"
 	"Tables by default; -o json on every command that prints objects.\n"
 	"Run 'velum <command> --help' for a command's options.\n";

@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/labels.h"
-#include "policy/prefix.h"
+#include "labels/labels.h"
+#include "labels/prefix.h"
 
 #define ID_UNKNOWN	  0
 #define ID_HOST		  1

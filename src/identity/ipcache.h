@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/prefix.h"
+#include "labels/prefix.h"
 
 struct ipcache;
 

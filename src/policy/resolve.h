@@ -31,10 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "labels/labels.h"
+#include "labels/prefix.h"
 #include "lib/errbuf.h"
-#include "policy/labels.h"
 #include "policy/mapstate.h"
-#include "policy/prefix.h"
 #include "policy/rule.h"
 
 struct pol_engine;

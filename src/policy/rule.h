@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "labels/labels.h"
 #include "policy/http.h"
-#include "policy/labels.h"
 #include "policy/selector.h"
 
 enum pol_kind {

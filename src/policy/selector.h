@@ -20,8 +20,8 @@
 
 #include "lib/errbuf.h"
 #include "lib/strbuf.h"
-#include "policy/labels.h"
-#include "policy/prefix.h"
+#include "labels/labels.h"
+#include "labels/prefix.h"
 
 enum pol_sel_op {
 	POL_SEL_IN,

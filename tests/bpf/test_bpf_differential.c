@@ -31,8 +31,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "agent/model.h"
 #include "lib/strbuf.h"
+#include "model/model.h"
 #include "velum/drop.h"
 #include "velum/endpoint.h"
 #include "velum/events.h"
@@ -75,7 +75,7 @@ struct env {
 	struct ring_buffer *rb;
 	struct velum_event ev[16];
 	int nev;
-	struct agent_model *m;
+	struct model *m;
 	unsigned seed;
 	uint16_t sport;
 };
@@ -179,7 +179,7 @@ static int setup(void **state)
 	env = calloc(1, sizeof(*env));
 	assert_non_null(env);
 	env->seed = s ? (unsigned)strtoul(s, NULL, 0) : 20261124u;
-	env->m = agent_model__new();
+	env->m = model__new();
 	assert_non_null(env->m);
 	for (i = 0; i < 4; i++) {
 		__be32 a = ip4(ips[i]);
@@ -187,23 +187,22 @@ static int setup(void **state)
 		char ns[16];
 
 		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - names[i]), names[i]);
-		if (agent_model_endpoint_add(env->m, (uint32_t)i + 1, names[i], ns, ep_labels[i], 2,
-					     &a, 1, i == 0 ? &http : NULL, i == 0 ? 1 : 0, false,
-					     NULL, &eb))
+		if (model_endpoint_add(env->m, (uint32_t)i + 1, names[i], ns, ep_labels[i], 2, &a,
+				       1, i == 0 ? &http : NULL, i == 0 ? 1 : 0, false, NULL, &eb))
 			fail_msg("endpoint %s: %s", names[i], eb.msg);
 	}
 	/* the host's address is host to both the model and the kernel */
 	{
 		struct pol_prefix hp = pol_prefix_v4(ip4(IP_HOST), 32);
 
-		assert_int_equal(ipcache_upsert(agent_model_ipcache(env->m), &hp, ID_HOST), 0);
+		assert_int_equal(ipcache_upsert(model_ipcache(env->m), &hp, ID_HOST), 0);
 	}
 	env->skel = velum_endpoint__open();
 	assert_non_null(env->skel);
 	assert_int_equal(velum_endpoint__load(env->skel), 0);
 	env->rb = ring_buffer__new(bpf_map__fd(env->skel->maps.velum_events), on_event, env, NULL);
 	assert_non_null(env->rb);
-	ep.identity = agent_model_endpoint(env->m, "default/deathstar")->identity;
+	ep.identity = model_endpoint(env->m, "default/deathstar")->identity;
 	ep.ipv4 = ip4(IP_DS);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
 					     &ep, BPF_ANY),
@@ -226,7 +225,7 @@ static int teardown(void **state)
 		return 0;
 	ring_buffer__free(env->rb);
 	velum_endpoint__destroy(env->skel);
-	agent_model__free(env->m);
+	model__free(env->m);
 	free(env);
 	return 0;
 }
@@ -324,9 +323,8 @@ static void map_clear(int fd, size_t key_size)
 /* Loads endpoint name's map state into a new policy map for ep_id and swaps it in. */
 static const struct pol_mapstate *install_policy(struct env *env, const char *name, __u32 ep)
 {
-	const struct agent_ep *e = agent_model_endpoint(env->m, name);
-	const struct pol_mapstate *ms =
-		pol_engine_endpoint_state(agent_model_engine(env->m), e->id);
+	const struct model_ep *e = model_endpoint(env->m, name);
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(env->m), e->id);
 	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
 	int fd;
 	size_t k;
@@ -365,13 +363,13 @@ static const struct pol_mapstate *install(struct env *env)
 
 	install_policy(env, "default/tiefighter", 2);
 	/* BPF host routing's target: the deathstar */
-	lxc.identity = agent_model_endpoint(env->m, "default/deathstar")->identity;
+	lxc.identity = model_endpoint(env->m, "default/deathstar")->identity;
 	assert_int_equal(
 		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_lxc), &ds, &lxc, BPF_ANY), 0);
 	/* the kernel's ipcache: exactly the model's (CIDR identities come and go) */
 	map_clear(bpf_map__fd(env->skel->maps.velum_ipcache),
 		  bpf_map__key_size(env->skel->maps.velum_ipcache));
-	nic = ipcache_list(agent_model_ipcache(env->m), &ic);
+	nic = ipcache_list(model_ipcache(env->m), &ic);
 	assert_true(nic >= 0);
 	for (i = 0; i < nic; i++) {
 		struct velum_ipcache_key key = { .prefixlen = ic[i].prefix.len };
@@ -422,8 +420,7 @@ static int check_one(struct env *env, const struct pol_mapstate *ms, enum pol_di
 {
 	uint8_t buf[256];
 	__be32 peer = ip4(peer_ip), ds = ip4(IP_DS);
-	uint32_t peer_id =
-		ipcache_lookup(agent_model_ipcache(env->m), 4, (const uint8_t *)&peer, NULL);
+	uint32_t peer_id = ipcache_lookup(model_ipcache(env->m), 4, (const uint8_t *)&peer, NULL);
 	const struct velum_event *pv, *drop;
 	struct pol_verdict v;
 	size_t n;
@@ -474,7 +471,7 @@ static void ifindex_endpoint(struct env *env, const char *name, __u32 ep_id, con
 	struct velum_endpoint_info ep = { .ep_id = ep_id, .ifindex = EP_IFINDEX };
 	__u32 key = EP_IFINDEX;
 
-	ep.identity = agent_model_endpoint(env->m, name)->identity;
+	ep.identity = model_endpoint(env->m, name)->identity;
 	ep.ipv4 = ip4(ip);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
 					     &ep, BPF_ANY),
@@ -492,10 +489,9 @@ static void ifindex_endpoint(struct env *env, const char *name, __u32 ep_id, con
 static int check_local(struct env *env, const struct pol_mapstate *ms, const struct probe *pr,
 		       const char *policy)
 {
-	const struct agent_ep *tie = agent_model_endpoint(env->m, "default/tiefighter");
-	const struct agent_ep *ds = agent_model_endpoint(env->m, "default/deathstar");
-	const struct pol_mapstate *tms =
-		pol_engine_endpoint_state(agent_model_engine(env->m), tie->id);
+	const struct model_ep *tie = model_endpoint(env->m, "default/tiefighter");
+	const struct model_ep *ds = model_endpoint(env->m, "default/deathstar");
+	const struct pol_mapstate *tms = pol_engine_endpoint_state(model_engine(env->m), tie->id);
 	int prog = bpf_program__fd(env->skel->progs.from_container);
 	const struct velum_event *pv = NULL, *drop;
 	struct pol_verdict ve, vi;
@@ -562,22 +558,21 @@ static void test_bpf_differential_random_policies(void **state)
 		int k, npol = 1 + (int)rnd(env, 3);
 
 		/* a fresh policy set each round */
-		np = pol_engine_policies(agent_model_engine(env->m), &ps);
+		np = pol_engine_policies(model_engine(env->m), &ps);
 		while (np--) {
 			const struct pol_policy *p = ps[np];
 
 			assert_int_equal(
-				agent_model_policy_delete(env->m, p->kind, p->namespace, p->name),
-				0);
-			np = pol_engine_policies(agent_model_engine(env->m), &ps);
+				model_policy_delete(env->m, p->kind, p->namespace, p->name), 0);
+			np = pol_engine_policies(model_engine(env->m), &ps);
 		}
 		for (k = 0; k < npol; k++)
 			gen_policy(env, k, &text);
 		if (pol_parse_buf("diff.yaml", text.p, text.len, &set, &eb))
 			fail_msg("generated policy does not parse: %s\n%s", eb.msg, text.p);
-		assert_int_equal(agent_model_policies_load(env->m, &set), 0);
+		assert_int_equal(model_policies_load(env->m, &set), 0);
 		pol_set_free(&set);
-		assert_int_equal(agent_model_regenerate(env->m, NULL, NULL), 0);
+		assert_int_equal(model_regenerate(env->m, NULL, NULL), 0);
 		ms = install(env);
 		for (i = 0; i < sizeof(peer_ips) / sizeof(peer_ips[0]); i++) {
 			for (j = 0; j < sizeof(probes) / sizeof(probes[0]); j++) {

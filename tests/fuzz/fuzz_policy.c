@@ -13,11 +13,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "agent/model.h"
+#include "model/model.h"
 #include "policy/parse.h"
 #include "policy/trace.h"
 
-static void add_endpoints(struct agent_model *m)
+static void add_endpoints(struct model *m)
 {
 	static const char *const l1[] = { "org=empire", "class=deathstar" };
 	static const char *const l2[] = { "org=empire", "class=tiefighter" };
@@ -25,14 +25,14 @@ static void add_endpoints(struct agent_model *m)
 	static const struct pol_named_port http = { "http", 80, IPPROTO_TCP };
 	uint32_t a1 = htonl(0x0ac80001), a2 = htonl(0x0ac80002), a3 = htonl(0x0ac80003);
 
-	agent_model_endpoint_add(m, 0, "default/deathstar", "default", l1, 2, &a1, 1, &http, 1,
-				 false, NULL, NULL);
-	agent_model_endpoint_add(m, 0, "default/tiefighter", "default", l2, 2, &a2, 1, NULL, 0,
-				 false, NULL, NULL);
-	agent_model_endpoint_add(m, 0, "ops/db", "ops", l3, 2, &a3, 1, &http, 1, true, NULL, NULL);
+	model_endpoint_add(m, 0, "default/deathstar", "default", l1, 2, &a1, 1, &http, 1, false,
+			   NULL, NULL);
+	model_endpoint_add(m, 0, "default/tiefighter", "default", l2, 2, &a2, 1, NULL, 0, false,
+			   NULL, NULL);
+	model_endpoint_add(m, 0, "ops/db", "ops", l3, 2, &a3, 1, &http, 1, true, NULL, NULL);
 }
 
-static void trace_some(struct agent_model *m)
+static void trace_some(struct model *m)
 {
 	static const char *const peers[] = { "deathstar", "tiefighter", "ops/db", "world",
 					     "192.0.2.1" };
@@ -53,8 +53,8 @@ static void trace_some(struct agent_model *m)
 							     .dport = probes[k].port };
 				struct pol_trace_result r;
 
-				if (agent_model_peer(m, peers[i], &q.src, b1, NULL) ||
-				    agent_model_peer(m, peers[j], &q.dst, b2, NULL))
+				if (model_peer(m, peers[i], &q.src, b1, NULL) ||
+				    model_peer(m, peers[j], &q.dst, b2, NULL))
 					continue;
 				if (q.proto == IPPROTO_TCP) {
 					q.http = true;
@@ -64,7 +64,7 @@ static void trace_some(struct agent_model *m)
 				}
 				pol_trace_run(&q, &r);
 				strbuf_reset(&sb);
-				pol_trace_format_json(agent_model_engine(m), &q, &r, &sb);
+				pol_trace_format_json(model_engine(m), &q, &r, &sb);
 			}
 	strbuf_free(&sb);
 }
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const names[] = { "f.yaml", "f.json", "f" };
 	struct pol_set set = { 0 };
 	struct errbuf eb;
-	struct agent_model *m;
+	struct model *m;
 	const char *name;
 
 	if (!size)
@@ -85,17 +85,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (pol_parse_buf(name, (const char *)data, size, &set, &eb))
 		return 0;
-	m = agent_model__new();
+	m = model__new();
 	if (m) {
 		add_endpoints(m);
-		if (!agent_model_policies_load(m, &set) && !agent_model_regenerate(m, NULL, NULL)) {
+		if (!model_policies_load(m, &set) && !model_regenerate(m, NULL, NULL)) {
 			struct strbuf lint = STRBUF_INIT;
 
 			trace_some(m);
-			pol_engine_lint(agent_model_engine(m), &lint);
+			pol_engine_lint(model_engine(m), &lint);
 			strbuf_free(&lint);
 		}
-		agent_model__free(m);
+		model__free(m);
 	}
 	pol_set_free(&set);
 	return 0;

@@ -12,7 +12,7 @@
  * program dies. The Star Wars policies are the real files of
  * examples/starwars/policies (the deathstar accepts TCP 80 from org=empire;
  * it may send only to status=updated FTP servers), resolved by the policy
- * engine (src/agent/model.h over src/policy/resolve.h) into the map entries
+ * engine (src/model/model.h over src/policy/resolve.h) into the map entries
  * the datapath swaps in; the deny-rule and storm tests use hand-built
  * entries.
  */
@@ -34,8 +34,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "agent/model.h"
 #include "datapath/dp.h"
+#include "model/model.h"
 #include "policy/parse.h"
 #include "policy/resolve.h"
 #include "dp_net.h"
@@ -66,8 +66,8 @@ struct env {
 	int nsfd[EP_N];
 	struct velum_event ev[4096];
 	int nev;
-	struct agent_model *model; /* the Star Wars endpoints and policies */
-	__u32 id[EP_N];		   /* identities the engine gave the endpoints */
+	struct model *model; /* the Star Wars endpoints and policies */
+	__u32 id[EP_N];	     /* identities the engine gave the endpoints */
 };
 
 static struct env *g_env;
@@ -177,8 +177,7 @@ static void apply(struct env *env, int ep, struct velum_policy_key *k, struct ve
 /* Pushes endpoint ep's resolved map state into the datapath. */
 static void sync_ep(struct env *env, int ep)
 {
-	const struct pol_mapstate *ms =
-		pol_engine_endpoint_state(agent_model_engine(env->model), ep);
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(env->model), ep);
 	struct velum_policy_key *k;
 	struct velum_policy_value *v;
 
@@ -197,7 +196,7 @@ static void sync_ep(struct env *env, int ep)
 
 static void regenerate_and_sync(struct env *env)
 {
-	assert_int_equal(agent_model_regenerate(env->model, NULL, NULL), 0);
+	assert_int_equal(model_regenerate(env->model, NULL, NULL), 0);
 	for (int ep = EP_DS; ep <= EP_FTP; ep++)
 		sync_ep(env, ep);
 }
@@ -217,7 +216,7 @@ static void deathstar_policy(struct env *env)
 			print_error("%s\n", eb.msg);
 		assert_int_equal(err, 0);
 	}
-	assert_int_equal(agent_model_policies_load(env->model, &set), 0);
+	assert_int_equal(model_policies_load(env->model, &set), 0);
 	pol_set_free(&set);
 	regenerate_and_sync(env);
 }
@@ -226,20 +225,20 @@ static void deathstar_policy(struct env *env)
 static void deathstar_policy_delete(struct env *env)
 {
 	const struct pol_policy *const *ps;
-	size_t n = pol_engine_policies(agent_model_engine(env->model), &ps);
+	size_t n = pol_engine_policies(model_engine(env->model), &ps);
 
 	while (n > 0) {
 		const struct pol_policy *p = ps[0];
 
-		assert_int_equal(
-			agent_model_policy_delete(env->model, p->kind, p->namespace, p->name), 0);
-		n = pol_engine_policies(agent_model_engine(env->model), &ps);
+		assert_int_equal(model_policy_delete(env->model, p->kind, p->namespace, p->name),
+				 0);
+		n = pol_engine_policies(model_engine(env->model), &ps);
 	}
 	regenerate_and_sync(env);
 }
 
 /* The Star Wars endpoints in the engine, with the addresses the datapath gave them. */
-static void model_endpoints(struct env *env)
+static void add_model_endpoints(struct env *env)
 {
 	static const char *const ds[] = { "k8s:org=empire", "k8s:class=deathstar" };
 	static const char *const tie[] = { "k8s:org=empire", "k8s:class=tiefighter" };
@@ -257,14 +256,13 @@ static void model_endpoints(struct env *env)
 	};
 	struct errbuf eb = { "" };
 
-	env->model = agent_model__new();
+	env->model = model__new();
 	assert_non_null(env->model);
 	for (size_t i = 0; i < 4; i++) {
-		const struct agent_ep *a;
+		const struct model_ep *a;
 		__u32 ip = env->ep[eps[i].ep].ipv4;
-		int err =
-			agent_model_endpoint_add(env->model, eps[i].ep, eps[i].name, "default",
-						 eps[i].labels, 2, &ip, 1, NULL, 0, false, &a, &eb);
+		int err = model_endpoint_add(env->model, eps[i].ep, eps[i].name, "default",
+					     eps[i].labels, 2, &ip, 1, NULL, 0, false, &a, &eb);
 
 		if (err)
 			print_error("model %s: %s\n", eps[i].name, eb.msg);
@@ -312,7 +310,7 @@ static int setup(void **state)
 	add_ep(env, EP_TIE, ID_TIE);
 	add_ep(env, EP_XWING, ID_XWING);
 	add_ep(env, EP_FTP, ID_FTP);
-	model_endpoints(env);
+	add_model_endpoints(env);
 	g_env = env;
 	*state = env;
 	return 0;
@@ -333,7 +331,7 @@ static int teardown(void **state)
 			print_error("destroy: %s\n", eb.msg);
 		dp__close(env->dp);
 	}
-	agent_model__free(env->model);
+	model__free(env->model);
 	free(env);
 	return 0;
 }
@@ -371,7 +369,7 @@ static void test_dp_starwars_l3l4(void **state)
 	{
 		/* the programs' view of the policy is exactly the engine's map state */
 		const struct pol_mapstate *ms =
-			pol_engine_endpoint_state(agent_model_engine(env->model), EP_DS);
+			pol_engine_endpoint_state(model_engine(env->model), EP_DS);
 		struct velum_policy_key *k;
 		struct velum_policy_value *v;
 		struct dp_ipcache_entry *ic;

@@ -18,11 +18,11 @@
 
 #include <cmocka.h>
 
-#include "agent/model.h"
+#include "model/model.h"
 #include "policy/trace.h"
 
 struct h {
-	struct agent_model *m;
+	struct model *m;
 	struct errbuf eb;
 	struct strbuf sb;
 };
@@ -33,7 +33,7 @@ static int setup(void **state)
 
 	if (!h)
 		return -1;
-	h->m = agent_model__new();
+	h->m = model__new();
 	*state = h;
 	return h->m ? 0 : -1;
 }
@@ -42,7 +42,7 @@ static int teardown(void **state)
 {
 	struct h *h = *state;
 
-	agent_model__free(h->m);
+	model__free(h->m);
 	strbuf_free(&h->sb);
 	free(h);
 	return 0;
@@ -66,8 +66,7 @@ static void ep(struct h *h, const char *name, const char *labels, const char *ip
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 		lv[n++] = tok;
 	assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
-	if (agent_model_endpoint_add(h->m, 0, full, ns, lv, n, &a, 1, ports, nports, false, NULL,
-				     &h->eb))
+	if (model_endpoint_add(h->m, 0, full, ns, lv, n, &a, 1, ports, nports, false, NULL, &h->eb))
 		fail_msg("endpoint %s: %s", name, h->eb.msg);
 }
 
@@ -77,9 +76,9 @@ static void load(struct h *h, const char *file, const char *text)
 
 	if (pol_parse_buf(file, text, strlen(text), &set, &h->eb))
 		fail_msg("parse: %s", h->eb.msg);
-	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	assert_int_equal(model_policies_load(h->m, &set), 0);
 	pol_set_free(&set);
-	assert_int_equal(agent_model_regenerate(h->m, NULL, NULL), 0);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
 }
 
 static uint32_t peer_id(struct h *h, const char *peer)
@@ -87,7 +86,7 @@ static uint32_t peer_id(struct h *h, const char *peer)
 	struct pol_trace_peer p;
 	char buf[INET_ADDRSTRLEN];
 
-	if (agent_model_peer(h->m, peer, &p, buf, &h->eb))
+	if (model_peer(h->m, peer, &p, buf, &h->eb))
 		fail_msg("peer %s: %s", peer, h->eb.msg);
 	return p.identity;
 }
@@ -96,15 +95,15 @@ static uint32_t peer_id(struct h *h, const char *peer)
 static struct pol_verdict look(struct h *h, const char *at, enum pol_dir dir, const char *peer,
 			       uint8_t proto, uint16_t port)
 {
-	const struct agent_ep *e;
+	const struct model_ep *e;
 	struct pol_verdict v;
 	char full[256];
 
 	snprintf(full, sizeof(full), strchr(at, '/') ? "%s" : "default/%s", at);
-	e = agent_model_endpoint(h->m, full);
+	e = model_endpoint(h->m, full);
 	assert_non_null(e);
-	assert_non_null(pol_engine_endpoint_state(agent_model_engine(h->m), e->id));
-	pol_mapstate_lookup(pol_engine_endpoint_state(agent_model_engine(h->m), e->id), dir,
+	assert_non_null(pol_engine_endpoint_state(model_engine(h->m), e->id));
+	pol_mapstate_lookup(pol_engine_endpoint_state(model_engine(h->m), e->id), dir,
 			    peer_id(h, peer), proto, port, &v);
 	return v;
 }
@@ -131,7 +130,7 @@ static void starwars(struct h *h)
 	ep(h, "deathstar", "org=empire,class=deathstar", "10.0.0.10", &http, 1);
 	ep(h, "tiefighter", "org=empire,class=tiefighter", "10.0.0.11", NULL, 0);
 	ep(h, "xwing", "org=alliance,class=xwing", "10.0.0.12", NULL, 0);
-	assert_int_equal(agent_model_regenerate(h->m, NULL, NULL), 0);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
 }
 
 #define CNP(name, body)                                                                     \
@@ -329,8 +328,8 @@ static void test_engine_cidr_and_entities(void **state)
 	/* CIDR rules never select endpoints */
 	assert_false(passes(h, "xwing", OUT, "deathstar", TCP, 80));
 	/* removing the policy releases the CIDR identities: addresses are world again */
-	assert_int_equal(agent_model_policy_delete(h->m, POL_KIND_CNP, "default", "c"), 0);
-	assert_int_equal(agent_model_regenerate(h->m, NULL, NULL), 0);
+	assert_int_equal(model_policy_delete(h->m, POL_KIND_CNP, "default", "c"), 0);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
 	assert_int_equal(peer_id(h, "192.0.2.5"), ID_WORLD);
 	assert_true(passes(h, "xwing", OUT, "203.0.113.1", TCP, 80));
 }
@@ -453,8 +452,8 @@ static void test_engine_l7_decisions(void **state)
 			  "        - {method: GET, path: /v1}\n"));
 	v = look(h, "deathstar", IN, "tiefighter", TCP, 80);
 	assert_int_equal(v.verdict, VELUM_VERDICT_REDIRECT);
-	ms = pol_engine_endpoint_state(agent_model_engine(h->m),
-				       agent_model_endpoint(h->m, "default/deathstar")->id);
+	ms = pol_engine_endpoint_state(model_engine(h->m),
+				       model_endpoint(h->m, "default/deathstar")->id);
 	tie = peer_id(h, "tiefighter");
 	xw = peer_id(h, "xwing");
 	pol_mapstate_l7_decide(ms, IN, tie, 80, &req, &l7);
@@ -479,8 +478,8 @@ static void test_engine_l7_decisions(void **state)
 		       "  ingress:\n"
 		       "  - fromEndpoints: [{matchLabels: {class: tiefighter}}]\n"
 		       "    toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n"));
-	ms = pol_engine_endpoint_state(agent_model_engine(h->m),
-				       agent_model_endpoint(h->m, "default/deathstar")->id);
+	ms = pol_engine_endpoint_state(model_engine(h->m),
+				       model_endpoint(h->m, "default/deathstar")->id);
 	v = look(h, "deathstar", IN, "tiefighter", TCP, 80);
 	assert_int_equal(v.verdict, VELUM_VERDICT_REDIRECT);
 	req.method = SV("PUT");
@@ -490,7 +489,7 @@ static void test_engine_l7_decisions(void **state)
 	assert_int_equal(l7.http_index, -1);
 	/* ... which the lint points out, once */
 	strbuf_reset(&h->sb);
-	assert_int_equal(pol_engine_lint(agent_model_engine(h->m), &h->sb), 1);
+	assert_int_equal(pol_engine_lint(model_engine(h->m), &h->sb), 1);
 	assert_string_equal(
 		strbuf_str(&h->sb),
 		"CiliumNetworkPolicy default/rule1 spec.ingress[0]: its HTTP rules have "
@@ -498,10 +497,10 @@ static void test_engine_l7_decisions(void **state)
 		"CiliumNetworkPolicy default/l4 spec.ingress[0] (an L3/L4 allow admits "
 		"every request)\n");
 	/* without the overlap there is nothing to say */
-	assert_int_equal(agent_model_policy_delete(h->m, POL_KIND_CNP, "default", "l4"), 0);
-	assert_int_equal(agent_model_regenerate(h->m, NULL, NULL), 0);
+	assert_int_equal(model_policy_delete(h->m, POL_KIND_CNP, "default", "l4"), 0);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
 	strbuf_reset(&h->sb);
-	assert_int_equal(pol_engine_lint(agent_model_engine(h->m), &h->sb), 0);
+	assert_int_equal(pol_engine_lint(model_engine(h->m), &h->sb), 0);
 }
 
 static void test_engine_audit_policy(void **state)
@@ -550,19 +549,19 @@ static void test_engine_incremental(void **state)
 	struct pol_set set = { 0 };
 
 	starwars(h);
-	ds = agent_model_endpoint(h->m, "default/deathstar")->id;
-	tf = agent_model_endpoint(h->m, "default/tiefighter")->id;
-	xw = agent_model_endpoint(h->m, "default/xwing")->id;
+	ds = model_endpoint(h->m, "default/deathstar")->id;
+	tf = model_endpoint(h->m, "default/tiefighter")->id;
+	xw = model_endpoint(h->m, "default/xwing")->id;
 	assert_int_equal(pol_parse_buf("sw.yaml", sw_l3, strlen(sw_l3), &set, &h->eb), 0);
-	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	assert_int_equal(model_policies_load(h->m, &set), 0);
 	pol_set_free(&set);
-	assert_int_equal(agent_model_regenerate(h->m, &changed, &n), 0);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
 	/* only the selected endpoint changes */
 	assert_int_equal(n, 1);
 	assert_int_equal(changed[0], ds);
 	free(changed);
 	/* nothing pending: nothing changes */
-	assert_int_equal(agent_model_regenerate(h->m, &changed, &n), 0);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
 	assert_int_equal(n, 0);
 	free(changed);
 
@@ -570,8 +569,8 @@ static void test_engine_incremental(void **state)
 	 * relabel xwing exactly like tiefighter: it joins tiefighter's identity, which
 	 * deathstar's map already admits, so only xwing's own state is rewritten
 	 */
-	assert_int_equal(agent_model_endpoint_relabel(h->m, "default/xwing", lv, 2, &h->eb), 0);
-	assert_int_equal(agent_model_regenerate(h->m, &changed, &n), 0);
+	assert_int_equal(model_endpoint_relabel(h->m, "default/xwing", lv, 2, &h->eb), 0);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(changed[0], xw);
 	assert_false(in_list(changed, n, tf));
@@ -585,25 +584,24 @@ static void test_engine_incremental(void **state)
 	{
 		const char *l2[] = { "org=empire", "class=bomber" };
 
-		assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/bomber", "default", l2,
-							  2, &a, 1, NULL, 0, false, NULL, &h->eb),
+		assert_int_equal(model_endpoint_add(h->m, 0, "default/bomber", "default", l2, 2, &a,
+						    1, NULL, 0, false, NULL, &h->eb),
 				 0);
 	}
-	assert_int_equal(agent_model_regenerate(h->m, &changed, &n), 0);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
 	assert_int_equal(n, 2);
 	assert_true(in_list(changed, n, ds));
 	free(changed);
 	assert_true(passes(h, "deathstar", IN, "bomber", TCP, 80));
 
 	/* removing the policy restores default allow */
-	assert_int_equal(agent_model_policy_delete(h->m, POL_KIND_CNP, "default", "rule1"), 0);
-	assert_int_equal(agent_model_regenerate(h->m, &changed, &n), 0);
+	assert_int_equal(model_policy_delete(h->m, POL_KIND_CNP, "default", "rule1"), 0);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(changed[0], ds);
 	free(changed);
 	assert_true(passes(h, "deathstar", IN, "world", TCP, 81));
-	assert_int_equal(agent_model_policy_delete(h->m, POL_KIND_CNP, "default", "rule1"),
-			 -ENOENT);
+	assert_int_equal(model_policy_delete(h->m, POL_KIND_CNP, "default", "rule1"), -ENOENT);
 }
 
 /* A policy restored with its saved first rule id keeps its ids; a collision falls back. */
@@ -618,32 +616,32 @@ static void test_engine_rule_ids_restored(void **state)
 	starwars(h);
 	load(h, "a.yaml", CNP("a", "  endpointSelector: {}\n  ingress: [{}, {}, {}]\n"));
 	load(h, "b.yaml", b);
-	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 2);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 2);
 	first = ps[1]->first_rule_id;
 	assert_int_equal(first, VELUM_RULE_FIRST + 3);
 	/* a fresh model restoring only b */
-	agent_model__free(h->m);
-	h->m = agent_model__new();
+	model__free(h->m);
+	h->m = model__new();
 	assert_non_null(h->m);
 	assert_int_equal(pol_parse_buf("b.yaml", b, strlen(b), &set, &h->eb), 0);
 	set.v[0]->first_rule_id = first;
-	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	assert_int_equal(model_policies_load(h->m, &set), 0);
 	pol_set_free(&set);
-	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 1);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
 	assert_int_equal(ps[0]->first_rule_id, first);
-	assert_non_null(pol_engine_rule(agent_model_engine(h->m), first + 1));
+	assert_non_null(pol_engine_rule(model_engine(h->m), first + 1));
 	/* a new policy is numbered after the restored ones */
 	load(h, "c.yaml", CNP("c", "  endpointSelector: {}\n  ingress: [{}]\n"));
-	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 2);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 2);
 	assert_int_equal(ps[1]->first_rule_id, first + 2);
 	/* asking for taken ids gets fresh ones */
 	assert_int_equal(pol_parse_buf("d.yaml", b, strlen(b), &set, &h->eb), 0);
 	free(set.v[0]->name);
 	set.v[0]->name = strdup("d");
 	set.v[0]->first_rule_id = first;
-	assert_int_equal(agent_model_policies_load(h->m, &set), 0);
+	assert_int_equal(model_policies_load(h->m, &set), 0);
 	pol_set_free(&set);
-	assert_int_equal(pol_engine_policies(agent_model_engine(h->m), &ps), 3);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 3);
 	assert_int_equal(ps[2]->first_rule_id, first + 3);
 }
 
@@ -655,24 +653,24 @@ static void test_engine_endpoint_label_rules(void **state)
 	const char *bad3[] = { "app=bad value" };
 	uint32_t a = htonl(0x0a000001);
 
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/x", "default", bad1, 1, &a, 1,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", bad1, 1, &a, 1, NULL,
+					    0, false, NULL, &h->eb),
 			 -EINVAL);
 	assert_non_null(strstr(h->eb.msg, "set by velum"));
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/x", "default", bad2, 1, &a, 1,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", bad2, 1, &a, 1, NULL,
+					    0, false, NULL, &h->eb),
 			 -EINVAL);
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/x", "default", bad3, 1, &a, 1,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", bad3, 1, &a, 1, NULL,
+					    0, false, NULL, &h->eb),
 			 -EINVAL);
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, &a, 1,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, &a, 1, NULL,
+					    0, false, NULL, &h->eb),
 			 0);
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, NULL, 0,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, NULL, 0, NULL,
+					    0, false, NULL, &h->eb),
 			 -EEXIST);
-	assert_int_equal(agent_model_endpoint_add(h->m, 0, "default/y", "default", NULL, 0, &a, 1,
-						  NULL, 0, false, NULL, &h->eb),
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/y", "default", NULL, 0, &a, 1, NULL,
+					    0, false, NULL, &h->eb),
 			 -EEXIST);
 	assert_string_equal(h->eb.msg, "address 10.0.0.1 already belongs to an endpoint");
 }
@@ -683,8 +681,8 @@ static void trace_text(struct h *h, const char *from, const char *to, uint16_t p
 	struct pol_trace_query q = { .proto = IPPROTO_TCP, .dport = port };
 	char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
 
-	assert_int_equal(agent_model_peer(h->m, from, &q.src, b1, &h->eb), 0);
-	assert_int_equal(agent_model_peer(h->m, to, &q.dst, b2, &h->eb), 0);
+	assert_int_equal(model_peer(h->m, from, &q.src, b1, &h->eb), 0);
+	assert_int_equal(model_peer(h->m, to, &q.dst, b2, &h->eb), 0);
 	if (method) {
 		q.http = true;
 		q.req.method = sv_from(method);
@@ -692,7 +690,7 @@ static void trace_text(struct h *h, const char *from, const char *to, uint16_t p
 	}
 	pol_trace_run(&q, r);
 	strbuf_reset(&h->sb);
-	pol_trace_format_text(agent_model_engine(h->m), &q, r, &h->sb);
+	pol_trace_format_text(model_engine(h->m), &q, r, &h->sb);
 }
 
 /* The paper's three policies, traced with the verdicts the paper reports. */

@@ -3,7 +3,7 @@
  * The agent's model: endpoints, identities, ipcache, CIDR identities and the
  * policy engine kept consistent with each other.
  */
-#include "agent/model.h"
+#include "model/model.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,17 +19,17 @@ struct cidr_ref {
 	bool used; /* mark for the sweep in cidrs_sync() */
 };
 
-struct agent_model {
+struct model {
 	struct id_alloc *ids;
 	struct ipcache *ipc;
 	struct pol_engine *eng;
-	VEC(struct agent_ep *) eps; /* sorted by id */
+	VEC(struct model_ep *) eps; /* sorted by id */
 	VEC(struct cidr_ref) cidrs;
 };
 
-struct agent_model *agent_model__new(void)
+struct model *model__new(void)
 {
-	struct agent_model *m = calloc(1, sizeof(*m));
+	struct model *m = calloc(1, sizeof(*m));
 	const struct id_entry **all;
 	long n, i;
 
@@ -54,12 +54,12 @@ struct agent_model *agent_model__new(void)
 	return m;
 
 err_free:
-	agent_model__free(m);
+	model__free(m);
 	errno = ENOMEM;
 	return NULL;
 }
 
-static void ep_free(struct agent_ep *ep)
+static void ep_free(struct model_ep *ep)
 {
 	size_t i;
 
@@ -75,7 +75,7 @@ static void ep_free(struct agent_ep *ep)
 	free(ep);
 }
 
-void agent_model__free(struct agent_model *m)
+void model__free(struct model *m)
 {
 	size_t i;
 
@@ -91,22 +91,22 @@ void agent_model__free(struct agent_model *m)
 	free(m);
 }
 
-struct pol_engine *agent_model_engine(const struct agent_model *m)
+struct pol_engine *model_engine(const struct model *m)
 {
 	return m->eng;
 }
 
-struct id_alloc *agent_model_ids(const struct agent_model *m)
+struct id_alloc *model_ids(const struct model *m)
 {
 	return m->ids;
 }
 
-struct ipcache *agent_model_ipcache(const struct agent_model *m)
+struct ipcache *model_ipcache(const struct model *m)
 {
 	return m->ipc;
 }
 
-const struct agent_ep *agent_model_endpoint(const struct agent_model *m, const char *name)
+const struct model_ep *model_endpoint(const struct model *m, const char *name)
 {
 	size_t i;
 
@@ -116,7 +116,7 @@ const struct agent_ep *agent_model_endpoint(const struct agent_model *m, const c
 	return NULL;
 }
 
-const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, uint32_t id)
+const struct model_ep *model_endpoint_by_id(const struct model *m, uint32_t id)
 {
 	size_t i;
 
@@ -126,9 +126,9 @@ const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, u
 	return NULL;
 }
 
-size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep *const **out)
+size_t model_endpoints(const struct model *m, const struct model_ep *const **out)
 {
-	*out = (const struct agent_ep *const *)m->eps.v;
+	*out = (const struct model_ep *const *)m->eps.v;
 	return m->eps.n;
 }
 
@@ -177,7 +177,7 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 }
 
 /* Takes a reference on the identity of labels and makes sure the engine knows it. */
-static int identity_get(struct agent_model *m, const struct pol_labels *labels, uint32_t *id)
+static int identity_get(struct model *m, const struct pol_labels *labels, uint32_t *id)
 {
 	const struct id_entry *ie;
 	bool created;
@@ -192,7 +192,7 @@ static int identity_get(struct agent_model *m, const struct pol_labels *labels, 
 	return err;
 }
 
-static void identity_put(struct agent_model *m, uint32_t id)
+static void identity_put(struct model *m, uint32_t id)
 {
 	bool freed;
 
@@ -200,7 +200,7 @@ static void identity_put(struct agent_model *m, uint32_t id)
 		pol_engine_identity_remove(m->eng, id);
 }
 
-static bool ip_taken(const struct agent_model *m, uint32_t ip)
+static bool ip_taken(const struct model *m, uint32_t ip)
 {
 	size_t i, j;
 
@@ -211,16 +211,16 @@ static bool ip_taken(const struct agent_model *m, uint32_t ip)
 	return false;
 }
 
-int agent_model_endpoint_add(struct agent_model *m, uint32_t id, const char *name, const char *ns,
-			     const char *const *labels, size_t nlabels, const uint32_t *ips,
-			     size_t nips, const struct pol_named_port *ports, size_t nports,
-			     bool audit, const struct agent_ep **out, struct errbuf *eb)
+int model_endpoint_add(struct model *m, uint32_t id, const char *name, const char *ns,
+		       const char *const *labels, size_t nlabels, const uint32_t *ips, size_t nips,
+		       const struct pol_named_port *ports, size_t nports, bool audit,
+		       const struct model_ep **out, struct errbuf *eb)
 {
-	struct agent_ep *ep;
+	struct model_ep *ep;
 	size_t i, at;
 	int err;
 
-	if (agent_model_endpoint(m, name))
+	if (model_endpoint(m, name))
 		return errbuf_set(eb, "endpoint '%s' already exists", name), -EEXIST;
 	for (i = 0; i < nips; i++) {
 		char a[INET_ADDRSTRLEN];
@@ -231,7 +231,7 @@ int agent_model_endpoint_add(struct agent_model *m, uint32_t id, const char *nam
 			return -EEXIST;
 		}
 	}
-	if (id && agent_model_endpoint_by_id(m, id))
+	if (id && model_endpoint_by_id(m, id))
 		return errbuf_set(eb, "endpoint id %u is taken", id), -EEXIST;
 	if (!id) {
 		/* lowest free id: eps is sorted by id */
@@ -311,7 +311,7 @@ err_nomem:
 	return -ENOMEM;
 }
 
-static struct agent_ep *ep_find(struct agent_model *m, const char *name, size_t *idx)
+static struct model_ep *ep_find(struct model *m, const char *name, size_t *idx)
 {
 	size_t i;
 
@@ -325,10 +325,10 @@ static struct agent_ep *ep_find(struct agent_model *m, const char *name, size_t 
 	return NULL;
 }
 
-int agent_model_endpoint_relabel(struct agent_model *m, const char *name, const char *const *labels,
-				 size_t nlabels, struct errbuf *eb)
+int model_endpoint_relabel(struct model *m, const char *name, const char *const *labels,
+			   size_t nlabels, struct errbuf *eb)
 {
-	struct agent_ep *ep = ep_find(m, name, NULL);
+	struct model_ep *ep = ep_find(m, name, NULL);
 	struct pol_labels nl = { 0 };
 	uint32_t nid;
 	size_t i;
@@ -359,9 +359,9 @@ int agent_model_endpoint_relabel(struct agent_model *m, const char *name, const 
 	return 0;
 }
 
-int agent_model_endpoint_set_audit(struct agent_model *m, const char *name, bool audit)
+int model_endpoint_set_audit(struct model *m, const char *name, bool audit)
 {
-	struct agent_ep *ep = ep_find(m, name, NULL);
+	struct model_ep *ep = ep_find(m, name, NULL);
 	int err;
 
 	if (!ep)
@@ -372,10 +372,10 @@ int agent_model_endpoint_set_audit(struct agent_model *m, const char *name, bool
 	return err;
 }
 
-int agent_model_endpoint_remove(struct agent_model *m, const char *name)
+int model_endpoint_remove(struct model *m, const char *name)
 {
 	size_t idx, i;
-	struct agent_ep *ep = ep_find(m, name, &idx);
+	struct model_ep *ep = ep_find(m, name, &idx);
 
 	if (!ep)
 		return -ENOENT;
@@ -392,17 +392,17 @@ int agent_model_endpoint_remove(struct agent_model *m, const char *name)
 	return 0;
 }
 
-int agent_model_endpoint_set_ips(struct agent_model *m, const char *name, const uint32_t *ips,
-				 size_t nips, struct errbuf *eb)
+int model_endpoint_set_ips(struct model *m, const char *name, const uint32_t *ips, size_t nips,
+			   struct errbuf *eb)
 {
-	struct agent_ep *ep = ep_find(m, name, NULL);
+	struct model_ep *ep = ep_find(m, name, NULL);
 	uint32_t *nv = NULL;
 	size_t i, j;
 
 	if (!ep)
 		return errbuf_set(eb, "no endpoint '%s'", name), -ENOENT;
 	for (i = 0; i < nips; i++) {
-		const struct agent_ep *owner = agent_model_endpoint_by_ip(m, ips[i]);
+		const struct model_ep *owner = model_endpoint_by_ip(m, ips[i]);
 		char a[INET_ADDRSTRLEN];
 
 		if (owner && owner != ep) {
@@ -454,7 +454,7 @@ int agent_model_endpoint_set_ips(struct agent_model *m, const char *name, const 
 	return 0;
 }
 
-const struct agent_ep *agent_model_endpoint_by_ip(const struct agent_model *m, uint32_t ip)
+const struct model_ep *model_endpoint_by_ip(const struct model *m, uint32_t ip)
 {
 	size_t i, j;
 
@@ -465,8 +465,7 @@ const struct agent_ep *agent_model_endpoint_by_ip(const struct agent_model *m, u
 	return NULL;
 }
 
-int agent_model_identity_restore(struct agent_model *m, uint32_t id,
-				 const struct pol_labels *labels)
+int model_identity_restore(struct model *m, uint32_t id, const struct pol_labels *labels)
 {
 	const struct id_entry *ie;
 	int err = id_alloc_restore(m->ids, id, labels);
@@ -480,7 +479,7 @@ int agent_model_identity_restore(struct agent_model *m, uint32_t id,
 	return err;
 }
 
-int agent_model_identity_release(struct agent_model *m, uint32_t id)
+int model_identity_release(struct model *m, uint32_t id)
 {
 	bool freed;
 	int err = id_alloc_release(m->ids, id, &freed);
@@ -494,7 +493,7 @@ int agent_model_identity_release(struct agent_model *m, uint32_t id)
 
 static int cidr_mark(void *ctx, const struct pol_prefix *p)
 {
-	struct agent_model *m = ctx;
+	struct model *m = ctx;
 	struct cidr_ref *r;
 	const struct id_entry *ie;
 	size_t i;
@@ -527,7 +526,7 @@ static int cidr_mark(void *ctx, const struct pol_prefix *p)
  * Brings CIDR identities in line with the loaded policies: new prefixes get
  * an identity and an ipcache entry; prefixes no policy uses lose theirs.
  */
-static int cidrs_sync(struct agent_model *m)
+static int cidrs_sync(struct model *m)
 {
 	const struct pol_policy *const *ps;
 	size_t i, n = pol_engine_policies(m->eng, &ps), w;
@@ -554,7 +553,7 @@ static int cidrs_sync(struct agent_model *m)
 	return 0;
 }
 
-int agent_model_policies_load(struct agent_model *m, struct pol_set *set)
+int model_policies_load(struct model *m, struct pol_set *set)
 {
 	size_t i;
 	int err = 0;
@@ -574,22 +573,21 @@ int agent_model_policies_load(struct agent_model *m, struct pol_set *set)
 	return err;
 }
 
-int agent_model_policy_delete(struct agent_model *m, enum pol_kind kind, const char *ns,
-			      const char *name)
+int model_policy_delete(struct model *m, enum pol_kind kind, const char *ns, const char *name)
 {
 	int err = pol_engine_policy_delete(m->eng, kind, ns, name);
 
 	return err ? err : cidrs_sync(m);
 }
 
-int agent_model_regenerate(struct agent_model *m, uint32_t **changed, size_t *nchanged)
+int model_regenerate(struct model *m, uint32_t **changed, size_t *nchanged)
 {
 	return pol_engine_regenerate(m->eng, changed, nchanged);
 }
 
 /* ---- trace peers ---------------------------------------------------------------- */
 
-static void peer_from_ep(const struct agent_model *m, const struct agent_ep *ep,
+static void peer_from_ep(const struct model *m, const struct model_ep *ep,
 			 struct pol_trace_peer *out, char *addrbuf)
 {
 	out->name = ep->name;
@@ -601,10 +599,10 @@ static void peer_from_ep(const struct agent_model *m, const struct agent_ep *ep,
 		out->addr = addrbuf;
 }
 
-int agent_model_peer(const struct agent_model *m, const char *spec, struct pol_trace_peer *out,
-		     char *addrbuf, struct errbuf *eb)
+int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *out, char *addrbuf,
+	       struct errbuf *eb)
 {
-	const struct agent_ep *ep = agent_model_endpoint(m, spec);
+	const struct model_ep *ep = model_endpoint(m, spec);
 	struct in_addr a;
 	size_t i, j;
 
@@ -613,7 +611,7 @@ int agent_model_peer(const struct agent_model *m, const char *spec, struct pol_t
 		char full[512];
 
 		snprintf(full, sizeof(full), "default/%s", spec);
-		ep = agent_model_endpoint(m, full);
+		ep = model_endpoint(m, full);
 	}
 	if (ep) {
 		peer_from_ep(m, ep, out, addrbuf);

@@ -4,8 +4,8 @@
  * strict validation, containment, formatting, and set subtraction (a CIDR
  * with `except` entries becomes the list of prefixes that cover the rest).
  */
-#ifndef VELUM_POLICY_PREFIX_H
-#define VELUM_POLICY_PREFIX_H
+#ifndef VELUM_LABELS_PREFIX_H
+#define VELUM_LABELS_PREFIX_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * CIDR identities for the prefixes policies use, and the policy engine.
  * The agent drives it and mirrors its output into the datapath; the offline
  * `velum policy trace` builds one from files. Both then trace through
- * agent_model_trace(), so live and offline traces cannot disagree.
+ * pol_trace_run() on model_engine(), so live and offline traces cannot disagree.
  *
  * Endpoint labels: a label without a source is "k8s:"; velum adds the
  * trusted labels k8s:io.kubernetes.pod.namespace=<ns>,
@@ -14,8 +14,8 @@
  * refuses user labels with those keys (a workload must not choose its
  * namespace).
  */
-#ifndef VELUM_AGENT_MODEL_H
-#define VELUM_AGENT_MODEL_H
+#ifndef VELUM_MODEL_MODEL_H
+#define VELUM_MODEL_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,7 +28,7 @@
 #include "policy/resolve.h"
 #include "policy/trace.h"
 
-struct agent_ep {
+struct model_ep {
 	uint32_t id; /* endpoint id, 1.. */
 	char *name;  /* unique, e.g. "default/deathstar" */
 	char *ns;
@@ -41,10 +41,10 @@ struct agent_ep {
 	bool audit;
 };
 
-struct agent_model;
+struct model;
 
-struct agent_model *agent_model__new(void);
-void agent_model__free(struct agent_model *m);
+struct model *model__new(void);
+void model__free(struct model *m);
 
 /*
  * Adds an endpoint. labels: "source:key=value" strings (source optional);
@@ -53,19 +53,19 @@ void agent_model__free(struct agent_model *m);
  * endpoint in *out (borrowed), or -EEXIST (name, id or address taken),
  * -EINVAL (bad label; eb says which), -ENOSPC, -ENOMEM.
  */
-int agent_model_endpoint_add(struct agent_model *m, uint32_t id, const char *name, const char *ns,
-			     const char *const *labels, size_t nlabels, const uint32_t *ips,
-			     size_t nips, const struct pol_named_port *ports, size_t nports,
-			     bool audit, const struct agent_ep **out, struct errbuf *eb);
+int model_endpoint_add(struct model *m, uint32_t id, const char *name, const char *ns,
+		       const char *const *labels, size_t nlabels, const uint32_t *ips, size_t nips,
+		       const struct pol_named_port *ports, size_t nports, bool audit,
+		       const struct model_ep **out, struct errbuf *eb);
 /* Replaces an endpoint's user labels (new identity if needed). -ENOENT, -EINVAL (eb). */
-int agent_model_endpoint_relabel(struct agent_model *m, const char *name, const char *const *labels,
-				 size_t nlabels, struct errbuf *eb);
-int agent_model_endpoint_set_audit(struct agent_model *m, const char *name, bool audit);
-int agent_model_endpoint_remove(struct agent_model *m, const char *name);
-const struct agent_ep *agent_model_endpoint(const struct agent_model *m, const char *name);
-const struct agent_ep *agent_model_endpoint_by_id(const struct agent_model *m, uint32_t id);
+int model_endpoint_relabel(struct model *m, const char *name, const char *const *labels,
+			   size_t nlabels, struct errbuf *eb);
+int model_endpoint_set_audit(struct model *m, const char *name, bool audit);
+int model_endpoint_remove(struct model *m, const char *name);
+const struct model_ep *model_endpoint(const struct model *m, const char *name);
+const struct model_ep *model_endpoint_by_id(const struct model *m, uint32_t id);
 /* Endpoints in id order (borrowed until the next change). Returns the count. */
-size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep *const **out);
+size_t model_endpoints(const struct model *m, const struct model_ep *const **out);
 
 /*
  * Replaces an endpoint's addresses (ips: IPv4, network byte order; copied)
@@ -74,39 +74,37 @@ size_t agent_model_endpoints(const struct agent_model *m, const struct agent_ep 
  * (an address belongs to another endpoint; eb says which) or -ENOMEM;
  * on error nothing changed.
  */
-int agent_model_endpoint_set_ips(struct agent_model *m, const char *name, const uint32_t *ips,
-				 size_t nips, struct errbuf *eb);
+int model_endpoint_set_ips(struct model *m, const char *name, const uint32_t *ips, size_t nips,
+			   struct errbuf *eb);
 /* The endpoint owning IPv4 address ip (network byte order), or NULL. */
-const struct agent_ep *agent_model_endpoint_by_ip(const struct agent_model *m, uint32_t ip);
+const struct model_ep *model_endpoint_by_ip(const struct model *m, uint32_t ip);
 
 /*
  * State restore: re-creates identity id with labels (the identity's own
  * label set, as id_alloc_get() reports it; copied) holding one reference,
  * and makes the engine know it, so that endpoints and CIDR prefixes added
  * afterwards get their old numbers. Drop that reference with
- * agent_model_identity_release() once everything is loaded. Returns 0 or
+ * model_identity_release() once everything is loaded. Returns 0 or
  * the error of id_alloc_restore() / -ENOMEM; on error nothing changed.
  */
-int agent_model_identity_restore(struct agent_model *m, uint32_t id,
-				 const struct pol_labels *labels);
+int model_identity_restore(struct model *m, uint32_t id, const struct pol_labels *labels);
 /* Drops one reference on identity id; the engine forgets it when it is freed. -ENOENT. */
-int agent_model_identity_release(struct agent_model *m, uint32_t id);
+int model_identity_release(struct model *m, uint32_t id);
 
 /*
  * Loads every policy of set (takes them all; set is left empty), replacing
  * loaded policies of the same kind, namespace and name. Allocates identities
  * for the CIDR prefixes now in use and releases unused ones.
  */
-int agent_model_policies_load(struct agent_model *m, struct pol_set *set);
-int agent_model_policy_delete(struct agent_model *m, enum pol_kind kind, const char *ns,
-			      const char *name);
+int model_policies_load(struct model *m, struct pol_set *set);
+int model_policy_delete(struct model *m, enum pol_kind kind, const char *ns, const char *name);
 
 /* pol_engine_regenerate() on the model's engine. */
-int agent_model_regenerate(struct agent_model *m, uint32_t **changed, size_t *nchanged);
+int model_regenerate(struct model *m, uint32_t **changed, size_t *nchanged);
 
-struct pol_engine *agent_model_engine(const struct agent_model *m);
-struct id_alloc *agent_model_ids(const struct agent_model *m);
-struct ipcache *agent_model_ipcache(const struct agent_model *m);
+struct pol_engine *model_engine(const struct model *m);
+struct id_alloc *model_ids(const struct model *m);
+struct ipcache *model_ipcache(const struct model *m);
 
 /*
  * Resolves a trace peer: an endpoint name (or "ns/name", or a bare name in
@@ -114,7 +112,7 @@ struct ipcache *agent_model_ipcache(const struct agent_model *m);
  * ipcache's answer: a CIDR identity or world). Strings in *out point into
  * the model or into addrbuf (at least 16 bytes). -ENOENT with eb set.
  */
-int agent_model_peer(const struct agent_model *m, const char *spec, struct pol_trace_peer *out,
-		     char *addrbuf, struct errbuf *eb);
+int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *out, char *addrbuf,
+	       struct errbuf *eb);
 
 #endif

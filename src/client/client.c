@@ -1,53 +1,84 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP/1.1 over velumd's unix socket (see client.h): a small client of our
- * own, since the CLI needs only requests with Connection: close, and
+ * own, since velum's programs need only requests with Connection: close, and
  * Content-Length or chunked answers; it starts in a millisecond where
  * libcurl's dependencies take tens.
  */
-#include "cli/client.h"
+#include "client/client.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+static const char *sock_path(const struct client *c)
+{
+	return c->socket ? c->socket : CLIENT_SOCKET_DEFAULT;
+}
 
-const char *cli_socket = CLI_SOCKET_DEFAULT;
+static int set_timeout(int fd, int optname, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
-/* Connects to the agent's socket; prints the reason on failure. */
-static int dial(void)
+	if (ms <= 0)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, optname, &tv, sizeof(tv)) == -1)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Connects to the agent's socket. SO_SNDTIMEO also bounds a unix socket's
+ * connect(), which blocks while the agent's backlog is full. recv_timeout
+ * says whether reads are bounded too (not for streams, which wait for flows).
+ */
+static int dial(const struct client *c, bool recv_timeout, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err = 0;
+	const char *path = sock_path(c);
+	int fd = -1, err = 0;
 
-	if (strlen(cli_socket) >= sizeof(sa.sun_path)) {
-		err = ENAMETOOLONG;
-		fd = -1;
-	} else {
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cli_socket);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-			err = errno;
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-		}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		err = -ENAMETOOLONG;
+		goto err;
 	}
-	if (fd >= 0)
-		return fd;
-	fprintf(stderr,
-		"velum: cannot reach velumd at %s: %s%s. Is it running? Start it with: velumd%s\n",
-		cli_socket, strerror(err), err == EACCES ? " (the API is for root only)" : "",
-		strcmp(cli_socket, CLI_SOCKET_DEFAULT) ? " --socket <path>" : "");
-	return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		err = -errno;
+		goto err;
+	}
+	err = set_timeout(fd, SO_SNDTIMEO, c->timeout_ms);
+	if (!err && recv_timeout)
+		err = set_timeout(fd, SO_RCVTIMEO, c->timeout_ms);
+	if (err)
+		goto err_close;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		err = errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
+		goto err_close;
+	}
+	return fd;
+
+err_close:
+	close(fd);
+err:
+	errbuf_set(eb, "cannot reach velumd at %s: %s%s. Is it running? Start it with: velumd%s",
+		   path, strerror(-err), err == -EACCES ? " (the API is for root only)" : "",
+		   strcmp(path, CLIENT_SOCKET_DEFAULT) ? " --socket <path>" : "");
+	return err;
+}
+
+/* EAGAIN after SO_RCVTIMEO / SO_SNDTIMEO is a timeout. */
+static int io_err(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK ? -ETIMEDOUT : -e;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -57,8 +88,10 @@ static int write_all(int fd, const char *p, size_t len)
 
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return -errno;
+		if (w == -1)
+			return io_err(errno);
+		if (w == 0)
+			return -EPIPE;
 		p += w;
 		len -= (size_t)w;
 	}
@@ -190,61 +223,70 @@ static void to_strbuf(void *ctx, const char *p, size_t n)
 	strbuf_append(ctx, p, n);
 }
 
-int cli_request(const char *method, const char *path, const char *body, size_t len,
-		struct cli_resp *out)
+/* Reads until the answer is complete, the peer closes, *stop is set or an error. */
+static int receive(int fd, struct reader *r, const volatile sig_atomic_t *stop,
+		   const bool *sink_stop)
 {
-	struct reader r = { .sink = to_strbuf };
 	char buf[65536];
-	int fd, err;
 
-	memset(out, 0, sizeof(*out));
-	r.ctx = &out->body;
-	fd = dial();
-	if (fd < 0)
-		return CLI_EXIT_FAIL;
-	err = send_request(fd, method, path, body, len);
-	while (!err && !r.done) {
+	while (!r->done && !(sink_stop && *sink_stop) && !(stop && *stop)) {
 		ssize_t got = read(fd, buf, sizeof(buf));
 
 		if (got == -1 && errno == EINTR)
 			continue;
-		if (got < 0)
-			err = -errno;
-		if (got <= 0)
+		if (got == -1)
+			return io_err(errno);
+		if (got == 0)
 			break;
-		feed(&r, buf, (size_t)got);
-	}
-	close(fd);
-	out->status = r.in_body ? r.status : 0;
-	strbuf_free(&r.head);
-	strbuf_free(&r.line);
-	if (err || !out->status || out->body.oom) {
-		fprintf(stderr, "velum: request to velumd at %s failed: %s\n", cli_socket,
-			err	      ? strerror(-err) :
-			out->body.oom ? "out of memory" :
-					"no answer");
-		strbuf_free(&out->body);
-		return CLI_EXIT_FAIL;
+		feed(r, buf, (size_t)got);
 	}
 	return 0;
 }
 
+static void reader_free(struct reader *r)
+{
+	strbuf_free(&r->head);
+	strbuf_free(&r->line);
+}
+
+int client_request(const struct client *c, const char *method, const char *path, const char *body,
+		   size_t len, struct client_resp *out, struct errbuf *eb)
+{
+	struct reader r = { .sink = to_strbuf };
+	int fd, err;
+
+	memset(out, 0, sizeof(*out));
+	r.ctx = &out->body;
+	fd = dial(c, true, eb);
+	if (fd < 0)
+		return fd;
+	err = send_request(fd, method, path, body, len);
+	if (!err)
+		err = receive(fd, &r, NULL, NULL);
+	close(fd);
+	out->status = r.in_body ? r.status : 0;
+	reader_free(&r);
+	if (!err && out->body.oom)
+		err = -ENOMEM;
+	if (!err && !out->status)
+		err = -EPROTO;
+	if (err) {
+		errbuf_set(eb, "request to velumd at %s failed: %s", sock_path(c),
+			   err == -EPROTO ? "no answer" : strerror(-err));
+		client_resp_free(out);
+		out->status = 0;
+	}
+	return err;
+}
+
 struct stream {
 	struct strbuf buf;  /* a partial line */
-	struct strbuf err;  /* the body of a non-200 answer */
+	struct strbuf *err; /* the body of a non-200 answer */
 	const long *status; /* the reader's */
 	int (*line)(void *ctx, const char *text, size_t len);
 	void *ctx;
 	bool stop;
 };
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 /* Splits a 200 body into lines for the caller (blank lines are keep-alives). */
 static void to_lines(void *ctx, const char *p, size_t n)
@@ -253,7 +295,7 @@ static void to_lines(void *ctx, const char *p, size_t n)
 	size_t i, start = 0;
 
 	if (*s->status != 200) {
-		strbuf_append(&s->err, p, n);
+		strbuf_append(s->err, p, n);
 		return;
 	}
 	if (s->stop)
@@ -273,64 +315,48 @@ static void to_lines(void *ctx, const char *p, size_t n)
 	}
 }
 
-int cli_stream(const char *path, int (*line)(void *ctx, const char *text, size_t len), void *ctx)
+int client_stream(const struct client *c, const char *path,
+		  int (*line)(void *ctx, const char *text, size_t len), void *ctx,
+		  const volatile sig_atomic_t *stop, struct client_resp *out, struct errbuf *eb)
 {
 	struct stream s = { .line = line, .ctx = ctx };
 	struct reader r = { .sink = to_lines, .ctx = &s };
-	struct sigaction sa = { .sa_handler = on_sigint }; /* no SA_RESTART: read() returns */
-	char buf[65536];
 	int fd, err, ret = 0;
 
+	memset(out, 0, sizeof(*out));
 	s.status = &r.status;
-	fd = dial();
+	s.err = &out->body;
+	fd = dial(c, false, eb);
 	if (fd < 0)
-		return CLI_EXIT_FAIL;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+		return fd;
 	err = send_request(fd, "GET", path, NULL, 0);
-	while (!err && !r.done && !s.stop && !interrupted) {
-		ssize_t got = read(fd, buf, sizeof(buf));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			err = -errno;
-		if (got <= 0)
-			break;
-		feed(&r, buf, (size_t)got);
-	}
+	if (!err)
+		err = receive(fd, &r, stop, &s.stop);
 	close(fd);
-	if (r.in_body && r.status != 200) {
-		struct cli_resp resp = { .status = r.status, .body = s.err };
-
-		ret = cli_check(&resp, "observe");
-	} else if (!r.in_body && !interrupted) {
-		fprintf(stderr, "velum: stream from velumd at %s failed: %s\n", cli_socket,
-			err ? strerror(-err) : "no answer");
-		ret = CLI_EXIT_FAIL;
-	} else if (s.buf.len && !s.stop) {
-		line(ctx, s.buf.p, s.buf.len);
+	out->status = r.in_body ? r.status : 0;
+	if (s.stop || (stop && *stop)) {
+		ret = 1;
+	} else if (!r.in_body) {
+		errbuf_set(eb, "stream from velumd at %s failed: %s", sock_path(c),
+			   err ? strerror(-err) : "no answer");
+		ret = err ? err : -EPROTO;
+	} else if (r.status == 200 && s.buf.len) {
+		line(ctx, s.buf.p, s.buf.len); /* the agent ended it: nothing left to stop */
 	}
-	if (!ret && !interrupted && !s.stop && strstr(path, "follow=1")) {
-		fprintf(stderr, "velum: velumd closed the stream (stopped or restarted)\n");
-		ret = CLI_EXIT_FAIL;
-	}
-	strbuf_free(&s.err);
 	strbuf_free(&s.buf);
-	strbuf_free(&r.head);
-	strbuf_free(&r.line);
+	reader_free(&r);
 	return ret;
 }
 
-void cli_resp_free(struct cli_resp *r)
+void client_resp_free(struct client_resp *r)
 {
 	strbuf_free(&r->body);
 }
 
-int cli_check(const struct cli_resp *r, const char *cmd)
+int client_resp_error(const struct client_resp *r, struct errbuf *eb)
 {
-	json_t *j;
 	const char *msg = NULL;
+	json_t *j;
 
 	if (r->status >= 200 && r->status < 300)
 		return 0;
@@ -338,25 +364,75 @@ int cli_check(const struct cli_resp *r, const char *cmd)
 	if (j)
 		msg = json_string_value(json_object_get(j, "error"));
 	if (msg)
-		fprintf(stderr, "velum %s: %s\n", cmd, msg);
+		errbuf_set(eb, "%s", msg);
 	else
-		fprintf(stderr, "velum %s: velumd answered %ld: %.*s\n", cmd, r->status,
-			(int)r->body.len, r->body.p ? r->body.p : "");
+		errbuf_set(eb, "velumd answered %ld: %.*s", r->status, (int)r->body.len,
+			   r->body.p ? r->body.p : "");
 	json_decref(j);
-	return r->status == 400 ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	switch (r->status) {
+	case 400:
+		return -EINVAL;
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 409:
+		return -EEXIST;
+	case 413:
+		return -E2BIG;
+	case 503:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
 }
 
-json_t *cli_json(const struct cli_resp *r, const char *cmd)
+json_t *client_resp_json(const struct client_resp *r, struct errbuf *eb)
 {
 	json_error_t je;
 	json_t *j = json_loadb(r->body.p ? r->body.p : "", r->body.len, 0, &je);
 
-	if (!j)
-		fprintf(stderr, "velum %s: unreadable answer from velumd: %s\n", cmd, je.text);
+	if (!j) {
+		errbuf_set(eb, "unreadable answer from velumd: %s", je.text);
+		errno = EPROTO;
+	}
 	return j;
 }
 
-void cli_url_escape(struct strbuf *sb, const char *s)
+int client_call(const struct client *c, const char *method, const char *path, const json_t *body,
+		long *status, json_t **out, struct errbuf *eb)
+{
+	struct client_resp r;
+	char *text = NULL;
+	int err;
+
+	*out = NULL;
+	if (status)
+		*status = 0;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text) {
+			errbuf_set(eb, "cannot serialise the request to velumd");
+			return -ENOMEM;
+		}
+	}
+	err = client_request(c, method, path, text, text ? strlen(text) : 0, &r, eb);
+	free(text);
+	if (err)
+		return err;
+	if (status)
+		*status = r.status;
+	err = client_resp_error(&r, eb);
+	if (!err && r.body.len) {
+		*out = client_resp_json(&r, eb);
+		if (!*out)
+			err = -EPROTO;
+	}
+	client_resp_free(&r);
+	return err;
+}
+
+void client_url_escape(struct strbuf *sb, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -365,15 +441,5 @@ void cli_url_escape(struct strbuf *sb, const char *s)
 			strbuf_putc(sb, (char)ch);
 		else
 			strbuf_printf(sb, "%%%02X", ch);
-	}
-}
-
-void cli_print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s) {
-		puts(s);
-		free(s);
 	}
 }

@@ -9,8 +9,8 @@
  * applies Cilium's default label filter (io.kubernetes.* and friends out,
  * namespace, service account, cluster and app.kubernetes.io labels in).
  */
-#ifndef VELUM_POLICY_LABELS_H
-#define VELUM_POLICY_LABELS_H
+#ifndef VELUM_LABELS_LABELS_H
+#define VELUM_LABELS_LABELS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
  * Label parsing, validation, sorted label sets and Cilium's default
  * security-label filter.
  */
-#include "policy/labels.h"
+#include "labels/labels.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* IP prefix parsing, containment and subtraction. */
-#include "policy/prefix.h"
+#include "labels/prefix.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
