@@ -3,7 +3,7 @@
 # `make bench-datapath`: velum vs. no filtering vs. iptables, HTTP between
 # two endpoints; results in bench/results/datapath.md. Not part of `make test`.
 
-dp_bench_srcs := bench/dp_bench.c bench/dp_http.c
+dp_bench_srcs := bench/dp_bench.c bench/dp_http.c bench/hist.c
 dp_bench_objs := $(patsubst %.c,$(BUILD)/obj/%.o,$(dp_bench_srcs))
 
 $(dp_bench_objs): $(bpf_skels)
@@ -12,7 +12,7 @@ $(BUILD)/bench/dp_bench: $(dp_bench_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvel
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(dp_bench_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a \
-		$(call pkg_libs,libbpf) -lpthread
+		$(call pkg_libs,libbpf) -lpthread -lm
 
 .PHONY: bench-datapath bench
 bench-datapath: $(BUILD)/bench/dp_bench

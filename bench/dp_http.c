@@ -1,22 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * HTTP server and load generators for bench/dp_bench.c (see dp_http.h). The
- * server answers every request head with a fixed 2-byte body; clients send
- * a fixed GET and count a response when its full length has arrived. Both
- * sides are single-threaded epoll loops with non-blocking sockets.
+ * The benchmarks' HTTP client and the datapath benchmark's server (see
+ * dp_http.h). The server answers every request head with a fixed 2-byte
+ * body. The client is one epoll loop per thread over non-blocking sockets:
+ * it parses each response's status line and Content-Length (chunked bodies
+ * are refused as bad responses; the targets send lengths) and keeps a
+ * stack of idle connections for the open loop.
  */
 #include "dp_http.h"
 
 #include <errno.h>
+#include <math.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 static double now_s(void)
@@ -81,184 +84,457 @@ int http_serve(unsigned short port, atomic_bool *stop, atomic_int *ready)
 	return 0;
 }
 
+#define HEAD_MAX 2048 /* a response head longer than this is a bad response */
+#define TICK	 0.1  /* s: rate samples, time-out scans and reconnects */
+
+enum conn_state { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
+
 struct conn {
 	int fd;
-	size_t got; /* bytes of the current response */
-	bool busy;
-	double sched; /* scheduled send time of the request in flight */
+	enum conn_state st;
+	bool in_idle;	  /* on the idle stack (entries are checked when popped) */
+	bool close_after; /* the response said Connection: close */
+	int status;
+	long body_left; /* body bytes still to come; -1 while reading the head */
+	double since;	/* connect start or send time */
+	double due;	/* the request's due time (open loop) or send time */
+	size_t len;
+	char buf[HEAD_MAX];
 };
 
-static int connect_all(in_addr_t dst, unsigned short port, struct conn *c, int n, int ep)
+struct load {
+	const struct http_load_opts *o;
+	struct http_load_stats *s;
+	struct sockaddr_in addr;
+	char req[512];
+	size_t req_len;
+	struct conn *c;
+	int *idle, nidle, nbusy, ep;
+	double timeout;
+	bool open, sending;
+	long interval_ok;
+};
+
+static void conn_open(struct load *l, int i, double now);
+
+static void conn_close(struct load *l, int i)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = dst };
+	struct conn *c = &l->c[i];
+
+	if (c->st == C_BUSY)
+		l->nbusy--;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->st = C_DOWN;
+}
+
+/* Closes connection i and, while the load runs, opens its replacement. */
+static void conn_replace(struct load *l, int i, double now)
+{
+	conn_close(l, i);
+	if (l->sending)
+		conn_open(l, i, now);
+}
+
+static void push_idle(struct load *l, int i)
+{
+	l->c[i].st = C_IDLE;
+	if (!l->c[i].in_idle) {
+		l->c[i].in_idle = true;
+		l->idle[l->nidle++] = i;
+	}
+}
+
+/* An idle connection, or -1. */
+static int pop_idle(struct load *l)
+{
+	while (l->nidle) {
+		int i = l->idle[--l->nidle];
+
+		l->c[i].in_idle = false;
+		if (l->c[i].st == C_IDLE)
+			return i;
+	}
+	return -1;
+}
+
+static void send_req(struct load *l, int i, double due, double now)
+{
+	struct conn *c = &l->c[i];
+
+	if (write(c->fd, l->req, l->req_len) != (ssize_t)l->req_len) {
+		/* a request this small goes out whole unless the connection broke */
+		l->s->resets++;
+		conn_replace(l, i, now);
+		return;
+	}
+	c->st = C_BUSY;
+	l->nbusy++;
+	c->since = now;
+	c->due = due;
+	c->body_left = -1;
+	c->len = 0;
+}
+
+static void conn_ready(struct load *l, int i, double now)
+{
+	if (!l->open && l->sending)
+		send_req(l, i, now, now);
+	else
+		push_idle(l, i);
+}
+
+static void conn_open(struct load *l, int i, double now)
+{
+	struct conn *c = &l->c[i];
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = i };
 	int one = 1;
 
-	for (int i = 0; i < n; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
-
-		c[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (c[i].fd < 0 || connect(c[i].fd, (void *)&a, sizeof(a)))
-			return -errno;
-		setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev);
+	c->since = now;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		l->s->connect_errors++;
+		c->st = C_DOWN;
+		return;
 	}
-	return 0;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (void *)&l->addr, sizeof(l->addr)) && errno != EINPROGRESS) {
+		l->s->connect_errors++;
+		conn_close(l, i);
+		return;
+	}
+	c->st = C_CONNECTING;
+	epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static void close_all(struct conn *c, int n, int ep)
+static void on_connected(struct load *l, int i, double now)
 {
-	for (int i = 0; i < n; i++)
-		if (c[i].fd > 0)
-			close(c[i].fd);
-	close(ep);
+	struct conn *c = &l->c[i];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		l->s->connect_errors++;
+		conn_close(l, i); /* retried at the next tick */
+		return;
+	}
+	epoll_ctl(l->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_ready(l, i, now);
 }
 
-/* Reads what arrived on c; returns the number of complete responses. */
-static int on_readable(struct conn *c)
+/* The status and body length of the head in c->buf[0..head_len); false if unparsable. */
+static bool parse_head(struct conn *c, size_t head_len)
 {
-	char buf[4096];
-	ssize_t r = read(c->fd, buf, sizeof(buf));
-	int done = 0;
+	const char *p = c->buf, *end = c->buf + head_len;
+	bool have_len = false;
 
-	if (r <= 0)
-		return -1;
-	c->got += r;
-	while (c->got >= sizeof(resp) - 1) {
-		c->got -= sizeof(resp) - 1;
-		done++;
+	if (head_len < 12 || memcmp(p, "HTTP/1.", 7) || p[8] != ' ')
+		return false;
+	c->status = atoi(p + 9);
+	if (c->status < 100 || c->status > 599)
+		return false;
+	c->body_left = 0;
+	c->close_after = p[7] == '0';
+	for (p = memchr(p, '\n', end - p); p && ++p < end; p = memchr(p, '\n', end - p)) {
+		if (!strncasecmp(p, "Content-Length:", 15)) {
+			c->body_left = strtol(p + 15, NULL, 10);
+			have_len = c->body_left >= 0;
+		} else if (!strncasecmp(p, "Transfer-Encoding:", 18)) {
+			return false;
+		} else if (!strncasecmp(p, "Connection:", 11)) {
+			const char *v = p + 11 + strspn(p + 11, " \t");
+
+			c->close_after = !strncasecmp(v, "close", 5);
+		}
 	}
-	return done;
+	/* 1xx, 204 and 304 have no body; others must say how long theirs is */
+	return have_len || c->status < 200 || c->status == 204 || c->status == 304;
+}
+
+static void complete(struct load *l, int i, double now)
+{
+	struct conn *c = &l->c[i];
+
+	if (c->status >= 200 && c->status < 300) {
+		hist_record(l->s->lat, (int64_t)((now - c->due) * 1e6 + 0.5));
+		l->s->ok++;
+		l->interval_ok++;
+	} else {
+		l->s->non2xx++;
+	}
+	c->st = C_IDLE;
+	l->nbusy--;
+	if (c->close_after)
+		conn_replace(l, i, now);
+	else
+		conn_ready(l, i, now);
+}
+
+static void on_readable(struct load *l, int i, double now)
+{
+	struct conn *c = &l->c[i];
+
+	for (;;) {
+		size_t room = HEAD_MAX - c->len;
+		ssize_t r = read(c->fd, c->buf + c->len, room);
+
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r <= 0) {
+			/* an idle connection the server closed is replaced quietly */
+			if (c->st == C_BUSY)
+				l->s->resets++;
+			conn_replace(l, i, now);
+			return;
+		}
+		l->s->bytes += r;
+		if (c->st != C_BUSY)
+			goto bad; /* bytes nobody asked for */
+		c->len += r;
+		if (c->body_left < 0) {
+			char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+			size_t head;
+
+			if (!e) {
+				if (c->len == HEAD_MAX)
+					goto bad;
+				if ((size_t)r < room)
+					return;
+				continue;
+			}
+			head = e + 4 - c->buf;
+			if (!parse_head(c, head))
+				goto bad;
+			c->len -= head;
+			memmove(c->buf, c->buf + head, c->len);
+		}
+		{
+			size_t take = (size_t)c->body_left < c->len ? (size_t)c->body_left : c->len;
+
+			c->body_left -= take;
+			c->len -= take;
+			memmove(c->buf, c->buf + take, c->len);
+		}
+		if (c->body_left > 0) {
+			if ((size_t)r < room)
+				return; /* drained: epoll (level-triggered) reports the rest */
+			continue;
+		}
+		if (c->len)
+			goto bad; /* more than one response to one request */
+		complete(l, i, now);
+		return; /* one response per request in flight: nothing else is due */
+	}
+bad:
+	l->s->bad++;
+	conn_replace(l, i, now);
+}
+
+/* Every TICK: the rate sample, time-outs, and reconnects. */
+static void tick(struct load *l, double now, double interval)
+{
+	if (l->sending && l->s->rate && interval > 0)
+		hist_record(l->s->rate, (int64_t)(l->interval_ok / interval + 0.5));
+	l->interval_ok = 0;
+	for (int i = 0; i < l->o->conns; i++) {
+		struct conn *c = &l->c[i];
+
+		if (c->st == C_BUSY && now - c->since > l->timeout) {
+			l->s->timeouts++;
+			conn_replace(l, i, now);
+		} else if (c->st == C_CONNECTING && now - c->since > l->timeout) {
+			l->s->connect_errors++;
+			conn_replace(l, i, now);
+		} else if (c->st == C_DOWN && l->sending) {
+			conn_open(l, i, now);
+		}
+	}
+}
+
+static void handle(struct load *l, struct epoll_event *evs, int n)
+{
+	double now = now_s();
+
+	for (int k = 0; k < n; k++) {
+		int i = evs[k].data.u32;
+
+		if (l->c[i].st == C_CONNECTING)
+			on_connected(l, i, now);
+		else if (l->c[i].fd >= 0)
+			on_readable(l, i, now);
+	}
+}
+
+static int wait_events(struct load *l, double until)
+{
+	struct epoll_event evs[256];
+	double left = until - now_s();
+	struct timespec to;
+	int n;
+
+	if (left < 0)
+		left = 0;
+	to.tv_sec = (time_t)left;
+	to.tv_nsec = (long)((left - to.tv_sec) * 1e9);
+	n = epoll_pwait2(l->ep, evs, 256, &to, NULL);
+	if (n > 0)
+		handle(l, evs, n);
+	return n;
+}
+
+/* Sends open-loop request k onwards while they are due and a connection is idle. */
+static long send_due(struct load *l, long k, double start, double end, double now)
+{
+	for (;;) {
+		double due = start + l->o->offset + k / l->o->rate;
+		int i;
+
+		if (due > now || due >= end)
+			return k;
+		i = pop_idle(l);
+		if (i < 0)
+			return k;
+		send_req(l, i, due, now);
+		k++;
+	}
+}
+
+int http_load(const struct http_load_opts *o, struct http_load_stats *s)
+{
+	struct load l = { .o = o, .s = s, .open = o->rate > 0 };
+	double start, end, next_tick, last_tick, now, drain_end = 0;
+	long k = 0;
+	int err = 0;
+
+	l.timeout = o->timeout > 0 ? o->timeout : 30;
+	l.addr = (struct sockaddr_in){ .sin_family = AF_INET,
+				       .sin_port = htons(o->port),
+				       .sin_addr.s_addr = o->dst };
+	l.req_len = snprintf(l.req, sizeof(l.req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+			     o->path ? o->path : "/", o->host ? o->host : "bench");
+	if (l.req_len >= sizeof(l.req) || o->conns < 1)
+		return -EINVAL;
+	l.c = calloc(o->conns, sizeof(*l.c));
+	l.idle = calloc(o->conns, sizeof(*l.idle));
+	l.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!l.c || !l.idle || l.ep < 0) {
+		err = l.ep < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	/* connect everything first; the load starts when all are up or failed */
+	now = now_s();
+	for (int i = 0; i < o->conns; i++) {
+		l.c[i].fd = -1;
+		conn_open(&l, i, now);
+	}
+	for (;;) {
+		int connecting = 0;
+
+		for (int i = 0; i < o->conns; i++)
+			connecting += l.c[i].st == C_CONNECTING;
+		if (!connecting || now_s() - now > l.timeout)
+			break;
+		wait_events(&l, now_s() + TICK);
+	}
+	if (o->go)
+		pthread_barrier_wait(o->go);
+	start = now_s();
+	end = start + o->secs;
+	last_tick = start;
+	next_tick = start + TICK;
+	l.sending = true;
+	if (!l.open)
+		for (int i; (i = pop_idle(&l)) >= 0;)
+			send_req(&l, i, start, start);
+	for (;;) {
+		double wake = next_tick;
+
+		now = now_s();
+		if (l.sending && now >= end) {
+			tick(&l, now, now - last_tick);
+			l.sending = false;
+			s->elapsed = now - start;
+			if (l.open && o->secs > o->offset) {
+				long due = (long)ceil((o->secs - o->offset) * o->rate);
+
+				s->unsent += due > k ? due - k : 0;
+			}
+			drain_end = l.open ? now + l.timeout : now;
+		}
+		if (!l.sending && (!l.nbusy || now >= drain_end))
+			break;
+		if (l.open && l.sending) {
+			k = send_due(&l, k, start, end, now);
+			if (l.nidle)
+				wake = start + o->offset + k / o->rate;
+		}
+		if (now >= next_tick) {
+			tick(&l, now, now - last_tick);
+			last_tick = now;
+			while (next_tick <= now)
+				next_tick += TICK;
+		}
+		if (wake > next_tick)
+			wake = next_tick;
+		if (l.sending && wake > end)
+			wake = end;
+		if (!l.sending && wake > drain_end)
+			wake = drain_end;
+		if (wait_events(&l, wake) < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+	}
+	/* requests still unanswered at the end of the drain */
+	if (l.open)
+		s->timeouts += l.nbusy;
+out:
+	if (l.c)
+		for (int i = 0; i < o->conns; i++)
+			if (l.c[i].fd >= 0)
+				close(l.c[i].fd);
+	if (l.ep >= 0)
+		close(l.ep);
+	free(l.c);
+	free(l.idle);
+	return err;
+}
+
+static int run_one(in_addr_t dst, unsigned short port, int conns, double rate, double secs,
+		   struct http_result *r)
+{
+	struct http_load_opts o = {
+		.dst = dst, .port = port, .conns = conns, .rate = rate, .secs = secs, .timeout = 2
+	};
+	struct http_load_stats s = { .lat = hist__new(60000000, 3) };
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (!s.lat)
+		return -ENOMEM;
+	err = http_load(&o, &s);
+	r->done = s.ok;
+	r->errors = s.non2xx + s.connect_errors + s.timeouts + s.resets + s.bad;
+	r->rps = s.elapsed > 0 ? s.ok / s.elapsed : 0;
+	r->p50_us = hist_percentile(s.lat, 50);
+	r->p90_us = hist_percentile(s.lat, 90);
+	r->p99_us = hist_percentile(s.lat, 99);
+	r->p999_us = hist_percentile(s.lat, 99.9);
+	r->max_us = hist_percentile(s.lat, 100);
+	hist__free(s.lat);
+	return err;
 }
 
 int http_closed_loop(in_addr_t dst, unsigned short port, int conns, double secs,
 		     struct http_result *r)
 {
-	struct conn *c = calloc(conns, sizeof(*c));
-	struct epoll_event evs[256];
-	int ep = epoll_create1(EPOLL_CLOEXEC), err;
-	double t0, end;
-
-	memset(r, 0, sizeof(*r));
-	if (!c || ep < 0)
-		return -ENOMEM;
-	err = connect_all(dst, port, c, conns, ep);
-	if (err)
-		goto out;
-	t0 = now_s();
-	end = t0 + secs;
-	for (int i = 0; i < conns; i++)
-		if (write(c[i].fd, req, sizeof(req) - 1) < 0)
-			r->errors++;
-	while (now_s() < end) {
-		int n = epoll_wait(ep, evs, 256, 100);
-
-		for (int i = 0; i < n; i++) {
-			struct conn *k = &c[evs[i].data.u32];
-			int d = on_readable(k);
-
-			if (d < 0) {
-				r->errors++;
-				continue;
-			}
-			r->done += d;
-			if (d && write(k->fd, req, sizeof(req) - 1) < 0)
-				r->errors++;
-		}
-	}
-	r->rps = r->done / (now_s() - t0);
-out:
-	close_all(c, conns, ep);
-	free(c);
-	return err;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	return run_one(dst, port, conns, 0, secs, r);
 }
 
 int http_open_loop(in_addr_t dst, unsigned short port, int conns, double rate, double secs,
 		   struct http_result *r)
 {
-	size_t total = rate * secs, sent = 0, nlat = 0;
-	struct conn *c = calloc(conns, sizeof(*c));
-	double *lat = calloc(total + 1, sizeof(double));
-	struct epoll_event evs[256];
-	int ep = epoll_create1(EPOLL_CLOEXEC), err;
-	double t0, drain_end;
-
-	memset(r, 0, sizeof(*r));
-	if (!c || !lat || ep < 0) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = connect_all(dst, port, c, conns, ep);
-	if (err)
-		goto out;
-	t0 = now_s();
-	drain_end = t0 + secs + 2;
-	while (nlat + r->errors < total && now_s() < drain_end) {
-		double t = now_s();
-		struct timespec to;
-		int n;
-
-		/* every request whose time has come goes to an idle connection; the
-		 * others wait, and their wait counts in their latency */
-		while (sent < total && t0 + sent / rate <= t) {
-			int i;
-
-			for (i = 0; i < conns && c[i].busy; i++)
-				;
-			if (i == conns)
-				break;
-			c[i].busy = true;
-			c[i].sched = t0 + sent / rate;
-			c[i].got = 0;
-			if (write(c[i].fd, req, sizeof(req) - 1) < 0)
-				r->errors++;
-			sent++;
-		}
-		{
-			double next = sent < total ? t0 + sent / rate - now_s() : 0.001;
-
-			if (next < 0)
-				next = 0;
-			to.tv_sec = (time_t)next;
-			to.tv_nsec = (long)((next - to.tv_sec) * 1e9);
-		}
-		n = epoll_pwait2(ep, evs, 256, &to, NULL);
-		for (int i = 0; i < n; i++) {
-			struct conn *k = &c[evs[i].data.u32];
-			int d = on_readable(k);
-
-			if (d < 0) {
-				r->errors++;
-				continue;
-			}
-			if (d) {
-				lat[nlat++] = (now_s() - k->sched) * 1e6;
-				k->busy = false;
-			}
-		}
-	}
-	r->done = nlat;
-	r->rps = nlat / secs;
-	if (nlat) {
-		qsort(lat, nlat, sizeof(double), cmp_double);
-		r->p50_us = lat[nlat / 2];
-		r->p90_us = lat[nlat * 9 / 10];
-		r->p99_us = lat[nlat * 99 / 100];
-		r->p999_us = lat[nlat * 999 / 1000];
-		r->max_us = lat[nlat - 1];
-	}
-out:
-	if (ep >= 0)
-		close_all(c, conns, ep);
-	free(c);
-	free(lat);
-	return err;
+	return run_one(dst, port, conns, rate, secs, r);
 }

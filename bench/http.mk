@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# `make bench`: the paper's HTTP experiment (bench/http.sh) with velum-load
+# (the load generator) against velum-hello (the target), both in endpoints
+# made by velumd; report and plots in bench/results/<timestamp>/.
+# `make bench QUICK=1` runs every configuration briefly; `make test` runs
+# that check (test-bench-quick). The histogram's unit test is test-hist.
+
+bins += velum-load velum-hello
+velum-load_srcs := bench/load.c bench/dp_http.c bench/hist.c
+velum-load_ldlibs := -lpthread
+velum-hello_srcs := bench/hello.c
+velum-hello_ldlibs := -lpthread
+
+$(BUILD)/tests/test_hist: $(BUILD)/san/tests/unit/test_hist.o $(BUILD)/san/bench/hist.o
+	$(call msg,LD-SAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(call pkg_libs,cmocka) -lm
+$(BUILD)/san/tests/unit/test_hist.o: EXTRA_CFLAGS += -Ibench
+
+.PHONY: test-hist
+test-hist: $(BUILD)/tests/test_hist
+	@echo "== $<"
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $<
+test_goals += test-hist
