@@ -6,8 +6,7 @@ bins += velum-bench-agent
 velum-bench-agent_srcs = bench/agent_bench.c $(client_srcs)
 velum-bench-agent_libs := jansson
 
-.PHONY: bench-agent bench
+.PHONY: bench-agent
 bench-agent: $(BUILD)/bin/velumd $(BUILD)/bin/velum-bench-agent
 	$(Q)bench/agent.sh $(BUILD)/bin/velumd $(BUILD)/bin/velum-bench-agent
 
-bench: bench-agent

@@ -14,8 +14,7 @@ $(BUILD)/bench/dp_bench: $(dp_bench_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvel
 	$(Q)$(CC) $(CFLAGS) -o $@ $(dp_bench_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a \
 		$(call pkg_libs,libbpf) -lpthread -lm
 
-.PHONY: bench-datapath bench
+.PHONY: bench-datapath
 bench-datapath: $(BUILD)/bench/dp_bench
 	$(Q)bench/datapath.sh $<
 
-bench: bench-datapath

@@ -452,10 +452,13 @@ int http_load(const struct http_load_opts *o, struct http_load_stats *s)
 		double wake = next_tick;
 
 		now = now_s();
+		if (l.open && l.sending) /* due before the end: sent even if the wake-up was late */
+			k = send_due(&l, k, start, end, now);
 		if (l.sending && now >= end) {
 			tick(&l, now, now - last_tick);
 			l.sending = false;
-			s->elapsed = now - start;
+			/* open loop: the answered share of the requests due in secs */
+			s->elapsed = l.open ? o->secs : now - start;
 			if (l.open && o->secs > o->offset) {
 				long due = (long)ceil((o->secs - o->offset) * o->rate);
 
@@ -465,11 +468,8 @@ int http_load(const struct http_load_opts *o, struct http_load_stats *s)
 		}
 		if (!l.sending && (!l.nbusy || now >= drain_end))
 			break;
-		if (l.open && l.sending) {
-			k = send_due(&l, k, start, end, now);
-			if (l.nidle)
-				wake = start + o->offset + k / o->rate;
-		}
+		if (l.open && l.sending && l.nidle)
+			wake = start + o->offset + k / o->rate;
 		if (now >= next_tick) {
 			tick(&l, now, now - last_tick);
 			last_tick = now;

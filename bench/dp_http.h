@@ -48,7 +48,7 @@ struct http_load_stats {
 	long bad;	     /* unparsable responses (connection replaced) */
 	long unsent; /* open loop: requests due before the end, never sent (no idle connection) */
 	long long bytes; /* bytes received */
-	double elapsed;	 /* s from the start to the end of sending */
+	double elapsed;	 /* closed loop: s from the start to the end; open loop: secs */
 };
 
 /*

@@ -23,3 +23,26 @@ test-hist: $(BUILD)/tests/test_hist
 	@echo "== $<"
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $<
 test_goals += test-hist
+
+http_bench_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp \
+	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
+
+# BENCH_FLAGS passes bench/http.sh options, e.g. BENCH_FLAGS=--paper
+.PHONY: bench test-bench-quick bench-wrk-check
+ifeq ($(QUICK),1)
+bench: test-bench-quick
+else
+bench: $(http_bench_deps)
+	$(Q)bench/http.sh $(BENCH_FLAGS)
+endif
+
+# every configuration briefly, then the pipeline's output checked (not the speed)
+test-bench-quick: $(http_bench_deps)
+	@echo "== tests/integration/bench_quick.sh"
+	$(Q)rc=0; tests/integration/bench_quick.sh || rc=$$?; \
+	if [ $$rc = 77 ]; then echo "SKIP: bench_quick needs root"; elif [ $$rc != 0 ]; then exit $$rc; fi
+test_goals += test-bench-quick
+
+# velum-load against wrk, closed loop, same target: bench/results/loadgen-vs-wrk.md
+bench-wrk-check: $(http_bench_deps)
+	$(Q)bench/http.sh --wrk-check bench/results/loadgen-vs-wrk.md

@@ -3,8 +3,7 @@
 bins += velum-bench-policy
 velum-bench-policy_srcs := bench/policy_bench.c
 
-.PHONY: bench-policy bench
+.PHONY: bench-policy
 bench-policy: $(BUILD)/bin/velum-bench-policy
 	$(BUILD)/bin/velum-bench-policy
 
-bench: bench-policy

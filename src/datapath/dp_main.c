@@ -80,6 +80,8 @@ static void usage(void)
 		"  events [-n COUNT]            print events until COUNT or Ctrl-C\n"
 		"  ep-add ID IDENTITY [NETNS]   create an endpoint (or adopt NETNS path)\n"
 		"  ep-del ID                    remove an endpoint\n"
+		"  bypass ID on|off             detach (on) or re-attach (off) the endpoint's\n"
+		"                               programs: nothing filters its traffic\n"
 		"  ct-gc                        delete expired conntrack entries\n"
 		"  destroy                      remove every endpoint, pin and map\n");
 }
@@ -176,6 +178,10 @@ int main(int argc, char **argv)
 			       ep.netns[0] ? ep.netns : eo.netns_path);
 	} else if (!strcmp(cmd, "ep-del") && optind < argc) {
 		err = dp_endpoint_remove(dp, strtoul(argv[optind], NULL, 10), &eb);
+	} else if (!strcmp(cmd, "bypass") && optind + 2 == argc &&
+		   (!strcmp(argv[optind + 1], "on") || !strcmp(argv[optind + 1], "off"))) {
+		err = dp_endpoint_bypass(dp, strtoul(argv[optind], NULL, 10),
+					 !strcmp(argv[optind + 1], "on"));
 	} else if (!strcmp(cmd, "ct-gc")) {
 		err = dp_ct_gc(dp);
 		if (err >= 0) {

@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+#
+# Writes the HTTP benchmark's report from a results folder made by
+# bench/http.sh: report.md (the table, every number also as a ratio to the
+# limit, the machine and versions), fig2-latency.png (latency percentile
+# spectrum of every configuration that ran, x = 1/(1-p) on a log scale, as
+# wrk2's plots), fig3-latency-lowest.png (the three lowest by p99),
+# fig4-throughput.png (maximum and average throughput), with the gnuplot
+# scripts and data files that drew them.
+#
+#   bench/report.py RESULTS_DIR
+#
+# Per configuration, table values are medians over the repetitions (ranges
+# for throughput); errors are summed over every run; a figure's spectrum is
+# the repetition with the median p99. A configuration without runs is
+# listed as not run, with velumd's refusal when there is one.
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+NAMES = {
+    "limit": "no filtering (the limit)",
+    "iptables": "iptables, 40 rules (no velum policy)",
+    "l3": "velum, 1 L3 rule",
+    "l4": "velum, 1 L4 rule",
+    "l7-1": "velum, 1 L7 rule",
+    "l7-40": "velum, 40 L7 rules",
+    "haproxy": "HAProxy, 40 ACLs (no velum policy)",
+}
+ERRORS = ["connect", "timeout", "reset", "non2xx", "bad_response", "unsent"]
+
+
+def fail(msg):
+    print("report: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        fail("%s: %s" % (path, e))
+
+
+def runs(d, kind, c, reps):
+    out = []
+    for r in range(1, reps + 1):
+        p = os.path.join(d, "raw", "%s-%s-%d.json" % (kind, c, r))
+        if os.path.exists(p):
+            out.append(load_json(p))
+    return out
+
+
+def ms(us):
+    return us / 1000.0
+
+
+def fmt_ms(us):
+    v = ms(us)
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def ratio(v, base):
+    if base is None or not base:
+        return ""
+    return " (%.2f)" % (v / base)
+
+
+def main():
+    if len(sys.argv) != 2:
+        fail("usage: report.py RESULTS_DIR")
+    d = sys.argv[1]
+    meta = {}
+    try:
+        with open(os.path.join(d, "meta.txt")) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                meta[k] = v
+    except OSError as e:
+        fail(str(e))
+    configs = meta["configs"].split()
+    reps = int(meta["reps"])
+    rows = {}
+    for c in configs:
+        closed, opened = runs(d, "closed", c, reps), runs(d, "open", c, reps)
+        refused = os.path.join(d, "refused-%s.txt" % c)
+        row = {"closed": closed, "open": opened, "refused": None}
+        if os.path.exists(refused):
+            with open(refused) as f:
+                row["refused"] = f.read().strip()
+        if opened and closed:
+            p99s = sorted(o["latency_us"]["p99"] for o in opened)
+            mid = p99s[(len(p99s) - 1) // 2]
+            row["median_run"] = next(o for o in opened if o["latency_us"]["p99"] == mid)
+            row["max"] = statistics.median(o["rps"] for o in closed)
+            row["max_range"] = (min(o["rps"] for o in closed), max(o["rps"] for o in closed))
+            row["avg"] = statistics.median(o["rps"] for o in opened)
+            row["avg_range"] = (min(o["rps"] for o in opened), max(o["rps"] for o in opened))
+            row["thr_avg"] = statistics.median(o["thread_rps"]["mean"] for o in opened)
+            row["thr_max"] = statistics.median(o["thread_rps"]["max"] for o in opened)
+            row["lat"] = {
+                p: statistics.median(o["latency_us"][p] for o in opened)
+                for p in ["p50", "p90", "p99", "p99.9", "max"]
+            }
+            row["errors"] = {
+                e: sum(o["errors"][e] for o in opened + closed) for e in ERRORS
+            }
+            row["requests"] = sum(o["requests"] for o in opened + closed)
+        rows[c] = row
+    ran = [c for c in configs if "max" in rows[c]]
+    if not ran:
+        fail("no configuration ran")
+    lim = rows.get("limit") if "max" in rows.get("limit", {}) else None
+
+    def base(k, p=None):
+        if not lim:
+            return None
+        return lim["lat"][p] if k == "lat" else lim[k]
+
+    # data and figures
+    for c in ran:
+        with open(os.path.join(d, "spectrum-%s.dat" % c), "w") as f:
+            f.write("# latency_ms percentile 1/(1-p) count (run with the median p99)\n")
+            for v, p, n in rows[c]["median_run"]["spectrum"]:
+                if p < 1:
+                    f.write("%.3f %.6f %.3f %d\n" % (ms(v), p, 1 / (1 - p), n))
+    with open(os.path.join(d, "throughput.dat"), "w") as f:
+        f.write("# config max_rps avg_rps thread_avg thread_max\n")
+        for c in ran:
+            r = rows[c]
+            f.write('"%s" %.1f %.1f %.1f %.1f\n' % (c, r["max"], r["avg"], r["thr_avg"], r["thr_max"]))
+    not_ran = [c for c in configs if c not in ran]
+    missing = " (not run: %s)" % ", ".join(not_ran) if not_ran else ""
+    spectrum_plot = """set terminal pngcairo size 1100,700 font ",11"
+set output "%s"
+set title "%s%s\\n%s req/s over %s connections, %s threads, %s s; median-p99 run of %s"
+set logscale x
+set logscale y
+set xrange [1:*]
+set xtics ("0%%%%" 1, "90%%%%" 10, "99%%%%" 100, "99.9%%%%" 1000, "99.99%%%%" 10000, "99.999%%%%" 100000, "99.9999%%%%" 1000000)
+set xlabel "percentile (x = 1/(1-p), log scale)"
+set ylabel "latency, ms (log scale)"
+set grid
+set key left top
+plot %s
+"""
+    lowest = sorted(ran, key=lambda c: rows[c]["lat"]["p99"])[:3]
+    for name, chosen, title in [
+        ("fig2-latency", ran, "Figure 2: latency by percentile, every configuration"),
+        ("fig3-latency-lowest", lowest, "Figure 3: latency by percentile, the three lowest p99"),
+    ]:
+        plots = ", ".join(
+            '"spectrum-%s.dat" using 3:1 with lines linewidth 2 title "%s"' % (c, NAMES[c])
+            for c in chosen
+        )
+        with open(os.path.join(d, name + ".gp"), "w") as f:
+            f.write(spectrum_plot % (name + ".png", title, missing, meta["rate"], meta["conns"],
+                                     meta["threads"], meta["secs"],
+                                     "%s repetition(s)" % meta["reps"], plots))
+    with open(os.path.join(d, "fig4-throughput.gp"), "w") as f:
+        f.write("""set terminal pngcairo size 1300,600 font ",11"
+set output "fig4-throughput.png"
+set multiplot layout 1,2 title "Figure 4: throughput%s (medians over %s repetition(s))"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -30
+set grid ytics
+set yrange [0:*]
+set key top right
+set title "all threads: maximum (closed loop, %s s) and average (open loop at %s req/s)"
+set ylabel "requests/s"
+plot "throughput.dat" using 2:xtic(1) title "max (closed loop)", "" using 3 title "average (open loop)"
+set title "wrk2's Req/Sec: per thread, 100 ms samples (%s threads)"
+set ylabel "requests/s per thread"
+plot "throughput.dat" using 5:xtic(1) title "max sample", "" using 4 title "average sample"
+unset multiplot
+""" % (missing, meta["reps"], meta["closed_secs"], meta["rate"], meta["threads"]))
+    for g in ["fig2-latency", "fig3-latency-lowest", "fig4-throughput"]:
+        try:
+            subprocess.run(["gnuplot", g + ".gp"], cwd=d, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            fail("gnuplot %s.gp: %s" % (g, e))
+        if not os.path.getsize(os.path.join(d, g + ".png")):
+            fail("gnuplot made an empty %s.png" % g)
+
+    # the report
+    L = []
+    L.append("# HTTP benchmark: velum against the paper's configurations")
+    L.append("")
+    L.append("Command: `%s`  " % meta["command"].replace("  ", " "))
+    L.append("Date: %s  " % meta["date"])
+    L.append("Machine: %s CPUs (%s), kernel %s, %s; load average before / after: %s / %s "
+             "(other work may share the machine)  " % (meta["cpus"], meta["cpu"], meta["kernel"],
+                                                       meta["os"], meta["loadavg_before"],
+                                                       meta.get("loadavg_after", "?")))
+    L.append("Versions: velum %s, HAProxy %s, %s, %s" % (meta["velum"], meta["haproxy"],
+                                                        meta["iptables"], meta["gnuplot"]))
+    L.append("")
+    L.append("velum-hello (`GET /hello`, %s thread(s)) in one endpoint made by velumd, "
+             "velum-load in another (%s threads, %s connections), HAProxy in a third. Each "
+             "repetition runs every configuration in turn (the order rotating), each with a "
+             "warm-up, a closed-loop run of %s s (max: every connection sends its next request "
+             "as soon as it is answered) and an open-loop run of %s s at a constant %s req/s "
+             "(average throughput and latency; latency counts from each request's due time, "
+             "so a stall is charged to every request it delayed). %s repetition(s)."
+             % (meta["server_threads"], meta["threads"], meta["conns"], meta["closed_secs"],
+                meta["secs"], meta["rate"], meta["reps"]))
+    L.append("")
+    L.append("Values: medians over the repetitions (throughput: median and range); in "
+             "parentheses, the ratio to the limit. Latency in ms. Errors: summed over every "
+             "closed- and open-loop run; connect errors, time-outs, resets, non-2xx responses, "
+             "bad responses and requests due but never sent (no idle connection) are counted "
+             "apart and never enter the latencies. wrk2's Req/Sec: the per-thread rate in "
+             "100 ms samples of the open-loop run (average and maximum), the statistic wrk2 "
+             "prints.")
+    L.append("")
+    L.append("| configuration | max req/s (closed loop) | average req/s (open loop) | wrk2 Req/Sec per thread: avg / max | p50 | p90 | p99 | p99.9 | max | errors: connect / timeout / reset / non-2xx / bad / unsent |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for c in configs:
+        r = rows[c]
+        if "max" not in r:
+            why = "not run"
+            if r["refused"]:
+                msg = [l for l in r["refused"].splitlines() if "not" in l or "refus" in l]
+                why += ": velumd refused the policy: `%s`" % (msg[0] if msg else r["refused"].splitlines()[-1])
+            L.append("| `%s` %s | %s | | | | | | | | |" % (c, NAMES[c], why))
+            continue
+        e = r["errors"]
+        lat = " | ".join(fmt_ms(r["lat"][p]) + ratio(r["lat"][p], base("lat", p))
+                         for p in ["p50", "p90", "p99", "p99.9", "max"])
+        L.append("| `%s` %s | %.0f%s [%.0f-%.0f] | %.0f%s [%.0f-%.0f] | %.0f / %.0f%s | %s | %s |" % (
+            c, NAMES[c], r["max"], ratio(r["max"], base("max")), r["max_range"][0], r["max_range"][1],
+            r["avg"], ratio(r["avg"], base("avg")), r["avg_range"][0], r["avg_range"][1],
+            r["thr_avg"], r["thr_max"], ratio(r["thr_max"], base("thr_max")), lat,
+            " / ".join(str(e[k]) for k in ERRORS)))
+    L.append("")
+    for c in configs:
+        if rows[c]["refused"]:
+            L.append("%s could not run: velumd refused its policy file:" % NAMES[c])
+            L.append("")
+            L.append("```")
+            L.append(rows[c]["refused"])
+            L.append("```")
+            L.append("")
+    L.append("![Figure 2](fig2-latency.png)")
+    L.append("")
+    L.append("![Figure 3](fig3-latency-lowest.png)")
+    L.append("")
+    L.append("![Figure 4](fig4-throughput.png)")
+    L.append("")
+    L.append("Raw output of every run (wrk2-style text with the percentile spectrum, and JSON) "
+             "is in `raw/`; the HAProxy configuration in `haproxy.cfg`, the iptables rules in "
+             "`iptables.rules`, the policies in `bench/policies/`.")
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    main()
