@@ -25,7 +25,8 @@
 #   bench/http.sh --wrk-check OUT.md [--pairs 5] [--closed-secs S] [--conns C] ...
 # --wrk-check: instead, closed-loop runs of wrk (Debian's) and velum-load
 # taken in turns against the same target (velum, no policy), and their
-# requests/s compared in OUT.md (bench/wrk_compare.py).
+# requests/s compared in OUT.md (bench/wrk_compare.py). VELUMD_FLAGS adds
+# options to velumd's command line.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BIN:-$top/build/bin}
@@ -123,7 +124,7 @@ wait_port() {
 }
 
 "$bin/velumd" --state-dir "$T/state" --socket "$VELUM_SOCKET" --pin-dir "$PIN" --pool "$POOL" \
-	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off >"$T/velumd.log" 2>&1 &
+	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off ${VELUMD_FLAGS:-} >"$T/velumd.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 200); do
 	velum status >/dev/null 2>&1 && break
