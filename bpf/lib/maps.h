@@ -19,6 +19,7 @@
 #include "velum/ipcache.h"
 #include "velum/maps.h"
 #include "velum/policy.h"
+#include "velum/proxy.h"
 
 /* Which endpoint a host-side veth belongs to: ifindex -> endpoint info. */
 struct {

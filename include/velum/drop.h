@@ -22,6 +22,10 @@ enum velum_drop {
 	VELUM_DROP_CT_MAP_FULL = -155,	  /* "CT: Map insertion failed" */
 	VELUM_DROP_FRAG_NOT_FOUND =
 		-157,		       /* "IP fragmentation not supported": first fragment unseen */
+	/* L7 redirect, fail closed (docs/proxy-redirect.md): */
+	VELUM_DROP_PROXY_LOOKUP = -178, /* "Socket lookup failed": no proxy socket for the flow */
+	VELUM_DROP_PROXY_ASSIGN = -179, /* "Socket assign failed": bpf_sk_assign() refused */
+	VELUM_DROP_PROXY_PROTO = -180,	/* "Proxy redirection not supported for protocol" (not TCP) */
 	VELUM_DROP_POLICY_DENY = -181, /* "Policy denied by denylist" */
 	VELUM_DROP_NO_ENDPOINT = -203, /* "Unknown endpoint": interface not in velum_endpoints */
 	VELUM_DROP_NO_POLICY = -204,   /* "Endpoint policy not loaded": no inner policy map */
@@ -52,6 +56,12 @@ static inline const char *velum_drop_name(unsigned int reason)
 		return "CT: Map insertion failed";
 	case VELUM_DROP_FRAG_NOT_FOUND:
 		return "IP fragmentation not supported";
+	case VELUM_DROP_PROXY_LOOKUP:
+		return "Socket lookup failed";
+	case VELUM_DROP_PROXY_ASSIGN:
+		return "Socket assign failed";
+	case VELUM_DROP_PROXY_PROTO:
+		return "Proxy redirection not supported for protocol";
 	case VELUM_DROP_POLICY_DENY:
 		return "Policy denied by denylist";
 	case VELUM_DROP_NO_ENDPOINT:

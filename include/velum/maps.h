@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Pinned objects of the datapath and the small records no other ABI header
- * owns (config, fragment tracking, the proxy mark). Everything lives in the
+ * owns (config, fragment tracking). Everything lives in the
  * bpffs folder VELUM_PIN_DIR; kernel object names stop at 15 characters.
  */
 #pragma once
@@ -78,12 +78,3 @@ struct velum_frag_value {
 _Static_assert(sizeof(struct velum_frag_value) == 8, "ABI");
 
 #define VELUM_FRAG_MAX 8192
-
-/*
- * A REDIRECT verdict marks the packet for the L7 proxy like Cilium:
- * skb->mark = VELUM_MARK_MAGIC_TO_PROXY | proxy_port (host order) << 16.
- * The low 16 bits identify the magic; a TPROXY rule (or a later
- * bpf_sk_assign step) matches it.
- */
-#define VELUM_MARK_MAGIC_TO_PROXY 0x0200
-#define VELUM_MARK_MAGIC_MASK	  0xffff

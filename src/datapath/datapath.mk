@@ -3,7 +3,7 @@
 # src/datapath: the libbpf side (loading, pinning, endpoint plumbing). Built
 # into build/libvelum-dp.a; programs that use it list it in <name>_deps and
 # libbpf in <name>_libs.
-dp_srcs += src/datapath/dp.c src/datapath/endpoint.c src/datapath/nl.c
+dp_srcs += src/datapath/dp.c src/datapath/endpoint.c src/datapath/nl.c src/datapath/proxy.c
 
 dp_lib := $(BUILD)/libvelum-dp.a
 dp_lib_objs := $(patsubst %.c,$(BUILD)/obj/%.o,$(dp_srcs))

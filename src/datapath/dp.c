@@ -520,6 +520,9 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	unlink(path);
 	pin_path(dp, path, sizeof(path), VELUM_PROG_TO);
 	unlink(path);
+	err = dp_proxy_teardown(dp, eb);
+	if (err)
+		return err;
 	pin_path(dp, path, sizeof(path), DP_OWNER_DIR);
 	rmdir(path); /* an owner's flock goes with the folder's last reference */
 	if (rmdir(dp->pin_dir) == -1 && errno != ENOENT) {

@@ -266,4 +266,41 @@ bool dp_routing_legacy(struct dp *dp);
  */
 int dp_endpoint_bypass(struct dp *dp, __u32 ep_id, bool bypass);
 
+/*
+ * L7 redirection (docs/proxy-redirect.md, include/velum/proxy.h).
+ *
+ * dp_proxy_setup() installs the host's policy routing that delivers
+ * socket-assigned packets locally ("fwmark 0x200/0xf00 lookup 2004",
+ * "local default dev lo table 2004") and registers this datapath (its pin
+ * folder) as needing it. Idempotent; safe with other datapaths on the host
+ * doing the same at once. Call it before giving the policy engine proxy
+ * ports; redirected flows are dropped ("Socket lookup failed") while no
+ * proxy listens, whether or not it ran.
+ * dp_proxy_teardown() unregisters this datapath and removes the rule and
+ * route when no other datapath is registered. dp_destroy_all() does it too.
+ * Both return 0 or -errno with eb saying what failed.
+ */
+int dp_proxy_setup(struct dp *dp, struct errbuf *eb);
+int dp_proxy_teardown(struct dp *dp, struct errbuf *eb);
+
+/*
+ * A read-only handle on the pinned ipcache for the proxy: opens only
+ * <pin_dir>/velum_ipcache (pin_dir NULL: VELUM_PIN_DIR) with BPF_F_RDONLY;
+ * no lock, no ownership, no programs, so it may live next to velumd and be
+ * shared by threads. Returns a new reader (free with
+ * dp_ipcache_reader__close(), which accepts NULL) or NULL with errno set
+ * and eb saying why.
+ */
+struct dp_ipcache_reader;
+struct dp_ipcache_reader *dp_ipcache_reader__open(const char *pin_dir, struct errbuf *eb);
+void dp_ipcache_reader__close(struct dp_ipcache_reader *r);
+
+/*
+ * The programs' own lookup: longest prefix matching addr (network order).
+ * Returns 0 with *out, or -ENOENT with *out = world (VELUM_ID_WORLD, no
+ * endpoint), or another -errno. *out's ep_id with VELUM_IPCACHE_F_LOCAL_EP
+ * names a local endpoint.
+ */
+int dp_ipcache_lookup(struct dp_ipcache_reader *r, __be32 addr, struct velum_ipcache_value *out);
+
 #endif

@@ -83,6 +83,8 @@ static void usage(void)
 		"  bypass ID on|off             detach (on) or re-attach (off) the endpoint's\n"
 		"                               programs: nothing filters its traffic\n"
 		"  ct-gc                        delete expired conntrack entries\n"
+		"  proxy-routing on|off         install (register) or release the L7 proxy\n"
+		"                               policy routing (docs/proxy-redirect.md)\n"
 		"  destroy                      remove every endpoint, pin and map\n");
 }
 
@@ -188,6 +190,10 @@ int main(int argc, char **argv)
 			printf("%d expired entries deleted\n", err);
 			err = 0;
 		}
+	} else if (!strcmp(cmd, "proxy-routing") && optind < argc &&
+		   (!strcmp(argv[optind], "on") || !strcmp(argv[optind], "off"))) {
+		err = strcmp(argv[optind], "on") ? dp_proxy_teardown(dp, &eb) :
+						   dp_proxy_setup(dp, &eb);
 	} else if (!strcmp(cmd, "destroy")) {
 		err = dp_destroy_all(dp, &eb);
 	} else {

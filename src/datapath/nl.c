@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -329,4 +330,59 @@ int dp_nl_neigh_add(struct dp_nl *nl, int ifindex, __be32 ip, const __u8 mac[6])
 	nl_put(&r, NDA_DST, &ip, 4);
 	nl_put(&r, NDA_LLADDR, mac, 6);
 	return nl_talk(nl, &r, NULL);
+}
+
+/* One fwmark rule: add (NLM_F_EXCL: an identical rule is -EEXIST) or delete. */
+static int nl_fwmark_rule(struct dp_nl *nl, int type, __u32 mark, __u32 mask, __u32 table,
+			  __u32 pref)
+{
+	struct fib_rule_hdr frh = { .family = AF_INET, .action = FR_ACT_TO_TBL };
+	struct nl_req r;
+
+	nl_init(&r, type, type == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0, &frh, sizeof(frh));
+	nl_put(&r, FRA_FWMARK, &mark, 4);
+	nl_put(&r, FRA_FWMASK, &mask, 4);
+	nl_put(&r, FRA_TABLE, &table, 4);
+	nl_put(&r, FRA_PRIORITY, &pref, 4);
+	return nl_talk(nl, &r, NULL);
+}
+
+int dp_nl_fwmark_rule_add(struct dp_nl *nl, __u32 mark, __u32 mask, __u32 table, __u32 pref)
+{
+	int err = nl_fwmark_rule(nl, RTM_NEWRULE, mark, mask, table, pref);
+
+	return err == -EEXIST ? 0 : err;
+}
+
+int dp_nl_fwmark_rule_del(struct dp_nl *nl, __u32 mark, __u32 mask, __u32 table, __u32 pref)
+{
+	return nl_fwmark_rule(nl, RTM_DELRULE, mark, mask, table, pref);
+}
+
+/* The default local route of a table: add (or replace) or delete. */
+static int nl_local_default(struct dp_nl *nl, int type, int ifindex, __u32 table)
+{
+	struct rtmsg rtm = { .rtm_family = AF_INET,
+			     .rtm_table = RT_TABLE_UNSPEC,
+			     .rtm_protocol = RTPROT_STATIC,
+			     .rtm_scope = RT_SCOPE_HOST,
+			     .rtm_type = RTN_LOCAL };
+	__u32 oif = ifindex;
+	struct nl_req r;
+
+	nl_init(&r, type, type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_REPLACE : 0, &rtm,
+		sizeof(rtm));
+	nl_put(&r, RTA_TABLE, &table, 4);
+	nl_put(&r, RTA_OIF, &oif, 4);
+	return nl_talk(nl, &r, NULL);
+}
+
+int dp_nl_local_default_add(struct dp_nl *nl, int ifindex, __u32 table)
+{
+	return nl_local_default(nl, RTM_NEWROUTE, ifindex, table);
+}
+
+int dp_nl_local_default_del(struct dp_nl *nl, int ifindex, __u32 table)
+{
+	return nl_local_default(nl, RTM_DELROUTE, ifindex, table);
 }

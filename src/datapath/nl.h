@@ -51,4 +51,15 @@ int dp_nl_route_add(struct dp_nl *nl, int ifindex, __be32 dst, int plen, __be32 
 /* Adds (or replaces) a permanent IPv4 neighbour entry. */
 int dp_nl_neigh_add(struct dp_nl *nl, int ifindex, __be32 ip, const __u8 mac[6]);
 
+/*
+ * Policy routing rule "pref PREF fwmark MARK/MASK lookup TABLE": adding an
+ * identical existing rule succeeds (idempotent); deleting an absent one is
+ * -ENOENT.
+ */
+int dp_nl_fwmark_rule_add(struct dp_nl *nl, __u32 mark, __u32 mask, __u32 table, __u32 pref);
+int dp_nl_fwmark_rule_del(struct dp_nl *nl, __u32 mark, __u32 mask, __u32 table, __u32 pref);
+/* "local 0.0.0.0/0 dev IFINDEX table TABLE": add (or replace), delete (-ESRCH if absent). */
+int dp_nl_local_default_add(struct dp_nl *nl, int ifindex, __u32 table);
+int dp_nl_local_default_del(struct dp_nl *nl, int ifindex, __u32 table);
+
 #endif

@@ -32,6 +32,7 @@
 #include "velum/events.h"
 #include "velum/ipcache.h"
 #include "velum/maps.h"
+#include "velum/proxy.h"
 #include "velum/policy.h"
 #include "endpoint.skel.h"
 
