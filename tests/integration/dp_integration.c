@@ -830,7 +830,7 @@ static void test_dp_ct_gc(void **state)
 	char path[256];
 	struct velum_ct_key k;
 	struct velum_ct_entry e;
-	int fd, live;
+	int fd, live, n;
 
 	/*
 	 * Closed connections of the earlier tests expire after
@@ -839,9 +839,11 @@ static void test_dp_ct_gc(void **state)
 	 */
 	assert_true(dp_ct_gc(env->dp) >= 0);
 	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_ICMP, 0);
+	/* entries of earlier tests may have run out meanwhile (closed TCP: 10 s) */
+	n = dp_ct_gc(env->dp);
+	assert_true(n >= 0);
 	live = dp_ct_count(env->dp);
 	assert_true(live > 0);
-	assert_int_equal(dp_ct_gc(env->dp), 0);
 	snprintf(path, sizeof(path), "%s/velum_ct", env->pin_dir);
 	fd = bpf_obj_get(path);
 	assert_true(fd >= 0);
@@ -849,8 +851,11 @@ static void test_dp_ct_gc(void **state)
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &e), 0);
 	e.expires_ns = 1;
 	assert_int_equal(bpf_map_update_elem(fd, &k, &e, BPF_EXIST), 0);
-	assert_int_equal(dp_ct_gc(env->dp), 1);
-	assert_int_equal(dp_ct_count(env->dp), live - 1);
+	/* at least the one made to expire; every collected entry leaves the count */
+	n = dp_ct_gc(env->dp);
+	assert_true(n >= 1);
+	assert_int_equal(dp_ct_count(env->dp), live - n);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &e), -ENOENT);
 	close(fd);
 }
 
