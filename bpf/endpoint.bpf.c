@@ -53,6 +53,8 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pkt
 	} else {
 		v->flow_verdict = egress_fv;
 	}
+	/* a "reply" on a proxied flow's tuple can only be for the proxy's socket */
+	v->proxy_reply |= vi.proxy_reply;
 	return 0;
 }
 
@@ -62,11 +64,12 @@ static __always_inline bool legacy_routing(const struct velum_config *cfg)
 }
 
 /*
- * A tracked packet to a local endpoint under BPF host routing: the
- * destination's to_container will not see it, so its ingress conntrack
- * entry is checked here (and the policy decides if the entry is gone, as
- * to_container would). Sets *to to the destination. Cold path for
- * non-local traffic: one hash lookup.
+ * A tracked packet to a local endpoint: its ingress conntrack entry is
+ * checked here (and the policy decides if the entry is gone, as
+ * to_container would): under BPF host routing the destination's
+ * to_container will not see it, and under either routing an ingress
+ * redirect must happen here, at tc ingress. Sets *to to the destination
+ * under BPF host routing. Cold path for non-local traffic: one hash lookup.
  */
 static __always_inline int deliver_tracked(struct __sk_buff *skb, const struct pkt *p,
 					   struct verdict *v, __u32 src_id,
@@ -76,14 +79,16 @@ static __always_inline int deliver_tracked(struct __sk_buff *skb, const struct p
 	const struct velum_lxc_value *lxc;
 	struct velum_ipcache_value dst;
 
-	if (legacy_routing(cfg))
+	/* a server's reply to the proxy's upstream socket: the proxy's, not the client's */
+	if (v->proxy_reply)
 		return 0;
 	lxc = bpf_map_lookup_elem(&velum_lxc, &p->daddr);
 	if (!lxc)
 		return 0;
 	dst.identity = lxc->identity;
 	dst.ep_id = lxc->ep_id;
-	*to = lxc;
+	if (!legacy_routing(cfg))
+		*to = lxc;
 	return deliver_local(skb, p, v, &dst, src_id);
 }
 
@@ -210,7 +215,7 @@ int from_container(struct __sk_buff *skb)
 	ret = handle_from_container(skb, &p, &v, &to);
 	if (ret >= 0 && to)
 		ret = host_route(skb, &v, to);
-	act = verdict_finish(skb, &p, &v, ret);
+	act = verdict_finish(skb, &p, &v, ret, true);
 	if (ret != HOST_ROUTED || act != TC_ACT_OK)
 		return act;
 	/* delivered: counted under ingress too, as the destination's to_container would */
@@ -222,7 +227,11 @@ SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
 	struct pkt p = {};
-	struct verdict v = { .dir = VELUM_DIR_INGRESS };
+	struct verdict v = { .dir = VELUM_DIR_INGRESS, .from_proxy = mark_from_proxy(skb->mark) };
+	int ret;
 
-	return verdict_finish(skb, &p, &v, handle_to_container(skb, &p, &v));
+	ret = handle_to_container(skb, &p, &v);
+	/* replies of proxied flows here come from the proxy's accepted sockets */
+	v.proxy_reply = 0;
+	return verdict_finish(skb, &p, &v, ret, false);
 }

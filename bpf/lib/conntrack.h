@@ -126,11 +126,19 @@ static __always_inline void ct_touch(struct velum_ct_entry *e, const struct pkt 
 		e->expires_ns = exp;
 }
 
+/* A reply of this entry's flow goes to the proxy's socket (VELUM_CT_F_PROXY). */
+static __always_inline bool ct_reply_to_proxy(const struct velum_ct_entry *e)
+{
+	return e->proxy_port || (e->flags & VELUM_CT_F_PROXY);
+}
+
 /*
  * Classifies p for the endpoint enforcing dir. On ESTABLISHED *proxy_port
- * is the entry's (a redirected flow stays redirected).
+ * is the entry's (a redirected flow stays redirected); on REPLY
+ * *proxy_reply says the reply belongs to the proxy.
  */
-static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *proxy_port)
+static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *proxy_port,
+				     bool *proxy_reply)
 {
 	struct velum_ct_key k;
 	struct velum_ct_entry *e;
@@ -159,6 +167,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 		e = ct_find(&k, p, now);
 		if (e) {
 			ct_touch(e, p, true, now);
+			*proxy_reply = ct_reply_to_proxy(e);
 			return CT_REPLY;
 		}
 	}
@@ -174,15 +183,19 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 		e = ct_find(&k, p, now);
 		if (e) {
 			ct_touch(e, p, true, now);
+			*proxy_reply = ct_reply_to_proxy(e);
 			return CT_REPLY;
 		}
 	}
 	return CT_NEW;
 }
 
-/* Records a new flow the policy allowed. Returns 0 or VELUM_DROP_CT_MAP_FULL. */
+/*
+ * Records a new flow the policy allowed; flags: VELUM_CT_F_PROXY or 0.
+ * Returns 0 or VELUM_DROP_CT_MAP_FULL.
+ */
 static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, __u32 rule_id,
-				     __u8 verdict, __be16 proxy_port)
+				     __u8 verdict, __be16 proxy_port, __u8 flags)
 {
 	struct velum_ct_key k;
 	struct velum_ct_entry e = {
@@ -190,6 +203,7 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, 
 		.rule_id = rule_id,
 		.proxy_port = proxy_port,
 		.verdict = verdict,
+		.flags = flags,
 	};
 	__u64 now = ct_now();
 

@@ -22,8 +22,9 @@ struct verdict {
 	__u8 match;	   /* enum velum_match */
 	__u8 flow_verdict; /* enum velum_flow_verdict */
 	__u8 by_policy;	   /* a policy lookup decided: report a policy verdict */
-	__be16 proxy_port;
-	__u16 pad;
+	__be16 proxy_port; /* hand the packet to the proxy listening there */
+	__u8 from_proxy;   /* sent by the proxy (its mark): never redirected again */
+	__u8 proxy_reply;  /* a reply to the proxy's socket (its flow's entry says so) */
 };
 
 static __always_inline void metrics_add(__u8 dir, __u32 code, __u32 len)

@@ -11,6 +11,7 @@
 #include "conntrack.h"
 #include "events.h"
 #include "policy.h"
+#include "proxy.h"
 
 static __always_inline void verdict_init(struct verdict *v, __u8 dir, __u32 ep_id,
 					 __u32 ep_identity, __u32 peer)
@@ -24,21 +25,25 @@ static __always_inline void verdict_init(struct verdict *v, __u8 dir, __u32 ep_i
 	v->rule_id = VELUM_RULE_NONE;
 	v->flow_verdict = VELUM_FLOW_FORWARDED;
 	v->proxy_port = 0;
+	v->proxy_reply = 0;
 }
 
 /*
  * Conntrack for ep's policy in dir. Returns true if the packet is tracked
  * (established, reply, related): it passes without a policy lookup, and v
- * carries the flow's proxy redirect if any.
+ * carries the flow's proxy redirect if any (none for the proxy's own
+ * packets), or that it is a reply for the proxy's socket.
  */
 static __always_inline bool enforce_tracked(const struct pkt *p, __u8 dir, struct verdict *v)
 {
 	__be16 proxy_port = 0;
+	bool proxy_reply = false;
 
-	if (ct_lookup(p, dir, &proxy_port) == CT_NEW)
+	if (ct_lookup(p, dir, &proxy_port, &proxy_reply) == CT_NEW)
 		return false;
 	v->dir = dir;
-	if (proxy_port) {
+	v->proxy_reply = proxy_reply;
+	if (proxy_port && !v->from_proxy) {
 		v->proxy_port = proxy_port;
 		v->flow_verdict = VELUM_FLOW_REDIRECTED;
 	}
@@ -71,6 +76,9 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 			v->flow_verdict = VELUM_FLOW_AUDIT; /* audited default deny */
 		break;
 	case VELUM_VERDICT_REDIRECT:
+		/* the proxy's own upstream packets have been through it: they pass */
+		if (v->from_proxy)
+			break;
 		v->flow_verdict = VELUM_FLOW_REDIRECTED;
 		v->proxy_port = r.proxy_port;
 		break;
@@ -86,7 +94,8 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 	}
 
 	if (!p->icmp_error) {
-		ret = ct_create(p, dir, peer, r.rule_id, r.verdict, v->proxy_port);
+		ret = ct_create(p, dir, peer, r.rule_id, r.verdict, v->proxy_port,
+				v->from_proxy ? VELUM_CT_F_PROXY : 0);
 		if (ret < 0) {
 			v->flow_verdict = VELUM_FLOW_DROPPED;
 			return ret;
@@ -125,20 +134,28 @@ static __noinline int report_drop(struct __sk_buff *skb, const struct pkt *p, st
 
 /*
  * Turns the outcome ret (>= 0 pass, else enum velum_drop) into a tc action:
- * counts it under the deciding direction, marks redirected packets for the
- * proxy, and reports drops (policy verdict first if a lookup decided),
- * rate-limited per flow.
+ * hands redirected packets and replies for the proxy to its socket (only
+ * at tc ingress, at_ingress; a redirect elsewhere is the caller's to
+ * avoid), counts the packet under the deciding direction, and reports
+ * drops (policy verdict first if a lookup decided), rate-limited per flow.
+ * Nothing meant for the proxy passes without reaching it.
  */
 static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pkt *p,
-					  struct verdict *v, int ret)
+					  struct verdict *v, int ret, bool at_ingress)
 {
 	__u16 reason;
 
+	if (ret >= 0 && (v->proxy_port || v->proxy_reply)) {
+		ret = at_ingress ? proxy_assign(skb, p, v->proxy_port, v->proxy_reply) :
+				   VELUM_DROP_PROXY_LOOKUP;
+		/* the policy allowed the flow (and said so): the drop event tells the rest */
+		v->by_policy = 0;
+		if (ret >= 0)
+			skb->mark = VELUM_MARK_MAGIC_TO_PROXY |
+				    ((__u32)bpf_ntohs(v->proxy_port) << VELUM_MARK_PROXY_PORT_SHIFT);
+	}
 	if (ret >= 0) {
 		metrics_add(v->dir, 0, p->len);
-		if (v->proxy_port)
-			skb->mark =
-				VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(v->proxy_port) << 16);
 		return TC_ACT_OK;
 	}
 	reason = (__u16)(-ret);

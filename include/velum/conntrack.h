@@ -44,6 +44,13 @@ _Static_assert(sizeof(struct velum_ct_key) == 16, "ABI");
 #define VELUM_CT_F_TX_FIN     0x02 /* FIN from the initiator */
 #define VELUM_CT_F_RX_FIN     0x04 /* FIN from the responder */
 #define VELUM_CT_F_RST	      0x08 /* RST either way */
+/*
+ * Set when the entry is made: the flow's initiator is the L7 proxy's
+ * upstream socket (the packet carried its mark). Replies of such a flow,
+ * and of any flow with a proxy_port, belong to the proxy's socket in the
+ * host namespace: they are socket-assigned to it, never host-routed.
+ */
+#define VELUM_CT_F_PROXY 0x10
 
 /* Derived state (struct velum_ct_entry.state). */
 enum velum_ct_state {

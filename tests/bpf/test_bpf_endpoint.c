@@ -79,6 +79,7 @@ struct tpkt {
 	__u16 in_sport, in_dport;
 	__u16 frag; /* IP frag_off field, host order */
 	__u16 ip_id;
+	__u32 mark_in; /* skb->mark the packet arrives with */
 	int mangle;
 };
 
@@ -261,7 +262,7 @@ static __u64 metric(struct env *env, int dir, int code)
 static int run(struct env *env, int prog, const struct tpkt *t, __u32 *mark)
 {
 	__u8 in[256], out[256];
-	struct __sk_buff ctx = { 0 };
+	struct __sk_buff ctx = { .mark = t->mark_in };
 	size_t n = build(t, in);
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .data_out = out,
 		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
@@ -335,6 +336,9 @@ static int deathstar_policy(void)
 	put_policy(fd, ID_FTP, E, IPPROTO_TCP, 21, 24, VELUM_VERDICT_ALLOW, 0, 110, 0);
 	put_policy(fd, VELUM_ID_HOST, E, IPPROTO_UDP, 53, 24, VELUM_VERDICT_ALLOW, 0, 111, 0);
 	put_policy(fd, ID_EP2, E, 0, 0, 0, VELUM_VERDICT_ALLOW, 0, 112, 0);
+	/* egress L7 redirects (only TCP can be) */
+	put_policy(fd, 0, E, IPPROTO_TCP, 8443, 24, VELUM_VERDICT_REDIRECT, 0, 113, 15002);
+	put_policy(fd, 0, E, IPPROTO_UDP, 8443, 24, VELUM_VERDICT_REDIRECT, 0, 114, 15002);
 	return fd;
 }
 
@@ -572,16 +576,7 @@ static const struct tcase cases[] = {
 	  { .src = IP_ANYPROTO, .dst = IP_DEATHSTAR, .proto = 47 },
 	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
 	/* redirect and audit */
-	{ "tie -> :9090 redirected to proxy",
-	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, SYN) },
-	  OK_(106, VELUM_MATCH_L3_L4, VELUM_FLOW_REDIRECTED),
-	  .mark = VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16 },
-	{ "tie -> :9090 established stays redirected",
-	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, ACK) },
-	  PASS_,
-	  .mark = VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16 },
+	/* redirects: test_bpf_endpoint_redirect */
 	{ "world -> :22 audited deny passes",
 	  TO,
 	  { TCP_(IP_WORLD, IP_DEATHSTAR, 40000, 22, SYN) },
@@ -771,6 +766,147 @@ static void test_bpf_endpoint_table(void **state)
 		}
 	}
 	current_case = NULL;
+}
+
+/*
+ * L7 redirects fail closed where no proxy socket takes the packet
+ * (BPF_PROG_TEST_RUN has no proxy; dp_redirect proves the real thing):
+ * to_container cannot assign a socket at tc egress and drops; the proxy's
+ * own packets (its mark) pass once and are tracked as the proxy's; the
+ * server's replies to them are never host-routed; only TCP is redirected.
+ */
+static void test_bpf_endpoint_redirect(void **state)
+{
+	static const struct {
+		const char *name;
+		int prog;
+		struct tpkt p;
+		int action, reason;
+		int pv_verdict; /* policy verdict event's verdict, 0: none */
+		__u32 rule;
+	} rows[] = {
+		{ "tie -> :9090 redirected at to_container: no socket here",
+		  TO,
+		  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, SYN) },
+		  TC_ACT_SHOT,
+		  178,
+		  VELUM_FLOW_REDIRECTED,
+		  106 },
+		{ "its next packet: still the proxy's, still dropped",
+		  TO,
+		  { TCP_(IP_TIE, IP_DEATHSTAR, 40002, 9090, ACK) },
+		  TC_ACT_SHOT,
+		  178,
+		  0,
+		  0 },
+		{ "the proxy's upstream SYN (ingress mark): passes, not redirected",
+		  TO,
+		  { TCP_(IP_TIE, IP_DEATHSTAR, 40003, 9090, SYN),
+		    .mark_in = VELUM_MARK_MAGIC_PROXY_INGRESS },
+		  TC_ACT_OK,
+		  0,
+		  VELUM_FLOW_FORWARDED,
+		  106 },
+		{ "the proxy's next packet (egress mark): tracked, passes",
+		  TO,
+		  { TCP_(IP_TIE, IP_DEATHSTAR, 40003, 9090, ACK),
+		    .mark_in = VELUM_MARK_MAGIC_PROXY_EGRESS },
+		  TC_ACT_OK,
+		  0,
+		  0,
+		  0 },
+		{ "the server's reply to the proxy: for its socket, none here",
+		  FROM,
+		  { TCP_(IP_DEATHSTAR, IP_TIE, 9090, 40003, SYN | ACK) },
+		  TC_ACT_SHOT,
+		  178,
+		  0,
+		  0 },
+		{ "egress redirect, no listener",
+		  FROM,
+		  { TCP_(IP_DEATHSTAR, IP_FTP, 50010, 8443, SYN) },
+		  TC_ACT_SHOT,
+		  178,
+		  VELUM_FLOW_REDIRECTED,
+		  113 },
+		{ "egress redirect of UDP: not supported",
+		  FROM,
+		  { UDP_(IP_DEATHSTAR, IP_FTP, 50010, 8443) },
+		  TC_ACT_SHOT,
+		  180,
+		  VELUM_FLOW_REDIRECTED,
+		  114 },
+	};
+	struct env *env = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct velum_event *pv, *drop;
+		__u32 mark = 0;
+		int act;
+
+		current_case = rows[i].name;
+		ratelim_clear(env);
+		act = run(env, rows[i].prog, &rows[i].p, &mark);
+		assert_int_equal(act, rows[i].action);
+		/* a packet that did not reach the proxy never carries the to-proxy mark */
+		assert_int_equal(mark, rows[i].p.mark_in);
+		pv = find_event(env, VELUM_EVENT_POLICY_VERDICT);
+		drop = find_event(env, VELUM_EVENT_DROP);
+		if (rows[i].reason) {
+			assert_non_null(drop);
+			assert_int_equal(drop->reason, rows[i].reason);
+			assert_int_equal(drop->verdict, VELUM_FLOW_DROPPED);
+			if (rows[i].rule)
+				assert_int_equal(drop->rule_id, rows[i].rule);
+		} else {
+			assert_null(drop);
+		}
+		if (!rows[i].pv_verdict) {
+			assert_null(pv);
+			continue;
+		}
+		assert_non_null(pv);
+		assert_int_equal(pv->verdict, rows[i].pv_verdict);
+		assert_int_equal(pv->rule_id, rows[i].rule);
+		assert_int_equal(pv->reason, 0); /* the policy allowed it */
+	}
+	current_case = NULL;
+	assert_string_equal(velum_drop_name(178), "Socket lookup failed");
+	assert_string_equal(velum_drop_name(179), "Socket assign failed");
+	assert_string_equal(velum_drop_name(180), "Proxy redirection not supported for protocol");
+}
+
+/*
+ * Verifier budget: the instructions the verifier processed to accept each
+ * program (bpf_prog_info.verified_insns), against a fixed budget well under
+ * the kernel's 1,000,000 limit. A change that makes a program much harder
+ * to verify shows here before it reaches the limit on some kernel.
+ */
+#define VERIFIED_INSNS_BUDGET_FROM 60000
+#define VERIFIED_INSNS_BUDGET_TO   30000
+
+static void test_bpf_endpoint_verified_insns(void **state)
+{
+	struct env *env = *state;
+	const struct {
+		const char *name;
+		int fd;
+		__u32 budget;
+	} progs[] = {
+		{ "from_container", env->from_fd, VERIFIED_INSNS_BUDGET_FROM },
+		{ "to_container", env->to_fd, VERIFIED_INSNS_BUDGET_TO },
+	};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		assert_int_equal(bpf_obj_get_info_by_fd(progs[i].fd, &info, &len), 0);
+		print_message("%s: %u instructions, %u verified (budget %u)\n", progs[i].name,
+			      info.xlated_prog_len / 8, info.verified_insns, progs[i].budget);
+		assert_true(info.verified_insns > 0);
+		assert_true(info.verified_insns <= progs[i].budget);
+	}
 }
 
 /* Drop events are rate-limited per flow; counters are not. */
@@ -1006,9 +1142,10 @@ static void test_bpf_endpoint_host_routing(void **state)
 	assert_int_equal(run_frame(env, &p, 1, in, out, &n), TC_ACT_OK);
 	assert_memory_equal(out, in, n);
 
-	/* to the L7 proxy: through the host stack, marked */
+	/* to the L7 proxy: never host-routed; no proxy socket here, so dropped */
 	p = (struct tpkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41004, 8080, SYN) };
-	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
+	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_SHOT);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
 	assert_memory_equal(out, in, n);
 
 	/* legacy routing: unchanged, the destination's to_container decides */
@@ -1069,7 +1206,9 @@ static void test_bpf_endpoint_cost(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_endpoint_verified_insns),
 		cmocka_unit_test(test_bpf_endpoint_table),
+		cmocka_unit_test(test_bpf_endpoint_redirect),
 		cmocka_unit_test(test_bpf_endpoint_drop_ratelimit),
 		cmocka_unit_test(test_bpf_endpoint_tcp_states),
 		cmocka_unit_test(test_bpf_endpoint_ct_expiry),
