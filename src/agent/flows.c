@@ -160,23 +160,7 @@ static void enrich(struct agent *a, const struct velum_event *ev, int64_t mono_t
 	const struct model_ep *peer = model_endpoint_by_ip(a->m, peer_ip);
 	struct mon_ident *self, *other;
 
-	memset(f, 0, sizeof(*f));
-	f->time_ns = (int64_t)ev->ts_ns + mono_to_real;
-	f->type = ev->type;
-	f->verdict = ev->verdict;
-	f->dir = ev->dir;
-	f->match = ev->match;
-	f->reason = ev->reason;
-	f->protocol = ev->protocol;
-	f->tcp_flags = ev->tcp_flags;
-	f->ep_id = ev->ep_id;
-	f->rule_id = ev->rule_id;
-	f->saddr = ev->saddr;
-	f->daddr = ev->daddr;
-	f->sport = ntohs(ev->sport);
-	f->dport = ntohs(ev->dport);
-	f->proxy_port = ntohs(ev->proxy_port);
-	f->len = ev->len;
+	mon_flow_fill(f, ev, (int64_t)ev->ts_ns + mono_to_real);
 	/* an endpoint's side is the endpoint only if the address is its own */
 	if (ep && ep->nips && ep->ips[0] != (egress ? ev->saddr : ev->daddr))
 		ep = NULL;

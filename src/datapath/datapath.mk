@@ -16,7 +16,7 @@ $(dp_lib): $(dp_lib_objs)
 
 # velum-dp: the debugging command (status, events, endpoints, conntrack GC).
 bins += velum-dp
-velum-dp_srcs := src/datapath/dp_main.c
+velum-dp_srcs = src/datapath/dp_main.c $(mon_srcs)
 velum-dp_deps := $(dp_lib)
 velum-dp_libs := libbpf
 $(BUILD)/obj/src/datapath/dp_main.o: $(bpf_skels)

@@ -212,15 +212,6 @@ typedef int (*dp_event_fn)(void *ctx, const struct velum_event *ev);
  */
 int dp_events_poll(struct dp *dp, int timeout_ms, dp_event_fn fn, void *ctx);
 
-/* Formats ev as one Hubble-like line into buf (always NUL-terminated); returns buf. */
-const char *dp_event_format(const struct velum_event *ev, char *buf, size_t len);
-/* "Policy denied", ... for a drop reason magnitude; "unknown" otherwise. */
-const char *dp_drop_reason_str(unsigned int reason);
-/* "L3-L4", "L4-Only", "L3-Only", "all", "none", ... */
-const char *dp_match_str(unsigned int match);
-/* "FORWARDED", "DROPPED", "AUDIT", "REDIRECTED". */
-const char *dp_verdict_str(unsigned int verdict);
-
 /*
  * Packets and bytes counted under dir (VELUM_DIR_*) and code (0 forwarded,
  * else a drop reason magnitude), summed over CPUs.

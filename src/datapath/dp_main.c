@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/libbpf.h>
 
 #include "datapath/dp.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
+#include "monitor/flow.h"
 #include "velum/drop.h"
 
 static volatile sig_atomic_t stop;
@@ -27,12 +30,28 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* The monitor's compact line; identities by number (velum-dp knows no names). */
 static int print_event(void *ctx, const struct velum_event *ev)
 {
-	char line[256];
+	bool egress = ev->dir == VELUM_DIR_EGRESS;
+	struct strbuf sb = STRBUF_INIT;
+	struct timespec mono, real;
+	struct mon_flow f;
 
 	(void)ctx;
-	printf("%s\n", dp_event_format(ev, line, sizeof(line)));
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	mon_flow_fill(&f, ev,
+		      (int64_t)ev->ts_ns + (real.tv_sec - mono.tv_sec) * 1000000000LL +
+			      (real.tv_nsec - mono.tv_nsec));
+	f.src = mon_ident__new(NULL, egress ? ev->ep_identity : ev->peer_identity, NULL, 0);
+	f.dst = mon_ident__new(NULL, egress ? ev->peer_identity : ev->ep_identity, NULL, 0);
+	if (f.src && f.dst) {
+		mon_flow_format_compact(&f, false, &sb);
+		printf("%s ep %u\n", strbuf_str(&sb), ev->ep_id);
+	}
+	strbuf_free(&sb);
+	mon_flow_release(&f);
 	return 0;
 }
 
@@ -59,7 +78,7 @@ static int cmd_status(struct dp *dp)
 			if (dp_metrics_read(dp, dir, code, &p, &b) || !p)
 				continue;
 			printf("%-8s %-40s %12llu %14llu\n", dir ? "egress" : "ingress",
-			       code ? dp_drop_reason_str(code) : "forwarded", (unsigned long long)p,
+			       code ? velum_drop_name(code) : "forwarded", (unsigned long long)p,
 			       (unsigned long long)b);
 		}
 	}

@@ -450,6 +450,27 @@ static void compact_side(const struct mon_ident *id, uint32_t addr, uint16_t por
 		strbuf_printf(sb, " (ID:%u)", id->identity);
 }
 
+void mon_flow_fill(struct mon_flow *f, const struct velum_event *ev, int64_t time_ns)
+{
+	memset(f, 0, sizeof(*f));
+	f->time_ns = time_ns;
+	f->type = ev->type;
+	f->verdict = ev->verdict;
+	f->dir = ev->dir;
+	f->match = ev->match;
+	f->reason = ev->reason;
+	f->protocol = ev->protocol;
+	f->tcp_flags = ev->tcp_flags;
+	f->ep_id = ev->ep_id;
+	f->rule_id = ev->rule_id;
+	f->saddr = ev->saddr;
+	f->daddr = ev->daddr;
+	f->sport = ntohs(ev->sport);
+	f->dport = ntohs(ev->dport);
+	f->proxy_port = ntohs(ev->proxy_port);
+	f->len = ev->len;
+}
+
 void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *sb)
 {
 	time_t s = (time_t)(f->time_ns / 1000000000);

@@ -82,6 +82,16 @@ struct mon_flow {
 	struct mon_rule *rule;	     /* owned reference or NULL */
 };
 
+struct velum_event;
+
+/*
+ * Fills f from a kernel event (include/velum/events.h, borrowed): every
+ * field the event carries, ports in host order, time_ns as given (the
+ * event's time on CLOCK_REALTIME). src, dst and rule are left NULL for the
+ * caller, who knows the names; seq 0.
+ */
+void mon_flow_fill(struct mon_flow *f, const struct velum_event *ev, int64_t time_ns);
+
 /* Drops the flow's references and zeroes it. */
 void mon_flow_release(struct mon_flow *f);
 
