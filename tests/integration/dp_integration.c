@@ -839,9 +839,6 @@ static void test_dp_ct_gc(void **state)
 	 */
 	assert_true(dp_ct_gc(env->dp) >= 0);
 	expect_pass(env, EP_XWING, EP_TIE, IPPROTO_ICMP, 0);
-	/* entries of earlier tests may have run out meanwhile (closed TCP: 10 s) */
-	n = dp_ct_gc(env->dp);
-	assert_true(n >= 0);
 	live = dp_ct_count(env->dp);
 	assert_true(live > 0);
 	snprintf(path, sizeof(path), "%s/velum_ct", env->pin_dir);
