@@ -9,7 +9,9 @@
  *    routing);
  *  - to_container, tc egress: packets towards the endpoint (its ingress
  *    policy) that came through the host stack: from the host, from
- *    outside the pool's endpoints, or with legacy routing.
+ *    outside the pool's endpoints, or with legacy routing;
+ *  - proxy_lo, tc ingress of lo: those of them an ingress L7 redirect sent
+ *    back into the host, handed to the proxy's socket.
  * The endpoint is found by skb->ifindex in velum_endpoints.
  */
 #include <linux/bpf.h>
@@ -223,6 +225,35 @@ int from_container(struct __sk_buff *skb)
 	return bpf_redirect_peer(to->ifindex, 0);
 }
 
+/* lo's ifindex in every network namespace */
+#define LOOPBACK_IFINDEX 1
+
+/*
+ * A redirected flow from a source that is not an endpoint (the host, an
+ * address outside the pool) meets its ingress redirect here, at tc egress,
+ * where no socket can be assigned: the packet goes back into the host
+ * through lo's ingress (its destination MAC made lo's, all zeros; marked
+ * with the proxy port), where proxy_lo assigns it to the proxy's socket
+ * and counts it. Only when dp_proxy_setup() made that path ready; else,
+ * and for anything but TCP, a drop. Cold path: a subprogram.
+ */
+static __noinline int to_proxy_via_lo(struct __sk_buff *skb, const struct pkt *p, __be16 port)
+{
+	const __u8 lo_mac[ETH_ALEN] = {};
+	struct velum_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&velum_config, &zero);
+	if (!cfg || !(cfg->flags & VELUM_CONFIG_F_PROXY_LO))
+		return VELUM_DROP_PROXY_LOOKUP;
+	if (p->protocol != IPPROTO_TCP)
+		return VELUM_DROP_PROXY_PROTO;
+	if (bpf_skb_store_bytes(skb, 0, lo_mac, ETH_ALEN, 0))
+		return VELUM_DROP_WRITE;
+	skb->mark = VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(port) << VELUM_MARK_PROXY_PORT_SHIFT);
+	return 0;
+}
+
 SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
@@ -233,5 +264,39 @@ int to_container(struct __sk_buff *skb)
 	ret = handle_to_container(skb, &p, &v);
 	/* replies of proxied flows here come from the proxy's accepted sockets */
 	v.proxy_reply = 0;
+	if (ret >= 0 && v.proxy_port) {
+		ret = to_proxy_via_lo(skb, &p, v.proxy_port);
+		if (ret >= 0)
+			return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
+		/* the policy allowed the flow (and said so): the drop event tells the rest */
+		v.by_policy = 0;
+		v.proxy_port = 0;
+	}
 	return verdict_finish(skb, &p, &v, ret, false);
+}
+
+/*
+ * tc ingress of lo (attached by dp_proxy_setup()): packets to_container
+ * sent back into the host for the proxy carry the to-proxy mark with the
+ * port; they are assigned to the proxy's socket like from_container's, or
+ * dropped if none. Anything else on lo is not ours: the next program's.
+ */
+SEC("tc")
+int proxy_lo(struct __sk_buff *skb)
+{
+	__u32 mark = skb->mark;
+	struct pkt p = {};
+	struct verdict v = { .dir = VELUM_DIR_INGRESS, .flow_verdict = VELUM_FLOW_REDIRECTED };
+	int ret;
+
+	if ((mark & VELUM_MARK_MAGIC_MASK) != VELUM_MARK_MAGIC_TO_PROXY)
+		return TC_ACT_UNSPEC;
+	ret = parse_packet(skb, &p);
+	if (ret == PARSE_ARP)
+		ret = VELUM_DROP_INVALID;
+	if (ret >= 0) {
+		ret = 0;
+		v.proxy_port = bpf_htons(mark >> VELUM_MARK_PROXY_PORT_SHIFT);
+	}
+	return verdict_finish(skb, &p, &v, ret, true);
 }

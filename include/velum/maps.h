@@ -16,7 +16,7 @@
  * pinned state of another version refuses it instead of writing records
  * the programs would misread; it must reload (or destroy) the datapath.
  */
-#define VELUM_ABI_VERSION 2
+#define VELUM_ABI_VERSION 3
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
@@ -32,6 +32,7 @@
 /* Programs, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_PROG_FROM "from_container" /* tc ingress of the host veth */
 #define VELUM_PROG_TO	"to_container"	 /* tc egress of the host veth */
+#define VELUM_PROG_PROXY_LO "proxy_lo"	 /* tc ingress of lo (dp_proxy_setup()) */
 /* Per-endpoint inner policy maps: kernel name and pin "velum_pol_<ep_id>". */
 #define VELUM_POLICY_INNER_FMT "velum_pol_%u"
 
@@ -47,6 +48,12 @@
  * destination's to_container checks them again.
  */
 #define VELUM_CONFIG_F_LEGACY_ROUTING 0x01
+/*
+ * dp_proxy_setup() made the lo program (VELUM_PROG_PROXY_LO) and the host's
+ * routing ready: to_container may send a flow from a non-endpoint source
+ * to the proxy through lo; without it such a flow is dropped.
+ */
+#define VELUM_CONFIG_F_PROXY_LO 0x02
 
 struct velum_config {
 	__be32 pool_addr;

@@ -160,6 +160,13 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 		errbuf_set(eb, "%s: %s", path, strerror(-err));
 		return err;
 	}
+	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
+	dp->prog_proxy_lo = bpf_obj_get(path);
+	if (dp->prog_proxy_lo < 0) {
+		err = -errno;
+		errbuf_set(eb, "%s: %s (reopen with reload)", path, strerror(-err));
+		return err;
+	}
 	return 0;
 }
 
@@ -215,6 +222,8 @@ static int load(struct dp *dp, struct errbuf *eb)
 	err = pin_prog(dp, skel->progs.from_container, VELUM_PROG_FROM, eb);
 	if (!err)
 		err = pin_prog(dp, skel->progs.to_container, VELUM_PROG_TO, eb);
+	if (!err)
+		err = pin_prog(dp, skel->progs.proxy_lo, VELUM_PROG_PROXY_LO, eb);
 	if (err)
 		goto out;
 	/* the handle keeps its own references; the skeleton goes */
@@ -229,7 +238,8 @@ static int load(struct dp *dp, struct errbuf *eb)
 	}
 	dp->prog_from = fcntl(bpf_program__fd(skel->progs.from_container), F_DUPFD_CLOEXEC, 3);
 	dp->prog_to = fcntl(bpf_program__fd(skel->progs.to_container), F_DUPFD_CLOEXEC, 3);
-	if (dp->prog_from < 0 || dp->prog_to < 0)
+	dp->prog_proxy_lo = fcntl(bpf_program__fd(skel->progs.proxy_lo), F_DUPFD_CLOEXEC, 3);
+	if (dp->prog_from < 0 || dp->prog_to < 0 || dp->prog_proxy_lo < 0)
 		err = -errno;
 out:
 	velum_endpoint__destroy(skel);
@@ -361,7 +371,7 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return NULL;
-	dp->dir_fd = dp->owner_fd = dp->prog_from = dp->prog_to = -1;
+	dp->dir_fd = dp->owner_fd = dp->prog_from = dp->prog_to = dp->prog_proxy_lo = -1;
 	for (i = 0; i < DP_MAP_N; i++)
 		dp->map_fd[i] = -1;
 	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
@@ -474,6 +484,8 @@ void dp__close(struct dp *dp)
 		close(dp->prog_from);
 	if (dp->prog_to >= 0)
 		close(dp->prog_to);
+	if (dp->prog_proxy_lo >= 0)
+		close(dp->prog_proxy_lo);
 	if (dp->owner_fd >= 0)
 		close(dp->owner_fd);
 	if (dp->dir_fd >= 0)
@@ -520,6 +532,8 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	unlink(path);
 	pin_path(dp, path, sizeof(path), VELUM_PROG_TO);
 	unlink(path);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
+	unlink(path);
 	err = dp_proxy_teardown(dp, eb);
 	if (err)
 		return err;
@@ -539,8 +553,6 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
  * detached or the device goes. The UAPI headers of the build machine may
  * predate them.
  */
-#define DP_TCX_INGRESS 46
-#define DP_TCX_EGRESS  47
 
 /* Detaches every program named like ours on the hook except keep_id. */
 static void tcx_detach_others(int ifindex, int type, __u32 keep_id, const char *name)
@@ -637,16 +649,21 @@ int dp_detach(struct dp *dp, int ifindex)
 
 int dp_routing_set(struct dp *dp, bool legacy)
 {
+	return dp_config_flag(dp, VELUM_CONFIG_F_LEGACY_ROUTING, legacy);
+}
+
+int dp_config_flag(struct dp *dp, __u32 flag, bool on)
+{
 	struct velum_config cfg;
 	__u32 zero = 0;
 
 	/* the node's config as it is now (another process may have changed it) */
 	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg))
 		return -errno;
-	if (legacy)
-		cfg.flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
+	if (on)
+		cfg.flags |= flag;
 	else
-		cfg.flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
+		cfg.flags &= ~flag;
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_CONFIG], &zero, &cfg, BPF_EXIST))
 		return -errno;
 	dp->cfg_flags = cfg.flags;

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <linux/types.h>
+#include <stdbool.h>
 
 #include "datapath/dp.h"
 #include "velum/endpoint.h"
@@ -26,6 +27,13 @@ enum dp_map {
 	DP_MAP_N,
 };
 
+/*
+ * tcx attach types (kernel 6.6+; the build machine's UAPI headers may
+ * predate them).
+ */
+#define DP_TCX_INGRESS 46
+#define DP_TCX_EGRESS  47
+
 /* Subfolder of the pin folder whose flock marks the owning handle. */
 #define DP_OWNER_DIR "owner"
 
@@ -42,12 +50,16 @@ struct dp {
 	int owner_fd;	 /* its DP_OWNER_DIR subfolder, flock()ed for life by an owner; or -1 */
 	int map_fd[DP_MAP_N];
 	int prog_from, prog_to;
+	int prog_proxy_lo; /* proxy_lo, attached to lo by dp_proxy_setup() */
 	struct ring_buffer *rb;
 	dp_event_fn ev_fn;
 	void *ev_ctx;
 	int ev_count;
 	int ev_stop;
 };
+
+/* Sets or clears VELUM_CONFIG_F_* flag in the pinned config (read fresh); 0 or -errno. */
+int dp_config_flag(struct dp *dp, __u32 flag, bool on);
 
 /* Exclusive lock on the pin folder; returns 0 or -errno. */
 int dp_lock(struct dp *dp);

@@ -10,6 +10,14 @@
  * (named after its pin folder) in DP_PROXY_HOLDERS under a flock; the last
  * holder to leave removes them. A holder left by a crashed process keeps
  * them installed, which is harmless: only the programs set the mark.
+ *
+ * Flows from sources that are not endpoints reach the proxy through lo
+ * (to_container sends them back into the host, proxy_lo assigns them):
+ * each registered datapath attaches its proxy_lo to lo's tcx ingress
+ * (programs of several datapaths coexist; each passes what is not
+ * marked for the proxy), and lo accepts packets with a local source
+ * (accept_local: the host's own connections come back in through it),
+ * restored when the last holder leaves.
  */
 #include "datapath/dp.h"
 
@@ -35,6 +43,53 @@
 /* Where datapaths register that they need the proxy routing. */
 #define DP_PROXY_RUN	 "/run/velum"
 #define DP_PROXY_HOLDERS DP_PROXY_RUN "/proxy-routing"
+
+/* lo's accept_local, and where its value before the first holder is kept */
+#define DP_LO_ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/lo/accept_local"
+#define DP_LO_SAVED	   DP_PROXY_HOLDERS "/.lo_accept_local"
+#define LOOPBACK_IFINDEX   1
+
+static int file_read_char(const char *path, char *c)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (read(fd, c, 1) != 1)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static int file_write_char(const char *path, char c, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0644), err = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (write(fd, &c, 1) != 1)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+/* accept_local on lo; the first time, the old value is saved for the last holder. */
+static int lo_accept_local(bool on)
+{
+	char old = '0';
+	int err;
+
+	if (on) {
+		if (file_read_char(DP_LO_ACCEPT_LOCAL, &old) == 0)
+			file_write_char(DP_LO_SAVED, old, O_CREAT | O_EXCL);
+		return file_write_char(DP_LO_ACCEPT_LOCAL, '1', 0);
+	}
+	if (file_read_char(DP_LO_SAVED, &old))
+		return 0; /* never set by us */
+	err = file_write_char(DP_LO_ACCEPT_LOCAL, old, 0);
+	unlink(DP_LO_SAVED);
+	return err;
+}
 
 /* The holder file of dp: its pin folder with '/' spelled '_'. */
 static void holder_path(const struct dp *dp, char *buf, size_t len)
@@ -117,6 +172,22 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 			   strerror(-err));
 		goto out;
 	}
+	err = lo_accept_local(true);
+	if (err) {
+		errbuf_set(eb, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
+		goto out;
+	}
+	err = bpf_prog_attach(dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0);
+	if (err && err != -EEXIST) {
+		errbuf_set(eb, "attach %s to lo (tcx, kernel 6.6+): %s", VELUM_PROG_PROXY_LO,
+			   strerror(-err));
+		goto out;
+	}
+	err = dp_config_flag(dp, VELUM_CONFIG_F_PROXY_LO, true);
+	if (err) {
+		errbuf_set(eb, "config: %s", strerror(-err));
+		goto out;
+	}
 	holder_path(dp, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
@@ -130,7 +201,7 @@ out:
 	return err;
 }
 
-/* Unregisters holder path; the last holder removes the routing. */
+/* Unregisters holder path; the last holder removes the routing and lo's setting. */
 static int proxy_release(const char *path, struct errbuf *eb)
 {
 	struct dirent *de;
@@ -164,6 +235,10 @@ static int proxy_release(const char *path, struct errbuf *eb)
 		if (err)
 			errbuf_set(eb, "remove proxy policy routing (table %d): %s",
 				   VELUM_PROXY_RT_TABLE, strerror(-err));
+		if (!err)
+			err = lo_accept_local(false);
+		if (err && errbuf_empty(eb))
+			errbuf_set(eb, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
 	}
 out:
 	close(lock);
@@ -174,9 +249,20 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 {
 	char path[PATH_MAX];
 
+	int err;
+
 	holder_path(dp, path, sizeof(path));
 	if (access(path, F_OK) == -1 && errno == ENOENT)
 		return 0; /* not registered: nothing of ours, and no folder to make */
+	/* first: to_container stops sending flows to lo */
+	err = dp_config_flag(dp, VELUM_CONFIG_F_PROXY_LO, false);
+	if (err)
+		return errbuf_set(eb, "config: %s", strerror(-err)), err;
+	err = bpf_prog_detach2(dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
+	if (err && err != -ENOENT)
+		return errbuf_set(eb, "detach %s from lo: %s", VELUM_PROG_PROXY_LO,
+				  strerror(-err)),
+		       err;
 	return proxy_release(path, eb);
 }
 

@@ -104,7 +104,7 @@ struct env {
 	struct velum_endpoint *skel;
 	struct ring_buffer *rb;
 	struct events evs;
-	int from_fd, to_fd;
+	int from_fd, to_fd, lo_fd;
 };
 
 /* The table row being run; still set in teardown only if a row failed. */
@@ -382,6 +382,7 @@ static int setup(void **state)
 	assert_int_equal(velum_endpoint__load(env->skel), 0);
 	env->from_fd = bpf_program__fd(env->skel->progs.from_container);
 	env->to_fd = bpf_program__fd(env->skel->progs.to_container);
+	env->lo_fd = bpf_program__fd(env->skel->progs.proxy_lo);
 	env->rb = ring_buffer__new(bpf_map__fd(env->skel->maps.velum_events), on_event, &env->evs,
 				   NULL);
 	assert_non_null(env->rb);
@@ -876,6 +877,91 @@ static void test_bpf_endpoint_redirect(void **state)
 	assert_string_equal(velum_drop_name(180), "Proxy redirection not supported for protocol");
 }
 
+/* Adds one entry to endpoint ep's current policy map (found through velum_policy). */
+static void put_policy_into(struct env *env, __u32 ep, __u32 id, __u8 dir, __u8 proto, __u16 port,
+			    int port_bits, __u8 verdict, __u8 flags, __u32 rule, __u16 proxy)
+{
+	__u32 inner_id;
+	int fd;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep,
+					     &inner_id),
+			 0);
+	fd = bpf_map_get_fd_by_id(inner_id);
+	assert_true(fd >= 0);
+	put_policy(fd, id, dir, proto, port, port_bits, verdict, flags, rule, proxy);
+	close(fd);
+}
+
+/* Runs in (n bytes, skb->mark *mark) through prog_fd; returns the action, out and *mark. */
+static int run_raw(struct env *env, int prog_fd, const __u8 *in, size_t n, __u8 *out, __u32 *mark)
+{
+	struct __sk_buff ctx = { .mark = *mark };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .data_out = out,
+		    .data_size_out = 256, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
+
+	env->evs.n = 0;
+	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
+	assert_int_equal(o.data_size_out, n);
+	ring_buffer__consume(env->rb);
+	*mark = ctx.mark;
+	return o.retval;
+}
+
+/*
+ * Sources that are not endpoints: with the lo path ready
+ * (VELUM_CONFIG_F_PROXY_LO), to_container sends an ingress-redirected flow
+ * back into the host through lo (destination MAC lo's zeros, the to-proxy
+ * mark with the port); proxy_lo assigns marked packets (none to find
+ * here: dropped) and leaves everything else to the next program.
+ */
+static void test_bpf_endpoint_redirect_lo(void **state)
+{
+	struct env *env = *state;
+	int cfg_fd = bpf_map__fd(env->skel->maps.velum_config);
+	const __u8 zero_mac[6] = { 0 };
+	struct tpkt p = { TCP_(IP_HOST, IP_DEATHSTAR, 40100, 9090, SYN) };
+	struct velum_config cfg;
+	__u8 in[256], out[256];
+	__u32 zero = 0, mark = 0;
+	size_t n = build(&p, in);
+
+	/* the host is identity host: give it the redirect the tie fighter has */
+	put_policy_into(env, EP_ID, VELUM_ID_HOST, VELUM_DIR_INGRESS, IPPROTO_TCP, 9090, 24,
+			VELUM_VERDICT_REDIRECT, 0, 120, 15001);
+	assert_int_equal(bpf_map_lookup_elem(cfg_fd, &zero, &cfg), 0);
+	cfg.flags |= VELUM_CONFIG_F_PROXY_LO;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	ratelim_clear(env);
+	assert_int_equal(run_raw(env, env->to_fd, in, n, out, &mark), TC_ACT_REDIRECT);
+	assert_memory_equal(out, zero_mac, 6);
+	assert_memory_equal(out + 6, in + 6, n - 6);
+	assert_int_equal(mark, VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16);
+	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->verdict,
+			 VELUM_FLOW_REDIRECTED);
+	assert_null(find_event(env, VELUM_EVENT_DROP));
+
+	/* proxy_lo: the marked packet finds no proxy socket in this namespace */
+	assert_int_equal(run_raw(env, env->lo_fd, out, n, in, &mark), TC_ACT_SHOT);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
+	/* unmarked loopback traffic is not ours */
+	mark = 0;
+	assert_int_equal(run_raw(env, env->lo_fd, out, n, in, &mark), TC_ACT_UNSPEC);
+	assert_null(find_event(env, VELUM_EVENT_DROP));
+
+	/* without the lo path: fail closed */
+	cfg.flags &= ~VELUM_CONFIG_F_PROXY_LO;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	p.sport = 40101;
+	n = build(&p, in);
+	mark = 0;
+	ratelim_clear(env);
+	assert_int_equal(run_raw(env, env->to_fd, in, n, out, &mark), TC_ACT_SHOT);
+	assert_int_equal(mark, 0);
+	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
+}
+
 /*
  * Verifier budget: the instructions the verifier processed to accept each
  * program (bpf_prog_info.verified_insns), against a fixed budget well under
@@ -884,6 +970,7 @@ static void test_bpf_endpoint_redirect(void **state)
  */
 #define VERIFIED_INSNS_BUDGET_FROM 60000
 #define VERIFIED_INSNS_BUDGET_TO   30000
+#define VERIFIED_INSNS_BUDGET_LO   10000
 
 static void test_bpf_endpoint_verified_insns(void **state)
 {
@@ -895,6 +982,7 @@ static void test_bpf_endpoint_verified_insns(void **state)
 	} progs[] = {
 		{ "from_container", env->from_fd, VERIFIED_INSNS_BUDGET_FROM },
 		{ "to_container", env->to_fd, VERIFIED_INSNS_BUDGET_TO },
+		{ "proxy_lo", env->lo_fd, VERIFIED_INSNS_BUDGET_LO },
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
@@ -1209,6 +1297,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_endpoint_verified_insns),
 		cmocka_unit_test(test_bpf_endpoint_table),
 		cmocka_unit_test(test_bpf_endpoint_redirect),
+		cmocka_unit_test(test_bpf_endpoint_redirect_lo),
 		cmocka_unit_test(test_bpf_endpoint_drop_ratelimit),
 		cmocka_unit_test(test_bpf_endpoint_tcp_states),
 		cmocka_unit_test(test_bpf_endpoint_ct_expiry),

@@ -392,10 +392,12 @@ static int ns_fd(struct env *env, int ep)
 	return env->nsfd[ep];
 }
 
-static int connect_cli(struct env *env, unsigned short port, int timeout, struct sockaddr_in *local)
+/* A client in endpoint `from` (0: the host) to the server endpoint's port. */
+static int connect_from(struct env *env, int from, unsigned short port, int timeout,
+			struct sockaddr_in *local)
 {
 	struct client c = { env->ep[EP_SRV].ipv4, port, timeout, { 0 } };
-	int r = net_run_in(ns_fd(env, EP_CLI), client_fn, &c);
+	int r = net_run_in(from ? ns_fd(env, from) : -1, client_fn, &c);
 
 	if (local)
 		*local = c.local;
@@ -529,18 +531,24 @@ static int teardown(void **state)
 	return 0;
 }
 
+static int connect_cli(struct env *env, unsigned short port, int timeout, struct sockaddr_in *local)
+{
+	return connect_from(env, EP_CLI, port, timeout, local);
+}
+
 /*
- * One proxied connection: the client gets its bytes back, the proxy's
- * listener of dir accepted it with the original destination and the
- * client's address, and the server saw the client's address.
+ * One proxied connection from `from` (0: the host): the client gets its
+ * bytes back, the proxy's listener of dir accepted it with the original
+ * destination and the client's address, and the server saw the client's
+ * address.
  */
-static void expect_proxied(struct env *env, int dir)
+static void expect_proxied_from(struct env *env, int from, int dir)
 {
 	int px_before[2] = { env->px.accepted[0], env->px.accepted[1] };
 	int srv_before = env->srv.accepts[0];
 	struct sockaddr_in local;
 	struct px_conn_rec rec;
-	int r = connect_cli(env, PORT_L7, TIMEOUT_OK, &local);
+	int r = connect_from(env, from, PORT_L7, TIMEOUT_OK, &local);
 
 	if (r)
 		print_error("client -> server:%d through the proxy: %s\n", PORT_L7, strerror(-r));
@@ -553,14 +561,21 @@ static void expect_proxied(struct env *env, int dir)
 	assert_int_equal(rec.upstream_err, 0);
 	assert_int_equal(rec.orig_dst.sin_addr.s_addr, env->ep[EP_SRV].ipv4);
 	assert_int_equal(ntohs(rec.orig_dst.sin_port), PORT_L7);
-	assert_int_equal(rec.client.sin_addr.s_addr, env->ep[EP_CLI].ipv4);
+	if (from)
+		assert_int_equal(local.sin_addr.s_addr, env->ep[from].ipv4);
+	assert_int_equal(rec.client.sin_addr.s_addr, local.sin_addr.s_addr);
 	assert_int_equal(rec.client.sin_port, local.sin_port);
-	assert_int_equal(rec.up_local.sin_addr.s_addr, env->ep[EP_CLI].ipv4);
+	assert_int_equal(rec.up_local.sin_addr.s_addr, local.sin_addr.s_addr);
 	assert_int_equal(env->srv.accepts[0], srv_before + 1);
 	pthread_mutex_lock(&env->srv.lock);
-	assert_int_equal(env->srv.last_peer[0].sin_addr.s_addr, env->ep[EP_CLI].ipv4);
+	assert_int_equal(env->srv.last_peer[0].sin_addr.s_addr, local.sin_addr.s_addr);
 	assert_int_equal(env->srv.last_peer[0].sin_port, rec.up_local.sin_port);
 	pthread_mutex_unlock(&env->srv.lock);
+}
+
+static void expect_proxied(struct env *env, int dir)
+{
+	expect_proxied_from(env, EP_CLI, dir);
 }
 
 /* A flow without a redirect: passes, host-routed (nothing out of the server's veth), no proxy. */
@@ -622,6 +637,44 @@ static void test_redirect_legacy_routing(void **state)
 	assert_int_equal(dp_routing_set(env->dp, false), 0);
 }
 
+/*
+ * A source that is not an endpoint (the host itself) gets the server's
+ * ingress L7 rules too: through to_container, lo and proxy_lo. Its
+ * non-redirected flows are untouched, and without the lo path (after
+ * dp_proxy_teardown) the redirected port fails closed.
+ */
+static void test_redirect_from_host(void **state)
+{
+	struct env *env = *state;
+	struct errbuf eb = { "" };
+	int srv_before;
+
+	policies(env, EP_SRV, 0);
+	for (int i = 0; i < 3; i++)
+		expect_proxied_from(env, 0, VELUM_DIR_INGRESS);
+	srv_before = env->srv.accepts[1];
+	assert_int_equal(connect_from(env, 0, PORT_L4, TIMEOUT_OK, NULL), 0);
+	assert_int_equal(env->srv.accepts[1], srv_before + 1);
+
+	/* unregistered: the lo path is gone, the redirect drops */
+	assert_int_equal(dp_proxy_teardown(env->dp, &eb), 0);
+	srv_before = env->srv.accepts[0];
+	drain_events(env);
+	env->nev = 0;
+	assert_int_equal(connect_from(env, 0, PORT_L7, TIMEOUT_DROP, NULL), -ETIMEDOUT);
+	assert_int_equal(env->srv.accepts[0], srv_before);
+	drain_events(env);
+	bool seen = false;
+	for (int i = 0; i < env->nev; i++)
+		if (env->ev[i].type == VELUM_EVENT_DROP &&
+		    env->ev[i].reason == -VELUM_DROP_PROXY_LOOKUP &&
+		    ntohs(env->ev[i].dport) == PORT_L7)
+			seen = true;
+	assert_true(seen);
+	assert_int_equal(dp_proxy_setup(env->dp, &eb), 0);
+	expect_proxied_from(env, 0, VELUM_DIR_INGRESS);
+}
+
 /* No listener on the proxy port: the connection fails, with a drop event saying why. */
 static void test_redirect_no_listener(void **state)
 {
@@ -673,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_redirect_both_one_hop),
 		cmocka_unit_test(test_redirect_legacy_routing),
 		cmocka_unit_test(test_redirect_no_listener),
+		cmocka_unit_test(test_redirect_from_host),
 	};
 
 	libbpf_set_print(NULL);
