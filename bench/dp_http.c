@@ -5,7 +5,7 @@
  * body. The client is one epoll loop per thread over non-blocking sockets:
  * it parses each response's status line and Content-Length (chunked bodies
  * are refused as bad responses; the targets send lengths) and keeps a
- * stack of idle connections for the open loop.
+ * queue of idle connections for the open loop.
  */
 #include "dp_http.h"
 
@@ -92,7 +92,7 @@ enum conn_state { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
 struct conn {
 	int fd;
 	enum conn_state st;
-	bool in_idle;	  /* on the idle stack (entries are checked when popped) */
+	bool in_idle;	  /* in the idle queue (entries are checked when taken) */
 	bool close_after; /* the response said Connection: close */
 	int status;
 	long body_left; /* body bytes still to come; -1 while reading the head */
@@ -109,7 +109,7 @@ struct load {
 	char req[512];
 	size_t req_len;
 	struct conn *c;
-	int *idle, nidle, nbusy, ep;
+	int *idle, idle_head, nidle, nbusy, ep; /* idle: a ring of conns entries */
 	double timeout;
 	bool open, sending;
 	long interval_ok;
@@ -137,21 +137,28 @@ static void conn_replace(struct load *l, int i, double now)
 		conn_open(l, i, now);
 }
 
+/*
+ * Idle connections wait in a queue: the open loop takes the one idle the
+ * longest, so that requests rotate over all connections (in wrk2 each
+ * connection carries rate / connections) instead of reusing a few.
+ */
 static void push_idle(struct load *l, int i)
 {
 	l->c[i].st = C_IDLE;
 	if (!l->c[i].in_idle) {
 		l->c[i].in_idle = true;
-		l->idle[l->nidle++] = i;
+		l->idle[(l->idle_head + l->nidle++) % l->o->conns] = i;
 	}
 }
 
-/* An idle connection, or -1. */
+/* The connection idle the longest, or -1. */
 static int pop_idle(struct load *l)
 {
 	while (l->nidle) {
-		int i = l->idle[--l->nidle];
+		int i = l->idle[l->idle_head];
 
+		l->idle_head = (l->idle_head + 1) % l->o->conns;
+		l->nidle--;
 		l->c[i].in_idle = false;
 		if (l->c[i].st == C_IDLE)
 			return i;
