@@ -43,6 +43,7 @@ test-bench-quick: $(http_bench_deps)
 	if [ $$rc = 77 ]; then echo "SKIP: bench_quick needs root"; elif [ $$rc != 0 ]; then exit $$rc; fi
 test_goals += test-bench-quick
 
-# velum-load against wrk, closed loop, same target: bench/results/loadgen-vs-wrk.md
+# velum-load against wrk, closed loop, same target (server and tool on CPUs of
+# their own): bench/results/loadgen-vs-wrk.md
 bench-wrk-check: $(http_bench_deps)
-	$(Q)bench/http.sh --wrk-check bench/results/loadgen-vs-wrk.md
+	$(Q)bench/http.sh --wrk-check bench/results/loadgen-vs-wrk.md --conns 100 --threads 1 --closed-secs 5

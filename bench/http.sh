@@ -22,7 +22,7 @@
 #   bench/http.sh [--quick] [--paper] [--out DIR] [--reps N] [--secs S]
 #                 [--closed-secs S] [--rate R] [--conns C] [--threads T]
 #                 [--server-threads N] [--configs "limit l3 ..."]
-#   bench/http.sh --wrk-check OUT.md [--pairs 5] [--closed-secs S] [--conns C] ...
+#   bench/http.sh --wrk-check OUT.md [--pairs 6] [--closed-secs S] [--conns C] ...
 # --wrk-check: instead, closed-loop runs of wrk (Debian's) and velum-load
 # taken in turns against the same target (velum, no policy), and their
 # requests/s compared in OUT.md (bench/wrk_compare.py). VELUMD_FLAGS adds
@@ -33,7 +33,7 @@ bin=${BIN:-$top/build/bin}
 all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
 configs=$all_configs
 reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1
-quick=0 out= wrk_check= pairs=5
+quick=0 out= wrk_check= pairs=6
 usage() {
 	sed -n '/^#   bench\/http.sh/,/^#  *\[--server/p' "$0" | sed 's/^# *//' >&2
 	exit 2
@@ -139,7 +139,14 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 hello_ip=$(ep_field hello ipv4) load_ip=$(ep_field load ipv4) haproxy_ip=$(ep_field haproxy ipv4)
 ep_ids="$(ep_field hello id) $(ep_field load id) $(ep_field haproxy id)"
 
-velum endpoint exec hello -- "$bin/velum-hello" --port 80 --threads "$server_threads" \
+# --wrk-check measures the server's capacity as each tool sees it: the server
+# on CPU 0, the tool on CPU 1, so that neither tool's own cost takes the
+# server's CPU
+pin_srv=() pin_cli=()
+if [ -n "$wrk_check" ] && [ "$(nproc)" -ge 2 ]; then
+	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
+fi
+velum endpoint exec hello -- "${pin_srv[@]}" "$bin/velum-hello" --port 80 --threads "$server_threads" \
 	>"$T/hello.log" 2>&1 &
 pids+=($!)
 wait_port load "$hello_ip" 80
@@ -236,21 +243,39 @@ load() {
 
 if [ -n "$wrk_check" ]; then
 	url=http://$hello_ip:80/hello
+	# cmd NAME TOOL ARGS...: a closed-loop run on CPU 1 (the server has CPU 0), timed
+	cmd() {
+		local name=$1
+		shift
+		velum endpoint exec load -- /usr/bin/time -f "%U %S" -o "$out/$name.cpu" \
+			"${pin_cli[@]}" "$@" -c "$conns" -t "$threads" -d "$closed_secs" "$url" \
+			>"$out/$name.txt" 2>&1 || die "$*: $(cat "$out/$name.txt")"
+	}
+	# field NAME: requests/s, requests and client CPU seconds of run NAME
+	field() {
+		echo "$(sed -n 's/^Requests\/sec: *//p' "$out/$1.txt")" \
+			"$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$out/$1.txt")" \
+			"$(awk '{print $1 + $2}' "$out/$1.cpu")"
+	}
 	for i in $(seq 1 "$pairs"); do
-		velum endpoint exec load -- wrk -c "$conns" -t "$threads" -d "$closed_secs" "$url" \
-			>"$out/wrk-$i.txt" 2>&1 || die "wrk: $(cat "$out/wrk-$i.txt")"
-		load limit "velum-load-$i" -d "$closed_secs"
-		w=$(sed -n 's/^Requests\/sec: *//p' "$out/wrk-$i.txt")
-		v=$(sed -n 's/^Requests\/sec: *//p' "$out/raw/velum-load-$i.txt")
-		[ -n "$w" ] && [ -n "$v" ] || die "no Requests/sec in pair $i"
+		# the order alternates, so that a drift of the machine favours neither
+		if [ $((i % 2)) = 1 ]; then
+			cmd "wrk-$i" wrk
+			cmd "velum-load-$i" "$bin/velum-load"
+		else
+			cmd "velum-load-$i" "$bin/velum-load"
+			cmd "wrk-$i" wrk
+		fi
+		w=$(field "wrk-$i") v=$(field "velum-load-$i")
+		[ "$(wc -w <<<"$w $v")" = 6 ] || die "pair $i: unparsable output ($w / $v)"
 		echo "$i $w $v" >>"$out/pairs"
-		echo "pair $i: wrk $w req/s, velum-load $v req/s" >&2
+		echo "pair $i: wrk $w, velum-load $v (req/s, requests, CPU s)" >&2
 	done
 	python3 "$top/bench/wrk_compare.py" "$out/pairs" "$wrk_check" \
 		"bench/http.sh --wrk-check OUT --pairs $pairs --closed-secs $closed_secs --conns $conns --threads $threads --server-threads $server_threads" \
 		"Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); machine: $(nproc) CPUs, kernel $(uname -r); load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work may share the machine)" \
 		"$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2) (Debian), velum-load of velum $(git -C "$top" describe --always --dirty 2>/dev/null)" \
-		"Both against velum-hello (\`GET /hello\`, $server_threads thread(s)) in an endpoint made by velumd (no policy), run from another endpoint, taken in turns (wrk, then velum-load, $pairs pairs): \`wrk -c $conns -t $threads -d $closed_secs URL\` and \`velum-load -c $conns -t $threads -d $closed_secs URL\`." ||
+		"Both against velum-hello (\`GET /hello\`, $server_threads thread(s)${pin_srv[*]:+, pinned to CPU 0}) in an endpoint made by velumd (no policy), run from another endpoint${pin_cli[*]:+ pinned to CPU 1}, taken in turns ($pairs pairs, the order alternating): \`wrk -c $conns -t $threads -d $closed_secs URL\` and \`velum-load -c $conns -t $threads -d $closed_secs URL\`, each under /usr/bin/time for its CPU time." ||
 		die "comparison failed"
 	cat "$wrk_check"
 	rm -rf "$out"
