@@ -24,6 +24,14 @@ test-hist: $(BUILD)/tests/test_hist
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $<
 test_goals += test-hist
 
+# velum-load's failure counts, rates and coordinated-omission correction on
+# loopback against velum-hello and scripted servers (no privileges needed)
+.PHONY: test-velum-load
+test-velum-load: $(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
+	@echo "== tests/integration/velum_load.sh"
+	$(Q)tests/integration/velum_load.sh
+test_goals += test-velum-load
+
 http_bench_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp \
 	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
 

@@ -88,7 +88,12 @@ cleanup() {
 	done
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
 	for ns in /run/netns/"$NSP"*; do
-		[ -e "$ns" ] && ip netns del "$(basename "$ns")" 2>/dev/null
+		[ -e "$ns" ] || continue
+		# whatever still runs in an endpoint would keep its namespace alive
+		for p in $(ip netns pids "$(basename "$ns")" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+		ip netns del "$(basename "$ns")" 2>/dev/null
 	done
 	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
 		grep -E "^$IFP[0-9]+$" | while read -r l; do
@@ -146,7 +151,8 @@ pin_srv=() pin_cli=()
 if [ -n "$wrk_check" ] && [ "$(nproc)" -ge 2 ]; then
 	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
 fi
-velum endpoint exec hello -- "${pin_srv[@]}" "$bin/velum-hello" --port 80 --threads "$server_threads" \
+# (velum, not the function: velum execs the command, so $! is the server's PID)
+"$bin/velum" endpoint exec hello -- "${pin_srv[@]}" "$bin/velum-hello" --port 80 --threads "$server_threads" \
 	>"$T/hello.log" 2>&1 &
 pids+=($!)
 wait_port load "$hello_ip" 80
@@ -180,7 +186,7 @@ backend hello
 	server hello $hello_ip:80
 EOF
 } >"$out/haproxy.cfg"
-velum endpoint exec haproxy -- haproxy -db -f "$out/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
+"$bin/velum" endpoint exec haproxy -- haproxy -db -f "$out/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
 pids+=($!)
 wait_port load "$haproxy_ip" 8080
 
