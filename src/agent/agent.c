@@ -77,6 +77,8 @@ void agent_init(struct agent *a, const struct agent_opts *o)
 static void epx_free(struct agent_epx *x)
 {
 	free(x->netns);
+	free(x->ifname);
+	free(x->container_id);
 	free(x->error);
 }
 
@@ -288,6 +290,8 @@ static int store_ep(struct agent *a, const struct model_ep *ep, struct errbuf *e
 		.ipv4 = ip,
 		.netns = x && x->adopted ? x->netns : NULL,
 		.created = x ? x->created : "",
+		.ifname = x ? x->ifname : NULL,
+		.container_id = x ? x->container_id : NULL,
 	};
 	int err = -ENOMEM;
 
@@ -702,13 +706,16 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	if (!err) {
 		x.adopted = e->netns != NULL;
 		x.netns = e->netns ? strdup(e->netns) : NULL;
+		x.ifname = e->ifname ? strdup(e->ifname) : NULL;
+		x.container_id = e->container_id ? strdup(e->container_id) : NULL;
 		snprintf(x.created, sizeof(x.created), "%s", e->created ? e->created : "");
-		if (e->netns && !x.netns)
+		if ((e->netns && !x.netns) || (e->ifname && !x.ifname) ||
+		    (e->container_id && !x.container_id))
 			err = -ENOMEM;
 		else
 			err = vec_push(&c->epx, x);
 		if (err)
-			free(x.netns);
+			epx_free(&x);
 	}
 	if (err && err != -ENOMEM)
 		errbuf_prefix(c->eb, "endpoint %s: ", e->name);
@@ -875,6 +882,7 @@ static int kernel_sync_all(struct agent *a)
 				.ep_id = ep->id,
 				.identity = ep->identity,
 				.netns_path = x && x->adopted ? x->netns : NULL,
+				.ifname = x ? x->ifname : NULL,
 				.ipv4 = ep->nips ? ep->ips[0] : 0,
 			};
 
@@ -976,7 +984,7 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 	epx_clear(a);
 	for (i = 0; i < c.epx.n; i++) {
 		if (epx_put(a, &c.epx.v[i])) {
-			free(c.epx.v[i].netns);
+			epx_free(&c.epx.v[i]);
 			continue;
 		}
 	}
@@ -1145,6 +1153,8 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	eo.ep_id = id;
 	eo.identity = ep->identity;
 	eo.netns_path = r->netns;
+	eo.ifname = r->ifname;
+	eo.ipv4 = r->ipv4;
 	eo.keys = keys;
 	eo.vals = vals;
 	eo.npolicy = nkeys;
@@ -1163,11 +1173,17 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	x.id = id;
 	x.adopted = r->netns != NULL;
 	x.netns = strdup(r->netns ? r->netns : made.netns);
+	x.ifname = r->ifname && strcmp(r->ifname, "eth0") ? strdup(r->ifname) : NULL;
+	x.container_id = r->container_id ? strdup(r->container_id) : NULL;
 	snprintf(x.host_ifname, sizeof(x.host_ifname), "%s", made.host_ifname);
 	rfc3339_now(x.created, sizeof(x.created));
-	err = x.netns ? epx_put(a, &x) : -ENOMEM;
+	if (!x.netns || (r->container_id && !x.container_id) ||
+	    (r->ifname && strcmp(r->ifname, "eth0") && !x.ifname))
+		err = -ENOMEM;
+	else
+		err = epx_put(a, &x);
 	if (err) {
-		free(x.netns);
+		epx_free(&x);
 		goto fail;
 	}
 	/* the address changes the ipcache only, not any map state */

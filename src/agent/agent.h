@@ -61,8 +61,10 @@ struct agent_opts {
 /* What the agent knows of an endpoint beyond the model. */
 struct agent_epx {
 	uint32_t id;
-	char *netns;  /* the namespace path */
-	bool adopted; /* netns was given by the caller (kept on delete) */
+	char *netns;	    /* the namespace path */
+	bool adopted;	    /* netns was given by the caller (kept on delete) */
+	char *ifname;	    /* interface inside when not "eth0", else NULL */
+	char *container_id; /* the runtime's container (CNI ADD), else NULL */
 	char host_ifname[16];
 	char created[40]; /* RFC 3339 */
 	char *error;	  /* non-NULL: state "error" with this message */
@@ -77,6 +79,7 @@ struct agent_apply_item {
 };
 
 struct agent_applier;
+struct agent_podman;
 
 /*
  * Starts nthreads workers, each with its own datapath handle opened with
@@ -101,6 +104,7 @@ struct agent {
 	struct model *m;
 	struct dp *dp;
 	struct agent_applier *applier; /* NULL: swaps run one by one */
+	struct agent_podman *podman;   /* learns podman containers' labels */
 	struct agent_store *st;
 	uint64_t revision;
 	int64_t started_ns;
@@ -157,7 +161,10 @@ struct agent_ep_req {
 	const struct pol_named_port *ports;
 	size_t nports;
 	bool audit;
-	const char *netns; /* adopt this namespace; NULL: create one */
+	const char *netns;	  /* adopt this namespace; NULL: create one */
+	const char *ifname;	  /* interface inside; NULL: "eth0" */
+	uint32_t ipv4;		  /* requested address (network order); 0: from the pool */
+	const char *container_id; /* the runtime's container id (CNI), or NULL */
 };
 
 /* Creates an endpoint; *out (borrowed) on success. Negative errno with eb. */

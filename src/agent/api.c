@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/podman.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "policy/trace.h"
@@ -143,6 +144,13 @@ static json_t *endpoint_json(struct agent *a, const struct model_ep *ep)
 		      "created", x && x->created[0] ? x->created : NULL);
 	if (j && x && x->error)
 		json_object_set_new(j, "error", json_string(x->error));
+	if (j) {
+		json_object_set_new(j, "ifname", json_string(x && x->ifname ? x->ifname : "eth0"));
+		json_object_set_new(j, "gateway", json_string(DP_GATEWAY));
+		json_object_set_new(j, "container_id",
+				    x && x->container_id ? json_string(x->container_id) :
+							   json_null());
+	}
 	return j;
 }
 
@@ -302,24 +310,33 @@ static enum MHD_Result h_endpoint_create(struct agent_http *h, struct MHD_Connec
 	struct agent_ep_req r = { 0 };
 	const struct model_ep *ep;
 	struct pol_named_port *ports = NULL;
-	const char **labels = NULL;
+	struct agent_podman_job *job = NULL;
+	const char **labels = NULL, *ipv4 = NULL;
 	struct errbuf eb;
-	json_t *lj = NULL, *pj = NULL, *out;
+	json_t *lj = NULL, *pj = NULL, *rj = NULL, *out;
 	int audit = 0, err;
 
 	errbuf_clear(&eb);
-	if (json_unpack_ex(body, NULL, JSON_STRICT, "{s:s, s?:s, s?:o, s?:o, s?:b, s?:s}", "name",
+	if (json_unpack_ex(body, NULL, JSON_STRICT,
+			   "{s:s, s?:s, s?:o, s?:o, s?:b, s?:s, s?:s, s?:s, s?:s, s?:o}", "name",
 			   &r.name, "namespace", &r.ns, "labels", &lj, "ports", &pj, "audit",
-			   &audit, "netns", &r.netns))
+			   &audit, "netns", &r.netns, "ifname", &r.ifname, "ipv4", &ipv4,
+			   "container_id", &r.container_id, "runtime", &rj))
 		return send_error(c, 400,
 				  "expected {\"name\": string, \"namespace\"?: string, "
 				  "\"labels\"?: [string], \"ports\"?: [...], \"audit\"?: bool, "
-				  "\"netns\"?: string}");
+				  "\"netns\"?: string, \"ifname\"?: string, \"ipv4\"?: string, "
+				  "\"container_id\"?: string, \"runtime\"?: {...}}");
 	err = lj ? agent_labels_from_json(lj, &labels, &r.nlabels, &eb) : 0;
 	if (!err && pj)
 		err = agent_ports_from_json(pj, &ports, &r.nports, &eb);
+	if (!err)
+		err = agent_cni_req_check(&r, ipv4, &eb);
+	if (!err)
+		err = agent_podman_job_parse(rj, r.container_id, &job, &eb);
 	if (err) {
 		free(labels);
+		free(ports);
 		return send_err(c, err, &eb);
 	}
 	r.labels = labels;
@@ -330,6 +347,11 @@ static enum MHD_Result h_endpoint_create(struct agent_http *h, struct MHD_Connec
 	out = err ? NULL : endpoint_json(a, ep);
 	if (out)
 		json_object_set_new(out, "revision", json_integer((json_int_t)a->revision));
+	/* the worker asks podman only after this answer released the runtime */
+	if (!err)
+		agent_podman_submit(a->podman, job, ep->name);
+	else
+		agent_podman_job__free(job);
 	pthread_mutex_unlock(&a->lock);
 	free(labels);
 	free(ports);

@@ -32,7 +32,9 @@ static const char schema[] =
 	" audit INTEGER NOT NULL,"
 	" ipv4 TEXT NOT NULL,"
 	" netns TEXT,"
-	" created TEXT NOT NULL);"
+	" created TEXT NOT NULL,"
+	" ifname TEXT,"
+	" container_id TEXT);"
 	"CREATE TABLE identities(id INTEGER PRIMARY KEY, labels TEXT NOT NULL);"
 	"CREATE TABLE policy_files(id INTEGER PRIMARY KEY, name TEXT NOT NULL, content BLOB NOT "
 	"NULL);"
@@ -189,6 +191,30 @@ static int check_store(struct agent_store *st, struct errbuf *eb)
 	return 0;
 }
 
+/*
+ * Schema 1 to 2: the endpoints' interface name and container id (both NULL
+ * for endpoints made before). One transaction, so a crash leaves version 1.
+ */
+static int upgrade_store(struct agent_store *st, struct errbuf *eb)
+{
+	char *msg = NULL;
+
+	if (query_int(st->db, "PRAGMA user_version") != 1)
+		return 0;
+	if (sqlite3_exec(st->db,
+			 "BEGIN IMMEDIATE; ALTER TABLE endpoints ADD COLUMN ifname TEXT;"
+			 "ALTER TABLE endpoints ADD COLUMN container_id TEXT;"
+			 "PRAGMA user_version=2; COMMIT;",
+			 NULL, NULL, &msg) != SQLITE_OK) {
+		errbuf_set(eb, "state store %s: upgrade to schema 2: %s", st->path,
+			   msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
 struct agent_store *agent_store__open(const char *path, struct errbuf *eb)
 {
 	struct agent_store *st = calloc(1, sizeof(*st));
@@ -223,6 +249,8 @@ struct agent_store *agent_store__open(const char *path, struct errbuf *eb)
 	}
 	sqlite3_busy_timeout(st->db, 2000);
 	err = check_store(st, eb);
+	if (!err)
+		err = upgrade_store(st, eb);
 	if (err)
 		goto err_free;
 	/* from here on the file is ours: WAL for crash safety with cheap commits */
@@ -339,7 +367,8 @@ int agent_store_ep_put(struct agent_store *st, const struct agent_store_ep *e, s
 	sqlite3_stmt *s =
 		prep(st,
 		     "INSERT OR REPLACE INTO endpoints(id, name, namespace, labels, ports, "
-		     "audit, ipv4, netns, created) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+		     "audit, ipv4, netns, created, ifname, container_id) "
+		     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
 		     eb);
 
 	if (!s)
@@ -353,6 +382,8 @@ int agent_store_ep_put(struct agent_store *st, const struct agent_store_ep *e, s
 	bind_text(s, 7, e->ipv4);
 	bind_text(s, 8, e->netns);
 	bind_text(s, 9, e->created);
+	bind_text(s, 10, e->ifname);
+	bind_text(s, 11, e->container_id);
 	return run(st, s, "write endpoint", eb);
 }
 
@@ -377,7 +408,7 @@ int agent_store_ep_foreach(struct agent_store *st,
 {
 	sqlite3_stmt *s = prep(st,
 			       "SELECT id, name, namespace, labels, ports, audit, ipv4, netns, "
-			       "created FROM endpoints ORDER BY id",
+			       "created, ifname, container_id FROM endpoints ORDER BY id",
 			       eb);
 	int rc, err = 0;
 
@@ -394,6 +425,8 @@ int agent_store_ep_foreach(struct agent_store *st,
 			.ipv4 = col_text(s, 6),
 			.netns = col_text(s, 7),
 			.created = col_text(s, 8),
+			.ifname = col_text(s, 9),
+			.container_id = col_text(s, 10),
 		};
 
 		if (!e.name || !e.ns || !e.labels || !e.ports || !e.ipv4) {

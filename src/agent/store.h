@@ -25,7 +25,7 @@
 #include "lib/errbuf.h"
 
 /* Schema version written to PRAGMA user_version. */
-#define AGENT_STORE_SCHEMA 1
+#define AGENT_STORE_SCHEMA 2
 /* PRAGMA application_id of a velum store: "VLM1". */
 #define AGENT_STORE_APP_ID 0x564c4d31
 
@@ -55,9 +55,11 @@ struct agent_store_ep {
 	const char *labels; /* JSON array of the user's labels ("k8s:app=web") */
 	const char *ports;  /* JSON array of {"name", "port", "protocol"} */
 	bool audit;
-	const char *ipv4;    /* dotted quad */
-	const char *netns;   /* adopted namespace path, or NULL (the datapath made one) */
-	const char *created; /* RFC 3339 */
+	const char *ipv4;	  /* dotted quad */
+	const char *netns;	  /* adopted namespace path, or NULL (the datapath made one) */
+	const char *created;	  /* RFC 3339 */
+	const char *ifname;	  /* interface inside, or NULL ("eth0") */
+	const char *container_id; /* the runtime's container (CNI), or NULL */
 };
 
 /* Inserts or replaces the endpoint with this id. */

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/agent.h"
+#include "agent/podman.h"
 #include "lib/log.h"
 
 static const char usage[] =
@@ -342,6 +343,11 @@ int main(int argc, char **argv)
 	err = agent_flows_start(&a, &dpo, &eb);
 	if (err)
 		goto out;
+	a.podman = agent_podman__start(&a, &eb);
+	if (!a.podman) {
+		err = -errno;
+		goto out;
+	}
 	http = agent_http_start(&a, api_fd, &eb);
 	if (!http) {
 		err = -EIO;
@@ -377,6 +383,7 @@ out:
 	pthread_cond_broadcast(&a.flow_cond);
 	pthread_mutex_unlock(&a.flow_lock);
 	agent_http_stop(http);
+	agent_podman__stop(a.podman);
 	agent_flows_stop(&a);
 	if (api_fd >= 0)
 		close(api_fd);

@@ -145,6 +145,12 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 	size_t i;
 	int err = 0;
 
+	/*
+	 * Labels not known yet (a runtime's container before it says them):
+	 * Cilium's init identity, without the namespace's labels.
+	 */
+	if (n == 1 && !strcmp(labels[0], AGENT_LABEL_INIT))
+		return pol_labels_set(out, POL_SOURCE_RESERVED, "init", "");
 	for (i = 0; i < n && !err; i++) {
 		struct pol_label l;
 

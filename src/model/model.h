@@ -47,7 +47,14 @@ struct model *model__new(void);
 void model__free(struct model *m);
 
 /*
- * Adds an endpoint. labels: "source:key=value" strings (source optional);
+ * The one user label of an endpoint whose labels are not known yet: it gets
+ * the reserved init identity (and no namespace labels) until relabelled.
+ */
+#define AGENT_LABEL_INIT "reserved:init"
+
+/*
+ * Adds an endpoint. labels: "source:key=value" strings (source optional),
+ * or exactly { AGENT_LABEL_INIT };
  * ips: IPv4 in network byte order; ports: copied. id 0 picks the lowest free
  * endpoint id; a non-zero id is used as is (restore). Returns 0 and the new
  * endpoint in *out (borrowed), or -EEXIST (name, id or address taken),

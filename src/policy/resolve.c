@@ -10,7 +10,9 @@
  *     keys merge, keeping the higher class, then a real rule over a
  *     pseudo-rule, then the lower rule id;
  *  2. a direction no rule enforces gets a catch-all allow (the "no policy"
- *     pseudo-rule); an enforced direction in audit mode a catch-all audit;
+ *     pseudo-rule), except for the reserved:init identity, whose directions
+ *     are always enforced; an enforced direction in audit mode a catch-all
+ *     audit;
  *  3. overlaps within one identity are resolved so that the longest match is
  *     also the highest class among that identity's matching entries: an
  *     entry covered by a broader entry of a higher class takes that entry's
@@ -1511,6 +1513,19 @@ static void b_resolve_overlaps(struct builder *b)
 	}
 }
 
+/*
+ * An endpoint whose labels are not known yet (only reserved:init) is never
+ * open: both directions are enforced, so only what policies selecting
+ * reserved:init allow passes. (Cilium lets init traffic through in its
+ * default enforcement mode when no rule selects init.)
+ */
+static bool subject_is_init(const struct pol_engine *e, const struct eng_subject *s)
+{
+	const struct eng_identity *x = identity_find(e, s->identity);
+
+	return x && x->labels.n == 1 && pol_labels_find(&x->labels, POL_SOURCE_RESERVED, "init");
+}
+
 static int compute_state(struct pol_engine *e, struct eng_subject *s, struct pol_mapstate **out)
 {
 	struct builder b = { 0 };
@@ -1524,7 +1539,7 @@ static int compute_state(struct pol_engine *e, struct eng_subject *s, struct pol
 	if (!ms)
 		return -ENOMEM;
 	for (d = 0; d < 2 && !err; d++) {
-		bool enforce = false, audit_dd = false;
+		bool enforce = subject_is_init(e, s), audit_dd = false;
 		struct velum_policy_value dv = { 0 };
 
 		c.dir = (uint8_t)d;
