@@ -154,6 +154,10 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 	for (i = 0; i < n && !err; i++) {
 		struct pol_label l;
 
+		/* next to real labels it means nothing: `velum endpoint label` adds to it */
+		if (!strcmp(labels[i], AGENT_LABEL_INIT))
+			continue;
+
 		err = pol_label_parse(labels[i], POL_SOURCE_K8S, &l, eb);
 		if (err) {
 			errbuf_prefix(eb, "label '%s': ", labels[i]);

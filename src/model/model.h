@@ -49,6 +49,7 @@ void model__free(struct model *m);
 /*
  * The one user label of an endpoint whose labels are not known yet: it gets
  * the reserved init identity (and no namespace labels) until relabelled.
+ * Among other labels it is dropped (the labels are known then).
  */
 #define AGENT_LABEL_INIT "reserved:init"
 
