@@ -120,6 +120,23 @@ test-unit: $(unit_bins)
 test: all test-unit $(test_goals)
 	@echo "all tests passed"
 
+# Installation: velumd, velum, the CNI plugin where runtimes look for plugins,
+# a sample network configuration list and the bash completion. Nothing goes
+# to /etc: the sample is copied there (or to podman's network_config_dir) by
+# the administrator (README.md).
+PREFIX ?= /usr/local
+DESTDIR ?=
+CNI_BIN_DIR ?= /opt/cni/bin
+.PHONY: install
+install: $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-cni
+	install -D -m 0755 $(BUILD)/bin/velumd $(DESTDIR)$(PREFIX)/sbin/velumd
+	install -D -m 0755 $(BUILD)/bin/velum $(DESTDIR)$(PREFIX)/bin/velum
+	install -D -m 0755 $(BUILD)/bin/velum-cni $(DESTDIR)$(CNI_BIN_DIR)/velum-cni
+	install -D -m 0644 contrib/cni/velum.conflist \
+		$(DESTDIR)$(PREFIX)/share/velum/cni/velum.conflist
+	install -D -m 0644 contrib/bash-completion/velum \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/velum
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
