@@ -109,21 +109,31 @@ static json_t *runtime_json(const struct cni_req *r)
 	return json_pack("{s:s, s:o}", "name", "podman", "env", env);
 }
 
-/* GET /v1/endpoints and the one of (container id, ifname): new reference or NULL. */
-static int find_endpoint(const struct cni_req *r, json_t **out, struct cni_err *e)
+/* GET /v1/endpoints: a new array, or NULL with e set. */
+static json_t *list_endpoints(const struct cni_req *r, struct cni_err *e)
 {
-	json_t *list = NULL, *ep;
+	json_t *list = NULL;
 	long status;
-	size_t i;
 
-	*out = NULL;
 	if (cni_call(r->socket, "GET", "/v1/endpoints", NULL, &status, &list, e))
-		return -1;
+		return NULL;
 	if (status != 200 || !json_is_array(list)) {
 		agent_refused(status, list, "list endpoints", e);
 		json_decref(list);
-		return -1;
+		return NULL;
 	}
+	return list;
+}
+
+/* The endpoint of (container id, ifname) into *out (new reference, or NULL if none). */
+static int find_endpoint(const struct cni_req *r, json_t **out, struct cni_err *e)
+{
+	json_t *list = list_endpoints(r, e), *ep;
+	size_t i;
+
+	*out = NULL;
+	if (!list)
+		return -1;
 	json_array_foreach(list, i, ep)
 	{
 		const char *cid = json_string_value(json_object_get(ep, "container_id"));
@@ -397,22 +407,17 @@ static bool attachment_valid(json_t *valid, const char *cid, const char *ifname)
 
 int cni_cmd_gc(struct cni_req *r, struct cni_err *e)
 {
-	json_t *valid = json_object_get(r->conf, "cni.dev/valid-attachments"), *list = NULL, *ep;
+	json_t *valid = json_object_get(r->conf, "cni.dev/valid-attachments"), *list, *ep;
 	struct cni_err one;
-	long status;
 	size_t i;
 	int rc = 0;
 
 	if (valid && !json_is_array(valid))
 		return cni_fail(e, CNI_ERR_CONFIG, "invalid network config",
 				"cni.dev/valid-attachments: expected a list");
-	if (cni_call(r->socket, "GET", "/v1/endpoints", NULL, &status, &list, e))
+	list = list_endpoints(r, e);
+	if (!list)
 		return -1;
-	if (status != 200 || !json_is_array(list)) {
-		agent_refused(status, list, "list endpoints", e);
-		json_decref(list);
-		return -1;
-	}
 	/* endpoints a runtime made (they have a container id) in this network's namespace */
 	json_array_foreach(list, i, ep)
 	{
