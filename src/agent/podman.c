@@ -284,12 +284,12 @@ static int inspect(struct agent_podman *p, const struct agent_podman_job *j, str
 	return err;
 }
 
-/* True if ep's user labels are exactly { AGENT_LABEL_INIT }. */
-static bool labels_unknown(const struct agent_ep *ep)
+/* True if ep's user labels are exactly { MODEL_LABEL_INIT }. */
+static bool labels_unknown(const struct model_ep *ep)
 {
 	json_t *l = agent_user_labels_json(ep);
 	const char *s = json_string_value(json_array_get(l, 0));
-	bool init = json_array_size(l) == 1 && s && !strcmp(s, AGENT_LABEL_INIT);
+	bool init = json_array_size(l) == 1 && s && !strcmp(s, MODEL_LABEL_INIT);
 
 	json_decref(l);
 	return init;
@@ -299,7 +299,7 @@ static bool labels_unknown(const struct agent_ep *ep)
 static void apply_labels(struct agent *a, const struct agent_podman_job *j, const char *text)
 {
 	json_t *obj = json_loads(text, JSON_DECODE_ANY, NULL), *v;
-	const struct agent_ep *ep;
+	const struct model_ep *ep;
 	const struct agent_epx *x;
 	const char *key;
 	char **labels = NULL;
@@ -330,7 +330,7 @@ static void apply_labels(struct agent *a, const struct agent_podman_job *j, cons
 		n++;
 	}
 	pthread_mutex_lock(&a->lock);
-	ep = agent_model_endpoint(a->m, j->endpoint);
+	ep = model_endpoint(a->m, j->endpoint);
 	x = ep ? agent_epx(a, ep->id) : NULL;
 	if (!ep || !x || !x->container_id || strcmp(x->container_id, j->container_id)) {
 		pr_info("velumd: endpoint %s: no longer container %.12s's; labels not applied\n",

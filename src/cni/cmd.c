@@ -58,19 +58,6 @@ static void endpoint_name(const struct cni_req *r, char *out, size_t len)
 	snprintf(out, len, "%s%s%s", base, ifn[0] ? "-" : "", ifn);
 }
 
-/* The message of a non-2xx answer as a CNI error. */
-static int agent_refused(long status, json_t *resp, const char *what, struct cni_err *e)
-{
-	const char *msg = json_string_value(json_object_get(resp, "error"));
-
-	return cni_fail(e,
-			status == 503 ? CNI_ERR_TRY_AGAIN :
-			status >= 500 ? CNI_ERR_AGENT :
-					CNI_ERR_REFUSED,
-			status >= 500 ? "velumd failed" : "velumd refused the request", "%s: %s",
-			what, msg ? msg : "(no message)");
-}
-
 /* Podman runs the plugin itself: its process is our parent. */
 static bool parent_is_podman(void)
 {
@@ -117,8 +104,8 @@ static json_t *list_endpoints(const struct cni_req *r, struct cni_err *e)
 
 	if (cni_call(r->socket, "GET", "/v1/endpoints", NULL, &status, &list, e))
 		return NULL;
-	if (status != 200 || !json_is_array(list)) {
-		agent_refused(status, list, "list endpoints", e);
+	if (!json_is_array(list)) {
+		cni_fail(e, CNI_ERR_DECODE, "unreadable answer", "GET /v1/endpoints: not a list");
 		json_decref(list);
 		return NULL;
 	}
@@ -156,11 +143,9 @@ static int delete_endpoint(const struct cni_req *r, const char *full, struct cni
 	int rc = 0;
 
 	snprintf(path, sizeof(path), "/v1/endpoints/%s", full);
-	if (cni_call(r->socket, "DELETE", path, NULL, &status, &resp, e))
-		return -1;
 	/* already gone: DEL is idempotent */
-	if (status != 200 && status != 404)
-		rc = agent_refused(status, resp, full, e);
+	if (cni_call(r->socket, "DELETE", path, NULL, &status, &resp, e) && status != 404)
+		rc = -1;
 	json_decref(resp);
 	return rc;
 }
@@ -174,11 +159,6 @@ static json_t *bpf_endpoint(const struct cni_req *r, json_int_t id, struct cni_e
 
 	if (cni_call(r->socket, "GET", "/v1/bpf/endpoints", NULL, &status, &resp, e))
 		return NULL;
-	if (status != 200) {
-		agent_refused(status, resp, "list the datapath's endpoints", e);
-		json_decref(resp);
-		return NULL;
-	}
 	json_array_foreach(json_object_get(resp, "endpoints"), i,
 			   v) if (json_integer_value(json_object_get(v, "id")) == id) found =
 		json_incref(v);
@@ -257,10 +237,6 @@ int cni_cmd_add(struct cni_req *r, struct cni_err *e)
 		json_object_del(req, "runtime");
 	if (cni_call(r->socket, "POST", "/v1/endpoints", req, &status, &resp, e))
 		goto out;
-	if (status != 201) {
-		agent_refused(status, resp, "create endpoint", e);
-		goto out;
-	}
 	snprintf(full, sizeof(full), "%s", json_string_value(json_object_get(resp, "name")));
 	k = bpf_endpoint(r, json_integer_value(json_object_get(resp, "id")), e);
 	result = k ? add_result(r, resp, k) : NULL;
@@ -378,14 +354,10 @@ int cni_cmd_status(struct cni_req *r, struct cni_err *e)
 
 	if (cni_call(r->socket, "GET", "/v1/status", NULL, &status, &resp, e)) {
 		/* STATUS says "not available" (50) rather than "try again" */
-		if (e->code == CNI_ERR_TRY_AGAIN)
-			e->code = 50;
+		e->code = 50;
 		return -1;
 	}
 	json_decref(resp);
-	if (status != 200)
-		return cni_fail(e, 50, "velumd is not ready", "GET /v1/status answered %ld",
-				status);
 	return 0;
 }
 

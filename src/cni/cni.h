@@ -78,10 +78,12 @@ json_t *cni_version_result(const char *text, size_t len);
 void cni_print_error(const struct cni_err *e, const char *version);
 
 /*
- * Sends method path with body (borrowed, or NULL) to velumd at socket.
- * Returns 0 with *status and *resp (new JSON, or NULL when the body is not
- * JSON), or -1 with e set: velumd unreachable (code 11, saying how to start
- * it) or an I/O failure (5).
+ * Sends method path with body (borrowed, or NULL) to velumd at socket
+ * (src/client). On a 2xx answer returns 0 with *status and *resp (new JSON,
+ * or NULL for an empty body). Otherwise returns -1 with *status the HTTP
+ * status (0 if none arrived) and e set: velumd not running (11, saying how
+ * to start it), not answering or not ready (11), another I/O failure (5),
+ * velumd's own message for a refusal (100) or its failure (101).
  */
 int cni_call(const char *socket, const char *method, const char *path, json_t *body, long *status,
 	     json_t **resp, struct cni_err *e);

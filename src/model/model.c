@@ -149,13 +149,13 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 	 * Labels not known yet (a runtime's container before it says them):
 	 * Cilium's init identity, without the namespace's labels.
 	 */
-	if (n == 1 && !strcmp(labels[0], AGENT_LABEL_INIT))
+	if (n == 1 && !strcmp(labels[0], MODEL_LABEL_INIT))
 		return pol_labels_set(out, POL_SOURCE_RESERVED, "init", "");
 	for (i = 0; i < n && !err; i++) {
 		struct pol_label l;
 
 		/* next to real labels it means nothing: `velum endpoint label` adds to it */
-		if (!strcmp(labels[i], AGENT_LABEL_INIT))
+		if (!strcmp(labels[i], MODEL_LABEL_INIT))
 			continue;
 
 		err = pol_label_parse(labels[i], POL_SOURCE_K8S, &l, eb);

@@ -51,11 +51,11 @@ void model__free(struct model *m);
  * the reserved init identity (and no namespace labels) until relabelled.
  * Among other labels it is dropped (the labels are known then).
  */
-#define AGENT_LABEL_INIT "reserved:init"
+#define MODEL_LABEL_INIT "reserved:init"
 
 /*
  * Adds an endpoint. labels: "source:key=value" strings (source optional),
- * or exactly { AGENT_LABEL_INIT };
+ * or exactly { MODEL_LABEL_INIT };
  * ips: IPv4 in network byte order; ports: copied. id 0 picks the lowest free
  * endpoint id; a non-zero id is used as is (restore). Returns 0 and the new
  * endpoint in *out (borrowed), or -EEXIST (name, id or address taken),

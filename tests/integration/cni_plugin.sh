@@ -195,11 +195,11 @@ cni 0 DEL c6 eth0 "$NS6" <<<"$(conf 1.1.0)"
 cni 0 STATUS "" "" "" <<<"$(conf 1.1.0)"
 agent_stop
 cni 1 STATUS "" "" "" <<<"$(conf 1.1.0)"
-cni_error 50 "start it with: velumd"
+cni_error 50 "Start it with: velumd"
 cni 1 ADD c8 eth0 "$NS3" <<<"$(conf 1.0.0)"
 cni_error 11 "velumd is not running"
 cni 1 DEL c8 eth0 "$NS3" <<<"$(conf 1.0.0)"
-cni_error 11 "start it with: velumd"
+cni_error 11 "Start it with: velumd"
 
 # ---- a store of schema 1 (before interface names and container ids) is upgraded
 python3 - "$T/state/state.db" <<'PY' || fail "could not make a schema 1 store"
