@@ -1587,7 +1587,9 @@ static int compute_state(struct pol_engine *e, struct eng_subject *s, struct pol
 		goto err_free;
 
 	b_resolve_overlaps(&b);
-	qsort(b.v, b.n, sizeof(*b.v), key_cmp);
+	/* no entries at all: both directions enforced, nothing allowed (reserved:init) */
+	if (b.n)
+		qsort(b.v, b.n, sizeof(*b.v), key_cmp);
 	ms->entries = b.v;
 	ms->n = b.n;
 	b.v = NULL;

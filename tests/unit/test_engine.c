@@ -761,6 +761,51 @@ static void test_engine_trace_starwars(void **state)
 	assert_int_equal(r.http_status, 0);
 }
 
+/*
+ * A container whose labels are not known yet has only reserved:init: the init
+ * identity, never open (both directions enforced), only what policies
+ * selecting init allow; once labelled it is an ordinary endpoint.
+ */
+static void test_engine_init_identity(void **state)
+{
+	struct h *h = *state;
+	const char *known[] = { MODEL_LABEL_INIT, "app=newcomer" };
+	const struct model_ep *e;
+
+	starwars(h);
+	ep(h, "newcomer", MODEL_LABEL_INIT, "10.0.0.13", NULL, 0);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
+	e = model_endpoint(h->m, "default/newcomer");
+	assert_non_null(e);
+	assert_int_equal(e->identity, ID_INIT);
+	assert_false(passes(h, "newcomer", OUT, "deathstar", TCP, 80));
+	assert_false(passes(h, "newcomer", OUT, "world", UDP, 53));
+	assert_false(passes(h, "newcomer", IN, "host", ICMP, 8));
+	/* the other side's policy is its own: the deathstar has none */
+	assert_true(passes(h, "deathstar", IN, "newcomer", TCP, 80));
+
+	load(h, "init.yaml",
+	     "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\n"
+	     "metadata: {name: init}\nspec:\n"
+	     "  endpointSelector: {matchLabels: {'reserved:init': ''}}\n"
+	     "  egress:\n"
+	     "  - toEndpoints: [{matchLabels: {org: empire}}]\n"
+	     "    toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n");
+	assert_true(passes(h, "newcomer", OUT, "deathstar", TCP, 80));
+	assert_false(passes(h, "newcomer", OUT, "xwing", TCP, 80));
+	assert_false(passes(h, "newcomer", IN, "deathstar", TCP, 80));
+
+	/* reserved:init next to a real label is dropped: the labels are known */
+	if (model_endpoint_relabel(h->m, "default/newcomer", known, 2, &h->eb))
+		fail_msg("relabel: %s", h->eb.msg);
+	assert_int_equal(model_regenerate(h->m, NULL, NULL), 0);
+	e = model_endpoint(h->m, "default/newcomer");
+	assert_true(e->identity > ID_RESERVED_MAX);
+	assert_null(pol_labels_find(&e->labels, POL_SOURCE_RESERVED, "init"));
+	assert_true(passes(h, "newcomer", OUT, "xwing", TCP, 80));
+	assert_true(passes(h, "newcomer", IN, "host", ICMP, 8));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +832,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_trace_starwars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_init_identity, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
