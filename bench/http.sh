@@ -40,7 +40,7 @@ usage() {
 }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 reps=1 secs=2 closed_secs=1 warm=0.3 rate=1000 conns=50 threads=2 ;;
+	--quick) quick=1 reps=1 secs=1.5 closed_secs=0.8 warm=0.2 rate=1000 conns=50 threads=2 ;;
 	--paper) secs=300 threads=4 rate=10000 conns=2000 ;;
 	--out) out=$2; shift ;;
 	--reps) reps=$2; shift ;;

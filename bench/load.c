@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "velum-load: out of memory\n");
 		return 1;
 	}
-	printf("Running %.0fs test @ %s\n", secs, argv[optind]);
+	printf("Running %gs test @ %s\n", secs, argv[optind]);
 	printf("  %d threads and %d connections, %s", threads, conns,
 	       rate > 0 ? "constant rate" : "closed loop\n");
 	if (rate > 0)

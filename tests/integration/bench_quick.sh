@@ -70,7 +70,6 @@ for c in configs:
         check("Errors: connect " in txt and "Requests/sec:" in txt, "%s: wrk2-style text" % p)
         if kind == "open":
             check("Detailed Percentile spectrum" in txt and "#[Max" in txt, "%s: no spectrum" % p)
-            check(abs(j["rps"] - j["rate"]) < 0.2 * j["rate"], "%s: %s req/s at rate %s" % (p, j["rps"], j["rate"]))
     check(os.path.getsize(os.path.join(d, "spectrum-%s.dat" % c)) > 100, "%s: no spectrum data" % c)
     row = [l for l in report.splitlines() if l.startswith("| `%s` " % c)]
     check(len(row) == 1 and re.match(r"\| `[^`]+` [^|]+\| \d+ \(\d+\.\d\d\) \[", row[0]) and "not run" not in row[0],
