@@ -342,7 +342,8 @@ bad:
 /* Every TICK: the rate sample, time-outs, and reconnects. */
 static void tick(struct load *l, double now, double interval)
 {
-	if (l->sending && l->s->rate && interval > 0)
+	/* a last, partial interval much shorter than TICK would be a noisy sample */
+	if (l->sending && l->s->rate && interval >= TICK / 2)
 		hist_record(l->s->rate, (int64_t)(l->interval_ok / interval + 0.5));
 	l->interval_ok = 0;
 	for (int i = 0; i < l->o->conns; i++) {
