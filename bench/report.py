@@ -149,7 +149,7 @@ set xtics ("0%%%%" 1, "90%%%%" 10, "99%%%%" 100, "99.9%%%%" 1000, "99.99%%%%" 10
 set xlabel "percentile (x = 1/(1-p), log scale)"
 set ylabel "latency, ms (log scale)"
 set grid
-set key left top
+set key right bottom
 plot %s
 """
     lowest = sorted(ran, key=lambda c: rows[c]["lat"]["p99"])[:3]
