@@ -52,6 +52,10 @@ test-bench-quick: $(http_bench_deps)
 test_goals += test-bench-quick
 
 # velum-load against wrk, closed loop, same target (server and tool on CPUs of
-# their own): bench/results/loadgen-vs-wrk.md
+# their own): bench/results/loadgen-vs-wrk.md (velum-hello, where the tools'
+# own costs can decide on a busy machine), loadgen-vs-wrk-haproxy.md
+# (HAProxy in front of it, slower than either tool)
 bench-wrk-check: $(http_bench_deps)
 	$(Q)bench/http.sh --wrk-check bench/results/loadgen-vs-wrk.md --conns 100 --threads 1 --closed-secs 5
+	$(Q)bench/http.sh --wrk-check bench/results/loadgen-vs-wrk-haproxy.md --wrk-target haproxy \
+		--conns 100 --threads 1 --closed-secs 5

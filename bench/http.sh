@@ -22,10 +22,12 @@
 #   bench/http.sh [--quick] [--paper] [--out DIR] [--reps N] [--secs S]
 #                 [--closed-secs S] [--rate R] [--conns C] [--threads T]
 #                 [--server-threads N] [--configs "limit l3 ..."]
-#   bench/http.sh --wrk-check OUT.md [--pairs 6] [--closed-secs S] [--conns C] ...
+#   bench/http.sh --wrk-check OUT.md [--wrk-target hello|haproxy] [--pairs 6]
+#                 [--closed-secs S] [--conns C] ...
 # --wrk-check: instead, closed-loop runs of wrk (Debian's) and velum-load
-# taken in turns against the same target (velum, no policy), and their
-# requests/s compared in OUT.md (bench/wrk_compare.py). VELUMD_FLAGS adds
+# taken in turns against the same target (velum-hello, or HAProxy in front
+# of it; velum, no policy), and their requests/s compared in OUT.md
+# (bench/wrk_compare.py). VELUMD_FLAGS adds
 # options to velumd's command line.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +35,7 @@ bin=${BIN:-$top/build/bin}
 all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
 configs=$all_configs
 reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1
-quick=0 out= wrk_check= pairs=6
+quick=0 out= wrk_check= pairs=6 wrk_target=hello
 usage() {
 	sed -n '/^#   bench\/http.sh/,/^#  *\[--server/p' "$0" | sed 's/^# *//' >&2
 	exit 2
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--server-threads) server_threads=$2; shift ;;
 	--configs) configs=$2; shift ;;
 	--wrk-check) wrk_check=$2; shift ;;
+	--wrk-target) wrk_target=$2; shift ;;
 	--pairs) pairs=$2; shift ;;
 	*) usage ;;
 	esac
@@ -186,7 +189,7 @@ backend hello
 	server hello $hello_ip:80
 EOF
 } >"$out/haproxy.cfg"
-"$bin/velum" endpoint exec haproxy -- haproxy -db -f "$out/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
+"$bin/velum" endpoint exec haproxy -- "${pin_srv[@]}" haproxy -db -f "$out/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
 pids+=($!)
 wait_port load "$haproxy_ip" 8080
 
@@ -248,7 +251,11 @@ load() {
 }
 
 if [ -n "$wrk_check" ]; then
-	url=http://$hello_ip:80/hello
+	case $wrk_target in
+	hello) url=http://$hello_ip:80/hello target="velum-hello (\`GET /hello\`, $server_threads thread(s))" ;;
+	haproxy) url=http://$haproxy_ip:8080/hello target="HAProxy with 40 ACLs ($server_threads thread(s)) in front of velum-hello, each in its endpoint," ;;
+	*) die "--wrk-target $wrk_target: not hello or haproxy" ;;
+	esac
 	# cmd NAME TOOL ARGS...: a closed-loop run on CPU 1 (the server has CPU 0), timed
 	cmd() {
 		local name=$1
@@ -278,10 +285,10 @@ if [ -n "$wrk_check" ]; then
 		echo "pair $i: wrk $w, velum-load $v (req/s, requests, CPU s)" >&2
 	done
 	python3 "$top/bench/wrk_compare.py" "$out/pairs" "$wrk_check" \
-		"bench/http.sh --wrk-check OUT --pairs $pairs --closed-secs $closed_secs --conns $conns --threads $threads --server-threads $server_threads" \
+		"bench/http.sh --wrk-check OUT --wrk-target $wrk_target --pairs $pairs --closed-secs $closed_secs --conns $conns --threads $threads --server-threads $server_threads" \
 		"Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); machine: $(nproc) CPUs, kernel $(uname -r); load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work may share the machine)" \
 		"$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2) (Debian), velum-load of velum $(git -C "$top" describe --always --dirty 2>/dev/null)" \
-		"Both against velum-hello (\`GET /hello\`, $server_threads thread(s)${pin_srv[*]:+, pinned to CPU 0}) in an endpoint made by velumd (no policy), run from another endpoint${pin_cli[*]:+ pinned to CPU 1}, taken in turns ($pairs pairs, the order alternating): \`wrk -c $conns -t $threads -d $closed_secs URL\` and \`velum-load -c $conns -t $threads -d $closed_secs URL\`, each under /usr/bin/time for its CPU time." ||
+		"Both against $target${pin_srv[*]:+ pinned to CPU 0,} in an endpoint made by velumd (no policy), run from another endpoint${pin_cli[*]:+ pinned to CPU 1}, taken in turns ($pairs pairs, the order alternating): \`wrk -c $conns -t $threads -d $closed_secs URL\` and \`velum-load -c $conns -t $threads -d $closed_secs URL\`, each under /usr/bin/time for its CPU time." ||
 		die "comparison failed"
 	cat "$wrk_check"
 	rm -rf "$out"
