@@ -706,6 +706,32 @@ static void test_redirect_no_listener(void **state)
 	expect_proxied(env, VELUM_DIR_INGRESS);
 }
 
+/* The proxy's read-only ipcache: endpoints by address, everything else world. */
+static void test_redirect_ipcache_reader(void **state)
+{
+	struct env *env = *state;
+	struct errbuf eb = { "" };
+	struct dp_ipcache_reader *r = dp_ipcache_reader__open(env->pin_dir, &eb);
+	struct velum_ipcache_value v;
+
+	if (!r)
+		print_error("reader: %s\n", eb.msg);
+	assert_non_null(r);
+	assert_int_equal(dp_ipcache_lookup(r, env->ep[EP_CLI].ipv4, &v), 0);
+	assert_int_equal(v.identity, ID_CLI);
+	assert_int_equal(v.ep_id, EP_CLI);
+	assert_true(v.flags & VELUM_IPCACHE_F_LOCAL_EP);
+	assert_int_equal(dp_ipcache_lookup(r, env->ep[EP_SRV].ipv4, &v), 0);
+	assert_int_equal(v.identity, ID_SRV);
+	assert_int_equal(dp_ipcache_lookup(r, inet_addr("192.0.2.1"), &v), -ENOENT);
+	assert_int_equal(v.identity, VELUM_ID_WORLD);
+	assert_int_equal(v.ep_id, 0);
+	dp_ipcache_reader__close(r);
+	/* a missing pin folder is an error naming it */
+	assert_null(dp_ipcache_reader__open("/sys/fs/bpf/velum-no-such-folder", &eb));
+	assert_non_null(strstr(eb.msg, "velum-no-such-folder"));
+}
+
 /* The routing rule and table exist while registered and are shared idempotently. */
 static void test_redirect_routing(void **state)
 {
@@ -721,6 +747,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redirect_routing),
+		cmocka_unit_test(test_redirect_ipcache_reader),
 		cmocka_unit_test(test_redirect_ingress),
 		cmocka_unit_test(test_redirect_egress),
 		cmocka_unit_test(test_redirect_both_one_hop),
