@@ -195,7 +195,7 @@ static int load(struct dp *dp, struct errbuf *eb)
 {
 	struct velum_endpoint *skel;
 	char path[PATH_MAX];
-	int i, err;
+	int i, err, old_lo = -1;
 
 	skel = velum_endpoint__open();
 	if (!skel) {
@@ -219,11 +219,16 @@ static int load(struct dp *dp, struct errbuf *eb)
 		errbuf_set(eb, "load BPF programs: %s", strerror(-err));
 		goto out;
 	}
+	/* a reload replaces the proxy_lo on lo too (dp_proxy_setup() attached the old one) */
+	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
+	old_lo = bpf_obj_get(path);
 	err = pin_prog(dp, skel->progs.from_container, VELUM_PROG_FROM, eb);
 	if (!err)
 		err = pin_prog(dp, skel->progs.to_container, VELUM_PROG_TO, eb);
 	if (!err)
 		err = pin_prog(dp, skel->progs.proxy_lo, VELUM_PROG_PROXY_LO, eb);
+	if (!err && old_lo >= 0)
+		err = dp_proxy_lo_replace(bpf_program__fd(skel->progs.proxy_lo), old_lo, eb);
 	if (err)
 		goto out;
 	/* the handle keeps its own references; the skeleton goes */
@@ -242,6 +247,8 @@ static int load(struct dp *dp, struct errbuf *eb)
 	if (dp->prog_from < 0 || dp->prog_to < 0 || dp->prog_proxy_lo < 0)
 		err = -errno;
 out:
+	if (old_lo >= 0)
+		close(old_lo);
 	velum_endpoint__destroy(skel);
 	return err;
 }

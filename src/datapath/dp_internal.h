@@ -61,6 +61,13 @@ struct dp {
 /* Sets or clears VELUM_CONFIG_F_* flag in the pinned config (read fresh); 0 or -errno. */
 int dp_config_flag(struct dp *dp, __u32 flag, bool on);
 
+/*
+ * If old_fd (the proxy_lo a reload replaces) is attached to lo, attaches
+ * new_fd behind it and then detaches it, so lo never lacks the program;
+ * else does nothing. 0 or -errno with eb.
+ */
+int dp_proxy_lo_replace(int new_fd, int old_fd, struct errbuf *eb);
+
 /* Exclusive lock on the pin folder; returns 0 or -errno. */
 int dp_lock(struct dp *dp);
 void dp_unlock(struct dp *dp);

@@ -158,9 +158,38 @@ out:
 	return err;
 }
 
+/* The program's kernel id, or 0. */
+static __u32 prog_id(int fd)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+int dp_proxy_lo_replace(int new_fd, int old_fd, struct errbuf *eb)
+{
+	__u32 ids[64], cnt = 64, flags = 0, old_id = prog_id(old_fd), i;
+	bool attached = false;
+	int err;
+
+	if (!old_id || bpf_prog_query(LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0, &flags, ids, &cnt))
+		return 0; /* nothing on lo (or no tcx): nothing to replace */
+	for (i = 0; i < cnt && i < 64; i++)
+		attached |= ids[i] == old_id;
+	if (!attached || old_id == prog_id(new_fd))
+		return 0;
+	err = bpf_prog_attach(new_fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0);
+	if (err && err != -EEXIST)
+		return errbuf_set(eb, "attach %s to lo: %s", VELUM_PROG_PROXY_LO, strerror(-err)),
+		       err;
+	bpf_prog_detach2(old_fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
+	return 0;
+}
+
 int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], pin[PATH_MAX];
 	int lock, fd, err;
 
 	lock = holders_lock();
@@ -177,7 +206,13 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 		errbuf_set(eb, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
 		goto out;
 	}
-	err = bpf_prog_attach(dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0);
+	/* the pinned program: another handle may have reloaded since this one opened */
+	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, VELUM_PROG_PROXY_LO);
+	fd = bpf_obj_get(pin);
+	err = bpf_prog_attach(fd >= 0 ? fd : dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS,
+			      0);
+	if (fd >= 0)
+		close(fd);
 	if (err && err != -EEXIST) {
 		errbuf_set(eb, "attach %s to lo (tcx, kernel 6.6+): %s", VELUM_PROG_PROXY_LO,
 			   strerror(-err));
@@ -247,9 +282,8 @@ out:
 
 int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 {
-	char path[PATH_MAX];
-
-	int err;
+	char path[PATH_MAX], pin[PATH_MAX];
+	int err, fd;
 
 	holder_path(dp, path, sizeof(path));
 	if (access(path, F_OK) == -1 && errno == ENOENT)
@@ -263,6 +297,13 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 		return errbuf_set(eb, "detach %s from lo: %s", VELUM_PROG_PROXY_LO,
 				  strerror(-err)),
 		       err;
+	/* and the pinned one, if another handle reloaded the datapath since */
+	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, VELUM_PROG_PROXY_LO);
+	fd = bpf_obj_get(pin);
+	if (fd >= 0) {
+		bpf_prog_detach2(fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
+		close(fd);
+	}
 	return proxy_release(path, eb);
 }
 

@@ -40,6 +40,7 @@
 #include "velum/maps.h"
 #include "velum/policy.h"
 #include "endpoint.skel.h"
+#include "harness.h"
 
 #define EP_IFINDEX 1 /* BPF_PROG_TEST_RUN's default device: lo */
 #define IP_DS	   "10.200.0.10"
@@ -71,84 +72,24 @@ static const struct probe probes[] = {
 };
 
 struct env {
-	struct velum_endpoint *skel;
-	struct ring_buffer *rb;
-	struct velum_event ev[16];
-	int nev;
+	struct bpf_harness h;
 	struct model *m;
 	unsigned seed;
 	uint16_t sport;
 };
 
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-	return a.s_addr;
-}
-
-static uint16_t csum(const uint8_t *b, size_t n)
-{
-	uint32_t s = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(b[i] << 8 | b[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return htons((uint16_t)~s);
-}
-
-/* An Ethernet + IPv4 + L4 frame starting a new flow (TCP SYN, echo request, ...). */
-static size_t frame(uint8_t *buf, __be32 src, __be32 dst, uint8_t proto, uint16_t sport,
+/* A frame starting a new flow: TCP SYN, UDP, SCTP, ICMP echo request (type in port). */
+static size_t frame(uint8_t *buf, const char *src, const char *dst, uint8_t proto, uint16_t sport,
 		    uint16_t port)
 {
-	struct ethhdr *eth = (struct ethhdr *)buf;
-	uint8_t *ip = buf + ETH_HLEN;
-	size_t l4 = proto == IPPROTO_TCP ? 20 : proto == IPPROTO_SCTP ? 12 : 8;
-	size_t tot = 20 + l4 + 16;
-	uint16_t c;
+	struct bh_pkt p = { .src = src,
+			    .dst = dst,
+			    .proto = proto,
+			    .sport = sport,
+			    .dport = port,
+			    .tcp_flags = BH_SYN };
 
-	memset(buf, 0, ETH_HLEN + tot);
-	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", 6);
-	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", 6);
-	eth->h_proto = htons(ETH_P_IP);
-	ip[0] = 0x45;
-	ip[2] = (uint8_t)(tot >> 8);
-	ip[3] = (uint8_t)tot;
-	ip[8] = 64;
-	ip[9] = proto;
-	memcpy(ip + 12, &src, 4);
-	memcpy(ip + 16, &dst, 4);
-	c = csum(ip, 20);
-	memcpy(ip + 10, &c, 2);
-	if (proto == IPPROTO_ICMP) {
-		ip[20] = (uint8_t)port;
-		ip[24] = (uint8_t)(sport >> 8);
-		ip[25] = (uint8_t)sport;
-	} else {
-		ip[20] = (uint8_t)(sport >> 8);
-		ip[21] = (uint8_t)sport;
-		ip[22] = (uint8_t)(port >> 8);
-		ip[23] = (uint8_t)port;
-		if (proto == IPPROTO_TCP) {
-			ip[32] = 5 << 4;
-			ip[33] = 0x02; /* SYN */
-		} else if (proto == IPPROTO_UDP) {
-			ip[25] = (uint8_t)(8 + 16);
-		}
-	}
-	return ETH_HLEN + tot;
-}
-
-static int on_event(void *ctx, void *data, size_t len)
-{
-	struct env *env = ctx;
-
-	if (len == sizeof(struct velum_event) && env->nev < 16)
-		memcpy(&env->ev[env->nev++], data, len);
-	return 0;
+	return bh_build(&p, buf);
 }
 
 static const char *const ep_labels[][3] = {
@@ -182,7 +123,7 @@ static int setup(void **state)
 	env->m = model__new();
 	assert_non_null(env->m);
 	for (i = 0; i < 4; i++) {
-		__be32 a = ip4(ips[i]);
+		__be32 a = bh_ip4(ips[i]);
 		const char *slash = strchr(names[i], '/');
 		char ns[16];
 
@@ -193,23 +134,19 @@ static int setup(void **state)
 	}
 	/* the host's address is host to both the model and the kernel */
 	{
-		struct pol_prefix hp = pol_prefix_v4(ip4(IP_HOST), 32);
+		struct pol_prefix hp = pol_prefix_v4(bh_ip4(IP_HOST), 32);
 
 		assert_int_equal(ipcache_upsert(model_ipcache(env->m), &hp, ID_HOST), 0);
 	}
-	env->skel = velum_endpoint__open();
-	assert_non_null(env->skel);
-	assert_int_equal(velum_endpoint__load(env->skel), 0);
-	env->rb = ring_buffer__new(bpf_map__fd(env->skel->maps.velum_events), on_event, env, NULL);
-	assert_non_null(env->rb);
+	bh_load(&env->h);
 	ep.identity = model_endpoint(env->m, "default/deathstar")->identity;
-	ep.ipv4 = ip4(IP_DS);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
+	ep.ipv4 = bh_ip4(IP_DS);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_endpoints), &key,
 					     &ep, BPF_ANY),
 			 0);
-	cfg.pool_addr = ip4("10.200.0.0");
-	cfg.pool_mask = ip4("255.255.0.0");
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_config), &zero, &cfg,
+	cfg.pool_addr = bh_ip4("10.200.0.0");
+	cfg.pool_mask = bh_ip4("255.255.0.0");
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_config), &zero, &cfg,
 					     BPF_ANY),
 			 0);
 	env->sport = 1024;
@@ -223,8 +160,7 @@ static int teardown(void **state)
 
 	if (!env)
 		return 0;
-	ring_buffer__free(env->rb);
-	velum_endpoint__destroy(env->skel);
+	bh_unload(&env->h);
 	model__free(env->m);
 	free(env);
 	return 0;
@@ -343,7 +279,7 @@ static const struct pol_mapstate *install_policy(struct env *env, const char *na
 				 0);
 	}
 	assert_int_equal(
-		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep, &fd, BPF_ANY),
+		bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_policy), &ep, &fd, BPF_ANY),
 		0);
 	close(fd);
 	return ms;
@@ -358,17 +294,17 @@ static const struct pol_mapstate *install(struct env *env)
 	const struct pol_mapstate *ms = install_policy(env, "default/deathstar", 1);
 	struct velum_lxc_value lxc = { .ep_id = 1, .ifindex = EP_IFINDEX };
 	struct ipcache_entry *ic;
-	__be32 ds = ip4(IP_DS);
+	__be32 ds = bh_ip4(IP_DS);
 	long nic, i;
 
 	install_policy(env, "default/tiefighter", 2);
 	/* BPF host routing's target: the deathstar */
 	lxc.identity = model_endpoint(env->m, "default/deathstar")->identity;
 	assert_int_equal(
-		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_lxc), &ds, &lxc, BPF_ANY), 0);
+		bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_lxc), &ds, &lxc, BPF_ANY), 0);
 	/* the kernel's ipcache: exactly the model's (CIDR identities come and go) */
-	map_clear(bpf_map__fd(env->skel->maps.velum_ipcache),
-		  bpf_map__key_size(env->skel->maps.velum_ipcache));
+	map_clear(bpf_map__fd(env->h.skel->maps.velum_ipcache),
+		  bpf_map__key_size(env->h.skel->maps.velum_ipcache));
 	nic = ipcache_list(model_ipcache(env->m), &ic);
 	assert_true(nic >= 0);
 	for (i = 0; i < nic; i++) {
@@ -377,11 +313,11 @@ static const struct pol_mapstate *install(struct env *env)
 
 		memcpy(&key.addr, ic[i].prefix.addr, 4);
 		if (ic[i].prefix.len == 32 &&
-		    !memcmp(ic[i].prefix.addr, &(__be32){ ip4(IP_DS) }, 4)) {
+		    !memcmp(ic[i].prefix.addr, &(__be32){ bh_ip4(IP_DS) }, 4)) {
 			val.ep_id = 1;
 			val.flags = VELUM_IPCACHE_F_LOCAL_EP;
 		}
-		assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_ipcache),
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_ipcache),
 						     &key, &val, BPF_ANY),
 				 0);
 	}
@@ -390,36 +326,12 @@ static const struct pol_mapstate *install(struct env *env)
 }
 
 /* Runs one new-flow packet through prog; returns the tc action and collects events. */
-static int run(struct env *env, int prog_fd, const uint8_t *in, size_t n)
-{
-	uint8_t out[256];
-	struct __sk_buff ctx = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)n, .data_out = out,
-		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
-
-	env->nev = 0;
-	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
-	ring_buffer__consume(env->rb);
-	return (int)o.retval;
-}
-
-static const struct velum_event *event_of(const struct env *env, uint8_t type)
-{
-	int i;
-
-	for (i = 0; i < env->nev; i++)
-		if (env->ev[i].type == type)
-			return &env->ev[i];
-	return NULL;
-}
-
 /* One packet, both ways of judging it; returns the number of disagreements (0 or 1). */
 static int check_one(struct env *env, const struct pol_mapstate *ms, enum pol_dir dir,
 		     const char *peer_ip, const struct probe *pr, const char *policy)
 {
 	uint8_t buf[256];
-	__be32 peer = ip4(peer_ip), ds = ip4(IP_DS);
+	__be32 peer = bh_ip4(peer_ip);
 	uint32_t peer_id = ipcache_lookup(model_ipcache(env->m), 4, (const uint8_t *)&peer, NULL);
 	const struct velum_event *pv, *drop;
 	struct pol_verdict v;
@@ -431,26 +343,26 @@ static int check_one(struct env *env, const struct pol_mapstate *ms, enum pol_di
 	pol_mapstate_lookup(ms, dir, peer_id, pr->proto, pr->port, &v);
 	env->sport = env->sport == 65535 ? 1024 : env->sport + 1;
 	if (dir == POL_INGRESS) {
-		n = frame(buf, peer, ds, pr->proto, env->sport, pr->port);
-		prog = bpf_program__fd(env->skel->progs.to_container);
+		n = frame(buf, peer_ip, IP_DS, pr->proto, env->sport, pr->port);
+		prog = bpf_program__fd(env->h.skel->progs.to_container);
 	} else {
-		n = frame(buf, ds, peer, pr->proto, env->sport, pr->port);
-		prog = bpf_program__fd(env->skel->progs.from_container);
+		n = frame(buf, IP_DS, peer_ip, pr->proto, env->sport, pr->port);
+		prog = bpf_program__fd(env->h.skel->progs.from_container);
 	}
 	/*
 	 * Policy, not conntrack, is under test: forget earlier flows (a query ICMP
 	 * type would otherwise pass as the "reply" of the other direction's) and
 	 * rate-limit slots, so this packet is new and reported.
 	 */
-	map_clear(bpf_map__fd(env->skel->maps.velum_ct),
-		  bpf_map__key_size(env->skel->maps.velum_ct));
-	map_clear(bpf_map__fd(env->skel->maps.velum_ratelim),
-		  bpf_map__key_size(env->skel->maps.velum_ratelim));
-	act = run(env, prog, buf, n);
+	map_clear(bpf_map__fd(env->h.skel->maps.velum_ct),
+		  bpf_map__key_size(env->h.skel->maps.velum_ct));
+	map_clear(bpf_map__fd(env->h.skel->maps.velum_ratelim),
+		  bpf_map__key_size(env->h.skel->maps.velum_ratelim));
+	act = bh_run(&env->h, prog, buf, n, NULL, NULL, NULL);
 	kpass = act == TC_ACT_OK;
 	upass = pol_verdict_passes(&v);
-	pv = event_of(env, VELUM_EVENT_POLICY_VERDICT);
-	drop = event_of(env, VELUM_EVENT_DROP);
+	pv = bh_event_first(&env->h, VELUM_EVENT_POLICY_VERDICT);
+	drop = bh_event_first(&env->h, VELUM_EVENT_DROP);
 	krule = pv ? pv->rule_id : drop ? drop->rule_id : 0xffffffffu;
 	if (kpass == upass && krule == v.rule_id &&
 	    (kpass ||
@@ -472,8 +384,8 @@ static void ifindex_endpoint(struct env *env, const char *name, __u32 ep_id, con
 	__u32 key = EP_IFINDEX;
 
 	ep.identity = model_endpoint(env->m, name)->identity;
-	ep.ipv4 = ip4(ip);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
+	ep.ipv4 = bh_ip4(ip);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_endpoints), &key,
 					     &ep, BPF_ANY),
 			 0);
 }
@@ -492,7 +404,7 @@ static int check_local(struct env *env, const struct pol_mapstate *ms, const str
 	const struct model_ep *tie = model_endpoint(env->m, "default/tiefighter");
 	const struct model_ep *ds = model_endpoint(env->m, "default/deathstar");
 	const struct pol_mapstate *tms = pol_engine_endpoint_state(model_engine(env->m), tie->id);
-	int prog = bpf_program__fd(env->skel->progs.from_container);
+	int prog = bpf_program__fd(env->h.skel->progs.from_container);
 	const struct velum_event *pv = NULL, *drop;
 	struct pol_verdict ve, vi;
 	uint8_t buf[256];
@@ -504,21 +416,21 @@ static int check_local(struct env *env, const struct pol_mapstate *ms, const str
 	pol_mapstate_lookup(tms, POL_EGRESS, ds->identity, pr->proto, pr->port, &ve);
 	pol_mapstate_lookup(ms, POL_INGRESS, tie->identity, pr->proto, pr->port, &vi);
 	env->sport = env->sport == 65535 ? 1024 : env->sport + 1;
-	n = frame(buf, ip4("10.200.0.11"), ip4(IP_DS), pr->proto, env->sport, pr->port);
-	map_clear(bpf_map__fd(env->skel->maps.velum_ct),
-		  bpf_map__key_size(env->skel->maps.velum_ct));
-	map_clear(bpf_map__fd(env->skel->maps.velum_ratelim),
-		  bpf_map__key_size(env->skel->maps.velum_ratelim));
+	n = frame(buf, "10.200.0.11", IP_DS, pr->proto, env->sport, pr->port);
+	map_clear(bpf_map__fd(env->h.skel->maps.velum_ct),
+		  bpf_map__key_size(env->h.skel->maps.velum_ct));
+	map_clear(bpf_map__fd(env->h.skel->maps.velum_ratelim),
+		  bpf_map__key_size(env->h.skel->maps.velum_ratelim));
 	ifindex_endpoint(env, "default/tiefighter", 2, "10.200.0.11");
-	act = run(env, prog, buf, n);
+	act = bh_run(&env->h, prog, buf, n, NULL, NULL, NULL);
 	/* the deathstar's ingress verdict is the last one */
-	for (i = 0; i < env->nev; i++)
-		if (env->ev[i].type == VELUM_EVENT_POLICY_VERDICT)
-			pv = &env->ev[i];
-	drop = event_of(env, VELUM_EVENT_DROP);
+	for (i = 0; i < env->h.nev; i++)
+		if (env->h.ev[i].type == VELUM_EVENT_POLICY_VERDICT)
+			pv = &env->h.ev[i];
+	drop = bh_event_first(&env->h, VELUM_EVENT_DROP);
 	if (act == TC_ACT_REDIRECT) {
-		act2 = run(env, prog, buf, n);
-		nev2 = env->nev;
+		act2 = bh_run(&env->h, prog, buf, n, NULL, NULL, NULL);
+		nev2 = env->h.nev;
 	}
 	ifindex_endpoint(env, "default/deathstar", 1, IP_DS);
 

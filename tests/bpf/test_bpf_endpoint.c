@@ -35,6 +35,7 @@
 #include "velum/proxy.h"
 #include "velum/policy.h"
 #include "endpoint.skel.h"
+#include "harness.h"
 
 /* The endpoint under test sits on lo: BPF_PROG_TEST_RUN's default device. */
 #define EP_IFINDEX 1
@@ -61,32 +62,16 @@
 #define IP_OUTSIDE   "192.0.2.1"
 
 enum { FROM, TO };
-enum { M_NONE, M_IHL4, M_TOTLEN_BIG, M_TRUNC_L4, M_TCP_DOFF, M_IPV6, M_ARP, M_TRUNC_IP };
 
-#define SYN 0x02
-#define ACK 0x10
-#define FIN 0x01
-#define RST 0x04
-
-struct tpkt {
-	const char *src, *dst;
-	__u8 proto;
-	__u16 sport, dport; /* ICMP: dport = type, sport = echo id */
-	__u8 tcp_flags;
-	/* ICMP errors: the quoted packet */
-	const char *in_src, *in_dst;
-	__u8 in_proto;
-	__u16 in_sport, in_dport;
-	__u16 frag; /* IP frag_off field, host order */
-	__u16 ip_id;
-	__u32 mark_in; /* skb->mark the packet arrives with */
-	int mangle;
-};
+#define SYN BH_SYN
+#define ACK BH_ACK
+#define FIN BH_FIN
+#define RST BH_RST
 
 struct tcase {
 	const char *name;
 	int prog;
-	struct tpkt p;
+	struct bh_pkt p;
 	int action;   /* TC_ACT_OK or TC_ACT_SHOT */
 	int reason;   /* magnitude of enum velum_drop; 0 when passed */
 	__u32 rule;   /* rule id in the policy verdict, if one is expected */
@@ -95,190 +80,28 @@ struct tcase {
 	__u32 mark;   /* expected skb->mark after the run */
 };
 
-struct events {
-	struct velum_event ev[64];
-	int n;
-};
-
 struct env {
-	struct velum_endpoint *skel;
-	struct ring_buffer *rb;
-	struct events evs;
-	int from_fd, to_fd, lo_fd;
+	struct bpf_harness h;
 };
 
 /* The table row being run; still set in teardown only if a row failed. */
 static const char *current_case;
 
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-	return a.s_addr;
-}
-
-static __u16 csum(const void *p, size_t n)
-{
-	const __u8 *b = p;
-	__u32 s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (b[i] << 8) | b[i + 1];
-	if (n & 1)
-		s += b[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return htons(~s);
-}
-
-/* Writes an IPv4 header + L4 (8 or 20 bytes) for the quoted/outer packet. */
-static size_t put_ip(__u8 *b, const char *src, const char *dst, __u8 proto, __u16 sport,
-		     __u16 dport, __u8 flags, __u16 frag, __u16 id, size_t payload)
-{
-	size_t l4 = proto == IPPROTO_TCP ? 20 : 8;
-	__u16 tot = 20 + l4 + payload;
-
-	memset(b, 0, 20 + l4);
-	b[0] = 0x45;
-	b[2] = tot >> 8;
-	b[3] = tot & 0xff;
-	b[4] = id >> 8;
-	b[5] = id & 0xff;
-	b[6] = frag >> 8;
-	b[7] = frag & 0xff;
-	b[8] = 64;
-	b[9] = proto;
-	memcpy(b + 12, &(__be32){ ip4(src) }, 4);
-	memcpy(b + 16, &(__be32){ ip4(dst) }, 4);
-	memcpy(b + 10, &(__u16){ csum(b, 20) }, 2);
-	if (proto == IPPROTO_ICMP) {
-		b[20] = dport;	    /* type */
-		b[24] = sport >> 8; /* echo id */
-		b[25] = sport & 0xff;
-	} else {
-		b[20] = sport >> 8;
-		b[21] = sport & 0xff;
-		b[22] = dport >> 8;
-		b[23] = dport & 0xff;
-		if (proto == IPPROTO_TCP) {
-			b[32] = 5 << 4;
-			b[33] = flags;
-		}
-		if (proto == IPPROTO_UDP) {
-			b[24] = (8 + payload) >> 8;
-			b[25] = (8 + payload) & 0xff;
-		}
-	}
-	return 20 + l4;
-}
-
-/* Builds an Ethernet frame for t into buf; returns its length. */
-static size_t build(const struct tpkt *t, __u8 *buf)
-{
-	struct ethhdr *eth = (struct ethhdr *)buf;
-	__u8 *ip = buf + ETH_HLEN;
-	size_t n, payload = 16;
-
-	memset(buf, 0, 256);
-	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", 6);
-	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", 6);
-	eth->h_proto = htons(ETH_P_IP);
-	if (t->mangle == M_IPV6) {
-		eth->h_proto = htons(ETH_P_IPV6);
-		return ETH_HLEN + 40;
-	}
-	if (t->mangle == M_ARP) {
-		eth->h_proto = htons(ETH_P_ARP);
-		return ETH_HLEN + 28;
-	}
-	if (t->in_src) {
-		/* ICMP error: outer header, 8 bytes ICMP, quoted IP + 8 bytes */
-		__u8 inner[64];
-		size_t in = put_ip(inner, t->in_src, t->in_dst, t->in_proto, t->in_sport,
-				   t->in_dport, SYN, 0, 1, 0);
-
-		in = 28; /* RFC 792: header + 8 bytes */
-		n = put_ip(ip, t->src, t->dst, IPPROTO_ICMP, 0, t->dport, 0, 0, t->ip_id, in);
-		ip[21] = 3; /* code: port unreachable */
-		memcpy(ip + n, inner, in);
-		return ETH_HLEN + n + in;
-	}
-	n = put_ip(ip, t->src, t->dst, t->proto, t->sport, t->dport, t->tcp_flags, t->frag,
-		   t->ip_id, payload);
-	if (t->frag & 0x1fff) {
-		/* a later fragment: no L4 header, just payload */
-		memset(ip + 20, 0xab, n - 20);
-	}
-	switch (t->mangle) {
-	case M_IHL4:
-		ip[0] = 0x44;
-		break;
-	case M_TOTLEN_BIG:
-		ip[2] = 0x05; /* 1280 > frame */
-		break;
-	case M_TRUNC_L4:
-		/* tot_len says 20 + 10: TCP header cut short */
-		ip[2] = 0;
-		ip[3] = 30;
-		return ETH_HLEN + 30;
-	case M_TCP_DOFF:
-		ip[32] = 4 << 4;
-		break;
-	case M_TRUNC_IP:
-		/* a 60-byte header in a 56-byte datagram (the kernel's test run
-		 * refuses frames shorter than an IPv4 header) */
-		ip[0] = 0x4f;
-		break;
-	}
-	return ETH_HLEN + n + payload;
-}
-
-static int on_event(void *ctx, void *data, size_t len)
-{
-	struct events *e = ctx;
-
-	assert_int_equal(len, sizeof(struct velum_event));
-	if (e->n < (int)(sizeof(e->ev) / sizeof(e->ev[0])))
-		memcpy(&e->ev[e->n++], data, sizeof(struct velum_event));
-	return 0;
-}
-
-static __u64 metric(struct env *env, int dir, int code)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct velum_metrics_value v[ncpu];
-	__u32 idx = dir * VELUM_METRICS_PER_DIR + code;
-	__u64 sum = 0;
-
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_metrics), &idx, v),
-			 0);
-	for (int i = 0; i < ncpu; i++)
-		sum += v[i].packets;
-	return sum;
-}
-
 /* Runs one packet; returns the tc action, fills *mark and the events. */
-static int run(struct env *env, int prog, const struct tpkt *t, __u32 *mark)
+static int run(struct env *env, int prog, const struct bh_pkt *t, __u32 *mark)
 {
 	__u8 in[256], out[256];
-	struct __sk_buff ctx = { .mark = t->mark_in };
-	size_t n = build(t, in);
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .data_out = out,
-		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
-	int err;
+	size_t n = bh_build(t, in), out_n;
+	__u32 m = t->mark_in;
+	int act = bh_run(&env->h, prog == FROM ? env->h.from_fd : env->h.to_fd, in, n, out, &out_n,
+			 &m);
 
-	env->evs.n = 0;
-	err = bpf_prog_test_run_opts(prog == FROM ? env->from_fd : env->to_fd, &o);
-	assert_int_equal(err, 0);
 	/* no packet here goes to a local endpoint with an entry in velum_lxc: unchanged */
-	assert_int_equal(o.data_size_out, n);
+	assert_int_equal(out_n, n);
 	assert_memory_equal(in, out, n);
-	ring_buffer__consume(env->rb);
 	if (mark)
-		*mark = ctx.mark;
-	return o.retval;
+		*mark = m;
+	return act;
 }
 
 static void put_policy(int map_fd, __u32 id, __u8 dir, __u8 proto, __u16 port, int port_bits,
@@ -344,20 +167,20 @@ static int deathstar_policy(void)
 
 static void set_policy(struct env *env, __u32 ep, int inner_fd)
 {
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep,
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_policy), &ep,
 					     &inner_fd, BPF_ANY),
 			 0);
 }
 
 static void put_ipcache(struct env *env, const char *ip, int plen, __u32 id, __u32 ep)
 {
-	struct velum_ipcache_key k = { .prefixlen = plen, .addr = ip4(ip) };
+	struct velum_ipcache_key k = { .prefixlen = plen, .addr = bh_ip4(ip) };
 	struct velum_ipcache_value v = { .identity = id,
 					 .ep_id = ep,
 					 .flags = ep ? VELUM_IPCACHE_F_LOCAL_EP : 0 };
 
 	assert_int_equal(
-		bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_ipcache), &k, &v, BPF_ANY),
+		bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_ipcache), &k, &v, BPF_ANY),
 		0);
 }
 
@@ -371,29 +194,18 @@ static int setup(void **state)
 	__u32 key = EP_IFINDEX, zero = 0;
 	int fd, ep2;
 
-	if (geteuid() != 0) {
-		print_message("not root: BPF tests skipped\n");
-		skip();
-	}
 	env = calloc(1, sizeof(*env));
 	assert_non_null(env);
-	env->skel = velum_endpoint__open();
-	assert_non_null(env->skel);
-	assert_int_equal(velum_endpoint__load(env->skel), 0);
-	env->from_fd = bpf_program__fd(env->skel->progs.from_container);
-	env->to_fd = bpf_program__fd(env->skel->progs.to_container);
-	env->lo_fd = bpf_program__fd(env->skel->progs.proxy_lo);
-	env->rb = ring_buffer__new(bpf_map__fd(env->skel->maps.velum_events), on_event, &env->evs,
-				   NULL);
-	assert_non_null(env->rb);
+	*state = env; /* teardown frees it even if the harness skips or fails */
+	bh_load(&env->h);
 
-	ep.ipv4 = ip4(IP_DEATHSTAR);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key,
+	ep.ipv4 = bh_ip4(IP_DEATHSTAR);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_endpoints), &key,
 					     &ep, BPF_ANY),
 			 0);
-	cfg.pool_addr = ip4("10.200.0.0");
-	cfg.pool_mask = ip4("255.255.0.0");
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->skel->maps.velum_config), &zero, &cfg,
+	cfg.pool_addr = bh_ip4("10.200.0.0");
+	cfg.pool_mask = bh_ip4("255.255.0.0");
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_config), &zero, &cfg,
 					     BPF_ANY),
 			 0);
 	put_ipcache(env, IP_DEATHSTAR, 32, ID_DEATHSTAR, EP_ID);
@@ -428,8 +240,7 @@ static int teardown(void **state)
 		print_message("failed table row: %s\n", current_case);
 	if (!env)
 		return 0;
-	ring_buffer__free(env->rb);
-	velum_endpoint__destroy(env->skel);
+	bh_unload(&env->h);
 	free(env);
 	return 0;
 }
@@ -641,27 +452,27 @@ static const struct tcase cases[] = {
 	/* malformed */
 	{ "ip ihl 4",
 	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_IHL4 },
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = BH_M_IHL4 },
 	  DROP_(134, 0, -1) },
 	{ "ip tot_len beyond frame",
 	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TOTLEN_BIG },
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = BH_M_TOTLEN_BIG },
 	  DROP_(134, 0, -1) },
 	{ "ip header longer than the datagram",
 	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TRUNC_IP },
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = BH_M_TRUNC_IP },
 	  DROP_(134, 0, -1) },
 	{ "tcp header truncated",
 	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TRUNC_L4 },
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = BH_M_TRUNC_L4 },
 	  DROP_(135, 0, -1) },
 	{ "tcp doff 4",
 	  TO,
-	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = M_TCP_DOFF },
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, SYN), .mangle = BH_M_TCP_DOFF },
 	  DROP_(135, 0, -1) },
-	{ "ipv6 unsupported", FROM, { .mangle = M_IPV6 }, DROP_(139, 0, -1) },
-	{ "arp passes", FROM, { .mangle = M_ARP }, PASS_ },
-	{ "arp passes towards", TO, { .mangle = M_ARP }, PASS_ },
+	{ "ipv6 unsupported", FROM, { .mangle = BH_M_IPV6 }, DROP_(139, 0, -1) },
+	{ "arp passes", FROM, { .mangle = BH_M_ARP }, PASS_ },
+	{ "arp passes towards", TO, { .mangle = BH_M_ARP }, PASS_ },
 	/* fragments */
 	{ "first fragment allowed",
 	  TO,
@@ -694,19 +505,10 @@ static const struct tcase cases[] = {
 	  DROP_(133, VELUM_RULE_NONE, VELUM_MATCH_NONE) },
 };
 
-/* The last event of that type the run produced (local delivery makes two verdicts). */
-static const struct velum_event *find_event(struct env *env, __u8 type)
-{
-	for (int i = env->evs.n - 1; i >= 0; i--)
-		if (env->evs.ev[i].type == type)
-			return &env->evs.ev[i];
-	return NULL;
-}
-
 /* Forgets every rate-limit slot, so that each table row reports afresh. */
 static void ratelim_clear(struct env *env)
 {
-	int fd = bpf_map__fd(env->skel->maps.velum_ratelim);
+	int fd = bpf_map__fd(env->h.skel->maps.velum_ratelim);
 	struct velum_ct_key k;
 
 	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
@@ -733,14 +535,14 @@ static void test_bpf_endpoint_table(void **state)
 		if (c->p.dst && !strcmp(c->p.dst, IP_EP2) && c->reason)
 			dir = VELUM_DIR_INGRESS;
 		ratelim_clear(env);
-		before = metric(env, dir, c->reason);
+		before = bh_metric(&env->h, dir, c->reason);
 		act = run(env, c->prog, &c->p, &mark);
-		after = metric(env, dir, c->reason);
+		after = bh_metric(&env->h, dir, c->reason);
 		assert_int_equal(act, c->action);
 		assert_int_equal(after - before, 1);
 		assert_int_equal(mark, c->mark);
-		pv = find_event(env, VELUM_EVENT_POLICY_VERDICT);
-		drop = find_event(env, VELUM_EVENT_DROP);
+		pv = bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT);
+		drop = bh_event_last(&env->h, VELUM_EVENT_DROP);
 		if (c->action == TC_ACT_SHOT) {
 			assert_non_null(drop);
 			assert_int_equal(drop->reason, c->reason);
@@ -781,7 +583,7 @@ static void test_bpf_endpoint_redirect(void **state)
 	static const struct {
 		const char *name;
 		int prog;
-		struct tpkt p;
+		struct bh_pkt p;
 		int action, reason;
 		int pv_verdict; /* policy verdict event's verdict, 0: none */
 		__u32 rule;
@@ -851,8 +653,8 @@ static void test_bpf_endpoint_redirect(void **state)
 		assert_int_equal(act, rows[i].action);
 		/* a packet that did not reach the proxy never carries the to-proxy mark */
 		assert_int_equal(mark, rows[i].p.mark_in);
-		pv = find_event(env, VELUM_EVENT_POLICY_VERDICT);
-		drop = find_event(env, VELUM_EVENT_DROP);
+		pv = bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT);
+		drop = bh_event_last(&env->h, VELUM_EVENT_DROP);
 		if (rows[i].reason) {
 			assert_non_null(drop);
 			assert_int_equal(drop->reason, rows[i].reason);
@@ -884,29 +686,13 @@ static void put_policy_into(struct env *env, __u32 ep, __u32 id, __u8 dir, __u8 
 	__u32 inner_id;
 	int fd;
 
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep,
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->h.skel->maps.velum_policy), &ep,
 					     &inner_id),
 			 0);
 	fd = bpf_map_get_fd_by_id(inner_id);
 	assert_true(fd >= 0);
 	put_policy(fd, id, dir, proto, port, port_bits, verdict, flags, rule, proxy);
 	close(fd);
-}
-
-/* Runs in (n bytes, skb->mark *mark) through prog_fd; returns the action, out and *mark. */
-static int run_raw(struct env *env, int prog_fd, const __u8 *in, size_t n, __u8 *out, __u32 *mark)
-{
-	struct __sk_buff ctx = { .mark = *mark };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .data_out = out,
-		    .data_size_out = 256, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
-
-	env->evs.n = 0;
-	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
-	assert_int_equal(o.data_size_out, n);
-	ring_buffer__consume(env->rb);
-	*mark = ctx.mark;
-	return o.retval;
 }
 
 /*
@@ -919,13 +705,13 @@ static int run_raw(struct env *env, int prog_fd, const __u8 *in, size_t n, __u8 
 static void test_bpf_endpoint_redirect_lo(void **state)
 {
 	struct env *env = *state;
-	int cfg_fd = bpf_map__fd(env->skel->maps.velum_config);
+	int cfg_fd = bpf_map__fd(env->h.skel->maps.velum_config);
 	const __u8 zero_mac[6] = { 0 };
-	struct tpkt p = { TCP_(IP_HOST, IP_DEATHSTAR, 40100, 9090, SYN) };
+	struct bh_pkt p = { TCP_(IP_HOST, IP_DEATHSTAR, 40100, 9090, SYN) };
 	struct velum_config cfg;
 	__u8 in[256], out[256];
 	__u32 zero = 0, mark = 0;
-	size_t n = build(&p, in);
+	size_t n = bh_build(&p, in);
 
 	/* the host is identity host: give it the redirect the tie fighter has */
 	put_policy_into(env, EP_ID, VELUM_ID_HOST, VELUM_DIR_INGRESS, IPPROTO_TCP, 9090, 24,
@@ -934,32 +720,32 @@ static void test_bpf_endpoint_redirect_lo(void **state)
 	cfg.flags |= VELUM_CONFIG_F_PROXY_LO;
 	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
 	ratelim_clear(env);
-	assert_int_equal(run_raw(env, env->to_fd, in, n, out, &mark), TC_ACT_REDIRECT);
+	assert_int_equal(bh_run(&env->h, env->h.to_fd, in, n, out, NULL, &mark), TC_ACT_REDIRECT);
 	assert_memory_equal(out, zero_mac, 6);
 	assert_memory_equal(out + 6, in + 6, n - 6);
 	assert_int_equal(mark, VELUM_MARK_MAGIC_TO_PROXY | 15001u << 16);
-	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->verdict,
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT)->verdict,
 			 VELUM_FLOW_REDIRECTED);
-	assert_null(find_event(env, VELUM_EVENT_DROP));
+	assert_null(bh_event_last(&env->h, VELUM_EVENT_DROP));
 
 	/* proxy_lo: the marked packet finds no proxy socket in this namespace */
-	assert_int_equal(run_raw(env, env->lo_fd, out, n, in, &mark), TC_ACT_SHOT);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
+	assert_int_equal(bh_run(&env->h, env->h.lo_fd, out, n, in, NULL, &mark), TC_ACT_SHOT);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
 	/* unmarked loopback traffic is not ours */
 	mark = 0;
-	assert_int_equal(run_raw(env, env->lo_fd, out, n, in, &mark), TC_ACT_UNSPEC);
-	assert_null(find_event(env, VELUM_EVENT_DROP));
+	assert_int_equal(bh_run(&env->h, env->h.lo_fd, out, n, in, NULL, &mark), TC_ACT_UNSPEC);
+	assert_null(bh_event_last(&env->h, VELUM_EVENT_DROP));
 
 	/* without the lo path: fail closed */
 	cfg.flags &= ~VELUM_CONFIG_F_PROXY_LO;
 	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
 	p.sport = 40101;
-	n = build(&p, in);
+	n = bh_build(&p, in);
 	mark = 0;
 	ratelim_clear(env);
-	assert_int_equal(run_raw(env, env->to_fd, in, n, out, &mark), TC_ACT_SHOT);
+	assert_int_equal(bh_run(&env->h, env->h.to_fd, in, n, out, NULL, &mark), TC_ACT_SHOT);
 	assert_int_equal(mark, 0);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
 }
 
 /*
@@ -980,9 +766,9 @@ static void test_bpf_endpoint_verified_insns(void **state)
 		int fd;
 		__u32 budget;
 	} progs[] = {
-		{ "from_container", env->from_fd, VERIFIED_INSNS_BUDGET_FROM },
-		{ "to_container", env->to_fd, VERIFIED_INSNS_BUDGET_TO },
-		{ "proxy_lo", env->lo_fd, VERIFIED_INSNS_BUDGET_LO },
+		{ "from_container", env->h.from_fd, VERIFIED_INSNS_BUDGET_FROM },
+		{ "to_container", env->h.to_fd, VERIFIED_INSNS_BUDGET_TO },
+		{ "proxy_lo", env->h.lo_fd, VERIFIED_INSNS_BUDGET_LO },
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
@@ -1001,24 +787,24 @@ static void test_bpf_endpoint_verified_insns(void **state)
 static void test_bpf_endpoint_drop_ratelimit(void **state)
 {
 	struct env *env = *state;
-	struct tpkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 45000, 80, SYN) };
-	__u64 before = metric(env, VELUM_DIR_INGRESS, 133);
+	struct bh_pkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 45000, 80, SYN) };
+	__u64 before = bh_metric(&env->h, VELUM_DIR_INGRESS, 133);
 
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_non_null(find_event(env, VELUM_EVENT_DROP));
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_DROP));
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_int_equal(env->evs.n, 0);
+	assert_int_equal(env->h.nev, 0);
 	p.sport++;
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_non_null(find_event(env, VELUM_EVENT_DROP));
-	assert_int_equal(metric(env, VELUM_DIR_INGRESS, 133) - before, 3);
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_DROP));
+	assert_int_equal(bh_metric(&env->h, VELUM_DIR_INGRESS, 133) - before, 3);
 }
 
 /* The conntrack key of a TCP flow s:sp -> d:dp for direction dir. */
 static struct velum_ct_key tcp_ct_key(const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
 {
-	return (struct velum_ct_key){ .saddr = ip4(s),
-				      .daddr = ip4(d),
+	return (struct velum_ct_key){ .saddr = bh_ip4(s),
+				      .daddr = bh_ip4(d),
 				      .sport = htons(sp),
 				      .dport = htons(dp),
 				      .protocol = IPPROTO_TCP,
@@ -1030,7 +816,7 @@ static __u8 ct_state(struct env *env, const char *s, const char *d, __u16 sp, __
 	struct velum_ct_key k = tcp_ct_key(s, d, sp, dp, dir);
 	struct velum_ct_entry e;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(env->skel->maps.velum_ct), &k, &e))
+	if (bpf_map_lookup_elem(bpf_map__fd(env->h.skel->maps.velum_ct), &k, &e))
 		return 0xff;
 	return e.state;
 }
@@ -1040,11 +826,11 @@ static void test_bpf_endpoint_tcp_states(void **state)
 {
 	struct env *env = *state;
 	const __u8 I = VELUM_DIR_INGRESS;
-	struct tpkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 46000, 80, SYN) };
-	struct tpkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 46000, SYN | ACK) };
+	struct bh_pkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 46000, 80, SYN) };
+	struct bh_pkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 46000, SYN | ACK) };
 
 	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
-	assert_non_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
 	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_NEW);
 	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
 	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_ESTABLISHED);
@@ -1057,11 +843,11 @@ static void test_bpf_endpoint_tcp_states(void **state)
 	/* last ACK still passes as part of the closed connection */
 	in.tcp_flags = ACK;
 	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
-	assert_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
 	/* a new SYN on the same tuple is a new flow: policy again */
 	in.tcp_flags = SYN;
 	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
-	assert_non_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
 	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_NEW);
 	/* RST closes at once */
 	out.tcp_flags = RST;
@@ -1073,15 +859,15 @@ static void test_bpf_endpoint_tcp_states(void **state)
 static void test_bpf_endpoint_ct_expiry(void **state)
 {
 	struct env *env = *state;
-	struct tpkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 47000, 80, SYN) };
-	struct tpkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 47000, SYN | ACK) };
-	struct velum_ct_key k = { .saddr = ip4(IP_TIE),
-				  .daddr = ip4(IP_DEATHSTAR),
+	struct bh_pkt in = { TCP_(IP_TIE, IP_DEATHSTAR, 47000, 80, SYN) };
+	struct bh_pkt out = { TCP_(IP_DEATHSTAR, IP_TIE, 80, 47000, SYN | ACK) };
+	struct velum_ct_key k = { .saddr = bh_ip4(IP_TIE),
+				  .daddr = bh_ip4(IP_DEATHSTAR),
 				  .sport = htons(47000),
 				  .dport = htons(80),
 				  .protocol = IPPROTO_TCP,
 				  .dir = VELUM_DIR_INGRESS };
-	int ct = bpf_map__fd(env->skel->maps.velum_ct);
+	int ct = bpf_map__fd(env->h.skel->maps.velum_ct);
 	struct velum_ct_entry e;
 
 	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
@@ -1095,7 +881,7 @@ static void test_bpf_endpoint_ct_expiry(void **state)
 static void test_bpf_endpoint_policy_swap(void **state)
 {
 	struct env *env = *state;
-	struct tpkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 48000, 80, SYN) };
+	struct bh_pkt p = { TCP_(IP_WORLD, IP_DEATHSTAR, 48000, 80, SYN) };
 	int fd;
 
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
@@ -1106,9 +892,9 @@ static void test_bpf_endpoint_policy_swap(void **state)
 	close(fd);
 	p.sport++;
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_OK);
-	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->rule_id,
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT)->rule_id,
 			 VELUM_RULE_DEFAULT_ALLOW);
-	assert_int_equal(find_event(env, VELUM_EVENT_POLICY_VERDICT)->match, VELUM_MATCH_ALL);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT)->match, VELUM_MATCH_ALL);
 	/* restore */
 	fd = deathstar_policy();
 	set_policy(env, EP_ID, fd);
@@ -1116,31 +902,27 @@ static void test_bpf_endpoint_policy_swap(void **state)
 }
 
 /* Runs one packet that may be rewritten; returns the tc action, the frame in out. */
-static int run_frame(struct env *env, const struct tpkt *t, int ttl, __u8 *in, __u8 *out, size_t *n)
+static int run_frame(struct env *env, const struct bh_pkt *t, int ttl, __u8 *in, __u8 *out, size_t *n)
 {
-	struct __sk_buff ctx = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out, .data_size_out = 256,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+	size_t out_n;
+	int act;
 
-	*n = build(t, in);
+	*n = bh_build(t, in);
 	if (ttl >= 0) {
 		in[ETH_HLEN + 8] = ttl;
 		memset(in + ETH_HLEN + 10, 0, 2);
-		memcpy(in + ETH_HLEN + 10, &(__u16){ csum(in + ETH_HLEN, 20) }, 2);
+		memcpy(in + ETH_HLEN + 10, &(__u16){ bh_csum(in + ETH_HLEN, 20) }, 2);
 	}
-	o.data_size_in = *n;
-	env->evs.n = 0;
-	assert_int_equal(bpf_prog_test_run_opts(env->from_fd, &o), 0);
-	assert_int_equal(o.data_size_out, *n);
-	ring_buffer__consume(env->rb);
-	return o.retval;
+	act = bh_run(&env->h, env->h.from_fd, in, *n, out, &out_n, NULL);
+	assert_int_equal(out_n, *n);
+	return act;
 }
 
 static void ct_forget(struct env *env, const char *s, const char *d, __u16 sp, __u16 dp, __u8 dir)
 {
 	struct velum_ct_key k = tcp_ct_key(s, d, sp, dp, dir);
 
-	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_ct), &k), 0);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->h.skel->maps.velum_ct), &k), 0);
 }
 
 /*
@@ -1156,43 +938,43 @@ static void test_bpf_endpoint_host_routing(void **state)
 	static const __u8 eth[12] = { 0x02, 0xee, 0, 0, 0, 0x30, 0x02, 0xaa, 0, 0, 0, 0x30 };
 	struct env *env = *state;
 	struct velum_lxc_value lxc = { .ep_id = EP_ID2, .identity = ID_EP2, .ifindex = 4242 };
-	struct tpkt p = { TCP_(IP_DEATHSTAR, IP_EP2, 41000, 80, SYN) };
+	struct bh_pkt p = { TCP_(IP_DEATHSTAR, IP_EP2, 41000, 80, SYN) };
 	struct velum_config cfg;
-	__be32 addr = ip4(IP_EP2);
+	__be32 addr = bh_ip4(IP_EP2);
 	__u32 zero = 0;
-	int lxc_fd = bpf_map__fd(env->skel->maps.velum_lxc), fd;
-	int cfg_fd = bpf_map__fd(env->skel->maps.velum_config);
+	int lxc_fd = bpf_map__fd(env->h.skel->maps.velum_lxc), fd;
+	int cfg_fd = bpf_map__fd(env->h.skel->maps.velum_config);
 	__u8 in[256], out[256];
 	size_t n;
 
 	memcpy(lxc.eth, eth, sizeof(eth));
 	assert_int_equal(bpf_map_update_elem(lxc_fd, &addr, &lxc, BPF_ANY), 0);
 
-	__u64 fwd_in = metric(env, VELUM_DIR_INGRESS, 0),
-	      fwd_out = metric(env, VELUM_DIR_EGRESS, 0);
+	__u64 fwd_in = bh_metric(&env->h, VELUM_DIR_INGRESS, 0),
+	      fwd_out = bh_metric(&env->h, VELUM_DIR_EGRESS, 0);
 
 	/* a new flow, allowed by both sides: rewritten and redirected */
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
 	/* counted as forwarded by both policies (no to_container will see it) */
-	assert_int_equal(metric(env, VELUM_DIR_EGRESS, 0), fwd_out + 1);
-	assert_int_equal(metric(env, VELUM_DIR_INGRESS, 0), fwd_in + 1);
+	assert_int_equal(bh_metric(&env->h, VELUM_DIR_EGRESS, 0), fwd_out + 1);
+	assert_int_equal(bh_metric(&env->h, VELUM_DIR_INGRESS, 0), fwd_in + 1);
 	assert_memory_equal(out, eth, 12);
 	assert_int_equal(out[ETH_HLEN + 8], 63);
-	assert_int_equal(csum(out + ETH_HLEN, 20), 0); /* a valid header sums to 0xffff */
+	assert_int_equal(bh_csum(out + ETH_HLEN, 20), 0); /* a valid header sums to 0xffff */
 	assert_memory_equal(out + 12, in + 12, ETH_HLEN + 8 - 12);
 	assert_memory_equal(out + ETH_HLEN + 9, in + ETH_HLEN + 9, 1);
 	assert_memory_equal(out + ETH_HLEN + 12, in + ETH_HLEN + 12, n - ETH_HLEN - 12);
 	/* two verdicts: the source's egress (rule 112), then the destination's ingress */
-	assert_int_equal(env->evs.n, 2);
-	assert_int_equal(env->evs.ev[0].rule_id, 112);
-	assert_int_equal(env->evs.ev[1].rule_id, 200);
+	assert_int_equal(env->h.nev, 2);
+	assert_int_equal(env->h.ev[0].rule_id, 112);
+	assert_int_equal(env->h.ev[1].rule_id, 200);
 	assert_int_equal(ct_state(env, IP_DEATHSTAR, IP_EP2, 41000, 80, VELUM_DIR_INGRESS),
 			 VELUM_CT_NEW);
 
 	/* tracked: redirected without a policy lookup */
 	p.tcp_flags = ACK;
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
-	assert_null(find_event(env, VELUM_EVENT_POLICY_VERDICT));
+	assert_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
 
 	/*
 	 * The destination's ingress is enforced here: with its entry gone the
@@ -1203,8 +985,8 @@ static void test_bpf_endpoint_host_routing(void **state)
 	close(fd);
 	ct_forget(env, IP_DEATHSTAR, IP_EP2, 41000, 80, VELUM_DIR_INGRESS);
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_SHOT);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_POLICY);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->dir, VELUM_DIR_INGRESS);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, -VELUM_DROP_POLICY);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->dir, VELUM_DIR_INGRESS);
 	assert_memory_equal(out, in, n);
 
 	/* a new flow the destination denies never leaves */
@@ -1231,16 +1013,16 @@ static void test_bpf_endpoint_host_routing(void **state)
 	assert_memory_equal(out, in, n);
 
 	/* to the L7 proxy: never host-routed; no proxy socket here, so dropped */
-	p = (struct tpkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41004, 8080, SYN) };
+	p = (struct bh_pkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41004, 8080, SYN) };
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_SHOT);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, -VELUM_DROP_PROXY_LOOKUP);
 	assert_memory_equal(out, in, n);
 
 	/* legacy routing: unchanged, the destination's to_container decides */
 	assert_int_equal(bpf_map_lookup_elem(cfg_fd, &zero, &cfg), 0);
 	cfg.flags |= VELUM_CONFIG_F_LEGACY_ROUTING;
 	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
-	p = (struct tpkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41005, 80, SYN) };
+	p = (struct bh_pkt){ TCP_(IP_DEATHSTAR, IP_EP2, 41005, 80, SYN) };
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_OK);
 	assert_memory_equal(out, in, n);
 	p.tcp_flags = ACK;
@@ -1260,33 +1042,33 @@ static void test_bpf_endpoint_host_routing(void **state)
 static void test_bpf_endpoint_missing_state(void **state)
 {
 	struct env *env = *state;
-	struct tpkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 49000, 80, SYN) };
+	struct bh_pkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 49000, 80, SYN) };
 	__u32 ep = EP_ID, key = EP_IFINDEX;
 	int fd;
 
-	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_policy), &ep), 0);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->h.skel->maps.velum_policy), &ep), 0);
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, 204);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 204);
 	fd = deathstar_policy();
 	set_policy(env, EP_ID, fd);
 	close(fd);
-	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->skel->maps.velum_endpoints), &key),
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->h.skel->maps.velum_endpoints), &key),
 			 0);
 	p.sport++;
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_int_equal(find_event(env, VELUM_EVENT_DROP)->reason, 203);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 203);
 }
 
 /* Per-packet cost, reported (not asserted): the benchmark records it. */
 static void test_bpf_endpoint_cost(void **state)
 {
 	struct env *env = *state;
-	struct tpkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, ACK) };
+	struct bh_pkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 40000, 80, ACK) };
 	__u8 in[256];
-	size_t n = build(&p, in);
+	size_t n = bh_build(&p, in);
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n, .repeat = 100000);
 
-	assert_int_equal(bpf_prog_test_run_opts(env->to_fd, &o), 0);
+	assert_int_equal(bpf_prog_test_run_opts(env->h.to_fd, &o), 0);
 	assert_int_equal(o.retval, TC_ACT_OK);
 	print_message("to_container established: %u ns/packet\n", o.duration);
 }

@@ -36,11 +36,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "datapath/dp.h"
 #include "dp_net.h"
+#include "velum/conntrack.h"
 #include "velum/drop.h"
+#include "velum/maps.h"
 #include "velum/proxy.h"
 
 enum { EP_CLI = 1, EP_SRV = 2, EP_N = 3 };
@@ -536,6 +539,24 @@ static int connect_cli(struct env *env, unsigned short port, int timeout, struct
 	return connect_from(env, EP_CLI, port, timeout, local);
 }
 
+/* A live conntrack entry for the tuple and direction with all of flags. */
+static bool ct_has(struct env *env, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport,
+		   __u8 dir, __u8 flags)
+{
+	struct dp_ct_record *r;
+	bool found = false;
+	size_t n;
+
+	assert_int_equal(dp_ct_list(env->dp, &r, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (r[i].key.saddr == saddr && r[i].key.sport == sport &&
+		    r[i].key.daddr == daddr && r[i].key.dport == dport && r[i].key.dir == dir &&
+		    (r[i].val.flags & flags) == flags)
+			found = true;
+	free(r);
+	return found;
+}
+
 /*
  * One proxied connection from `from` (0: the host): the client gets its
  * bytes back, the proxy's listener of dir accepted it with the original
@@ -571,6 +592,9 @@ static void expect_proxied_from(struct env *env, int from, int dir)
 	assert_int_equal(env->srv.last_peer[0].sin_addr.s_addr, local.sin_addr.s_addr);
 	assert_int_equal(env->srv.last_peer[0].sin_port, rec.up_local.sin_port);
 	pthread_mutex_unlock(&env->srv.lock);
+	/* the upstream leg is tracked at the server's ingress as the proxy's */
+	assert_true(ct_has(env, rec.up_local.sin_addr.s_addr, rec.up_local.sin_port,
+			   env->ep[EP_SRV].ipv4, htons(PORT_L7), VELUM_DIR_INGRESS, VELUM_CT_F_PROXY));
 }
 
 static void expect_proxied(struct env *env, int dir)
@@ -675,6 +699,70 @@ static void test_redirect_from_host(void **state)
 	expect_proxied_from(env, 0, VELUM_DIR_INGRESS);
 }
 
+/* tcx ingress attach type (the build machine's UAPI headers may predate it) */
+#define TCX_INGRESS 46
+
+/* The kernel id of the program pinned at pin_dir/name. */
+static __u32 pinned_id(struct env *env, const char *name)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", env->pin_dir, name);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	return info.id;
+}
+
+/* Whether program id is attached to lo's tcx ingress. */
+static bool lo_has(__u32 id)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+	bool found = false;
+
+	assert_int_equal(bpf_prog_query(1, TCX_INGRESS, 0, &flags, ids, &cnt), 0);
+	for (__u32 i = 0; i < cnt; i++)
+		found |= ids[i] == id;
+	return found;
+}
+
+/*
+ * A reload (an upgrade, another handle) replaces proxy_lo on lo like the
+ * endpoints' programs: the host's flows keep reaching the proxy, and a
+ * teardown through the old handle still removes the new program.
+ */
+static void test_redirect_reload(void **state)
+{
+	struct env *env = *state;
+	struct dp_opts o = { .pin_dir = env->pin_dir, .reload = true };
+	struct errbuf eb = { "" };
+	__u32 old_id, new_id;
+	struct dp *dp2;
+
+	policies(env, EP_SRV, 0);
+	old_id = pinned_id(env, VELUM_PROG_PROXY_LO);
+	assert_true(lo_has(old_id));
+	dp2 = dp__open(&o, &eb);
+	if (!dp2)
+		print_error("reload: %s\n", eb.msg);
+	assert_non_null(dp2);
+	dp__close(dp2);
+	new_id = pinned_id(env, VELUM_PROG_PROXY_LO);
+	assert_int_not_equal(new_id, old_id);
+	assert_true(lo_has(new_id));
+	assert_false(lo_has(old_id));
+	expect_proxied_from(env, 0, VELUM_DIR_INGRESS);
+	expect_proxied(env, VELUM_DIR_INGRESS);
+	/* the old handle's teardown removes the program now pinned */
+	assert_int_equal(dp_proxy_teardown(env->dp, &eb), 0);
+	assert_false(lo_has(new_id));
+	assert_int_equal(dp_proxy_setup(env->dp, &eb), 0);
+}
+
 /* No listener on the proxy port: the connection fails, with a drop event saying why. */
 static void test_redirect_no_listener(void **state)
 {
@@ -706,6 +794,32 @@ static void test_redirect_no_listener(void **state)
 	expect_proxied(env, VELUM_DIR_INGRESS);
 }
 
+/* The proxy's read-only ipcache: endpoints by address, everything else world. */
+static void test_redirect_ipcache_reader(void **state)
+{
+	struct env *env = *state;
+	struct errbuf eb = { "" };
+	struct dp_ipcache_reader *r = dp_ipcache_reader__open(env->pin_dir, &eb);
+	struct velum_ipcache_value v;
+
+	if (!r)
+		print_error("reader: %s\n", eb.msg);
+	assert_non_null(r);
+	assert_int_equal(dp_ipcache_lookup(r, env->ep[EP_CLI].ipv4, &v), 0);
+	assert_int_equal(v.identity, ID_CLI);
+	assert_int_equal(v.ep_id, EP_CLI);
+	assert_true(v.flags & VELUM_IPCACHE_F_LOCAL_EP);
+	assert_int_equal(dp_ipcache_lookup(r, env->ep[EP_SRV].ipv4, &v), 0);
+	assert_int_equal(v.identity, ID_SRV);
+	assert_int_equal(dp_ipcache_lookup(r, inet_addr("192.0.2.1"), &v), -ENOENT);
+	assert_int_equal(v.identity, VELUM_ID_WORLD);
+	assert_int_equal(v.ep_id, 0);
+	dp_ipcache_reader__close(r);
+	/* a missing pin folder is an error naming it */
+	assert_null(dp_ipcache_reader__open("/sys/fs/bpf/velum-no-such-folder", &eb));
+	assert_non_null(strstr(eb.msg, "velum-no-such-folder"));
+}
+
 /* The routing rule and table exist while registered and are shared idempotently. */
 static void test_redirect_routing(void **state)
 {
@@ -721,12 +835,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redirect_routing),
+		cmocka_unit_test(test_redirect_ipcache_reader),
 		cmocka_unit_test(test_redirect_ingress),
 		cmocka_unit_test(test_redirect_egress),
 		cmocka_unit_test(test_redirect_both_one_hop),
 		cmocka_unit_test(test_redirect_legacy_routing),
 		cmocka_unit_test(test_redirect_no_listener),
 		cmocka_unit_test(test_redirect_from_host),
+		cmocka_unit_test(test_redirect_reload),
 	};
 
 	libbpf_set_print(NULL);
