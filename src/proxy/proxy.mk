@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: Apache-2.0
+# velum-proxy, the L7 HTTP proxy. llhttp comes as generated C sources
+# (Debian's node-llhttp); they build here as third-party code with their own
+# flags (strict mode on, our warnings off), plain and sanitized.
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+LLHTTP_CFLAGS := -std=gnu11 -O2 -g -w -DLLHTTP_STRICT_MODE=1 -I$(LLHTTP_INC)
+llhttp_names := llhttp api http
+llhttp_objs := $(patsubst %,$(BUILD)/obj/llhttp/%.o,$(llhttp_names))
+llhttp_sobjs := $(patsubst %,$(BUILD)/san/llhttp/%.o,$(llhttp_names))
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LLHTTP_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	$(call msg,CC-SAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LLHTTP_CFLAGS) $(SAN) -c $< -o $@
+
+# The session layer and rules, shared by the binary, unit tests and fuzzer.
+px_core_srcs := src/proxy/session.c src/proxy/rules.c src/proxy/access.c
+$(BUILD)/obj/src/proxy/%.o $(BUILD)/san/src/proxy/%.o $(BUILD)/san/tests/unit/test_proxy%.o: \
+	CPPFLAGS += -I$(LLHTTP_INC)
+
+bins += velum-proxy
+velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c $(px_core_srcs)
+velum-proxy_deps := $(llhttp_objs)
+velum-proxy_ldlibs := -lpthread
+
+unit_tests += tests/unit/test_proxy.c
+test_proxy_extra := $(call sobj,$(px_core_srcs)) $(llhttp_sobjs)
