@@ -52,6 +52,7 @@ struct px_conn {
 	struct px_link head_link, idle_link;
 	uint64_t head_deadline, last_active;
 	bool in_head, connecting, up_eof;
+	bool lingering; /* answered and shut down for writing: reading what the client still sends */
 	struct px_src *src;
 };
 
@@ -354,6 +355,35 @@ static bool client_wants_bytes(const struct px_session *s)
 	       (!s->cin || s->cin->len < PX_BUF_SIZE || s->cin->off);
 }
 
+/*
+ * The session is over. Closing a socket with unread input makes the kernel
+ * reset the connection, which can destroy the answer just sent (a 400 or
+ * 408 the client has not read yet), so an answered client is shut down for
+ * writing and its further bytes are read and dropped until it closes or
+ * PX_LINGER_NS passes.
+ */
+#define PX_LINGER_NS 1000000000u
+
+static void conn_linger(struct px_conn *c)
+{
+	struct px_worker *w = c->w;
+
+	if (c->s.fatal || c->s.client_eof || shutdown(c->ch.fd, SHUT_WR) == -1 ||
+	    handler_set(w, &c->ch, EPOLLIN)) {
+		conn_close(c);
+		return;
+	}
+	handler_close(w, &c->uh);
+	px_session_fini(&c->s);
+	c->lingering = true;
+	if (c->in_head)
+		link_del(&c->head_link);
+	c->in_head = true;
+	c->head_deadline = now_ns() + PX_LINGER_NS;
+	link_tail(&w->heads, &c->head_link);
+	link_del(&c->idle_link);
+}
+
 /* Pumps the session, moves bytes, and sets interests and timers; may free c. */
 static void conn_run(struct px_conn *c)
 {
@@ -408,7 +438,7 @@ static void conn_run(struct px_conn *c)
 	} while (moved && !s->fatal);
 
 	if (px_session_finished(s)) {
-		conn_close(c);
+		conn_linger(c);
 		return;
 	}
 	cev = client_wants_bytes(s) ? EPOLLIN : 0;
@@ -456,6 +486,15 @@ static void on_client(struct px_handler *h, uint32_t events)
 	struct px_conn *c = (struct px_conn *)(void *)((char *)h - offsetof(struct px_conn, ch));
 	size_t room;
 	char *at;
+
+	if (c->lingering) {
+		char sink[4096];
+		ssize_t n = recv(h->fd, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
 
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		at = px_session_client_room(&c->s, &room);
@@ -585,6 +624,10 @@ static void expire(struct px_worker *w, uint64_t now)
 			break;
 		c->in_head = false;
 		link_del(&c->head_link);
+		if (c->lingering) {
+			conn_close(c);
+			continue;
+		}
 		px_session_timeout(&c->s);
 		conn_run(c);
 	}
@@ -639,6 +682,8 @@ static void *worker_main(void *arg)
 	}
 	while (w->idles.next != &w->idles)
 		conn_close(conn_of(w->idles.next, idle_link));
+	while (w->heads.next != &w->heads)
+		conn_close(conn_of(w->heads.next, head_link));
 	return NULL;
 }
 

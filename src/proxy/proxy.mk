@@ -30,5 +30,15 @@ velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c $(px_core_srcs)
 velum-proxy_deps := $(llhttp_objs)
 velum-proxy_ldlibs := -lpthread
 
-unit_tests += tests/unit/test_proxy.c
-test_proxy_extra := $(call sobj,$(px_core_srcs)) $(llhttp_sobjs)
+
+# Standalone integration test (loopback only, no root): `make test-proxy`.
+$(BUILD)/tests/proxy_upstream: tests/integration/proxy_upstream.c $(llhttp_objs)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(LLHTTP_INC) $(CFLAGS) -o $@ $< $(llhttp_objs)
+
+.PHONY: test-proxy
+test-proxy: $(BUILD)/bin/velum-proxy $(BUILD)/tests/proxy_upstream
+	@echo "== tests/integration/proxy_standalone.sh"
+	$(Q)BUILD=$(BUILD) tests/integration/proxy_standalone.sh
+test_goals += test-proxy

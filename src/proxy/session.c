@@ -564,7 +564,7 @@ static enum px_local validate_head(struct px_session *s, struct judged *j)
 	const struct px_head *h = &s->head;
 	const llhttp_t *p = &s->req;
 	struct sv url = head_sv(s, h->url), host = { NULL, 0 };
-	unsigned nhost = 0, i;
+	unsigned nhost = 0, nte = 0, i;
 
 	memset(&j->req, 0, sizeof(j->req));
 	j->rewrite = j->expect_continue = false;
@@ -591,9 +591,12 @@ static enum px_local validate_head(struct px_session *s, struct judged *j)
 		} else if (sv_ieq(name, "upgrade")) {
 			s->why = "protocol upgrade not allowed";
 			return PX_LOCAL_400;
-		} else if (sv_ieq(name, "transfer-encoding") && p->http_minor == 0) {
-			s->why = "Transfer-Encoding in an HTTP/1.0 request";
-			return PX_LOCAL_400;
+		} else if (sv_ieq(name, "transfer-encoding")) {
+			/* Only plain chunked: anything else is read differently by someone. */
+			if (p->http_minor == 0 || nte++ || !sv_ieq(value, "chunked")) {
+				s->why = "Transfer-Encoding other than one plain chunked";
+				return PX_LOCAL_400;
+			}
 		} else if (sv_ieq(name, "expect")) {
 			if (!sv_ieq(value, "100-continue")) {
 				s->why = "unsupported Expect";
@@ -708,6 +711,8 @@ static void refuse(struct px_session *s, enum px_local code, bool have_head)
 	emit(s, &p->ev);
 }
 
+static void end_request(struct px_session *s);
+
 /* Writes the head for the upstream: verbatim, or with an origin-form request line. */
 static void forward_head(struct px_session *s, const struct judged *j, size_t head_len)
 {
@@ -744,6 +749,7 @@ static bool handle_head(struct px_session *s)
 	struct px_rules *rs;
 	struct px_pending *p;
 	enum px_local bad;
+	llhttp_errno_t e;
 	bool body;
 
 	if (!ensure(s, &s->uout))
@@ -754,6 +760,18 @@ static bool handle_head(struct px_session *s)
 	bad = validate_head(s, &j);
 	if (bad) {
 		refuse(s, bad, true);
+		return true;
+	}
+	/*
+	 * Let llhttp check what it checks between the head and the body (framing
+	 * of the body) before a byte goes upstream. It may also complete a
+	 * message without a body.
+	 */
+	llhttp_resume(&s->req);
+	e = llhttp_execute(&s->req, s->cin->data + s->cparse, 0);
+	if (e != HPE_OK && e != HPE_PAUSED) {
+		s->why = llhttp_get_error_reason(&s->req);
+		refuse(s, PX_LOCAL_400, true);
 		return true;
 	}
 	rs = s->ctx->rules_get(s->ctx->rules_arg);
@@ -794,9 +812,11 @@ static bool handle_head(struct px_session *s)
 	}
 	emit(s, &p->ev);
 	s->cin->off = s->cparse;
-	if (s->rstate != PX_RS_DONE)
-		s->rstate = PX_RS_BODY;
-	llhttp_resume(&s->req);
+	if (s->rstate == PX_RS_DONE)
+		return true;
+	s->rstate = PX_RS_BODY;
+	if (e == HPE_PAUSED)
+		end_request(s);
 	return true;
 }
 
@@ -960,6 +980,16 @@ static void response_done(struct px_session *s)
 	}
 }
 
+static bool has_fwd(struct px_session *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->qlen; i++)
+		if (q_at(s, i)->kind == PX_PEND_FWD)
+			return true;
+	return false;
+}
+
 static bool pump_responses(struct px_session *s)
 {
 	bool moved = false;
@@ -971,6 +1001,8 @@ static bool pump_responses(struct px_session *s)
 		struct px_pending *p = s->qlen ? q_at(s, 0) : NULL;
 		llhttp_errno_t e;
 
+		if (p && p->kind == PX_PEND_LOCAL && has_fwd(s))
+			break; /* its local answer goes first (emit_locals()) */
 		if (!p || p->kind != PX_PEND_FWD) {
 			/* Bytes nobody asked for: this upstream connection is unusable. */
 			upstream_reset(s);
