@@ -41,10 +41,10 @@ struct px_ev_peer {
 };
 
 struct px_access_event {
-	uint16_t version;      /* PX_EV_VERSION */
-	uint8_t type;	       /* enum px_ev_type */
-	uint8_t verdict;       /* enum px_ev_verdict */
-	uint8_t http_major;    /* request's version */
+	uint16_t version;   /* PX_EV_VERSION */
+	uint8_t type;	    /* enum px_ev_type */
+	uint8_t verdict;    /* enum px_ev_verdict */
+	uint8_t http_major; /* request's version */
 	uint8_t http_minor;
 	uint16_t status;       /* response code; 0 in request records */
 	int32_t rule;	       /* index of the HTTP rule that allowed, or PX_RULE_NONE */
@@ -57,7 +57,7 @@ struct px_access_event {
 	uint32_t pad;
 	char method[16];
 	char host[128];
-	char url[512];	/* request target as judged (path and query) */
+	char url[512];	 /* request target as judged (path and query) */
 	char reason[64]; /* "no HTTP rule matched", "bad request: ...", ... */
 };
 

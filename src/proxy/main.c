@@ -306,9 +306,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (access) {
-		cfg.access_fd = strcmp(access, "-") ?
-					open(access, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) :
-					STDOUT_FILENO;
+		cfg.access_fd =
+			strcmp(access, "-") ?
+				open(access, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) :
+				STDOUT_FILENO;
 		if (cfg.access_fd == -1) {
 			fprintf(stderr, "velum-proxy: %s: %s\n", access, strerror(errno));
 			px_rules__put(rules);
@@ -351,8 +352,9 @@ int main(int argc, char **argv)
 			  sizeof(addr));
 	printf(bound->ss_family == AF_INET ? "listening on %s:%u\n" : "listening on [%s]:%u\n",
 	       addr,
-	       ntohs(bound->ss_family == AF_INET ? ((const struct sockaddr_in *)bound)->sin_port :
-						   ((const struct sockaddr_in6 *)bound)->sin6_port));
+	       ntohs(bound->ss_family == AF_INET ?
+			     ((const struct sockaddr_in *)bound)->sin_port :
+			     ((const struct sockaddr_in6 *)bound)->sin6_port));
 	fflush(stdout);
 	err = serve(srv, rules_path, mfd);
 	px_server__free(srv);

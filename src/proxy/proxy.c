@@ -127,7 +127,8 @@ static void link_tail(struct px_link *head, struct px_link *l)
 	head->prev = l;
 }
 
-#define conn_of(l, member) ((struct px_conn *)(void *)((char *)(l)-offsetof(struct px_conn, member)))
+#define conn_of(l, member) \
+	((struct px_conn *)(void *)((char *)(l)-offsetof(struct px_conn, member)))
 
 /* --- handlers --- */
 
@@ -557,8 +558,8 @@ static void on_upstream(struct px_handler *h, uint32_t events)
 
 static void on_accept(struct px_handler *h, uint32_t events)
 {
-	struct px_worker *w = (struct px_worker *)(void *)((char *)h -
-							   offsetof(struct px_worker, listen));
+	struct px_worker *w =
+		(struct px_worker *)(void *)((char *)h - offsetof(struct px_worker, listen));
 	int i;
 
 	(void)events;
@@ -903,12 +904,13 @@ int px_server_metrics(struct px_server *srv, struct strbuf *sb)
 	for (k = 0; k < PX_LAT_BUCKETS; k++) {
 		cum += sum.lat_le[k];
 		if (k + 1 < PX_LAT_BUCKETS)
-			strbuf_printf(sb, "velum_proxy_upstream_reply_seconds_bucket{le=\"%g\"} %llu\n",
+			strbuf_printf(sb,
+				      "velum_proxy_upstream_reply_seconds_bucket{le=\"%g\"} %llu\n",
 				      (double)px_lat_bounds_ns[k] / 1e9, (unsigned long long)cum);
 		else
-			strbuf_printf(sb,
-				      "velum_proxy_upstream_reply_seconds_bucket{le=\"+Inf\"} %llu\n",
-				      (unsigned long long)cum);
+			strbuf_printf(
+				sb, "velum_proxy_upstream_reply_seconds_bucket{le=\"+Inf\"} %llu\n",
+				(unsigned long long)cum);
 	}
 	strbuf_printf(sb,
 		      "velum_proxy_upstream_reply_seconds_sum %.9f\n"

@@ -25,13 +25,13 @@ struct px_config {
 	socklen_t listen_len;
 	struct sockaddr_storage upstream;
 	socklen_t upstream_len;
-	unsigned threads;		/* 0: one per online CPU */
-	unsigned header_timeout_ms;	/* a request head must be complete within this */
-	unsigned idle_timeout_ms;	/* a connection without any traffic for this is closed */
-	unsigned max_conns;		/* client connections in all */
-	unsigned max_conns_per_source;	/* client connections per source address */
-	int access_fd;			/* JSON lines of access events, or -1 */
-	const char *events_socket;	/* unix datagram socket for binary events, or NULL */
+	unsigned threads;	       /* 0: one per online CPU */
+	unsigned header_timeout_ms;    /* a request head must be complete within this */
+	unsigned idle_timeout_ms;      /* a connection without any traffic for this is closed */
+	unsigned max_conns;	       /* client connections in all */
+	unsigned max_conns_per_source; /* client connections per source address */
+	int access_fd;		       /* JSON lines of access events, or -1 */
+	const char *events_socket;     /* unix datagram socket for binary events, or NULL */
 };
 
 struct px_server;

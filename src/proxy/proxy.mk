@@ -22,8 +22,8 @@ $(BUILD)/san/llhttp/%.o: $(LLHTTP_SRC)/%.c
 
 # The session layer and rules, shared by the binary, unit tests and fuzzer.
 px_core_srcs := src/proxy/session.c src/proxy/rules.c src/proxy/access.c
-$(BUILD)/obj/src/proxy/%.o $(BUILD)/san/src/proxy/%.o $(BUILD)/san/tests/unit/test_proxy%.o: \
-	CPPFLAGS += -I$(LLHTTP_INC)
+# llhttp's header lives outside the default include path.
+CPPFLAGS += -I$(LLHTTP_INC)
 
 bins += velum-proxy
 velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c $(px_core_srcs)
@@ -42,3 +42,6 @@ test-proxy: $(BUILD)/bin/velum-proxy $(BUILD)/tests/proxy_upstream
 	@echo "== tests/integration/proxy_standalone.sh"
 	$(Q)BUILD=$(BUILD) tests/integration/proxy_standalone.sh
 test_goals += test-proxy
+
+unit_tests += tests/unit/test_proxy.c
+test_proxy_extra = $(call sobj,$(px_core_srcs)) $(llhttp_sobjs)

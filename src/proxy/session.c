@@ -30,7 +30,7 @@ _Static_assert(sizeof(struct px_pending) * PX_MAX_PIPELINE <= PX_BUF_SIZE,
 	       "the pending ring lives in one pool buffer");
 
 const uint64_t px_lat_bounds_ns[PX_LAT_BUCKETS] = {
-	500000,	   1000000,    2500000,	   5000000,    10000000,   25000000,   50000000,
+	500000,	   1000000,   2500000,	 5000000,    10000000,	 25000000,   50000000,
 	100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, UINT64_MAX,
 };
 
@@ -286,6 +286,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
 	struct px_head *h = &sess(p)->head;
 
+	/* Trailers of a chunked body: streamed with it, not part of the head. */
+	if (sess(p)->rstate != PX_RS_HEAD)
+		return 0;
 	if (h->in != 1) {
 		if (h->n == PX_MAX_HEADERS) {
 			h->bad = PX_LOCAL_431;
@@ -300,6 +303,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field_complete(llhttp_t *p)
 {
+	if (sess(p)->rstate != PX_RS_HEAD)
+		return 0;
 	sess(p)->head.in = 2;
 	return 0;
 }
@@ -308,6 +313,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
 	struct px_head *h = &sess(p)->head;
 
+	if (sess(p)->rstate != PX_RS_HEAD)
+		return 0;
 	if (span_add(h, &h->value[h->n], at, n)) {
 		h->bad = PX_LOCAL_400;
 		sess(p)->why = "obs-fold (header value on several lines)";
@@ -320,6 +327,8 @@ static int on_header_value_complete(llhttp_t *p)
 {
 	struct px_head *h = &sess(p)->head;
 
+	if (sess(p)->rstate != PX_RS_HEAD)
+		return 0;
 	h->n++;
 	h->in = 0;
 	return 0;

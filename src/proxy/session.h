@@ -32,9 +32,9 @@
 
 #include "proxy/access.h"
 
-#define PX_BUF_SIZE 16384
-#define PX_MAX_REQLINE 8192
-#define PX_MAX_HEADERS 100
+#define PX_BUF_SIZE	16384
+#define PX_MAX_REQLINE	8192
+#define PX_MAX_HEADERS	100
 #define PX_MAX_PIPELINE 16
 
 struct px_rules;
@@ -114,12 +114,12 @@ enum px_local {
 };
 
 struct px_pending {
-	uint8_t kind;	   /* PX_PEND_FWD or PX_PEND_LOCAL */
-	uint8_t local;	   /* enum px_local */
-	bool close_after;  /* close the client once this response is out */
-	bool is_head;	   /* HEAD request: the response has no body */
-	bool started;	   /* response bytes went to the client */
-	uint64_t t0;	   /* monotonic ns when decided */
+	uint8_t kind;	  /* PX_PEND_FWD or PX_PEND_LOCAL */
+	uint8_t local;	  /* enum px_local */
+	bool close_after; /* close the client once this response is out */
+	bool is_head;	  /* HEAD request: the response has no body */
+	bool started;	  /* response bytes went to the client */
+	uint64_t t0;	  /* monotonic ns when decided */
 	struct px_access_event ev;
 };
 
@@ -137,16 +137,16 @@ struct px_session {
 	llhttp_t req, resp;
 	struct px_head head;
 	enum px_rstate rstate;
-	bool body_fwd;	     /* the current body goes upstream */
-	bool upstream_open;  /* connected or connecting (the I/O layer's view) */
-	bool want_upstream;  /* a forwarded request waits for a connection */
-	bool close_client;   /* close once cout is flushed */
-	bool fatal;	     /* close both now, nothing more to send */
+	bool body_fwd;	    /* the current body goes upstream */
+	bool upstream_open; /* connected or connecting (the I/O layer's view) */
+	bool want_upstream; /* a forwarded request waits for a connection */
+	bool close_client;  /* close once cout is flushed */
+	bool fatal;	    /* close both now, nothing more to send */
 	bool client_eof;
-	bool upstream_drop;  /* the I/O layer must close the upstream socket */
-	bool upstream_eof;   /* the upstream closed; finish parsing, then forget it */
-	unsigned nreq;	     /* requests read on this connection */
-	uint64_t head_t0;    /* monotonic ns the current head's first byte arrived; 0 none */
+	bool upstream_drop;   /* the I/O layer must close the upstream socket */
+	bool upstream_eof;    /* the upstream closed; finish parsing, then forget it */
+	unsigned nreq;	      /* requests read on this connection */
+	uint64_t head_t0;     /* monotonic ns the current head's first byte arrived; 0 none */
 	struct px_pending *q; /* ring of PX_MAX_PIPELINE, from the pool while non-empty */
 	uint8_t qhead, qlen;
 	struct px_ev_peer src, dst;

@@ -150,14 +150,16 @@ static llhttp_settings_t settings;
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct pollfd pfd[MAXC + 1];
 	socklen_t sl = sizeof(sa);
 	int lfd, one = 1, i;
 
 	for (i = 1; i + 1 < argc; i += 2)
 		if (!strcmp(argv[i], "--record"))
-			record_fd = open(argv[i + 1], O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+			record_fd =
+				open(argv[i + 1], O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
 	signal(SIGPIPE, SIG_IGN);
 	llhttp_settings_init(&settings);
 	settings.on_url = on_url;
