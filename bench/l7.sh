@@ -44,7 +44,10 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ulimit -n "$(ulimit -Hn)"
+# A proxy holds two descriptors per allowed keep-alive connection.
+MAXFD=$(ulimit -n)
+HALF=$(((MAXFD - 200) / 2))
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -57,6 +60,7 @@ wait_port() {
 		sleep 0.05
 	done
 	echo "bench-l7: nothing listens on port $1" >&2
+	tail -n 5 "$tmp"/*.out "$tmp"/*.err >&2 2>/dev/null || true
 	exit 1
 }
 
@@ -64,10 +68,9 @@ wait_port() {
 NGX=$(free_port)
 cat >"$tmp/nginx.conf" <<EOF
 worker_processes 1;
-worker_rlimit_nofile 100000;
 pid $tmp/nginx.pid;
 error_log $tmp/nginx.err;
-events { worker_connections 50000; }
+events { worker_connections $((MAXFD - 100)); }
 http {
 	access_log off;
 	client_body_temp_path $tmp;
@@ -100,7 +103,7 @@ haproxy_cfg() {
 	cat <<EOF
 global
 	nbthread $threads
-	maxconn 100000
+	maxconn $HALF
 defaults
 	mode http
 	timeout connect 5s
@@ -109,7 +112,7 @@ defaults
 	option http-keep-alive
 frontend f
 	bind 127.0.0.1:$port
-	maxconn 100000
+	maxconn $HALF
 EOF
 	for ((i = 1; i < n; i++)); do
 		printf '\thttp-request allow if METH_GET { path_reg ^/api/v%d/items/[0-9]+$ }\n' "$i"
@@ -120,7 +123,7 @@ EOF
 	default_backend b
 backend b
 	http-reuse always
-	server s1 127.0.0.1:$NGX maxconn 100000
+	server s1 127.0.0.1:$NGX maxconn $HALF
 EOF
 }
 
@@ -194,30 +197,30 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 done
 
-# Memory: IDLE keep-alive connections that each made one request, then idle.
+# Memory: idle keep-alive connections that each made one request ($3: its
+# path; a denied one needs no upstream connection), then idle.
 mem_of() {
-	local cfg=$1
+	local cfg=$1 n=$2 path=$3 before ok after
 	start_cfg "$cfg"
-	local before after
 	before=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")
-	python3 - "$PORT" "$IDLE" "$PID" >"$tmp/mem.out" <<'PY'
-import socket, sys, time, selectors
-port, n, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	python3 - "$PORT" "$n" "$PID" "$path" >"$tmp/mem.out" <<'PY'
+import socket, sys, time
+port, n, pid, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 socks, ok = [], 0
-req = b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n"
+req = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: bench\r\n\r\n"
+def collect(batch):
+    global ok
+    for t in batch:
+        t.settimeout(10)
+        if t.recv(4096).startswith((b"HTTP/1.1 200", b"HTTP/1.1 403")):
+            ok += 1
 for i in range(n):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(req)
     socks.append(s)
     if len(socks) % 500 == 0:
-        for t in socks[-500:]:
-            t.settimeout(10)
-            if t.recv(4096).startswith(b"HTTP/1.1 200"):
-                ok += 1
-for t in socks[len(socks) - len(socks) % 500:]:
-    t.settimeout(10)
-    if t.recv(4096).startswith(b"HTTP/1.1 200"):
-        ok += 1
+        collect(socks[-500:])
+collect(socks[len(socks) - len(socks) % 500:])
 time.sleep(1)
 rss = [l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0]
 print(ok, rss)
@@ -226,10 +229,11 @@ for s in socks:
 PY
 	read -r ok after <"$tmp/mem.out"
 	stop_cfg
-	echo "$cfg $ok $before $after"
+	echo "$cfg $path $n $ok $before $after"
 }
-mem_velum=$(mem_of velum-40)
-mem_haproxy=$(mem_of haproxy-40-t2)
+NALLOW=$((IDLE < HALF - 100 ? IDLE : HALF - 100))
+mems=("$(mem_of velum-40 "$IDLE" /nope)" "$(mem_of velum-40 "$NALLOW" /hello)"
+	"$(mem_of haproxy-40-t2 "$NALLOW" /hello)")
 
 # Report
 {
@@ -263,12 +267,14 @@ mem_haproxy=$(mem_of haproxy-40-t2)
 	cat "$tmp/runs"
 	echo '```'
 	echo
-	echo "Memory with $IDLE idle keep-alive connections (each made one request, then idle; VmRSS in KiB):"
+	echo "Memory with idle keep-alive connections (each made one request, then stays idle; the"
+	echo "descriptor limit here is $MAXFD, so a proxy can hold at most ~$HALF allowed connections, each"
+	echo "with its upstream connection; a denied request opens none). VmRSS of the proxy in KiB:"
 	echo
-	echo "| proxy | connections answered 200 | RSS before | RSS with the idle connections |"
-	echo "| --- | --- | --- | --- |"
-	for m in "$mem_velum" "$mem_haproxy"; do
+	echo "| proxy | request | connections | answered | RSS before | RSS holding them | KiB per connection |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	for m in "${mems[@]}"; do
 		set -- $m
-		echo "| $1 | $2 | $3 | $4 |"
+		echo "| $1 | GET $2 | $3 | $4 | $5 | $6 | $(awk -v a="$5" -v b="$6" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / n }') |"
 	done
 }

@@ -716,7 +716,7 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	w->listen.fd = w->wake.fd = -1;
 	link_init(&w->heads);
 	link_init(&w->idles);
-	w->pool.max_free = 1024;
+	w->pool.max_free = 64; /* 1 MiB of spare buffers per worker */
 	w->ctx = (struct px_ctx){
 		.pool = &w->pool,
 		.stats = &w->stats,
