@@ -2,7 +2,9 @@
 /*
  * velum-proxy: the L7 HTTP proxy. Standalone mode: every client connection
  * accepted on --listen is proxied to --upstream, each request judged by the
- * HTTP rules of --rules. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP
+ * HTTP rules of --rules. Transparent mode (--transparent): the datapath
+ * hands redirected connections to listeners on 127.0.0.1 at the ingress and
+ * egress proxy ports; each goes to its original destination. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP
  * reloads the rules file (a bad file is reported and changes nothing).
  * Exit status 2 for bad arguments or a bad rules file, 1 for other errors.
  */
@@ -24,14 +26,23 @@
 #include "lib/log.h"
 #include "proxy/proxy.h"
 #include "proxy/rules.h"
+#include "velum/proxy.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: velum-proxy --listen ADDR:PORT --upstream ADDR:PORT --rules FILE [options]\n"
+		"       velum-proxy --transparent [--ingress-port P] [--egress-port P] --rules FILE "
+		"[options]\n"
 		"  --listen ADDR:PORT          where clients connect (port 0: any free port)\n"
 		"  --upstream ADDR:PORT        the server every connection goes to\n"
 		"  --rules FILE                JSON or YAML list of Cilium HTTP rules\n"
+		"  --transparent               serve the datapath's L7 redirects "
+		"(docs/proxy-redirect.md)\n"
+		"  --ingress-port P, --egress-port P\n"
+		"                              transparent listeners on 127.0.0.1 (10000-20000)\n"
+		"  --pin-dir DIR               the datapath's pins, for identities "
+		"(default /sys/fs/bpf/velum)\n"
 		"  --threads N                 worker threads (default: one per CPU)\n"
 		"  --header-timeout SECONDS    request-header timeout (default 15)\n"
 		"  --idle-timeout SECONDS      idle connection timeout (default 300)\n"
@@ -213,6 +224,10 @@ int main(int argc, char **argv)
 		{ "access-log", required_argument, NULL, 'a' },
 		{ "events-socket", required_argument, NULL, 'e' },
 		{ "metrics-socket", required_argument, NULL, 'S' },
+		{ "transparent", no_argument, NULL, 'T' },
+		{ "ingress-port", required_argument, NULL, 'i' },
+		{ "egress-port", required_argument, NULL, 'g' },
+		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -280,6 +295,23 @@ int main(int argc, char **argv)
 		case 'S':
 			metrics = optarg;
 			break;
+		case 'T':
+			cfg.transparent = true;
+			break;
+		case 'i':
+		case 'g': {
+			unsigned port;
+
+			bad = parse_uint(optarg, 65535, &port) || port < VELUM_PROXY_PORT_MIN ||
+					      port > VELUM_PROXY_PORT_MAX ?
+				      (c == 'i' ? "--ingress-port" : "--egress-port") :
+				      NULL;
+			cfg.ports[c == 'g'] = (uint16_t)port;
+			break;
+		}
+		case 'p':
+			cfg.pin_dir = optarg;
+			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
 			break;
@@ -295,8 +327,15 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc || !have_listen || !have_upstream || !rules_path) {
-		fprintf(stderr, "velum-proxy: --listen, --upstream and --rules are required\n");
+	if (cfg.transparent ? optind < argc || have_listen || have_upstream || !rules_path ||
+				      (!cfg.ports[0] && !cfg.ports[1]) :
+			      optind < argc || !have_listen || !have_upstream || !rules_path ||
+				      cfg.ports[0] || cfg.ports[1]) {
+		fprintf(stderr,
+			cfg.transparent ?
+				"velum-proxy: --transparent takes --rules and a proxy port, "
+				"not --listen or --upstream\n" :
+				"velum-proxy: --listen, --upstream and --rules are required\n");
 		usage(stderr);
 		return 2;
 	}
@@ -343,6 +382,12 @@ int main(int argc, char **argv)
 		px_server__free(srv);
 		return 1;
 	}
+	if (cfg.transparent) {
+		printf("listening on 127.0.0.1 ports ingress %u egress %u (transparent)\n",
+		       cfg.ports[0], cfg.ports[1]);
+		fflush(stdout);
+		goto serve;
+	}
 	bound = px_server_addr(srv, &blen);
 	if (bound->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)bound)->sin_addr, addr,
@@ -356,6 +401,7 @@ int main(int argc, char **argv)
 			     ((const struct sockaddr_in *)bound)->sin_port :
 			     ((const struct sockaddr_in6 *)bound)->sin6_port));
 	fflush(stdout);
+serve:
 	err = serve(srv, rules_path, mfd);
 	px_server__free(srv);
 	if (mfd >= 0) {

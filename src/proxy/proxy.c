@@ -27,10 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datapath/dp.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
 #include "proxy/rules.h"
 #include "proxy/session.h"
+#include "velum/ipcache.h"
+#include "velum/proxy.h"
 
 struct px_worker;
 
@@ -53,6 +56,8 @@ struct px_conn {
 	uint64_t head_deadline, last_active;
 	bool in_head, connecting, up_eof;
 	bool lingering; /* answered and shut down for writing: reading what the client still sends */
+	uint32_t mark;	/* transparent: the listener's from-proxy mark */
+	struct sockaddr_storage client, orig_dst; /* transparent: the upstream's ends */
 	struct px_src *src;
 };
 
@@ -63,12 +68,19 @@ struct px_src {
 	unsigned n;
 };
 
+struct px_listener {
+	struct px_handler h;
+	struct px_worker *w;
+	uint32_t mark; /* transparent: SO_MARK of the listener and its upstreams */
+};
+
 struct px_worker {
 	struct px_server *srv;
 	pthread_t tid;
 	bool started;
 	int epfd;
-	struct px_handler listen, wake;
+	struct px_listener listen[2];
+	struct px_handler wake;
 	struct px_pool pool;
 	struct px_stats stats;
 	struct px_ctx ctx;
@@ -89,6 +101,7 @@ struct px_server {
 	volatile bool stop;
 	int events_fd;
 	struct sockaddr_un events_addr;
+	struct dp_ipcache_reader *ipcache; /* transparent mode */
 
 	pthread_mutex_t lock; /* rules, sources */
 	struct px_rules *rules;
@@ -309,13 +322,34 @@ static void upstream_close(struct px_conn *c)
 	c->s.upstream_drop = false;
 }
 
+/*
+ * Transparent mode: the upstream socket is bound to the client's address
+ * and carries the listener's from-proxy mark, in the order the contract
+ * gives (docs/proxy-redirect.md).
+ */
+static int upstream_transparent(struct px_conn *c, int fd)
+{
+	struct sockaddr_in from = *(const struct sockaddr_in *)&c->client;
+	int one = 1;
+
+	from.sin_port = 0;
+	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_MARK, &c->mark, sizeof(c->mark)) == -1 ||
+	    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&from, sizeof(from)) == -1)
+		return -errno;
+	return 0;
+}
+
 /* Opens the upstream connection. Returns 0 or negative errno. */
 static int upstream_connect(struct px_conn *c)
 {
 	const struct px_config *cfg = &c->w->srv->cfg;
-	int fd, one = 1;
+	const struct sockaddr_storage *to = cfg->transparent ? &c->orig_dst : &cfg->upstream;
+	socklen_t tolen = cfg->transparent ? sizeof(struct sockaddr_in) : cfg->upstream_len;
+	int fd, one = 1, err;
 
-	fd = socket(cfg->upstream.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	if ((size_t)fd >= c->w->srv->nhandlers) {
@@ -326,10 +360,10 @@ static int upstream_connect(struct px_conn *c)
 	c->uh.fd = fd;
 	c->uh.events = UINT32_MAX;
 	c->uh.fn = on_upstream;
-	if (connect(fd, (const struct sockaddr *)&cfg->upstream, cfg->upstream_len) == -1 &&
-	    errno != EINPROGRESS) {
-		int err = -errno;
-
+	err = cfg->transparent ? upstream_transparent(c, fd) : 0;
+	if (!err && connect(fd, (const struct sockaddr *)to, tolen) == -1 && errno != EINPROGRESS)
+		err = -errno;
+	if (err) {
 		handler_close(c->w, &c->uh);
 		return err;
 	}
@@ -556,10 +590,43 @@ static void on_upstream(struct px_handler *h, uint32_t events)
 	conn_run(c);
 }
 
+/*
+ * Transparent mode: the peers' identities from the ipcache (a miss is
+ * world). Refuses (returns false) what was not redirected here: a client
+ * that connected to the proxy port itself would make the proxy connect to
+ * itself.
+ */
+static bool transparent_peers(struct px_server *srv, const struct sockaddr_storage *peer,
+			      const struct sockaddr_storage *local, struct px_ev_peer *src,
+			      struct px_ev_peer *dst)
+{
+	const struct sockaddr_in *p = (const void *)peer, *l = (const void *)local;
+	struct velum_ipcache_value v;
+	unsigned i;
+
+	if (peer->ss_family != AF_INET || local->ss_family != AF_INET)
+		return false;
+	for (i = 0; i < 2; i++)
+		if (srv->cfg.ports[i] && l->sin_addr.s_addr == htonl(VELUM_PROXY_LISTEN_ADDR) &&
+		    ntohs(l->sin_port) == srv->cfg.ports[i])
+			return false;
+	if (srv->ipcache) {
+		int e = dp_ipcache_lookup(srv->ipcache, p->sin_addr.s_addr, &v);
+
+		if (!e || e == -ENOENT)
+			src->identity = v.identity;
+		e = dp_ipcache_lookup(srv->ipcache, l->sin_addr.s_addr, &v);
+		if (!e || e == -ENOENT)
+			dst->identity = v.identity;
+	}
+	return true;
+}
+
 static void on_accept(struct px_handler *h, uint32_t events)
 {
-	struct px_worker *w =
-		(struct px_worker *)(void *)((char *)h - offsetof(struct px_worker, listen));
+	struct px_listener *l =
+		(struct px_listener *)(void *)((char *)h - offsetof(struct px_listener, h));
+	struct px_worker *w = l->w;
 	int i;
 
 	(void)events;
@@ -581,6 +648,12 @@ static void on_accept(struct px_handler *h, uint32_t events)
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1)
 			memset(&local, 0, sizeof(local));
 		peer_of(&local, &dst);
+		if (w->srv->cfg.transparent &&
+		    !transparent_peers(w->srv, &peer, &local, &src, &dst)) {
+			close(fd);
+			w->stats.refused_conns++;
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (c)
 			c->src = caps_take(w->srv, src.addr);
@@ -595,6 +668,9 @@ static void on_accept(struct px_handler *h, uint32_t events)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->w = w;
+		c->mark = l->mark;
+		c->client = peer;
+		c->orig_dst = local;
 		c->ch = (struct px_handler){ on_client, fd, UINT32_MAX };
 		c->uh = (struct px_handler){ on_upstream, -1, UINT32_MAX };
 		link_init(&c->head_link);
@@ -690,7 +766,8 @@ static void *worker_main(void *arg)
 
 /* --- setup --- */
 
-static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, struct errbuf *eb)
+static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, uint32_t mark,
+			 struct errbuf *eb)
 {
 	int fd, one = 1;
 
@@ -699,6 +776,8 @@ static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, str
 		return errbuf_set(eb, "socket: %s", strerror(errno)), -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    (mark && (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
+		      setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)) ||
 	    bind(fd, (const struct sockaddr *)addr, len) == -1 || listen(fd, 4096) == -1) {
 		int err = -errno;
 
@@ -709,11 +788,54 @@ static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, str
 	return fd;
 }
 
+/* Binds listener i of w: the standalone address, or a transparent proxy port. */
+static int listener_init(struct px_server *srv, struct px_worker *w, unsigned i, struct errbuf *eb)
+{
+	static const uint32_t marks[2] = { VELUM_MARK_MAGIC_PROXY_INGRESS,
+					   VELUM_MARK_MAGIC_PROXY_EGRESS };
+	struct px_listener *l = &w->listen[i];
+	struct sockaddr_storage ss = srv->bound;
+	socklen_t len = srv->bound_len;
+
+	l->w = w;
+	l->h.fn = on_accept;
+	l->h.events = UINT32_MAX;
+	if (srv->cfg.transparent) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		if (!srv->cfg.ports[i])
+			return 0;
+		memset(&ss, 0, sizeof(ss));
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(VELUM_PROXY_LISTEN_ADDR);
+		a->sin_port = htons(srv->cfg.ports[i]);
+		len = sizeof(*a);
+		l->mark = marks[i];
+	} else if (i) {
+		return 0;
+	}
+	l->h.fd = listen_socket(&ss, len, l->mark, eb);
+	if (l->h.fd < 0)
+		return l->h.fd;
+	if (!srv->cfg.transparent &&
+	    (srv->bound.ss_family == AF_INET ? !((struct sockaddr_in *)&srv->bound)->sin_port :
+					       !((struct sockaddr_in6 *)&srv->bound)->sin6_port)) {
+		/* Port 0: the first worker's choice is every worker's. */
+		srv->bound_len = sizeof(srv->bound);
+		getsockname(l->h.fd, (struct sockaddr *)&srv->bound, &srv->bound_len);
+	}
+	return handler_set(w, &l->h, EPOLLIN) ? errbuf_set(eb, "epoll_ctl: %s", strerror(errno)) :
+						0;
+}
+
 static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf *eb)
 {
+	unsigned i;
+	int err;
+
 	w->srv = srv;
 	w->epfd = -1;
-	w->listen.fd = w->wake.fd = -1;
+	w->listen[0].h.fd = w->listen[1].h.fd = w->wake.fd = -1;
 	link_init(&w->heads);
 	link_init(&w->idles);
 	w->pool.max_free = 64; /* 1 MiB of spare buffers per worker */
@@ -730,30 +852,27 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd == -1)
 		return errbuf_set(eb, "epoll_create1: %s", strerror(errno)), -errno;
-	w->listen.fd = listen_socket(&srv->bound, srv->bound_len, eb);
-	if (w->listen.fd < 0)
-		return w->listen.fd;
-	if (srv->bound.ss_family == AF_INET ? !((struct sockaddr_in *)&srv->bound)->sin_port :
-					      !((struct sockaddr_in6 *)&srv->bound)->sin6_port) {
-		srv->bound_len = sizeof(srv->bound);
-		getsockname(w->listen.fd, (struct sockaddr *)&srv->bound, &srv->bound_len);
+	for (i = 0; i < 2; i++) {
+		err = listener_init(srv, w, i, eb);
+		if (err)
+			return err;
 	}
-	w->listen.fn = on_accept;
-	w->listen.events = UINT32_MAX;
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake.fd == -1)
 		return errbuf_set(eb, "eventfd: %s", strerror(errno)), -errno;
 	w->wake.fn = on_wake;
 	w->wake.events = UINT32_MAX;
-	if (handler_set(w, &w->listen, EPOLLIN) || handler_set(w, &w->wake, EPOLLIN))
+	if (handler_set(w, &w->wake, EPOLLIN))
 		return errbuf_set(eb, "epoll_ctl: %s", strerror(errno)), -errno;
 	return 0;
 }
 
 static void worker_fini(struct px_worker *w)
 {
-	if (w->listen.fd >= 0)
-		handler_close(w, &w->listen);
+	if (w->listen[0].h.fd >= 0)
+		handler_close(w, &w->listen[0].h);
+	if (w->listen[1].h.fd >= 0)
+		handler_close(w, &w->listen[1].h);
 	if (w->wake.fd >= 0)
 		handler_close(w, &w->wake);
 	if (w->epfd >= 0)
@@ -809,6 +928,13 @@ struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *r
 			goto err_free;
 		}
 		strcpy(srv->events_addr.sun_path, cfg->events_socket);
+	}
+	if (cfg->transparent) {
+		srv->ipcache = dp_ipcache_reader__open(cfg->pin_dir, eb);
+		if (!srv->ipcache) {
+			err = -errno;
+			goto err_free;
+		}
 	}
 	for (i = 0; i < srv->nworkers; i++) {
 		err = worker_init(srv, &srv->workers[i], eb);
@@ -871,6 +997,7 @@ void px_server__free(struct px_server *srv)
 		worker_fini(&srv->workers[i]);
 	if (srv->events_fd >= 0)
 		close(srv->events_fd);
+	dp_ipcache_reader__close(srv->ipcache);
 	px_rules__put(srv->rules);
 	hmap_destroy(&srv->sources);
 	pthread_mutex_destroy(&srv->lock);

@@ -7,6 +7,11 @@
  * made when the first request is allowed.
  *
  * Standalone mode: every connection goes to one configured upstream.
+ * Transparent mode (docs/proxy-redirect.md): listeners on 127.0.0.1 at the
+ * ingress and/or egress proxy port with IP_TRANSPARENT and the from-proxy
+ * SO_MARK; each connection goes to its original destination from the
+ * client's own address, and the peers' identities come from the pinned
+ * ipcache.
  */
 #ifndef VELUM_PROXY_PROXY_H
 #define VELUM_PROXY_PROXY_H
@@ -30,6 +35,9 @@ struct px_config {
 	unsigned idle_timeout_ms;      /* a connection without any traffic for this is closed */
 	unsigned max_conns;	       /* client connections in all */
 	unsigned max_conns_per_source; /* client connections per source address */
+	bool transparent;	       /* listen and upstream unused; ports[] instead */
+	uint16_t ports[2];	       /* transparent: ingress, egress proxy port; 0 none */
+	const char *pin_dir;	       /* the datapath's pins (ipcache); NULL: default */
 	int access_fd;		       /* JSON lines of access events, or -1 */
 	const char *events_socket;     /* unix datagram socket for binary events, or NULL */
 };

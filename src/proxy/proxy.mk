@@ -27,7 +27,8 @@ CPPFLAGS += -I$(LLHTTP_INC)
 
 bins += velum-proxy
 velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c $(px_core_srcs)
-velum-proxy_deps := $(llhttp_objs)
+velum-proxy_deps = $(llhttp_objs) $(dp_lib)
+velum-proxy_libs := libbpf
 velum-proxy_ldlibs := -lpthread
 
 
@@ -45,3 +46,21 @@ test_goals += test-proxy
 
 unit_tests += tests/unit/test_proxy.c
 test_proxy_extra = $(call sobj,$(px_core_srcs)) $(llhttp_sobjs)
+
+# Transparent mode behind the real datapath (root): `make test-proxy-transparent`.
+px_ttest_objs = $(call obj,tests/integration/proxy_transparent.c tests/integration/dp_net.c)
+$(BUILD)/obj/tests/integration/proxy_transparent.o: $(bpf_skels)
+
+$(BUILD)/tests/proxy_transparent: $(BUILD)/obj/tests/integration/proxy_transparent.o \
+		$(BUILD)/obj/tests/integration/dp_net.o $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(px_ttest_objs) $(BUILD)/libvelum-dp.a $(BUILD)/libvelum-core.a \
+		$(call pkg_libs,$(core_pkgs) libbpf) -lpthread -lm
+
+.PHONY: test-proxy-transparent
+test-proxy-transparent: $(BUILD)/tests/proxy_transparent $(BUILD)/bin/velum-proxy \
+		$(BUILD)/tests/proxy_upstream
+	@echo "== tests/integration/proxy_transparent.sh"
+	$(Q)BUILD=$(BUILD) tests/integration/proxy_transparent.sh
+test_goals += test-proxy-transparent

@@ -10,7 +10,9 @@
  *   /chunked  200 with a chunked body
  *   other     200 "ok METHOD TARGET\n" (no body for HEAD)
  * A request with `Expect: 100-continue` gets "100 Continue" first.
- * Prints "listening on PORT" once ready; exits on SIGTERM.
+ * Listens on 127.0.0.1 and any free port, or on --port N of every address
+ * with --any. Prints "listening on PORT" once ready and "peer ADDR" for each
+ * connection; exits on SIGTERM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -156,10 +158,14 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	int lfd, one = 1, i;
 
-	for (i = 1; i + 1 < argc; i += 2)
-		if (!strcmp(argv[i], "--record"))
-			record_fd =
-				open(argv[i + 1], O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--record") && i + 1 < argc)
+			record_fd = open(argv[++i], O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+		else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			sa.sin_port = htons((unsigned short)atoi(argv[++i]));
+		else if (!strcmp(argv[i], "--any"))
+			sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	llhttp_settings_init(&settings);
 	settings.on_url = on_url;
@@ -188,7 +194,14 @@ int main(int argc, char **argv)
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
-			int fd = accept(lfd, NULL, NULL);
+			struct sockaddr_in peer;
+			socklen_t plen = sizeof(peer);
+			int fd = accept(lfd, (struct sockaddr *)&peer, &plen);
+
+			if (fd >= 0) {
+				printf("peer %s\n", inet_ntoa(peer.sin_addr));
+				fflush(stdout);
+			}
 
 			for (i = 0; fd >= 0 && i < MAXC && clients[i].fd >= 0; i++)
 				;
