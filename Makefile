@@ -97,12 +97,15 @@ $(BUILD)/bin/$(1): $(call obj,$($(1)_srcs)) $($(1)_deps) $(BUILD)/libvelum-core.
 endef
 $(foreach b,$(bins),$(eval $(call bin_rule,$(b))))
 
-# Unit tests: tests/unit/test_X.c -> build/tests/test_X, sanitized, cmocka.
+# Unit tests: tests/unit/test_X.c -> build/tests/test_X, sanitized, cmocka, plus
+# test_X_extra (sanitized objects of code outside the core archive).
 define unit_rule
-$(BUILD)/tests/$(notdir $(basename $(1))): $(call sobj,$(1)) $(BUILD)/libvelum-core-san.a
+$(BUILD)/tests/$(notdir $(basename $(1))): $(call sobj,$(1)) $$($(notdir $(basename $(1)))_extra) \
+		$(BUILD)/libvelum-core-san.a
 	$$(call msg,LD-SAN,$$@)
 	@mkdir -p $$(@D)
-	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) -o $$@ $(call sobj,$(1)) $(BUILD)/libvelum-core-san.a \
+	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) -o $$@ $(call sobj,$(1)) $$($(notdir $(basename $(1)))_extra) \
+		$(BUILD)/libvelum-core-san.a \
 		$$(call pkg_libs,$(core_pkgs) cmocka) -lm
 endef
 $(foreach t,$(unit_tests),$(eval $(call unit_rule,$(t))))

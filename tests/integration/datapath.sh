@@ -5,7 +5,7 @@
 # any exit, removes whatever that run made: its namespaces, links and pin
 # folder all carry the test process's PID. Exits 77 (skip) without root.
 set -u
-bin=${1:?usage: datapath.sh BIN}
+bin=${1:?usage: datapath.sh BIN [ARGS...]}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "datapath integration: not root, skipped"
@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$bin" &
+"$bin" "${@:2}" &
 pid=$!
 wait "$pid"
 rc=$?

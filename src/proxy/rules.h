@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The rule set a proxy judges requests by, and the one function that asks
+ * the policy matcher for a verdict (px_rules_decide()), so that the
+ * matcher behind it can change in one place.
+ *
+ * A rule set is immutable once built and reference counted: a worker takes
+ * a reference for each request it judges, so a request is judged wholly by
+ * one set while a new one is swapped in.
+ */
+#ifndef VELUM_PROXY_RULES_H
+#define VELUM_PROXY_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/errbuf.h"
+#include "policy/http.h"
+
+struct px_rules {
+	struct pol_http_rule *rules;
+	size_t n;
+	unsigned refs; /* atomic */
+};
+
+struct px_decision {
+	bool allowed;
+	int rule;	    /* index of the rule that allowed, or -1 */
+	unsigned line;	    /* its line in the rules file, or 0 */
+	const char *reason; /* static text */
+};
+
+/*
+ * Loads a JSON or YAML list of Cilium HTTP rules (the `rules.http` array
+ * of a policy: method, path, host, headers, headerMatches) from path.
+ * Returns a new set with one reference (drop with px_rules__put()), or
+ * NULL with errno set; for EINVAL eb holds "FILE:LINE: FIELD: message".
+ */
+struct px_rules *px_rules__load(const char *path, struct errbuf *eb);
+
+/* Takes rules (an array of n rules, freed with the set). Returns a new set or NULL (ENOMEM). */
+struct px_rules *px_rules__new(struct pol_http_rule *rules, size_t n);
+
+/* Returns rs with one more reference. */
+struct px_rules *px_rules__get(struct px_rules *rs);
+/* Drops a reference; frees the set with the last. Accepts NULL. */
+void px_rules__put(struct px_rules *rs);
+
+/*
+ * Judges req: allowed when any rule matches (Cilium: a request passes if
+ * any rule matches; an empty list allows nothing). Fills *out. Borrows both.
+ */
+void px_rules_decide(const struct px_rules *rs, const struct pol_http_request *req,
+		     struct px_decision *out);
+
+#endif

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of velum-proxy's HTTP layer (src/proxy/session.c) without
+ * sockets: client bytes in, upstream bytes out, upstream responses in,
+ * client bytes out, access events. Also the rules file loader and the
+ * access event's JSON. A request buffer that ends at a PROT_NONE guard
+ * page catches reads past the input.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/strbuf.h"
+#include "proxy/access.h"
+#include "proxy/rules.h"
+#include "proxy/session.h"
+
+static const char denied[] = "HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\n"
+			     "content-type: text/plain\r\n\r\nAccess denied\r\n";
+static const char ok_resp[] = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+#define MAX_EVENTS 64
+
+struct tstate {
+	struct px_pool pool;
+	struct px_stats stats;
+	struct px_ctx ctx;
+	struct px_rules *rules;
+	struct px_session s;
+	struct strbuf up, cl; /* what went upstream, what went to the client */
+	struct px_access_event ev[MAX_EVENTS];
+	size_t nev;
+	uint64_t now;
+	void *guard; /* mmap'd guard-page buffer, if any */
+	size_t guard_len;
+};
+
+static struct px_rules *get_rules(void *arg)
+{
+	return px_rules__get(((struct tstate *)arg)->rules);
+}
+
+static void collect(void *arg, const struct px_access_event *ev)
+{
+	struct tstate *st = arg;
+
+	assert_true(st->nev < MAX_EVENTS);
+	st->ev[st->nev++] = *ev;
+}
+
+static uint64_t fixed_now;
+static uint64_t test_now(void)
+{
+	return fixed_now;
+}
+
+static struct pol_http_rule rule(const char *method, const char *path)
+{
+	struct pol_http_rule r = { 0 };
+	struct errbuf eb;
+
+	if (method) {
+		r.method = strdup(method);
+		r.re_method = pol_regex_compile(method, &eb);
+	}
+	if (path) {
+		r.path = strdup(path);
+		r.re_path = pol_regex_compile(path, &eb);
+	}
+	r.line = 1;
+	return r;
+}
+
+static int setup(void **state)
+{
+	struct tstate *st = calloc(1, sizeof(*st));
+	struct pol_http_rule *rs = calloc(3, sizeof(*rs));
+
+	if (!st || !rs)
+		return -1;
+	rs[0] = rule("GET", "/v1(/.*)?");
+	rs[1] = rule("POST", "/v1/request-landing");
+	rs[2] = rule("HEAD", "/v1");
+	st->rules = px_rules__new(rs, 3);
+	st->pool.max_free = 64;
+	fixed_now = 1000;
+	st->ctx = (struct px_ctx){ .pool = &st->pool,
+				   .stats = &st->stats,
+				   .rules_get = get_rules,
+				   .rules_arg = st,
+				   .emit = collect,
+				   .emit_arg = st,
+				   .now_ns = test_now };
+	px_session_init(&st->s, &st->ctx, NULL, NULL);
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tstate *st = *state;
+	struct px_buf **pp;
+
+	px_session_fini(&st->s);
+	/* The guard-page buffer is not malloc's: take it out of the free list. */
+	for (pp = &st->pool.free; *pp; pp = &(*pp)->next) {
+		if ((void *)*pp >= st->guard && (char *)*pp < (char *)st->guard + st->guard_len) {
+			*pp = (*pp)->next;
+			st->pool.nfree--;
+			break;
+		}
+	}
+	if (st->guard)
+		munmap(st->guard, st->guard_len);
+	px_pool_drain(&st->pool);
+	assert_int_equal(st->pool.in_use, 0);
+	px_rules__put(st->rules);
+	strbuf_free(&st->up);
+	strbuf_free(&st->cl);
+	free(st);
+	return 0;
+}
+
+/* Moves everything the session has for either side into st->up / st->cl. */
+static void drain(struct tstate *st)
+{
+	const char *p;
+	size_t n;
+
+	do {
+		px_session_pump(&st->s);
+		st->s.want_upstream = false;
+		if (!st->s.upstream_open && !st->s.upstream_drop)
+			st->s.upstream_open = true;
+		st->s.upstream_drop = false;
+		p = px_session_upstream_out(&st->s, &n);
+		if (n) {
+			strbuf_append(&st->up, p, n);
+			px_session_upstream_sent(&st->s, n);
+		}
+		p = px_session_client_out(&st->s, &n);
+		if (n) {
+			strbuf_append(&st->cl, p, n);
+			px_session_client_sent(&st->s, n);
+		}
+	} while (px_session_pump(&st->s));
+}
+
+/* Feeds len bytes from the client in pieces of at most `step`. Returns bytes taken. */
+static size_t client(struct tstate *st, const char *in, size_t len, size_t step)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t room, n;
+		char *at = px_session_client_room(&st->s, &room);
+
+		if (!at)
+			break;
+		n = len - done < room ? len - done : room;
+		if (n > step)
+			n = step;
+		memcpy(at, in + done, n);
+		px_session_client_read(&st->s, n);
+		done += n;
+		drain(st);
+	}
+	drain(st);
+	return done;
+}
+
+static void upstream(struct tstate *st, const char *in)
+{
+	size_t len = strlen(in), done = 0;
+
+	while (done < len) {
+		size_t room, n;
+		char *at = px_session_upstream_room(&st->s, &room);
+
+		assert_non_null(at);
+		n = len - done < room ? len - done : room;
+		memcpy(at, in + done, n);
+		px_session_upstream_read(&st->s, n);
+		done += n;
+		drain(st);
+	}
+}
+
+static void assert_str(const struct strbuf *sb, const char *want)
+{
+	assert_string_equal(strbuf_str(sb), want);
+}
+
+static void test_proxy_allowed_forwarded(void **state)
+{
+	struct tstate *st = *state;
+	const char *r = "GET /v1/x?y=1 HTTP/1.1\r\nHost: deathstar\r\nX-A: b \r\n\r\n";
+
+	client(st, r, strlen(r), SIZE_MAX);
+	assert_str(&st->up, r);
+	assert_str(&st->cl, "");
+	fixed_now += 5000;
+	upstream(st, ok_resp);
+	assert_str(&st->cl, ok_resp);
+	assert_int_equal(st->nev, 2);
+	assert_int_equal(st->ev[0].type, PX_EV_REQUEST);
+	assert_int_equal(st->ev[0].verdict, PX_VERDICT_FORWARDED);
+	assert_int_equal(st->ev[0].rule, 0);
+	assert_string_equal(st->ev[0].method, "GET");
+	assert_string_equal(st->ev[0].url, "/v1/x?y=1");
+	assert_string_equal(st->ev[0].host, "deathstar");
+	assert_int_equal(st->ev[1].type, PX_EV_RESPONSE);
+	assert_int_equal(st->ev[1].status, 200);
+	assert_int_equal(st->ev[1].latency_ns, 5000);
+	assert_int_equal(st->stats.forwarded, 1);
+	assert_int_equal(st->stats.lat_count, 1);
+	assert_false(px_session_finished(&st->s));
+	assert_true(px_session_idle(&st->s));
+}
+
+static void test_proxy_denied_exact_bytes(void **state)
+{
+	struct tstate *st = *state;
+	const char *r =
+		"PUT /v1/exhaust-port HTTP/1.1\r\nHost: d\r\nContent-Length: 5\r\n\r\nboom!";
+
+	client(st, r, strlen(r), SIZE_MAX);
+	assert_str(&st->up, "");
+	assert_str(&st->cl, denied);
+	assert_int_equal(st->nev, 2);
+	assert_int_equal(st->ev[0].verdict, PX_VERDICT_DROPPED);
+	assert_int_equal(st->ev[0].rule, PX_RULE_NONE);
+	assert_string_equal(st->ev[0].reason, "no HTTP rule matched");
+	assert_int_equal(st->ev[1].status, 403);
+	assert_int_equal(st->stats.denied, 1);
+	assert_false(px_session_finished(&st->s));
+	/* still usable */
+	client(st, "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n", 29, SIZE_MAX);
+	assert_str(&st->up, "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n");
+}
+
+/* A 403 waits for the response of the forwarded request before it. */
+static void test_proxy_pipeline_order(void **state)
+{
+	struct tstate *st = *state;
+	const char *a = "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n";
+	const char *d = "DELETE /v1 HTTP/1.1\r\nHost: d\r\n\r\n";
+	const char *b = "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+			"Transfer-Encoding: chunked\r\n\r\n4\r\nland\r\n0\r\n\r\n";
+	char all[512];
+	struct strbuf want = STRBUF_INIT;
+
+	snprintf(all, sizeof(all), "%s%s%s%s", a, d, b, d);
+	client(st, all, strlen(all), SIZE_MAX);
+	strbuf_printf(&want, "%s%s", a, b);
+	assert_str(&st->up, strbuf_str(&want));
+	assert_str(&st->cl, ""); /* the 403 waits behind the first response */
+	upstream(st, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+	strbuf_reset(&want);
+	strbuf_printf(&want,
+		      "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n%s",
+		      denied);
+	assert_str(&st->cl, strbuf_str(&want));
+	upstream(st, ok_resp);
+	strbuf_printf(&want, "%s%s", ok_resp, denied);
+	assert_str(&st->cl, strbuf_str(&want));
+	assert_true(px_session_idle(&st->s));
+	strbuf_free(&want);
+}
+
+/* The same pipeline split at every byte gives the same bytes on both sides. */
+static void test_proxy_split_anywhere(void **state)
+{
+	struct tstate *st = *state;
+	const char *in = "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n"
+			 "PUT /x HTTP/1.1\r\nHost: d\r\nContent-Length: 3\r\n\r\nabc"
+			 "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+			 "Transfer-Encoding: chunked\r\n\r\n4;a=b\r\nland\r\n0\r\nT: v\r\n\r\n";
+	const char *want_up =
+		"GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n"
+		"POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n4;a=b\r\nland\r\n0\r\nT: v\r\n\r\n";
+	size_t step;
+
+	for (step = 1; step <= strlen(in); step++) {
+		px_session_fini(&st->s);
+		px_session_init(&st->s, &st->ctx, NULL, NULL);
+		strbuf_reset(&st->up);
+		strbuf_reset(&st->cl);
+		st->nev = 0;
+		assert_int_equal(client(st, in, strlen(in), step), strlen(in));
+		assert_str(&st->up, want_up);
+		upstream(st, ok_resp);
+		upstream(st, ok_resp);
+		assert_int_equal(st->cl.len, 2 * strlen(ok_resp) + strlen(denied));
+		assert_memory_equal(st->cl.p + strlen(ok_resp), denied, strlen(denied));
+	}
+}
+
+#define LIT(s) s, sizeof(s) - 1
+
+struct hostile_case {
+	const char *name;
+	const char *in;
+	size_t len; /* 0: strlen */
+	const char *status;
+};
+
+static void run_hostile(struct tstate *st, const struct hostile_case *c)
+{
+	size_t len = c->len ? c->len : strlen(c->in);
+
+	px_session_fini(&st->s);
+	px_session_init(&st->s, &st->ctx, NULL, NULL);
+	strbuf_reset(&st->up);
+	strbuf_reset(&st->cl);
+	st->nev = 0;
+	client(st, c->in, len, SIZE_MAX);
+	if (strncmp(strbuf_str(&st->cl), c->status, strlen(c->status)))
+		fail_msg("%s: got '%.60s', want '%s'", c->name, strbuf_str(&st->cl), c->status);
+	if (st->up.len)
+		fail_msg("%s: upstream got '%s'", c->name, strbuf_str(&st->up));
+	if (!px_session_finished(&st->s))
+		fail_msg("%s: connection not closed", c->name);
+	if (!strstr(strbuf_str(&st->cl), "connection: close\r\n"))
+		fail_msg("%s: no connection: close", c->name);
+}
+
+static void test_proxy_hostile(void **state)
+{
+	static char big_line[PX_MAX_REQLINE + 64], big_head[PX_BUF_SIZE + 64],
+		many[PX_MAX_HEADERS * 12 + 64];
+	static const struct hostile_case cases[] = {
+		{ "CL+TE",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\nContent-Length: 1\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "TE+CL",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		  "Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "dup CL",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\nContent-Length: 1\r\n"
+		  "Content-Length: 1\r\n\r\nx",
+		  0, "HTTP/1.1 400 " },
+		{ "CL list",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\nContent-Length: 1, 1\r\n"
+		  "\r\nx",
+		  0, "HTTP/1.1 400 " },
+		{ "CL sign",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\nContent-Length: +1\r\n"
+		  "\r\nx",
+		  0, "HTTP/1.1 400 " },
+		{ "TE identity",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		  "Transfer-Encoding: identity\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "TE twice",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		  "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "TE gzip, chunked",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		  "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "TE vertical tab",
+		  "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+		  "Transfer-Encoding:\x0b"
+		  "chunked\r\n\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "TE on 1.0",
+		  "POST /v1/request-landing HTTP/1.0\r\nTransfer-Encoding: chunked\r\n"
+		  "\r\n0\r\n\r\n",
+		  0, "HTTP/1.1 400 " },
+		{ "space before colon", "GET /v1 HTTP/1.1\r\nHost : d\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "obs-fold", "GET /v1 HTTP/1.1\r\nHost: d\r\nX: a\r\n\tb\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "NUL value", LIT("GET /v1 HTTP/1.1\r\nHost: d\r\nX: a\0b\r\n\r\n"),
+		  "HTTP/1.1 400 " },
+		{ "NUL name", LIT("GET /v1 HTTP/1.1\r\nHost: d\r\nX\0: ab\r\n\r\n"),
+		  "HTTP/1.1 400 " },
+		{ "CR in value", "GET /v1 HTTP/1.1\r\nHost: d\r\nX: a\rb\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "bare LF", "GET /v1 HTTP/1.1\nHost: d\n\n", 0, "HTTP/1.1 400 " },
+		{ "no Host", "GET /v1 HTTP/1.1\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "two Hosts", "GET /v1 HTTP/1.1\r\nHost: d\r\nhost: d\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "authority mismatch", "GET http://e/v1 HTTP/1.1\r\nHost: d\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "userinfo", "GET http://u@d/v1 HTTP/1.1\r\nHost: u@d\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "https scheme", "GET https://d/v1 HTTP/1.1\r\nHost: d\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "fragment", "GET /v1#x HTTP/1.1\r\nHost: d\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "asterisk GET", "GET * HTTP/1.1\r\nHost: d\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "HTTP/0.9", "GET /v1\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "HTTP/1.2", "GET /v1 HTTP/1.2\r\nHost: d\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "HTTP/2.0", "GET /v1 HTTP/2.0\r\nHost: d\r\n\r\n", 0, "HTTP/1.1 505 " },
+		{ "h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, "HTTP/1.1 " },
+		{ "CONNECT", "CONNECT d:443 HTTP/1.1\r\nHost: d:443\r\n\r\n", 0, "HTTP/1.1 405 " },
+		{ "Upgrade",
+		  "GET /v1 HTTP/1.1\r\nHost: d\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "Expect other", "GET /v1 HTTP/1.1\r\nHost: d\r\nExpect: 200-ok\r\n\r\n", 0,
+		  "HTTP/1.1 400 " },
+		{ "lowercase method", "get /v1 HTTP/1.1\r\nHost: d\r\n\r\n", 0, "HTTP/1.1 400 " },
+		{ "binary", "\x16\x03\x01\x00\x05hello", 0, "HTTP/1.1 400 " },
+		{ "long line", big_line, 0, "HTTP/1.1 414 " },
+		{ "big head", big_head, 0, "HTTP/1.1 431 " },
+		{ "many headers", many, 0, "HTTP/1.1 431 " },
+	};
+	struct tstate *st = *state;
+	size_t i, n;
+
+	n = (size_t)snprintf(big_line, sizeof(big_line), "GET /v1/");
+	memset(big_line + n, 'a', PX_MAX_REQLINE);
+	big_line[n + PX_MAX_REQLINE] = '\0';
+	n = (size_t)snprintf(big_head, sizeof(big_head), "GET /v1 HTTP/1.1\r\nHost: d\r\nX: ");
+	memset(big_head + n, 'v', PX_BUF_SIZE);
+	big_head[n + PX_BUF_SIZE] = '\0';
+	n = (size_t)snprintf(many, sizeof(many), "GET /v1 HTTP/1.1\r\nHost: d\r\n");
+	for (i = 0; i < PX_MAX_HEADERS; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "X%zu: v\r\n", i);
+	snprintf(many + n, sizeof(many) - n, "\r\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_hostile(st, &cases[i]);
+	assert_true(st->stats.parse_errors >= sizeof(cases) / sizeof(cases[0]));
+}
+
+/* A bad chunk size after an allowed head: the bad bytes never go upstream. */
+static void test_proxy_bad_chunk_closes(void **state)
+{
+	struct tstate *st = *state;
+	const char *head = "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+			   "Transfer-Encoding: chunked\r\n\r\n";
+	char in[256];
+
+	snprintf(in, sizeof(in), "%s1\r\na\r\nzz\r\nGET /v1 HTTP/1.1\r\nHost: d\r\n\r\n", head);
+	client(st, in, strlen(in), 1);
+	assert_true(px_session_finished(&st->s));
+	assert_true(st->s.fatal);
+	/* bytes before the error may have gone up one at a time, never the bad ones */
+	assert_true(st->up.len <= strlen(head) + 6);
+	assert_memory_equal(st->up.p, in, st->up.len);
+}
+
+static void test_proxy_upstream_failure_503(void **state)
+{
+	struct tstate *st = *state;
+	const char *r = "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\nGET /v1/b HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	client(st, r, strlen(r), SIZE_MAX);
+	px_session_upstream_gone(&st->s, true);
+	drain(st);
+	assert_str(&st->cl, "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
+			    "connection: close\r\n\r\n");
+	assert_true(px_session_finished(&st->s));
+	assert_int_equal(st->stats.upstream_errors, 1);
+	assert_int_equal(st->ev[st->nev - 1].status, 503);
+}
+
+static void test_proxy_upstream_eof_body(void **state)
+{
+	struct tstate *st = *state;
+	const char *r = "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	client(st, r, strlen(r), SIZE_MAX);
+	upstream(st, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+	assert_false(px_session_finished(&st->s));
+	px_session_upstream_gone(&st->s, false);
+	drain(st);
+	assert_str(&st->cl, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+	assert_int_equal(st->ev[st->nev - 1].status, 200);
+	/* the client learns the end from the close */
+	assert_true(px_session_finished(&st->s) || st->s.close_client);
+}
+
+static void test_proxy_head_and_continue(void **state)
+{
+	struct tstate *st = *state;
+	const char *r = "POST /v1/request-landing HTTP/1.1\r\nHost: d\r\n"
+			"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+
+	client(st, r, strlen(r), SIZE_MAX);
+	assert_str(&st->up, r);
+	upstream(st, "HTTP/1.1 100 Continue\r\n\r\n");
+	assert_str(&st->cl, "HTTP/1.1 100 Continue\r\n\r\n");
+	client(st, "land", 4, SIZE_MAX);
+	upstream(st, ok_resp);
+	assert_int_equal(st->nev, 2); /* the 100 is not the response */
+	assert_int_equal(st->ev[1].status, 200);
+	strbuf_reset(&st->cl);
+	client(st, "HEAD /v1 HTTP/1.1\r\nHost: d\r\n\r\n", 30, SIZE_MAX);
+	upstream(st, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
+	assert_true(px_session_idle(&st->s));
+	assert_str(&st->cl, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
+}
+
+static void test_proxy_timeout_408(void **state)
+{
+	struct tstate *st = *state;
+
+	assert_true(px_session_awaiting_head(&st->s));
+	client(st, "GET /v1 HTTP/1.1\r\nHo", 20, SIZE_MAX);
+	px_session_timeout(&st->s);
+	drain(st);
+	assert_str(&st->cl, "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+			    "connection: close\r\n\r\n");
+	assert_true(px_session_finished(&st->s));
+	assert_false(px_session_awaiting_head(&st->s));
+}
+
+/* The client buffer ends at a PROT_NONE page: a head filling it exactly must not be read past. */
+static void test_proxy_guard_page(void **state)
+{
+	struct tstate *st = *state;
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t span = sizeof(struct px_buf) + (size_t)pg, len;
+	static char in[PX_BUF_SIZE + 1];
+	char *base;
+	struct px_buf *b;
+	int k;
+
+	st->guard_len = (span + (size_t)pg - 1) / (size_t)pg * (size_t)pg + (size_t)pg;
+	st->guard = mmap(NULL, st->guard_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	assert_true(st->guard != MAP_FAILED);
+	base = st->guard;
+	assert_int_equal(mprotect(base + st->guard_len - pg, (size_t)pg, PROT_NONE), 0);
+	/* data[PX_BUF_SIZE] is the guard page's first byte */
+	b = (struct px_buf *)(void *)(base + st->guard_len - pg - sizeof(struct px_buf));
+	for (k = 0; k < 3; k++) {
+		px_session_fini(&st->s);
+		b->next = st->pool.free;
+		st->pool.free = b;
+		st->pool.nfree++;
+		px_session_init(&st->s, &st->ctx, NULL, NULL);
+		strbuf_reset(&st->up);
+		strbuf_reset(&st->cl);
+		/* 0: a complete head filling the buffer; 1: an unfinished one; 2: unfinished value */
+		len = (size_t)snprintf(in, sizeof(in), "GET /v1 HTTP/1.1\r\nHost: d\r\nX: ");
+		memset(in + len, 'v', PX_BUF_SIZE - len);
+		if (k == 0)
+			memcpy(in + PX_BUF_SIZE - 4, "\r\n\r\n", 4);
+		else if (k == 1)
+			memcpy(in + PX_BUF_SIZE - 2, "\r\n", 2);
+		assert_int_equal(client(st, in, PX_BUF_SIZE, SIZE_MAX), PX_BUF_SIZE);
+		if (k == 0) {
+			assert_int_equal(st->up.len, PX_BUF_SIZE);
+		} else {
+			assert_int_equal(st->up.len, 0);
+			assert_memory_equal(st->cl.p, "HTTP/1.1 431 ", 13);
+		}
+		px_session_fini(&st->s);
+		/* return the guard buffer to the front of the free list for the next round */
+		while (st->pool.free != b) {
+			struct px_buf *x = st->pool.free;
+
+			st->pool.free = x->next;
+			st->pool.nfree--;
+			free(x);
+		}
+		st->pool.free = b->next;
+		st->pool.nfree--;
+	}
+	px_session_init(&st->s, &st->ctx, NULL, NULL);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static void test_proxy_rules_file(void **state)
+{
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+		{ "- method: GET\n  path: \"/v1(\"\n", ":2: [0].path: " },
+		{ "- method: GET\n- pathh: /v1\n", ":2: [1].pathh: unknown field" },
+		{ "- headers: [7]\n", ":1: [0].headers[0]: expected string" },
+		{ "- headerMatches:\n  - value: x\n",
+		  ":2: [0].headerMatches[0]: name is required" },
+		{ "- headerMatches:\n  - name: x\n    mismatch: DROP\n",
+		  ":3: [0].headerMatches[0].mismatch: 'DROP' is not a mismatch action" },
+		{ "{\"method\": \"GET\"}", ":1: expected a list of HTTP rules, got object" },
+		{ "[{\"method\": 1}]", ":1: [0].method: expected string, got integer" },
+	};
+	char path[] = "/tmp/velum-test-proxy-rules.XXXXXX";
+	struct px_rules *rs;
+	struct errbuf eb;
+	size_t i;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(write_file(path, bad[i].text), 0);
+		errbuf_clear(&eb);
+		rs = px_rules__load(path, &eb);
+		assert_null(rs);
+		assert_int_equal(errno, EINVAL);
+		if (strncmp(eb.msg, path, strlen(path)) || !strstr(eb.msg, bad[i].err))
+			fail_msg("case %zu: '%s' lacks '%s'", i, eb.msg, bad[i].err);
+	}
+	assert_int_equal(write_file(path, "[{\"method\": \"GET\", \"path\": \"/a\", "
+					  "\"headers\": [\"X-A: b\"]}, {}]"),
+			 0);
+	rs = px_rules__load(path, &eb);
+	assert_non_null(rs);
+	assert_int_equal(rs->n, 2);
+	assert_int_equal(rs->rules[0].nheaders, 1);
+	px_rules__put(rs);
+	unlink(path);
+}
+
+static void test_proxy_access_json(void **state)
+{
+	struct px_access_event ev = { .version = PX_EV_VERSION,
+				      .type = PX_EV_RESPONSE,
+				      .verdict = PX_VERDICT_DROPPED,
+				      .http_major = 1,
+				      .http_minor = 1,
+				      .status = 403,
+				      .rule = PX_RULE_NONE,
+				      .time_ns = 1700000000123456789ull,
+				      .latency_ns = 42 };
+	struct strbuf sb = STRBUF_INIT;
+
+	(void)state;
+	ev.src.addr[10] = ev.src.addr[11] = 0xff;
+	ev.src.addr[12] = 10;
+	ev.src.addr[15] = 7;
+	ev.src.port = 4242;
+	ev.src.identity = 1234;
+	ev.dst.addr[15] = 1;
+	ev.dst.port = 80;
+	strcpy(ev.method, "PUT");
+	strcpy(ev.host, "deathstar");
+	strcpy(ev.url, "/v1/\"x\"");
+	strcpy(ev.reason, "no HTTP rule matched");
+	assert_int_equal(px_access_format_json(&ev, &sb), 0);
+	assert_string_equal(
+		strbuf_str(&sb),
+		"{\"time\":\"2023-11-14T22:13:20.123456789Z\",\"verdict\":\"DROPPED\","
+		"\"source\":{\"ip\":\"10.0.0.7\",\"port\":4242,\"identity\":1234},"
+		"\"destination\":{\"ip\":\"::1\",\"port\":80,\"identity\":0},\"type\":\"L7\","
+		"\"l7\":{\"type\":\"RESPONSE\",\"latency_ns\":42,\"http\":{\"code\":403,"
+		"\"method\":\"PUT\",\"url\":\"http://deathstar/v1/\\\"x\\\"\","
+		"\"protocol\":\"HTTP/1.1\"}},\"reason\":\"no HTTP rule matched\"}");
+	strbuf_free(&sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_proxy_allowed_forwarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_denied_exact_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_pipeline_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_split_anywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_bad_chunk_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_upstream_failure_503, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_upstream_eof_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_head_and_continue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_timeout_408, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_guard_page, setup, teardown),
+		cmocka_unit_test(test_proxy_rules_file),
+		cmocka_unit_test(test_proxy_access_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
