@@ -152,8 +152,8 @@ static void build_vs(const struct ruleset *rs, struct vs *v)
 	}
 }
 
-static int vs_on_match(unsigned id, unsigned long long from, unsigned long long to,
-		       unsigned fl, void *ctx)
+static int vs_on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned fl,
+		       void *ctx)
 {
 	uint64_t *bits = ctx;
 
@@ -225,7 +225,8 @@ static void run(size_t n)
 			c += match_vs(&v, q.method, q.path);
 		t[2] = (now_ns() - t0) / ITERS;
 		if (a != b || b != c) {
-			fprintf(stderr, "engines disagree on %s: %d %d %d\n", reqs[r].name, a, b, c);
+			fprintf(stderr, "engines disagree on %s: %d %d %d\n", reqs[r].name, a, b,
+				c);
 			exit(1);
 		}
 		printf("%2zu rules  %-10s  re2-set %7.0f ns  re2-each %7.0f ns  vectorscan %7.0f ns\n",
@@ -260,8 +261,8 @@ static void pathological(void)
 	t0 = now_ns();
 	for (i = 0; i < 1000; i++)
 		r += l7_reset_match(s, (struct sv){ path, sizeof(path) }, &b);
-	printf("pathological  /(a|aa)+$ on 4096 bytes (no match: %d): re2 %.1f us per match\n",
-	       r, (now_ns() - t0) / 1000 / 1e3);
+	printf("pathological  /(a|aa)+$ on 4096 bytes (no match: %d): re2 %.1f us per match\n", r,
+	       (now_ns() - t0) / 1000 / 1e3);
 	l7_reset__free(s);
 }
 

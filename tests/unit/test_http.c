@@ -54,9 +54,8 @@ static struct pol_http_matcher *compile(const struct rule_spec *spec, size_t n)
 		if (spec[i].header) {
 			rules[i].headers = calloc(1, sizeof(*rules[i].headers));
 			assert_non_null(rules[i].headers);
-			assert_int_equal(pol_http_header_parse(spec[i].header, rules[i].headers,
-							       &eb),
-					 0);
+			assert_int_equal(
+				pol_http_header_parse(spec[i].header, rules[i].headers, &eb), 0);
 			rules[i].nheaders = 1;
 		}
 	}
@@ -136,7 +135,8 @@ static void test_http_dollar_and_host(void **state)
 static void test_http_re2_syntax(void **state)
 {
 	static const char *const bad[] = {
-		"(?=x)", "(?!x)", "(?<=x)y", "(a)\\1", "a++", "(?>a)", "\\Ka", "(", "[z-a]", "a{2,1}",
+		"(?=x)", "(?!x)", "(?<=x)y", "(a)\\1", "a++",
+		"(?>a)", "\\Ka",  "(",	     "[z-a]",  "a{2,1}",
 	};
 	struct errbuf eb;
 	size_t i;
@@ -162,9 +162,10 @@ static void test_http_utf8_and_case(void **state)
 		{ NULL, "/a.b", NULL, NULL },
 		{ NULL, "(?i)/Admin(?P<x>/.*)?\\.html", NULL, NULL },
 	};
-	struct pol_http_request req = { SV("GET"), SV("/a\xc3\xa9"
-						      "b"),
-					 SV(""), NULL, 0 };
+	struct pol_http_request req = { SV("GET"),
+					SV("/a\xc3\xa9"
+					   "b"),
+					SV(""), NULL, 0 };
 	struct pol_http_matcher *m = compile(spec, 2);
 
 	(void)state;
@@ -299,9 +300,19 @@ static void test_http_engine_error_is_not_a_verdict(void **state)
 	struct pol_http_matcher *m = compile(spec, 1);
 	uint32_t peer = 1234;
 	struct pol_l7_item items[2] = {
-		{ .dir = POL_INGRESS, .proto = IPPROTO_TCP, .lo = 80, .hi = 80, .peers = &peer,
-		  .npeers = 1, .matcher = m, .rule_id = 20 },
-		{ .dir = POL_INGRESS, .proto = IPPROTO_TCP, .lo = 80, .hi = 80, .any_peer = true,
+		{ .dir = POL_INGRESS,
+		  .proto = IPPROTO_TCP,
+		  .lo = 80,
+		  .hi = 80,
+		  .peers = &peer,
+		  .npeers = 1,
+		  .matcher = m,
+		  .rule_id = 20 },
+		{ .dir = POL_INGRESS,
+		  .proto = IPPROTO_TCP,
+		  .lo = 80,
+		  .hi = 80,
+		  .any_peer = true,
 		  .rule_id = 21 },
 	};
 	struct pol_l7_verdict v;

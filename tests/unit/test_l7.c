@@ -174,8 +174,8 @@ static void test_l7_normalize_idempotent(void **state)
 		assert_int_equal(l7_path_normalize((struct sv){ out, len }, out2, len, &len2, NULL),
 				 L7_NORM_OK);
 		if (len2 != len || memcmp(out, out2, len))
-			fail_msg("'%.*s' -> '%.*s' -> '%.*s'", (int)n, in, (int)len, out,
-				 (int)len2, out2);
+			fail_msg("'%.*s' -> '%.*s' -> '%.*s'", (int)n, in, (int)len, out, (int)len2,
+				 out2);
 	}
 }
 
