@@ -9,6 +9,7 @@
 #   dp_srcs       src/datapath: libbpf users
 #   bins          names of programs in build/bin; each has <name>_srcs, <name>_libs
 #   unit_tests    tests/unit/test_*.c, each linked with the sanitized core
+#                 (plus <test>_ldflags, e.g. -Wl,--wrap= for fault injection)
 #   test_goals    extra goals `make test` runs after the unit tests
 #
 # `make V=1` shows commands. `SAN=` disables the sanitizers of unit tests.
@@ -37,6 +38,7 @@ endif
 endif
 
 CC := gcc
+CXX := g++
 CLANG := clang
 BPFTOOL := bpftool
 PKG_CONFIG := pkg-config
@@ -44,12 +46,15 @@ PKG_CONFIG := pkg-config
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror -Wno-missing-field-initializers
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -MMD -MP
+# C++ only for thin shims over C++ libraries (src/l7/re2set.cc).
+CXXFLAGS := -std=gnu++17 -O2 -g -Wall -Wextra -Wshadow -Wformat=2 -Werror -MMD -MP
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS :=
 
-core_pkgs := yaml-0.1 libpcre2-8
+core_pkgs := yaml-0.1 re2
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
-pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
+# RE2 is C++: whatever links it links the C++ runtime too.
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))$(if $(filter re2,$(1)), -lstdc++)
 
 core_srcs :=
 dp_srcs :=
@@ -61,8 +66,8 @@ clean_extra :=
 include $(sort $(wildcard src/*/*.mk bpf/*.mk tests/*/*.mk bench/*.mk examples/*/*.mk))
 
 # Object lists: the plain build and the sanitized build for unit tests.
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-sobj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
+obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
+sobj = $(patsubst %.cc,$(BUILD)/san/%.o,$(patsubst %.c,$(BUILD)/san/%.o,$(1)))
 
 core_objs := $(call obj,$(core_srcs))
 core_sobjs := $(call sobj,$(core_srcs))
@@ -77,6 +82,16 @@ $(BUILD)/san/%.o: %.c
 	$(call msg,CC-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	$(call msg,CXX,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.cc
+	$(call msg,CXX-SAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
 
 $(BUILD)/libvelum-core.a: $(core_objs)
 	$(call msg,AR,$@)
@@ -106,7 +121,7 @@ $(BUILD)/tests/$(notdir $(basename $(1))): $(call sobj,$(1)) $$($(notdir $(basen
 	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) -o $$@ $(call sobj,$(1)) $$($(notdir $(basename $(1)))_extra) \
 		$(BUILD)/libvelum-core-san.a \
-		$$(call pkg_libs,$(core_pkgs) cmocka) -lm
+		$$(call pkg_libs,$(core_pkgs) cmocka) -lm $$($(notdir $(basename $(1)))_ldflags)
 endef
 $(foreach t,$(unit_tests),$(eval $(call unit_rule,$(t))))
 unit_bins := $(foreach t,$(unit_tests),$(BUILD)/tests/$(notdir $(basename $(t))))

@@ -1,143 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * HTTP rule matching: RE2-compatible, fully anchored regular expressions on
- * PCRE2, and header requirements.
+ * HTTP rule matching: rule lists compiled into per-field RE2 sets
+ * (src/l7/regex.h), then the header requirements of the rules whose
+ * regexes all matched, in rule order.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "policy/http.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <pcre2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-struct pol_regex {
-	pcre2_code *code;
+#include "l7/regex.h"
+
+enum { F_METHOD, F_PATH, F_HOST, F_N };
+
+#define WORDS(n) (((n) + 63) / 64)
+
+struct pol_http_matcher {
+	int refs; /* atomic */
+	size_t n;
+	struct pol_http_rule *rules; /* owned copies */
+	struct l7_reset *set[F_N];   /* NULL when no rule constrains the field */
+	uint64_t *without[F_N];	     /* rules that leave the field free: WORDS(n) each */
+	bool any_headers;	     /* some rule has a failing header requirement */
 };
 
-/* Longest pattern accepted; Cilium's CRD does not bound it, RE2 defaults to 2 MiB of program. */
-#define POL_REGEX_MAX_LEN 4096
-
-/*
- * Rejects PCRE syntax that RE2 does not have, so that a pattern means the
- * same thing here as in Cilium. Escapes are checked against RE2's list;
- * group openers against its (?flags), (?:...) and named-group forms.
- */
-static int re2_check(const char *p, struct errbuf *eb)
+int pol_http_regex_check(const char *pattern, struct errbuf *eb)
 {
-	static const char re2_escapes[] = "aftnrvxdDsSwWbBAzpPQE";
-	size_t i, n = strlen(p);
-	bool quoted = false;
-
-	for (i = 0; i < n; i++) {
-		char c = p[i];
-
-		if (quoted) {
-			if (c == '\\' && p[i + 1] == 'E') {
-				quoted = false;
-				i++;
-			}
-			continue;
-		}
-		if (c == '\\') {
-			char e = p[i + 1];
-
-			if (e == '\0')
-				return errbuf_set(eb, "trailing backslash");
-			if (isdigit((unsigned char)e))
-				return errbuf_set(eb,
-						  "\\%c at offset %zu: backreferences and octal "
-						  "escapes are not RE2 syntax",
-						  e, i);
-			if (isalpha((unsigned char)e) && !strchr(re2_escapes, e))
-				return errbuf_set(eb, "\\%c at offset %zu is not an RE2 escape", e,
-						  i);
-			if (e == 'Q')
-				quoted = true;
-			i++;
-			continue;
-		}
-		if (c == '(' && p[i + 1] == '?') {
-			char g = p[i + 2];
-
-			if (g == ':' || g == 'i' || g == 'm' || g == 's' || g == 'U' || g == '-' ||
-			    (g == 'P' && p[i + 3] == '<') ||
-			    (g == '<' && p[i + 3] != '=' && p[i + 3] != '!'))
-				continue;
-			return errbuf_set(eb,
-					  "'(?%c' at offset %zu: lookaround, atomic groups, "
-					  "recursion and callouts are not RE2 syntax",
-					  g ? g : ' ', i);
-		}
-		if ((c == '*' || c == '+' || c == '?' || c == '}') && p[i + 1] == '+' && i > 0 &&
-		    p[i - 1] != '\\')
-			return errbuf_set(eb,
-					  "'%c+' at offset %zu: possessive quantifiers are not "
-					  "RE2 syntax",
-					  c, i);
-	}
-	return 0;
-}
-
-struct pol_regex *pol_regex_compile(const char *pattern, struct errbuf *eb)
-{
-	uint32_t opts = PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY |
-			PCRE2_NEVER_BACKSLASH_C | PCRE2_NO_AUTO_CAPTURE;
-	struct pol_regex *re;
-	PCRE2_SIZE erroff;
-	int errcode;
-
-	if (strlen(pattern) > POL_REGEX_MAX_LEN) {
-		errbuf_set(eb, "regular expression longer than %d bytes", POL_REGEX_MAX_LEN);
-		errno = EINVAL;
-		return NULL;
-	}
-	if (re2_check(pattern, eb)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	re = calloc(1, sizeof(*re));
-	if (!re)
-		return NULL;
-	re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &errcode,
-				 &erroff, NULL);
-	if (!re->code) {
-		PCRE2_UCHAR msg[160];
-
-		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		errbuf_set(eb, "invalid regular expression '%s': %s at offset %zu", pattern,
-			   (const char *)msg, (size_t)erroff);
-		free(re);
-		errno = EINVAL;
-		return NULL;
-	}
-	/* JIT is an optimisation: without it (e.g. no exec memory) matching still works. */
-	(void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
-	return re;
-}
-
-/* One match-data block per thread, reused: matching allocates nothing after the first call. */
-static __thread pcre2_match_data *tls_md;
-
-bool pol_regex_match(const struct pol_regex *re, struct sv subject)
-{
-	if (!tls_md) {
-		tls_md = pcre2_match_data_create(1, NULL);
-		if (!tls_md)
-			return false;
-	}
-	return pcre2_match(re->code, (PCRE2_SPTR)(subject.p ? subject.p : ""), subject.len, 0, 0,
-			   tls_md, NULL) >= 0;
-}
-
-void pol_regex_free(struct pol_regex *re)
-{
-	if (!re)
-		return;
-	pcre2_code_free(re->code);
-	free(re);
+	return l7_regex_check(pattern, eb);
 }
 
 static bool header_name_ok(const char *s, size_t n)
@@ -217,25 +110,6 @@ static bool header_match(const struct pol_http_header *h, const struct pol_http_
 	return nfound && off == vlen;
 }
 
-bool pol_http_rule_match(const struct pol_http_rule *rule, const struct pol_http_request *req)
-{
-	size_t i;
-
-	if (rule->re_method && !pol_regex_match(rule->re_method, req->method))
-		return false;
-	if (rule->re_path && !pol_regex_match(rule->re_path, req->path))
-		return false;
-	if (rule->re_host && !pol_regex_match(rule->re_host, req->host))
-		return false;
-	for (i = 0; i < rule->nheaders; i++) {
-		const struct pol_http_header *h = &rule->headers[i];
-
-		if (h->mismatch == POL_MISMATCH_NONE && !header_match(h, req))
-			return false;
-	}
-	return true;
-}
-
 void pol_http_rule_free(struct pol_http_rule *rule)
 {
 	size_t i;
@@ -245,13 +119,223 @@ void pol_http_rule_free(struct pol_http_rule *rule)
 	free(rule->method);
 	free(rule->path);
 	free(rule->host);
-	pol_regex_free(rule->re_method);
-	pol_regex_free(rule->re_path);
-	pol_regex_free(rule->re_host);
 	for (i = 0; i < rule->nheaders; i++) {
 		free(rule->headers[i].name);
 		free(rule->headers[i].value);
 	}
 	free(rule->headers);
 	memset(rule, 0, sizeof(*rule));
+}
+
+static const char *field_text(const struct pol_http_rule *r, int f)
+{
+	return f == F_METHOD ? r->method : f == F_PATH ? r->path : r->host;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+static int rule_copy(struct pol_http_rule *dst, const struct pol_http_rule *src)
+{
+	bool oom = false;
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->line = src->line;
+	dst->method = dup_or_null(src->method, &oom);
+	dst->path = dup_or_null(src->path, &oom);
+	dst->host = dup_or_null(src->host, &oom);
+	if (src->nheaders) {
+		dst->headers = calloc(src->nheaders, sizeof(*dst->headers));
+		if (!dst->headers)
+			oom = true;
+	}
+	for (i = 0; dst->headers && i < src->nheaders; i++) {
+		dst->headers[i].name = dup_or_null(src->headers[i].name, &oom);
+		dst->headers[i].value = dup_or_null(src->headers[i].value, &oom);
+		dst->headers[i].mismatch = src->headers[i].mismatch;
+		dst->nheaders = i + 1;
+	}
+	if (oom) {
+		pol_http_rule_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void matcher_free(struct pol_http_matcher *m)
+{
+	size_t i;
+	int f;
+
+	for (f = 0; f < F_N; f++) {
+		l7_reset__free(m->set[f]);
+		free(m->without[f]);
+	}
+	for (i = 0; m->rules && i < m->n; i++)
+		pol_http_rule_free(&m->rules[i]);
+	free(m->rules);
+	free(m);
+}
+
+/* Compiles one field's set over the rules that constrain it; the others go to without[f]. */
+static int field_compile(struct pol_http_matcher *m, int f, struct errbuf *eb)
+{
+	const char **pats = calloc(m->n, sizeof(*pats));
+	uint32_t *ids = calloc(m->n, sizeof(*ids));
+	size_t i, k = 0;
+	int err = 0;
+
+	m->without[f] = calloc(WORDS(m->n), sizeof(uint64_t));
+	if (!pats || !ids || !m->without[f]) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < m->n; i++) {
+		const char *t = field_text(&m->rules[i], f);
+
+		if (t) {
+			pats[k] = t;
+			ids[k++] = (uint32_t)i;
+		} else {
+			m->without[f][i / 64] |= (uint64_t)1 << (i % 64);
+		}
+	}
+	if (k) {
+		m->set[f] = l7_reset__new(pats, ids, k, 0, eb);
+		if (!m->set[f])
+			err = errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+out:
+	free(pats);
+	free(ids);
+	return err;
+}
+
+struct pol_http_matcher *pol_http_matcher__new(const struct pol_http_rule *rules, size_t n,
+					       struct errbuf *eb)
+{
+	struct pol_http_matcher *m;
+	size_t i, h;
+	int err = 0, f;
+
+	if (n > POL_HTTP_MAX_RULES) {
+		errbuf_set(eb, "%zu HTTP rules in one list, the most is %d", n, POL_HTTP_MAX_RULES);
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->rules = calloc(n ? n : 1, sizeof(*m->rules));
+	if (!m->rules)
+		err = -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		err = rule_copy(&m->rules[i], &rules[i]);
+		if (!err)
+			m->n = i + 1;
+		for (h = 0; !err && h < rules[i].nheaders; h++)
+			if (rules[i].headers[h].mismatch == POL_MISMATCH_NONE)
+				m->any_headers = true;
+	}
+	for (f = 0; !err && f < F_N; f++)
+		err = field_compile(m, f, eb);
+	if (err) {
+		matcher_free(m);
+		errno = -err;
+		return NULL;
+	}
+	return m;
+}
+
+struct pol_http_matcher *pol_http_matcher__get(struct pol_http_matcher *m)
+{
+	if (m)
+		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void pol_http_matcher__put(struct pol_http_matcher *m)
+{
+	if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		matcher_free(m);
+}
+
+size_t pol_http_matcher_count(const struct pol_http_matcher *m)
+{
+	return m->n;
+}
+
+const struct pol_http_rule *pol_http_matcher_rule(const struct pol_http_matcher *m, size_t i)
+{
+	return i < m->n ? &m->rules[i] : NULL;
+}
+
+static bool headers_match(const struct pol_http_rule *rule, const struct pol_http_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < rule->nheaders; i++) {
+		const struct pol_http_header *h = &rule->headers[i];
+
+		if (h->mismatch == POL_MISMATCH_NONE && !header_match(h, req))
+			return false;
+	}
+	return true;
+}
+
+int pol_http_matcher_match(const struct pol_http_matcher *m, const struct pol_http_request *req,
+			   size_t *index)
+{
+	/* POL_HTTP_MAX_RULES bounds these: 64 words each. */
+	uint64_t cand[WORDS(POL_HTTP_MAX_RULES)], got[WORDS(POL_HTTP_MAX_RULES)];
+	/* The cheapest field first; stop as soon as no rule is left. */
+	static const int order[F_N] = { F_METHOD, F_HOST, F_PATH };
+	size_t w, nw = WORDS(m->n), i;
+	int f, err;
+
+	if (!m->n)
+		return 0;
+	memset(cand, 0xff, nw * sizeof(uint64_t));
+	if (m->n % 64)
+		cand[nw - 1] = ((uint64_t)1 << (m->n % 64)) - 1;
+	for (f = 0; f < F_N; f++) {
+		const struct l7_reset *set = m->set[order[f]];
+		const struct sv *subj = order[f] == F_METHOD ? &req->method :
+					order[f] == F_PATH   ? &req->path :
+							       &req->host;
+		uint64_t left = 0;
+
+		if (!set)
+			continue;
+		memcpy(got, m->without[order[f]], nw * sizeof(uint64_t));
+		err = l7_reset_match(set, *subj, got);
+		if (err < 0)
+			return err;
+		for (w = 0; w < nw; w++)
+			left |= (cand[w] &= got[w]);
+		if (!left)
+			return 0;
+	}
+	for (w = 0; w < nw; w++) {
+		while (cand[w]) {
+			i = w * 64 + (size_t)__builtin_ctzll(cand[w]);
+			cand[w] &= cand[w] - 1;
+			if (!m->any_headers || headers_match(&m->rules[i], req)) {
+				*index = i;
+				return 1;
+			}
+		}
+	}
+	return 0;
 }

@@ -7,11 +7,11 @@
  * exact value; `headerMatches` entries with an empty `mismatch` do too, while
  * LOG/ADD/DELETE/REPLACE never fail the rule (the proxy acts on them).
  *
- * RE2 syntax is enforced at compile time: constructs RE2 lacks
- * (backreferences, lookaround, atomic groups, possessive quantifiers,
- * recursion, callouts, \C) are rejected, so a policy accepted here means
- * the same thing it means to Cilium. Matching uses PCRE2 (JIT when
- * available) with `$` matching only at the very end, as in RE2.
+ * Patterns are validated by RE2 itself, so a policy accepted here means the
+ * same thing it means to Cilium. Each HTTP rule list (a toPorts entry's
+ * `rules.http`) compiles once into a matcher: one RE2 set per field, so a
+ * request is scanned about once per field whatever the number of rules, in
+ * time linear in its length. `.` matches one UTF-8 character.
  */
 #ifndef VELUM_POLICY_HTTP_H
 #define VELUM_POLICY_HTTP_H
@@ -21,8 +21,6 @@
 
 #include "lib/errbuf.h"
 #include "lib/sv.h"
-
-struct pol_regex;
 
 enum pol_hdr_mismatch {
 	POL_MISMATCH_NONE = 0, /* the rule fails */
@@ -40,7 +38,6 @@ struct pol_http_header {
 
 struct pol_http_rule {
 	char *method, *path, *host; /* the policy's text; NULL = any */
-	struct pol_regex *re_method, *re_path, *re_host;
 	struct pol_http_header *headers;
 	size_t nheaders;
 	unsigned line;
@@ -58,14 +55,10 @@ struct pol_http_request {
 };
 
 /*
- * Checks pattern for RE2 compatibility and compiles it anchored at both
- * ends. Returns a new regex (free with pol_regex_free()) or NULL with errno
- * set and, for EINVAL, the reason in eb ("missing ) at offset 3").
+ * Checks that pattern is valid RE2 syntax. Returns 0, or -EINVAL with the
+ * pattern and RE2's reason in eb, or -ENOMEM.
  */
-struct pol_regex *pol_regex_compile(const char *pattern, struct errbuf *eb);
-/* True if the whole subject matches. Thread-safe; allocates no memory after warm-up per thread. */
-bool pol_regex_match(const struct pol_regex *re, struct sv subject);
-void pol_regex_free(struct pol_regex *re);
+int pol_http_regex_check(const char *pattern, struct errbuf *eb);
 
 /*
  * Parses a `headers` list entry: "Name", "Name value" or "Name: value".
@@ -73,9 +66,45 @@ void pol_regex_free(struct pol_regex *re);
  */
 int pol_http_header_parse(const char *s, struct pol_http_header *out, struct errbuf *eb);
 
-/* True if req satisfies every field of rule. */
-bool pol_http_rule_match(const struct pol_http_rule *rule, const struct pol_http_request *req);
+/*
+ * A compiled, immutable HTTP rule list: what the proxy and the trace match
+ * requests against. It owns copies of its rules (it never points into the
+ * policy it was built from) and is reference-counted, so rule snapshots
+ * built from a policy can outlive it. Safe to match from many threads.
+ */
+struct pol_http_matcher;
 
+/* Most HTTP rules in one list (one toPorts entry). */
+#define POL_HTTP_MAX_RULES 4096
+
+/*
+ * Compiles rules[0..n) (borrowed; copied). Returns a new matcher with one
+ * reference (drop it with pol_http_matcher__put()), or NULL with errno
+ * EINVAL (eb says why: an invalid pattern, too many rules, a set too big
+ * for the engine's memory) or ENOMEM.
+ */
+struct pol_http_matcher *pol_http_matcher__new(const struct pol_http_rule *rules, size_t n,
+					       struct errbuf *eb);
+/* Takes one more reference; returns m. Accepts NULL. */
+struct pol_http_matcher *pol_http_matcher__get(struct pol_http_matcher *m);
+/* Drops one reference, freeing m with the last. Accepts NULL. */
+void pol_http_matcher__put(struct pol_http_matcher *m);
+
+/* Number of rules, and rule i (owned by m, valid while m is). */
+size_t pol_http_matcher_count(const struct pol_http_matcher *m);
+const struct pol_http_rule *pol_http_matcher_rule(const struct pol_http_matcher *m, size_t i);
+
+/*
+ * Finds the first rule (lowest index) that req satisfies: every regex field
+ * matches its whole value and every header requirement holds. Borrows all.
+ * Returns 1 with *index set, 0 when no rule matches, or a negative errno
+ * when the regex engine gave no answer (-ENOMEM: out of memory, -EIO):
+ * that is not a verdict; callers deny and count it as an error.
+ */
+int pol_http_matcher_match(const struct pol_http_matcher *m, const struct pol_http_request *req,
+			   size_t *index);
+
+/* Frees what rule owns (not rule itself) and zeroes it. Accepts NULL. */
 void pol_http_rule_free(struct pol_http_rule *rule);
 
 #endif

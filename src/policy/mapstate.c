@@ -158,34 +158,65 @@ static bool peer_in(const struct pol_l7_item *it, uint32_t peer)
 	return false;
 }
 
-void pol_mapstate_l7_decide(const struct pol_mapstate *ms, enum pol_dir dir, uint32_t peer,
-			    uint16_t port, const struct pol_http_request *req,
-			    struct pol_l7_verdict *out)
+const char *pol_l7_reason_name(enum pol_l7_reason r)
 {
+	switch (r) {
+	case POL_L7_NOT_FILTERED:
+		return "not L7-filtered";
+	case POL_L7_MATCHED:
+		return "matched";
+	case POL_L7_NO_MATCH:
+		return "no HTTP rule matched";
+	case POL_L7_ENGINE_ERROR:
+		return "engine error";
+	}
+	return "?";
+}
+
+void pol_l7_items_decide(const struct pol_l7_item *items, size_t n, enum pol_dir dir, uint32_t peer,
+			 uint16_t port, const struct pol_http_request *req,
+			 struct pol_l7_verdict *out)
+{
+	bool covered = false;
 	size_t i, k;
+	int err = 0, r;
 
 	memset(out, 0, sizeof(*out));
 	out->http_index = -1;
-	for (i = 0; i < ms->nl7; i++) {
-		const struct pol_l7_item *it = &ms->l7[i];
+	for (i = 0; i < n; i++) {
+		const struct pol_l7_item *it = &items[i];
 
 		if (it->dir != dir || port < it->lo || port > it->hi ||
 		    (it->proto && it->proto != IPPROTO_TCP) || !peer_in(it, peer))
 			continue;
-		if (!it->pr) {
-			out->allowed = true;
-			out->rule_id = it->rule_id;
-			return;
-		}
-		for (k = 0; k < it->pr->nhttp; k++) {
-			if (pol_http_rule_match(&it->pr->http[k], req)) {
-				out->allowed = true;
-				out->rule_id = it->rule_id;
-				out->http_index = (int)k;
-				return;
-			}
-		}
+		covered = true;
+		r = it->matcher ? pol_http_matcher_match(it->matcher, req, &k) : 1;
+		if (r < 0 && !err)
+			err = r;
+		if (r <= 0)
+			continue;
+		out->allowed = true;
+		out->reason = POL_L7_MATCHED;
+		out->rule_id = it->rule_id;
+		out->http_index = it->matcher ? (int)k : -1;
+		return;
 	}
+	if (!covered) {
+		out->allowed = true;
+		out->reason = POL_L7_NOT_FILTERED;
+	} else if (err) {
+		out->reason = POL_L7_ENGINE_ERROR;
+		out->error = err;
+	} else {
+		out->reason = POL_L7_NO_MATCH;
+	}
+}
+
+void pol_mapstate_l7_decide(const struct pol_mapstate *ms, enum pol_dir dir, uint32_t peer,
+			    uint16_t port, const struct pol_http_request *req,
+			    struct pol_l7_verdict *out)
+{
+	pol_l7_items_decide(ms->l7, ms->nl7, dir, peer, port, req, out);
 }
 
 bool pol_mapstate_entries_equal(const struct pol_mapstate *a, const struct pol_mapstate *b)
@@ -234,11 +265,12 @@ static void format_l7(const struct pol_mapstate *ms, enum pol_dir d, struct strb
 			strbuf_puts(sb, "any");
 		for (k = 0; !it->any_peer && k < it->npeers; k++)
 			strbuf_printf(sb, "%s%u", k ? "," : "", it->peers[k]);
-		if (!it->pr) {
+		if (!it->matcher) {
 			strbuf_puts(sb, ": any request");
 		} else {
-			for (k = 0; k < it->pr->nhttp; k++) {
-				const struct pol_http_rule *h = &it->pr->http[k];
+			for (k = 0; k < pol_http_matcher_count(it->matcher); k++) {
+				const struct pol_http_rule *h =
+					pol_http_matcher_rule(it->matcher, k);
 
 				strbuf_printf(sb, "%s{", k ? " " : ": ");
 				strbuf_printf(sb, "%s%s%s%s%s%s", h->method ? "method=" : "",

@@ -38,7 +38,12 @@ struct pol_l7_item {
 	bool any_peer;
 	uint32_t *peers; /* sorted identities when !any_peer */
 	size_t npeers;
-	const struct pol_port_rule *pr; /* HTTP rules; NULL = any request */
+	const struct pol_port_rule *pr; /* HTTP rules; NULL = any request (engine's, borrowed) */
+	/*
+	 * pr's compiled rules, NULL = any request: borrowed from the engine in
+	 * a map state, a counted reference in an L7 snapshot (whose pr is NULL).
+	 */
+	struct pol_http_matcher *matcher;
 	uint32_t rule_id;
 };
 
@@ -79,16 +84,39 @@ bool pol_verdict_passes(const struct pol_verdict *v);
  */
 const char *pol_verdict_match_type(const struct pol_verdict *v);
 
+enum pol_l7_reason {
+	POL_L7_NOT_FILTERED, /* no L7 rule covers (peer, port) in this direction: allowed */
+	POL_L7_MATCHED,	     /* allowed by an HTTP rule, or an L3/L4 rule on the same port */
+	POL_L7_NO_MATCH,     /* denied: no HTTP rule matched */
+	POL_L7_ENGINE_ERROR, /* denied: the regex engine gave no answer (count as an error) */
+};
+
+/* "not L7-filtered", "matched", "no HTTP rule matched", "engine error". */
+const char *pol_l7_reason_name(enum pol_l7_reason r);
+
 struct pol_l7_verdict {
 	bool allowed;
+	enum pol_l7_reason reason;
 	uint32_t rule_id; /* the rule that allowed, or 0 */
 	int http_index;	  /* the HTTP rule that matched; -1 for "any request" or denied */
+	int error;	  /* ENGINE_ERROR: the engine's negative errno */
 };
 
 /*
  * Decides an HTTP request that arrived redirected in direction dir from
- * (or to) peer on TCP port. Borrows everything.
+ * (or to) peer on TCP port, by the items: the first item covering (peer,
+ * port) whose HTTP rules match allows (an item without rules allows any
+ * request); none covering: not filtered. An engine error on one item is
+ * not a "no match": unless another item allows, the verdict is
+ * POL_L7_ENGINE_ERROR. The one decision the proxy, the L7 snapshot and the
+ * trace all make. req's path must be normalized (l7/normalize.h) as the
+ * proxy forwards it. Borrows everything.
  */
+void pol_l7_items_decide(const struct pol_l7_item *items, size_t n, enum pol_dir dir, uint32_t peer,
+			 uint16_t port, const struct pol_http_request *req,
+			 struct pol_l7_verdict *out);
+
+/* pol_l7_items_decide() on the map state's L7 items. */
 void pol_mapstate_l7_decide(const struct pol_mapstate *ms, enum pol_dir dir, uint32_t peer,
 			    uint16_t port, const struct pol_http_request *req,
 			    struct pol_l7_verdict *out);

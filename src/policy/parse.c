@@ -716,7 +716,6 @@ static int decode_http_rule(struct dctx *c, const struct doc_node *n, struct pol
 	};
 	static const char *const names[] = { "method", "path", "host" };
 	char **texts[] = { &hr->method, &hr->path, &hr->host };
-	struct pol_regex **res[] = { &hr->re_method, &hr->re_path, &hr->re_host };
 	const struct doc_node *h, *hm;
 	size_t i, old, nh = 0;
 	int err;
@@ -733,13 +732,11 @@ static int decode_http_rule(struct dctx *c, const struct doc_node *n, struct pol
 		err = expect(c, v, DOC_STR);
 		/* An empty expression constrains nothing, as in Cilium. */
 		if (!err && v->str.len) {
-			err = str_dup(texts[i], v->str.s);
-			if (!err) {
-				*res[i] = pol_regex_compile(v->str.s, &eb);
-				if (!*res[i])
-					err = errno == EINVAL ? derr(c, v->line, "%s", eb.msg) :
-								-ENOMEM;
-			}
+			err = pol_http_regex_check(v->str.s, &eb);
+			if (err == -EINVAL)
+				err = derr(c, v->line, "%s", eb.msg);
+			if (!err)
+				err = str_dup(texts[i], v->str.s);
 		}
 		path_restore(c, old);
 	}
@@ -857,6 +854,14 @@ static int decode_l7(struct dctx *c, const struct doc_node *n, struct pol_port_r
 		err = decode_http_rule(c, http->seq.items[i], &pr->http[i]);
 		pr->nhttp = i + 1;
 		path_restore(c, o2);
+	}
+	if (!err && pr->nhttp) {
+		struct errbuf eb;
+
+		/* Compiled once here; map states and L7 snapshots share it by reference. */
+		pr->matcher = pol_http_matcher__new(pr->http, pr->nhttp, &eb);
+		if (!pr->matcher)
+			err = errno == EINVAL ? derr(c, http->line, "%s", eb.msg) : -ENOMEM;
 	}
 	path_restore(c, old);
 	return err;

@@ -1263,6 +1263,7 @@ static int b_add_l7(struct builder *b, uint8_t dir, uint8_t proto, uint16_t lo, 
 	it->hi = (lo == 0 && hi == 0) ? 65535 : hi;
 	it->any_peer = any;
 	it->pr = pr;
+	it->matcher = pr ? pr->matcher : NULL;
 	it->rule_id = rule_id;
 	if (!any && npeers) {
 		it->peers = malloc(npeers * sizeof(uint32_t));

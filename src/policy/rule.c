@@ -133,6 +133,7 @@ static void port_rule_free(struct pol_port_rule *pr)
 	for (i = 0; i < pr->nhttp; i++)
 		pol_http_rule_free(&pr->http[i]);
 	free(pr->http);
+	pol_http_matcher__put(pr->matcher);
 }
 
 static void peer_rule_free(struct pol_peer_rule *e)

@@ -51,7 +51,8 @@ struct pol_port_rule {
 	struct pol_port *ports;
 	size_t nports; /* 0: every port, any protocol (TCP/UDP/SCTP) */
 	struct pol_http_rule *http;
-	size_t nhttp; /* > 0: L7, the port is redirected to the proxy */
+	size_t nhttp;			  /* > 0: L7, the port is redirected to the proxy */
+	struct pol_http_matcher *matcher; /* http compiled (a reference) when nhttp > 0 */
 };
 
 struct pol_icmp {

@@ -16,7 +16,8 @@ static bool dir_has_rules(const struct pol_mapstate *ms, enum pol_dir d)
 	return ms->enforced[d];
 }
 
-static void check(const struct pol_trace_query *q, enum pol_dir d, struct pol_trace_side *s,
+static void check(const struct pol_trace_query *q, const struct pol_trace_result *r,
+		  const struct pol_http_request *req, enum pol_dir d, struct pol_trace_side *s,
 		  bool reached)
 {
 	const struct pol_trace_peer *self = d == POL_EGRESS ? &q->src : &q->dst;
@@ -33,23 +34,40 @@ static void check(const struct pol_trace_query *q, enum pol_dir d, struct pol_tr
 	pol_mapstate_lookup(self->state, d, peer->identity, q->proto, q->dport, &s->v);
 	s->passes = pol_verdict_passes(&s->v);
 	if (reached && s->passes && s->v.verdict == VELUM_VERDICT_REDIRECT && q->http) {
+		/* The proxy normalizes first: a refused or redirected target meets no rule. */
+		if (r->norm != L7_NORM_OK) {
+			s->norm_stopped = true;
+			return;
+		}
 		s->l7_checked = true;
-		pol_mapstate_l7_decide(self->state, d, peer->identity, q->dport, &q->req, &s->l7);
+		pol_mapstate_l7_decide(self->state, d, peer->identity, q->dport, req, &s->l7);
 	}
+}
+
+static bool side_ok(const struct pol_trace_side *s)
+{
+	return s->passes && !s->norm_stopped && (!s->l7_checked || s->l7.allowed);
 }
 
 void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
 {
+	struct pol_http_request req = q->req;
 	bool eg_ok;
 
 	memset(r, 0, sizeof(*r));
-	check(q, POL_EGRESS, &r->egress, true);
-	eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
-	check(q, POL_INGRESS, &r->ingress, eg_ok);
-	r->allowed =
-		eg_ok && r->ingress.passes && (!r->ingress.l7_checked || r->ingress.l7.allowed);
-	if ((r->egress.l7_checked && !r->egress.l7.allowed) ||
-	    (r->ingress.l7_checked && !r->ingress.l7.allowed))
+	if (q->http) {
+		r->norm = l7_path_normalize(q->req.path, r->target, sizeof(r->target),
+					    &r->target_len, &r->norm_why);
+		req.path = (struct sv){ r->target, r->target_len };
+	}
+	check(q, r, &req, POL_EGRESS, &r->egress, true);
+	eg_ok = side_ok(&r->egress);
+	check(q, r, &req, POL_INGRESS, &r->ingress, eg_ok);
+	r->allowed = eg_ok && side_ok(&r->ingress);
+	if (r->egress.norm_stopped || r->ingress.norm_stopped)
+		r->http_status = r->norm == L7_NORM_REDIRECT ? 307 : 400;
+	else if ((r->egress.l7_checked && !r->egress.l7.allowed) ||
+		 (r->ingress.l7_checked && !r->ingress.l7.allowed))
 		r->http_status = 403;
 }
 
@@ -99,9 +117,9 @@ static const char *verdict_word(const struct pol_verdict *v)
 	return "DENIED";
 }
 
-static void http_rule_text(const struct pol_port_rule *pr, int idx, struct strbuf *sb)
+static void http_rule_text(const struct pol_http_matcher *m, int idx, struct strbuf *sb)
 {
-	const struct pol_http_rule *h = &pr->http[idx];
+	const struct pol_http_rule *h = pol_http_matcher_rule(m, (size_t)idx);
 	size_t i;
 
 	strbuf_printf(sb, "http[%d] {", idx);
@@ -118,19 +136,19 @@ static void http_rule_text(const struct pol_port_rule *pr, int idx, struct strbu
 	strbuf_puts(sb, " }");
 }
 
-/* The HTTP rule list of the item that allowed (for naming the matching http[i]). */
-static const struct pol_port_rule *l7_item_rules(const struct pol_mapstate *ms, enum pol_dir d,
-						 const struct pol_trace_query *q,
-						 const struct pol_l7_verdict *l7)
+/* The compiled HTTP rules of the item that allowed (for naming the matching http[i]). */
+static const struct pol_http_matcher *l7_item_rules(const struct pol_mapstate *ms, enum pol_dir d,
+						    const struct pol_trace_query *q,
+						    const struct pol_l7_verdict *l7)
 {
 	size_t i;
 
 	for (i = 0; i < ms->nl7; i++) {
 		const struct pol_l7_item *it = &ms->l7[i];
 
-		if (it->dir == d && it->rule_id == l7->rule_id && it->pr && q->dport >= it->lo &&
-		    q->dport <= it->hi)
-			return it->pr;
+		if (it->dir == d && it->rule_id == l7->rule_id && it->matcher &&
+		    q->dport >= it->lo && q->dport <= it->hi)
+			return it->matcher;
 	}
 	return NULL;
 }
@@ -146,7 +164,7 @@ static void l7_checked_rules(const struct pol_engine *e, const struct pol_mapsta
 		const struct pol_l7_item *it = &ms->l7[i];
 		bool in = it->any_peer;
 
-		if (it->dir != d || !it->pr || q->dport < it->lo || q->dport > it->hi)
+		if (it->dir != d || !it->matcher || q->dport < it->lo || q->dport > it->hi)
 			continue;
 		for (k = 0; !in && k < it->npeers; k++)
 			in = it->peers[k] == peer->identity;
@@ -190,16 +208,28 @@ static void side_text(const struct pol_engine *e, const struct pol_trace_query *
 	if (s->v.verdict == VELUM_VERDICT_REDIRECT && reached && !q->http)
 		strbuf_puts(sb, "  requests on this port are decided by the L7 proxy; add "
 				"--http-method/--http-path to trace one\n");
+	if (s->norm_stopped)
+		strbuf_puts(sb, "  L7 (HTTP): not judged: the proxy does not accept the request "
+				"target as sent\n");
 	if (!s->l7_checked)
 		return;
-	if (s->l7.allowed) {
-		const struct pol_port_rule *pr = l7_item_rules(self->state, d, q, &s->l7);
+	if (s->l7.reason == POL_L7_NOT_FILTERED) {
+		strbuf_puts(sb,
+			    "  L7 (HTTP): not filtered: no L7 rule covers this peer and port\n");
+	} else if (s->l7.reason == POL_L7_ENGINE_ERROR) {
+		strbuf_printf(
+			sb,
+			"  L7 (HTTP): DENIED: the regex engine gave no answer (%s); an error, "
+			"not a verdict\n",
+			strerror(-s->l7.error));
+	} else if (s->l7.allowed) {
+		const struct pol_http_matcher *m = l7_item_rules(self->state, d, q, &s->l7);
 
 		strbuf_puts(sb, "  L7 (HTTP): allowed by ");
 		pol_engine_rule_name(e, s->l7.rule_id, sb);
-		if (pr && s->l7.http_index >= 0) {
+		if (m && s->l7.http_index >= 0) {
 			strbuf_puts(sb, " ");
-			http_rule_text(pr, s->l7.http_index, sb);
+			http_rule_text(m, s->l7.http_index, sb);
 		} else {
 			strbuf_puts(sb, " (an L3/L4 rule: any request)");
 		}
@@ -214,7 +244,7 @@ static void side_text(const struct pol_engine *e, const struct pol_trace_query *
 void pol_trace_format_text(const struct pol_engine *e, const struct pol_trace_query *q,
 			   const struct pol_trace_result *r, struct strbuf *sb)
 {
-	bool eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
+	bool eg_ok = side_ok(&r->egress);
 
 	strbuf_puts(sb, "Tracing from: ");
 	peer_text(&q->src, sb);
@@ -227,12 +257,27 @@ void pol_trace_format_text(const struct pol_engine *e, const struct pol_trace_qu
 			      q->req.method.p, (int)q->req.path.len, q->req.path.p);
 		if (q->req.host.len)
 			strbuf_printf(sb, " (host %.*s)", (int)q->req.host.len, q->req.host.p);
+		if (r->norm != L7_NORM_REJECT &&
+		    !sv_eq(q->req.path, (struct sv){ r->target, r->target_len }))
+			strbuf_printf(
+				sb,
+				"\n  normalized: %.*s (the path the proxy matches and forwards)",
+				(int)r->target_len, r->target);
 	}
 	strbuf_puts(sb, "\n\n");
 	side_text(e, q, POL_EGRESS, &r->egress, true, sb);
 	side_text(e, q, POL_INGRESS, &r->ingress, eg_ok, sb);
 	if (q->http) {
-		if (r->http_status == 403)
+		if (r->http_status == 400)
+			strbuf_printf(sb, "\nHTTP: the proxy answers 400 Bad Request: %s\n",
+				      r->norm_why);
+		else if (r->http_status == 307)
+			strbuf_printf(
+				sb,
+				"\nHTTP: the path has escaped slashes: the proxy redirects the "
+				"client (307) to %.*s; this request is not forwarded\n",
+				(int)r->target_len, r->target);
+		else if (r->http_status == 403)
 			strbuf_puts(sb, "\nHTTP: the proxy answers 403 Forbidden, body \"Access "
 					"denied\"\n");
 		else if (r->allowed)
@@ -331,8 +376,9 @@ static void json_side(const struct pol_engine *e, const struct pol_trace_side *s
 	strbuf_puts(sb, ",\"rule\":");
 	json_rule(e, s->v.rule_id, sb);
 	if (s->l7_checked) {
-		strbuf_printf(sb, ",\"l7\":{\"verdict\":\"%s\",\"http_rule_index\":",
-			      s->l7.allowed ? "allowed" : "denied");
+		strbuf_printf(
+			sb, ",\"l7\":{\"verdict\":\"%s\",\"reason\":\"%s\",\"http_rule_index\":",
+			s->l7.allowed ? "allowed" : "denied", pol_l7_reason_name(s->l7.reason));
 		if (s->l7.http_index >= 0)
 			strbuf_printf(sb, "%d", s->l7.http_index);
 		else
@@ -347,7 +393,7 @@ static void json_side(const struct pol_engine *e, const struct pol_trace_side *s
 void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_query *q,
 			   const struct pol_trace_result *r, struct strbuf *sb)
 {
-	bool eg_ok = r->egress.passes && (!r->egress.l7_checked || r->egress.l7.allowed);
+	bool eg_ok = side_ok(&r->egress);
 
 	strbuf_printf(sb, "{\"verdict\":\"%s\",\"from\":", r->allowed ? "allowed" : "denied");
 	json_peer(&q->src, sb);
@@ -369,6 +415,11 @@ void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_qu
 		strbuf_json_str(sb, q->req.path.p, q->req.path.len);
 		strbuf_puts(sb, ",\"host\":");
 		strbuf_json_str(sb, q->req.host.p ? q->req.host.p : "", q->req.host.len);
+		strbuf_puts(sb, ",\"normalized_path\":");
+		if (r->norm == L7_NORM_REJECT)
+			strbuf_puts(sb, "null");
+		else
+			strbuf_json_str(sb, r->target, r->target_len);
 		strbuf_puts(sb, "},\"http_status\":");
 		if (r->http_status)
 			strbuf_printf(sb, "%d", r->http_status);
@@ -376,6 +427,8 @@ void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_qu
 			strbuf_puts(sb, "null");
 		strbuf_printf(sb, ",\"http_outcome\":\"%s\"",
 			      r->http_status == 403 ? "access-denied" :
+			      r->http_status == 400 ? "bad-request" :
+			      r->http_status == 307 ? "redirect" :
 			      r->allowed	    ? "forwarded" :
 						      "dropped");
 	}

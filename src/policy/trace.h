@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/strbuf.h"
+#include "l7/normalize.h"
 #include "policy/http.h"
 #include "policy/mapstate.h"
 #include "policy/resolve.h"
@@ -38,18 +39,35 @@ struct pol_trace_side {
 	bool checked;	/* false when the peer is not an endpoint */
 	bool own_rules; /* some rule of a policy contributes to this direction */
 	struct pol_verdict v;
-	bool passes;	 /* at L3/L4 */
-	bool l7_checked; /* redirected and an HTTP request was given */
+	bool passes;	   /* at L3/L4 */
+	bool l7_checked;   /* redirected and an HTTP request was given */
+	bool norm_stopped; /* redirected, and the proxy refuses or redirects the target */
 	struct pol_l7_verdict l7;
 };
+
+/* Longest request target the trace normalizes (the proxy refuses longer request lines). */
+#define POL_TRACE_TARGET_MAX 8192
 
 struct pol_trace_result {
 	struct pol_trace_side egress, ingress;
 	bool allowed;
-	int http_status; /* 403 for an L7 denial, else 0 (no response made by policy) */
+	/*
+	 * 403 for an L7 denial, 400 for a target the proxy refuses, 307 for one
+	 * it redirects (escaped slashes), else 0 (no response made by policy).
+	 */
+	int http_status;
+	/* With an HTTP request: its path normalized as the proxy forwards and matches it. */
+	enum l7_norm norm;
+	const char *norm_why; /* L7_NORM_REJECT: why */
+	char target[POL_TRACE_TARGET_MAX];
+	size_t target_len;
 };
 
-/* Runs the trace. Borrows q. */
+/*
+ * Runs the trace. Borrows q. Where a check redirects to the proxy, the
+ * request's path is normalized (l7/normalize.h) first and the HTTP rules
+ * judge the normalized target, exactly as the proxy does.
+ */
 void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r);
 
 /* Text as `velum policy trace` prints it, ending with "Final verdict: ALLOWED|DENIED". */

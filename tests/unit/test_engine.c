@@ -467,10 +467,17 @@ static void test_engine_l7_decisions(void **state)
 	req.path = SV("/v1/");
 	pol_mapstate_l7_decide(ms, IN, tie, 80, &req, &l7);
 	assert_false(l7.allowed);
-	/* a peer no rule covers gets nothing from the proxy either */
+	assert_int_equal(l7.reason, POL_L7_NO_MATCH);
+	/*
+	 * No L7 rule covers this peer: the proxy does not filter it (the
+	 * kernel already drops it: nothing allows it at L3/L4).
+	 */
 	req.path = SV("/v1");
 	pol_mapstate_l7_decide(ms, IN, xw, 80, &req, &l7);
-	assert_false(l7.allowed);
+	assert_true(l7.allowed);
+	assert_int_equal(l7.reason, POL_L7_NOT_FILTERED);
+	v = look(h, "deathstar", IN, "xwing", TCP, 80);
+	assert_false(pol_verdict_passes(&v));
 
 	/* an L4-only rule covering the same peer and port makes L7 allow-all for that peer */
 	load(h, "l4.yaml",
@@ -759,6 +766,25 @@ static void test_engine_trace_starwars(void **state)
 	trace_text(h, "xwing", "deathstar", 80, "GET", "/v1", &r);
 	assert_false(r.allowed);
 	assert_int_equal(r.http_status, 0);
+
+	/* the path is judged as the proxy normalizes and forwards it */
+	trace_text(h, "tiefighter", "deathstar", 80, "POST", "//v1/x/%2E%2e;p/request-landing", &r);
+	assert_true(r.allowed);
+	assert_int_equal(r.norm, L7_NORM_OK);
+	assert_non_null(strstr(strbuf_str(&h->sb), "normalized: /v1/request-landing"));
+	trace_text(h, "tiefighter", "deathstar", 80, "PUT", "/v1/request-landing/../exhaust-port",
+		   &r);
+	assert_false(r.allowed);
+	assert_int_equal(r.http_status, 403);
+	trace_text(h, "tiefighter", "deathstar", 80, "POST", "/v1/x%2F..%2Frequest-landing", &r);
+	assert_false(r.allowed);
+	assert_int_equal(r.http_status, 307);
+	assert_non_null(strstr(strbuf_str(&h->sb), "redirects the client (307) to "
+						   "/v1/request-landing"));
+	trace_text(h, "tiefighter", "deathstar", 80, "GET", "/v1%zz", &r);
+	assert_false(r.allowed);
+	assert_int_equal(r.http_status, 400);
+	assert_non_null(strstr(strbuf_str(&h->sb), "400 Bad Request: malformed percent"));
 }
 
 /*
