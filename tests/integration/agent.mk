@@ -22,7 +22,7 @@ ASAN_BUILD := $(BUILD)/asan
 asan-agent:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) \
 		EXTRA_CFLAGS="$(SAN) -Wno-format-truncation" LDFLAGS="$(SAN)" \
-		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum
+		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-integration
 test-agent-api: $(agent_test_deps) asan-agent

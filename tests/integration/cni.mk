@@ -1,20 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # velum-cni end to end: driven directly as a runtime drives it
-# (cni_plugin.sh), and under podman with the CNI backend (cni_podman.sh).
-# Root only (exit 77 otherwise). `make test-cni` (part of `make test` and
-# `make test-integration`).
+# (cni_plugin.sh), and under podman with the CNI backend (cni_podman.sh),
+# both with velumd, velum (and for cni_plugin.sh, which feeds it bad
+# input, velum-cni) built with ASan, LSan and UBSan (sanitized.sh; the
+# asan-agent build is in agent.mk). Root only (exit 77 otherwise).
+# `make test-cni` (part of `make test` and `make test-integration`).
 
 cni_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-cni
 
 .PHONY: test-cni test-cni-plugin test-cni-podman
-test-cni-plugin: $(cni_test_deps)
-	@echo "== tests/integration/cni_plugin.sh"
-	$(Q)tests/integration/cni_plugin.sh
+test-cni-plugin: $(cni_test_deps) asan-agent
+	@echo "== tests/integration/cni_plugin.sh (velumd, velum and velum-cni with ASan, LSan, UBSan)"
+	$(Q)VELUM_CNI=$(ASAN_BUILD)/bin/velum-cni \
+		tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_plugin.sh
 
-test-cni-podman: $(cni_test_deps)
-	@echo "== tests/integration/cni_podman.sh"
-	$(Q)tests/integration/cni_podman.sh
+test-cni-podman: $(cni_test_deps) asan-agent
+	@echo "== tests/integration/cni_podman.sh (velumd and velum with ASan, LSan, UBSan)"
+	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_podman.sh
 
 test-cni: test-cni-plugin test-cni-podman
 
