@@ -13,13 +13,20 @@
 #include "lib/file.h"
 #include "policy/doc.h"
 
-struct px_rules *px_rules__new(struct pol_http_rule *rules, size_t n)
+struct px_rules *px_rules__new(const struct pol_http_rule *rules, size_t n, struct errbuf *eb)
 {
 	struct px_rules *rs = calloc(1, sizeof(*rs));
 
 	if (!rs)
 		return NULL;
-	rs->rules = rules;
+	rs->m = pol_http_matcher__new(rules, n, eb);
+	if (!rs->m) {
+		int e = errno;
+
+		free(rs);
+		errno = e;
+		return NULL;
+	}
 	rs->n = n;
 	rs->refs = 1;
 	return rs;
@@ -33,13 +40,9 @@ struct px_rules *px_rules__get(struct px_rules *rs)
 
 void px_rules__put(struct px_rules *rs)
 {
-	size_t i;
-
 	if (!rs || __atomic_sub_fetch(&rs->refs, 1, __ATOMIC_ACQ_REL))
 		return;
-	for (i = 0; i < rs->n; i++)
-		pol_http_rule_free(&rs->rules[i]);
-	free(rs->rules);
+	pol_http_matcher__put(rs->m);
 	free(rs);
 }
 
@@ -47,17 +50,22 @@ void px_rules_decide(const struct px_rules *rs, const struct pol_http_request *r
 		     struct px_decision *out)
 {
 	size_t i;
+	int r = pol_http_matcher_match(rs->m, req, &i);
 
-	for (i = 0; i < rs->n; i++) {
-		if (pol_http_rule_match(&rs->rules[i], req)) {
-			out->allowed = true;
-			out->rule = (int)i;
-			out->line = rs->rules[i].line;
-			out->reason = "matched";
-			return;
-		}
+	if (r > 0) {
+		out->allowed = true;
+		out->rule = (int)i;
+		out->line = pol_http_matcher_rule(rs->m, i)->line;
+		out->reason = "matched";
+		return;
 	}
 	out->allowed = false;
+	if (r < 0) {
+		out->rule = -1;
+		out->line = 0;
+		out->reason = "matcher error";
+		return;
+	}
 	out->rule = -1;
 	out->line = 0;
 	out->reason = "no HTTP rule matched";
@@ -121,7 +129,6 @@ static int decode_rule(const struct doc_node *n, size_t idx, struct pol_http_rul
 {
 	static const char *const names[] = { "method", "path", "host" };
 	char **texts[] = { &hr->method, &hr->path, &hr->host };
-	struct pol_regex **res[] = { &hr->re_method, &hr->re_path, &hr->re_host };
 	const struct doc_node *h, *hm, *v;
 	char where[48], at[96];
 	size_t i, nh;
@@ -151,11 +158,11 @@ static int decode_rule(const struct doc_node *n, size_t idx, struct pol_http_rul
 		*texts[i] = strdup(v->str.s);
 		if (!*texts[i])
 			return -ENOMEM;
-		*res[i] = pol_regex_compile(v->str.s, &reb);
-		if (!*res[i])
-			return errno == EINVAL ? errbuf_set(eb, "%u: %s.%s: %s", v->line, where,
-							    names[i], reb.msg) :
-						 -ENOMEM;
+		err = pol_http_regex_check(v->str.s, &reb);
+		if (err)
+			return err == -EINVAL ? errbuf_set(eb, "%u: %s.%s: %s", v->line, where,
+							   names[i], reb.msg) :
+						err;
 	}
 	h = doc_map_get(n, "headers");
 	hm = doc_map_get(n, "headerMatches");
@@ -236,12 +243,11 @@ struct px_rules *px_rules__load(const char *path, struct errbuf *eb)
 		if (err)
 			goto out_prefix;
 	}
-	rs = px_rules__new(rules, n);
+	rs = px_rules__new(rules, n, eb);
 	if (!rs) {
-		err = -ENOMEM;
-		goto out;
+		err = -errno;
+		goto out_prefix;
 	}
-	rules = NULL;
 	goto out;
 out_prefix:
 	if (err == -EINVAL)

@@ -18,7 +18,7 @@
 #include "policy/http.h"
 
 struct px_rules {
-	struct pol_http_rule *rules;
+	struct pol_http_matcher *m; /* compiled once; owns copies of the rules */
 	size_t n;
 	unsigned refs; /* atomic */
 };
@@ -38,8 +38,11 @@ struct px_decision {
  */
 struct px_rules *px_rules__load(const char *path, struct errbuf *eb);
 
-/* Takes rules (an array of n rules, freed with the set). Returns a new set or NULL (ENOMEM). */
-struct px_rules *px_rules__new(struct pol_http_rule *rules, size_t n);
+/*
+ * Compiles rules[0..n) (borrowed) into a new set. Returns it, or NULL with
+ * errno set (EINVAL: eb says why, e.g. a set too big for the engine).
+ */
+struct px_rules *px_rules__new(const struct pol_http_rule *rules, size_t n, struct errbuf *eb);
 
 /* Returns rs with one more reference. */
 struct px_rules *px_rules__get(struct px_rules *rs);
@@ -48,7 +51,9 @@ void px_rules__put(struct px_rules *rs);
 
 /*
  * Judges req: allowed when any rule matches (Cilium: a request passes if
- * any rule matches; an empty list allows nothing). Fills *out. Borrows both.
+ * any rule matches; an empty list allows nothing). An answer the regex
+ * engine could not give denies (reason "matcher error"), never passes.
+ * Fills *out. Borrows both.
  */
 void px_rules_decide(const struct px_rules *rs, const struct pol_http_request *req,
 		     struct px_decision *out);

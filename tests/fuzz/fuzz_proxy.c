@@ -158,14 +158,13 @@ static struct pol_http_rule mk(const char *method, const char *path, const char 
 			       const char *hname, const char *hvalue)
 {
 	struct pol_http_rule r = { 0 };
-	struct errbuf eb;
 
 	if (method)
-		r.re_method = pol_regex_compile(method, &eb);
+		r.method = strdup(method);
 	if (path)
-		r.re_path = pol_regex_compile(path, &eb);
+		r.path = strdup(path);
 	if (host)
-		r.re_host = pol_regex_compile(host, &eb);
+		r.host = strdup(host);
 	if (hname) {
 		r.headers = calloc(1, sizeof(*r.headers));
 		r.headers->name = strdup(hname);
@@ -178,6 +177,7 @@ static struct pol_http_rule mk(const char *method, const char *path, const char 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct pol_http_rule *r = calloc(4, sizeof(*r));
+	struct errbuf eb;
 
 	(void)argc;
 	(void)argv;
@@ -185,7 +185,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	r[1] = mk("POST", "/v1/request-landing", "deathstar", NULL, NULL);
 	r[2] = mk("PUT", "/v1/.*", NULL, "X-Token", "secret");
 	r[3] = mk("HEAD", "/", NULL, NULL, NULL);
-	rules = px_rules__new(r, 4);
+	rules = px_rules__new(r, 4, &eb);
+	for (size_t i = 0; i < 4; i++)
+		pol_http_rule_free(&r[i]);
+	free(r);
+	if (!rules)
+		abort();
 	llhttp_settings_init(&client_settings);
 	return 0;
 }

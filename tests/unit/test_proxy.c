@@ -66,16 +66,11 @@ static uint64_t test_now(void)
 static struct pol_http_rule rule(const char *method, const char *path)
 {
 	struct pol_http_rule r = { 0 };
-	struct errbuf eb;
 
-	if (method) {
+	if (method)
 		r.method = strdup(method);
-		r.re_method = pol_regex_compile(method, &eb);
-	}
-	if (path) {
+	if (path)
 		r.path = strdup(path);
-		r.re_path = pol_regex_compile(path, &eb);
-	}
 	r.line = 1;
 	return r;
 }
@@ -84,13 +79,17 @@ static int setup(void **state)
 {
 	struct tstate *st = calloc(1, sizeof(*st));
 	struct pol_http_rule *rs = calloc(3, sizeof(*rs));
+	struct errbuf eb;
 
 	if (!st || !rs)
 		return -1;
 	rs[0] = rule("GET", "/v1(/.*)?");
 	rs[1] = rule("POST", "/v1/request-landing");
 	rs[2] = rule("HEAD", "/v1");
-	st->rules = px_rules__new(rs, 3);
+	st->rules = px_rules__new(rs, 3, &eb);
+	for (size_t i = 0; i < 3; i++)
+		pol_http_rule_free(&rs[i]);
+	free(rs);
 	st->pool.max_free = 64;
 	fixed_now = 1000;
 	st->ctx = (struct px_ctx){ .pool = &st->pool,
@@ -626,7 +625,7 @@ static void test_proxy_rules_file(void **state)
 	rs = px_rules__load(path, &eb);
 	assert_non_null(rs);
 	assert_int_equal(rs->n, 2);
-	assert_int_equal(rs->rules[0].nheaders, 1);
+	assert_int_equal(pol_http_matcher_rule(rs->m, 0)->nheaders, 1);
 	px_rules__put(rs);
 	unlink(path);
 }
