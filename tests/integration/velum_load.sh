@@ -122,10 +122,17 @@ srv $((base + 1)) silent
 srv $((base + 2)) reset
 srv $((base + 3)) garbage
 srv $((base + 4)) stall
-for _ in $(seq 1 100); do
-	(exec 3<>/dev/tcp/127.0.0.1/"$base") 2>/dev/null && break
+# a loaded machine may take seconds to start it; say so if it never listens
+hello_up=
+for _ in $(seq 1 400); do
+	(exec 3<>/dev/tcp/127.0.0.1/"$base") 2>/dev/null && hello_up=1 && break
+	kill -0 "${pids[0]}" 2>/dev/null || break
 	sleep 0.05
 done
+if [ -z "$hello_up" ]; then
+	fail "velum-hello on port $base did not start: $(tail -n 3 "$T/srv.log" 2>/dev/null)"
+	exit 1
+fi
 
 run ok -c 8 -t 2 -d 1 --latency "http://127.0.0.1:$base/hello"
 check ok "j['mode'] == 'closed' and j['requests'] > 100 and j['rps'] > 100"
