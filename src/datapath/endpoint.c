@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,8 +30,12 @@
 
 #define NETNS_RUN_DIR "/run/netns"
 
-/* Writes value to a /proc/sys file as seen from namespace netns_fd (-1: ours). */
-static int sysctl_write(int netns_fd, const char *path, const char *value)
+/*
+ * Writes value to a /proc/sys file as seen from namespace netns_fd (-1:
+ * ours); with old (size olen) non-NULL, first reads the value it replaces
+ * into old (one line, newline dropped).
+ */
+static int sysctl_swap(int netns_fd, const char *path, const char *value, char *old, size_t olen)
 {
 	int self = -1, fd, err = 0;
 	ssize_t n;
@@ -45,7 +51,7 @@ static int sysctl_write(int netns_fd, const char *path, const char *value)
 			return err;
 		}
 	}
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, (old ? O_RDWR : O_WRONLY) | O_CLOEXEC);
 	if (fd == -1)
 		err = -errno;
 	if (self >= 0) {
@@ -55,9 +61,78 @@ static int sysctl_write(int netns_fd, const char *path, const char *value)
 	}
 	if (err)
 		return err;
+	if (old) {
+		n = read(fd, old, olen - 1);
+		if (n <= 0) {
+			err = n == -1 ? -errno : -EIO;
+			goto out;
+		}
+		old[n] = '\0';
+		old[strcspn(old, "\n")] = '\0';
+		if (lseek(fd, 0, SEEK_SET) == -1) {
+			err = -errno;
+			goto out;
+		}
+	}
 	n = write(fd, value, strlen(value));
 	if (n == -1)
 		err = -errno;
+out:
+	close(fd);
+	return err;
+}
+
+static int sysctl_write(int netns_fd, const char *path, const char *value)
+{
+	return sysctl_swap(netns_fd, path, value, NULL, 0);
+}
+
+/* Is fd a network namespace (an nsfs file of type CLONE_NEWNET)? */
+static bool fd_is_netns(int fd)
+{
+	return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
+}
+
+/*
+ * Opens a namespace to adopt without blocking (a FIFO or device never
+ * stalls the caller) and refuses what is not a network namespace, and
+ * velumd's own: configuring it would rewire the host. Returns the fd, or a
+ * negative errno with eb set.
+ */
+static int netns_open_adopted(const char *path, struct errbuf *eb)
+{
+	struct stat st, self;
+	int fd, err;
+
+	if (stat(path, &st) == -1) {
+		err = -errno;
+		return errbuf_set(eb, "namespace %s: %s", path, strerror(-err)), err;
+	}
+	/* an nsfs inode (a /proc/PID/ns/net link or its bind mount) is a regular file */
+	if (!S_ISREG(st.st_mode))
+		return errbuf_set(eb, "namespace %s: not a network namespace", path), -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd == -1) {
+		err = -errno;
+		return errbuf_set(eb, "open namespace %s: %s", path, strerror(-err)), err;
+	}
+	if (!fd_is_netns(fd)) {
+		err = errbuf_set(eb, "namespace %s: not a network namespace", path);
+		goto err_close;
+	}
+	if (fstat(fd, &st) == -1 || stat("/proc/self/ns/net", &self) == -1) {
+		err = -errno;
+		errbuf_set(eb, "namespace %s: %s", path, strerror(-err));
+		goto err_close;
+	}
+	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino) {
+		err = errbuf_set(eb, "namespace %s: velumd's own network namespace (the host's)",
+				 path);
+		goto err_close;
+	}
+	return fd;
+
+err_close:
 	close(fd);
 	return err;
 }
@@ -85,6 +160,12 @@ static int netns_run_dir_shared(void)
 	return 0;
 }
 
+static void netns_delete(const char *path)
+{
+	umount2(path, MNT_DETACH);
+	unlink(path);
+}
+
 /* Creates a named namespace at path (like `ip netns add`). */
 static int netns_create(const char *path)
 {
@@ -94,6 +175,16 @@ static int netns_create(const char *path)
 	if (err)
 		return err;
 	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	if (fd == -1 && errno == EEXIST) {
+		/*
+		 * Our name for an endpoint the datapath does not know (the caller
+		 * checked, under the lock): what a crash left between making the
+		 * file and mounting on it (or unmounting and unlinking), or a
+		 * namespace whose endpoint is gone. Remove it, then make it anew.
+		 */
+		netns_delete(path);
+		fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	}
 	if (fd == -1)
 		return -errno;
 	close(fd);
@@ -124,12 +215,6 @@ err_umount:
 err_unlink:
 	unlink(path);
 	return err;
-}
-
-static void netns_delete(const char *path)
-{
-	umount2(path, MNT_DETACH);
-	unlink(path);
 }
 
 static void netns_path(const struct dp *dp, __u32 ep_id, char *buf, size_t len)
@@ -303,7 +388,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	struct velum_policy_value vals[2];
 	struct velum_endpoint_info info = { 0 };
 	struct dp_nl host = { .fd = -1 }, inside = { .fd = -1 };
-	char host_if[16], nspath[PATH_MAX], sysctl[128];
+	char host_if[16], nspath[PATH_MAX], sysctl[128], v6_all[8] = "", v6_def[8] = "";
 	const char *ifname = o->ifname ? o->ifname : "eth0";
 	bool own_ns = !o->netns_path;
 	__u8 mac[6];
@@ -339,7 +424,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		}
 	}
 
-	/* the namespace, with IPv6 off before the interface appears */
+	/* the namespace: nothing in an adopted one changes before the veth is made */
 	if (own_ns) {
 		netns_path(dp, o->ep_id, nspath, sizeof(nspath));
 		err = netns_create(nspath);
@@ -347,17 +432,20 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 			errbuf_set(eb, "create namespace %s: %s", nspath, strerror(-err));
 			goto err_unlock;
 		}
+		nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+		if (nsfd == -1) {
+			err = -errno;
+			errbuf_set(eb, "open namespace %s: %s", nspath, strerror(-err));
+			goto err_netns;
+		}
 	} else {
 		snprintf(nspath, sizeof(nspath), "%s", o->netns_path);
+		nsfd = netns_open_adopted(nspath, eb);
+		if (nsfd < 0) {
+			err = nsfd;
+			goto err_unlock;
+		}
 	}
-	nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
-	if (nsfd == -1) {
-		err = -errno;
-		errbuf_set(eb, "open namespace %s: %s", nspath, strerror(-err));
-		goto err_netns;
-	}
-	sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 
 	/* the veth pair, host side here, peer inside */
 	err = dp_nl__open(&host, -1);
@@ -365,6 +453,16 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		err = dp_nl__open(&inside, nsfd);
 	if (err) {
 		errbuf_set(eb, "netlink: %s", strerror(-err));
+		goto err_nl;
+	}
+	/* our name for an endpoint the datapath does not know: a crash's leftover */
+	ifindex = dp_nl_link_index(&host, host_if);
+	if (ifindex > 0)
+		dp_nl_link_del(&host, ifindex);
+	ifindex = -1;
+	if (dp_nl_link_index(&inside, ifname) >= 0) {
+		err = -EEXIST;
+		errbuf_set(eb, "namespace %s: has an interface %s already", nspath, ifname);
 		goto err_nl;
 	}
 	err = dp_nl_veth_add(&host, host_if, ifname, nsfd);
@@ -378,6 +476,20 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		errbuf_set(eb, "veth %s: %s", host_if, strerror(-err));
 		goto err_link;
 	}
+	/*
+	 * IPv6 off inside before the peer goes up (it has no address while
+	 * down); the adopted namespace's settings come back on failure.
+	 */
+	err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", v6_all,
+			  sizeof(v6_all));
+	if (!err)
+		err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1",
+				  v6_def, sizeof(v6_def));
+	if (err && err != -ENOENT) {
+		errbuf_set(eb, "namespace %s: disable IPv6: %s", nspath, strerror(-err));
+		goto err_link;
+	}
+	err = 0;
 
 	/* maps and programs before any link is up: the first packet is policed */
 	info.ep_id = o->ep_id;
@@ -459,6 +571,10 @@ err_link:
 		ifindex = dp_nl_link_index(&host, host_if);
 	if (ifindex > 0)
 		dp_nl_link_del(&host, ifindex);
+	if (v6_def[0])
+		sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", v6_def);
+	if (v6_all[0])
+		sysctl_write(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", v6_all);
 err_nl:
 	dp_nl__close(&inside);
 	dp_nl__close(&host);
@@ -469,6 +585,29 @@ err_netns:
 err_unlock:
 	dp_unlock(dp);
 	return err;
+}
+
+/*
+ * What an endpoint the datapath does not know may have left under our
+ * names (a crash mid-delete, a pin folder removed): its host veth and the
+ * namespace velumd made for it.
+ */
+static void remove_leftovers(struct dp *dp, __u32 ep_id)
+{
+	struct dp_nl host = { .fd = -1 };
+	char name[16], nspath[PATH_MAX];
+	int idx;
+
+	snprintf(name, sizeof(name), "%s%u", dp->ifname_prefix, ep_id);
+	if (dp_nl__open(&host, -1) == 0) {
+		idx = dp_nl_link_index(&host, name);
+		if (idx > 0)
+			dp_nl_link_del(&host, idx);
+		dp_nl__close(&host);
+	}
+	netns_path(dp, ep_id, nspath, sizeof(nspath));
+	if (access(nspath, F_OK) == 0)
+		netns_delete(nspath);
 }
 
 int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
@@ -484,6 +623,7 @@ int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
 		return err;
 	err = dp_endpoint_find(dp, ep_id, &info);
 	if (err) {
+		remove_leftovers(dp, ep_id);
 		errbuf_set(eb, "endpoint %u: unknown", ep_id);
 		goto out;
 	}
