@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -28,15 +29,28 @@
 #include "velum/drop.h"
 #include "velum/events.h"
 
+/*
+ * Connections: a client that sends nothing for API_IDLE_S seconds (a
+ * partial request, a dead peer) is closed; streams of `observe --follow`
+ * send a keep-alive every 5 s and may hold at most API_FOLLOWERS of the
+ * API_CONNECTIONS, so commands always find a free one.
+ */
+#define API_CONNECTIONS 512
+#define API_FOLLOWERS	256
+#define API_IDLE_S	10
+
 struct agent_http {
 	struct agent *a;
 	struct MHD_Daemon *api, *metrics;
 	char metrics_addr[64];
+	atomic_int followers;
 };
 
 struct req {
 	struct strbuf body;
 	bool too_big;
+	bool started; /* the headers were seen */
+	bool nul;     /* the path escapes a NUL byte (%00) */
 };
 
 /* ---- responses --------------------------------------------------------------------- */
@@ -978,6 +992,7 @@ static size_t flows_collect(struct agent *a, const struct flows_q *q, uint64_t *
 
 struct follow {
 	struct agent *a;
+	atomic_int *followers; /* counted in there while streaming */
 	struct flows_q q;
 	uint64_t after;
 	struct strbuf pending;
@@ -1028,6 +1043,8 @@ static void follow_free(void *cls)
 {
 	struct follow *fw = cls;
 
+	if (fw->followers)
+		atomic_fetch_sub(fw->followers, 1);
 	mon_filter_free(&fw->q.f);
 	strbuf_free(&fw->pending);
 	free(fw);
@@ -1088,6 +1105,18 @@ static enum MHD_Result h_flows(struct agent_http *h, struct MHD_Connection *c)
 				"application/x-ndjson");
 	}
 	fw->pending = sb;
+	if (atomic_fetch_add(&h->followers, 1) >= API_FOLLOWERS) {
+		char msg[96];
+
+		atomic_fetch_sub(&h->followers, 1);
+		follow_free(fw);
+
+		snprintf(msg, sizeof(msg),
+			 "too many followers: %d 'observe --follow' streams are open; stop one",
+			 API_FOLLOWERS);
+		return send_error(c, 503, msg);
+	}
+	fw->followers = &h->followers;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, follow_read, fw,
 					      follow_free);
 	if (!r) {
@@ -1190,6 +1219,23 @@ static enum MHD_Result route(struct agent_http *h, struct MHD_Connection *c, con
 	return ret;
 }
 
+/*
+ * Has the client closed its connection (not just its sending side)? A
+ * request that waited in the listen queue while its client gave up must not
+ * be applied.
+ */
+static bool peer_gone(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p = { .events = POLLIN };
+
+	if (!ci)
+		return false;
+	p.fd = ci->connect_fd;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
@@ -1198,13 +1244,12 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
 	struct req *rq = *con_cls;
 
 	(void)version;
-	if (!rq) {
+	if (!rq)
+		return MHD_NO;
+	if (!rq->started) {
 		if (!peer_is_root(c))
 			return send_error(c, 403, "velumd: only root may use the API");
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
-		*con_cls = rq;
+		rq->started = true;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -1219,7 +1264,27 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
 		return send_error(c, 413, "request body larger than 32 MiB");
 	if (rq->body.oom)
 		return send_error(c, 500, "out of memory");
+	/* the path arrives unescaped and cut at the NUL: "x%00junk" would name "x" */
+	if (rq->nul)
+		return send_error(c, 400, "the request path escapes a NUL byte (%00)");
+	if (strcmp(method, "GET") && strcmp(method, "HEAD") && peer_gone(c)) {
+		pr_info("velumd: %s %s: the client closed the connection; not applied\n", method,
+			url);
+		return MHD_NO;
+	}
 	return route(h, c, url, method, rq);
+}
+
+/* Each request's state, made when its request line arrives (raw, still escaped). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req *rq = calloc(1, sizeof(*rq));
+
+	(void)cls;
+	(void)c;
+	if (rq)
+		rq->nul = strstr(uri, "%00") != NULL;
+	return rq;
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1439,8 +1504,11 @@ struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *
 	h->a = a;
 	snprintf(h->metrics_addr, sizeof(h->metrics_addr), "off");
 	h->api = MHD_start_daemon(flags, 0, NULL, NULL, on_api, h, MHD_OPTION_LISTEN_SOCKET, api_fd,
+				  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
-				  MHD_OPTION_CONNECTION_LIMIT, 128, MHD_OPTION_THREAD_STACK_SIZE,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_S,
+				  MHD_OPTION_THREAD_STACK_SIZE,
 				  (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_END);
 	if (!h->api) {

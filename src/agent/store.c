@@ -85,6 +85,25 @@ static long long query_int(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/*
+ * The store and its WAL files are for root only: made 0600 (SQLite gives
+ * the -wal and -shm files it creates the database's mode), and older ones
+ * tightened. Returns 0 or a negative errno.
+ */
+static int store_tighten(const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		if (chmod(p, 0600) == -1 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
 /* Makes a new store at path: built aside under a temporary name, then renamed. */
 static int create_store(const char *path, struct errbuf *eb)
 {
@@ -96,6 +115,14 @@ static int create_store(const char *path, struct errbuf *eb)
 	if (snprintf(tmp, sizeof(tmp), "%s.new-%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return errbuf_set(eb, "store path %s: too long", path), -ENAMETOOLONG;
 	unlink(tmp);
+	/* empty and 0600 before SQLite opens it */
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		err = -errno;
+		errbuf_set(eb, "create store %s: %s", tmp, strerror(-err));
+		return err;
+	}
+	close(fd);
 	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		errbuf_set(eb, "create store %s: %s", tmp, db ? sqlite3_errmsg(db) : "no memory");
@@ -238,6 +265,11 @@ struct agent_store *agent_store__open(const char *path, struct errbuf *eb)
 	} else if (!S_ISREG(sb.st_mode)) {
 		err = -EINVAL;
 		errbuf_set(eb, "state store %s: not a regular file", path);
+		goto err_free;
+	}
+	err = store_tighten(path);
+	if (err) {
+		errbuf_set(eb, "state store %s: chmod: %s", path, strerror(-err));
 		goto err_free;
 	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=

@@ -53,7 +53,12 @@ static int take_lock(const char *dir, int *fd_out, struct errbuf *eb)
 	char path[PATH_MAX], pid[32];
 	int fd, n;
 
+	struct stat st;
+
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return errbuf_set(eb, "state directory %s: %s", dir, strerror(errno)), -errno;
+	/* policies and labels are for root only, even in a folder made 0755 before */
+	if (stat(dir, &st) == -1 || (st.st_mode & 077 && chmod(dir, st.st_mode & 07700) == -1))
 		return errbuf_set(eb, "state directory %s: %s", dir, strerror(errno)), -errno;
 	snprintf(path, sizeof(path), "%s/velumd.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

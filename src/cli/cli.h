@@ -19,6 +19,9 @@
 
 /* velumd's socket: -H/--host, else $VELUM_SOCKET, else CLIENT_SOCKET_DEFAULT (set by main). */
 extern const char *cli_socket;
+/* Bound on connecting to velumd and on each wait for its answer (0: none). */
+#define CLI_TIMEOUT_DEFAULT_MS 60000
+extern int cli_timeout_ms;
 
 /*
  * client_request() to cli_socket. Returns 0 with *r filled whatever the

@@ -12,10 +12,20 @@
 #include "cli/cli.h"
 
 const char *cli_socket = CLIENT_SOCKET_DEFAULT;
+int cli_timeout_ms = CLI_TIMEOUT_DEFAULT_MS;
 
 static struct client cli_client(void)
 {
-	return (struct client){ .socket = cli_socket };
+	return (struct client){ .socket = cli_socket, .timeout_ms = cli_timeout_ms };
+}
+
+/* The client's message, and for a timeout how to wait longer. */
+static void report(int err, const struct errbuf *eb)
+{
+	fprintf(stderr, "velum: %s%s\n", eb->msg,
+		err == -ETIMEDOUT ? "; wait longer with --timeout SECONDS or $VELUM_TIMEOUT "
+				    "(0: no limit)"
+				  : "");
 }
 
 int cli_request(const char *method, const char *path, const char *body, size_t len,
@@ -24,8 +34,10 @@ int cli_request(const char *method, const char *path, const char *body, size_t l
 	struct client c = cli_client();
 	struct errbuf eb;
 
-	if (client_request(&c, method, path, body, len, r, &eb)) {
-		fprintf(stderr, "velum: %s\n", eb.msg);
+	int err = client_request(&c, method, path, body, len, r, &eb);
+
+	if (err) {
+		report(err, &eb);
 		return CLI_EXIT_FAIL;
 	}
 	return 0;
@@ -53,7 +65,7 @@ int cli_stream(const char *path, int (*line)(void *ctx, const char *text, size_t
 	if (r.status && r.status != 200) {
 		ret = cli_check(&r, "observe");
 	} else if (rc < 0) {
-		fprintf(stderr, "velum: %s\n", eb.msg);
+		report(rc, &eb);
 		ret = CLI_EXIT_FAIL;
 	}
 	if (!ret && rc == 0 && strstr(path, "follow=1")) {

@@ -5,6 +5,7 @@
  * commands talk to velumd's API (src/client/). The global option
  * -H/--host SOCKET (or $VELUM_SOCKET) names the agent's socket.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ static const char usage[] =
 	"\n"
 	"  -H, --host SOCKET   velumd's API socket [$VELUM_SOCKET, else " CLIENT_SOCKET_DEFAULT
 	"]\n"
+	"  --timeout SECONDS   give up on velumd after this long without an answer; 0: wait\n"
+	"                      for ever [$VELUM_TIMEOUT, else 60]\n"
 	"\n"
 	"Tables by default; -o json on every command that prints objects.\n"
 	"Run 'velum <command> --help' for a command's options.\n";
@@ -53,9 +56,27 @@ static int cmd_completion(int argc, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
-/* Takes -H/--host SOCKET out of argv (up to a "--"); returns the new argc. */
+/* Seconds (0 to 86400) into cli_timeout_ms; -EINVAL if s is not that. */
+static int set_timeout(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < 0 || v > 86400)
+		return -EINVAL;
+	cli_timeout_ms = (int)v * 1000;
+	return 0;
+}
+
+/*
+ * Takes -H/--host SOCKET and --timeout SECONDS out of argv (up to a "--");
+ * returns the new argc, or -EINVAL (message printed) for a bad timeout.
+ */
 static int take_host(int argc, char **argv)
 {
+	const char *t;
 	int i, j;
 
 	for (i = j = 1; i < argc; i++) {
@@ -70,6 +91,17 @@ static int take_host(int argc, char **argv)
 		}
 		if (!strncmp(argv[i], "--host=", 7)) {
 			cli_socket = argv[i] + 7;
+			continue;
+		}
+		t = !strcmp(argv[i], "--timeout") && i + 1 < argc ? argv[++i]
+		    : !strncmp(argv[i], "--timeout=", 10)	   ? argv[i] + 10
+								   : NULL;
+		if (t) {
+			if (set_timeout(t)) {
+				fprintf(stderr, "velum: --timeout %s: not a number of seconds "
+						"(0 to 86400)\n", t);
+				return -EINVAL;
+			}
 			continue;
 		}
 		argv[j++] = argv[i];
@@ -97,7 +129,15 @@ int main(int argc, char **argv)
 
 	if (env && *env)
 		cli_socket = env;
+	env = getenv("VELUM_TIMEOUT");
+	if (env && *env && set_timeout(env)) {
+		fprintf(stderr, "velum: $VELUM_TIMEOUT %s: not a number of seconds (0 to 86400)\n",
+			env);
+		return CLI_EXIT_USAGE;
+	}
 	argc = take_host(argc, argv);
+	if (argc < 0)
+		return CLI_EXIT_USAGE;
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(usage, argc < 2 ? stderr : stdout);

@@ -69,6 +69,11 @@ static int dial(const struct client *c, bool recv_timeout, struct errbuf *eb)
 err_close:
 	close(fd);
 err:
+	if (err == -ETIMEDOUT) {
+		errbuf_set(eb, "velumd at %s accepted no connection within %d ms (busy or stuck)",
+			   path, c->timeout_ms);
+		return err;
+	}
 	errbuf_set(eb, "cannot reach velumd at %s: %s%s. Is it running? Start it with: velumd%s",
 		   path, strerror(-err), err == -EACCES ? " (the API is for root only)" : "",
 		   strcmp(path, CLIENT_SOCKET_DEFAULT) ? " --socket <path>" : "");
@@ -270,7 +275,12 @@ int client_request(const struct client *c, const char *method, const char *path,
 		err = -ENOMEM;
 	if (!err && !out->status)
 		err = -EPROTO;
-	if (err) {
+	if (err == -ETIMEDOUT) {
+		errbuf_set(eb, "velumd at %s did not answer within %d ms (busy or stuck)",
+			   sock_path(c), c->timeout_ms);
+		client_resp_free(out);
+		out->status = 0;
+	} else if (err) {
 		errbuf_set(eb, "request to velumd at %s failed: %s", sock_path(c),
 			   err == -EPROTO ? "no answer" : strerror(-err));
 		client_resp_free(out);

@@ -17,7 +17,8 @@ int file_read_all(const char *path, size_t max, char **buf, size_t *len, struct 
 
 	*buf = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd == -1) {
 		err = -errno;
 		errbuf_set(eb, "%s: %s", path, strerror(-err));

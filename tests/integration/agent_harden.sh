@@ -16,6 +16,7 @@ cleanup_harden() {
 }
 trap cleanup_harden EXIT
 
+mkdir -m 0755 "$T/state"
 agent_start || exit 1
 v6=/proc/sys/net/ipv6/conf
 host_all=$(cat $v6/all/disable_ipv6)
@@ -104,5 +105,134 @@ run 0 endpoint delete first
 for i in 1 2 3 4 5 6; do
 	rm -f "/run/netns/$NSP$((id1 + i))"
 done
+
+# ---- files that are not files ----------------------------------------------------------------------
+sw=$top/examples/starwars
+n=$((n + 2))
+timeout 10 "$velum" policy import "$T/fifo" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 2 ] && grep -qF "$T/fifo: not a regular file" "$T/err" ||
+	fail "policy import FIFO: exit $rc, $(cat "$T/err")"
+timeout 10 "$velum" policy trace --offline --endpoints "$sw/endpoints.json" --policy "$T/fifo" \
+	--from tiefighter --to deathstar --dport 80 >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -qF "$T/fifo: not a regular file" "$T/err" ||
+	fail "policy trace --policy FIFO: exit $rc, $(cat "$T/err")"
+
+# ---- clients that wait, and agents that do not answer ----------------------------------------------
+# 140 partial requests and 260 followers: commands still answer, the 257th
+# follower is refused by name, and idle partial requests are closed
+python3 - "$VELUM_SOCKET" >"$T/idle.out" 2>&1 <<'PY' &
+import socket, sys, time
+path = sys.argv[1]
+def conn(data):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(data)
+    return s
+partial = [conn(b"GET /v1/sta") for _ in range(140)]
+followers = [conn(b"GET /v1/flows?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(260)]
+refused = 0
+for s in followers:
+    s.settimeout(1)
+    a = b""
+    try:
+        while b"\r\n\r\n" not in a or (b" 503 " in a and b"too many followers" not in a):
+            d = s.recv(4096)
+            if not d:
+                break
+            a += d
+    except TimeoutError:
+        pass
+    if b" 503 " in a.split(b"\r\n")[0] and b"too many followers" in a:
+        refused += 1
+print("refused", refused, flush=True)
+t0 = time.time()
+closed = 0
+for s in partial:
+    s.settimeout(max(0.1, 25 - (time.time() - t0)))
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except (TimeoutError, ConnectionError):
+        pass
+print("closed", closed, "in %.0f s" % (time.time() - t0), flush=True)
+PY
+idle_py=$!
+bg_pids+=("$idle_py")
+for _ in $(seq 1 100); do
+	grep -q refused "$T/idle.out" && break
+	sleep 0.2
+done
+n=$((n + 1))
+timeout 10 "$velum" status >/dev/null 2>&1 || fail "velum status waits behind idle and streaming clients"
+run 0 endpoint list
+wait "$idle_py"
+grep -qx "refused 4" "$T/idle.out" || fail "followers beyond 256: $(cat "$T/idle.out")"
+grep -q "^closed 140 " "$T/idle.out" || fail "idle partial requests: $(cat "$T/idle.out")"
+n=$((n + 2))
+
+# an agent that accepts and never answers: the CLI gives up, saying so
+python3 - "$T/mute.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8)
+c, _ = s.accept()
+time.sleep(30)
+PY
+bg_pids+=("$!")
+for _ in $(seq 1 50); do
+	[ -S "$T/mute.sock" ] && break
+	sleep 0.1
+done
+start=$(date +%s)
+VELUM_SOCKET=$T/mute.sock run 1 --timeout 1 status
+[ $(($(date +%s) - start)) -le 5 ] || fail "velum --timeout 1 waited $(($(date +%s) - start)) s"
+expect_err "did not answer within 1000 ms"
+expect_err "--timeout SECONDS"
+run 2 --timeout soon status
+expect_err "--timeout soon: not a number of seconds"
+VELUM_TIMEOUT=-1 run 2 status
+expect_err "VELUM_TIMEOUT -1"
+
+# a NUL byte escaped in the path is refused, not cut off
+run 0 endpoint create nulvictim -l app=nul
+n=$((n + 1))
+st=$(python3 - "$VELUM_SOCKET" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"DELETE /v1/endpoints/default%2Fnulvictim%00junk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+a = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    a += d
+print(a.split(b"\r\n")[0].decode(), a.split(b"\r\n\r\n", 1)[-1].decode())
+PY
+)
+grep -qF " 400 " <<<"$st" && grep -qF "NUL" <<<"$st" || fail "DELETE nulvictim%00junk: $st"
+run 0 endpoint get nulvictim
+run 0 endpoint delete nulvictim
+
+# ---- state for root only ---------------------------------------------------------------------------
+mode() { stat -c %a "$1"; }
+run 0 policy import "$top/examples/starwars/policies/l3-ingress.yaml"
+for f in "$T/state" "$T/state/state.db" "$T/state/state.db-wal" "$T/state/state.db-shm"; do
+	n=$((n + 1))
+	want=600
+	[ -d "$f" ] && want=700
+	[ ! -e "$f" ] || [ "$(mode "$f")" = $want ] || fail "$f is $(mode "$f"), want $want"
+done
+[ -e "$T/state/state.db-wal" ] || fail "no state.db-wal to check"
+agent_stop
+chmod 755 "$T/state"
+chmod 644 "$T/state"/state.db*
+agent_start || exit 1
+n=$((n + 2))
+[ "$(mode "$T/state")" = 700 ] || fail "a 0755 state folder stays $(mode "$T/state")"
+[ "$(mode "$T/state/state.db")" = 600 ] || fail "a 0644 state.db stays $(mode "$T/state/state.db")"
+run 0 policy delete --all
 
 finish
