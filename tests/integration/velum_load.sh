@@ -16,7 +16,9 @@ hello=$top/build/bin/velum-hello
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 T=$(mktemp -d "${TMPDIR:-/tmp}/velum-load-test.$$.XXXXXX")
-base=$((20000 + ($$ % 2000) * 10))
+# below the ephemeral range (32768-60999), where a connection's local port
+# could hold the one a server wants
+base=$((20000 + ($$ % 1200) * 10))
 pids=()
 fails=0 n=0
 cleanup() {
@@ -87,11 +89,12 @@ EOF
 srv() {
 	"$py" "$T/srv.py" "$1" "$2" 2>>"$T/srv.log" &
 	pids+=($!)
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		kill -0 "${pids[-1]}" 2>/dev/null || break
 		sleep 0.05
 	done
-	fail "server $2 on port $1 did not start"
+	fail "server $2 on port $1 did not start: $(tail -n 3 "$T/srv.log" 2>/dev/null)"
 }
 
 # run NAME ARGS...: velum-load with --json $T/NAME.json, output in $T/NAME.txt
