@@ -38,6 +38,10 @@ test-agent-broken: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_broken_policy.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
 
+test-agent-harden: $(agent_test_deps)
+	@echo "== tests/integration/agent_harden.sh"
+	$(Q)tests/integration/agent_harden.sh
+
 # Needs velum-proxy's transparent mode; says SKIP (exit 77) without it.
 test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/deathstar \
 		$(if $(wildcard src/proxy/proxy.mk),$(BUILD)/bin/velum-proxy)
