@@ -25,7 +25,7 @@ asan-agent:
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-integration
+	test-agent-proxy test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
@@ -42,7 +42,15 @@ test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
 	$(Q)tests/integration/agent_harden.sh
 
-test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden
+# Needs velum-proxy's transparent mode; says SKIP (exit 77) without it.
+test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/deathstar \
+		$(if $(wildcard src/proxy/proxy.mk),$(BUILD)/bin/velum-proxy)
+	@echo "== tests/integration/agent_proxy.sh"
+	$(Q)tests/integration/agent_proxy.sh || { rc=$$?; [ $$rc -eq 77 ] || exit $$rc; \
+		echo "SKIP: tests/integration/agent_proxy.sh"; }
+
+test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
+	test-agent-proxy
 
 test-integration: test-agent
 test_goals += test-agent
