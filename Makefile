@@ -146,8 +146,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CNI_BIN_DIR ?= /opt/cni/bin
 .PHONY: install
-install: $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-cni
+install: $(BUILD)/bin/velumd $(BUILD)/bin/velum-proxy $(BUILD)/bin/velum $(BUILD)/bin/velum-cni
 	install -D -m 0755 $(BUILD)/bin/velumd $(DESTDIR)$(PREFIX)/sbin/velumd
+	install -D -m 0755 $(BUILD)/bin/velum-proxy $(DESTDIR)$(PREFIX)/sbin/velum-proxy
 	install -D -m 0755 $(BUILD)/bin/velum $(DESTDIR)$(PREFIX)/bin/velum
 	install -D -m 0755 $(BUILD)/bin/velum-cni $(DESTDIR)$(CNI_BIN_DIR)/velum-cni
 	install -D -m 0644 contrib/cni/velum.conflist \

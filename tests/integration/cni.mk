@@ -30,12 +30,12 @@ test-install: $(cni_test_deps)
 	@echo "== make install DESTDIR=..."
 	$(Q)d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	$(MAKE) --no-print-directory install DESTDIR="$$d" PREFIX=/usr >/dev/null && \
-	for f in usr/sbin/velumd usr/bin/velum opt/cni/bin/velum-cni; do \
+	for f in usr/sbin/velumd usr/sbin/velum-proxy usr/bin/velum opt/cni/bin/velum-cni; do \
 		[ -x "$$d/$$f" ] || { echo "make install: no $$f"; exit 1; }; done && \
 	for f in usr/share/velum/cni/velum.conflist usr/share/bash-completion/completions/velum; do \
 		[ -f "$$d/$$f" ] || { echo "make install: no $$f"; exit 1; }; done && \
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["plugins"][0]["type"] == "velum-cni"' \
 		"$$d/usr/share/velum/cni/velum.conflist" && \
-	[ "$$(find "$$d" -type f | wc -l)" = 5 ] || { echo "make install: unexpected files"; find "$$d"; exit 1; }
+	[ "$$(find "$$d" -type f | wc -l)" = 6 ] || { echo "make install: unexpected files"; find "$$d"; exit 1; }
 
 test_goals += test-install
