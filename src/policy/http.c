@@ -45,15 +45,15 @@ static int re2_check(const char *p, struct errbuf *eb)
 			char e = p[i + 1];
 
 			if (e == '\0')
-				return errbuf_set(eb, "trailing backslash");
+				return errbuf_set(eb, -EINVAL, "trailing backslash");
 			if (isdigit((unsigned char)e))
-				return errbuf_set(eb,
+				return errbuf_set(eb, -EINVAL,
 						  "\\%c at offset %zu: backreferences and octal "
 						  "escapes are not RE2 syntax",
 						  e, i);
 			if (isalpha((unsigned char)e) && !strchr(re2_escapes, e))
-				return errbuf_set(eb, "\\%c at offset %zu is not an RE2 escape", e,
-						  i);
+				return errbuf_set(eb, -EINVAL,
+						  "\\%c at offset %zu is not an RE2 escape", e, i);
 			if (e == 'Q')
 				quoted = true;
 			i++;
@@ -66,14 +66,14 @@ static int re2_check(const char *p, struct errbuf *eb)
 			    (g == 'P' && p[i + 3] == '<') ||
 			    (g == '<' && p[i + 3] != '=' && p[i + 3] != '!'))
 				continue;
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "'(?%c' at offset %zu: lookaround, atomic groups, "
 					  "recursion and callouts are not RE2 syntax",
 					  g ? g : ' ', i);
 		}
 		if ((c == '*' || c == '+' || c == '?' || c == '}') && p[i + 1] == '+' && i > 0 &&
 		    p[i - 1] != '\\')
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "'%c+' at offset %zu: possessive quantifiers are not "
 					  "RE2 syntax",
 					  c, i);
@@ -90,7 +90,8 @@ struct pol_regex *pol_regex_compile(const char *pattern, struct errbuf *eb)
 	int errcode;
 
 	if (strlen(pattern) > POL_REGEX_MAX_LEN) {
-		errbuf_set(eb, "regular expression longer than %d bytes", POL_REGEX_MAX_LEN);
+		errbuf_set(eb, -EINVAL, "regular expression longer than %d bytes",
+			   POL_REGEX_MAX_LEN);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -107,8 +108,8 @@ struct pol_regex *pol_regex_compile(const char *pattern, struct errbuf *eb)
 		PCRE2_UCHAR msg[160];
 
 		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		errbuf_set(eb, "invalid regular expression '%s': %s at offset %zu", pattern,
-			   (const char *)msg, (size_t)erroff);
+		errbuf_set(eb, -EINVAL, "invalid regular expression '%s': %s at offset %zu",
+			   pattern, (const char *)msg, (size_t)erroff);
 		free(re);
 		errno = EINVAL;
 		return NULL;
@@ -163,7 +164,7 @@ int pol_http_header_parse(const char *s, struct pol_http_header *out, struct err
 
 	memset(out, 0, sizeof(*out));
 	if (!header_name_ok(s, nlen))
-		return errbuf_set(eb, "'%s' does not start with a header name", s);
+		return errbuf_set(eb, -EINVAL, "'%s' does not start with a header name", s);
 	if (*v == ':')
 		v++;
 	while (*v == ' ' || *v == '\t')

@@ -909,6 +909,21 @@ static void test_proto_names(void **state)
 	assert_string_equal(pol_proto_name(IPPROTO_GRE), "?");
 }
 
+/* errbuf_set() returns the caller's error and leaves errno alone. */
+static void test_errbuf_set(void **state)
+{
+	struct errbuf eb;
+
+	(void)state;
+	errno = EACCES;
+	assert_int_equal(errbuf_set(&eb, -ENOENT, "no %s '%d'", "endpoint", 7), -ENOENT);
+	assert_string_equal(eb.msg, "no endpoint '7'");
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(errbuf_set(NULL, -EIO, "x"), -EIO);
+	errbuf_prefix(&eb, "%s: ", "api");
+	assert_string_equal(eb.msg, "api: no endpoint '7'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -935,6 +950,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_rule_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_http_rules, setup, teardown),
 		cmocka_unit_test(test_proto_names),
+		cmocka_unit_test(test_errbuf_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
