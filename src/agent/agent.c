@@ -369,12 +369,6 @@ static int store_identities(struct agent *a, struct errbuf *eb)
 	return 0;
 }
 
-/*
- * velum has no L7 proxy yet: policies with HTTP rules are refused at import,
- * as Cilium refuses them with its proxy disabled, rather than forwarded
- * without their L7 part.
- */
-static const bool l7_proxy_enabled = false;
 
 /* ---- kernel sync ------------------------------------------------------------------------ */
 
@@ -804,6 +798,7 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	c->m = model__new();
 	if (!c->m)
 		return -ENOMEM;
+	pol_engine_set_proxy_ports(model_engine(c->m), a->proxy_port_in, a->proxy_port_eg);
 	err = agent_store_id_foreach(a->st, load_identity, c, eb);
 	if (!err)
 		err = agent_store_ep_foreach(a->st, load_endpoint, c, eb);
@@ -1363,7 +1358,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 			struct imported k = { p->kind, NULL, NULL, i, audit || p->audit };
 			size_t q;
 
-			if (!err && !l7_proxy_enabled) {
+			if (!err && !a->proxy) {
 				/* as Cilium with its proxy disabled: refuse, do not half-enforce */
 				struct strbuf where = STRBUF_INIT;
 
@@ -1371,8 +1366,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 					err = errbuf_set(
 						eb,
 						"%s: L7 policy is not supported since L7 "
-						"proxy is not enabled (velum's HTTP proxy is "
-						"not built yet)",
+						"proxy is not enabled (velumd --proxy off)",
 						strbuf_str(&where));
 				strbuf_free(&where);
 				if (err)

@@ -80,6 +80,7 @@ struct agent_apply_item {
 
 struct agent_applier;
 struct agent_podman;
+struct agent_proxy;
 
 /*
  * Starts nthreads workers, each with its own datapath handle opened with
@@ -108,6 +109,9 @@ struct agent {
 	struct agent_store *st;
 	uint64_t revision;
 	int64_t started_ns;
+	/* the L7 proxy (proxy.h); NULL: --proxy off, HTTP rules are refused */
+	struct agent_proxy *proxy;
+	uint16_t proxy_port_in, proxy_port_eg; /* given to every model's engine */
 	char pin_dir[256];
 	VEC(struct agent_epx) epx;	  /* sorted by id */
 	VEC(struct ipcache_entry) pushed; /* CIDR entries the kernel holds */

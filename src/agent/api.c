@@ -22,6 +22,7 @@
 
 #include "agent/agent.h"
 #include "agent/podman.h"
+#include "agent/proxy.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "policy/trace.h"
@@ -240,6 +241,37 @@ static json_t *policies_json(struct agent *a, char *const *only, size_t nonly, s
 
 /* ---- handlers ----------------------------------------------------------------------- */
 
+/*
+ * The proxy's part of the status: {"enabled": false}, or the supervisor's
+ * view plus "redirects", the policy entries (over all endpoints) that send
+ * flows to it. Takes a->lock.
+ */
+static json_t *proxy_status(struct agent *a)
+{
+	const struct model_ep *const *eps;
+	json_t *j;
+	size_t nep, i, k, redirects = 0;
+
+	if (!a->proxy)
+		return json_pack("{s:b}", "enabled", 0);
+	j = agent_proxy_status(a->proxy);
+	if (!j)
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	nep = model_endpoints(a->m, &eps);
+	for (i = 0; i < nep; i++) {
+		const struct pol_mapstate *ms =
+			pol_engine_endpoint_state(model_engine(a->m), eps[i]->id);
+
+		for (k = 0; ms && k < ms->n; k++)
+			redirects += ms->entries[k].val.verdict == VELUM_VERDICT_REDIRECT;
+	}
+	pthread_mutex_unlock(&a->lock);
+	json_object_set_new(j, "enabled", json_true());
+	json_object_set_new(j, "redirects", json_integer((json_int_t)redirects));
+	return j;
+}
+
 static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 {
 	struct agent *a = h->a;
@@ -276,6 +308,7 @@ static enum MHD_Result h_status(struct agent_http *h, struct MHD_Connection *c)
 	pthread_mutex_unlock(&a->lock);
 	if (j) {
 		pthread_mutex_lock(&a->flow_lock);
+		json_object_set_new(j, "proxy", proxy_status(a));
 		json_object_set_new(j, "flows",
 				    json_pack("{s:I, s:I, s:I}", "current", (json_int_t)a->ring.n,
 					      "max", (json_int_t)a->ring.cap, "seen",

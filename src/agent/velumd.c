@@ -26,6 +26,7 @@
 
 #include "agent/agent.h"
 #include "agent/podman.h"
+#include "agent/proxy.h"
 #include "lib/log.h"
 
 static const char usage[] =
@@ -44,9 +45,39 @@ static const char usage[] =
 	"                       namespace) or legacy (the host stack) [the node's, else bpf]\n"
 	"  --metrics ADDR:PORT  Prometheus metrics, or 'off' [" AGENT_METRICS "]\n"
 	"  --flows N            flows kept for 'velum observe' [65536]\n"
+	"  --proxy on|off       run the node's L7 proxy (velum-proxy) so that policies\n"
+	"                       with HTTP rules are enforced; off refuses them [off]\n"
+	"  --proxy-bin PATH     the velum-proxy binary [velum-proxy next to velumd]\n"
 	"  -v, --debug          more logging\n"
 	"  -h, --help           this text\n"
 	"  --version            print the version\n";
+
+/*
+ * --proxy on: routes for socket-assigned packets, then the supervised proxy
+ * (adopted if one runs) whose ports every model's engine gets. --proxy off:
+ * ends a proxy an earlier velumd left; HTTP rules are refused.
+ */
+static int start_proxy(struct agent *a, bool on, const char *bin, struct errbuf *eb)
+{
+	struct agent_proxy_opts po = { bin, a->o.state_dir, a->pin_dir, NULL };
+	char control[PATH_MAX];
+	int err;
+
+	if (!on)
+		return agent_proxy_terminate(a->o.state_dir, eb);
+	snprintf(control, sizeof(control), "%s/proxy.sock", a->o.state_dir);
+	po.control = control;
+	err = dp_proxy_setup(a->dp, eb);
+	if (err) {
+		errbuf_prefix(eb, "proxy: ");
+		return err;
+	}
+	a->proxy = agent_proxy__start(&po, eb);
+	if (!a->proxy)
+		return -errno;
+	agent_proxy_ports(a->proxy, &a->proxy_port_in, &a->proxy_port_eg);
+	return 0;
+}
 
 static int take_lock(const char *dir, int *fd_out, struct errbuf *eb)
 {
@@ -173,6 +204,8 @@ int main(int argc, char **argv)
 		O_ROUTING,
 		O_METRICS,
 		O_FLOWS,
+		O_PROXY,
+		O_PROXY_BIN,
 		O_VER
 	};
 	static const struct option opts[] = {
@@ -185,6 +218,8 @@ int main(int argc, char **argv)
 		{ "host-routing", required_argument, NULL, O_ROUTING },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "flows", required_argument, NULL, O_FLOWS },
+		{ "proxy", required_argument, NULL, O_PROXY },
+		{ "proxy-bin", required_argument, NULL, O_PROXY_BIN },
 		{ "debug", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VER },
@@ -203,6 +238,8 @@ int main(int argc, char **argv)
 	struct errbuf eb;
 	sigset_t sigs;
 	int c, lock_fd = -1, api_fd = -1, err, rc = 1;
+	const char *proxy_bin = NULL;
+	bool proxy_on = false;
 
 	errbuf_clear(&eb);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -252,6 +289,17 @@ int main(int argc, char **argv)
 			o.flow_cap = (size_t)v;
 			break;
 		}
+		case O_PROXY:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "velumd: --proxy '%s': expected on or off\n",
+					optarg);
+				return 2;
+			}
+			proxy_on = !strcmp(optarg, "on");
+			break;
+		case O_PROXY_BIN:
+			proxy_bin = optarg;
+			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
 			break;
@@ -328,6 +376,9 @@ int main(int argc, char **argv)
 		errbuf_prefix(&eb, "datapath: ");
 		goto out;
 	}
+	err = start_proxy(&a, proxy_on, proxy_bin, &eb);
+	if (err)
+		goto out;
 	pthread_mutex_lock(&a.lock);
 	err = agent_restore(&a, &eb);
 	pthread_mutex_unlock(&a.lock);
@@ -385,6 +436,8 @@ out:
 	agent_http_stop(http);
 	agent_podman__stop(a.podman);
 	agent_flows_stop(&a);
+	agent_proxy__free(a.proxy); /* the proxy keeps running; the next velumd adopts it */
+	a.proxy = NULL;
 	if (api_fd >= 0)
 		close(api_fd);
 	if (http || api_fd >= 0)

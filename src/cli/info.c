@@ -127,6 +127,29 @@ static void uptime(const char *started, char *buf, size_t len)
 		snprintf(buf, len, "%ldd", s / 86400);
 }
 
+/* "Proxy:" line: disabled, or pid, listeners, redirects, restarts. */
+static void print_proxy(json_t *px)
+{
+	json_t *ls = json_object_get(px, "listeners"), *l;
+	long long pid = json_integer_value(json_object_get(px, "pid"));
+	size_t i;
+
+	if (!json_is_true(json_object_get(px, "enabled"))) {
+		printf("Proxy:       Disabled   (velumd --proxy off: HTTP rules are refused)\n");
+		return;
+	}
+	if (pid)
+		printf("Proxy:       Ok   velum-proxy (pid %lld%s), listeners", pid,
+		       json_is_true(json_object_get(px, "adopted")) ? ", adopted" : "");
+	else
+		printf("Proxy:       Restarting   listeners");
+	json_array_foreach(ls, i, l)
+		printf("%s %s", i ? "," : "", json_string_value(l));
+	printf(", %lld redirect(s), %lld restart(s)\n",
+	       json_integer_value(json_object_get(px, "redirects")),
+	       json_integer_value(json_object_get(px, "restarts")));
+}
+
 int cli_status(int argc, char **argv)
 {
 	json_t *j, *ag, *dp, *st, *cn, *fl;
@@ -164,6 +187,7 @@ int cli_status(int argc, char **argv)
 	printf("Endpoints:   %lld\n", json_integer_value(json_object_get(cn, "endpoints")));
 	printf("Identities:  %lld\n", json_integer_value(json_object_get(cn, "identities")));
 	printf("Policies:    %lld\n", json_integer_value(json_object_get(cn, "policies")));
+	print_proxy(json_object_get(j, "proxy"));
 	printf("Flows:       Current/Max Flows: %lld/%lld, %lld events seen\n",
 	       json_integer_value(json_object_get(fl, "current")),
 	       json_integer_value(json_object_get(fl, "max")),
