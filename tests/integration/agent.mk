@@ -24,7 +24,8 @@ asan-agent:
 		EXTRA_CFLAGS="$(SAN) -Wno-format-truncation" LDFLAGS="$(SAN)" \
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum
 
-.PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-integration
+.PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-proxy \
+	test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
@@ -37,7 +38,11 @@ test-agent-broken: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_broken_policy.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
 
-test-agent: test-agent-api test-agent-restart test-agent-broken
+test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/velum-proxy $(BUILD)/bin/deathstar
+	@echo "== tests/integration/agent_proxy.sh"
+	$(Q)tests/integration/agent_proxy.sh
+
+test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-proxy
 
 test-integration: test-agent
 test_goals += test-agent
