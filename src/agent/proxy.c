@@ -31,7 +31,7 @@
 
 struct agent_proxy {
 	char bin[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX];
-	char pin_dir[PATH_MAX], control[PATH_MAX];
+	char pin_dir[PATH_MAX], rules[PATH_MAX];
 	uint16_t port_in, port_eg;
 
 	pthread_mutex_t lock;
@@ -165,17 +165,13 @@ static int ports_alloc(struct agent_proxy *p, struct errbuf *eb)
 static int spawn(struct agent_proxy *p, struct errbuf *eb)
 {
 	char in[8], eg[8];
-	char *argv[] = { p->bin,      "--transparent", "--ingress-port", in,	 "--egress-port",
-			 eg,	      "--pin-dir",     p->pin_dir,	 "--control", p->control,
+	char *argv[] = { p->bin,       "--transparent", "--ingress-port", in,	   "--egress-port",
+			 eg,	       "--pin-dir",	p->pin_dir,	  "--rules", p->rules,
 			 NULL };
 	int pid, fd, err;
 
 	snprintf(in, sizeof(in), "%u", p->port_in);
 	snprintf(eg, sizeof(eg), "%u", p->port_eg);
-	if (!p->pin_dir[0])
-		argv[6] = NULL;
-	else if (!p->control[0])
-		argv[8] = NULL;
 	pid = fork();
 	if (pid == -1)
 		return errbuf_set(eb, "proxy: fork: %s", strerror(errno)), -errno;
@@ -284,6 +280,24 @@ static void *supervise(void *arg)
 	return NULL;
 }
 
+/*
+ * The proxy's rules file: an empty list (every redirected request denied,
+ * fail closed) until velumd hands it the policies' HTTP rules.
+ */
+static int rules_write(const char *path, struct errbuf *eb)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd == -1 || write(fd, "[]\n", 3) != 3 || close(fd) == -1) {
+		int err = -errno;
+
+		if (fd != -1)
+			close(fd);
+		return errbuf_set(eb, "proxy: %s: %s", path, strerror(-err)), err;
+	}
+	return 0;
+}
+
 /* The binary next to our own executable. */
 static int default_bin(char *buf, size_t len, struct errbuf *eb)
 {
@@ -345,8 +359,8 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 	p->stop_fd = -1;
 	snprintf(p->pidfile, sizeof(p->pidfile), "%s/proxy.pid", o->state_dir);
 	snprintf(p->log, sizeof(p->log), "%s/proxy.log", o->state_dir);
-	snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", o->pin_dir ?: "");
-	snprintf(p->control, sizeof(p->control), "%s", o->control ?: "");
+	snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", o->pin_dir);
+	snprintf(p->rules, sizeof(p->rules), "%s/proxy-rules.json", o->state_dir);
 	if (o->bin)
 		snprintf(p->bin, sizeof(p->bin), "%s", o->bin);
 	else if ((err = default_bin(p->bin, sizeof(p->bin), eb)))
@@ -356,6 +370,9 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 		errbuf_set(eb, "proxy: %s: %s", p->bin, strerror(errno));
 		goto err_free;
 	}
+	err = rules_write(p->rules, eb);
+	if (err)
+		goto err_free;
 	err = adopt(p);
 	if (err < 0) {
 		errbuf_set(eb, "proxy: adopting the running proxy: %s", strerror(-err));

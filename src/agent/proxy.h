@@ -11,8 +11,11 @@
  *    pid, so the policy maps' redirect entries stay valid across proxy
  *    and velumd restarts.
  *  - Start: velumd execs velum-proxy (by default the binary next to
- *    velumd) in transparent mode with those ports, the pin folder and the
- *    control socket; its output goes to <state_dir>/proxy.log.
+ *    velumd) as "velum-proxy --transparent --ingress-port P --egress-port
+ *    Q --pin-dir PINS --rules <state_dir>/proxy-rules.json"; its output
+ *    goes to <state_dir>/proxy.log. The rules file is an empty list:
+ *    every redirected request is denied until velumd hands the proxy the
+ *    policies' HTTP rules (not done yet).
  *  - Re-adoption: a velumd that starts while the pid file names a live
  *    velum-proxy (checked by /proc/PID/comm) keeps it and its ports; the
  *    proxy never sees velumd go, so redirected connections are not cut.
@@ -35,8 +38,7 @@
 struct agent_proxy_opts {
 	const char *bin;       /* velum-proxy's path; NULL: next to velumd */
 	const char *state_dir; /* pid file and log */
-	const char *pin_dir;   /* the datapath's pin folder, passed on */
-	const char *control;   /* the control socket's path, passed on */
+	const char *pin_dir;   /* the datapath's pins (the proxy reads the ipcache) */
 };
 
 struct agent_proxy;

@@ -59,14 +59,11 @@ static const char usage[] =
  */
 static int start_proxy(struct agent *a, bool on, const char *bin, struct errbuf *eb)
 {
-	struct agent_proxy_opts po = { bin, a->o.state_dir, a->pin_dir, NULL };
-	char control[PATH_MAX];
+	struct agent_proxy_opts po = { bin, a->o.state_dir, a->pin_dir };
 	int err;
 
 	if (!on)
 		return agent_proxy_terminate(a->o.state_dir, eb);
-	snprintf(control, sizeof(control), "%s/proxy.sock", a->o.state_dir);
-	po.control = control;
 	err = dp_proxy_setup(a->dp, eb);
 	if (err) {
 		errbuf_prefix(eb, "proxy: ");
