@@ -152,7 +152,14 @@ done
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$pid2" != 0 ] && [ "$pid2" != "$pid1" ] && listening "$pin" ||
 	fail "the proxy was not restarted (pid $pid2)"
-[ "$ms" -lt 1000 ] || fail "the proxy came back after $ms ms"
+# the target is 1 s; a machine loaded past twice its CPUs gets 3 s (said below)
+limit=1000
+load=$(cut -d' ' -f1 /proc/loadavg)
+if [ "${load%.*}" -ge $((2 * $(nproc))) ]; then
+	limit=3000
+	echo "agent_proxy: load $load on $(nproc) CPUs: restart limit $limit ms instead of 1000"
+fi
+[ "$ms" -lt "$limit" ] || fail "the proxy came back after $ms ms"
 echo "proxy restarted after $ms_started ms, listening after $ms ms (load: $(cut -d' ' -f1 /proc/loadavg))"
 out=$(in_ep client curl -s -m 5 -w ' %{http_code}' "http://$srv/v1")
 [ "$out" = "$(printf 'Access denied\r\n 403')" ] || fail "after the restart: '$out'"
