@@ -57,6 +57,16 @@ void agent_proxy__free(struct agent_proxy *p);
 /* The ingress and egress proxy ports (fixed for p's life). */
 void agent_proxy_ports(const struct agent_proxy *p, uint16_t *ingress, uint16_t *egress);
 
+/*
+ * Makes buf (n bytes of pol_l7_snapshot_serialize(), copied) the proxy's
+ * rules as of revision: sends it over the control channel (proxy/control.h)
+ * and waits (at most 2 s) until the proxy has published it; a proxy that
+ * connects later gets it then. Returns 0 once published, -ENOTCONN when no
+ * proxy is connected, or another negative errno with eb set.
+ */
+int agent_proxy_push(struct agent_proxy *p, const void *buf, size_t n, uint64_t revision,
+		     struct errbuf *eb);
+
 /* The proxy's pid now, or 0 while it is being restarted. */
 int agent_proxy_pid(struct agent_proxy *p);
 
