@@ -8,9 +8,10 @@
 # after the other. Every verdict shown comes from the kernel (requests and
 # uploads that pass or time out) and from velum's flow log.
 #
-# L7 (policy 3) needs velum's HTTP proxy, which is not built yet: the agent
-# refuses the L7 policy (as Cilium does with its proxy disabled) and the demo
-# shows the offline trace of what the proxy will answer, and says so.
+# L7 (policy 3) needs velum's HTTP proxy, and velumd does not yet hand the
+# proxy a policy's HTTP rules: the demo runs velumd without the proxy, the
+# agent refuses the L7 policy (as Cilium does with its proxy disabled) and the
+# demo shows the offline trace of what the proxy will answer, and says so.
 #
 # Needs root. Everything it makes (agent state, namespaces, veths, pins,
 # processes) has names unique to this run and is removed on exit.
@@ -168,8 +169,9 @@ echo "API log uploads received by ftp-maintenance: $before_mt -> $(uploads ftp-m
 run_cmd velum observe --last 2 --from deathstar --to ftp-maintenance
 
 say "4. Policy 3, L7 allow-list: only POST /v1/request-landing and GET /v1"
-echo "velum's HTTP proxy is not built yet. Like Cilium with its proxy disabled, the agent"
-echo "refuses L7 rules rather than enforce them partly; nothing changes:"
+echo "velumd does not yet hand its HTTP proxy a policy's rules, so the demo runs it without"
+echo "the proxy. Like Cilium with its proxy disabled, the agent refuses L7 rules rather than"
+echo "enforce them partly; nothing changes:"
 run_cmd velum policy import "$pol/l7-http.yaml" || true
 echo
 echo "What the policy decides, and what the proxy will answer (the offline trace on the"
