@@ -21,8 +21,10 @@ fail() {
 	fails=$((fails + 1))
 }
 
-# ports from the PID so that concurrent runs do not collide
-http_port=$((20000 + $$ % 20000))
+# ports from the PID so that concurrent runs do not collide, below the
+# ephemeral range (32768-60999): a loopback connection's local port (or its
+# TIME_WAIT) there could hold the port a server binds
+http_port=$((20000 + ($$ % 6000) * 2))
 ftp_port=$((http_port + 1))
 
 mkdir -p "$tmp/ftp/root/incoming" "$tmp/ftp/empty"
