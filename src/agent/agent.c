@@ -1005,6 +1005,13 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 	}
 	load_ctx_free(&c);
 	pushed_from_kernel(a);
+	{
+		struct errbuf leb;
+
+		errbuf_clear(&leb);
+		if (agent_l7_publish(a, a->revision, &leb))
+			pr_warn("velumd: restore: %s\n", leb.msg);
+	}
 	err = kernel_sync_all(a);
 	if (!err)
 		err = sync_ipcache(a, eb);
@@ -1051,6 +1058,8 @@ static int finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_
 		err = store_identities(a, eb);
 	if (!err)
 		err = agent_store_set_revision(a->st, a->revision + 1, eb);
+	if (!err)
+		err = agent_l7_publish(a, a->revision + 1, eb);
 	if (!err) {
 		t2 = now_ns(CLOCK_MONOTONIC);
 		err = apply_changed(a, changed, n, eb);

@@ -154,6 +154,16 @@ void agent_fini(struct agent *a);
  */
 int agent_restore(struct agent *a, struct errbuf *eb);
 
+/*
+ * Hands the proxy (if any) the L7 snapshot of every endpoint as of
+ * revision (src/agent/l7sync.c) and waits until it is published there.
+ * Called under the lock after regeneration, before the policy maps change,
+ * so that no flow is redirected by rules the proxy does not yet know.
+ * Returns 0 (also when no proxy is connected: it gets the snapshot when it
+ * connects) or a negative errno with eb set when the proxy refused it.
+ */
+int agent_l7_publish(struct agent *a, uint64_t revision, struct errbuf *eb);
+
 /* The endpoint extras of id, or NULL. */
 struct agent_epx *agent_epx(struct agent *a, uint32_t id);
 

@@ -17,12 +17,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "proxy/control.h"
 #include "velum/proxy.h"
 
 #define PROXY_COMM	   "velum-proxy"
@@ -31,7 +34,7 @@
 
 struct agent_proxy {
 	char bin[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX];
-	char pin_dir[PATH_MAX], rules[PATH_MAX];
+	char pin_dir[PATH_MAX], control[108], events[108], metrics[108];
 	uint16_t port_in, port_eg;
 
 	pthread_mutex_t lock;
@@ -41,6 +44,14 @@ struct agent_proxy {
 	bool adopted;	/* the first proxy was found running */
 	unsigned restarts;
 	int64_t started_ns;
+
+	/* control channel (proxy/control.h), under lock */
+	int ctl_listen; /* velumd's listening socket */
+	int ctl_fd;	/* the proxy's connection, or -1 */
+	void *snap;	/* the current snapshot's bytes */
+	size_t snap_len;
+	uint64_t snap_rev, acked_rev;
+	bool have_snap, acked;
 
 	int stop_fd; /* eventfd: the thread's stop signal */
 	pthread_t thr;
@@ -165,8 +176,20 @@ static int ports_alloc(struct agent_proxy *p, struct errbuf *eb)
 static int spawn(struct agent_proxy *p, struct errbuf *eb)
 {
 	char in[8], eg[8];
-	char *argv[] = { p->bin,       "--transparent", "--ingress-port", in,	   "--egress-port",
-			 eg,	       "--pin-dir",	p->pin_dir,	  "--rules", p->rules,
+	char *argv[] = { p->bin,
+			 "--transparent",
+			 "--ingress-port",
+			 in,
+			 "--egress-port",
+			 eg,
+			 "--pin-dir",
+			 p->pin_dir,
+			 "--control",
+			 p->control,
+			 "--events-socket",
+			 p->events,
+			 "--metrics-socket",
+			 p->metrics,
 			 NULL };
 	int pid, fd, err;
 
@@ -217,6 +240,141 @@ static int spawn(struct agent_proxy *p, struct errbuf *eb)
 	return 0;
 }
 
+/* ---- control channel ---- */
+
+static int ctl_listen_open(const char *path, struct errbuf *eb)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errbuf_set(eb, "proxy: control socket %s: path too long", path),
+		       -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return errbuf_set(eb, "proxy: control socket: %s", strerror(errno)), -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || chmod(path, 0600) == -1 ||
+	    listen(fd, 4) == -1) {
+		int err = -errno;
+
+		close(fd);
+		return errbuf_set(eb, "proxy: control socket %s: %s", path, strerror(-err)), err;
+	}
+	return fd;
+}
+
+/* Reads or writes all n bytes within the deadline. Returns 0 or negative errno. */
+static int ctl_io(int fd, void *buf, size_t n, bool out, int64_t deadline)
+{
+	char *b = buf;
+
+	while (n) {
+		struct pollfd pfd = { fd, out ? POLLOUT : POLLIN, 0 };
+		int64_t left = (deadline - now_ns()) / 1000000;
+		ssize_t r;
+
+		if (left < 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)left + 1) == -1 && errno != EINTR)
+			return -errno;
+		r = out ? send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, b, n, MSG_DONTWAIT);
+		if (r == 0)
+			return -ECONNRESET;
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+#define CTL_TIMEOUT_NS 2000000000ll
+
+/*
+ * Sends the current snapshot to the connected proxy and waits for its
+ * acknowledgement. Called with lock held. Returns 0, -ENOTCONN (no proxy
+ * connected: it gets the snapshot when it connects), -EPROTO with eb set
+ * (the proxy refused it), or another negative errno (the connection is
+ * closed; the proxy reconnects).
+ */
+static int ctl_send(struct agent_proxy *p, struct errbuf *eb)
+{
+	struct px_ctl_hdr h = { PX_CTL_MAGIC, PX_CTL_SNAPSHOT, p->snap_rev, p->snap_len };
+	int64_t deadline = now_ns() + CTL_TIMEOUT_NS;
+	char msg[256];
+	int err;
+
+	if (p->ctl_fd < 0)
+		return -ENOTCONN;
+	err = ctl_io(p->ctl_fd, &h, sizeof(h), true, deadline);
+	if (!err)
+		err = ctl_io(p->ctl_fd, p->snap, p->snap_len, true, deadline);
+	if (!err)
+		err = ctl_io(p->ctl_fd, &h, sizeof(h), false, deadline);
+	if (!err && (h.magic != PX_CTL_MAGIC || h.type != PX_CTL_ACK || h.revision != p->snap_rev ||
+		     h.len >= sizeof(msg)))
+		err = -EBADMSG;
+	if (!err && h.len) {
+		err = ctl_io(p->ctl_fd, msg, h.len, false, deadline);
+		if (!err) {
+			msg[h.len] = '\0';
+			errbuf_set(eb, "proxy refused the L7 snapshot: %s", msg);
+			return -EPROTO;
+		}
+	}
+	if (err) {
+		errbuf_set(eb, "proxy control channel: %s", strerror(-err));
+		close(p->ctl_fd);
+		p->ctl_fd = -1;
+		return err;
+	}
+	p->acked_rev = p->snap_rev;
+	p->acked = true;
+	return 0;
+}
+
+/* A proxy connected: it replaces any earlier connection and gets the current snapshot. */
+static void ctl_accept(struct agent_proxy *p)
+{
+	int fd = accept4(p->ctl_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct errbuf eb;
+
+	if (fd == -1)
+		return;
+	errbuf_clear(&eb);
+	if (p->ctl_fd >= 0)
+		close(p->ctl_fd);
+	p->ctl_fd = fd;
+	p->acked = false;
+	if (p->have_snap && ctl_send(p, &eb))
+		pr_warn("%s\n", eb.msg);
+}
+
+int agent_proxy_push(struct agent_proxy *p, const void *buf, size_t n, uint64_t revision,
+		     struct errbuf *eb)
+{
+	void *copy = malloc(n ? n : 1);
+	int err;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, buf, n);
+	pthread_mutex_lock(&p->lock);
+	free(p->snap);
+	p->snap = copy;
+	p->snap_len = n;
+	p->snap_rev = revision;
+	p->have_snap = true;
+	err = ctl_send(p, eb);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
 /* The proxy exited: reap it if ours, log why. Called with lock held. */
 static void reap(struct agent_proxy *p)
 {
@@ -243,7 +401,9 @@ static void *supervise(void *arg)
 	unsigned backoff = 0;
 
 	for (;;) {
-		struct pollfd pfd[2] = { { p->stop_fd, POLLIN, 0 }, { -1, POLLIN, 0 } };
+		struct pollfd pfd[3] = { { p->stop_fd, POLLIN, 0 },
+					 { -1, POLLIN, 0 },
+					 { p->ctl_listen, POLLIN, 0 } };
 		int timeout = -1;
 
 		pthread_mutex_lock(&p->lock);
@@ -251,11 +411,13 @@ static void *supervise(void *arg)
 		if (p->pidfd < 0)
 			timeout = (int)backoff;
 		pthread_mutex_unlock(&p->lock);
-		if (poll(pfd, 2, timeout) == -1 && errno != EINTR)
+		if (poll(pfd, 3, timeout) == -1 && errno != EINTR)
 			break;
 		if (pfd[0].revents)
 			break;
 		pthread_mutex_lock(&p->lock);
+		if (pfd[2].revents)
+			ctl_accept(p);
 		if (p->pidfd >= 0 && pfd[1].revents) {
 			bool fast = now_ns() - p->started_ns < PROXY_FAST_EXIT_NS;
 
@@ -278,24 +440,6 @@ static void *supervise(void *arg)
 		pthread_mutex_unlock(&p->lock);
 	}
 	return NULL;
-}
-
-/*
- * The proxy's rules file: an empty list (every redirected request denied,
- * fail closed) until velumd hands it the policies' HTTP rules.
- */
-static int rules_write(const char *path, struct errbuf *eb)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd == -1 || write(fd, "[]\n", 3) != 3 || close(fd) == -1) {
-		int err = -errno;
-
-		if (fd != -1)
-			close(fd);
-		return errbuf_set(eb, "proxy: %s: %s", path, strerror(-err)), err;
-	}
-	return 0;
 }
 
 /* The binary next to our own executable. */
@@ -357,10 +501,25 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 	pthread_mutex_init(&p->lock, NULL);
 	p->pidfd = -1;
 	p->stop_fd = -1;
+	p->ctl_listen = -1;
 	snprintf(p->pidfile, sizeof(p->pidfile), "%s/proxy.pid", o->state_dir);
 	snprintf(p->log, sizeof(p->log), "%s/proxy.log", o->state_dir);
 	snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", o->pin_dir);
-	snprintf(p->rules, sizeof(p->rules), "%s/proxy-rules.json", o->state_dir);
+	p->ctl_fd = -1;
+	if ((size_t)snprintf(p->control, sizeof(p->control), "%s/proxy.sock", o->state_dir) >=
+		    sizeof(p->control) ||
+	    (size_t)snprintf(p->events, sizeof(p->events), "%s/proxy-events.sock", o->state_dir) >=
+		    sizeof(p->events) ||
+	    (size_t)snprintf(p->metrics, sizeof(p->metrics), "%s/proxy-metrics.sock",
+			     o->state_dir) >= sizeof(p->metrics)) {
+		err = errbuf_set(eb, "proxy: %s: path too long for a unix socket", o->state_dir);
+		goto err_free;
+	}
+	p->ctl_listen = ctl_listen_open(p->control, eb);
+	if (p->ctl_listen < 0) {
+		err = p->ctl_listen;
+		goto err_free;
+	}
 	if (o->bin)
 		snprintf(p->bin, sizeof(p->bin), "%s", o->bin);
 	else if ((err = default_bin(p->bin, sizeof(p->bin), eb)))
@@ -370,9 +529,6 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 		errbuf_set(eb, "proxy: %s: %s", p->bin, strerror(errno));
 		goto err_free;
 	}
-	err = rules_write(p->rules, eb);
-	if (err)
-		goto err_free;
 	err = adopt(p);
 	if (err < 0) {
 		errbuf_set(eb, "proxy: adopting the running proxy: %s", strerror(-err));
@@ -402,6 +558,8 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 	return p;
 
 err_free:
+	if (p->ctl_listen >= 0)
+		close(p->ctl_listen);
 	if (p->stop_fd >= 0)
 		close(p->stop_fd);
 	if (p->pidfd >= 0)
@@ -424,6 +582,10 @@ void agent_proxy__free(struct agent_proxy *p)
 	close(p->stop_fd);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
+	if (p->ctl_fd >= 0)
+		close(p->ctl_fd);
+	close(p->ctl_listen);
+	free(p->snap);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -456,6 +618,11 @@ json_t *agent_proxy_status(struct agent_proxy *p)
 		      p->adopted, "restarts", (int)p->restarts, "listeners", in, eg,
 		      "ingress_port", (int)p->port_in, "egress_port", (int)p->port_eg, "log",
 		      p->log, "binary", p->bin);
+	if (j) {
+		json_object_set_new(j, "control", json_pack("{s:b, s:b, s:I}", "connected",
+							    p->ctl_fd >= 0, "acked", p->acked,
+							    "revision", (json_int_t)p->acked_rev));
+	}
 	pthread_mutex_unlock(&p->lock);
 	return j;
 }

@@ -12,10 +12,15 @@
  *    and velumd restarts.
  *  - Start: velumd execs velum-proxy (by default the binary next to
  *    velumd) as "velum-proxy --transparent --ingress-port P --egress-port
- *    Q --pin-dir PINS --rules <state_dir>/proxy-rules.json"; its output
- *    goes to <state_dir>/proxy.log. The rules file is an empty list:
- *    every redirected request is denied until velumd hands the proxy the
- *    policies' HTTP rules (not done yet).
+ *    Q --pin-dir PINS --control <state_dir>/proxy.sock --events-socket
+ *    <state_dir>/proxy-events.sock --metrics-socket
+ *    <state_dir>/proxy-metrics.sock"; its output goes to
+ *    <state_dir>/proxy.log.
+ *  - Rules: velumd listens on the control socket (0600); the proxy connects
+ *    (and reconnects while velumd restarts) and receives the L7 snapshot
+ *    (src/policy/l7snap.h) of every regeneration, acknowledging each once
+ *    published (src/proxy/control.h). Until its first snapshot the proxy
+ *    denies every redirected request.
  *  - Re-adoption: a velumd that starts while the pid file names a live
  *    velum-proxy (checked by /proc/PID/comm) keeps it and its ports; the
  *    proxy never sees velumd go, so redirected connections are not cut.
@@ -56,6 +61,16 @@ void agent_proxy__free(struct agent_proxy *p);
 
 /* The ingress and egress proxy ports (fixed for p's life). */
 void agent_proxy_ports(const struct agent_proxy *p, uint16_t *ingress, uint16_t *egress);
+
+/*
+ * Makes buf (n bytes of pol_l7_snapshot_serialize(), copied) the proxy's
+ * rules as of revision: sends it over the control channel (proxy/control.h)
+ * and waits (at most 2 s) until the proxy has published it; a proxy that
+ * connects later gets it then. Returns 0 once published, -ENOTCONN when no
+ * proxy is connected, or another negative errno with eb set.
+ */
+int agent_proxy_push(struct agent_proxy *p, const void *buf, size_t n, uint64_t revision,
+		     struct errbuf *eb);
 
 /* The proxy's pid now, or 0 while it is being restarted. */
 int agent_proxy_pid(struct agent_proxy *p);

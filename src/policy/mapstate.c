@@ -199,6 +199,7 @@ void pol_l7_items_decide(const struct pol_l7_item *items, size_t n, enum pol_dir
 		out->reason = POL_L7_MATCHED;
 		out->rule_id = it->rule_id;
 		out->http_index = it->matcher ? (int)k : -1;
+		out->matcher = it->matcher;
 		return;
 	}
 	if (!covered) {

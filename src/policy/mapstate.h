@@ -100,6 +100,8 @@ struct pol_l7_verdict {
 	uint32_t rule_id; /* the rule that allowed, or 0 */
 	int http_index;	  /* the HTTP rule that matched; -1 for "any request" or denied */
 	int error;	  /* ENGINE_ERROR: the engine's negative errno */
+	/* The list http_index is in (borrowed from the items), or NULL. */
+	const struct pol_http_matcher *matcher;
 };
 
 /*

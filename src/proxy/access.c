@@ -47,6 +47,9 @@ int px_access_format_json(const struct px_access_event *ev, struct strbuf *sb)
 	put_peer(sb, "source", &ev->src);
 	strbuf_putc(sb, ',');
 	put_peer(sb, "destination", &ev->dst);
+	if (ev->direction == PX_DIR_INGRESS || ev->direction == PX_DIR_EGRESS)
+		strbuf_printf(sb, ",\"traffic_direction\":\"%s\"",
+			      ev->direction == PX_DIR_INGRESS ? "INGRESS" : "EGRESS");
 	strbuf_printf(sb, ",\"type\":\"L7\",\"l7\":{\"type\":\"%s\",",
 		      ev->type == PX_EV_RESPONSE ? "RESPONSE" : "REQUEST");
 	if (ev->type == PX_EV_RESPONSE)
@@ -62,6 +65,10 @@ int px_access_format_json(const struct px_access_event *ev, struct strbuf *sb)
 	strbuf_printf(sb, ",\"protocol\":\"HTTP/%u.%u\"}},", ev->http_major, ev->http_minor);
 	if (ev->rule >= 0)
 		strbuf_printf(sb, "\"rule\":%d,\"rule_line\":%u,", ev->rule, ev->rule_line);
+	if (ev->rule_name[0]) {
+		put_str(sb, "rule_name", ev->rule_name);
+		strbuf_putc(sb, ',');
+	}
 	put_str(sb, "reason", ev->reason);
 	strbuf_putc(sb, '}');
 	return sb->oom ? -ENOMEM : 0;

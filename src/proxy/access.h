@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PX_EV_VERSION 1
+#define PX_EV_VERSION 2
 
 enum px_ev_type {
 	PX_EV_REQUEST = 1,
@@ -28,6 +28,12 @@ enum px_ev_verdict {
 	PX_VERDICT_FORWARDED = 1,
 	PX_VERDICT_DROPPED = 2, /* denied by the rules: the proxy answered 403 */
 	PX_VERDICT_ERROR = 3,	/* not judged: bad request, timeout, upstream failure */
+};
+
+enum px_ev_direction {
+	PX_DIR_UNKNOWN = 0, /* standalone */
+	PX_DIR_INGRESS = 1, /* the server endpoint's ingress redirect */
+	PX_DIR_EGRESS = 2,  /* the client endpoint's egress redirect */
 };
 
 /* What decided: an HTTP rule matched, none did, or no verdict was reached. */
@@ -54,22 +60,26 @@ struct px_access_event {
 	struct px_ev_peer src; /* the client */
 	struct px_ev_peer dst; /* the server as the client addressed it */
 	uint32_t url_len;      /* full length of the URL; url[] may hold less */
-	uint32_t pad;
+	uint8_t direction;     /* enum px_ev_direction: which redirect brought the flow */
+	uint8_t pad[3];
+	char rule_name[96];    /* the policy rule that allowed (transparent mode), or "" */
 	char method[16];
 	char host[128];
 	char url[512];	 /* request target as judged (path and query) */
 	char reason[64]; /* "no HTTP rule matched", "bad request: ...", ... */
 };
 
-_Static_assert(sizeof(struct px_access_event) == 808, "ABI");
+_Static_assert(sizeof(struct px_access_event) == 904, "ABI");
 
 struct strbuf;
 
 /*
  * Appends ev as one JSON object (no newline) with Hubble's field names:
- * time, verdict, source/destination {ip, port, identity}, l7 {type
+ * time, verdict, source/destination {ip, port, identity},
+ * traffic_direction (INGRESS|EGRESS, transparent mode), l7 {type
  * REQUEST|RESPONSE, latency_ns, http {code, method, url, protocol}}, plus
- * rule and reason. Returns 0 or -ENOMEM.
+ * rule (index and line in the rules file, or the policy rule's name) and
+ * reason. Returns 0 or -ENOMEM.
  */
 int px_access_format_json(const struct px_access_event *ev, struct strbuf *sb);
 

@@ -4,8 +4,12 @@
  * accepted on --listen is proxied to --upstream, each request judged by the
  * HTTP rules of --rules. Transparent mode (--transparent): the datapath
  * hands redirected connections to listeners on 127.0.0.1 at the ingress and
- * egress proxy ports; each goes to its original destination. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP
- * reloads the rules file (a bad file is reported and changes nothing).
+ * egress proxy ports; each goes to its original destination, each request
+ * judged by velumd's L7 snapshot (--control: the policy's rules for that
+ * flow's endpoints, direction, port and peer) or, for tests, by one rules
+ * file for every flow (--rules). SIGTERM or SIGINT stop it cleanly (exit
+ * 0); SIGHUP reloads the rules file (a bad file is reported and changes
+ * nothing).
  * Exit status 2 for bad arguments or a bad rules file, 1 for other errors.
  */
 #include <arpa/inet.h>
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "proxy/ctlclient.h"
 #include "proxy/proxy.h"
 #include "proxy/rules.h"
 #include "velum/proxy.h"
@@ -32,8 +37,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: velum-proxy --listen ADDR:PORT --upstream ADDR:PORT --rules FILE [options]\n"
-		"       velum-proxy --transparent [--ingress-port P] [--egress-port P] --rules FILE "
-		"[options]\n"
+		"       velum-proxy --transparent [--ingress-port P] [--egress-port P] "
+		"(--control SOCKET | --rules FILE) [options]\n"
 		"  --listen ADDR:PORT          where clients connect (port 0: any free port)\n"
 		"  --upstream ADDR:PORT        the server every connection goes to\n"
 		"  --rules FILE                JSON or YAML list of Cilium HTTP rules\n"
@@ -41,6 +46,9 @@ static void usage(FILE *f)
 		"(docs/proxy-redirect.md)\n"
 		"  --ingress-port P, --egress-port P\n"
 		"                              transparent listeners on 127.0.0.1 (10000-20000)\n"
+		"  --control SOCKET            transparent: velumd's control socket, for the L7 "
+		"snapshots\n"
+		"                              (every request is denied until the first)\n"
 		"  --pin-dir DIR               the datapath's pins, for identities "
 		"(default /sys/fs/bpf/velum)\n"
 		"  --threads N                 worker threads (default: one per CPU)\n"
@@ -165,6 +173,11 @@ static void metrics_serve(struct px_server *srv, int lfd)
 	close(fd);
 }
 
+static void publish_snapshot(void *srv, struct pol_l7_snapshot *s)
+{
+	px_server_set_snapshot(srv, s);
+}
+
 static int serve(struct px_server *srv, const char *rules_path, int mfd)
 {
 	struct signalfd_siginfo si;
@@ -191,6 +204,10 @@ static int serve(struct px_server *srv, const char *rules_path, int mfd)
 			metrics_serve(srv, mfd);
 		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
+		if (si.ssi_signo == SIGHUP && !rules_path) {
+			pr_info("SIGHUP: no rules file to reload (the rules come from velumd)\n");
+			continue;
+		}
 		if (si.ssi_signo == SIGHUP) {
 			struct errbuf eb = { 0 };
 			struct px_rules *rs = px_rules__load(rules_path, &eb);
@@ -228,6 +245,7 @@ int main(int argc, char **argv)
 		{ "ingress-port", required_argument, NULL, 'i' },
 		{ "egress-port", required_argument, NULL, 'g' },
 		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -239,7 +257,8 @@ int main(int argc, char **argv)
 		.max_conns_per_source = 16384,
 		.access_fd = -1,
 	};
-	const char *rules_path = NULL, *access = NULL, *metrics = NULL;
+	const char *rules_path = NULL, *access = NULL, *metrics = NULL, *control = NULL;
+	struct px_control *ctl = NULL;
 	bool have_listen = false, have_upstream = false;
 	struct errbuf eb = { 0 };
 	struct px_server *srv;
@@ -312,6 +331,9 @@ int main(int argc, char **argv)
 		case 'p':
 			cfg.pin_dir = optarg;
 			break;
+		case 'c':
+			control = optarg;
+			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
 			break;
@@ -327,20 +349,22 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (cfg.transparent ? optind < argc || have_listen || have_upstream || !rules_path ||
-				      (!cfg.ports[0] && !cfg.ports[1]) :
+	if (cfg.transparent ? optind < argc || have_listen || have_upstream ||
+				      !rules_path == !control || (!cfg.ports[0] && !cfg.ports[1]) :
 			      optind < argc || !have_listen || !have_upstream || !rules_path ||
-				      cfg.ports[0] || cfg.ports[1]) {
+				      control || cfg.ports[0] || cfg.ports[1]) {
 		fprintf(stderr,
 			cfg.transparent ?
-				"velum-proxy: --transparent takes --rules and a proxy port, "
-				"not --listen or --upstream\n" :
-				"velum-proxy: --listen, --upstream and --rules are required\n");
+				"velum-proxy: --transparent takes a proxy port and either "
+				"--control or --rules, not --listen or --upstream\n" :
+				"velum-proxy: --listen, --upstream and --rules are required "
+				"(--control is for --transparent)\n");
 		usage(stderr);
 		return 2;
 	}
-	rules = px_rules__load(rules_path, &eb);
-	if (!rules) {
+	cfg.snapshots = control != NULL;
+	rules = rules_path ? px_rules__load(rules_path, &eb) : NULL;
+	if (rules_path && !rules) {
 		fprintf(stderr, "velum-proxy: %s\n", errbuf_empty(&eb) ? strerror(errno) : eb.msg);
 		return 2;
 	}
@@ -382,6 +406,15 @@ int main(int argc, char **argv)
 		px_server__free(srv);
 		return 1;
 	}
+	if (control) {
+		ctl = px_control__start(control, publish_snapshot, srv, &eb);
+		if (!ctl) {
+			fprintf(stderr, "velum-proxy: %s\n",
+				errbuf_empty(&eb) ? strerror(errno) : eb.msg);
+			px_server__free(srv);
+			return 1;
+		}
+	}
 	if (cfg.transparent) {
 		printf("listening on 127.0.0.1 ports ingress %u egress %u (transparent)\n",
 		       cfg.ports[0], cfg.ports[1]);
@@ -403,6 +436,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 serve:
 	err = serve(srv, rules_path, mfd);
+	px_control__stop(ctl);
 	px_server__free(srv);
 	if (mfd >= 0) {
 		close(mfd);

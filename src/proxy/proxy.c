@@ -30,6 +30,7 @@
 #include "datapath/dp.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
+#include "policy/l7snap.h"
 #include "proxy/rules.h"
 #include "proxy/session.h"
 #include "velum/ipcache.h"
@@ -87,6 +88,8 @@ struct px_worker {
 	struct px_link heads, idles; /* list heads, oldest first */
 	struct px_rules *rules;	     /* this worker's reference to the current set */
 	unsigned rules_gen;
+	struct pol_l7_snapshot *snap; /* cfg.snapshots: this worker's reference */
+	unsigned snap_gen;
 	struct strbuf line;
 };
 
@@ -106,6 +109,8 @@ struct px_server {
 	pthread_mutex_t lock; /* rules, sources */
 	struct px_rules *rules;
 	unsigned rules_gen; /* read without the lock */
+	struct pol_l7_slot slot; /* cfg.snapshots: velumd's current L7 snapshot */
+	unsigned snap_gen;	 /* read without the lock */
 	struct hmap sources;
 	unsigned nconns;
 };
@@ -184,6 +189,105 @@ static struct px_rules *worker_rules(void *arg)
 		pthread_mutex_unlock(&srv->lock);
 	}
 	return px_rules__get(w->rules);
+}
+
+/* --- velumd's L7 snapshot (cfg.snapshots) --- */
+
+void px_server_set_snapshot(struct px_server *srv, struct pol_l7_snapshot *s)
+{
+	pol_l7_slot_publish(&srv->slot, s);
+	__atomic_add_fetch(&srv->snap_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* The worker's reference to the current snapshot (NULL before the first), refreshed when it changed. */
+static struct pol_l7_snapshot *worker_snapshot(struct px_worker *w)
+{
+	unsigned gen = __atomic_load_n(&w->srv->snap_gen, __ATOMIC_ACQUIRE);
+
+	if (gen != w->snap_gen) {
+		pol_l7_snapshot__put(w->snap);
+		w->snap = pol_l7_slot_acquire(&w->srv->slot);
+		w->snap_gen = gen;
+	}
+	return w->snap;
+}
+
+static void snapshot_put(void *s)
+{
+	pol_l7_snapshot__put(s);
+}
+
+/* Fills d from one direction's verdict. */
+static void verdict_to_decision(const struct pol_l7_snapshot *snap, const struct pol_l7_verdict *v,
+				struct px_decision *d, unsigned slot)
+{
+	const char *name;
+
+	d->allowed = v->allowed;
+	d->reason = pol_l7_reason_name(v->reason);
+	if (!v->allowed || v->reason != POL_L7_MATCHED)
+		return;
+	d->rule = v->http_index;
+	if (v->matcher && v->http_index >= 0)
+		d->matched[slot] = pol_http_matcher_rule(v->matcher, (size_t)v->http_index);
+	name = pol_l7_snapshot_rule_name(snap, v->rule_id);
+	if (name)
+		snprintf(d->rule_name, sizeof(d->rule_name), "%s", name);
+}
+
+/*
+ * Judges a redirected request by velumd's snapshot (docs/proxy-redirect.md,
+ * "Both directions"): the client endpoint's egress rules toward the
+ * server's identity when the egress redirect brought the flow, then the
+ * server endpoint's ingress rules toward the client's identity; a request
+ * must pass both. One snapshot judges it wholly. Before velumd has sent
+ * one, every request is denied.
+ */
+static void decide_snapshot(void *arg, const struct px_session *s,
+			    const struct pol_http_request *req, struct px_decision *d)
+{
+	struct px_worker *w = arg;
+	struct pol_l7_snapshot *snap = worker_snapshot(w);
+	struct pol_l7_verdict v;
+	bool judged = false;
+
+	memset(d, 0, sizeof(*d));
+	d->rule = -1;
+	if (!snap) {
+		d->reason = "no L7 policy from velumd yet";
+		return;
+	}
+	d->hold = pol_l7_snapshot__get(snap);
+	d->hold_put = snapshot_put;
+	if (s->direction == PX_DIR_EGRESS && s->src_ep) {
+		pol_l7_snapshot_decide(snap, s->src_ep, POL_EGRESS, s->dst.identity, s->dst.port,
+				       req, &v);
+		verdict_to_decision(snap, &v, d, 0);
+		if (!d->allowed)
+			return;
+		judged = true;
+	}
+	if (s->dst_ep) {
+		struct px_decision in = { .rule = -1 };
+
+		pol_l7_snapshot_decide(snap, s->dst_ep, POL_INGRESS, s->src.identity,
+				       s->dst.port, req, &v);
+		verdict_to_decision(snap, &v, &in, 1);
+		/* The egress side's "matched" stays the named one unless ingress named its own. */
+		if (!in.allowed || !judged || v.reason == POL_L7_MATCHED) {
+			d->allowed = in.allowed;
+			d->reason = in.reason;
+			d->rule = in.rule;
+			memcpy(d->rule_name, in.rule_name, sizeof(d->rule_name));
+		}
+		d->matched[1] = in.matched[1];
+		judged = true;
+	}
+	if (!judged) {
+		/* Redirected but neither end a local endpoint: nothing to judge by. */
+		d->allowed = false;
+		d->reason = "no endpoint for this flow";
+	}
 }
 
 void px_server_set_rules(struct px_server *srv, struct px_rules *rules)
@@ -598,7 +702,7 @@ static void on_upstream(struct px_handler *h, uint32_t events)
  */
 static bool transparent_peers(struct px_server *srv, const struct sockaddr_storage *peer,
 			      const struct sockaddr_storage *local, struct px_ev_peer *src,
-			      struct px_ev_peer *dst)
+			      struct px_ev_peer *dst, uint32_t *src_ep, uint32_t *dst_ep)
 {
 	const struct sockaddr_in *p = (const void *)peer, *l = (const void *)local;
 	struct velum_ipcache_value v;
@@ -613,11 +717,15 @@ static bool transparent_peers(struct px_server *srv, const struct sockaddr_stora
 	if (srv->ipcache) {
 		int e = dp_ipcache_lookup(srv->ipcache, p->sin_addr.s_addr, &v);
 
-		if (!e || e == -ENOENT)
+		if (!e || e == -ENOENT) {
 			src->identity = v.identity;
+			*src_ep = !e && (v.flags & VELUM_IPCACHE_F_LOCAL_EP) ? v.ep_id : 0;
+		}
 		e = dp_ipcache_lookup(srv->ipcache, l->sin_addr.s_addr, &v);
-		if (!e || e == -ENOENT)
+		if (!e || e == -ENOENT) {
 			dst->identity = v.identity;
+			*dst_ep = !e && (v.flags & VELUM_IPCACHE_F_LOCAL_EP) ? v.ep_id : 0;
+		}
 	}
 	return true;
 }
@@ -634,6 +742,7 @@ static void on_accept(struct px_handler *h, uint32_t events)
 		struct sockaddr_storage peer, local;
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		struct px_ev_peer src, dst;
+		uint32_t src_ep = 0, dst_ep = 0;
 		struct px_conn *c;
 		int fd, one = 1;
 
@@ -649,7 +758,7 @@ static void on_accept(struct px_handler *h, uint32_t events)
 			memset(&local, 0, sizeof(local));
 		peer_of(&local, &dst);
 		if (w->srv->cfg.transparent &&
-		    !transparent_peers(w->srv, &peer, &local, &src, &dst)) {
+		    !transparent_peers(w->srv, &peer, &local, &src, &dst, &src_ep, &dst_ep)) {
 			close(fd);
 			w->stats.refused_conns++;
 			continue;
@@ -676,6 +785,12 @@ static void on_accept(struct px_handler *h, uint32_t events)
 		link_init(&c->head_link);
 		link_init(&c->idle_link);
 		px_session_init(&c->s, &w->ctx, &src, &dst);
+		if (w->srv->cfg.transparent) {
+			c->s.src_ep = src_ep;
+			c->s.dst_ep = dst_ep;
+			c->s.direction = l->mark == VELUM_MARK_MAGIC_PROXY_EGRESS ? PX_DIR_EGRESS :
+										    PX_DIR_INGRESS;
+		}
 		w->stats.open_conns++;
 		conn_run(c);
 	}
@@ -847,7 +962,11 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 		.emit = worker_emit,
 		.emit_arg = w,
 	};
-	w->rules = px_rules__get(srv->rules);
+	if (srv->cfg.snapshots) {
+		w->ctx.decide = decide_snapshot;
+		w->ctx.decide_arg = w;
+	}
+	w->rules = srv->rules ? px_rules__get(srv->rules) : NULL;
 	w->rules_gen = srv->rules_gen;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd == -1)
@@ -878,6 +997,7 @@ static void worker_fini(struct px_worker *w)
 	if (w->epfd >= 0)
 		close(w->epfd);
 	px_rules__put(w->rules);
+	pol_l7_snapshot__put(w->snap);
 	px_pool_drain(&w->pool);
 	strbuf_free(&w->line);
 }
@@ -898,6 +1018,7 @@ struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *r
 	}
 	srv->cfg = *cfg;
 	srv->rules = rules;
+	pthread_mutex_init(&srv->slot.lock, NULL);
 	srv->events_fd = -1;
 	srv->bound = cfg->listen;
 	srv->bound_len = cfg->listen_len;
@@ -999,6 +1120,8 @@ void px_server__free(struct px_server *srv)
 		close(srv->events_fd);
 	dp_ipcache_reader__close(srv->ipcache);
 	px_rules__put(srv->rules);
+	pol_l7_slot_publish(&srv->slot, NULL);
+	pthread_mutex_destroy(&srv->slot.lock);
 	hmap_destroy(&srv->sources);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->workers);

@@ -24,6 +24,7 @@
 #include "lib/strbuf.h"
 
 struct px_rules;
+struct pol_l7_snapshot;
 
 struct px_config {
 	struct sockaddr_storage listen;
@@ -40,13 +41,14 @@ struct px_config {
 	const char *pin_dir;	       /* the datapath's pins (ipcache); NULL: default */
 	int access_fd;		       /* JSON lines of access events, or -1 */
 	const char *events_socket;     /* unix datagram socket for binary events, or NULL */
+	bool snapshots; /* transparent: judge by velumd's L7 snapshots (px_server_set_snapshot()) */
 };
 
 struct px_server;
 
 /*
  * Binds the listeners (cfg->listen; port 0 picks one, the same for every
- * worker). Takes rules. Returns a new server (free with px_server__free())
+ * worker). Takes rules (NULL with cfg->snapshots). Returns a new server (free with px_server__free())
  * or NULL with errno set and eb filled.
  */
 struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *rules,
@@ -60,6 +62,13 @@ const struct sockaddr_storage *px_server_addr(const struct px_server *srv, sockl
 int px_server_start(struct px_server *srv);
 /* Stops the workers and waits for them; every connection is closed. */
 void px_server_stop(struct px_server *srv);
+
+/*
+ * With cfg.snapshots: publishes velumd's L7 snapshot (takes s); each
+ * request is then judged wholly by it. Until the first, every redirected
+ * request is denied. Thread-safe.
+ */
+void px_server_set_snapshot(struct px_server *srv, struct pol_l7_snapshot *s);
 
 /* Publishes a new rule set (takes it); requests already judged keep theirs. */
 void px_server_set_rules(struct px_server *srv, struct px_rules *rules);

@@ -26,7 +26,7 @@ px_core_srcs := src/proxy/session.c src/proxy/rules.c src/proxy/access.c
 CPPFLAGS += -I$(LLHTTP_INC)
 
 bins += velum-proxy
-velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c $(px_core_srcs)
+velum-proxy_srcs := src/proxy/main.c src/proxy/proxy.c src/proxy/control.c $(px_core_srcs)
 velum-proxy_deps = $(llhttp_objs) $(dp_lib)
 velum-proxy_libs := libbpf
 velum-proxy_ldlibs := -lpthread

@@ -52,10 +52,12 @@ void px_rules_decide(const struct px_rules *rs, const struct pol_http_request *r
 	size_t i;
 	int r = pol_http_matcher_match(rs->m, req, &i);
 
+	memset(out, 0, sizeof(*out));
 	if (r > 0) {
 		out->allowed = true;
 		out->rule = (int)i;
-		out->line = pol_http_matcher_rule(rs->m, i)->line;
+		out->matched[0] = pol_http_matcher_rule(rs->m, i);
+		out->line = out->matched[0]->line;
 		out->reason = "matched";
 		return;
 	}

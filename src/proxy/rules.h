@@ -23,12 +23,34 @@ struct px_rules {
 	unsigned refs; /* atomic */
 };
 
+/* The most HTTP rules one request can be judged by: the client endpoint's egress and the server's ingress. */
+#define PX_MAX_MATCHED 2
+
 struct px_decision {
 	bool allowed;
-	int rule;	    /* index of the rule that allowed, or -1 */
+	int rule;	    /* index of the rule that allowed in its list, or -1 */
 	unsigned line;	    /* its line in the rules file, or 0 */
 	const char *reason; /* static text */
+	char rule_name[96]; /* the policy rule that allowed (from velumd's snapshot), or "" */
+	/*
+	 * The HTTP rules that allowed (one per direction judged; NULL for
+	 * none or "any request"), for their headerMatches actions. Valid until
+	 * px_decision_release().
+	 */
+	const struct pol_http_rule *matched[PX_MAX_MATCHED];
+	void *hold;		    /* what keeps matched alive */
+	void (*hold_put)(void *hold); /* drops it */
 };
+
+/* Drops what d holds (its matched rules die with it). */
+static inline void px_decision_release(struct px_decision *d)
+{
+	if (d->hold_put)
+		d->hold_put(d->hold);
+	d->hold = NULL;
+	d->hold_put = NULL;
+	d->matched[0] = d->matched[1] = NULL;
+}
 
 /*
  * Loads a JSON or YAML list of Cilium HTTP rules (the `rules.http` array
@@ -53,7 +75,8 @@ void px_rules__put(struct px_rules *rs);
  * Judges req: allowed when any rule matches (Cilium: a request passes if
  * any rule matches; an empty list allows nothing). An answer the regex
  * engine could not give denies (reason "matcher error"), never passes.
- * Fills *out. Borrows both.
+ * Fills *out (out->matched[0] is the rule that allowed, borrowed from rs:
+ * out holds no reference). Borrows both.
  */
 void px_rules_decide(const struct px_rules *rs, const struct pol_http_request *req,
 		     struct px_decision *out);

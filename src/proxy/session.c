@@ -675,6 +675,7 @@ static void fill_request_event(struct px_session *s, struct px_access_event *ev,
 	ev->rule = PX_RULE_NONE;
 	ev->src = s->src;
 	ev->dst = s->dst;
+	ev->direction = s->direction;
 	copy_str(ev->method, sizeof(ev->method), m.p, m.len);
 	if (j) {
 		copy_str(ev->host, sizeof(ev->host), j->req.host.p ? j->req.host.p : "",
@@ -713,6 +714,7 @@ static void refuse(struct px_session *s, enum px_local code, bool have_head)
 		p->ev.rule = PX_RULE_NONE;
 		p->ev.src = s->src;
 		p->ev.dst = s->dst;
+		p->ev.direction = s->direction;
 	}
 	p->ev.verdict = PX_VERDICT_ERROR;
 	snprintf(p->ev.reason, sizeof(p->ev.reason), "bad request: %s",
@@ -743,6 +745,11 @@ static void forward_head(struct px_session *s, const struct judged *j, size_t he
 	buf_put(s->uout, v.p, v.len);
 	buf_put(s->uout, "\r\n", 2);
 	buf_put(s->uout, eol + 1, head_len - (size_t)(eol + 1 - h));
+}
+
+static void rules_put(void *rs)
+{
+	px_rules__put(rs);
 }
 
 /*
@@ -783,18 +790,25 @@ static bool handle_head(struct px_session *s)
 		refuse(s, PX_LOCAL_400, true);
 		return true;
 	}
-	rs = s->ctx->rules_get(s->ctx->rules_arg);
-	px_rules_decide(rs, &j.req, &d);
-	px_rules__put(rs);
+	if (s->ctx->decide) {
+		s->ctx->decide(s->ctx->decide_arg, s, &j.req, &d);
+	} else {
+		rs = s->ctx->rules_get(s->ctx->rules_arg);
+		px_rules_decide(rs, &j.req, &d);
+		d.hold = rs;
+		d.hold_put = rules_put;
+	}
 	s->ctx->stats->received++;
 	p = q_push(s);
 	if (!p) {
+		px_decision_release(&d);
 		s->fatal = true;
 		return true;
 	}
 	fill_request_event(s, &p->ev, &j);
 	p->ev.rule = d.rule;
 	p->ev.rule_line = d.line;
+	copy_str(p->ev.rule_name, sizeof(p->ev.rule_name), d.rule_name, strlen(d.rule_name));
 	copy_str(p->ev.reason, sizeof(p->ev.reason), d.reason, strlen(d.reason));
 	p->t0 = mono_ns(s->ctx);
 	p->is_head = s->req.method == HTTP_HEAD;
@@ -819,6 +833,7 @@ static bool handle_head(struct px_session *s)
 			s->rstate = PX_RS_DONE;
 		}
 	}
+	px_decision_release(&d);
 	emit(s, &p->ev);
 	s->cin->off = s->cparse;
 	if (s->rstate == PX_RS_DONE)

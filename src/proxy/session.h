@@ -38,6 +38,9 @@
 #define PX_MAX_PIPELINE 16
 
 struct px_rules;
+struct px_decision;
+struct px_session;
+struct pol_http_request;
 
 /* A byte buffer from a pool: data[off, len) is what is still to be used. */
 struct px_buf {
@@ -80,6 +83,14 @@ struct px_ctx {
 	/* The current rule set; a request holds its own reference while judged. */
 	struct px_rules *(*rules_get)(void *arg);
 	void *rules_arg;
+	/*
+	 * When set, judges requests instead of rules_get (transparent mode:
+	 * velumd's L7 snapshot, by the session's flow). Fills *out, holding
+	 * what out->matched needs until px_decision_release().
+	 */
+	void (*decide)(void *arg, const struct px_session *s, const struct pol_http_request *req,
+		       struct px_decision *out);
+	void *decide_arg;
 	/* Called for every access event; may be NULL. */
 	void (*emit)(void *arg, const struct px_access_event *ev);
 	void *emit_arg;
@@ -150,7 +161,10 @@ struct px_session {
 	struct px_pending *q; /* ring of PX_MAX_PIPELINE, from the pool while non-empty */
 	uint8_t qhead, qlen;
 	struct px_ev_peer src, dst;
-	const char *why; /* reason of the last local error, for events */
+	/* Transparent mode: the flow's endpoints (0: not a local endpoint) and redirect. */
+	uint32_t src_ep, dst_ep;
+	uint8_t direction; /* enum px_ev_direction */
+	const char *why;   /* reason of the last local error, for events */
 };
 
 /* Prepares s for a new client connection. src/dst name the peers in events. */

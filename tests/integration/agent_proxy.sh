@@ -7,9 +7,10 @@
 # proxy comes back by itself with the same ports within a second; a velumd
 # restart re-adopts the running proxy and a redirected keep-alive connection
 # survives it; an HTTP policy sends the endpoint's port-80 flows through
-# the proxy (which denies every request until it has rules: fail closed,
-# 403 with the connection kept); --proxy off ends the proxy and refuses
-# HTTP rules again.
+# the proxy, which judges them by the policy's rules (velumd hands them over
+# the control socket, again after each restart): the allowed request
+# answered, any other 403 with the connection kept; --proxy off ends the
+# proxy and refuses HTTP rules again.
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_proxy: not root, skipped"
@@ -85,22 +86,27 @@ YAML
 run 0 policy import "$T/l7.yaml"
 run 0 status -o json
 json 'j["proxy"]["redirects"] >= 1'
+json 'j["proxy"]["control"]["connected"] and j["proxy"]["control"]["acked"]'
 run 0 bpf policy get server -o json
 json 'any(e.get("proxy_port") == '"$pin"' for e in j["entries"])'
 
-# the deathstar's API as the server; the proxy has no rules yet: 403, connection kept
+# the deathstar's API as the server: GET /v1 allowed, anything else 403 with the connection kept
 spawn_in "$T/ds.out" server "$top/build/bin/deathstar" --listen 0.0.0.0 --port 80
 for _ in $(seq 50); do
 	in_ep server curl -s -o /dev/null "http://127.0.0.1/v1" && break
 	sleep 0.1
 done
+out=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v1")
+[ "$out" = 200 ] || fail "GET /v1 through the proxy: '$out'"
+out=$(in_ep client curl -s -m 5 -w ' %{http_code}' -X PUT "http://$srv/v1/exhaust-port")
+[ "$out" = "$(printf 'Access denied\r\n 403')" ] || fail "PUT /v1/exhaust-port: '$out'"
 cat >"$T/keep.py" <<'PY'
 import socket, sys, time
 # two requests on one keep-alive connection, the second after the file
 # named by argv[2] appears (the test restarts velumd in between)
 s = socket.create_connection((sys.argv[1], 80), timeout=10)
 def ask():
-    s.sendall(b"GET /v1 HTTP/1.1\r\nHost: deathstar\r\n\r\n")
+    s.sendall(b"GET /v2 HTTP/1.1\r\nHost: deathstar\r\n\r\n")
     buf = b""
     while b"Access denied" not in buf:
         d = s.recv(4096)
@@ -161,8 +167,10 @@ if [ "${load%.*}" -ge $((2 * $(nproc))) ]; then
 fi
 [ "$ms" -lt "$limit" ] || fail "the proxy came back after $ms ms"
 echo "proxy restarted after $ms_started ms, listening after $ms ms (load: $(cut -d' ' -f1 /proc/loadavg))"
-out=$(in_ep client curl -s -m 5 -w ' %{http_code}' "http://$srv/v1")
-[ "$out" = "$(printf 'Access denied\r\n 403')" ] || fail "after the restart: '$out'"
+out=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v1")
+[ "$out" = 200 ] || fail "GET /v1 after the restart: '$out' (the new proxy has the rules?)"
+out=$(in_ep client curl -s -m 5 -w ' %{http_code}' "http://$srv/v2")
+[ "$out" = "$(printf 'Access denied\r\n 403')" ] || fail "GET /v2 after the restart: '$out'"
 run 0 status -o json
 json 'j["proxy"]["restarts"] == 1 and j["proxy"]["pid"] == '"$pid2"
 
