@@ -8,10 +8,12 @@
 # after the other. Every verdict shown comes from the kernel (requests and
 # uploads that pass or time out) and from velum's flow log.
 #
-# L7 (policy 3) needs velum's HTTP proxy, and velumd does not yet hand the
-# proxy a policy's HTTP rules: the demo runs velumd without the proxy, the
-# agent refuses the L7 policy (as Cilium does with its proxy disabled) and the
-# demo shows the offline trace of what the proxy will answer, and says so.
+# L7 (policy 3) is enforced by velum's HTTP proxy (velumd --proxy on): the
+# deathstar's port-80 flows go through it, and the tiefighter's PUT
+# /v1/exhaust-port gets 403 Access denied while landing still works.
+#
+# Each act checks its outcome against the paper's story; the demo exits 1
+# if any differs (and says which).
 #
 # Needs root. Everything it makes (agent state, namespaces, veths, pins,
 # processes) has names unique to this run and is removed on exit.
@@ -26,6 +28,7 @@ pins=/sys/fs/bpf/velum-sw$run
 export VELUM_SOCKET=$state/velum.sock
 pids=()
 agent=
+differs=()
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 run_cmd() {
@@ -33,6 +36,13 @@ run_cmd() {
 	"$@"
 }
 velum() { "$bin/velum" "$@"; }
+# story WHAT EXPECTED ACTUAL: the story says WHAT gives EXPECTED
+story() {
+	if [ "$2" != "$3" ]; then
+		differs+=("$1: expected '$2', got '$3'")
+		printf '\033[1m(differs from the story: %s: expected %s, got %s)\033[0m\n' "$1" "$2" "$3"
+	fi
+}
 
 cleanup() {
 	set +e
@@ -44,6 +54,12 @@ cleanup() {
 		kill "$agent" 2>/dev/null
 		wait "$agent" 2>/dev/null
 	fi
+	# the proxy outlives velumd by design: end ours (the pid file names it)
+	if [ -s "$state/proxy.pid" ]; then
+		read -r ppid _ <"$state/proxy.pid"
+		[ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = velum-proxy ] && kill "$ppid"
+	fi
+	"$bin/velum-dp" --pin-dir "$pins" proxy-routing off >/dev/null 2>&1
 	"$bin/velum-dp" --pin-dir "$pins" --netns-prefix "velum-sw$run-" destroy >/dev/null 2>&1
 	wait 2>/dev/null
 	rm -rf "$state"
@@ -58,7 +74,7 @@ fi
 say "Starting velumd (state $state)"
 "$bin/velumd" --state-dir "$state" --socket "$VELUM_SOCKET" --pin-dir "$pins" \
 	--pool 10.212.0.0/24 --ifname-prefix "sw$((run % 100000))x" --netns-prefix "velum-sw$run-" \
-	--metrics off >"$state/velumd.log" 2>&1 &
+	--metrics off --proxy on >"$state/velumd.log" 2>&1 &
 agent=$!
 for _ in $(seq 100); do
 	[ -S "$VELUM_SOCKET" ] && velum status >/dev/null 2>&1 && break
@@ -108,18 +124,30 @@ start_deathstar() {
 }
 start_deathstar
 
-# ship METHOD PATH: a request from a ship, as in the paper
+# ship WHO METHOD PATH EXPECTED: a request from a ship, as in the paper;
+# EXPECTED is the story's outcome: landed, index (the API's description),
+# denied (403 Access denied), timeout (the kernel dropped it) or exploded
 ship() {
-	local who=$1 method=$2 path=$3 out rc=0
+	local who=$1 method=$2 path=$3 out rc=0 got
 	printf '$ velum endpoint exec %s -- curl -s -m 3 -X%s http://deathstar%s\n' "$who" "$method" "$path"
 	out=$(velum endpoint exec "$who" -- curl -s -m 3 -X"$method" "http://$ds_ip$path") || rc=$?
 	if [ "$rc" = 28 ]; then
 		echo "(no answer: the request timed out; the kernel dropped it)"
+		got=timeout
 	elif [ "$rc" != 0 ]; then
 		echo "(curl failed: exit $rc)"
+		got="curl exit $rc"
 	else
 		printf '%s\n' "$out"
+		case $out in
+		"Ship landed") got=landed ;;
+		"Access denied"*) got=denied ;;
+		"Panic: deathstar exploded"*) got=exploded ;;
+		*'"name": "Death Star"'*) got=index ;;
+		*) got="an unexpected answer" ;;
+		esac
 	fi
+	story "$who $method $path" "$4" "$got"
 }
 
 # uploads SERVER: how many uploads of the API log the server has received
@@ -132,22 +160,28 @@ uploads() {
 }
 
 say "1. No policy: every ship may land, the log goes to both FTP servers"
-ship tiefighter POST /v1/request-landing
-ship xwing POST /v1/request-landing
-sleep 3
+ship tiefighter POST /v1/request-landing landed
+ship xwing POST /v1/request-landing landed
+for _ in $(seq 40); do
+	[ "$(uploads ftp-updated)" -ge 1 ] && [ "$(uploads ftp-maintenance)" -ge 1 ] && break
+	sleep 0.25
+done
 echo "API log uploads received: ftp-updated $(uploads ftp-updated), ftp-maintenance $(uploads ftp-maintenance)"
+story "uploads to ftp-updated without policy" yes "$([ "$(uploads ftp-updated)" -ge 1 ] && echo yes || echo no)"
+story "uploads to ftp-maintenance without policy" yes "$([ "$(uploads ftp-maintenance)" -ge 1 ] && echo yes || echo no)"
 
 say "2. Policy 1, L3 ingress by label: only org=empire may reach the deathstar"
 run_cmd velum policy import "$pol/l3-ingress.yaml"
-ship tiefighter POST /v1/request-landing
-ship xwing POST /v1/request-landing
+ship tiefighter POST /v1/request-landing landed
+ship xwing POST /v1/request-landing timeout
 run_cmd velum observe --last 4 --to deathstar --verdict DROPPED
 
 say "   An empire ship can still hit the exhaust port: L3/L4 cannot see API calls"
-ship tiefighter PUT /v1/exhaust-port
+ship tiefighter PUT /v1/exhaust-port exploded
 sleep 0.5
 if kill -0 "$ds_pid" 2>/dev/null; then
 	echo "(the deathstar is still running)"
+	story "the deathstar after PUT /v1/exhaust-port with L3 only" exploded running
 else
 	echo "(the deathstar process exited: it exploded; restarting it)"
 	start_deathstar
@@ -158,7 +192,7 @@ run_cmd velum policy import "$pol/l3-egress.json"
 sleep 0.5 # uploads already under way when the policy came finish first
 before_up=$(uploads ftp-updated)
 before_mt=$(uploads ftp-maintenance)
-ship tiefighter GET /v1
+ship tiefighter GET /v1 index
 # the deathstar tries both servers every 2 s: wait for two more rounds (at most 10 s)
 for _ in $(seq 40); do
 	[ "$(uploads ftp-updated)" -ge $((before_up + 2)) ] && break
@@ -166,23 +200,35 @@ for _ in $(seq 40); do
 done
 echo "API log uploads received by ftp-updated: $before_up -> $(uploads ftp-updated) (they keep arriving)"
 echo "API log uploads received by ftp-maintenance: $before_mt -> $(uploads ftp-maintenance) (they are dropped)"
+story "uploads to ftp-updated under policy 2" yes "$([ "$(uploads ftp-updated)" -ge $((before_up + 2)) ] && echo yes || echo no)"
+story "uploads to ftp-maintenance under policy 2" "$before_mt" "$(uploads ftp-maintenance)"
 run_cmd velum observe --last 2 --from deathstar --to ftp-maintenance
 
 say "4. Policy 3, L7 allow-list: only POST /v1/request-landing and GET /v1"
-echo "velumd does not yet hand its HTTP proxy a policy's rules, so the demo runs it without"
-echo "the proxy. Like Cilium with its proxy disabled, the agent refuses L7 rules rather than"
-echo "enforce them partly; nothing changes:"
-run_cmd velum policy import "$pol/l7-http.yaml" || true
+echo "It replaces policy 1 (same name): empire ships still reach port 80, now through"
+echo "velum's HTTP proxy, which judges every request by the allow-list."
+run_cmd velum policy import "$pol/l7-http.yaml"
+ship tiefighter POST /v1/request-landing landed
+ship tiefighter GET /v1 index
+ship tiefighter PUT /v1/exhaust-port denied
+sleep 0.5
+if kill -0 "$ds_pid" 2>/dev/null; then
+	echo "(the deathstar is still running: the request never reached it)"
+else
+	echo "(the deathstar process exited: the request reached it)"
+	story "the deathstar after PUT /v1/exhaust-port with L7" running exploded
+fi
+ship xwing POST /v1/request-landing timeout
 echo
-echo "What the policy decides, and what the proxy will answer (the offline trace on the"
-echo "demo's endpoints):"
-for req in "POST /v1/request-landing" "GET /v1" "PUT /v1/exhaust-port"; do
-	set -- $req
-	printf '\n$ velum policy trace --offline --endpoints endpoints.json --policy l7-http.yaml --policy l3-egress.json --from tiefighter --to deathstar --dport 80 --http-method %s --http-path %s\n' "$1" "$2"
-	velum policy trace --offline --endpoints "$top/examples/starwars/endpoints.json" \
-		--policy "$pol/l7-http.yaml" --policy "$pol/l3-egress.json" --from tiefighter \
-		--to deathstar --dport 80 --http-method "$1" --http-path "$2" | sed -n '/^Ingress/,$p'
-done
+echo "Why the exhaust port is closed (the live trace, from the agent's state):"
+run_cmd velum policy trace --from tiefighter --to deathstar --dport 80 --http-method PUT --http-path /v1/exhaust-port
 
 say "What the kernel enforces for the deathstar now"
 run_cmd velum bpf policy get deathstar
+
+if [ "${#differs[@]}" -ne 0 ]; then
+	say "The outcome differs from the paper's story in ${#differs[@]} place(s):"
+	printf '  %s\n' "${differs[@]}"
+	exit 1
+fi
+say "Every act's outcome matches the paper's story."

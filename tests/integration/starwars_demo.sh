@@ -4,7 +4,8 @@
 # Runs the main job (examples/starwars/demo.sh: experiment 1 on real
 # namespaces) and checks what it shows: the requests and uploads the kernel
 # let through or drops after each policy, the flow log's attribution, the
-# refused L7 import, and that nothing of the run is left behind.
+# L7 policy enforced by the proxy (403 for the exhaust port, the deathstar
+# alive), and that nothing of the run is left behind.
 set -euo pipefail
 bin=${1:?usage: starwars_demo.sh path/to/build/bin}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -55,12 +56,21 @@ read -r a b < <(sed -nE 's/.*received by ftp-maintenance: ([0-9]+) -> ([0-9]+) .
 expect "EGRESS DENIED (TCP Flags: SYN) BY default deny" "$s4"
 
 s5=$(section '4. Policy 3' 'What the kernel enforces')
-expect "nothing was changed" "$s5"
+expect "imported 1 policy" "$s5"
+[ "$(grep -c '^Ship landed' <<<"$s5")" = 1 ] || fail "policy 3: the tiefighter lands: $s5"
+expect '{"name": "Death Star"' "$s5"
+grep -q '^Access denied' <<<"$s5" || fail "policy 3: PUT /v1/exhaust-port is not answered 403 Access denied: $s5"
+expect "(the deathstar is still running: the request never reached it)" "$s5"
+expect "(no answer: the request timed out; the kernel dropped it)" "$s5"
+expect "L7 (HTTP): DENIED: the request matches no HTTP rule of CiliumNetworkPolicy default/deathstar-ingress" "$s5"
 expect 'HTTP: the proxy answers 403 Forbidden, body "Access denied"' "$s5"
-[ "$(grep -c 'Final verdict: ALLOWED' <<<"$s5")" = 2 ] || fail "L7 trace: two requests allowed: $s5"
+grep -q "differs from the story" "$out" && fail "the demo says an act differs from the story"
 
 s6=$(section 'What the kernel enforces' '$^')
 expect "CiliumRules l3-egress rules[0].egress[0]" "$s6"
+grep -qE '^Redirect +Ingress +k8s:class=tiefighter +TCP/80 +[0-9]+ ' <<<"$s6" ||
+	fail "the deathstar's port 80 is not redirected to the proxy for the tiefighter: $s6"
+expect "Every act's outcome matches the paper's story." "$s6"
 
 # nothing left behind
 run=$(sed -nE 's|.*Starting velumd \(state /[^ ]*velum-starwars\.([0-9]+)\..*|\1|p' "$out" | head -1)
@@ -68,6 +78,7 @@ if [ -n "$run" ]; then
 	ip netns list | grep -q "velum-sw$run-" && fail "namespaces left behind"
 	[ -e "/sys/fs/bpf/velum-sw$run" ] && fail "pins left behind"
 	pgrep -f "velum-starwars\.$run\." >/dev/null && fail "processes left behind"
+	pgrep -f "velum-sw$run" >/dev/null && fail "processes left behind (the proxy?)"
 else
 	fail "cannot find the run id in the output"
 fi
