@@ -16,20 +16,6 @@
 
 /* ---- identities ------------------------------------------------------------- */
 
-static struct eng_identity *identity_find(const struct pol_engine *e, uint32_t id)
-{
-	struct hnode *it;
-
-	hmap_for_each_hash(&e->identities, hash_mix64(id), it)
-	{
-		struct eng_identity *x = container_of(it, struct eng_identity, node);
-
-		if (x->id == id)
-			return x;
-	}
-	return NULL;
-}
-
 static bool sel_matches_identity(const struct eng_sel *s, const struct eng_identity *x)
 {
 	struct pol_sel_target t = { &x->labels, x->has_cidr ? &x->cidr : NULL };

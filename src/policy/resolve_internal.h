@@ -191,6 +191,20 @@ static inline int u32_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static inline struct eng_identity *identity_find(const struct pol_engine *e, uint32_t id)
+{
+	struct hnode *it;
+
+	hmap_for_each_hash(&e->identities, hash_mix64(id), it)
+	{
+		struct eng_identity *x = container_of(it, struct eng_identity, node);
+
+		if (x->id == id)
+			return x;
+	}
+	return NULL;
+}
+
 static inline struct eng_endpoint *endpoint_find(const struct pol_engine *e, uint32_t ep)
 {
 	struct hnode *it;
