@@ -736,26 +736,20 @@ static const char group_usage[] =
 	"\n"
 	"NAME is 'name' (namespace default), 'namespace/name', or 'name --namespace NS'.\n";
 
+static const struct cli_cmd verbs[] = {
+	/* clang-format off */
+	{ "create",	NULL,	cmd_create },
+	{ "delete",	"rm",	cmd_delete },
+	{ "list",	"ls",	cmd_list },
+	{ "get",	NULL,	cmd_get },
+	{ "label",	NULL,	cmd_label },
+	{ "config",	NULL,	cmd_config },
+	{ "exec",	NULL,	cmd_exec },
+	/* clang-format on */
+};
+
 int cli_endpoint(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(group_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (!strcmp(argv[1], "create"))
-		return cmd_create(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "delete") || !strcmp(argv[1], "rm"))
-		return cmd_delete(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "list") || !strcmp(argv[1], "ls"))
-		return cmd_list(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "get"))
-		return cmd_get(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "label"))
-		return cmd_label(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "config"))
-		return cmd_config(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "exec"))
-		return cmd_exec(argc - 1, argv + 1);
-	fprintf(stderr, "velum endpoint: unknown verb '%s'\n%s", argv[1], group_usage);
-	return CLI_EXIT_USAGE;
+	return cli_dispatch("velum endpoint", "verb", verbs, sizeof(verbs) / sizeof(verbs[0]),
+			    group_usage, argc, argv);
 }
