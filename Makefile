@@ -126,7 +126,7 @@ endef
 $(foreach t,$(unit_tests),$(eval $(call unit_rule,$(t))))
 unit_bins := $(foreach t,$(unit_tests),$(BUILD)/tests/$(notdir $(basename $(t))))
 
-.PHONY: all test test-unit check clean format
+.PHONY: all test test-unit check check-layers clean format
 all: $(foreach b,$(bins),$(BUILD)/bin/$(b))
 
 test-unit: $(unit_bins)
@@ -135,7 +135,11 @@ test-unit: $(unit_bins)
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; \
 	done
 
-test: all test-unit $(test_goals)
+# The include graph follows the layers of docs/architecture.md.
+check-layers:
+	@scripts/check-layers
+
+test: all test-unit check-layers $(test_goals)
 	@echo "all tests passed"
 
 # Installation: velumd, velum, the CNI plugin where runtimes look for plugins,
@@ -159,7 +163,7 @@ install: $(BUILD)/bin/velumd $(BUILD)/bin/velum-proxy $(BUILD)/bin/velum $(BUILD
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-check: all test-unit
+check: all test-unit check-layers
 	@out=$$(git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/' | xargs clang-format --dry-run 2>&1); \
 	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
 
