@@ -28,15 +28,6 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2)
 endif
 
-# Install missing Debian packages before anything reads pkg-config. Skipped for
-# `clean` and when a parent make already did it.
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
-ifndef VELUM_DEPS_DONE
-$(if $(shell ./scripts/ensure-deps >&2 && echo ok),,$(error ensure-deps failed))
-export VELUM_DEPS_DONE := 1
-endif
-endif
-
 CC := gcc
 CXX := g++
 CLANG := clang
@@ -73,12 +64,24 @@ core_objs := $(call obj,$(core_srcs))
 core_sobjs := $(call sobj,$(core_srcs))
 dp_objs := $(call obj,$(dp_srcs))
 
-$(BUILD)/obj/%.o: %.c
+# `deps` installs the Debian packages the build, tests and demos need
+# (scripts/ensure-deps; it only asks dpkg when all are there). Everything
+# that compiles waits for it (order-only), so `make test` and `make demo`
+# install what they need on a fresh machine, while `make -n` and `make clean`
+# install nothing. Sub-makes (MAKELEVEL > 0) rely on their parent's run.
+.PHONY: deps
+deps:
+ifeq ($(MAKELEVEL),0)
+	$(call msg,DEPS,scripts/ensure-deps)
+	$(Q)./scripts/ensure-deps
+endif
+
+$(BUILD)/obj/%.o: %.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.c
+$(BUILD)/san/%.o: %.c | deps
 	$(call msg,CC-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@

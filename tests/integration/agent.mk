@@ -5,7 +5,7 @@
 # runs as root). `make test-agent` (part of `make test` and
 # `make test-integration`).
 
-$(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c
+$(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
@@ -19,7 +19,7 @@ agent_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp 
 # one warning turned off there.
 ASAN_BUILD := $(BUILD)/asan
 .PHONY: asan-agent
-asan-agent:
+asan-agent: | deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) \
 		EXTRA_CFLAGS="$(SAN) -Wno-format-truncation" LDFLAGS="$(SAN)" \
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
