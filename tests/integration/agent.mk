@@ -28,15 +28,15 @@ asan-agent: | deps
 	test-agent-proxy test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
-	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
 
 test-agent-restart: $(agent_test_deps)
 	@echo "== tests/integration/agent_restart.sh"
-	$(Q)tests/integration/agent_restart.sh
+	$(Q)$(root_test) tests/integration/agent_restart.sh
 
 test-agent-broken: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_broken_policy.sh (velumd and velum with ASan, LSan, UBSan)"
-	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
 
 test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
