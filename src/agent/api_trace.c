@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "policy/trace.h"
 #include "velum/drop.h"
@@ -64,13 +65,7 @@ enum MHD_Result agent_api_trace(const struct api_call *call)
 		if (dport < 1 || dport > 65535)
 			return agent_api_error(call, 400, "dport: expected 1-65535");
 		q.dport = (uint16_t)dport;
-		if (!strcasecmp(proto, "TCP"))
-			q.proto = IPPROTO_TCP;
-		else if (!strcasecmp(proto, "UDP"))
-			q.proto = IPPROTO_UDP;
-		else if (!strcasecmp(proto, "SCTP"))
-			q.proto = IPPROTO_SCTP;
-		else
+		if (proto_parse(proto, &q.proto) || !proto_has_ports(q.proto))
 			return agent_api_error(call, 400, "protocol: expected TCP, UDP or SCTP");
 	}
 	if (http) {

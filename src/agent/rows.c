@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "velum/endpoint.h"
 
@@ -56,11 +57,9 @@ json_t *agent_ports_json(const struct model_ep *ep)
 	for (i = 0; arr && i < ep->nports; i++) {
 		const struct pol_named_port *p = &ep->ports[i];
 
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:s}", "name", p->name, "port",
-						     (int)p->port, "protocol",
-						     p->proto == IPPROTO_UDP  ? "UDP" :
-						     p->proto == IPPROTO_SCTP ? "SCTP" :
-										"TCP"));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:i, s:s}", "name", p->name, "port",
+						(int)p->port, "protocol", proto_name(p->proto)));
 	}
 	return arr;
 }
@@ -190,13 +189,7 @@ int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, str
 		}
 		v[i].name = name; /* borrowed from j */
 		v[i].port = (uint16_t)port;
-		if (!strcasecmp(proto, "TCP"))
-			v[i].proto = IPPROTO_TCP;
-		else if (!strcasecmp(proto, "UDP"))
-			v[i].proto = IPPROTO_UDP;
-		else if (!strcasecmp(proto, "SCTP"))
-			v[i].proto = IPPROTO_SCTP;
-		else {
+		if (proto_parse(proto, &v[i].proto) || !proto_has_ports(v[i].proto)) {
 			free(v);
 			return errbuf_set(eb, "ports[%zu].protocol: '%s' is not TCP, UDP or SCTP",
 					  i, proto);

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/table.h"
+#include "lib/proto.h"
 
 static const char create_usage[] =
 	"usage: velum endpoint create NAME [--namespace NS] [--label k=v ...] [--port NAME:PORT[/PROTO] ...]\n"
@@ -210,7 +211,7 @@ static int parse_port(const char *s, json_t *ports)
 {
 	const char *colon = strchr(s, ':'), *slash;
 	char name[64], *end;
-	const char *proto = "TCP";
+	uint8_t proto = IPPROTO_TCP;
 	long port;
 
 	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(name))
@@ -222,18 +223,10 @@ static int parse_port(const char *s, json_t *ports)
 	slash = *end == '/' ? end + 1 : NULL;
 	if (*end && !slash)
 		return -EINVAL;
-	if (slash) {
-		if (!strcasecmp(slash, "tcp"))
-			proto = "TCP";
-		else if (!strcasecmp(slash, "udp"))
-			proto = "UDP";
-		else if (!strcasecmp(slash, "sctp"))
-			proto = "SCTP";
-		else
-			return -EINVAL;
-	}
+	if (slash && (proto_parse(slash, &proto) || !proto_has_ports(proto)))
+		return -EINVAL;
 	return json_array_append_new(ports, json_pack("{s:s, s:i, s:s}", "name", name, "port",
-						      (int)port, "protocol", proto));
+						      (int)port, "protocol", proto_name(proto)));
 }
 
 static int send_json_body(const char *method, const char *path, json_t *body, const char *cmd,

@@ -21,6 +21,7 @@
 
 #include "lib/errbuf.h"
 #include "lib/file.h"
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "lib/vec.h"
 #include "model/model.h"
@@ -148,16 +149,11 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 				     "TCP|UDP|SCTP}");
 			break;
 		}
-		if (pr && (pr->type != DOC_STR ||
-			   (strcasecmp(pr->str.s, "TCP") && strcasecmp(pr->str.s, "UDP") &&
-			    strcasecmp(pr->str.s, "SCTP")))) {
+		if (pr && (pr->type != DOC_STR || proto_parse(pr->str.s, &np.proto) ||
+			   !proto_has_ports(np.proto))) {
 			err = ep_err(eb, file, pr, idx, msg, "protocol must be TCP, UDP or SCTP");
 			break;
 		}
-		if (pr)
-			np.proto = !strcasecmp(pr->str.s, "UDP")  ? IPPROTO_UDP :
-				   !strcasecmp(pr->str.s, "SCTP") ? IPPROTO_SCTP :
-								    IPPROTO_TCP;
 		np.name = pn->str.s;
 		np.port = (uint16_t)pp->i;
 		if (vec_push(&pv, np))
@@ -236,16 +232,8 @@ static int parse_port(const char *s, struct trace_args *a)
 		return -EINVAL;
 	a->port = (uint16_t)v;
 	a->proto = IPPROTO_TCP;
-	if (slash) {
-		if (!strcasecmp(slash + 1, "tcp"))
-			a->proto = IPPROTO_TCP;
-		else if (!strcasecmp(slash + 1, "udp"))
-			a->proto = IPPROTO_UDP;
-		else if (!strcasecmp(slash + 1, "sctp"))
-			a->proto = IPPROTO_SCTP;
-		else
-			return -EINVAL;
-	}
+	if (slash && (proto_parse(slash + 1, &a->proto) || !proto_has_ports(a->proto)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -454,10 +442,7 @@ static int trace_live(const struct trace_args *a)
 		json_object_set_new(body, "icmp_type", json_integer(a->port));
 	} else {
 		json_object_set_new(body, "dport", json_integer(a->port));
-		json_object_set_new(body, "protocol",
-				    json_string(a->proto == IPPROTO_UDP	 ? "UDP" :
-						a->proto == IPPROTO_SCTP ? "SCTP" :
-									   "TCP"));
+		json_object_set_new(body, "protocol", json_string(proto_name(a->proto)));
 	}
 	if (a->method) {
 		http = json_pack("{s:s, s:s, s:[]}", "method", a->method, "path", a->path,

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "identity/identity.h"
+#include "lib/proto.h"
 #include "lib/vec.h"
 #include "velum/drop.h"
 #include "velum/events.h"
@@ -165,18 +166,9 @@ const char *mon_drop_reason_name(uint16_t reason)
 
 const char *mon_proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	default:
-		return "IP";
-	}
+	const char *name = proto == PROTO_ANY ? NULL : proto_name(proto);
+
+	return name ? name : "IP";
 }
 
 static bool is_policy_drop(uint16_t reason)

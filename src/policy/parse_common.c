@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/proto.h"
 #include "policy/parse_internal.h"
 
 static bool selector_names_namespace(const struct pol_selector *s)
@@ -427,6 +428,7 @@ static int decode_port_value(struct dctx *c, const struct doc_node *n, struct po
 static int decode_protocol(struct dctx *c, const struct doc_node *n, uint8_t *proto, bool knp)
 {
 	const char *s;
+	int bad;
 
 	if (!n) {
 		*proto = knp ? IPPROTO_TCP : POL_PROTO_ANY;
@@ -435,20 +437,13 @@ static int decode_protocol(struct dctx *c, const struct doc_node *n, uint8_t *pr
 	if (expect(c, n, DOC_STR))
 		return -EINVAL;
 	s = n->str.s;
-	if (!strcasecmp(s, "TCP"))
-		*proto = IPPROTO_TCP;
-	else if (!strcasecmp(s, "UDP"))
-		*proto = IPPROTO_UDP;
-	else if (!strcasecmp(s, "SCTP"))
-		*proto = IPPROTO_SCTP;
-	else if (!knp && !strcasecmp(s, "ANY"))
-		*proto = POL_PROTO_ANY;
-	else if (!strcasecmp(s, "ICMP") || !strcasecmp(s, "ICMPv6"))
+	bad = proto_parse(s, proto);
+	if (!bad && (proto_has_ports(*proto) || (!knp && *proto == PROTO_ANY)))
+		return 0;
+	if (!bad && *proto != PROTO_ANY)
 		return derr(c, n->line, "protocol %s is not allowed in ports; use icmps", s);
-	else
-		return derr(c, n->line, "'%s' is not a protocol (%s)", s,
-			    knp ? "TCP, UDP, SCTP" : "TCP, UDP, SCTP, ANY");
-	return 0;
+	return derr(c, n->line, "'%s' is not a protocol (%s)", s,
+		    knp ? "TCP, UDP, SCTP" : "TCP, UDP, SCTP, ANY");
 }
 
 /*

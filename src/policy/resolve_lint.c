@@ -77,10 +77,7 @@ size_t pol_engine_lint(const struct pol_engine *e, struct strbuf *sb)
 
 		pol_engine_rule_name(e, lp->l7, sb);
 		strbuf_printf(sb, ": its HTTP rules have no effect on %s %s/",
-			      pol_dir_name(lp->dir),
-			      lp->proto == IPPROTO_UDP	? "UDP" :
-			      lp->proto == IPPROTO_SCTP ? "SCTP" :
-							  "TCP");
+			      pol_dir_name(lp->dir), pol_proto_name(lp->proto));
 		if (lp->lo == lp->hi)
 			strbuf_printf(sb, "%u", lp->lo);
 		else

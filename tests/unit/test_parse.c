@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "policy/parse.h"
 
@@ -820,6 +821,31 @@ static void test_parse_http_rules(void **state)
 	assert_non_null(strstr(st->eb.msg, "/nonexistent/r.yaml"));
 }
 
+/* Protocol names: one spelling both ways, any case in, Cilium's case out. */
+static void test_proto_names(void **state)
+{
+	static const uint8_t all[] = { PROTO_ANY,    IPPROTO_TCP,  IPPROTO_UDP,
+				       IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
+	uint8_t p = 99;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(all); i++) {
+		assert_int_equal(proto_parse(proto_name(all[i]), &p), 0);
+		assert_int_equal(p, all[i]);
+	}
+	assert_string_equal(proto_name(IPPROTO_ICMPV6), "ICMPv6");
+	assert_int_equal(proto_parse("sctp", &p), 0);
+	assert_int_equal(p, IPPROTO_SCTP);
+	assert_null(proto_name(IPPROTO_GRE));
+	assert_int_equal(proto_parse("GRE", &p), -EINVAL);
+	assert_int_equal(proto_parse(NULL, &p), -EINVAL);
+	assert_true(proto_has_ports(IPPROTO_UDP));
+	assert_false(proto_has_ports(IPPROTO_ICMP));
+	assert_false(proto_has_ports(PROTO_ANY));
+	assert_string_equal(pol_proto_name(IPPROTO_GRE), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -844,6 +870,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_selector_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_cidr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_http_rules, setup, teardown),
+		cmocka_unit_test(test_proto_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
