@@ -175,19 +175,21 @@ static int check_name(const char *what, const char *s, size_t len, struct errbuf
 	size_t i;
 
 	if (!len || len > 63)
-		return errbuf_set(eb, "%s '%.*s': must be 1 to 63 characters", what, (int)len, s);
+		return errbuf_set(eb, -EINVAL, "%s '%.*s': must be 1 to 63 characters", what,
+				  (int)len, s);
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 
 		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' ||
 		      c == '.'))
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "%s '%.*s': only lower-case letters, digits, '-' and "
 					  "'.' are allowed",
 					  what, (int)len, s);
 	}
 	if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
-		return errbuf_set(eb, "%s '%.*s': must start and end with a letter or digit", what,
+		return errbuf_set(eb, -EINVAL,
+				  "%s '%.*s': must start and end with a letter or digit", what,
 				  (int)len, s);
 	return 0;
 }
@@ -200,11 +202,12 @@ int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, s
 	int err;
 
 	if (!name || !*name)
-		return errbuf_set(eb, "an endpoint name is required");
+		return errbuf_set(eb, -EINVAL, "an endpoint name is required");
 	if (slash) {
 		if (ns && (strlen(ns) != (size_t)(slash - name) ||
 			   strncmp(ns, name, (size_t)(slash - name))))
-			return errbuf_set(eb, "endpoint '%s': namespace '%s' contradicts the name",
+			return errbuf_set(eb, -EINVAL,
+					  "endpoint '%s': namespace '%s' contradicts the name",
 					  name, ns);
 		ns = name;
 		nslen = (size_t)(slash - name);
@@ -220,7 +223,7 @@ int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, s
 	if (err)
 		return err;
 	if ((size_t)snprintf(buf, len, "%.*s/%s", (int)nslen, ns, n) >= len)
-		return errbuf_set(eb, "endpoint name too long");
+		return errbuf_set(eb, -EINVAL, "endpoint name too long");
 	return 0;
 }
 
@@ -290,7 +293,7 @@ static int regenerate(struct agent *a, uint32_t **changed, size_t *n, struct err
 	int err = model_regenerate(a->m, changed, n);
 
 	if (err)
-		errbuf_set(eb, "policy resolution: %s", strerror(-err));
+		errbuf_set(eb, err, "policy resolution: %s", strerror(-err));
 	return err;
 }
 
@@ -326,16 +329,15 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 		return err;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(strchr(full, '/') - full), full);
 	if (model_endpoint(a->m, full))
-		return errbuf_set(eb, "endpoint '%s' already exists", full), -EEXIST;
+		return errbuf_set(eb, -EEXIST, "endpoint '%s' already exists", full);
 	id = free_ep_id(a);
 	if (id > VELUM_EP_ID_MAX || model_endpoints(a->m, &all) >= VELUM_MAX_ENDPOINTS)
-		return errbuf_set(eb, "no room for another endpoint (at most %d)",
-				  VELUM_MAX_ENDPOINTS),
-		       -ENOSPC;
+		return errbuf_set(eb, -ENOSPC, "no room for another endpoint (at most %d)",
+				  VELUM_MAX_ENDPOINTS);
 	err = model_endpoint_add(a->m, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
 				 r->nports, r->audit, &ep, eb);
 	if (err)
-		return err == -ENOMEM ? (errbuf_set(eb, "out of memory"), err) : err;
+		return err == -ENOMEM ? (errbuf_set(eb, -EINVAL, "out of memory"), err) : err;
 
 	/*
 	 * Its policy depends on its identity and named ports, not on its
@@ -408,7 +410,7 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 fail:
 	free(changed);
 	if (err == -ENOMEM && errbuf_empty(eb))
-		errbuf_set(eb, "out of memory");
+		errbuf_set(eb, -ENOMEM, "out of memory");
 	rebuild(a, "endpoint create", eb);
 	return err;
 }
@@ -424,8 +426,7 @@ static const struct model_ep *endpoint_named(struct agent *a, const char *name, 
 		return NULL;
 	ep = model_endpoint(a->m, full);
 	if (!ep) {
-		errbuf_set(eb, "no endpoint '%s'", full);
-		*err = -ENOENT;
+		*err = errbuf_set(eb, -ENOENT, "no endpoint '%s'", full);
 	}
 	return ep;
 }
@@ -495,7 +496,7 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	if (!err && ep->identity != old_identity) {
 		err = dp_endpoint_set_identity(a->dp, id, ep->identity);
 		if (err)
-			errbuf_set(eb, "datapath: set identity: %s", strerror(-err));
+			errbuf_set(eb, err, "datapath: set identity: %s", strerror(-err));
 	}
 	if (!err)
 		err = regenerate(a, &changed, &nchanged, eb);
@@ -553,13 +554,13 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	*nloaded = 0;
 	*warnings = NULL;
 	if (!nfiles)
-		return errbuf_set(eb, "no policy file given");
+		return errbuf_set(eb, -EINVAL, "no policy file given");
 	/* parse everything first: any error changes nothing */
 	for (i = 0; i < nfiles && !err; i++) {
 		size_t before = set.n;
 
 		if (!files[i].name || !*files[i].name) {
-			err = errbuf_set(eb, "files[%zu]: a file name is required", i);
+			err = errbuf_set(eb, -EINVAL, "files[%zu]: a file name is required", i);
 			break;
 		}
 		err = pol_parse_buf(files[i].name, files[i].content, files[i].len, &set, eb);
@@ -574,7 +575,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 
 				if (pol_policy_first_l7(p, &where))
 					err = errbuf_set(
-						eb,
+						eb, -EINVAL,
 						"%s: L7 policy is not supported since L7 "
 						"proxy is not enabled (velumd --proxy off)",
 						strbuf_str(&where));
@@ -639,7 +640,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	model_changed = true;
 	err = model_policies_load(a->m, &set);
 	if (err)
-		errbuf_set(eb, "loading policies: %s", strerror(-err));
+		errbuf_set(eb, err, "loading policies: %s", strerror(-err));
 	rfc3339_now(now, sizeof(now));
 	for (i = 0; !err && i < keys.n; i++) {
 		const struct pol_policy *p =
@@ -685,7 +686,7 @@ out:
 	if (err && model_changed)
 		rebuild(a, "policy import", eb);
 	if (err == -ENOMEM && errbuf_empty(eb))
-		errbuf_set(eb, "out of memory");
+		errbuf_set(eb, -ENOMEM, "out of memory");
 	for (i = 0; i < keys.n; i++) {
 		free(keys.v[i].ns);
 		free(keys.v[i].name);
@@ -711,9 +712,9 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 
 	*deleted = 0;
 	if (kind && pol_kind_parse(kind, &k))
-		return errbuf_set(eb, "unknown policy kind '%s'", kind);
+		return errbuf_set(eb, -EINVAL, "unknown policy kind '%s'", kind);
 	if (!all && (!name || !*name))
-		return errbuf_set(eb, "a policy name (or all) is required");
+		return errbuf_set(eb, -EINVAL, "a policy name (or all) is required");
 	n = pol_engine_policies(model_engine(a->m), &ps);
 	for (i = 0; i < n && !err; i++) {
 		struct imported d = { ps[i]->kind };
@@ -737,9 +738,9 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 	if (!err && !del.n) {
 		err = -ENOENT;
 		if (all && !name)
-			errbuf_set(eb, "no policy is loaded");
+			errbuf_set(eb, err, "no policy is loaded");
 		else
-			errbuf_set(eb, "no policy named '%s'%s%s%s%s", name ? name : "",
+			errbuf_set(eb, err, "no policy named '%s'%s%s%s%s", name ? name : "",
 				   ns ? " in namespace " : "", ns ? ns : "",
 				   kind ? " of kind " : "", kind ? kind : "");
 	}

@@ -597,7 +597,7 @@ struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *
 				  (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_END);
 	if (!h->api) {
-		errbuf_set(eb, "cannot start the API server on %s", a->o.socket_path);
+		errbuf_set(eb, -EIO, "cannot start the API server on %s", a->o.socket_path);
 		free(h);
 		return NULL;
 	}
@@ -606,7 +606,7 @@ struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *
 		const union MHD_DaemonInfo *di;
 
 		if (parse_addr(a->o.metrics, &sa)) {
-			errbuf_set(eb, "--metrics '%s': expected ADDR:PORT (IPv4) or off",
+			errbuf_set(eb, -EINVAL, "--metrics '%s': expected ADDR:PORT (IPv4) or off",
 				   a->o.metrics);
 			agent_http_stop(h);
 			return NULL;
@@ -616,7 +616,8 @@ struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *
 			NULL, on_metrics, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 		if (!h->metrics) {
-			errbuf_set(eb, "cannot serve metrics on %s (port in use?)", a->o.metrics);
+			errbuf_set(eb, -EINVAL, "cannot serve metrics on %s (port in use?)",
+				   a->o.metrics);
 			agent_http_stop(h);
 			return NULL;
 		}

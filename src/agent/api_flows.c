@@ -48,7 +48,7 @@ static enum MHD_Result flow_arg(void *cls, enum MHD_ValueKind kind, const char *
 		errno = 0;
 		q->last = strtol(value, &end, 10);
 		if (errno || *end || !*value || q->last < 0) {
-			q->err = errbuf_set(&q->eb, "last: '%s' is not a count", value);
+			q->err = errbuf_set(&q->eb, -EINVAL, "last: '%s' is not a count", value);
 			return MHD_NO;
 		}
 		q->has_last = true;

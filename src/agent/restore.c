@@ -90,7 +90,7 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	if (!err)
 		err = agent_ports_from_json(pj, &ports, &np, c->eb);
 	if (!err && inet_pton(AF_INET, e->ipv4, &ip) != 1)
-		err = errbuf_set(c->eb, "address '%s' unreadable", e->ipv4);
+		err = errbuf_set(c->eb, -EINVAL, "address '%s' unreadable", e->ipv4);
 	if (!err)
 		err = model_endpoint_add(c->m, e->id, e->name, e->ns, labels, nl,
 					 ip.s_addr ? &ip.s_addr : NULL, ip.s_addr ? 1 : 0, ports,
@@ -156,8 +156,8 @@ static int load_policy(void *ctx, const struct agent_store_policy *row)
 			pol_policy_free(p);
 		return err;
 	}
-	return errbuf_set(c->eb, "policy %s %s%s%s: not found in its stored file %s", row->kind,
-			  row->ns, *row->ns ? "/" : "", row->name, row->file_name);
+	return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: not found in its stored file %s",
+			  row->kind, row->ns, *row->ns ? "/" : "", row->name, row->file_name);
 }
 
 static void load_ctx_free(struct load_ctx *c)
@@ -200,18 +200,18 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	if (!err) {
 		err = model_policies_load(c->m, &c->load);
 		if (err)
-			errbuf_set(eb, "loading stored policies: %s", strerror(-err));
+			errbuf_set(eb, err, "loading stored policies: %s", strerror(-err));
 	}
 	for (i = 0; i < c->restored.n; i++)
 		model_identity_release(c->m, c->restored.v[i]);
 	if (!err) {
 		err = model_regenerate(c->m, NULL, NULL);
 		if (err)
-			errbuf_set(eb, "resolving stored policies: %s", strerror(-err));
+			errbuf_set(eb, err, "resolving stored policies: %s", strerror(-err));
 	}
 	if (err) {
 		if (err == -ENOMEM && errbuf_empty(eb))
-			errbuf_set(eb, "out of memory");
+			errbuf_set(eb, -ENOMEM, "out of memory");
 		model__free(c->m);
 		c->m = NULL;
 		return err;
@@ -282,7 +282,7 @@ static int kernel_sync_all(struct agent *a)
 		} else if (have->identity != ep->identity) {
 			err = dp_endpoint_set_identity(a->dp, ep->id, ep->identity);
 			if (err)
-				errbuf_set(&eb, "set identity: %s", strerror(-err));
+				errbuf_set(&eb, err, "set identity: %s", strerror(-err));
 		}
 		if (have && ep->nips && have->ipv4 != ep->ips[0])
 			pr_warn("velumd: endpoint %s: the datapath has another address than the "
@@ -298,7 +298,7 @@ static int kernel_sync_all(struct agent *a)
 			}
 			/* removed behind velumd's back: say so rather than "ready" */
 			if (!err && x->netns && stat(x->netns, &st) == -1)
-				err = errbuf_set(&eb,
+				err = errbuf_set(&eb, -EINVAL,
 						 "namespace %s is gone (%s); delete the endpoint",
 						 x->netns, strerror(errno));
 		}

@@ -168,7 +168,7 @@ int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, str
 	*out = NULL;
 	*n = 0;
 	if (!json_is_array(j))
-		return errbuf_set(eb, "ports: expected a list");
+		return errbuf_set(eb, -EINVAL, "ports: expected a list");
 	if (!cnt)
 		return 0;
 	v = calloc(cnt, sizeof(*v));
@@ -182,7 +182,7 @@ int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, str
 				&port, "protocol", &proto) ||
 		    port < 1 || port > 65535 || !*name) {
 			free(v);
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "ports[%zu]: expected {\"name\": string, \"port\": "
 					  "1-65535, \"protocol\": TCP|UDP|SCTP}",
 					  i);
@@ -191,8 +191,9 @@ int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, str
 		v[i].port = (uint16_t)port;
 		if (proto_parse(proto, &v[i].proto) || !proto_has_ports(v[i].proto)) {
 			free(v);
-			return errbuf_set(eb, "ports[%zu].protocol: '%s' is not TCP, UDP or SCTP",
-					  i, proto);
+			return errbuf_set(eb, -EINVAL,
+					  "ports[%zu].protocol: '%s' is not TCP, UDP or SCTP", i,
+					  proto);
 		}
 	}
 	*out = v;
@@ -209,7 +210,7 @@ int agent_labels_from_json(json_t *j, const char ***out, size_t *n, struct errbu
 	*out = NULL;
 	*n = 0;
 	if (!json_is_array(j))
-		return errbuf_set(eb, "labels: expected a list of strings");
+		return errbuf_set(eb, -EINVAL, "labels: expected a list of strings");
 	v = calloc(cnt ? cnt : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -217,7 +218,7 @@ int agent_labels_from_json(json_t *j, const char ***out, size_t *n, struct errbu
 		v[i] = json_string_value(json_array_get(j, i));
 		if (!v[i]) {
 			free(v);
-			return errbuf_set(eb, "labels[%zu]: expected a string", i);
+			return errbuf_set(eb, -EINVAL, "labels[%zu]: expected a string", i);
 		}
 	}
 	*out = v;

@@ -31,7 +31,7 @@ int agent_build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key
 	size_t i;
 
 	if (!ms)
-		return errbuf_set(eb, "endpoint %u: no policy state", ep_id), -ENOENT;
+		return errbuf_set(eb, -ENOENT, "endpoint %u: no policy state", ep_id);
 	*keys = malloc((ms->n ? ms->n : 1) * sizeof(**keys));
 	*vals = malloc((ms->n ? ms->n : 1) * sizeof(**vals));
 	if (!*keys || !*vals) {
@@ -118,11 +118,11 @@ int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct
 		const struct model_ep *ep = model_endpoint_by_id(a->m, changed[i]);
 
 		if (ms && ms->n > VELUM_POLICY_MAP_MAX) {
-			errbuf_set(eb,
-				   "endpoint %s would need %zu policy-map entries (at most %d): "
-				   "the policies select too many peer/port combinations",
-				   ep ? ep->name : "?", ms->n, VELUM_POLICY_MAP_MAX);
-			return -E2BIG;
+			return errbuf_set(
+				eb, -E2BIG,
+				"endpoint %s would need %zu policy-map entries (at most %d): "
+				"the policies select too many peer/port combinations",
+				ep ? ep->name : "?", ms->n, VELUM_POLICY_MAP_MAX);
 		}
 	}
 	return 0;
@@ -174,7 +174,7 @@ int agent_sync_ipcache(struct agent *a, struct errbuf *eb)
 		memcpy(&addr, w->prefix.addr, 4);
 		err = dp_ipcache_update(a->dp, addr, w->prefix.len, w->identity);
 		if (err)
-			errbuf_set(eb, "ipcache update: %s", strerror(-err));
+			errbuf_set(eb, err, "ipcache update: %s", strerror(-err));
 	}
 	for (k = 0; !err && k < a->pushed.n; k++) {
 		const struct ipcache_entry *p = &a->pushed.v[k];
@@ -190,7 +190,7 @@ int agent_sync_ipcache(struct agent *a, struct errbuf *eb)
 		if (err == -ENOENT || err == -EBUSY)
 			err = 0;
 		if (err)
-			errbuf_set(eb, "ipcache delete: %s", strerror(-err));
+			errbuf_set(eb, err, "ipcache delete: %s", strerror(-err));
 	}
 	if (err) {
 		vec_free(&want);

@@ -61,8 +61,9 @@ static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n,
 		  const char *field, const char *msg)
 {
 	if (field)
-		return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->line, idx, field, msg);
-	return errbuf_set(eb, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
+		return errbuf_set(eb, -EINVAL, "%s:%u: [%zu].%s: %s", file, n->line, idx, field,
+				  msg);
+	return errbuf_set(eb, -EINVAL, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
 }
 
 static int load_one(struct model *m, const char *file, const struct doc_node *n, size_t idx,
@@ -87,8 +88,8 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 				msg, sizeof(msg),
 				"unknown field '%s' (expected name, namespace, labels, ips, ports)",
 				n->map.pairs[i].key);
-			return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->map.pairs[i].line,
-					  idx, n->map.pairs[i].key, msg);
+			return errbuf_set(eb, -EINVAL, "%s:%u: [%zu].%s: %s", file,
+					  n->map.pairs[i].line, idx, n->map.pairs[i].key, msg);
 		}
 	}
 	name = doc_map_get(n, "name");
@@ -193,7 +194,7 @@ int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 		return err;
 	}
 	if (ds.n != 1 || ds.docs[0]->type != DOC_SEQ) {
-		err = errbuf_set(eb, "%s:%u: expected a JSON array of endpoints", path,
+		err = errbuf_set(eb, -EINVAL, "%s:%u: expected a JSON array of endpoints", path,
 				 ds.n ? ds.docs[0]->line : 1);
 		goto out;
 	}
@@ -282,12 +283,12 @@ static struct model *offline_model(const char *cmd, const char *endpoints,
 				fprintf(stderr, "warning: %s", set.v[i]->warnings);
 		err = model_policies_load(m, &set);
 		if (err)
-			errbuf_set(&eb, "loading policies: %s", strerror(-err));
+			errbuf_set(&eb, err, "loading policies: %s", strerror(-err));
 	}
 	if (!err) {
 		err = model_regenerate(m, NULL, NULL);
 		if (err)
-			errbuf_set(&eb, "resolving policies: %s", strerror(-err));
+			errbuf_set(&eb, err, "resolving policies: %s", strerror(-err));
 	}
 	pol_set_free(&set);
 	if (err) {

@@ -524,7 +524,7 @@ static int parse_label_spec(const char *v, struct mon_peer_spec *s, struct errbu
 	if (!s->source || !s->text || !s->value)
 		return -ENOMEM;
 	if (!*s->text)
-		return errbuf_set(eb, "'%s': a label needs a key", v);
+		return errbuf_set(eb, -EINVAL, "'%s': a label needs a key", v);
 	return 0;
 }
 
@@ -537,7 +537,7 @@ static int parse_peer(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
 
 	memset(s, 0, sizeof(*s));
 	if (!*v)
-		return errbuf_set(eb, "empty value");
+		return errbuf_set(eb, -EINVAL, "empty value");
 	/* an identity number */
 	errno = 0;
 	n = strtoul(v, &end, 10);
@@ -618,7 +618,7 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		uint8_t v = mon_verdict_parse(value);
 
 		if (!v)
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "'%s': expected FORWARDED, DROPPED, AUDIT or REDIRECTED",
 					  value);
 		if (f->nverdicts < sizeof(f->verdicts))
@@ -633,7 +633,7 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		errno = 0;
 		p = strtol(value, &end, 10);
 		if (errno || end == value || *end || p < 0 || p > 65535)
-			return errbuf_set(eb, "'%s': expected a port 0-65535", value);
+			return errbuf_set(eb, -EINVAL, "'%s': expected a port 0-65535", value);
 		nv = realloc(f->ports, (f->nports + 1) * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
@@ -650,10 +650,11 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		}
 		if (!mon_parse_time(value, &f->since_ns))
 			return 0;
-		return errbuf_set(eb, "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
+		return errbuf_set(eb, -EINVAL,
+				  "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
 				  value);
 	}
-	return errbuf_set(eb, "unknown filter '%s'", key);
+	return errbuf_set(eb, -EINVAL, "unknown filter '%s'", key);
 }
 
 static bool label_match(const struct mon_peer_spec *s, const struct mon_ident *id)

@@ -84,11 +84,11 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	memset(f, 0, sizeof(*f));
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return errbuf_set(eb, "not a flow object: %s", je.text);
+		return errbuf_set(eb, -EINVAL, "not a flow object: %s", je.text);
 	}
 	s = json_string_value(json_object_get(j, "time"));
 	if (!s || mon_parse_time(s, &f->time_ns))
-		err = errbuf_set(eb, "flow: bad time");
+		err = errbuf_set(eb, -EINVAL, "flow: bad time");
 	s = json_string_value(json_object_get(j, "type"));
 	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP : VELUM_EVENT_POLICY_VERDICT;
 	s = json_string_value(json_object_get(j, "verdict"));

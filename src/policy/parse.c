@@ -436,9 +436,10 @@ static int check_duplicates(struct dctx *c, const struct pol_set *s, size_t from
 			if (a->kind == b->kind && !strcmp(a->name, b->name) &&
 			    !strcmp(a->namespace ? a->namespace : "",
 				    b->namespace ? b->namespace : ""))
-				return errbuf_set(
-					c->eb, "%s:%u: %s %s is defined twice (also at line %u)",
-					c->file, b->line, pol_kind_name(b->kind), b->name, a->line);
+				return errbuf_set(c->eb, -EINVAL,
+						  "%s:%u: %s %s is defined twice (also at line %u)",
+						  c->file, b->line, pol_kind_name(b->kind), b->name,
+						  a->line);
 		}
 	}
 	return 0;
@@ -471,7 +472,7 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 	}
 	if (!ds.n) {
 		doc_stream_free(&ds);
-		return errbuf_set(eb, "%s: no policy in file", name);
+		return errbuf_set(eb, -EINVAL, "%s: no policy in file", name);
 	}
 	for (i = 0; !err && i < ds.n; i++)
 		err = decode_doc(&c, ds.docs[i], out);
@@ -494,7 +495,7 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 			out->cap = 0;
 		}
 		if (err == -ENOMEM)
-			errbuf_set(eb, "%s: out of memory", name);
+			errbuf_set(eb, -ENOMEM, "%s: out of memory", name);
 	}
 	return err;
 }

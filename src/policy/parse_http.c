@@ -221,7 +221,7 @@ int pol_parse_http_rules_buf(const char *name, const char *buf, size_t len,
 		return err;
 	}
 	if (!ds.n)
-		err = errbuf_set(eb, "%s: no HTTP rules in file", name);
+		err = errbuf_set(eb, -EINVAL, "%s: no HTTP rules in file", name);
 	else if (ds.n > 1)
 		err = derr(&c, ds.docs[1]->line, "one list of HTTP rules per file");
 	else
@@ -231,7 +231,7 @@ int pol_parse_http_rules_buf(const char *name, const char *buf, size_t len,
 	if (err) {
 		pol_http_rules_free(&r);
 		if (err == -ENOMEM)
-			errbuf_set(eb, "%s: out of memory", name);
+			errbuf_set(eb, -ENOMEM, "%s: out of memory", name);
 		return err;
 	}
 	*out = r;

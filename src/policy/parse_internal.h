@@ -53,8 +53,8 @@ static inline int derr(struct dctx *c, unsigned line, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->plen)
-		return errbuf_set(c->eb, "%s:%u: %s: %s", c->file, line, c->path, msg);
-	return errbuf_set(c->eb, "%s:%u: %s", c->file, line, msg);
+		return errbuf_set(c->eb, -EINVAL, "%s:%u: %s: %s", c->file, line, c->path, msg);
+	return errbuf_set(c->eb, -EINVAL, "%s:%u: %s", c->file, line, msg);
 }
 
 static inline size_t path_key(struct dctx *c, const char *key)
