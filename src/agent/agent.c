@@ -618,8 +618,25 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	}
 	set.n = keys.n = j;
 
-	file_ids = calloc(nfiles, sizeof(*file_ids));
-	if (!file_ids) {
+	/*
+	 * What the caller gets back is built before anything changes: once the
+	 * change is committed, no allocation can fail and lose its result.
+	 */
+	out = calloc(keys.n ? keys.n : 1, sizeof(*out));
+	err = out ? 0 : -ENOMEM;
+	for (i = 0; !err && i < keys.n; i++) {
+		size_t len =
+			strlen(keys.v[i].name) + 64 + (keys.v[i].ns ? strlen(keys.v[i].ns) : 0);
+
+		out[i] = malloc(len);
+		if (!out[i])
+			err = -ENOMEM;
+		else
+			snprintf(out[i], len, "%s\t%s\t%s", pol_kind_name(keys.v[i].kind),
+				 ns_or_empty(keys.v[i].ns), keys.v[i].name);
+	}
+	file_ids = err ? NULL : calloc(nfiles, sizeof(*file_ids));
+	if (!file_ids || warn.oom) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -666,22 +683,11 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	if (err)
 		goto out;
 	mon_hist_observe(&a->import_hist, secs_since(t0));
-	out = calloc(keys.n ? keys.n : 1, sizeof(*out));
-	for (i = 0; out && i < keys.n; i++) {
-		size_t len =
-			strlen(keys.v[i].name) + 64 + (keys.v[i].ns ? strlen(keys.v[i].ns) : 0);
-
-		out[i] = malloc(len);
-		if (out[i])
-			snprintf(out[i], len, "%s\t%s\t%s", pol_kind_name(keys.v[i].kind),
-				 ns_or_empty(keys.v[i].ns), keys.v[i].name);
-	}
-	if (out) {
-		*loaded = out;
-		*nloaded = keys.n;
-	}
+	*loaded = out;
+	*nloaded = keys.n;
+	out = NULL;
 	if (warn.len)
-		*warnings = strbuf_detach(&warn);
+		*warnings = strbuf_detach(&warn); /* not oom: checked before the change */
 out:
 	if (err && model_changed)
 		rebuild(a, "policy import", eb);
@@ -691,6 +697,9 @@ out:
 		free(keys.v[i].ns);
 		free(keys.v[i].name);
 	}
+	for (i = 0; out && i < keys.n; i++)
+		free(out[i]);
+	free(out);
 	vec_free(&keys);
 	pol_set_free(&set);
 	strbuf_free(&warn);

@@ -78,6 +78,21 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 	return agent_api_send_buf(c, status, s, len + 1, "application/json");
 }
 
+enum MHD_Result agent_api_send_copy(struct MHD_Connection *c, unsigned status, const char *text,
+				    const char *type)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 enum MHD_Result agent_api_reply(const struct api_call *call, unsigned status, json_t *j)
 {
 	return send_json(call->c, status, j);

@@ -50,6 +50,9 @@ typedef enum MHD_Result (*api_handler)(const struct api_call *call);
 /* Queues buf (takes it; NULL answers 500 out of memory) with a content type. */
 enum MHD_Result agent_api_send_buf(struct MHD_Connection *c, unsigned status, char *buf, size_t len,
 				   const char *type);
+/* Queues a copy of text (borrowed), without allocating a JSON tree: the answer of last resort. */
+enum MHD_Result agent_api_send_copy(struct MHD_Connection *c, unsigned status, const char *text,
+				    const char *type);
 /* Answers j (takes it; NULL answers 500) as JSON with a trailing newline. */
 enum MHD_Result agent_api_reply(const struct api_call *call, unsigned status, json_t *j);
 /* Answers {"error": msg}. */

@@ -103,6 +103,8 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	char **loaded = NULL, *warnings = NULL, *s, *save;
 	size_t nloaded = 0, nfiles, i;
 	struct errbuf eb;
+	bool warn_lost = false;
+	uint64_t rev;
 	int audit = 0, err;
 
 	errbuf_clear(&eb);
@@ -133,16 +135,19 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	}
 	pthread_mutex_lock(&a->lock);
 	err = agent_policy_import(a, files, nfiles, audit, &loaded, &nloaded, &warnings, &eb);
+	rev = a->revision;
 	if (!err) {
 		arr = policies_json(a, loaded, nloaded, &eb);
-		out = json_pack("{s:I, s:o, s:[]}", "revision", (json_int_t)a->revision, "policies",
-				arr ? arr : json_array(), "warnings");
+		out = arr ? json_pack("{s:I, s:o, s:[]}", "revision", (json_int_t)rev, "policies",
+				      arr, "warnings") :
+			    NULL;
 	}
 	pthread_mutex_unlock(&a->lock);
 	warn = out ? json_object_get(out, "warnings") : NULL;
 	for (s = warnings ? strtok_r(warnings, "\n", &save) : NULL; s && warn;
 	     s = strtok_r(NULL, "\n", &save))
-		json_array_append_new(warn, json_string(s));
+		if (json_array_append_new(warn, json_string(s)))
+			warn_lost = true;
 	for (i = 0; i < nloaded; i++)
 		free(loaded[i]);
 	free(loaded);
@@ -150,6 +155,22 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	free(files);
 	if (err)
 		return agent_api_fail(call, err, &eb);
+	if (!out || warn_lost) {
+		/*
+		 * The import is done (committed, enforced); only its answer could
+		 * not be built. Say that it succeeded, never answer 500 for it.
+		 */
+		char msg[256];
+
+		json_decref(out);
+		pr_warn("velumd: policy import (revision %llu) done, but its answer failed: %s\n",
+			(unsigned long long)rev, eb.msg[0] ? eb.msg : "out of memory");
+		snprintf(msg, sizeof(msg),
+			 "{\"revision\":%llu,\"policies\":[],\"warnings\":[\"imported; listing the "
+			 "policies failed (out of memory): see velum policy get\"]}\n",
+			 (unsigned long long)rev);
+		return agent_api_send_copy(call->c, 200, msg, "application/json");
+	}
 	return agent_api_reply(call, 200, out);
 }
 
