@@ -54,7 +54,7 @@ static bool dns_name_ok(const char *s, size_t max, bool dots)
 	return true;
 }
 
-int pol_dec_metadata(struct dctx *c, const struct doc_node *n, struct pol_policy *p)
+static int decode_metadata(struct dctx *c, const struct doc_node *n, struct pol_policy *p)
 {
 	static const struct field fields[] = {
 		{ "name", FLD_OK },
@@ -152,6 +152,20 @@ int pol_dec_metadata(struct dctx *c, const struct doc_node *n, struct pol_policy
 out:
 	path_restore(c, old);
 	return err;
+}
+
+int pol_dec_object_head(struct dctx *c, const struct doc_node *n, const struct field *fields,
+			struct pol_policy *p)
+{
+	const struct doc_node *md;
+	int err = check_fields(c, n, fields);
+
+	if (err)
+		return err;
+	md = opt(n, "metadata");
+	if (!md)
+		return derr(c, n->line, "metadata is required");
+	return decode_metadata(c, md, p);
 }
 
 static struct pol_policy *policy_new(struct dctx *c, enum pol_kind kind, unsigned line)

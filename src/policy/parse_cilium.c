@@ -631,17 +631,11 @@ int pol_dec_cilium_object(struct dctx *c, const struct doc_node *n, enum pol_kin
 		{ "description", FLD_OK },
 		{ NULL },
 	};
-	const struct doc_node *spec, *specs, *md;
+	const struct doc_node *spec, *specs;
 	size_t i, old;
 	int err;
 
-	err = check_fields(c, n, fields);
-	if (err)
-		return err;
-	md = opt(n, "metadata");
-	if (!md)
-		return derr(c, n->line, "metadata is required");
-	err = pol_dec_metadata(c, md, p);
+	err = pol_dec_object_head(c, n, fields, p);
 	if (err)
 		return err;
 	spec = opt(n, "spec");

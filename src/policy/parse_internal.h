@@ -254,8 +254,12 @@ int pol_dec_cilium_object(struct dctx *c, const struct doc_node *n, enum pol_kin
 /* A Kubernetes NetworkPolicy object into p. */
 int pol_dec_knp_object(struct dctx *c, const struct doc_node *n, struct pol_policy *p);
 
-/* An object's metadata (name, namespace, annotations) into p. */
-int pol_dec_metadata(struct dctx *c, const struct doc_node *n, struct pol_policy *p);
+/*
+ * The head every policy object shares: only the given top-level fields, and
+ * the metadata (name, namespace, annotations) decoded into p.
+ */
+int pol_dec_object_head(struct dctx *c, const struct doc_node *n, const struct field *fields,
+			struct pol_policy *p);
 
 /* The document format a file's name implies (.json, .yaml/.yml, else detected). */
 enum doc_format pol_dec_format(const char *name);

@@ -280,17 +280,11 @@ int pol_dec_knp_object(struct dctx *c, const struct doc_node *n, struct pol_poli
 		{ "apiVersion", FLD_OK }, { "kind", FLD_OK },	     { "metadata", FLD_OK },
 		{ "spec", FLD_OK },	  { "status", FLD_IGNORED }, { NULL },
 	};
-	const struct doc_node *spec, *md;
+	const struct doc_node *spec;
 	size_t old;
 	int err;
 
-	err = check_fields(c, n, fields);
-	if (err)
-		return err;
-	md = opt(n, "metadata");
-	if (!md)
-		return derr(c, n->line, "metadata is required");
-	err = pol_dec_metadata(c, md, p);
+	err = pol_dec_object_head(c, n, fields, p);
 	if (err)
 		return err;
 	spec = opt(n, "spec");
