@@ -16,7 +16,7 @@
  * pinned state of another version refuses it instead of writing records
  * the programs would misread; it must reload (or destroy) the datapath.
  */
-#define VELUM_ABI_VERSION 3
+#define VELUM_ABI_VERSION 4
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */

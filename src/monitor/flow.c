@@ -158,6 +158,24 @@ const char *mon_match_name(uint8_t match)
 	return velum_match_name(match);
 }
 
+/*
+ * Cilium's numbers for the reasons it has (bpf/lib/common.h DROP_*), which
+ * include/velum/drop.h says it uses; velum's own stay out of Cilium's range.
+ */
+_Static_assert(VELUM_DROP_INVALID_SIP == -132 && VELUM_DROP_POLICY == -133 &&
+		       VELUM_DROP_INVALID == -134 && VELUM_DROP_CT_INVALID_HDR == -135 &&
+		       VELUM_DROP_UNKNOWN_L3 == -139 && VELUM_DROP_WRITE == -141 &&
+		       VELUM_DROP_UNROUTABLE == -151 && VELUM_DROP_CT_MAP_FULL == -155 &&
+		       VELUM_DROP_FRAG_NOT_FOUND == -175 && VELUM_DROP_PROXY_LOOKUP == -178 &&
+		       VELUM_DROP_PROXY_ASSIGN == -179 && VELUM_DROP_PROXY_PROTO == -180 &&
+		       VELUM_DROP_POLICY_DENY == -181 && VELUM_DROP_NO_POLICY == -203,
+	       "a drop reason differs from Cilium's number");
+_Static_assert(VELUM_DROP_NO_ENDPOINT <= -250, "velum's own drop reasons start at 250");
+/* Every reason has its counter (one per magnitude) and stays clear of TC_ACT_*. */
+_Static_assert(-VELUM_DROP_NO_ENDPOINT <= VELUM_DROP_MAX &&
+		       VELUM_DROP_MAX < VELUM_METRICS_PER_DIR && VELUM_DROP_INVALID_SIP < -129,
+	       "drop reasons outside the counters' range");
+
 /* The texts of include/velum/drop.h (Cilium's where one exists). */
 const char *mon_drop_reason_name(uint16_t reason)
 {

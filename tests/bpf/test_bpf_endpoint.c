@@ -485,7 +485,7 @@ static const struct tcase cases[] = {
 	{ "later fragment without a first",
 	  TO,
 	  { TCP_(IP_TIE, IP_DEATHSTAR, 0, 0, 0), .frag = 0x0005, .ip_id = 78 },
-	  DROP_(157, 0, -1) },
+	  DROP_(175, 0, -1) },
 	{ "first fragment of a denied flow",
 	  TO,
 	  { TCP_(IP_XWING, IP_DEATHSTAR, 42000, 80, SYN), .frag = 0x2000, .ip_id = 79 },
@@ -1048,7 +1048,7 @@ static void test_bpf_endpoint_missing_state(void **state)
 
 	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(env->h.skel->maps.velum_policy), &ep), 0);
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 204);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 203);
 	fd = deathstar_policy();
 	set_policy(env, EP_ID, fd);
 	close(fd);
@@ -1056,7 +1056,7 @@ static void test_bpf_endpoint_missing_state(void **state)
 			 0);
 	p.sport++;
 	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_SHOT);
-	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 203);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_DROP)->reason, 250);
 }
 
 /* Per-packet cost, reported (not asserted): the benchmark records it. */

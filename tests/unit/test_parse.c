@@ -23,6 +23,7 @@
 #include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "policy/parse.h"
+#include "velum/drop.h"
 
 struct tstate {
 	struct pol_set set;
@@ -846,6 +847,37 @@ static void test_proto_names(void **state)
 	assert_string_equal(pol_proto_name(IPPROTO_GRE), "?");
 }
 
+/* Drop reasons Cilium has read as Cilium prints them (pkg/monitor/api/drop.go). */
+static void test_drop_reason_texts(void **state)
+{
+	static const struct {
+		unsigned int reason;
+		const char *text;
+	} cilium[] = {
+		{ 132, "Invalid source ip" },
+		{ 133, "Policy denied" },
+		{ 134, "Invalid packet" },
+		{ 135, "CT: Truncated or invalid header" },
+		{ 139, "Unsupported L3 protocol" },
+		{ 141, "Error writing to packet" },
+		{ 151, "Stale or unroutable IP" },
+		{ 155, "CT: Map insertion failed" },
+		{ 175, "First logical datagram fragment not found" },
+		{ 178, "Socket lookup failed" },
+		{ 179, "Socket assign failed" },
+		{ 180, "Proxy redirection not supported for protocol" },
+		{ 181, "Policy denied by denylist" },
+		{ 203, "Endpoint policy program not available" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cilium) / sizeof(cilium[0]); i++)
+		assert_string_equal(velum_drop_name(cilium[i].reason), cilium[i].text);
+	assert_string_equal(velum_drop_name(250), "Unknown endpoint");
+	assert_string_equal(velum_drop_name(157), "Unknown drop reason");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -871,6 +903,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_selector_cidr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_http_rules, setup, teardown),
 		cmocka_unit_test(test_proto_names),
+		cmocka_unit_test(test_drop_reason_texts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
