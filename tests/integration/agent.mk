@@ -40,7 +40,7 @@ test-agent-broken: $(agent_test_deps) asan-agent
 
 test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
-	$(Q)tests/integration/agent_harden.sh
+	$(Q)$(root_test) tests/integration/agent_harden.sh
 
 # Needs velum-proxy's transparent mode; says SKIP (exit 77) without it.
 test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/deathstar \
