@@ -89,12 +89,12 @@ $(BUILD)/san/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cc
+$(BUILD)/obj/%.o: %.cc | deps
 	$(call msg,CXX,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.cc
+$(BUILD)/san/%.o: %.cc | deps
 	$(call msg,CXX-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
