@@ -27,7 +27,8 @@ enum velum_drop {
 	/* L7 redirect, fail closed (docs/proxy-redirect.md): */
 	VELUM_DROP_PROXY_LOOKUP = -178, /* "Socket lookup failed": no proxy socket for the flow */
 	VELUM_DROP_PROXY_ASSIGN = -179, /* "Socket assign failed": bpf_sk_assign() refused */
-	VELUM_DROP_PROXY_PROTO = -180,	/* "Proxy redirection not supported for protocol" (not TCP) */
+	VELUM_DROP_PROXY_PROTO =
+		-180, /* "Proxy redirection not supported for protocol" (not TCP) */
 	VELUM_DROP_POLICY_DENY = -181, /* "Policy denied by denylist" */
 	VELUM_DROP_NO_POLICY = -203,   /* "Endpoint policy program not available": no policy map */
 	/* velum's own: */

@@ -603,14 +603,12 @@ struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *
 		return NULL;
 	h->a = a;
 	snprintf(h->metrics_addr, sizeof(h->metrics_addr), "off");
-	h->api = MHD_start_daemon(flags, 0, NULL, NULL, on_api, h, MHD_OPTION_LISTEN_SOCKET, api_fd,
-				  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_S,
-				  MHD_OPTION_THREAD_STACK_SIZE,
-				  (size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_END);
+	h->api = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_api, h, MHD_OPTION_LISTEN_SOCKET, api_fd,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_S, MHD_OPTION_THREAD_STACK_SIZE,
+		(size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!h->api) {
 		errbuf_set(eb, -EIO, "cannot start the API server on %s", a->o.socket_path);
 		free(h);

@@ -38,10 +38,10 @@ struct agent_proxy {
 	uint16_t port_in, port_eg;
 
 	pthread_mutex_t lock;
-	int pid;	/* 0: none running */
-	int pidfd;	/* -1: none */
-	bool child;	/* started by this velumd (reap it) */
-	bool adopted;	/* the first proxy was found running */
+	int pid;      /* 0: none running */
+	int pidfd;    /* -1: none */
+	bool child;   /* started by this velumd (reap it) */
+	bool adopted; /* the first proxy was found running */
 	unsigned restarts;
 	int64_t started_ns;
 
@@ -278,7 +278,8 @@ static int ctl_io(int fd, void *buf, size_t n, bool out, int64_t deadline)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, (int)left + 1) == -1 && errno != EINTR)
 			return -errno;
-		r = out ? send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, b, n, MSG_DONTWAIT);
+		r = out ? send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT) :
+			  recv(fd, b, n, MSG_DONTWAIT);
 		if (r == 0)
 			return -ECONNRESET;
 		if (r < 0) {
@@ -614,13 +615,14 @@ json_t *agent_proxy_status(struct agent_proxy *p)
 	snprintf(eg, sizeof(eg), "127.0.0.1:%u (egress)", p->port_eg);
 	pthread_mutex_lock(&p->lock);
 	j = json_pack("{s:i, s:b, s:i, s:[s,s], s:i, s:i, s:s, s:s}", "pid", p->pid, "adopted",
-		      p->adopted, "restarts", (int)p->restarts, "listeners", in, eg,
-		      "ingress_port", (int)p->port_in, "egress_port", (int)p->port_eg, "log",
-		      p->log, "binary", p->bin);
+		      p->adopted, "restarts", (int)p->restarts, "listeners", in, eg, "ingress_port",
+		      (int)p->port_in, "egress_port", (int)p->port_eg, "log", p->log, "binary",
+		      p->bin);
 	if (j) {
-		json_object_set_new(j, "control", json_pack("{s:b, s:b, s:I}", "connected",
-							    p->ctl_fd >= 0, "acked", p->acked,
-							    "revision", (json_int_t)p->acked_rev));
+		json_object_set_new(j, "control",
+				    json_pack("{s:b, s:b, s:I}", "connected", p->ctl_fd >= 0,
+					      "acked", p->acked, "revision",
+					      (json_int_t)p->acked_rev));
 	}
 	pthread_mutex_unlock(&p->lock);
 	return j;

@@ -93,13 +93,15 @@ static int take_host(int argc, char **argv)
 			cli_socket = argv[i] + 7;
 			continue;
 		}
-		t = !strcmp(argv[i], "--timeout") && i + 1 < argc ? argv[++i]
-		    : !strncmp(argv[i], "--timeout=", 10)	   ? argv[i] + 10
-								   : NULL;
+		t = !strcmp(argv[i], "--timeout") && i + 1 < argc ? argv[++i] :
+		    !strncmp(argv[i], "--timeout=", 10)		  ? argv[i] + 10 :
+								    NULL;
 		if (t) {
 			if (set_timeout(t)) {
-				fprintf(stderr, "velum: --timeout %s: not a number of seconds "
-						"(0 to 86400)\n", t);
+				fprintf(stderr,
+					"velum: --timeout %s: not a number of seconds "
+					"(0 to 86400)\n",
+					t);
 				return -EINVAL;
 			}
 			continue;

@@ -484,8 +484,8 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", v6_all,
 			  sizeof(v6_all));
 	if (!err)
-		err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1",
-				  v6_def, sizeof(v6_def));
+		err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", v6_def,
+				  sizeof(v6_def));
 	if (err && err != -ENOENT) {
 		errbuf_set(eb, err, "namespace %s: disable IPv6: %s", nspath, strerror(-err));
 		goto err_link;
