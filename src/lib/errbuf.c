@@ -10,18 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
-int errbuf_set(struct errbuf *eb, int err, const char *fmt, ...)
+int errbuf_set(struct errbuf *eb, const char *fmt, ...)
 {
-	int saved = errno;
 	va_list ap;
 
 	if (!eb)
-		return err;
+		return -EINVAL;
 	va_start(ap, fmt);
 	vsnprintf(eb->msg, sizeof(eb->msg), fmt, ap);
 	va_end(ap);
-	errno = saved;
-	return err;
+	return -EINVAL;
 }
 
 void errbuf_prefix(struct errbuf *eb, const char *fmt, ...)

@@ -20,7 +20,6 @@
 #include <stdint.h>
 
 #include "labels/labels.h"
-#include "lib/proto.h"
 #include "policy/http.h"
 #include "policy/selector.h"
 
@@ -40,7 +39,7 @@ enum pol_peer_kind {
 };
 
 /* Protocol numbers (IPPROTO_*); 0 means ANY = TCP, UDP and SCTP. */
-#define POL_PROTO_ANY PROTO_ANY
+#define POL_PROTO_ANY 0
 
 struct pol_port {
 	uint8_t proto;

@@ -1103,7 +1103,13 @@ bool px_session_pump(struct px_session *s)
 		moved |= pump_requests(s);
 		any |= moved;
 	} while (moved && !s->fatal);
+	/*
+	 * An idle connection holds no buffer: handle_head() takes uout before
+	 * judging, and a denied request leaves it empty.
+	 */
 	release_if_empty(s, &s->uin);
+	release_if_empty(s, &s->uout);
+	release_if_empty(s, &s->cout);
 	if (s->cin && s->cin->off == s->cin->len) {
 		px_pool_put(s->ctx->pool, s->cin);
 		s->cin = NULL;

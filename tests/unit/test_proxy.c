@@ -242,6 +242,9 @@ static void test_proxy_denied_exact_bytes(void **state)
 	assert_int_equal(st->ev[1].status, 403);
 	assert_int_equal(st->stats.denied, 1);
 	assert_false(px_session_finished(&st->s));
+	/* an idle connection after a denied request holds no buffer (memory of idle connections) */
+	assert_true(px_session_idle(&st->s));
+	assert_int_equal(st->pool.in_use, 0);
 	/* still usable */
 	client(st, "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n", 29, SIZE_MAX);
 	assert_str(&st->up, "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n");
