@@ -33,7 +33,7 @@ test-velum-load: $(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
 test_goals += test-velum-load
 
 http_bench_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp \
-	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
+	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello $(BUILD)/bin/velum-proxy
 
 # BENCH_FLAGS passes bench/http.sh options, e.g. BENCH_FLAGS=--paper
 .PHONY: bench test-bench-quick bench-wrk-check

@@ -12,18 +12,28 @@
 #   l7-1 l7-40  1 and 40 HTTP rules (bench/policies/l7-1.yaml, l7-40.yaml)
 #   haproxy   no velum policy; the load goes through HAProxy with the same
 #             40 rules as ACLs
-# Each run: a warm-up, a closed-loop run (maximum throughput), then an
+#   haproxy-N-tT  the same with N (1 or 40) ACLs and T (1 or 2) threads
+# L7 rules are enforced by velum-proxy, which velumd runs (--proxy on) when
+# an l7 configuration is asked for.
+# Each run: a warm-up, a closed-loop run (maximum throughput, and the CPU
+# time of the proxy process and of the whole machine per request), then an
 # open-loop run at a constant rate (latency spectrum, average throughput).
 # A configuration velumd refuses (its message kept in refused-<config>.txt)
 # is reported as not run, never measured. Then bench/report.py writes
 # report.md and the figures. Everything made is named after this script's
 # PID and removed on any exit.
 #
-#   bench/http.sh [--quick] [--paper] [--out DIR] [--reps N] [--secs S]
+#   bench/http.sh [--quick] [--paper] [--l7] [--out DIR] [--reps N] [--secs S]
 #                 [--closed-secs S] [--rate R] [--conns C] [--threads T]
-#                 [--server-threads N] [--configs "limit l3 ..."]
+#                 [--server-threads N] [--configs "limit l3 ..."] [--idle N]
 #   bench/http.sh --wrk-check OUT.md [--wrk-target hello|haproxy] [--pairs 6]
 #                 [--closed-secs S] [--conns C] ...
+# --l7 (`make bench-l7`): the L7 proxies' comparison of issue 9: limit, l4,
+# l7-1, l7-40 and HAProxy with 1 and 40 ACLs on 1 and 2 threads, open loop at
+# 10,000 req/s over 100 connections, then the memory step (--idle N, 10,000
+# by default; 0 skips it): N idle keep-alive connections from the load
+# endpoint, each after one request (allowed, or denied), and the resident
+# memory of the proxy holding them.
 # --wrk-check: instead, closed-loop runs of wrk (Debian's) and velum-load
 # taken in turns against the same target (velum-hello, or HAProxy in front
 # of it; velum, no policy), and their requests/s compared in OUT.md
@@ -32,10 +42,10 @@
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BIN:-$top/build/bin}
-all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
-configs=$all_configs
+all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy haproxy-1-t1 haproxy-1-t2 haproxy-40-t1 haproxy-40-t2"
+configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
 reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1
-quick=0 out= wrk_check= pairs=6 wrk_target=hello
+quick=0 out= wrk_check= pairs=6 wrk_target=hello l7=0 idle=0
 usage() {
 	sed -n '/^#   bench\/http.sh/,/^#  *\[--server/p' "$0" | sed 's/^# *//' >&2
 	exit 2
@@ -44,6 +54,9 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 reps=1 secs=1.5 closed_secs=0.8 warm=0.2 rate=1000 conns=50 threads=2 ;;
 	--paper) secs=300 threads=4 rate=10000 conns=2000 ;;
+	--l7) l7=1 rate=10000 conns=100 idle=10000
+		configs="limit l4 l7-1 l7-40 haproxy-1-t1 haproxy-1-t2 haproxy-40-t1 haproxy-40-t2" ;;
+	--idle) idle=$2; shift ;;
 	--out) out=$2; shift ;;
 	--reps) reps=$2; shift ;;
 	--secs) secs=$2; shift ;;
@@ -64,11 +77,15 @@ for c in $configs; do
 	[[ " $all_configs " == *" $c "* ]] || { echo "bench: unknown configuration '$c' (have: $all_configs)" >&2; exit 2; }
 done
 [[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "bench: --reps $reps: not a positive count" >&2; exit 2; }
+[[ $idle =~ ^[0-9]+$ ]] || { echo "bench: --idle $idle: not a count" >&2; exit 2; }
+# velumd runs velum-proxy when an L7 configuration is asked for
+proxy_flags=()
+[[ " $configs " == *" l7-"* ]] && proxy_flags=(--proxy on --proxy-bin "$bin/velum-proxy")
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: needs root (namespaces, BPF, iptables)" >&2
 	exit 77
 fi
-for b in velumd velum velum-dp velum-load velum-hello; do
+for b in velumd velum velum-dp velum-load velum-hello ${proxy_flags[*]:+velum-proxy}; do
 	[ -x "$bin/$b" ] || { echo "bench: $bin/$b missing (run make)" >&2; exit 1; }
 done
 stamp=$(date -u +%Y%m%d-%H%M%S)
@@ -132,7 +149,8 @@ wait_port() {
 }
 
 "$bin/velumd" --state-dir "$T/state" --socket "$VELUM_SOCKET" --pin-dir "$PIN" --pool "$POOL" \
-	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off ${VELUMD_FLAGS:-} >"$T/velumd.log" 2>&1 &
+	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off "${proxy_flags[@]}" ${VELUMD_FLAGS:-} \
+	>"$T/velumd.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 200); do
 	velum status >/dev/null 2>&1 && break
@@ -160,38 +178,60 @@ fi
 pids+=($!)
 wait_port load "$hello_ip" 80
 
-# HAProxy with the forty paths of bench/policies/l7-40.yaml as ACLs, in order
-{
+# haproxy_cfg N THREADS PORT: HAProxy allowing GET on the last N of the forty
+# paths of bench/policies/l7-40.yaml (as ACLs, in order; the last is /hello),
+# denying the rest with 403
+haproxy_cfg() {
+	local n=$1 th=$2 port=$3 i=0 p paths
+	paths=$(sed -n 's/^ *path: "\(.*\)"$/\1/p' "$top/bench/policies/l7-40.yaml")
+	[ "$(wc -l <<<"$paths")" -eq 40 ] || die "bench/policies/l7-40.yaml: $(wc -l <<<"$paths") paths, want 40"
 	cat <<EOF
 global
-	maxconn $((conns + 100))
-	nbthread $server_threads
+	maxconn $((conns + idle + 100))
+	nbthread $th
 defaults
 	mode http
 	option http-keep-alive
 	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
+	timeout client 600s
+	timeout server 600s
 frontend bench
-	bind :8080
+	bind :$port
 EOF
-	n=0
-	for p in $(sed -n 's/^ *path: "\(.*\)"$/\1/p' "$top/bench/policies/l7-40.yaml"); do
-		n=$((n + 1))
-		echo "	acl rule$n path_reg ^$p\$"
-		echo "	http-request allow if METH_GET rule$n"
+	for p in $(tail -n "$n" <<<"$paths"); do
+		i=$((i + 1))
+		echo "	acl rule$i path_reg ^$p\$"
+		echo "	http-request allow if METH_GET rule$i"
 	done
-	[ "$n" -eq 40 ] || die "bench/policies/l7-40.yaml: $n paths, want 40"
 	cat <<EOF
 	http-request deny deny_status 403
 	default_backend hello
 backend hello
 	server hello $hello_ip:80
 EOF
-} >"$out/haproxy.cfg"
-"$bin/velum" endpoint exec haproxy -- "${pin_srv[@]}" haproxy -db -f "$out/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
-pids+=($!)
-wait_port load "$haproxy_ip" 8080
+}
+# start_haproxy CONFIG N THREADS PORT: an HAProxy in the haproxy endpoint
+declare -A hap_port hap_pid
+start_haproxy() {
+	haproxy_cfg "$2" "$3" "$4" >"$out/$1.cfg" || exit 1
+	"$bin/velum" endpoint exec haproxy -- "${pin_srv[@]}" haproxy -db -f "$out/$1.cfg" \
+		>"$T/$1.log" 2>&1 &
+	pids+=($!)
+	hap_pid[$1]=$! hap_port[$1]=$4
+	wait_port load "$haproxy_ip" "$4"
+}
+# "haproxy" (the paper's: 40 ACLs) on port 8080, haproxy-N-tT on 8100 + 2N + T
+for c in $configs; do
+	case $c in
+	haproxy) start_haproxy haproxy 40 "$server_threads" 8080 ;;
+	haproxy-*-t*) n=${c#haproxy-} n=${n%-t*} th=${c##*-t}
+		start_haproxy "$c" "$n" "$th" $((8100 + n * 2 + th)) ;;
+	esac
+done
+# --wrk-check's HAProxy target
+if [ -n "$wrk_check" ] && [ -z "${hap_pid[haproxy]:-}" ]; then
+	start_haproxy haproxy 40 "$server_threads" 8080
+fi
 
 # iptables-restore input: 39 rules for other clients, the 40th for ours, then a drop
 {
@@ -240,14 +280,47 @@ configure() {
 	return 0
 }
 
-# load CONFIG NAME ARGS...: velum-load in the load endpoint against CONFIG's target
+# target CONFIG: the address and port the load endpoint sends CONFIG's requests to
+target() {
+	case $1 in
+	haproxy*) echo "$haproxy_ip:${hap_port[$1]}" ;;
+	*) echo "$hello_ip:80" ;;
+	esac
+}
+# proxy_pid CONFIG: the PID of the process that proxies CONFIG's requests, or nothing
+proxy_pid() {
+	case $1 in
+	haproxy*) echo "${hap_pid[$1]:-}" ;;
+	l7-*) cut -d' ' -f1 "$T/state/proxy.pid" 2>/dev/null ;;
+	esac
+}
+# cpu_ticks PID: user + system clock ticks of PID (0 without one)
+cpu_ticks() {
+	if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
+		awk '{ print $14 + $15 }' "/proc/$1/stat"
+	else
+		echo 0
+	fi
+}
+# busy_ticks: the whole machine's busy clock ticks (every CPU; all but idle and iowait)
+busy_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# load CONFIG NAME ARGS...: velum-load in the load endpoint against CONFIG's
+# target; raw/NAME.cpu gets the proxy's and the machine's CPU ticks over the
+# run, the ticks per second and the proxy's PID
 load() {
-	local c=$1 name=$2 url=http://$hello_ip:80/hello
+	local c=$1 name=$2 url pid p0 m0
+	url=http://$(target "$c")/hello
 	shift 2
-	[ "$c" = haproxy ] && url=http://$haproxy_ip:8080/hello
+	pid=$(proxy_pid "$c")
+	p0=$(cpu_ticks "$pid") m0=$(busy_ticks)
 	velum endpoint exec load -- "$bin/velum-load" -c "$conns" -t "$threads" "$@" \
 		--json "$out/raw/$name.json" "$url" >"$out/raw/$name.txt" 2>&1 ||
 		die "velum-load $*: $(cat "$out/raw/$name.txt")"
+	echo "$(($(cpu_ticks "$pid") - p0)) $(($(busy_ticks) - m0)) $(getconf CLK_TCK) ${pid:-none}" \
+		>"$out/raw/$name.cpu"
 }
 
 if [ -n "$wrk_check" ]; then
@@ -297,7 +370,7 @@ fi
 
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "command=bench/http.sh $(if [ $quick = 1 ]; then echo --quick; fi) --reps $reps --secs $secs --closed-secs $closed_secs --rate $rate --conns $conns --threads $threads --server-threads $server_threads"
+	echo "command=bench/http.sh$(if [ $quick = 1 ]; then echo " --quick"; fi)$(if [ $l7 = 1 ]; then echo " --l7"; fi) --configs \"$configs\" --idle $idle --reps $reps --secs $secs --closed-secs $closed_secs --rate $rate --conns $conns --threads $threads --server-threads $server_threads"
 	echo "configs=$configs"
 	echo "reps=$reps"
 	echo "secs=$secs"
@@ -307,6 +380,8 @@ fi
 	echo "threads=$threads"
 	echo "server_threads=$server_threads"
 	echo "quick=$quick"
+	echo "l7=$l7"
+	echo "idle=$idle"
 	echo "cpus=$(nproc)"
 	echo "cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
 	echo "kernel=$(uname -r)"
@@ -341,6 +416,63 @@ print("rep %s %-9s closed %8.0f req/s   open %6.0f req/s at %s, p99 %s us, error
 EOF
 	done
 done
+# The memory step: $idle keep-alive connections from the load endpoint, each
+# after one request, held idle; the proxy's resident memory then.
+# idle_conns CONFIG PATH N: appends "CONFIG PATH N answered RSS_BEFORE_KIB RSS_KIB PID" to
+# memory.txt, answered counting the connections that got the expected status (200 for
+# /hello, 403 otherwise)
+idle_conns() {
+	local c=$1 path=$2 n=$3 pid before res
+	configure "$c" || { echo "$c $path $n refused - - -" >>"$out/memory.txt"; return; }
+	pid=$(proxy_pid "$c")
+	[ -n "$pid" ] && [ -r "/proc/$pid/status" ] || die "memory step: no proxy process for $c"
+	before=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+	res=$(velum endpoint exec load -- python3 - "$(target "$c")" "$n" "$pid" "$path" <<'EOF'
+import resource, socket, sys, time
+addr, n, pid, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+host, port = addr.rsplit(":", 1)
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+req = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: bench\r\n\r\n"
+# the answer each must get: /hello is allowed, anything else denied
+want = b"HTTP/1.1 200" if path == "/hello" else b"HTTP/1.1 403"
+socks, ok = [], 0
+def collect(batch):
+    global ok
+    for t in batch:
+        t.settimeout(10)
+        try:
+            if t.recv(4096).startswith(want):
+                ok += 1
+        except OSError:
+            pass
+for i in range(n):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(req)
+    socks.append(s)
+    if len(socks) % 500 == 0:
+        collect(socks[-500:])
+collect(socks[len(socks) - len(socks) % 500:])
+time.sleep(1)
+rss = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
+print(ok, rss)
+EOF
+	) || die "memory step $c $path: $res"
+	echo "$c $path $n ${res% *} $before ${res#* } $pid" >>"$out/memory.txt"
+	echo "memory $c GET $path: $n connections, ${res% *} answered, RSS $before -> ${res#* } KiB" >&2
+}
+if [ "$idle" -gt 0 ]; then
+	# a proxy holds two descriptors per allowed connection (client and upstream)
+	half=$((($(ulimit -Hn) - 200) / 2))
+	nallow=$((idle < half ? idle : half))
+	: >"$out/memory.txt"
+	for c in $configs; do
+		case $c in
+		l7-40) idle_conns "$c" /nope "$idle"; idle_conns "$c" /hello "$nallow" ;;
+		haproxy-40-t*) idle_conns "$c" /hello "$nallow" ;;
+		esac
+	done
+fi
 echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/meta.txt"
 rm -f "$out"/raw/warm-*
 cp "$T/velumd.log" "$out/raw/velumd.log"

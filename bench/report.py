@@ -14,7 +14,11 @@
 # Per configuration, table values are medians over the repetitions (ranges
 # for throughput); errors are summed over every run; a figure's spectrum is
 # the repetition with the median p99. A configuration without runs is
-# listed as not run, with velumd's refusal when there is one.
+# listed as not run, with velumd's refusal when there is one. CPU per
+# request (raw/closed-*.cpu): the proxy process's and the whole machine's
+# CPU time over the closed-loop run divided by its requests. With
+# memory.txt (the memory step), a table of the proxies' resident memory;
+# with l7=1 (bench/http.sh --l7), issue 9's targets, each said met or not.
 import json
 import os
 import statistics
@@ -29,6 +33,10 @@ NAMES = {
     "l7-1": "velum, 1 L7 rule",
     "l7-40": "velum, 40 L7 rules",
     "haproxy": "HAProxy, 40 ACLs (no velum policy)",
+    "haproxy-1-t1": "HAProxy, 1 ACL, 1 thread",
+    "haproxy-1-t2": "HAProxy, 1 ACL, 2 threads",
+    "haproxy-40-t1": "HAProxy, 40 ACLs, 1 thread",
+    "haproxy-40-t2": "HAProxy, 40 ACLs, 2 threads",
 }
 ERRORS = ["connect", "timeout", "reset", "non2xx", "bad_response", "unsent"]
 
@@ -52,7 +60,26 @@ def runs(d, kind, c, reps):
         p = os.path.join(d, "raw", "%s-%s-%d.json" % (kind, c, r))
         if os.path.exists(p):
             out.append(load_json(p))
+            out[-1]["_rep"] = r
     return out
+
+
+def cpu_us(d, c, reps, closed):
+    """Medians of the proxy's and the machine's CPU microseconds per closed-loop request."""
+    proxy, machine = [], []
+    for r in range(1, reps + 1):
+        p = os.path.join(d, "raw", "closed-%s-%d.cpu" % (c, r))
+        j = next((o for o in closed if o.get("_rep") == r), None)
+        if not os.path.exists(p) or not j or not j["requests"]:
+            continue
+        with open(p) as f:
+            f_ = f.read().split()
+        pt, mt, hz, pid = int(f_[0]), int(f_[1]), int(f_[2]), f_[3]
+        if pid != "none":
+            proxy.append(pt * 1e6 / hz / j["requests"])
+        machine.append(mt * 1e6 / hz / j["requests"])
+    med = lambda v: statistics.median(v) if v else None
+    return med(proxy), med(machine)
 
 
 def ms(us):
@@ -72,6 +99,67 @@ def ratio(v, base):
     if base is None or not base:
         return ""
     return " (%.2f)" % (v / base)
+
+
+def memory_rows(d):
+    p = os.path.join(d, "memory.txt")
+    out = []
+    if not os.path.exists(p):
+        return out
+    with open(p) as f:
+        for line in f:
+            v = line.split()
+            if len(v) != 7:
+                continue
+            refused = v[3] == "refused"
+            out.append({"config": v[0], "path": v[1], "n": int(v[2]), "refused": refused,
+                        "ok": 0 if refused else int(v[3]),
+                        "before": 0 if refused else int(v[4]),
+                        "rss": 0 if refused else int(v[5])})
+    return out
+
+
+def targets(rows, mem):
+    """Issue 9's targets, each with its numbers and met / not met."""
+    T = ["Issue 9's targets (this run; medians):", ""]
+
+    def have(*cs):
+        return all(c in rows and "max" in rows[c] for c in cs)
+
+    def say(ok, text):
+        T.append("- %s: %s" % ("**met**" if ok else "**not met**", text))
+
+    if not have("limit", "l7-40"):
+        T.append("- not judged: the limit or velum with 40 L7 rules did not run")
+        return T
+    lim, v40 = rows["limit"], rows["l7-40"]
+    if not lim["max"] or not lim["lat"]["p99"]:
+        T.append("- not judged: the limit has no throughput or latency")
+        return T
+    say(v40["max"] / lim["max"] >= 0.65, "velum L7 with 40 rules at or above 0.65 of the limit "
+        "(closed loop): %.0f / %.0f req/s = %.2f" % (v40["max"], lim["max"], v40["max"] / lim["max"]))
+    haps = [c for c in ("haproxy-1-t1", "haproxy-1-t2") if have(c)]
+    if haps:
+        best = max(haps, key=lambda c: rows[c]["max"])
+        say(v40["max"] >= rows[best]["max"], "at least as fast as HAProxy with 1 ACL (its better "
+            "of 1 and 2 threads, `%s`): %.0f vs %.0f req/s" % (best, v40["max"], rows[best]["max"]))
+    if have("l7-1") and rows["l7-1"]["max"]:
+        v1 = rows["l7-1"]["max"]
+        say(v40["max"] >= 0.95 * v1, "40 rules within 5 %% of 1 rule: %.0f vs %.0f req/s (%+.1f %%)"
+            % (v40["max"], v1, 100.0 * (v40["max"] - v1) / v1))
+    for c in ("l7-1", "l7-40"):
+        if have(c):
+            p, pl = rows[c]["lat"]["p99"], lim["lat"]["p99"]
+            say(p <= 2 * pl and rows[c]["avg"] >= 0.99 * lim["avg"],
+                "`%s` p99 at the fixed rate no more than twice the limit's: %s vs %s ms (%.2fx); "
+                "average rate %.0f vs %.0f req/s" % (c, fmt_ms(p), fmt_ms(pl), p / pl, rows[c]["avg"],
+                                                     lim["avg"]))
+    for m in mem:
+        if m["config"].startswith("l7-") and not m["refused"]:
+            ok = m["rss"] < 64 * 1024 and m["ok"] == m["n"]
+            say(ok, "idle keep-alive connections in under 64 MB of proxy memory: %d connections "
+                "(GET %s, %d answered) held in %.1f MB" % (m["n"], m["path"], m["ok"], m["rss"] / 1024))
+    return T
 
 
 def main():
@@ -114,6 +202,7 @@ def main():
                 e: sum(o["errors"][e] for o in opened + closed) for e in ERRORS
             }
             row["requests"] = sum(o["requests"] for o in opened + closed)
+            row["cpu_proxy"], row["cpu_machine"] = cpu_us(d, c, reps, closed)
         rows[c] = row
     ran = [c for c in configs if "max" in rows[c]]
     if not ran:
@@ -224,8 +313,12 @@ unset multiplot
              "100 ms samples of the open-loop run (average and maximum), the statistic wrk2 "
              "prints.")
     L.append("")
-    L.append("| configuration | max req/s (closed loop) | average req/s (open loop) | wrk2 Req/Sec per thread: avg / max | p50 | p90 | p99 | p99.9 | max | errors: connect / timeout / reset / non-2xx / bad / unsent |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    L.append("CPU per request: the proxy process's (velum-proxy or HAProxy) and the whole "
+             "machine's CPU time (user + system, every process, so other work on a shared "
+             "machine counts too) over the closed-loop run, divided by its requests; µs, medians.")
+    L.append("")
+    L.append("| configuration | max req/s (closed loop) | average req/s (open loop) | wrk2 Req/Sec per thread: avg / max | p50 | p90 | p99 | p99.9 | max | CPU µs/request: proxy / machine | errors: connect / timeout / reset / non-2xx / bad / unsent |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for c in configs:
         r = rows[c]
         if "max" not in r:
@@ -233,15 +326,17 @@ unset multiplot
             if r["refused"]:
                 msg = [l for l in r["refused"].splitlines() if "not" in l or "refus" in l]
                 why += ": velumd refused the policy: `%s`" % (msg[0] if msg else r["refused"].splitlines()[-1])
-            L.append("| `%s` %s | %s | | | | | | | | |" % (c, NAMES[c], why))
+            L.append("| `%s` %s | %s | | | | | | | | | |" % (c, NAMES[c], why))
             continue
         e = r["errors"]
         lat = " | ".join(fmt_ms(r["lat"][p]) + ratio(r["lat"][p], base("lat", p))
                          for p in ["p50", "p90", "p99", "p99.9", "max"])
-        L.append("| `%s` %s | %.0f%s [%.0f-%.0f] | %.0f%s [%.0f-%.0f] | %.0f / %.0f%s | %s | %s |" % (
+        cpu = "%s / %s" % ("-" if r["cpu_proxy"] is None else "%.1f" % r["cpu_proxy"],
+                           "-" if r["cpu_machine"] is None else "%.1f" % r["cpu_machine"])
+        L.append("| `%s` %s | %.0f%s [%.0f-%.0f] | %.0f%s [%.0f-%.0f] | %.0f / %.0f%s | %s | %s | %s |" % (
             c, NAMES[c], r["max"], ratio(r["max"], base("max")), r["max_range"][0], r["max_range"][1],
             r["avg"], ratio(r["avg"], base("avg")), r["avg_range"][0], r["avg_range"][1],
-            r["thr_avg"], r["thr_max"], ratio(r["thr_max"], base("thr_max")), lat,
+            r["thr_avg"], r["thr_max"], ratio(r["thr_max"], base("thr_max")), lat, cpu,
             " / ".join(str(e[k]) for k in ERRORS)))
     L.append("")
     for c in configs:
@@ -252,6 +347,27 @@ unset multiplot
             L.append(rows[c]["refused"])
             L.append("```")
             L.append("")
+    mem = memory_rows(d)
+    if mem:
+        L.append("Memory: %s idle keep-alive connections from the load endpoint, each after one "
+                 "request (GET /hello is allowed and needs an upstream connection, GET /nope is "
+                 "denied and needs none), held while the proxy's resident memory (VmRSS) is "
+                 "read. A proxy holds two descriptors per allowed connection, so allowed "
+                 "connections stop below half the descriptor limit." % meta.get("idle", "?"))
+        L.append("")
+        L.append("| proxy | request | connections | answered | RSS before, MB | RSS holding them, MB | KiB per connection |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for m in mem:
+            if m["refused"]:
+                L.append("| `%s` | GET %s | %d | not run: velumd refused the policy | | | |" % (m["config"], m["path"], m["n"]))
+                continue
+            L.append("| `%s` | GET %s | %d | %d | %.1f | %.1f | %.2f |" % (
+                m["config"], m["path"], m["n"], m["ok"], m["before"] / 1024, m["rss"] / 1024,
+                (m["rss"] - m["before"]) / m["n"]))
+        L.append("")
+    if meta.get("l7") == "1":
+        L.extend(targets(rows, mem))
+        L.append("")
     L.append("![Figure 2](fig2-latency.png)")
     L.append("")
     L.append("![Figure 3](fig3-latency-lowest.png)")
