@@ -91,7 +91,17 @@ struct px_worker {
 	struct pol_l7_snapshot *snap; /* cfg.snapshots: this worker's reference */
 	unsigned snap_gen;
 	struct strbuf line;
+	/* Binary access events for cfg.events_socket, sent once per loop turn (events_flush()). */
+	int ev_fd;		 /* connected to the events socket, or -1 */
+	uint64_t ev_retry_ns;	 /* while ev_fd < 0: next connect attempt */
+	unsigned nev;		 /* events queued in ev[] */
+	struct px_access_event *ev; /* PX_EV_BATCH of them */
 };
+
+/* Access events a worker queues before it sends them in one sendmmsg(). */
+#define PX_EV_BATCH 64
+/* While nobody listens on the events socket, connecting is tried this often (and events dropped). */
+#define PX_EV_RETRY_NS 1000000000u
 
 struct px_server {
 	struct px_config cfg;
@@ -102,8 +112,7 @@ struct px_server {
 	struct px_handler **handlers; /* by fd */
 	size_t nhandlers;
 	volatile bool stop;
-	int events_fd;
-	struct sockaddr_un events_addr;
+	struct sockaddr_un events_addr; /* cfg.events_socket */
 	struct dp_ipcache_reader *ipcache; /* transparent mode */
 
 	pthread_mutex_t lock; /* rules, sources */
@@ -304,14 +313,69 @@ void px_server_set_rules(struct px_server *srv, struct px_rules *rules)
 
 /* --- access events --- */
 
+/* Connects w->ev_fd to cfg.events_socket unless tried within PX_EV_RETRY_NS. Returns 0 or -1. */
+static int events_connect(struct px_worker *w)
+{
+	uint64_t now = now_ns();
+
+	if (now < w->ev_retry_ns)
+		return -1;
+	w->ev_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (w->ev_fd >= 0 && connect(w->ev_fd, (const struct sockaddr *)&w->srv->events_addr,
+				     sizeof(w->srv->events_addr)) == 0)
+		return 0;
+	if (w->ev_fd >= 0)
+		close(w->ev_fd);
+	w->ev_fd = -1;
+	w->ev_retry_ns = now + PX_EV_RETRY_NS;
+	return -1;
+}
+
+/*
+ * Sends the queued binary events: one sendmmsg() on a socket connected to
+ * cfg.events_socket, so that a busy worker makes one call per loop turn,
+ * not a path lookup per event. A listener that went away and came back
+ * (ECONNREFUSED on the old connection) is reconnected at once; while
+ * nobody listens, events are dropped (as a full socket drops them) and
+ * connecting is tried again every PX_EV_RETRY_NS.
+ */
+static void events_flush(struct px_worker *w)
+{
+	struct mmsghdr msgs[PX_EV_BATCH];
+	struct iovec iov[PX_EV_BATCH];
+	unsigned i, n = w->nev, attempt;
+
+	if (!n)
+		return;
+	w->nev = 0;
+	memset(msgs, 0, n * sizeof(msgs[0]));
+	for (i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ &w->ev[i], sizeof(w->ev[i]) };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (w->ev_fd < 0 && events_connect(w))
+			return;
+		if (sendmmsg(w->ev_fd, msgs, n, MSG_DONTWAIT) >= 0 || errno == EAGAIN ||
+		    errno == EWOULDBLOCK || errno == ENOBUFS || errno == EINTR)
+			return;
+		close(w->ev_fd);
+		w->ev_fd = -1;
+		w->ev_retry_ns = 0;
+	}
+}
+
 static void worker_emit(void *arg, const struct px_access_event *ev)
 {
 	struct px_worker *w = arg;
 	struct px_server *srv = w->srv;
 
-	if (srv->events_fd >= 0)
-		(void)sendto(srv->events_fd, ev, sizeof(*ev), MSG_DONTWAIT,
-			     (const struct sockaddr *)&srv->events_addr, sizeof(srv->events_addr));
+	if (w->ev) {
+		if (w->nev == PX_EV_BATCH)
+			events_flush(w);
+		w->ev[w->nev++] = *ev;
+	}
 	if (srv->cfg.access_fd < 0)
 		return;
 	strbuf_reset(&w->line);
@@ -871,6 +935,7 @@ static void *worker_main(void *arg)
 				h->fn(h, evs[i].events);
 		}
 		expire(w, now_ns());
+		events_flush(w);
 	}
 	while (w->idles.next != &w->idles)
 		conn_close(conn_of(w->idles.next, idle_link));
@@ -954,6 +1019,12 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	link_init(&w->heads);
 	link_init(&w->idles);
 	w->pool.max_free = 64; /* 1 MiB of spare buffers per worker */
+	w->ev_fd = -1;
+	if (srv->cfg.events_socket) {
+		w->ev = calloc(PX_EV_BATCH, sizeof(*w->ev));
+		if (!w->ev)
+			return errbuf_set(eb, "events: %s", strerror(ENOMEM)), -ENOMEM;
+	}
 	w->ctx = (struct px_ctx){
 		.pool = &w->pool,
 		.stats = &w->stats,
@@ -1000,6 +1071,9 @@ static void worker_fini(struct px_worker *w)
 	pol_l7_snapshot__put(w->snap);
 	px_pool_drain(&w->pool);
 	strbuf_free(&w->line);
+	if (w->ev && w->ev_fd >= 0)
+		close(w->ev_fd);
+	free(w->ev);
 }
 
 struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *rules,
@@ -1019,7 +1093,6 @@ struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *r
 	srv->cfg = *cfg;
 	srv->rules = rules;
 	pthread_mutex_init(&srv->slot.lock, NULL);
-	srv->events_fd = -1;
 	srv->bound = cfg->listen;
 	srv->bound_len = cfg->listen_len;
 	pthread_mutex_init(&srv->lock, NULL);
@@ -1040,11 +1113,9 @@ struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *r
 		goto err_free;
 	}
 	if (cfg->events_socket) {
-		srv->events_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		srv->events_addr.sun_family = AF_UNIX;
-		if (srv->events_fd == -1 ||
-		    strlen(cfg->events_socket) >= sizeof(srv->events_addr.sun_path)) {
-			err = srv->events_fd == -1 ? -errno : -ENAMETOOLONG;
+		if (strlen(cfg->events_socket) >= sizeof(srv->events_addr.sun_path)) {
+			err = -ENAMETOOLONG;
 			errbuf_set(eb, "events socket %s: %s", cfg->events_socket, strerror(-err));
 			goto err_free;
 		}
@@ -1116,8 +1187,6 @@ void px_server__free(struct px_server *srv)
 	px_server_stop(srv);
 	for (i = 0; srv->workers && i < srv->nworkers; i++)
 		worker_fini(&srv->workers[i]);
-	if (srv->events_fd >= 0)
-		close(srv->events_fd);
 	dp_ipcache_reader__close(srv->ipcache);
 	px_rules__put(srv->rules);
 	pol_l7_slot_publish(&srv->slot, NULL);
