@@ -28,15 +28,6 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2)
 endif
 
-# Install missing Debian packages before anything reads pkg-config. Skipped for
-# `clean` and when a parent make already did it.
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
-ifndef VELUM_DEPS_DONE
-$(if $(shell ./scripts/ensure-deps >&2 && echo ok),,$(error ensure-deps failed))
-export VELUM_DEPS_DONE := 1
-endif
-endif
-
 CC := gcc
 CXX := g++
 CLANG := clang
@@ -73,22 +64,37 @@ core_objs := $(call obj,$(core_srcs))
 core_sobjs := $(call sobj,$(core_srcs))
 dp_objs := $(call obj,$(dp_srcs))
 
-$(BUILD)/obj/%.o: %.c
+# Tests that need root run through $(root_test): exit 77 becomes a SKIP.
+root_test = VELUM_SKIP_DIR=$(BUILD)/tests/skipped tests/root-test
+
+# `deps` installs the Debian packages the build, tests and demos need
+# (scripts/ensure-deps; it only asks dpkg when all are there). Everything
+# that compiles waits for it (order-only), so `make test` and `make demo`
+# install what they need on a fresh machine, while `make -n` and `make clean`
+# install nothing. Sub-makes (MAKELEVEL > 0) rely on their parent's run.
+.PHONY: deps
+deps:
+ifeq ($(MAKELEVEL),0)
+	$(call msg,DEPS,scripts/ensure-deps)
+	$(Q)./scripts/ensure-deps
+endif
+
+$(BUILD)/obj/%.o: %.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.c
+$(BUILD)/san/%.o: %.c | deps
 	$(call msg,CC-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cc
+$(BUILD)/obj/%.o: %.cc | deps
 	$(call msg,CXX,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.cc
+$(BUILD)/san/%.o: %.cc | deps
 	$(call msg,CXX-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CXX) $(CPPFLAGS) $(call pkg_cflags,re2) $(CXXFLAGS) $(SAN) $(EXTRA_CFLAGS) -c $< -o $@
@@ -126,7 +132,7 @@ endef
 $(foreach t,$(unit_tests),$(eval $(call unit_rule,$(t))))
 unit_bins := $(foreach t,$(unit_tests),$(BUILD)/tests/$(notdir $(basename $(t))))
 
-.PHONY: all test test-unit check clean format
+.PHONY: all test test-unit check check-layers clean format
 all: $(foreach b,$(bins),$(BUILD)/bin/$(b))
 
 test-unit: $(unit_bins)
@@ -135,8 +141,16 @@ test-unit: $(unit_bins)
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; \
 	done
 
-test: all test-unit $(test_goals)
-	@echo "all tests passed"
+# The include graph follows the layers of docs/architecture.md.
+check-layers:
+	@scripts/check-layers
+
+test: all test-unit check-layers $(test_goals)
+	@if compgen -G "$(BUILD)/tests/skipped/*" >/dev/null; then \
+		echo "all tests that ran passed; skipped (need root):" $$(ls $(BUILD)/tests/skipped); \
+	else \
+		echo "all tests passed"; \
+	fi
 
 # Installation: velumd, velum, the CNI plugin where runtimes look for plugins,
 # a sample network configuration list and the bash completion. Nothing goes
@@ -159,7 +173,7 @@ install: $(BUILD)/bin/velumd $(BUILD)/bin/velum-proxy $(BUILD)/bin/velum $(BUILD
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-check: all test-unit
+check: all test-unit check-layers
 	@out=$$(git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/' | xargs clang-format --dry-run 2>&1); \
 	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
 

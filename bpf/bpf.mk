@@ -5,13 +5,13 @@
 # build/gen/<x>.skel.h (bpftool gen skeleton, struct velum_<x>). Only
 # src/datapath/ and tests/bpf/ include the skeletons.
 
-BPF_CFLAGS := --target=bpf -O2 -g -mcpu=v3 -Wall -Wextra -Werror -Wno-unused-parameter \
+BPF_CFLAGS = --target=bpf -O2 -g -mcpu=v3 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
 
 bpf_progs := bpf/endpoint.bpf.c
 bpf_skels := $(patsubst bpf/%.bpf.c,$(BUILD)/gen/%.skel.h,$(bpf_progs))
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c | deps
 	$(call msg,CLANG,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

@@ -250,7 +250,8 @@ static __noinline int to_proxy_via_lo(struct __sk_buff *skb, const struct pkt *p
 		return VELUM_DROP_PROXY_PROTO;
 	if (bpf_skb_store_bytes(skb, 0, lo_mac, ETH_ALEN, 0))
 		return VELUM_DROP_WRITE;
-	skb->mark = VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(port) << VELUM_MARK_PROXY_PORT_SHIFT);
+	skb->mark =
+		VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(port) << VELUM_MARK_PROXY_PORT_SHIFT);
 	return 0;
 }
 

@@ -151,8 +151,8 @@ static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pk
 		/* the policy allowed the flow (and said so): the drop event tells the rest */
 		v->by_policy = 0;
 		if (ret >= 0)
-			skb->mark = VELUM_MARK_MAGIC_TO_PROXY |
-				    ((__u32)bpf_ntohs(v->proxy_port) << VELUM_MARK_PROXY_PORT_SHIFT);
+			skb->mark = VELUM_MARK_MAGIC_TO_PROXY | ((__u32)bpf_ntohs(v->proxy_port)
+								 << VELUM_MARK_PROXY_PORT_SHIFT);
 	}
 	if (ret >= 0) {
 		metrics_add(v->dir, 0, p->len);

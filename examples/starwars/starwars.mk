@@ -27,7 +27,7 @@ test_goals += test-starwars-app
 .PHONY: test-starwars-demo
 test-starwars-demo: $(demo_bins)
 	@echo "== tests/integration/starwars_demo.sh"
-	$(Q)tests/integration/starwars_demo.sh $(CURDIR)/$(BUILD)/bin
+	$(Q)$(root_test) tests/integration/starwars_demo.sh $(CURDIR)/$(BUILD)/bin
 
 test-integration: test-starwars-demo
 test_goals += test-starwars-demo

@@ -3,9 +3,12 @@
  * Drop reasons of the eBPF datapath, shared by the programs (which return
  * them, negative, from their helpers), the counters map (indexed by their
  * magnitude) and the drop events (which carry the magnitude). The numbers
- * and texts follow Cilium's where a reason exists there, so users reading
- * `Policy denied` or 133 find what they expect. All are below -129 so they
- * never collide with TC_ACT_* codes; all magnitudes fit in a byte.
+ * and texts are Cilium's (bpf/lib/common.h, pkg/monitor/api/drop.go) where
+ * a reason exists there, so users reading `Policy denied` or 133 find what
+ * they expect; src/monitor/flow.c checks the numbers at compile time.
+ * velum's own reasons, which Cilium lacks, count down from 250, far from
+ * Cilium's range. All are below -129 so they never collide with TC_ACT_*
+ * codes; all magnitudes fit in a byte.
  */
 #pragma once
 
@@ -18,17 +21,18 @@ enum velum_drop {
 	VELUM_DROP_CT_INVALID_HDR = -135, /* "CT: Truncated or invalid header" (L4) */
 	VELUM_DROP_UNKNOWN_L3 = -139,	  /* "Unsupported L3 protocol" (not IPv4/ARP) */
 	VELUM_DROP_WRITE = -141,	  /* "Error writing to packet": host routing's rewrite */
-	VELUM_DROP_UNROUTABLE = -151,	  /* "Unroutable destination": no route out */
+	VELUM_DROP_UNROUTABLE = -151,	  /* "Stale or unroutable IP": no route out */
 	VELUM_DROP_CT_MAP_FULL = -155,	  /* "CT: Map insertion failed" */
-	VELUM_DROP_FRAG_NOT_FOUND =
-		-157,		       /* "IP fragmentation not supported": first fragment unseen */
+	VELUM_DROP_FRAG_NOT_FOUND = -175, /* "First logical datagram fragment not found" */
 	/* L7 redirect, fail closed (docs/proxy-redirect.md): */
 	VELUM_DROP_PROXY_LOOKUP = -178, /* "Socket lookup failed": no proxy socket for the flow */
 	VELUM_DROP_PROXY_ASSIGN = -179, /* "Socket assign failed": bpf_sk_assign() refused */
-	VELUM_DROP_PROXY_PROTO = -180,	/* "Proxy redirection not supported for protocol" (not TCP) */
+	VELUM_DROP_PROXY_PROTO =
+		-180, /* "Proxy redirection not supported for protocol" (not TCP) */
 	VELUM_DROP_POLICY_DENY = -181, /* "Policy denied by denylist" */
-	VELUM_DROP_NO_ENDPOINT = -203, /* "Unknown endpoint": interface not in velum_endpoints */
-	VELUM_DROP_NO_POLICY = -204,   /* "Endpoint policy not loaded": no inner policy map */
+	VELUM_DROP_NO_POLICY = -203,   /* "Endpoint policy program not available": no policy map */
+	/* velum's own: */
+	VELUM_DROP_NO_ENDPOINT = -250, /* "Unknown endpoint": interface not in velum_endpoints */
 };
 
 /*
@@ -51,11 +55,11 @@ static inline const char *velum_drop_name(unsigned int reason)
 	case VELUM_DROP_WRITE:
 		return "Error writing to packet";
 	case VELUM_DROP_UNROUTABLE:
-		return "Unroutable destination";
+		return "Stale or unroutable IP";
 	case VELUM_DROP_CT_MAP_FULL:
 		return "CT: Map insertion failed";
 	case VELUM_DROP_FRAG_NOT_FOUND:
-		return "IP fragmentation not supported";
+		return "First logical datagram fragment not found";
 	case VELUM_DROP_PROXY_LOOKUP:
 		return "Socket lookup failed";
 	case VELUM_DROP_PROXY_ASSIGN:
@@ -67,7 +71,7 @@ static inline const char *velum_drop_name(unsigned int reason)
 	case VELUM_DROP_NO_ENDPOINT:
 		return "Unknown endpoint";
 	case VELUM_DROP_NO_POLICY:
-		return "Endpoint policy not loaded";
+		return "Endpoint policy program not available";
 	}
 	return "Unknown drop reason";
 }

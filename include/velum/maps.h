@@ -16,7 +16,7 @@
  * pinned state of another version refuses it instead of writing records
  * the programs would misread; it must reload (or destroy) the datapath.
  */
-#define VELUM_ABI_VERSION 3
+#define VELUM_ABI_VERSION 4
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
@@ -30,9 +30,9 @@
 #define VELUM_MAP_CONFIG    "velum_config"    /* array[1] of velum_config */
 #define VELUM_MAP_LXC	    "velum_lxc"	      /* hash: __be32 address -> velum_lxc_value */
 /* Programs, pinned by name in VELUM_PIN_DIR. */
-#define VELUM_PROG_FROM "from_container" /* tc ingress of the host veth */
-#define VELUM_PROG_TO	"to_container"	 /* tc egress of the host veth */
-#define VELUM_PROG_PROXY_LO "proxy_lo"	 /* tc ingress of lo (dp_proxy_setup()) */
+#define VELUM_PROG_FROM	    "from_container" /* tc ingress of the host veth */
+#define VELUM_PROG_TO	    "to_container"   /* tc egress of the host veth */
+#define VELUM_PROG_PROXY_LO "proxy_lo"	     /* tc ingress of lo (dp_proxy_setup()) */
 /* Per-endpoint inner policy maps: kernel name and pin "velum_pol_<ep_id>". */
 #define VELUM_POLICY_INNER_FMT "velum_pol_%u"
 

@@ -24,11 +24,11 @@
 
 #include <linux/types.h>
 
-#define VELUM_MARK_MAGIC_MASK		0x0f00
-#define VELUM_MARK_MAGIC_TO_PROXY	0x0200
-#define VELUM_MARK_MAGIC_PROXY_INGRESS	0x0a00
-#define VELUM_MARK_MAGIC_PROXY_EGRESS	0x0b00
-#define VELUM_MARK_PROXY_PORT_SHIFT	16
+#define VELUM_MARK_MAGIC_MASK	       0x0f00
+#define VELUM_MARK_MAGIC_TO_PROXY      0x0200
+#define VELUM_MARK_MAGIC_PROXY_INGRESS 0x0a00
+#define VELUM_MARK_MAGIC_PROXY_EGRESS  0x0b00
+#define VELUM_MARK_PROXY_PORT_SHIFT    16
 
 /*
  * Policy routing, host namespace, installed by dp_proxy_setup():

@@ -120,7 +120,7 @@ struct agent_applier *agent_applier__new(const struct dp_opts *dpo, size_t nthre
 			free(w);
 			dp__close(p->dps[i]);
 			p->dps[i] = NULL;
-			errbuf_set(eb, "cannot start the policy-map workers");
+			errbuf_set(eb, -EINVAL, "cannot start the policy-map workers");
 			goto err_free;
 		}
 		p->nthr = i + 1;

@@ -252,7 +252,7 @@ int agent_flows_start(struct agent *a, const struct dp_opts *dpo, struct errbuf 
 	if (err) {
 		dp__close(a->dp_ev);
 		a->dp_ev = NULL;
-		errbuf_set(eb, "flow thread: %s", strerror(err));
+		errbuf_set(eb, -err, "flow thread: %s", strerror(err));
 		return -err;
 	}
 	a->flow_running = true;

@@ -29,18 +29,18 @@ int agent_l7_publish(struct agent *a, uint64_t revision, struct errbuf *eb)
 	n = model_endpoints(a->m, &eps);
 	ids = calloc(n ? n : 1, sizeof(*ids));
 	if (!ids)
-		return errbuf_set(eb, "L7 snapshot: out of memory"), -ENOMEM;
+		return errbuf_set(eb, -ENOMEM, "L7 snapshot: out of memory");
 	for (i = 0; i < n; i++)
 		ids[i] = eps[i]->id;
 	s = pol_engine_l7_snapshot(model_engine(a->m), ids, n, revision);
 	free(ids);
 	if (!s)
-		return errbuf_set(eb, "L7 snapshot: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "L7 snapshot: %s", strerror(errno));
 	err = pol_l7_snapshot_serialize(s, &sb);
 	pol_l7_snapshot__put(s);
 	if (err) {
 		strbuf_free(&sb);
-		return errbuf_set(eb, "L7 snapshot: %s", strerror(-err)), err;
+		return errbuf_set(eb, err, "L7 snapshot: %s", strerror(-err));
 	}
 	err = agent_proxy_push(a->proxy, sb.p, sb.len, revision, eb);
 	strbuf_free(&sb);

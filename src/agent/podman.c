@@ -72,18 +72,18 @@ int agent_cni_req_check(struct agent_ep_req *r, const char *ipv4, struct errbuf 
 	if (r->ifname) {
 		n = strlen(r->ifname);
 		if (n == 0 || n > 15 || !strcmp(r->ifname, ".") || !strcmp(r->ifname, ".."))
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "ifname '%s': not an interface name (1-15 characters)",
 					  r->ifname);
 		for (i = 0; i < n; i++)
 			if (r->ifname[i] == '/' || r->ifname[i] == ':' ||
 			    isspace((unsigned char)r->ifname[i]))
-				return errbuf_set(eb, "ifname '%s': '%c' is not allowed", r->ifname,
-						  r->ifname[i]);
+				return errbuf_set(eb, -EINVAL, "ifname '%s': '%c' is not allowed",
+						  r->ifname, r->ifname[i]);
 	}
 	if (ipv4) {
 		if (inet_pton(AF_INET, ipv4, &a) != 1 || !a.s_addr)
-			return errbuf_set(eb, "ipv4 '%s': not an IPv4 address", ipv4);
+			return errbuf_set(eb, -EINVAL, "ipv4 '%s': not an IPv4 address", ipv4);
 		r->ipv4 = a.s_addr;
 	}
 	if (r->container_id) {
@@ -91,14 +91,15 @@ int agent_cni_req_check(struct agent_ep_req *r, const char *ipv4, struct errbuf 
 		n = strlen(r->container_id);
 		if (n == 0 || n > 256 || !isalnum((unsigned char)r->container_id[0]))
 			return errbuf_set(
-				eb,
+				eb, -EINVAL,
 				"container_id '%.64s': must start with a letter or digit (at most 256 characters)",
 				r->container_id);
 		for (i = 0; i < n; i++) {
 			char c = r->container_id[i];
 
 			if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-')
-				return errbuf_set(eb, "container_id '%.64s': '%c' is not allowed",
+				return errbuf_set(eb, -EINVAL,
+						  "container_id '%.64s': '%c' is not allowed",
 						  r->container_id, c);
 		}
 	}
@@ -150,21 +151,23 @@ int agent_podman_job_parse(json_t *runtime, const char *container_id, struct age
 		return 0;
 	if (json_unpack_ex(runtime, NULL, JSON_STRICT, "{s:s, s?:o}", "name", &name, "env", &env))
 		return errbuf_set(
-			eb, "runtime: expected {\"name\": \"podman\", \"env\"?: [\"NAME=value\"]}");
+			eb, -EINVAL,
+			"runtime: expected {\"name\": \"podman\", \"env\"?: [\"NAME=value\"]}");
 	if (strcmp(name, "podman"))
-		return errbuf_set(eb, "runtime.name '%s': velum learns labels from podman only",
-				  name);
+		return errbuf_set(eb, -EINVAL,
+				  "runtime.name '%s': velum learns labels from podman only", name);
 	if (!container_id)
-		return errbuf_set(eb, "runtime: needs the container_id to ask podman about");
+		return errbuf_set(eb, -EINVAL,
+				  "runtime: needs the container_id to ask podman about");
 	if (env && (!json_is_array(env) || json_array_size(env) > PODMAN_ENV_MAX))
-		return errbuf_set(eb, "runtime.env: expected a list of at most %d strings",
+		return errbuf_set(eb, -EINVAL, "runtime.env: expected a list of at most %d strings",
 				  PODMAN_ENV_MAX);
 	json_array_foreach(env, i, v)
 	{
 		const char *kv = json_string_value(v);
 
 		if (!kv || !env_allowed(kv))
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "runtime.env[%zu]: only CONTAINERS_*=... and "
 					  "XDG_RUNTIME_DIR=... are passed to podman",
 					  i);
@@ -227,7 +230,7 @@ static int inspect(struct agent_podman *p, const struct agent_podman_job *j, str
 		close(devnull);
 	if (err) {
 		close(fds[0]);
-		return errbuf_set(eb, "run podman: %s", strerror(-err)), err;
+		return errbuf_set(eb, err, "run podman: %s", strerror(-err));
 	}
 	pthread_mutex_lock(&p->mu);
 	p->child = pid;
@@ -238,7 +241,7 @@ static int inspect(struct agent_podman *p, const struct agent_podman_job *j, str
 		ssize_t got;
 
 		if (left <= 0) {
-			err = errbuf_set(eb, "podman container inspect: no answer in %d s",
+			err = errbuf_set(eb, -EINVAL, "podman container inspect: no answer in %d s",
 					 PODMAN_TIMEOUT_MS / 1000);
 			err = -ETIMEDOUT;
 			kill(pid, SIGKILL);
@@ -260,7 +263,8 @@ static int inspect(struct agent_podman *p, const struct agent_podman_job *j, str
 			break;
 		}
 		if (out->len + (size_t)got > PODMAN_OUT_MAX) {
-			err = errbuf_set(eb, "podman container inspect: answer over %d bytes",
+			err = errbuf_set(eb, -EINVAL,
+					 "podman container inspect: answer over %d bytes",
 					 PODMAN_OUT_MAX);
 			kill(pid, SIGKILL);
 			break;
@@ -278,8 +282,8 @@ static int inspect(struct agent_podman *p, const struct agent_podman_job *j, str
 
 		while (n && isspace((unsigned char)strbuf_str(out)[n - 1]))
 			n--;
-		err = errbuf_set(eb, "podman container inspect %s: %.*s", j->container_id, (int)n,
-				 strbuf_str(out));
+		err = errbuf_set(eb, -EINVAL, "podman container inspect %s: %.*s", j->container_id,
+				 (int)n, strbuf_str(out));
 	}
 	return err;
 }
@@ -425,8 +429,10 @@ struct agent_podman *agent_podman__start(struct agent *a, struct errbuf *eb)
 	pthread_condattr_t ca;
 	int err;
 
-	if (!p)
-		return errbuf_set(eb, "out of memory"), NULL;
+	if (!p) {
+		errbuf_set(eb, -ENOMEM, "out of memory");
+		return NULL;
+	}
 	p->a = a;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -435,7 +441,7 @@ struct agent_podman *agent_podman__start(struct agent *a, struct errbuf *eb)
 	pthread_condattr_destroy(&ca);
 	err = pthread_create(&p->thr, NULL, worker, p);
 	if (err) {
-		errbuf_set(eb, "podman label thread: %s", strerror(err));
+		errbuf_set(eb, -err, "podman label thread: %s", strerror(err));
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
 		free(p);

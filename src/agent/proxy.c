@@ -38,10 +38,10 @@ struct agent_proxy {
 	uint16_t port_in, port_eg;
 
 	pthread_mutex_t lock;
-	int pid;	/* 0: none running */
-	int pidfd;	/* -1: none */
-	bool child;	/* started by this velumd (reap it) */
-	bool adopted;	/* the first proxy was found running */
+	int pid;      /* 0: none running */
+	int pidfd;    /* -1: none */
+	bool child;   /* started by this velumd (reap it) */
+	bool adopted; /* the first proxy was found running */
 	unsigned restarts;
 	int64_t started_ns;
 
@@ -119,13 +119,13 @@ static int pidfile_write(const struct agent_proxy *p, int pid, struct errbuf *eb
 	snprintf(tmp, sizeof(tmp), "%s.new", p->pidfile);
 	f = fopen(tmp, "we");
 	if (!f)
-		return errbuf_set(eb, "%s: %s", tmp, strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "%s: %s", tmp, strerror(errno));
 	fprintf(f, "%d %u %u\n", pid, p->port_in, p->port_eg);
 	if (fclose(f) != 0 || rename(tmp, p->pidfile) == -1) {
 		int err = -errno;
 
 		unlink(tmp);
-		return errbuf_set(eb, "%s: %s", p->pidfile, strerror(-err)), err;
+		return errbuf_set(eb, err, "%s: %s", p->pidfile, strerror(-err));
 	}
 	return 0;
 }
@@ -161,9 +161,8 @@ static int ports_alloc(struct agent_proxy *p, struct errbuf *eb)
 			ports[got++] = port;
 	}
 	if (got < 2)
-		return errbuf_set(eb, "proxy: no two free ports on 127.0.0.1 in %u-%u",
-				  VELUM_PROXY_PORT_MIN, VELUM_PROXY_PORT_MAX),
-		       -EADDRINUSE;
+		return errbuf_set(eb, -EADDRINUSE, "proxy: no two free ports on 127.0.0.1 in %u-%u",
+				  VELUM_PROXY_PORT_MIN, VELUM_PROXY_PORT_MAX);
 	p->port_in = ports[0];
 	p->port_eg = ports[1];
 	return 0;
@@ -197,7 +196,7 @@ static int spawn(struct agent_proxy *p, struct errbuf *eb)
 	snprintf(eg, sizeof(eg), "%u", p->port_eg);
 	pid = fork();
 	if (pid == -1)
-		return errbuf_set(eb, "proxy: fork: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "proxy: fork: %s", strerror(errno));
 	if (pid == 0) {
 		sigset_t none;
 		int null = open("/dev/null", O_RDONLY), out;
@@ -222,7 +221,7 @@ static int spawn(struct agent_proxy *p, struct errbuf *eb)
 		err = -errno;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		return errbuf_set(eb, "proxy: pidfd_open: %s", strerror(-err)), err;
+		return errbuf_set(eb, err, "proxy: pidfd_open: %s", strerror(-err));
 	}
 	err = pidfile_write(p, pid, eb);
 	if (err) {
@@ -248,19 +247,19 @@ static int ctl_listen_open(const char *path, struct errbuf *eb)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return errbuf_set(eb, "proxy: control socket %s: path too long", path),
-		       -ENAMETOOLONG;
+		return errbuf_set(eb, -ENAMETOOLONG, "proxy: control socket %s: path too long",
+				  path);
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
-		return errbuf_set(eb, "proxy: control socket: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "proxy: control socket: %s", strerror(errno));
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || chmod(path, 0600) == -1 ||
 	    listen(fd, 4) == -1) {
 		int err = -errno;
 
 		close(fd);
-		return errbuf_set(eb, "proxy: control socket %s: %s", path, strerror(-err)), err;
+		return errbuf_set(eb, err, "proxy: control socket %s: %s", path, strerror(-err));
 	}
 	return fd;
 }
@@ -279,7 +278,8 @@ static int ctl_io(int fd, void *buf, size_t n, bool out, int64_t deadline)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, (int)left + 1) == -1 && errno != EINTR)
 			return -errno;
-		r = out ? send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, b, n, MSG_DONTWAIT);
+		r = out ? send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT) :
+			  recv(fd, b, n, MSG_DONTWAIT);
 		if (r == 0)
 			return -ECONNRESET;
 		if (r < 0) {
@@ -323,12 +323,11 @@ static int ctl_send(struct agent_proxy *p, struct errbuf *eb)
 		err = ctl_io(p->ctl_fd, msg, h.len, false, deadline);
 		if (!err) {
 			msg[h.len] = '\0';
-			errbuf_set(eb, "proxy refused the L7 snapshot: %s", msg);
-			return -EPROTO;
+			return errbuf_set(eb, -EPROTO, "proxy refused the L7 snapshot: %s", msg);
 		}
 	}
 	if (err) {
-		errbuf_set(eb, "proxy control channel: %s", strerror(-err));
+		errbuf_set(eb, err, "proxy control channel: %s", strerror(-err));
 		close(p->ctl_fd);
 		p->ctl_fd = -1;
 		return err;
@@ -450,13 +449,13 @@ static int default_bin(char *buf, size_t len, struct errbuf *eb)
 	char *slash;
 
 	if (n <= 0)
-		return errbuf_set(eb, "proxy: /proc/self/exe: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "proxy: /proc/self/exe: %s", strerror(errno));
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
 	if ((size_t)snprintf(buf, len, "%s/velum-proxy", self) >= len)
-		return errbuf_set(eb, "proxy: path too long"), -ENAMETOOLONG;
+		return errbuf_set(eb, -ENAMETOOLONG, "proxy: path too long");
 	return 0;
 }
 
@@ -512,7 +511,8 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 		    sizeof(p->events) ||
 	    (size_t)snprintf(p->metrics, sizeof(p->metrics), "%s/proxy-metrics.sock",
 			     o->state_dir) >= sizeof(p->metrics)) {
-		err = errbuf_set(eb, "proxy: %s: path too long for a unix socket", o->state_dir);
+		err = errbuf_set(eb, -ENAMETOOLONG, "proxy: %s: path too long for a unix socket",
+				 o->state_dir);
 		goto err_free;
 	}
 	p->ctl_listen = ctl_listen_open(p->control, eb);
@@ -526,12 +526,12 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 		goto err_free;
 	if (access(p->bin, X_OK) == -1) {
 		err = -errno;
-		errbuf_set(eb, "proxy: %s: %s", p->bin, strerror(errno));
+		errbuf_set(eb, err, "proxy: %s: %s", p->bin, strerror(errno));
 		goto err_free;
 	}
 	err = adopt(p);
 	if (err < 0) {
-		errbuf_set(eb, "proxy: adopting the running proxy: %s", strerror(-err));
+		errbuf_set(eb, err, "proxy: adopting the running proxy: %s", strerror(-err));
 		goto err_free;
 	}
 	if (!err) {
@@ -547,12 +547,12 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 	p->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (p->stop_fd == -1) {
 		err = -errno;
-		errbuf_set(eb, "proxy: eventfd: %s", strerror(errno));
+		errbuf_set(eb, err, "proxy: eventfd: %s", strerror(errno));
 		goto err_free;
 	}
 	err = -pthread_create(&p->thr, NULL, supervise, p);
 	if (err) {
-		errbuf_set(eb, "proxy: thread: %s", strerror(-err));
+		errbuf_set(eb, err, "proxy: thread: %s", strerror(-err));
 		goto err_free;
 	}
 	return p;
@@ -615,13 +615,14 @@ json_t *agent_proxy_status(struct agent_proxy *p)
 	snprintf(eg, sizeof(eg), "127.0.0.1:%u (egress)", p->port_eg);
 	pthread_mutex_lock(&p->lock);
 	j = json_pack("{s:i, s:b, s:i, s:[s,s], s:i, s:i, s:s, s:s}", "pid", p->pid, "adopted",
-		      p->adopted, "restarts", (int)p->restarts, "listeners", in, eg,
-		      "ingress_port", (int)p->port_in, "egress_port", (int)p->port_eg, "log",
-		      p->log, "binary", p->bin);
+		      p->adopted, "restarts", (int)p->restarts, "listeners", in, eg, "ingress_port",
+		      (int)p->port_in, "egress_port", (int)p->port_eg, "log", p->log, "binary",
+		      p->bin);
 	if (j) {
-		json_object_set_new(j, "control", json_pack("{s:b, s:b, s:I}", "connected",
-							    p->ctl_fd >= 0, "acked", p->acked,
-							    "revision", (json_int_t)p->acked_rev));
+		json_object_set_new(j, "control",
+				    json_pack("{s:b, s:b, s:I}", "connected", p->ctl_fd >= 0,
+					      "acked", p->acked, "revision",
+					      (json_int_t)p->acked_rev));
 	}
 	pthread_mutex_unlock(&p->lock);
 	return j;
@@ -642,8 +643,8 @@ int agent_proxy_terminate(const char *state_dir, struct errbuf *eb)
 
 		fd = pidfd_open_(pid);
 		if (fd == -1 && errno != ESRCH)
-			return errbuf_set(eb, "proxy: pidfd_open %d: %s", pid, strerror(errno)),
-			       -errno;
+			return errbuf_set(eb, -errno, "proxy: pidfd_open %d: %s", pid,
+					  strerror(errno));
 		if (fd >= 0) {
 			pfd.fd = fd;
 			kill(pid, SIGTERM);
@@ -655,6 +656,6 @@ int agent_proxy_terminate(const char *state_dir, struct errbuf *eb)
 		}
 	}
 	if (unlink(path) == -1 && errno != ENOENT)
-		return errbuf_set(eb, "%s: %s", path, strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
 	return 0;
 }

@@ -55,8 +55,7 @@ static const char *const tables[] = { "meta", "endpoints", "identities", "policy
 
 static int db_err(struct agent_store *st, struct errbuf *eb, const char *what)
 {
-	errbuf_set(eb, "store %s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
-	return -EIO;
+	return errbuf_set(eb, -EIO, "store %s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
 }
 
 static int exec(struct agent_store *st, const char *sql, struct errbuf *eb)
@@ -64,7 +63,7 @@ static int exec(struct agent_store *st, const char *sql, struct errbuf *eb)
 	char *msg = NULL;
 
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		errbuf_set(eb, "store %s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
+		errbuf_set(eb, -EIO, "store %s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
 		sqlite3_free(msg);
 		return -EIO;
 	}
@@ -113,19 +112,19 @@ static int create_store(const char *path, struct errbuf *eb)
 	int fd, err = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.new-%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return errbuf_set(eb, "store path %s: too long", path), -ENAMETOOLONG;
+		return errbuf_set(eb, -ENAMETOOLONG, "store path %s: too long", path);
 	unlink(tmp);
 	/* empty and 0600 before SQLite opens it */
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		err = -errno;
-		errbuf_set(eb, "create store %s: %s", tmp, strerror(-err));
-		return err;
+		return errbuf_set(eb, err, "create store %s: %s", tmp, strerror(-err));
 	}
 	close(fd);
 	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		errbuf_set(eb, "create store %s: %s", tmp, db ? sqlite3_errmsg(db) : "no memory");
+		errbuf_set(eb, -EIO, "create store %s: %s", tmp,
+			   db ? sqlite3_errmsg(db) : "no memory");
 		err = -EIO;
 		goto out;
 	}
@@ -135,7 +134,7 @@ static int create_store(const char *path, struct errbuf *eb)
 	if (sqlite3_exec(db, "PRAGMA journal_mode=DELETE; BEGIN;", NULL, NULL, &msg) ||
 	    sqlite3_exec(db, schema, NULL, NULL, &msg) ||
 	    sqlite3_exec(db, pragmas, NULL, NULL, &msg)) {
-		errbuf_set(eb, "create store %s: %s", tmp, msg ? msg : sqlite3_errmsg(db));
+		errbuf_set(eb, -EIO, "create store %s: %s", tmp, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		err = -EIO;
 		goto out;
@@ -149,7 +148,7 @@ static int create_store(const char *path, struct errbuf *eb)
 	}
 	if (rename(tmp, path) == -1) {
 		err = -errno;
-		errbuf_set(eb, "create store %s: rename: %s", path, strerror(errno));
+		errbuf_set(eb, -errno, "create store %s: rename: %s", path, strerror(errno));
 	}
 out:
 	sqlite3_close(db);
@@ -172,19 +171,20 @@ static int check_store(struct agent_store *st, struct errbuf *eb)
 
 	/* quick_check also reads the header: a file that is not SQLite fails here */
 	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK) {
-		errbuf_set(eb, "state store %s is not a readable SQLite database (%s); %s",
-			   st->path, sqlite3_errmsg(st->db), advice);
-		return -EINVAL;
+		return errbuf_set(eb, -EINVAL,
+				  "state store %s is not a readable SQLite database (%s); %s",
+				  st->path, sqlite3_errmsg(st->db), advice);
 	}
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(s, 0);
 
 		ok = t && !strcmp((const char *)t, "ok");
 		if (!ok)
-			errbuf_set(eb, "state store %s is corrupt (integrity check: %s); %s",
-				   st->path, t ? (const char *)t : "?", advice);
+			errbuf_set(eb, -EINVAL,
+				   "state store %s is corrupt (integrity check: %s); %s", st->path,
+				   t ? (const char *)t : "?", advice);
 	} else {
-		errbuf_set(eb, "state store %s is corrupt (%s); %s", st->path,
+		errbuf_set(eb, -EINVAL, "state store %s is corrupt (%s); %s", st->path,
 			   sqlite3_errmsg(st->db), advice);
 	}
 	sqlite3_finalize(s);
@@ -193,24 +193,24 @@ static int check_store(struct agent_store *st, struct errbuf *eb)
 	app = query_int(st->db, "PRAGMA application_id");
 	ver = query_int(st->db, "PRAGMA user_version");
 	if (app != AGENT_STORE_APP_ID) {
-		errbuf_set(eb,
-			   "%s is a SQLite database but not a velum state store "
-			   "(application_id %lld); %s",
-			   st->path, app, advice);
-		return -EINVAL;
+		return errbuf_set(eb, -EINVAL,
+				  "%s is a SQLite database but not a velum state store "
+				  "(application_id %lld); %s",
+				  st->path, app, advice);
 	}
 	if (ver > AGENT_STORE_SCHEMA || ver < 1) {
-		errbuf_set(eb, "state store %s has schema version %lld; this velumd knows %d; %s",
-			   st->path, ver, AGENT_STORE_SCHEMA, advice);
-		return -EINVAL;
+		return errbuf_set(
+			eb, -EINVAL,
+			"state store %s has schema version %lld; this velumd knows %d; %s",
+			st->path, ver, AGENT_STORE_SCHEMA, advice);
 	}
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
 		if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-			errbuf_set(eb, "state store %s: table %s: %s; %s", st->path, tables[i],
-				   msg ? msg : "unreadable", advice);
+			errbuf_set(eb, -EINVAL, "state store %s: table %s: %s; %s", st->path,
+				   tables[i], msg ? msg : "unreadable", advice);
 			sqlite3_free(msg);
 			return -EINVAL;
 		}
@@ -233,7 +233,7 @@ static int upgrade_store(struct agent_store *st, struct errbuf *eb)
 			 "ALTER TABLE endpoints ADD COLUMN container_id TEXT;"
 			 "PRAGMA user_version=2; COMMIT;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
-		errbuf_set(eb, "state store %s: upgrade to schema 2: %s", st->path,
+		errbuf_set(eb, -EIO, "state store %s: upgrade to schema 2: %s", st->path,
 			   msg ? msg : sqlite3_errmsg(st->db));
 		sqlite3_free(msg);
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -256,7 +256,7 @@ struct agent_store *agent_store__open(const char *path, struct errbuf *eb)
 	if (stat(path, &sb) == -1) {
 		if (errno != ENOENT) {
 			err = -errno;
-			errbuf_set(eb, "state store %s: %s", path, strerror(errno));
+			errbuf_set(eb, -errno, "state store %s: %s", path, strerror(errno));
 			goto err_free;
 		}
 		err = create_store(path, eb);
@@ -264,18 +264,18 @@ struct agent_store *agent_store__open(const char *path, struct errbuf *eb)
 			goto err_free;
 	} else if (!S_ISREG(sb.st_mode)) {
 		err = -EINVAL;
-		errbuf_set(eb, "state store %s: not a regular file", path);
+		errbuf_set(eb, err, "state store %s: not a regular file", path);
 		goto err_free;
 	}
 	err = store_tighten(path);
 	if (err) {
-		errbuf_set(eb, "state store %s: chmod: %s", path, strerror(-err));
+		errbuf_set(eb, err, "state store %s: chmod: %s", path, strerror(-err));
 		goto err_free;
 	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		err = -EIO;
-		errbuf_set(eb, "state store %s: %s", path,
+		errbuf_set(eb, err, "state store %s: %s", path,
 			   st->db ? sqlite3_errmsg(st->db) : "no memory");
 		goto err_free;
 	}
@@ -462,8 +462,8 @@ int agent_store_ep_foreach(struct agent_store *st,
 		};
 
 		if (!e.name || !e.ns || !e.labels || !e.ports || !e.ipv4) {
-			err = errbuf_set(eb, "store %s: endpoint %u: missing fields", st->path,
-					 e.id);
+			err = errbuf_set(eb, -EINVAL, "store %s: endpoint %u: missing fields",
+					 st->path, e.id);
 			break;
 		}
 		err = fn(ctx, &e);
@@ -631,8 +631,8 @@ int agent_store_policy_foreach(struct agent_store *st,
 		if (!p.content)
 			p.content = "";
 		if (!p.kind || !p.ns || !p.name || !p.file_name || !p.imported) {
-			err = errbuf_set(eb, "store %s: policy row %lld: missing fields", st->path,
-					 (long long)p.seq);
+			err = errbuf_set(eb, -EINVAL, "store %s: policy row %lld: missing fields",
+					 st->path, (long long)p.seq);
 			break;
 		}
 		err = fn(ctx, &p);

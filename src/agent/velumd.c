@@ -84,14 +84,14 @@ static int take_lock(const char *dir, int *fd_out, struct errbuf *eb)
 	struct stat st;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return errbuf_set(eb, "state directory %s: %s", dir, strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "state directory %s: %s", dir, strerror(errno));
 	/* policies and labels are for root only, even in a folder made 0755 before */
 	if (stat(dir, &st) == -1 || (st.st_mode & 077 && chmod(dir, st.st_mode & 07700) == -1))
-		return errbuf_set(eb, "state directory %s: %s", dir, strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "state directory %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/velumd.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1)
-		return errbuf_set(eb, "lock %s: %s", path, strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "lock %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		int err = -errno;
 
@@ -99,12 +99,12 @@ static int take_lock(const char *dir, int *fd_out, struct errbuf *eb)
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		if (err == -EWOULDBLOCK)
-			errbuf_set(eb,
+			errbuf_set(eb, err,
 				   "another velumd%s%s%s is already using the state directory %s; "
 				   "stop it first (one agent per state directory)",
 				   pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", dir);
 		else
-			errbuf_set(eb, "lock %s: %s", path, strerror(-err));
+			errbuf_set(eb, err, "lock %s: %s", path, strerror(-err));
 		close(fd);
 		return err == -EWOULDBLOCK ? -EBUSY : err;
 	}
@@ -144,20 +144,20 @@ static int open_socket(const char *path, struct errbuf *eb)
 	int fd, err;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return errbuf_set(eb, "socket path %s: too long", path), -ENAMETOOLONG;
+		return errbuf_set(eb, -ENAMETOOLONG, "socket path %s: too long", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	err = mkdir_p(dirname(dir), 0755);
 	if (err)
-		return errbuf_set(eb, "socket folder of %s: %s", path, strerror(-err)), err;
+		return errbuf_set(eb, err, "socket folder of %s: %s", path, strerror(-err));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		close(fd);
-		errbuf_set(eb, "socket %s is served by another velumd; stop it or use --socket",
-			   path);
-		return -EADDRINUSE;
+		return errbuf_set(eb, -EADDRINUSE,
+				  "socket %s is served by another velumd; stop it or use --socket",
+				  path);
 	}
 	close(fd);
 	unlink(path);
@@ -173,7 +173,7 @@ static int open_socket(const char *path, struct errbuf *eb)
 	}
 	if (err == -1 || chmod(path, 0600) == -1 || listen(fd, 64) == -1) {
 		err = -errno;
-		errbuf_set(eb, "socket %s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "socket %s: %s", path, strerror(-err));
 		close(fd);
 		return err;
 	}

@@ -52,6 +52,20 @@ json_t *cli_json(const struct client_resp *r, const char *cmd);
 /* Prints j indented, with a trailing newline. */
 void cli_print_json(json_t *j);
 
+/* One command of a group: its name, an optional alias, and what runs it. */
+struct cli_cmd {
+	const char *name, *alias;
+	int (*fn)(int argc, char **argv);
+};
+
+/*
+ * Runs the command of cmds (n of them) that argv[1] names, with argv from
+ * there on. No command prints usage_text on stderr (exit 2), --help/-h on
+ * stdout (0); an unknown one "<group>: unknown <what> 'x'" and the usage.
+ */
+int cli_dispatch(const char *group, const char *what, const struct cli_cmd *cmds, size_t n,
+		 const char *usage_text, int argc, char **argv);
+
 /* Subcommand groups: argv[0] is the group's name ("endpoint", ...). */
 int cli_endpoint(int argc, char **argv);
 int cli_policy(int argc, char **argv);

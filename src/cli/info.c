@@ -143,8 +143,7 @@ static void print_proxy(json_t *px)
 		       json_is_true(json_object_get(px, "adopted")) ? ", adopted" : "");
 	else
 		printf("Proxy:       Restarting   listeners");
-	json_array_foreach(ls, i, l)
-		printf("%s %s", i ? "," : "", json_string_value(l));
+	json_array_foreach(ls, i, l) printf("%s %s", i ? "," : "", json_string_value(l));
 	printf(", %lld redirect(s), %lld restart(s)\n",
 	       json_integer_value(json_object_get(px, "redirects")),
 	       json_integer_value(json_object_get(px, "restarts")));

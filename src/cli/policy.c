@@ -416,22 +416,18 @@ static const char group_usage[] =
 	"                                  --offline with --policy/--endpoints needs no agent)\n"
 	"  resolve --offline ...           the policy-map entries each endpoint enforces\n";
 
+static const struct cli_cmd verbs[] = {
+	/* clang-format off */
+	{ "trace",	NULL,	cli_policy_trace },
+	{ "resolve",	NULL,	cli_policy_resolve },
+	{ "import",	NULL,	cmd_import },
+	{ "get",	"list",	cmd_get },
+	{ "delete",	NULL,	cmd_delete },
+	/* clang-format on */
+};
+
 int cli_policy(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(group_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (!strcmp(argv[1], "trace"))
-		return cli_policy_trace(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "resolve"))
-		return cli_policy_resolve(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "import"))
-		return cmd_import(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "get") || !strcmp(argv[1], "list"))
-		return cmd_get(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "delete"))
-		return cmd_delete(argc - 1, argv + 1);
-	fprintf(stderr, "velum policy: unknown verb '%s'\n%s", argv[1], group_usage);
-	return CLI_EXIT_USAGE;
+	return cli_dispatch("velum policy", "verb", verbs, sizeof(verbs) / sizeof(verbs[0]),
+			    group_usage, argc, argv);
 }

@@ -24,8 +24,8 @@ static void report(int err, const struct errbuf *eb)
 {
 	fprintf(stderr, "velum: %s%s\n", eb->msg,
 		err == -ETIMEDOUT ? "; wait longer with --timeout SECONDS or $VELUM_TIMEOUT "
-				    "(0: no limit)"
-				  : "");
+				    "(0: no limit)" :
+				    "");
 }
 
 int cli_request(const char *method, const char *path, const char *body, size_t len,

@@ -21,6 +21,7 @@
 
 #include "lib/errbuf.h"
 #include "lib/file.h"
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "lib/vec.h"
 #include "model/model.h"
@@ -60,8 +61,9 @@ static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n,
 		  const char *field, const char *msg)
 {
 	if (field)
-		return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->line, idx, field, msg);
-	return errbuf_set(eb, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
+		return errbuf_set(eb, -EINVAL, "%s:%u: [%zu].%s: %s", file, n->line, idx, field,
+				  msg);
+	return errbuf_set(eb, -EINVAL, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
 }
 
 static int load_one(struct model *m, const char *file, const struct doc_node *n, size_t idx,
@@ -86,8 +88,8 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 				msg, sizeof(msg),
 				"unknown field '%s' (expected name, namespace, labels, ips, ports)",
 				n->map.pairs[i].key);
-			return errbuf_set(eb, "%s:%u: [%zu].%s: %s", file, n->map.pairs[i].line,
-					  idx, n->map.pairs[i].key, msg);
+			return errbuf_set(eb, -EINVAL, "%s:%u: [%zu].%s: %s", file,
+					  n->map.pairs[i].line, idx, n->map.pairs[i].key, msg);
 		}
 	}
 	name = doc_map_get(n, "name");
@@ -148,16 +150,11 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 				     "TCP|UDP|SCTP}");
 			break;
 		}
-		if (pr && (pr->type != DOC_STR ||
-			   (strcasecmp(pr->str.s, "TCP") && strcasecmp(pr->str.s, "UDP") &&
-			    strcasecmp(pr->str.s, "SCTP")))) {
+		if (pr && (pr->type != DOC_STR || proto_parse(pr->str.s, &np.proto) ||
+			   !proto_has_ports(np.proto))) {
 			err = ep_err(eb, file, pr, idx, msg, "protocol must be TCP, UDP or SCTP");
 			break;
 		}
-		if (pr)
-			np.proto = !strcasecmp(pr->str.s, "UDP")  ? IPPROTO_UDP :
-				   !strcasecmp(pr->str.s, "SCTP") ? IPPROTO_SCTP :
-								    IPPROTO_TCP;
 		np.name = pn->str.s;
 		np.port = (uint16_t)pp->i;
 		if (vec_push(&pv, np))
@@ -197,7 +194,7 @@ int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 		return err;
 	}
 	if (ds.n != 1 || ds.docs[0]->type != DOC_SEQ) {
-		err = errbuf_set(eb, "%s:%u: expected a JSON array of endpoints", path,
+		err = errbuf_set(eb, -EINVAL, "%s:%u: expected a JSON array of endpoints", path,
 				 ds.n ? ds.docs[0]->line : 1);
 		goto out;
 	}
@@ -236,16 +233,8 @@ static int parse_port(const char *s, struct trace_args *a)
 		return -EINVAL;
 	a->port = (uint16_t)v;
 	a->proto = IPPROTO_TCP;
-	if (slash) {
-		if (!strcasecmp(slash + 1, "tcp"))
-			a->proto = IPPROTO_TCP;
-		else if (!strcasecmp(slash + 1, "udp"))
-			a->proto = IPPROTO_UDP;
-		else if (!strcasecmp(slash + 1, "sctp"))
-			a->proto = IPPROTO_SCTP;
-		else
-			return -EINVAL;
-	}
+	if (slash && (proto_parse(slash + 1, &a->proto) || !proto_has_ports(a->proto)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -294,12 +283,12 @@ static struct model *offline_model(const char *cmd, const char *endpoints,
 				fprintf(stderr, "warning: %s", set.v[i]->warnings);
 		err = model_policies_load(m, &set);
 		if (err)
-			errbuf_set(&eb, "loading policies: %s", strerror(-err));
+			errbuf_set(&eb, err, "loading policies: %s", strerror(-err));
 	}
 	if (!err) {
 		err = model_regenerate(m, NULL, NULL);
 		if (err)
-			errbuf_set(&eb, "resolving policies: %s", strerror(-err));
+			errbuf_set(&eb, err, "resolving policies: %s", strerror(-err));
 	}
 	pol_set_free(&set);
 	if (err) {
@@ -454,10 +443,7 @@ static int trace_live(const struct trace_args *a)
 		json_object_set_new(body, "icmp_type", json_integer(a->port));
 	} else {
 		json_object_set_new(body, "dport", json_integer(a->port));
-		json_object_set_new(body, "protocol",
-				    json_string(a->proto == IPPROTO_UDP	 ? "UDP" :
-						a->proto == IPPROTO_SCTP ? "SCTP" :
-									   "TCP"));
+		json_object_set_new(body, "protocol", json_string(proto_name(a->proto)));
 	}
 	if (a->method) {
 		http = json_pack("{s:s, s:s, s:[]}", "method", a->method, "path", a->path,

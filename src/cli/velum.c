@@ -93,13 +93,15 @@ static int take_host(int argc, char **argv)
 			cli_socket = argv[i] + 7;
 			continue;
 		}
-		t = !strcmp(argv[i], "--timeout") && i + 1 < argc ? argv[++i]
-		    : !strncmp(argv[i], "--timeout=", 10)	   ? argv[i] + 10
-								   : NULL;
+		t = !strcmp(argv[i], "--timeout") && i + 1 < argc ? argv[++i] :
+		    !strncmp(argv[i], "--timeout=", 10)		  ? argv[i] + 10 :
+								    NULL;
 		if (t) {
 			if (set_timeout(t)) {
-				fprintf(stderr, "velum: --timeout %s: not a number of seconds "
-						"(0 to 86400)\n", t);
+				fprintf(stderr,
+					"velum: --timeout %s: not a number of seconds "
+					"(0 to 86400)\n",
+					t);
 				return -EINVAL;
 			}
 			continue;
@@ -122,10 +124,39 @@ int cli_usage_err(const char *cmd, const char *usage_text, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+/* The command groups: argv[1] (or its alias) picks one; it gets argv from there on. */
+static const struct cli_cmd commands[] = {
+	/* clang-format off */
+	{ "policy",	NULL,	cli_policy },
+	{ "endpoint",	"ep",	cli_endpoint },
+	{ "identity",	NULL,	cli_identity },
+	{ "bpf",	NULL,	cli_bpf },
+	{ "observe",	NULL,	cli_observe },
+	{ "status",	NULL,	cli_status },
+	{ "completion",	NULL,	cmd_completion },
+	/* clang-format on */
+};
+
+int cli_dispatch(const char *group, const char *what, const struct cli_cmd *cmds, size_t n,
+		 const char *usage_text, int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	for (i = 0; i < n; i++)
+		if (!strcmp(argv[1], cmds[i].name) ||
+		    (cmds[i].alias && !strcmp(argv[1], cmds[i].alias)))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown %s '%s'\n%s", group, what, argv[1], usage_text);
+	return CLI_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("VELUM_SOCKET");
-	int rc;
 
 	if (env && *env)
 		cli_socket = env;
@@ -138,28 +169,8 @@ int main(int argc, char **argv)
 	argc = take_host(argc, argv);
 	if (argc < 0)
 		return CLI_EXIT_USAGE;
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (!strcmp(argv[1], "policy"))
-		rc = cli_policy(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "endpoint") || !strcmp(argv[1], "ep"))
-		rc = cli_endpoint(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "identity"))
-		rc = cli_identity(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "bpf"))
-		rc = cli_bpf(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "observe"))
-		rc = cli_observe(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "status"))
-		rc = cli_status(argc - 1, argv + 1);
-	else if (!strcmp(argv[1], "completion"))
-		rc = cmd_completion(argc - 1, argv + 1);
-	else {
-		fprintf(stderr, "velum: unknown command '%s'\n%s", argv[1], usage);
-		rc = CLI_EXIT_USAGE;
-	}
-	return rc;
+	if (argc >= 2 && !strcmp(argv[1], "help"))
+		argv[1] = "--help";
+	return cli_dispatch("velum", "command", commands, sizeof(commands) / sizeof(commands[0]),
+			    usage, argc, argv);
 }

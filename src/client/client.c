@@ -69,13 +69,13 @@ static int dial(const struct client *c, bool recv_timeout, struct errbuf *eb)
 err_close:
 	close(fd);
 err:
-	if (err == -ETIMEDOUT) {
-		errbuf_set(eb, "velumd at %s accepted no connection within %d ms (busy or stuck)",
-			   path, c->timeout_ms);
-		return err;
-	}
-	errbuf_set(eb, "cannot reach velumd at %s: %s%s. Is it running? Start it with: velumd%s",
-		   path, strerror(-err), err == -EACCES ? " (the API is for root only)" : "",
+	if (err == -ETIMEDOUT)
+		return errbuf_set(
+			eb, err, "velumd at %s accepted no connection within %d ms (busy or stuck)",
+			path, c->timeout_ms);
+	errbuf_set(eb, err,
+		   "cannot reach velumd at %s: %s%s. Is it running? Start it with: velumd%s", path,
+		   strerror(-err), err == -EACCES ? " (the API is for root only)" : "",
 		   strcmp(path, CLIENT_SOCKET_DEFAULT) ? " --socket <path>" : "");
 	return err;
 }
@@ -276,12 +276,12 @@ int client_request(const struct client *c, const char *method, const char *path,
 	if (!err && !out->status)
 		err = -EPROTO;
 	if (err == -ETIMEDOUT) {
-		errbuf_set(eb, "velumd at %s did not answer within %d ms (busy or stuck)",
+		errbuf_set(eb, err, "velumd at %s did not answer within %d ms (busy or stuck)",
 			   sock_path(c), c->timeout_ms);
 		client_resp_free(out);
 		out->status = 0;
 	} else if (err) {
-		errbuf_set(eb, "request to velumd at %s failed: %s", sock_path(c),
+		errbuf_set(eb, err, "request to velumd at %s failed: %s", sock_path(c),
 			   err == -EPROTO ? "no answer" : strerror(-err));
 		client_resp_free(out);
 		out->status = 0;
@@ -347,7 +347,7 @@ int client_stream(const struct client *c, const char *path,
 	if (s.stop || (stop && *stop)) {
 		ret = 1;
 	} else if (!r.in_body) {
-		errbuf_set(eb, "stream from velumd at %s failed: %s", sock_path(c),
+		errbuf_set(eb, err, "stream from velumd at %s failed: %s", sock_path(c),
 			   err ? strerror(-err) : "no answer");
 		ret = err ? err : -EPROTO;
 	} else if (r.status == 200 && s.buf.len) {
@@ -367,34 +367,42 @@ int client_resp_error(const struct client_resp *r, struct errbuf *eb)
 {
 	const char *msg = NULL;
 	json_t *j;
+	int err;
 
 	if (r->status >= 200 && r->status < 300)
 		return 0;
 	j = json_loadb(r->body.p ? r->body.p : "", r->body.len, 0, NULL);
 	if (j)
 		msg = json_string_value(json_object_get(j, "error"));
-	if (msg)
-		errbuf_set(eb, "%s", msg);
-	else
-		errbuf_set(eb, "velumd answered %ld: %.*s", r->status, (int)r->body.len,
-			   r->body.p ? r->body.p : "");
-	json_decref(j);
 	switch (r->status) {
 	case 400:
-		return -EINVAL;
+		err = -EINVAL;
+		break;
 	case 403:
-		return -EACCES;
+		err = -EACCES;
+		break;
 	case 404:
-		return -ENOENT;
+		err = -ENOENT;
+		break;
 	case 409:
-		return -EEXIST;
+		err = -EEXIST;
+		break;
 	case 413:
-		return -E2BIG;
+		err = -E2BIG;
+		break;
 	case 503:
-		return -EAGAIN;
+		err = -EAGAIN;
+		break;
 	default:
-		return -EIO;
+		err = -EIO;
 	}
+	if (msg)
+		errbuf_set(eb, err, "%s", msg);
+	else
+		errbuf_set(eb, err, "velumd answered %ld: %.*s", r->status, (int)r->body.len,
+			   r->body.p ? r->body.p : "");
+	json_decref(j);
+	return err;
 }
 
 json_t *client_resp_json(const struct client_resp *r, struct errbuf *eb)
@@ -403,7 +411,7 @@ json_t *client_resp_json(const struct client_resp *r, struct errbuf *eb)
 	json_t *j = json_loadb(r->body.p ? r->body.p : "", r->body.len, 0, &je);
 
 	if (!j) {
-		errbuf_set(eb, "unreadable answer from velumd: %s", je.text);
+		errbuf_set(eb, -EPROTO, "unreadable answer from velumd: %s", je.text);
 		errno = EPROTO;
 	}
 	return j;
@@ -422,8 +430,7 @@ int client_call(const struct client *c, const char *method, const char *path, co
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text) {
-			errbuf_set(eb, "cannot serialise the request to velumd");
-			return -ENOMEM;
+			return errbuf_set(eb, -ENOMEM, "cannot serialise the request to velumd");
 		}
 	}
 	err = client_request(c, method, path, text, text ? strlen(text) : 0, &r, eb);

@@ -78,7 +78,7 @@ static int bpffs_ensure(struct errbuf *eb)
 	if (mount("bpf", VELUM_BPFFS, "bpf", 0, "mode=0700") == -1) {
 		int err = -errno;
 
-		errbuf_set(eb, "mount bpffs at %s: %s", VELUM_BPFFS, strerror(-err));
+		errbuf_set(eb, err, "mount bpffs at %s: %s", VELUM_BPFFS, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -91,20 +91,20 @@ static int parse_pool(struct dp *dp, const char *pool, struct errbuf *eb)
 	long plen;
 
 	if (strlen(pool) >= sizeof(buf))
-		return errbuf_set(eb, "pool %s: not a.b.c.d/len", pool);
+		return errbuf_set(eb, -EINVAL, "pool %s: not a.b.c.d/len", pool);
 	strcpy(buf, pool);
 	slash = strchr(buf, '/');
 	if (!slash)
-		return errbuf_set(eb, "pool %s: not a.b.c.d/len", pool);
+		return errbuf_set(eb, -EINVAL, "pool %s: not a.b.c.d/len", pool);
 	*slash = '\0';
 	plen = strtol(slash + 1, &end, 10);
 	if (*end || plen < 8 || plen > 30 || inet_pton(AF_INET, buf, &a) != 1)
-		return errbuf_set(eb, "pool %s: not a.b.c.d/len with len 8..30", pool);
+		return errbuf_set(eb, -EINVAL, "pool %s: not a.b.c.d/len with len 8..30", pool);
 	dp->pool_plen = plen;
 	dp->pool_mask = htonl(~0u << (32 - plen));
 	dp->pool_addr = a.s_addr & dp->pool_mask;
 	if (dp->pool_addr != a.s_addr)
-		return errbuf_set(eb, "pool %s: host bits set", pool);
+		return errbuf_set(eb, -EINVAL, "pool %s: host bits set", pool);
 	return 0;
 }
 
@@ -132,11 +132,10 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 		return err;
 	dp->map_fd[DP_MAP_CONFIG] = bpf_obj_get(path);
 	if (dp->map_fd[DP_MAP_CONFIG] >= 0 && read_config(dp) == -EPROTO) {
-		errbuf_set(eb,
-			   "%s: pinned datapath of another ABI version (this is %d): reopen "
-			   "with reload, or destroy it",
-			   dp->pin_dir, VELUM_ABI_VERSION);
-		return -EPROTO;
+		return errbuf_set(eb, -EPROTO,
+				  "%s: pinned datapath of another ABI version (this is %d): reopen "
+				  "with reload, or destroy it",
+				  dp->pin_dir, VELUM_ABI_VERSION);
 	}
 	for (i = 0; i < DP_MAP_N; i++) {
 		if (i == DP_MAP_CONFIG && dp->map_fd[i] >= 0)
@@ -147,8 +146,8 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 		dp->map_fd[i] = bpf_obj_get(path);
 		if (dp->map_fd[i] < 0) {
 			err = -errno;
-			return errbuf_set(eb, "%s: %s (reopen with reload)", path, strerror(-err)),
-			       err;
+			return errbuf_set(eb, err, "%s: %s (reopen with reload)", path,
+					  strerror(-err));
 		}
 	}
 	pin_path(dp, path, sizeof(path), VELUM_PROG_FROM);
@@ -157,14 +156,14 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 	dp->prog_to = bpf_obj_get(path);
 	if (dp->prog_from < 0 || dp->prog_to < 0) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		return err;
 	}
 	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
 	dp->prog_proxy_lo = bpf_obj_get(path);
 	if (dp->prog_proxy_lo < 0) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s (reopen with reload)", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s (reopen with reload)", path, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -185,7 +184,7 @@ static int pin_prog(struct dp *dp, struct bpf_program *prog, const char *name, s
 		err = -errno;
 	if (err) {
 		unlink(tmp);
-		errbuf_set(eb, "pin %s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "pin %s: %s", path, strerror(-err));
 	}
 	return err;
 }
@@ -200,7 +199,7 @@ static int load(struct dp *dp, struct errbuf *eb)
 	skel = velum_endpoint__open();
 	if (!skel) {
 		err = -errno;
-		errbuf_set(eb, "open BPF skeleton: %s", strerror(-err));
+		errbuf_set(eb, err, "open BPF skeleton: %s", strerror(-err));
 		return err;
 	}
 	for (i = 0; i < DP_MAP_N; i++) {
@@ -210,13 +209,13 @@ static int load(struct dp *dp, struct errbuf *eb)
 		if (!err)
 			err = bpf_map__set_pin_path(m, path);
 		if (err) {
-			errbuf_set(eb, "map %s: %s", map_names[i], strerror(-err));
+			errbuf_set(eb, err, "map %s: %s", map_names[i], strerror(-err));
 			goto out;
 		}
 	}
 	err = velum_endpoint__load(skel);
 	if (err) {
-		errbuf_set(eb, "load BPF programs: %s", strerror(-err));
+		errbuf_set(eb, err, "load BPF programs: %s", strerror(-err));
 		goto out;
 	}
 	/* a reload replaces the proxy_lo on lo too (dp_proxy_setup() attached the old one) */
@@ -261,20 +260,20 @@ static int reattach_all(struct dp *dp, struct errbuf *eb)
 	int err = dp_nl__open(&host, -1);
 
 	if (err)
-		return errbuf_set(eb, "netlink: %s", strerror(-err)), err;
+		return errbuf_set(eb, err, "netlink: %s", strerror(-err));
 	while (bpf_map_get_next_key(dp->map_fd[DP_MAP_ENDPOINTS], prev, &key) == 0) {
 		struct velum_endpoint_info info;
 
 		err = dp_attach(dp, key);
 		if (err && err != -ENODEV) {
-			errbuf_set(eb, "re-attach ifindex %u: %s", key, strerror(-err));
+			errbuf_set(eb, err, "re-attach ifindex %u: %s", key, strerror(-err));
 			break;
 		}
 		/* BPF host routing's entry, e.g. after an upgrade from a datapath without it */
 		if (!err && bpf_map_lookup_elem(dp->map_fd[DP_MAP_ENDPOINTS], &key, &info) == 0) {
 			err = dp_lxc_sync(dp, &host, &info);
 			if (err) {
-				errbuf_set(eb, "host routing entry of ifindex %u: %s", key,
+				errbuf_set(eb, err, "host routing entry of ifindex %u: %s", key,
 					   strerror(-err));
 				break;
 			}
@@ -348,22 +347,21 @@ static int host_ipcache(struct dp *dp)
 static int take_ownership(struct dp *dp, struct errbuf *eb)
 {
 	if (mkdirat(dp->dir_fd, DP_OWNER_DIR, 0700) == -1 && errno != EEXIST)
-		return errbuf_set(eb, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)),
-		       -errno;
+		return errbuf_set(eb, -errno, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR,
+				  strerror(errno));
 	dp->owner_fd = openat(dp->dir_fd, DP_OWNER_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->owner_fd == -1)
-		return errbuf_set(eb, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)),
-		       -errno;
+		return errbuf_set(eb, -errno, "%s/%s: %s", dp->pin_dir, DP_OWNER_DIR,
+				  strerror(errno));
 	if (flock(dp->owner_fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {
-		errbuf_set(eb,
-			   "the pin folder %s is owned by a running agent (velumd): one "
-			   "datapath has one owner; stop that one, or use another --pin-dir",
-			   dp->pin_dir);
-		return -EBUSY;
+		return errbuf_set(eb, -EBUSY,
+				  "the pin folder %s is owned by a running agent (velumd): one "
+				  "datapath has one owner; stop that one, or use another --pin-dir",
+				  dp->pin_dir);
 	}
-	return errbuf_set(eb, "lock %s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno)), -errno;
+	return errbuf_set(eb, -errno, "lock %s/%s: %s", dp->pin_dir, DP_OWNER_DIR, strerror(errno));
 }
 
 struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
@@ -382,13 +380,14 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	for (i = 0; i < DP_MAP_N; i++)
 		dp->map_fd[i] = -1;
 	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
-		err = errbuf_set(eb, "pin folder %s: too long", opts->pin_dir);
+		err = errbuf_set(eb, -EINVAL, "pin folder %s: too long", opts->pin_dir);
 		goto err_close;
 	}
 	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s",
 		 opts->pin_dir ? opts->pin_dir : VELUM_PIN_DIR);
 	if (opts->ifname_prefix && strlen(opts->ifname_prefix) > 9) {
-		err = errbuf_set(eb, "interface prefix %s: longer than 9", opts->ifname_prefix);
+		err = errbuf_set(eb, -EINVAL, "interface prefix %s: longer than 9",
+				 opts->ifname_prefix);
 		goto err_close;
 	}
 	snprintf(dp->ifname_prefix, sizeof(dp->ifname_prefix), "%s",
@@ -406,13 +405,13 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	}
 	if (mkdir(dp->pin_dir, 0700) == -1 && errno != EEXIST) {
 		err = -errno;
-		errbuf_set(eb, "mkdir %s: %s", dp->pin_dir, strerror(-err));
+		errbuf_set(eb, err, "mkdir %s: %s", dp->pin_dir, strerror(-err));
 		goto err_close;
 	}
 	dp->dir_fd = open(dp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->dir_fd == -1) {
 		err = -errno;
-		errbuf_set(eb, "open %s: %s", dp->pin_dir, strerror(-err));
+		errbuf_set(eb, err, "open %s: %s", dp->pin_dir, strerror(-err));
 		goto err_close;
 	}
 	if (opts->own) {
@@ -436,7 +435,7 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	/* the pinned state must speak this ABI (a reload rewrites the config) */
 	err = read_config(dp);
 	if (err == -EPROTO && !fresh) {
-		errbuf_set(eb,
+		errbuf_set(eb, -EINVAL,
 			   "%s: pinned datapath of another ABI version (this is %d): reopen "
 			   "with reload, or destroy it",
 			   dp->pin_dir, VELUM_ABI_VERSION);
@@ -455,14 +454,14 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 			dp->cfg_flags &= ~VELUM_CONFIG_F_LEGACY_ROUTING;
 		err = write_config(dp);
 		if (err) {
-			errbuf_set(eb, "write config: %s", strerror(-err));
+			errbuf_set(eb, err, "write config: %s", strerror(-err));
 			goto err_unlock;
 		}
 	}
 	if (!opts->no_host_ipcache) {
 		err = host_ipcache(dp);
 		if (err) {
-			errbuf_set(eb, "host addresses into the ipcache: %s", strerror(-err));
+			errbuf_set(eb, err, "host addresses into the ipcache: %s", strerror(-err));
 			goto err_unlock;
 		}
 	}
@@ -548,7 +547,7 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	rmdir(path); /* an owner's flock goes with the folder's last reference */
 	if (rmdir(dp->pin_dir) == -1 && errno != ENOENT) {
 		err = -errno;
-		errbuf_set(eb, "rmdir %s: %s", dp->pin_dir, strerror(-err));
+		errbuf_set(eb, err, "rmdir %s: %s", dp->pin_dir, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -727,17 +726,18 @@ static int policy_validate(const struct velum_policy_key *k, const struct velum_
 			   size_t i, struct errbuf *eb)
 {
 	if (k->prefixlen < VELUM_POLICY_PREFIX_FIXED || k->prefixlen > VELUM_POLICY_PREFIX_FULL)
-		return errbuf_set(eb, "entry %zu: prefixlen %u not in %d..%d", i, k->prefixlen,
-				  VELUM_POLICY_PREFIX_FIXED, VELUM_POLICY_PREFIX_FULL);
+		return errbuf_set(eb, -EINVAL, "entry %zu: prefixlen %u not in %d..%d", i,
+				  k->prefixlen, VELUM_POLICY_PREFIX_FIXED,
+				  VELUM_POLICY_PREFIX_FULL);
 	if (k->egress > VELUM_DIR_EGRESS)
-		return errbuf_set(eb, "entry %zu: direction %u", i, k->egress);
+		return errbuf_set(eb, -EINVAL, "entry %zu: direction %u", i, k->egress);
 	if (v->verdict < VELUM_VERDICT_ALLOW || v->verdict > VELUM_VERDICT_DENY)
-		return errbuf_set(eb, "entry %zu: verdict %u", i, v->verdict);
+		return errbuf_set(eb, -EINVAL, "entry %zu: verdict %u", i, v->verdict);
 	if (v->port_prefix != k->prefixlen - VELUM_POLICY_PREFIX_FIXED)
-		return errbuf_set(eb, "entry %zu: port_prefix %u for prefixlen %u", i,
+		return errbuf_set(eb, -EINVAL, "entry %zu: port_prefix %u for prefixlen %u", i,
 				  v->port_prefix, k->prefixlen);
 	if (v->verdict == VELUM_VERDICT_REDIRECT && !v->proxy_port)
-		return errbuf_set(eb, "entry %zu: redirect without a proxy port", i);
+		return errbuf_set(eb, -EINVAL, "entry %zu: redirect without a proxy port", i);
 	return 0;
 }
 
@@ -750,8 +750,7 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 	int fd, err;
 
 	if (n > VELUM_POLICY_MAP_MAX) {
-		errbuf_set(eb, "%zu entries: more than %d", n, VELUM_POLICY_MAP_MAX);
-		return -E2BIG;
+		return errbuf_set(eb, -E2BIG, "%zu entries: more than %d", n, VELUM_POLICY_MAP_MAX);
 	}
 	for (i = 0; i < n; i++) {
 		err = policy_validate(&keys[i], &vals[i], i, eb);
@@ -764,23 +763,23 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 			    sizeof(struct velum_policy_value), VELUM_POLICY_MAP_MAX, &mo);
 	if (fd < 0) {
 		err = -errno;
-		errbuf_set(eb, "create policy map: %s", strerror(-err));
+		errbuf_set(eb, err, "create policy map: %s", strerror(-err));
 		return err;
 	}
 	for (i = 0; i < n; i++) {
 		if (bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_NOEXIST)) {
 			err = -errno;
 			if (err == -EEXIST)
-				err = errbuf_set(eb, "entry %zu: duplicate key", i);
+				err = errbuf_set(eb, -EINVAL, "entry %zu: duplicate key", i);
 			else
-				errbuf_set(eb, "entry %zu: %s", i, strerror(-err));
+				errbuf_set(eb, err, "entry %zu: %s", i, strerror(-err));
 			goto out;
 		}
 	}
 	/* ... and publish with one update of the outer slot */
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &fd, BPF_ANY)) {
 		err = -errno;
-		errbuf_set(eb, "swap policy map: %s", strerror(-err));
+		errbuf_set(eb, err, "swap policy map: %s", strerror(-err));
 		goto out;
 	}
 	/* the pin follows (for bpftool); it is not what the programs read */
@@ -792,7 +791,7 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 		err = -errno;
 	if (err) {
 		unlink(tmp);
-		errbuf_set(eb, "pin %s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "pin %s: %s", path, strerror(-err));
 	}
 out:
 	close(fd);
@@ -805,8 +804,7 @@ int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *k
 	__u32 inner_id;
 
 	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &inner_id)) {
-		errbuf_set(eb, "endpoint %u: unknown", ep_id);
-		return -ENOENT;
+		return errbuf_set(eb, -ENOENT, "endpoint %u: unknown", ep_id);
 	}
 	return dp_policy_install(dp, ep_id, keys, vals, n, eb);
 }

@@ -106,28 +106,28 @@ static int netns_open_adopted(const char *path, struct errbuf *eb)
 
 	if (stat(path, &st) == -1) {
 		err = -errno;
-		return errbuf_set(eb, "namespace %s: %s", path, strerror(-err)), err;
+		return errbuf_set(eb, err, "namespace %s: %s", path, strerror(-err));
 	}
 	/* an nsfs inode (a /proc/PID/ns/net link or its bind mount) is a regular file */
 	if (!S_ISREG(st.st_mode))
-		return errbuf_set(eb, "namespace %s: not a network namespace", path), -EINVAL;
+		return errbuf_set(eb, -EINVAL, "namespace %s: not a network namespace", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd == -1) {
 		err = -errno;
-		return errbuf_set(eb, "open namespace %s: %s", path, strerror(-err)), err;
+		return errbuf_set(eb, err, "open namespace %s: %s", path, strerror(-err));
 	}
 	if (!fd_is_netns(fd)) {
-		err = errbuf_set(eb, "namespace %s: not a network namespace", path);
+		err = errbuf_set(eb, -EINVAL, "namespace %s: not a network namespace", path);
 		goto err_close;
 	}
 	if (fstat(fd, &st) == -1 || stat("/proc/self/ns/net", &self) == -1) {
 		err = -errno;
-		errbuf_set(eb, "namespace %s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "namespace %s: %s", path, strerror(-err));
 		goto err_close;
 	}
 	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino) {
-		err = errbuf_set(eb, "namespace %s: velumd's own network namespace (the host's)",
-				 path);
+		err = errbuf_set(eb, -EINVAL,
+				 "namespace %s: velumd's own network namespace (the host's)", path);
 		goto err_close;
 	}
 	return fd;
@@ -363,7 +363,7 @@ static int configure_inside(struct dp_nl *nl, const char *ifname, __be32 addr, c
 	inet_pton(AF_INET, DP_GATEWAY, &gw);
 	idx = dp_nl_link_index(nl, ifname);
 	if (idx < 0)
-		return errbuf_set(eb, "%s inside: %s", ifname, strerror(-idx)), idx;
+		return errbuf_set(eb, idx, "%s inside: %s", ifname, strerror(-idx));
 	lo = dp_nl_link_index(nl, "lo");
 	err = lo < 0 ? lo : dp_nl_link_up(nl, lo);
 	if (!err)
@@ -377,7 +377,7 @@ static int configure_inside(struct dp_nl *nl, const char *ifname, __be32 addr, c
 	if (!err)
 		err = dp_nl_route_add(nl, idx, 0, 0, gw, RT_SCOPE_UNIVERSE);
 	if (err)
-		errbuf_set(eb, "configure %s inside: %s", ifname, strerror(-err));
+		errbuf_set(eb, err, "configure %s inside: %s", ifname, strerror(-err));
 	return err;
 }
 
@@ -397,29 +397,30 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	__u32 ifkey;
 
 	if (o->ep_id == 0 || o->ep_id > VELUM_EP_ID_MAX)
-		return errbuf_set(eb, "endpoint id %u: not in 1..%u", o->ep_id, VELUM_EP_ID_MAX);
+		return errbuf_set(eb, -EINVAL, "endpoint id %u: not in 1..%u", o->ep_id,
+				  VELUM_EP_ID_MAX);
 	if (strlen(ifname) >= 16)
-		return errbuf_set(eb, "interface name %s: too long", ifname);
+		return errbuf_set(eb, -EINVAL, "interface name %s: too long", ifname);
 	snprintf(host_if, sizeof(host_if), "%s%u", dp->ifname_prefix, o->ep_id);
 	err = dp_lock(dp);
 	if (err)
 		return err;
 	if (dp_endpoint_find(dp, o->ep_id, &info) == 0) {
 		err = -EEXIST;
-		errbuf_set(eb, "endpoint %u: exists", o->ep_id);
+		errbuf_set(eb, err, "endpoint %u: exists", o->ep_id);
 		goto err_unlock;
 	}
 	if (addr) {
 		if ((addr & dp->pool_mask) != dp->pool_addr || addr_in_use(dp, addr)) {
 			err = addr_in_use(dp, addr) ? -EEXIST : -EINVAL;
-			errbuf_set(eb, "address: %s",
+			errbuf_set(eb, -EINVAL, "address: %s",
 				   err == -EEXIST ? "in use" : "outside the pool");
 			goto err_unlock;
 		}
 	} else {
 		err = pool_alloc(dp, &addr);
 		if (err) {
-			errbuf_set(eb, "address pool exhausted");
+			errbuf_set(eb, -EINVAL, "address pool exhausted");
 			goto err_unlock;
 		}
 	}
@@ -429,13 +430,13 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		netns_path(dp, o->ep_id, nspath, sizeof(nspath));
 		err = netns_create(nspath);
 		if (err) {
-			errbuf_set(eb, "create namespace %s: %s", nspath, strerror(-err));
+			errbuf_set(eb, err, "create namespace %s: %s", nspath, strerror(-err));
 			goto err_unlock;
 		}
 		nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
 		if (nsfd == -1) {
 			err = -errno;
-			errbuf_set(eb, "open namespace %s: %s", nspath, strerror(-err));
+			errbuf_set(eb, err, "open namespace %s: %s", nspath, strerror(-err));
 			goto err_netns;
 		}
 	} else {
@@ -452,7 +453,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	if (!err)
 		err = dp_nl__open(&inside, nsfd);
 	if (err) {
-		errbuf_set(eb, "netlink: %s", strerror(-err));
+		errbuf_set(eb, err, "netlink: %s", strerror(-err));
 		goto err_nl;
 	}
 	/* our name for an endpoint the datapath does not know: a crash's leftover */
@@ -462,18 +463,18 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	ifindex = -1;
 	if (dp_nl_link_index(&inside, ifname) >= 0) {
 		err = -EEXIST;
-		errbuf_set(eb, "namespace %s: has an interface %s already", nspath, ifname);
+		errbuf_set(eb, err, "namespace %s: has an interface %s already", nspath, ifname);
 		goto err_nl;
 	}
 	err = dp_nl_veth_add(&host, host_if, ifname, nsfd);
 	if (err) {
-		errbuf_set(eb, "create veth %s: %s", host_if, strerror(-err));
+		errbuf_set(eb, err, "create veth %s: %s", host_if, strerror(-err));
 		goto err_nl;
 	}
 	ifindex = dp_nl_link_index(&host, host_if);
 	err = ifindex < 0 ? ifindex : dp_nl_link_mac(&host, ifindex, mac);
 	if (err) {
-		errbuf_set(eb, "veth %s: %s", host_if, strerror(-err));
+		errbuf_set(eb, err, "veth %s: %s", host_if, strerror(-err));
 		goto err_link;
 	}
 	/*
@@ -483,10 +484,10 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", v6_all,
 			  sizeof(v6_all));
 	if (!err)
-		err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1",
-				  v6_def, sizeof(v6_def));
+		err = sysctl_swap(nsfd, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", v6_def,
+				  sizeof(v6_def));
 	if (err && err != -ENOENT) {
-		errbuf_set(eb, "namespace %s: disable IPv6: %s", nspath, strerror(-err));
+		errbuf_set(eb, err, "namespace %s: disable IPv6: %s", nspath, strerror(-err));
 		goto err_link;
 	}
 	err = 0;
@@ -508,17 +509,17 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	ifkey = ifindex;
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey, &info, BPF_NOEXIST)) {
 		err = -errno;
-		errbuf_set(eb, "endpoint map: %s", strerror(-err));
+		errbuf_set(eb, err, "endpoint map: %s", strerror(-err));
 		goto err_policy;
 	}
 	err = set_ipcache_local(dp, addr, o->identity, o->ep_id);
 	if (err) {
-		errbuf_set(eb, "ipcache: %s", strerror(-err));
+		errbuf_set(eb, err, "ipcache: %s", strerror(-err));
 		goto err_epmap;
 	}
 	err = dp_attach(dp, ifindex);
 	if (err) {
-		errbuf_set(eb, "attach programs to %s: %s", host_if, strerror(-err));
+		errbuf_set(eb, err, "attach programs to %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
 	}
 
@@ -540,7 +541,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	if (!err)
 		err = dp_nl_route_add(&host, ifindex, addr, 32, 0, RT_SCOPE_LINK);
 	if (err) {
-		errbuf_set(eb, "configure %s: %s", host_if, strerror(-err));
+		errbuf_set(eb, err, "configure %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
 	}
 	err = configure_inside(&inside, ifname, addr, mac, eb);
@@ -548,7 +549,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		goto err_ipcache;
 	err = dp_lxc_sync(dp, &host, &info);
 	if (err) {
-		errbuf_set(eb, "host routing entry for %s: %s", host_if, strerror(-err));
+		errbuf_set(eb, err, "host routing entry for %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
 	}
 
@@ -624,7 +625,7 @@ int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
 	err = dp_endpoint_find(dp, ep_id, &info);
 	if (err) {
 		remove_leftovers(dp, ep_id);
-		errbuf_set(eb, "endpoint %u: unknown", ep_id);
+		errbuf_set(eb, err, "endpoint %u: unknown", ep_id);
 		goto out;
 	}
 	/* no more redirects into it, then the link: the tc programs go with it */
@@ -635,7 +636,7 @@ int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
 		dp_nl__close(&host);
 	}
 	if (err && err != -ENODEV) {
-		errbuf_set(eb, "delete link %u: %s", info.ifindex, strerror(-err));
+		errbuf_set(eb, err, "delete link %u: %s", info.ifindex, strerror(-err));
 		goto out;
 	}
 	err = 0;

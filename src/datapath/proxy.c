@@ -181,8 +181,8 @@ int dp_proxy_lo_replace(int new_fd, int old_fd, struct errbuf *eb)
 		return 0;
 	err = bpf_prog_attach(new_fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0);
 	if (err && err != -EEXIST)
-		return errbuf_set(eb, "attach %s to lo: %s", VELUM_PROG_PROXY_LO, strerror(-err)),
-		       err;
+		return errbuf_set(eb, err, "attach %s to lo: %s", VELUM_PROG_PROXY_LO,
+				  strerror(-err));
 	bpf_prog_detach2(old_fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
 	return 0;
 }
@@ -194,16 +194,16 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 
 	lock = holders_lock();
 	if (lock < 0)
-		return errbuf_set(eb, "%s: %s", DP_PROXY_HOLDERS, strerror(-lock)), lock;
+		return errbuf_set(eb, lock, "%s: %s", DP_PROXY_HOLDERS, strerror(-lock));
 	err = routing_change(true);
 	if (err) {
-		errbuf_set(eb, "proxy policy routing (table %d): %s", VELUM_PROXY_RT_TABLE,
+		errbuf_set(eb, err, "proxy policy routing (table %d): %s", VELUM_PROXY_RT_TABLE,
 			   strerror(-err));
 		goto out;
 	}
 	err = lo_accept_local(true);
 	if (err) {
-		errbuf_set(eb, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
 		goto out;
 	}
 	/* the pinned program: another handle may have reloaded since this one opened */
@@ -214,20 +214,20 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 	if (fd >= 0)
 		close(fd);
 	if (err && err != -EEXIST) {
-		errbuf_set(eb, "attach %s to lo (tcx, kernel 6.6+): %s", VELUM_PROG_PROXY_LO,
+		errbuf_set(eb, err, "attach %s to lo (tcx, kernel 6.6+): %s", VELUM_PROG_PROXY_LO,
 			   strerror(-err));
 		goto out;
 	}
 	err = dp_config_flag(dp, VELUM_CONFIG_F_PROXY_LO, true);
 	if (err) {
-		errbuf_set(eb, "config: %s", strerror(-err));
+		errbuf_set(eb, err, "config: %s", strerror(-err));
 		goto out;
 	}
 	holder_path(dp, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		goto out;
 	}
 	close(fd);
@@ -246,19 +246,19 @@ static int proxy_release(const char *path, struct errbuf *eb)
 
 	lock = holders_lock();
 	if (lock < 0)
-		return errbuf_set(eb, "%s: %s", DP_PROXY_HOLDERS, strerror(-lock)), lock;
+		return errbuf_set(eb, lock, "%s: %s", DP_PROXY_HOLDERS, strerror(-lock));
 	if (unlink(path) == -1) {
 		/* not registered: nothing of ours to remove */
 		if (errno != ENOENT) {
 			err = -errno;
-			errbuf_set(eb, "%s: %s", path, strerror(-err));
+			errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		}
 		goto out;
 	}
 	d = fdopendir(dup(lock));
 	if (!d) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", DP_PROXY_HOLDERS, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", DP_PROXY_HOLDERS, strerror(-err));
 		goto out;
 	}
 	while ((de = readdir(d)))
@@ -268,12 +268,12 @@ static int proxy_release(const char *path, struct errbuf *eb)
 	if (!others) {
 		err = routing_change(false);
 		if (err)
-			errbuf_set(eb, "remove proxy policy routing (table %d): %s",
+			errbuf_set(eb, err, "remove proxy policy routing (table %d): %s",
 				   VELUM_PROXY_RT_TABLE, strerror(-err));
 		if (!err)
 			err = lo_accept_local(false);
 		if (err && errbuf_empty(eb))
-			errbuf_set(eb, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
+			errbuf_set(eb, err, "%s: %s", DP_LO_ACCEPT_LOCAL, strerror(-err));
 	}
 out:
 	close(lock);
@@ -291,12 +291,11 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 	/* first: to_container stops sending flows to lo */
 	err = dp_config_flag(dp, VELUM_CONFIG_F_PROXY_LO, false);
 	if (err)
-		return errbuf_set(eb, "config: %s", strerror(-err)), err;
+		return errbuf_set(eb, err, "config: %s", strerror(-err));
 	err = bpf_prog_detach2(dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
 	if (err && err != -ENOENT)
-		return errbuf_set(eb, "detach %s from lo: %s", VELUM_PROG_PROXY_LO,
-				  strerror(-err)),
-		       err;
+		return errbuf_set(eb, err, "detach %s from lo: %s", VELUM_PROG_PROXY_LO,
+				  strerror(-err));
 	/* and the pinned one, if another handle reloaded the datapath since */
 	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, VELUM_PROG_PROXY_LO);
 	fd = bpf_obj_get(pin);
@@ -318,15 +317,14 @@ struct dp_ipcache_reader *dp_ipcache_reader__open(const char *pin_dir, struct er
 	char path[PATH_MAX];
 	int err;
 
-	snprintf(path, sizeof(path), "%s/%s", pin_dir ? pin_dir : VELUM_PIN_DIR,
-		 VELUM_MAP_IPCACHE);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir ? pin_dir : VELUM_PIN_DIR, VELUM_MAP_IPCACHE);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->fd = bpf_obj_get_opts(path, &o);
 	if (r->fd < 0) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		free(r);
 		errno = -err;
 		return NULL;

@@ -11,6 +11,20 @@
 #include <string.h>
 
 #include "lib/hmap.h"
+#include "velum/ipcache.h"
+
+/*
+ * The datapath knows two reserved identities by number (ipcache misses are
+ * world, the node's own addresses host); they must be the allocator's, which
+ * are Cilium's.
+ */
+_Static_assert(ID_HOST == VELUM_ID_HOST, "reserved:host differs from include/velum/ipcache.h");
+_Static_assert(ID_WORLD == VELUM_ID_WORLD, "reserved:world differs from include/velum/ipcache.h");
+_Static_assert(ID_HOST == 1 && ID_WORLD == 2 && ID_UNMANAGED == 3 && ID_HEALTH == 4 &&
+		       ID_INIT == 5 && ID_REMOTE_NODE == 6 && ID_KUBE_APISERVER == 7 &&
+		       ID_INGRESS == 8 && ID_WORLD_IPV4 == 9 && ID_WORLD_IPV6 == 10 &&
+		       ID_FIRST_ALLOC == 256,
+	       "reserved identities are Cilium's numbers");
 
 struct id_node {
 	struct id_entry e;

@@ -38,13 +38,13 @@ int l7_regex_check(const char *pattern, struct errbuf *eb)
 		re2::RE2::Options o;
 
 		if (strlen(pattern) > L7_REGEX_MAX_LEN)
-			return errbuf_set(eb, "regular expression longer than %d bytes",
+			return errbuf_set(eb, -EINVAL, "regular expression longer than %d bytes",
 					  L7_REGEX_MAX_LEN);
 		re2_options(&o, 0);
 		re2::RE2 re(pattern, o);
 		if (!re.ok())
-			return errbuf_set(eb, "invalid regular expression '%s': %s", pattern,
-					  re.error().c_str());
+			return errbuf_set(eb, -EINVAL, "invalid regular expression '%s': %s",
+					  pattern, re.error().c_str());
 		return 0;
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
@@ -66,7 +66,7 @@ struct l7_reset *l7_reset__new(const char *const *patterns, const uint32_t *ids,
 			std::string err;
 
 			if (strlen(patterns[i]) > L7_REGEX_MAX_LEN) {
-				errbuf_set(eb, "regular expression longer than %d bytes",
+				errbuf_set(eb, -EINVAL, "regular expression longer than %d bytes",
 					   L7_REGEX_MAX_LEN);
 				delete s;
 				errno = E2BIG;
@@ -74,16 +74,17 @@ struct l7_reset *l7_reset__new(const char *const *patterns, const uint32_t *ids,
 			}
 			/* Add() returns the pattern's index: i, as patterns are added in order. */
 			if (s->set.Add(patterns[i], &err) < 0) {
-				errbuf_set(eb, "invalid regular expression '%s': %s", patterns[i],
-					   err.c_str());
+				errbuf_set(eb, -EINVAL, "invalid regular expression '%s': %s",
+					   patterns[i], err.c_str());
 				delete s;
 				errno = EINVAL;
 				return nullptr;
 			}
 		}
 		if (!s->set.Compile()) {
-			errbuf_set(eb, "%zu regular expressions do not fit in %zu bytes of matcher "
-				       "memory",
+			errbuf_set(eb, -EINVAL,
+				   "%zu regular expressions do not fit in %zu bytes of matcher "
+				   "memory",
 				   n, max_mem ? max_mem : (size_t)L7_RESET_MAX_MEM);
 			delete s;
 			errno = EINVAL;

@@ -72,11 +72,11 @@ int pol_label_key_check(const char *key, struct errbuf *eb)
 	if (slash) {
 		if (!prefix_ok(key, (size_t)(slash - key)) ||
 		    !name_ok(slash + 1, strlen(slash + 1)))
-			return errbuf_set(eb, "'%s' is not a valid label key", key);
+			return errbuf_set(eb, -EINVAL, "'%s' is not a valid label key", key);
 		return 0;
 	}
 	if (!name_ok(key, strlen(key)))
-		return errbuf_set(eb, "'%s' is not a valid label key", key);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a valid label key", key);
 	return 0;
 }
 
@@ -87,7 +87,7 @@ int pol_label_value_check(const char *value, struct errbuf *eb)
 	if (len == 0)
 		return 0;
 	if (!name_ok(value, len))
-		return errbuf_set(eb, "'%s' is not a valid label value", value);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a valid label value", value);
 	return 0;
 }
 
@@ -118,7 +118,8 @@ int pol_label_parse(const char *s, const char *default_source, struct pol_label 
 		eq = strchr(s, '=');
 		if (colon && (!eq || colon < eq)) {
 			if (!pol_label_source_known(s, (size_t)(colon - s)))
-				return errbuf_set(eb, "'%.*s' is not a label source (in '%s')",
+				return errbuf_set(eb, -EINVAL,
+						  "'%.*s' is not a label source (in '%s')",
 						  (int)(colon - s), s, s);
 			src = s;
 			srclen = (size_t)(colon - s);

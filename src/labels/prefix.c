@@ -34,7 +34,7 @@ int pol_prefix_parse(const char *s, bool allow_bare, struct pol_prefix *out, str
 
 	memset(out, 0, sizeof(*out));
 	if (alen == 0 || alen >= sizeof(addr))
-		return errbuf_set(eb, "'%s' is not a CIDR prefix", s);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a CIDR prefix", s);
 	memcpy(addr, s, alen);
 	addr[alen] = '\0';
 	if (inet_pton(AF_INET, addr, out->addr) == 1)
@@ -42,19 +42,20 @@ int pol_prefix_parse(const char *s, bool allow_bare, struct pol_prefix *out, str
 	else if (inet_pton(AF_INET6, addr, out->addr) == 1)
 		out->family = 6;
 	else
-		return errbuf_set(eb, "'%s' is not a CIDR prefix", s);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a CIDR prefix", s);
 	if (!slash) {
 		if (!allow_bare)
-			return errbuf_set(eb, "'%s' is not a CIDR prefix (missing /length)", s);
+			return errbuf_set(eb, -EINVAL,
+					  "'%s' is not a CIDR prefix (missing /length)", s);
 		out->len = out->family == 4 ? 32 : 128;
 		return 0;
 	}
 	if (slash[1] < '0' || slash[1] > '9' || (slash[1] == '0' && slash[2]))
-		return errbuf_set(eb, "'%s' is not a CIDR prefix", s);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a CIDR prefix", s);
 	errno = 0;
 	len = strtoul(slash + 1, &end, 10);
 	if (errno || *end || len > (out->family == 4 ? 32u : 128u))
-		return errbuf_set(eb, "'%s' is not a CIDR prefix (bad length)", s);
+		return errbuf_set(eb, -EINVAL, "'%s' is not a CIDR prefix (bad length)", s);
 	out->len = (uint8_t)len;
 	prefix_mask(out);
 	return 0;

@@ -10,16 +10,18 @@
 #include <stdio.h>
 #include <string.h>
 
-int errbuf_set(struct errbuf *eb, const char *fmt, ...)
+int errbuf_set(struct errbuf *eb, int err, const char *fmt, ...)
 {
+	int saved = errno;
 	va_list ap;
 
 	if (!eb)
-		return -EINVAL;
+		return err;
 	va_start(ap, fmt);
 	vsnprintf(eb->msg, sizeof(eb->msg), fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	errno = saved;
+	return err;
 }
 
 void errbuf_prefix(struct errbuf *eb, const char *fmt, ...)

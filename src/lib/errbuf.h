@@ -17,8 +17,13 @@ struct errbuf {
 	char msg[ERRBUF_SIZE];
 };
 
-/* Replaces the message (printf format). Returns -EINVAL for convenience. Accepts NULL eb. */
-int errbuf_set(struct errbuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Replaces the message (printf format) and returns err, the negative errno
+ * the caller fails with: `return errbuf_set(eb, -ENOENT, "no endpoint '%s'",
+ * name);`. Keeps errno as it was, so arguments may read it. Accepts NULL eb.
+ */
+int errbuf_set(struct errbuf *eb, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Prepends context to the current message: "<context><msg>". Accepts NULL eb. */
 void errbuf_prefix(struct errbuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

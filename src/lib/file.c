@@ -21,28 +21,28 @@ int file_read_all(const char *path, size_t max, char **buf, size_t *len, struct 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd == -1) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		return err;
 	}
 	if (fstat(fd, &st) == -1) {
 		err = -errno;
-		errbuf_set(eb, "%s: %s", path, strerror(-err));
+		errbuf_set(eb, err, "%s: %s", path, strerror(-err));
 		goto err_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err = -EINVAL;
-		errbuf_set(eb, "%s: not a regular file", path);
+		errbuf_set(eb, err, "%s: not a regular file", path);
 		goto err_close;
 	}
 	if ((size_t)st.st_size > max) {
 		err = -EFBIG;
-		errbuf_set(eb, "%s: larger than %zu bytes", path, max);
+		errbuf_set(eb, err, "%s: larger than %zu bytes", path, max);
 		goto err_close;
 	}
 	*buf = malloc((size_t)st.st_size + 1);
 	if (!*buf) {
 		err = -ENOMEM;
-		errbuf_set(eb, "%s: out of memory", path);
+		errbuf_set(eb, -ENOMEM, "%s: out of memory", path);
 		goto err_close;
 	}
 	while (got < (size_t)st.st_size) {
@@ -52,7 +52,7 @@ int file_read_all(const char *path, size_t max, char **buf, size_t *len, struct 
 			continue;
 		if (r <= 0) {
 			err = r == 0 ? -EIO : -errno;
-			errbuf_set(eb, "%s: %s", path,
+			errbuf_set(eb, err, "%s: %s", path,
 				   r == 0 ? "file shrank while read" : strerror(-err));
 			free(*buf);
 			*buf = NULL;

@@ -164,11 +164,12 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 			break;
 		}
 		if (!strcmp(l.source, POL_SOURCE_RESERVED) || reserved_key(l.key)) {
-			err = errbuf_set(
-				eb, "label '%s': %s labels are set by velum, not by endpoints",
-				labels[i],
-				strcmp(l.source, POL_SOURCE_RESERVED) ? "namespace and cluster" :
-									"reserved");
+			err = errbuf_set(eb, -EINVAL,
+					 "label '%s': %s labels are set by velum, not by endpoints",
+					 labels[i],
+					 strcmp(l.source, POL_SOURCE_RESERVED) ?
+						 "namespace and cluster" :
+						 "reserved");
 		} else {
 			err = pol_labels_set(out, l.source, l.key, l.value);
 		}
@@ -231,18 +232,18 @@ int model_endpoint_add(struct model *m, uint32_t id, const char *name, const cha
 	int err;
 
 	if (model_endpoint(m, name))
-		return errbuf_set(eb, "endpoint '%s' already exists", name), -EEXIST;
+		return errbuf_set(eb, -EEXIST, "endpoint '%s' already exists", name);
 	for (i = 0; i < nips; i++) {
 		char a[INET_ADDRSTRLEN];
 
 		if (ip_taken(m, ips[i])) {
 			inet_ntop(AF_INET, &ips[i], a, sizeof(a));
-			errbuf_set(eb, "address %s already belongs to an endpoint", a);
-			return -EEXIST;
+			return errbuf_set(eb, -EEXIST, "address %s already belongs to an endpoint",
+					  a);
 		}
 	}
 	if (id && model_endpoint_by_id(m, id))
-		return errbuf_set(eb, "endpoint id %u is taken", id), -EEXIST;
+		return errbuf_set(eb, -EEXIST, "endpoint id %u is taken", id);
 	if (!id) {
 		/* lowest free id: eps is sorted by id */
 		for (id = 1, i = 0; i < m->eps.n && m->eps.v[i]->id == id; i++)
@@ -345,7 +346,7 @@ int model_endpoint_relabel(struct model *m, const char *name, const char *const 
 	int err;
 
 	if (!ep)
-		return errbuf_set(eb, "no endpoint '%s'", name), -ENOENT;
+		return errbuf_set(eb, -ENOENT, "no endpoint '%s'", name);
 	err = build_labels(ep->ns, labels, nlabels, &nl, eb);
 	if (err)
 		return err;
@@ -410,15 +411,15 @@ int model_endpoint_set_ips(struct model *m, const char *name, const uint32_t *ip
 	size_t i, j;
 
 	if (!ep)
-		return errbuf_set(eb, "no endpoint '%s'", name), -ENOENT;
+		return errbuf_set(eb, -ENOENT, "no endpoint '%s'", name);
 	for (i = 0; i < nips; i++) {
 		const struct model_ep *owner = model_endpoint_by_ip(m, ips[i]);
 		char a[INET_ADDRSTRLEN];
 
 		if (owner && owner != ep) {
 			inet_ntop(AF_INET, &ips[i], a, sizeof(a));
-			errbuf_set(eb, "address %s already belongs to an endpoint", a);
-			return -EEXIST;
+			return errbuf_set(eb, -EEXIST, "address %s already belongs to an endpoint",
+					  a);
 		}
 	}
 	if (nips) {
@@ -651,6 +652,6 @@ int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *o
 		out->labels = pol_engine_identity_labels(m->eng, out->identity);
 		return 0;
 	}
-	errbuf_set(eb, "'%s' is not an endpoint, 'host', 'world' or an IPv4 address", spec);
-	return -ENOENT;
+	return errbuf_set(eb, -ENOENT,
+			  "'%s' is not an endpoint, 'host', 'world' or an IPv4 address", spec);
 }

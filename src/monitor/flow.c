@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "identity/identity.h"
+#include "lib/proto.h"
 #include "lib/vec.h"
 #include "velum/drop.h"
 #include "velum/events.h"
@@ -157,6 +158,24 @@ const char *mon_match_name(uint8_t match)
 	return velum_match_name(match);
 }
 
+/*
+ * Cilium's numbers for the reasons it has (bpf/lib/common.h DROP_*), which
+ * include/velum/drop.h says it uses; velum's own stay out of Cilium's range.
+ */
+_Static_assert(VELUM_DROP_INVALID_SIP == -132 && VELUM_DROP_POLICY == -133 &&
+		       VELUM_DROP_INVALID == -134 && VELUM_DROP_CT_INVALID_HDR == -135 &&
+		       VELUM_DROP_UNKNOWN_L3 == -139 && VELUM_DROP_WRITE == -141 &&
+		       VELUM_DROP_UNROUTABLE == -151 && VELUM_DROP_CT_MAP_FULL == -155 &&
+		       VELUM_DROP_FRAG_NOT_FOUND == -175 && VELUM_DROP_PROXY_LOOKUP == -178 &&
+		       VELUM_DROP_PROXY_ASSIGN == -179 && VELUM_DROP_PROXY_PROTO == -180 &&
+		       VELUM_DROP_POLICY_DENY == -181 && VELUM_DROP_NO_POLICY == -203,
+	       "a drop reason differs from Cilium's number");
+_Static_assert(VELUM_DROP_NO_ENDPOINT <= -250, "velum's own drop reasons start at 250");
+/* Every reason has its counter (one per magnitude) and stays clear of TC_ACT_*. */
+_Static_assert(-VELUM_DROP_NO_ENDPOINT <= VELUM_DROP_MAX &&
+		       VELUM_DROP_MAX < VELUM_METRICS_PER_DIR && VELUM_DROP_INVALID_SIP < -129,
+	       "drop reasons outside the counters' range");
+
 /* The texts of include/velum/drop.h (Cilium's where one exists). */
 const char *mon_drop_reason_name(uint16_t reason)
 {
@@ -165,18 +184,9 @@ const char *mon_drop_reason_name(uint16_t reason)
 
 const char *mon_proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	default:
-		return "IP";
-	}
+	const char *name = proto == PROTO_ANY ? NULL : proto_name(proto);
+
+	return name ? name : "IP";
 }
 
 static bool is_policy_drop(uint16_t reason)
@@ -532,7 +542,7 @@ static int parse_label_spec(const char *v, struct mon_peer_spec *s, struct errbu
 	if (!s->source || !s->text || !s->value)
 		return -ENOMEM;
 	if (!*s->text)
-		return errbuf_set(eb, "'%s': a label needs a key", v);
+		return errbuf_set(eb, -EINVAL, "'%s': a label needs a key", v);
 	return 0;
 }
 
@@ -545,7 +555,7 @@ static int parse_peer(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
 
 	memset(s, 0, sizeof(*s));
 	if (!*v)
-		return errbuf_set(eb, "empty value");
+		return errbuf_set(eb, -EINVAL, "empty value");
 	/* an identity number */
 	errno = 0;
 	n = strtoul(v, &end, 10);
@@ -626,7 +636,7 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		uint8_t v = mon_verdict_parse(value);
 
 		if (!v)
-			return errbuf_set(eb,
+			return errbuf_set(eb, -EINVAL,
 					  "'%s': expected FORWARDED, DROPPED, AUDIT or REDIRECTED",
 					  value);
 		if (f->nverdicts < sizeof(f->verdicts))
@@ -641,7 +651,7 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		errno = 0;
 		p = strtol(value, &end, 10);
 		if (errno || end == value || *end || p < 0 || p > 65535)
-			return errbuf_set(eb, "'%s': expected a port 0-65535", value);
+			return errbuf_set(eb, -EINVAL, "'%s': expected a port 0-65535", value);
 		nv = realloc(f->ports, (f->nports + 1) * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
@@ -658,10 +668,11 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		}
 		if (!mon_parse_time(value, &f->since_ns))
 			return 0;
-		return errbuf_set(eb, "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
+		return errbuf_set(eb, -EINVAL,
+				  "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
 				  value);
 	}
-	return errbuf_set(eb, "unknown filter '%s'", key);
+	return errbuf_set(eb, -EINVAL, "unknown filter '%s'", key);
 }
 
 static bool label_match(const struct mon_peer_spec *s, const struct mon_ident *id)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/proto.h"
 #include "velum/events.h"
 #include "velum/policy.h"
 
@@ -26,21 +27,6 @@ static uint8_t match_parse(const char *s)
 		if (!strcmp(s, names[i]))
 			return i;
 	return VELUM_MATCH_NONE;
-}
-
-static uint8_t proto_parse(const char *s)
-{
-	if (!s)
-		return 0;
-	if (!strcmp(s, "TCP"))
-		return IPPROTO_TCP;
-	if (!strcmp(s, "UDP"))
-		return IPPROTO_UDP;
-	if (!strcmp(s, "ICMP"))
-		return IPPROTO_ICMP;
-	if (!strcmp(s, "SCTP"))
-		return IPPROTO_SCTP;
-	return 0;
 }
 
 static uint8_t flags_parse(const char *s)
@@ -98,11 +84,11 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	memset(f, 0, sizeof(*f));
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return errbuf_set(eb, "not a flow object: %s", je.text);
+		return errbuf_set(eb, -EINVAL, "not a flow object: %s", je.text);
 	}
 	s = json_string_value(json_object_get(j, "time"));
 	if (!s || mon_parse_time(s, &f->time_ns))
-		err = errbuf_set(eb, "flow: bad time");
+		err = errbuf_set(eb, -EINVAL, "flow: bad time");
 	s = json_string_value(json_object_get(j, "type"));
 	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP : VELUM_EVENT_POLICY_VERDICT;
 	s = json_string_value(json_object_get(j, "verdict"));
@@ -111,7 +97,8 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	f->dir = s && !strcmp(s, "egress") ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
 	f->match = match_parse(json_string_value(json_object_get(j, "match")));
 	f->reason = (uint16_t)json_integer_value(json_object_get(j, "reason_code"));
-	f->protocol = proto_parse(json_string_value(json_object_get(j, "protocol")));
+	if (proto_parse(json_string_value(json_object_get(j, "protocol")), &f->protocol))
+		f->protocol = 0; /* "IP": a protocol velum does not name */
 	f->tcp_flags = flags_parse(json_string_value(json_object_get(j, "tcp_flags")));
 	f->ep_id = (uint32_t)json_integer_value(json_object_get(j, "endpoint_id"));
 	f->rule_id = (uint32_t)json_integer_value(json_object_get(j, "rule_id"));

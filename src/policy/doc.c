@@ -446,7 +446,7 @@ int doc_parse(const char *buf, size_t len, enum doc_format fmt, struct doc_strea
 	memset(out, 0, sizeof(*out));
 	errbuf_clear(eb);
 	if (!buf && len)
-		return errbuf_set(eb, "1:1: no input buffer");
+		return errbuf_set(eb, -EINVAL, "1:1: no input buffer");
 	if (!buf)
 		buf = "";
 	/* Positions start after a UTF-8 byte order mark: it is not text. */
@@ -457,11 +457,11 @@ int doc_parse(const char *buf, size_t len, enum doc_format fmt, struct doc_strea
 	if (fmt == DOC_FMT_AUTO)
 		fmt = sniff(buf, len);
 	if (fmt != DOC_FMT_JSON && fmt != DOC_FMT_YAML)
-		return errbuf_set(eb, "1:1: unknown document format %d", (int)fmt);
+		return errbuf_set(eb, -EINVAL, "1:1: unknown document format %d", (int)fmt);
 
 	out->arena = doc_arena__new();
 	if (!out->arena) {
-		errbuf_set(eb, "1:1: out of memory");
+		errbuf_set(eb, -ENOMEM, "1:1: out of memory");
 		return -ENOMEM;
 	}
 	if (fmt == DOC_FMT_JSON)
@@ -470,7 +470,7 @@ int doc_parse(const char *buf, size_t len, enum doc_format fmt, struct doc_strea
 		err = doc_parse_yaml(buf, len, out, eb);
 	if (err) {
 		if (err == -ENOMEM && errbuf_empty(eb))
-			errbuf_set(eb, "1:1: out of memory");
+			errbuf_set(eb, -ENOMEM, "1:1: out of memory");
 		doc_stream_free(out);
 		return err;
 	}

@@ -55,7 +55,7 @@ __attribute__((format(printf, 3, 4))) static int jerr(struct jparser *jp, size_t
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	doc_pos_at(&jp->pos, off, &line, &col);
-	return errbuf_set(jp->eb, "%u:%u: %s", line, col, msg);
+	return errbuf_set(jp->eb, -EINVAL, "%u:%u: %s", line, col, msg);
 }
 
 /* Reports an unexpected byte, naming it readably. */

@@ -77,7 +77,8 @@ __attribute__((format(printf, 3, 4))) static int yerr(struct yparser *yp, const 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return errbuf_set(yp->eb, "%u:%u: %s", mark_num(m->line), mark_num(m->column), msg);
+	return errbuf_set(yp->eb, -EINVAL, "%u:%u: %s", mark_num(m->line), mark_num(m->column),
+			  msg);
 }
 
 /* Converts libyaml's error state; its marks are 0-based, ours 1-based. */
@@ -97,20 +98,20 @@ static int yerr_libyaml(struct yparser *yp)
 		doc_pos_init(&pos, yp->buf, yp->len);
 		doc_pos_at(&pos, off, &line, &col);
 		if (p->problem_value != -1)
-			return errbuf_set(yp->eb, "%u:%u: %s (0x%X)", line, col,
+			return errbuf_set(yp->eb, -EINVAL, "%u:%u: %s (0x%X)", line, col,
 					  p->problem ? p->problem : "invalid input",
 					  (unsigned)p->problem_value);
-		return errbuf_set(yp->eb, "%u:%u: %s", line, col,
+		return errbuf_set(yp->eb, -EINVAL, "%u:%u: %s", line, col,
 				  p->problem ? p->problem : "invalid input");
 	default:
 		break;
 	}
 	if (p->context)
-		return errbuf_set(yp->eb, "%u:%u: %s (%s at %u:%u)", mark_num(p->problem_mark.line),
-				  mark_num(p->problem_mark.column),
+		return errbuf_set(yp->eb, -EINVAL, "%u:%u: %s (%s at %u:%u)",
+				  mark_num(p->problem_mark.line), mark_num(p->problem_mark.column),
 				  p->problem ? p->problem : "syntax error", p->context,
 				  mark_num(p->context_mark.line), mark_num(p->context_mark.column));
-	return errbuf_set(yp->eb, "%u:%u: %s", mark_num(p->problem_mark.line),
+	return errbuf_set(yp->eb, -EINVAL, "%u:%u: %s", mark_num(p->problem_mark.line),
 			  mark_num(p->problem_mark.column),
 			  p->problem ? p->problem : "syntax error");
 }

@@ -56,7 +56,7 @@ int pol_http_header_parse(const char *s, struct pol_http_header *out, struct err
 
 	memset(out, 0, sizeof(*out));
 	if (!header_name_ok(s, nlen))
-		return errbuf_set(eb, "'%s' does not start with a header name", s);
+		return errbuf_set(eb, -EINVAL, "'%s' does not start with a header name", s);
 	if (*v == ':')
 		v++;
 	while (*v == ' ' || *v == '\t')
@@ -229,7 +229,8 @@ struct pol_http_matcher *pol_http_matcher__new(const struct pol_http_rule *rules
 	int err = 0, f;
 
 	if (n > POL_HTTP_MAX_RULES) {
-		errbuf_set(eb, "%zu HTTP rules in one list, the most is %d", n, POL_HTTP_MAX_RULES);
+		errbuf_set(eb, -EINVAL, "%zu HTTP rules in one list, the most is %d", n,
+			   POL_HTTP_MAX_RULES);
 		errno = EINVAL;
 		return NULL;
 	}

@@ -447,7 +447,7 @@ static int rd_fail(struct rd *r, int err, const char *what)
 	if (!r->err) {
 		r->err = err;
 		if (err == -EINVAL)
-			errbuf_set(r->eb, "L7 snapshot: offset %zu: %s", r->off, what);
+			errbuf_set(r->eb, -EINVAL, "L7 snapshot: offset %zu: %s", r->off, what);
 	}
 	return r->err;
 }

@@ -37,6 +37,34 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 /* Reads and parses a file; as pol_parse_buf(). Files over 16 MiB are refused. */
 int pol_parse_file(const char *path, struct pol_set *out, struct errbuf *eb);
 
+/*
+ * A standalone list of Cilium HTTP rules: what a policy's
+ * `toPorts[].rules.http` holds (method, path, host, headers,
+ * headerMatches), as the L7 proxy loads it with --rules.
+ */
+struct pol_http_rules {
+	struct pol_http_rule *v; /* compiled as in a policy (regexes anchored) */
+	size_t n;
+};
+
+/*
+ * Parses one file's contents: a JSON or YAML list of HTTP rules, or an
+ * object {http: [...]} (a policy's `rules` block); one document per file.
+ * name is used in messages, which read as for policy files
+ * ("rules.yaml:3: http[0].method: missing ) at offset 3"), and its extension
+ * picks the format as in pol_parse_buf(). Returns 0 with *out filled (new;
+ * free with pol_http_rules_free(); an empty list gives n == 0), or -EINVAL
+ * (or -ENOMEM) with eb set and *out empty.
+ */
+int pol_parse_http_rules_buf(const char *name, const char *buf, size_t len,
+			     struct pol_http_rules *out, struct errbuf *eb);
+
+/* Reads and parses a file; as pol_parse_http_rules_buf(). Files over 16 MiB are refused. */
+int pol_parse_http_rules_file(const char *path, struct pol_http_rules *out, struct errbuf *eb);
+
+/* Frees the rules and empties r. Accepts NULL. */
+void pol_http_rules_free(struct pol_http_rules *r);
+
 /* Takes p into the set. Returns 0 or -ENOMEM (p not taken). */
 int pol_set_push(struct pol_set *s, struct pol_policy *p);
 /* Frees the set and every policy in it. */

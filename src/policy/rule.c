@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 
 const char *pol_kind_name(enum pol_kind k)
@@ -54,21 +55,9 @@ int pol_kind_parse(const char *s, enum pol_kind *out)
 
 const char *pol_proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case POL_PROTO_ANY:
-		return "ANY";
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_ICMPV6:
-		return "ICMPv6";
-	}
-	return "?";
+	const char *name = proto_name(proto);
+
+	return name ? name : "?";
 }
 
 const char *pol_dir_name(enum pol_dir d)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "labels/labels.h"
+#include "lib/proto.h"
 #include "policy/http.h"
 #include "policy/selector.h"
 
@@ -39,7 +40,7 @@ enum pol_peer_kind {
 };
 
 /* Protocol numbers (IPPROTO_*); 0 means ANY = TCP, UDP and SCTP. */
-#define POL_PROTO_ANY 0
+#define POL_PROTO_ANY PROTO_ANY
 
 struct pol_port {
 	uint8_t proto;

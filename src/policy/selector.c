@@ -47,7 +47,7 @@ int pol_selector_add(struct pol_selector *s, enum pol_sel_op op, const char *key
 		k = key + 1;
 	} else if (colon) {
 		if (!pol_label_source_known(key, (size_t)(colon - key)))
-			return errbuf_set(eb, "'%.*s' is not a label source (in key '%s')",
+			return errbuf_set(eb, -EINVAL, "'%.*s' is not a label source (in key '%s')",
 					  (int)(colon - key), key, key);
 		k = colon + 1;
 	}

@@ -162,7 +162,7 @@ struct px_control *px_control__start(const char *path,
 	c->addr.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(c->addr.sun_path)) {
 		free(c);
-		errbuf_set(eb, "--control %s: path too long", path);
+		errbuf_set(eb, -ENAMETOOLONG, "--control %s: path too long", path);
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
@@ -171,7 +171,7 @@ struct px_control *px_control__start(const char *path,
 	if (c->stop_fd == -1) {
 		err = errno;
 		free(c);
-		errbuf_set(eb, "control: eventfd: %s", strerror(err));
+		errbuf_set(eb, -err, "control: eventfd: %s", strerror(err));
 		errno = err;
 		return NULL;
 	}
@@ -179,7 +179,7 @@ struct px_control *px_control__start(const char *path,
 	if (err) {
 		close(c->stop_fd);
 		free(c);
-		errbuf_set(eb, "control: thread: %s", strerror(err));
+		errbuf_set(eb, -err, "control: thread: %s", strerror(err));
 		errno = err;
 		return NULL;
 	}

@@ -953,7 +953,7 @@ static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, uin
 
 	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
-		return errbuf_set(eb, "socket: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "socket: %s", strerror(errno));
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    (mark && (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
@@ -961,7 +961,7 @@ static int listen_socket(const struct sockaddr_storage *addr, socklen_t len, uin
 	    bind(fd, (const struct sockaddr *)addr, len) == -1 || listen(fd, 4096) == -1) {
 		int err = -errno;
 
-		errbuf_set(eb, "listen: %s", strerror(-err));
+		errbuf_set(eb, err, "listen: %s", strerror(-err));
 		close(fd);
 		return err;
 	}
@@ -1004,8 +1004,9 @@ static int listener_init(struct px_server *srv, struct px_worker *w, unsigned i,
 		srv->bound_len = sizeof(srv->bound);
 		getsockname(l->h.fd, (struct sockaddr *)&srv->bound, &srv->bound_len);
 	}
-	return handler_set(w, &l->h, EPOLLIN) ? errbuf_set(eb, "epoll_ctl: %s", strerror(errno)) :
-						0;
+	return handler_set(w, &l->h, EPOLLIN) ?
+		       errbuf_set(eb, -EINVAL, "epoll_ctl: %s", strerror(errno)) :
+		       0;
 }
 
 static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf *eb)
@@ -1023,7 +1024,7 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	if (srv->cfg.events_socket) {
 		w->ev = calloc(PX_EV_BATCH, sizeof(*w->ev));
 		if (!w->ev)
-			return errbuf_set(eb, "events: %s", strerror(ENOMEM)), -ENOMEM;
+			return errbuf_set(eb, -ENOMEM, "events: %s", strerror(ENOMEM));
 	}
 	w->ctx = (struct px_ctx){
 		.pool = &w->pool,
@@ -1041,7 +1042,7 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	w->rules_gen = srv->rules_gen;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd == -1)
-		return errbuf_set(eb, "epoll_create1: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "epoll_create1: %s", strerror(errno));
 	for (i = 0; i < 2; i++) {
 		err = listener_init(srv, w, i, eb);
 		if (err)
@@ -1049,11 +1050,11 @@ static int worker_init(struct px_server *srv, struct px_worker *w, struct errbuf
 	}
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake.fd == -1)
-		return errbuf_set(eb, "eventfd: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "eventfd: %s", strerror(errno));
 	w->wake.fn = on_wake;
 	w->wake.events = UINT32_MAX;
 	if (handler_set(w, &w->wake, EPOLLIN))
-		return errbuf_set(eb, "epoll_ctl: %s", strerror(errno)), -errno;
+		return errbuf_set(eb, -errno, "epoll_ctl: %s", strerror(errno));
 	return 0;
 }
 
@@ -1116,7 +1117,8 @@ struct px_server *px_server__new(const struct px_config *cfg, struct px_rules *r
 		srv->events_addr.sun_family = AF_UNIX;
 		if (strlen(cfg->events_socket) >= sizeof(srv->events_addr.sun_path)) {
 			err = -ENAMETOOLONG;
-			errbuf_set(eb, "events socket %s: %s", cfg->events_socket, strerror(-err));
+			errbuf_set(eb, err, "events socket %s: %s", cfg->events_socket,
+				   strerror(-err));
 			goto err_free;
 		}
 		strcpy(srv->events_addr.sun_path, cfg->events_socket);

@@ -84,8 +84,8 @@ static int str_field(const struct doc_node *n, const char *key, const char *wher
 
 	*out = v;
 	if (v && v->type != DOC_STR)
-		return errbuf_set(eb, "%u: %s.%s: expected string, got %s", v->line, where, key,
-				  doc_type_name(v->type));
+		return errbuf_set(eb, -EINVAL, "%u: %s.%s: expected string, got %s", v->line, where,
+				  key, doc_type_name(v->type));
 	return 0;
 }
 
@@ -98,25 +98,25 @@ static int decode_header_match(const struct doc_node *it, const char *where,
 	int err;
 
 	if (it->type != DOC_MAP)
-		return errbuf_set(eb, "%u: %s: expected object, got %s", it->line, where,
+		return errbuf_set(eb, -EINVAL, "%u: %s: expected object, got %s", it->line, where,
 				  doc_type_name(it->type));
 	for (i = 0; i < it->map.n; i++) {
 		const char *key = it->map.pairs[i].key;
 
 		if (strcmp(key, "name") && strcmp(key, "value") && strcmp(key, "mismatch"))
-			return errbuf_set(eb, "%u: %s.%s: unknown field", it->map.pairs[i].line,
-					  where, key);
+			return errbuf_set(eb, -EINVAL, "%u: %s.%s: unknown field",
+					  it->map.pairs[i].line, where, key);
 	}
 	if ((err = str_field(it, "name", where, &nm, eb)) ||
 	    (err = str_field(it, "value", where, &val, eb)) ||
 	    (err = str_field(it, "mismatch", where, &mm, eb)))
 		return err;
 	if (!nm || !nm->str.len)
-		return errbuf_set(eb, "%u: %s: name is required", it->line, where);
+		return errbuf_set(eb, -EINVAL, "%u: %s: name is required", it->line, where);
 	for (k = 0; mm && k < 5 && strcmp(acts[k], mm->str.s); k++)
 		;
 	if (mm && k == 5)
-		return errbuf_set(eb,
+		return errbuf_set(eb, -EINVAL,
 				  "%u: %s.mismatch: '%s' is not a mismatch action (LOG, ADD, "
 				  "DELETE, REPLACE)",
 				  mm->line, where, mm->str.s);
@@ -139,15 +139,15 @@ static int decode_rule(const struct doc_node *n, size_t idx, struct pol_http_rul
 	snprintf(where, sizeof(where), "[%zu]", idx);
 	hr->line = n->line;
 	if (n->type != DOC_MAP)
-		return errbuf_set(eb, "%u: %s: expected object, got %s", n->line, where,
+		return errbuf_set(eb, -EINVAL, "%u: %s: expected object, got %s", n->line, where,
 				  doc_type_name(n->type));
 	for (i = 0; i < n->map.n; i++) {
 		const char *key = n->map.pairs[i].key;
 
 		if (strcmp(key, "method") && strcmp(key, "path") && strcmp(key, "host") &&
 		    strcmp(key, "headers") && strcmp(key, "headerMatches"))
-			return errbuf_set(eb, "%u: %s.%s: unknown field", n->map.pairs[i].line,
-					  where, key);
+			return errbuf_set(eb, -EINVAL, "%u: %s.%s: unknown field",
+					  n->map.pairs[i].line, where, key);
 	}
 	for (i = 0; i < 3; i++) {
 		struct errbuf reb;
@@ -162,15 +162,15 @@ static int decode_rule(const struct doc_node *n, size_t idx, struct pol_http_rul
 			return -ENOMEM;
 		err = pol_http_regex_check(v->str.s, &reb);
 		if (err)
-			return err == -EINVAL ? errbuf_set(eb, "%u: %s.%s: %s", v->line, where,
-							   names[i], reb.msg) :
+			return err == -EINVAL ? errbuf_set(eb, -EINVAL, "%u: %s.%s: %s", v->line,
+							   where, names[i], reb.msg) :
 						err;
 	}
 	h = doc_map_get(n, "headers");
 	hm = doc_map_get(n, "headerMatches");
 	if ((h && h->type != DOC_SEQ) || (hm && hm->type != DOC_SEQ)) {
 		v = h && h->type != DOC_SEQ ? h : hm;
-		return errbuf_set(eb, "%u: %s.%s: expected list, got %s", v->line, where,
+		return errbuf_set(eb, -EINVAL, "%u: %s.%s: expected list, got %s", v->line, where,
 				  v == h ? "headers" : "headerMatches", doc_type_name(v->type));
 	}
 	nh = (h ? h->seq.n : 0) + (hm ? hm->seq.n : 0);
@@ -184,12 +184,13 @@ static int decode_rule(const struct doc_node *n, size_t idx, struct pol_http_rul
 		struct errbuf heb;
 
 		if (it->type != DOC_STR)
-			return errbuf_set(eb, "%u: %s.headers[%zu]: expected string, got %s",
-					  it->line, where, i, doc_type_name(it->type));
+			return errbuf_set(eb, -EINVAL,
+					  "%u: %s.headers[%zu]: expected string, got %s", it->line,
+					  where, i, doc_type_name(it->type));
 		err = pol_http_header_parse(it->str.s, &hr->headers[hr->nheaders], &heb);
 		if (err == -EINVAL)
-			return errbuf_set(eb, "%u: %s.headers[%zu]: %s", it->line, where, i,
-					  heb.msg);
+			return errbuf_set(eb, -EINVAL, "%u: %s.headers[%zu]: %s", it->line, where,
+					  i, heb.msg);
 		if (err)
 			return err;
 		hr->nheaders++;
@@ -223,14 +224,14 @@ struct px_rules *px_rules__load(const char *path, struct errbuf *eb)
 		goto out_prefix;
 	if (ds.n != 1) {
 		err = -EINVAL;
-		errbuf_set(eb, "1: expected one document holding a list of HTTP rules, got %zu",
-			   ds.n);
+		errbuf_set(eb, err,
+			   "1: expected one document holding a list of HTTP rules, got %zu", ds.n);
 		goto out_prefix;
 	}
 	root = ds.docs[0];
 	if (root->type != DOC_SEQ) {
 		err = -EINVAL;
-		errbuf_set(eb, "%u: expected a list of HTTP rules, got %s", root->line,
+		errbuf_set(eb, err, "%u: expected a list of HTTP rules, got %s", root->line,
 			   doc_type_name(root->type));
 		goto out_prefix;
 	}

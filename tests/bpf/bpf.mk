@@ -26,7 +26,8 @@ $(foreach t,$(bpf_tests),$(eval $(call bpf_test_rule,$(t))))
 test-bpf: $(bpf_test_bins)
 	@set -e; for t in $(bpf_test_bins); do \
 		echo "== $$t"; \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			$(root_test) --check $$t; \
 	done
 
 test_goals += test-bpf

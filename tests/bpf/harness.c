@@ -178,8 +178,8 @@ size_t bh_build(const struct bh_pkt *t, __u8 *buf)
 	return ETH_HLEN + n + payload;
 }
 
-int bh_run(struct bpf_harness *h, int prog_fd, const __u8 *in, size_t n, __u8 *out,
-	   size_t *out_n, __u32 *mark)
+int bh_run(struct bpf_harness *h, int prog_fd, const __u8 *in, size_t n, __u8 *out, size_t *out_n,
+	   __u32 *mark)
 {
 	__u8 scratch[256];
 	struct __sk_buff ctx = { .mark = mark ? *mark : 0 };
@@ -221,8 +221,7 @@ __u64 bh_metric(struct bpf_harness *h, int dir, int code)
 	__u32 idx = dir * VELUM_METRICS_PER_DIR + code;
 	__u64 sum = 0;
 
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.velum_metrics), &idx, v),
-			 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.velum_metrics), &idx, v), 0);
 	for (int i = 0; i < ncpu; i++)
 		sum += v[i].packets;
 	return sum;

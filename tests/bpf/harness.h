@@ -53,7 +53,7 @@ struct bh_pkt {
 struct bpf_harness {
 	struct velum_endpoint *skel;
 	struct ring_buffer *rb;
-	int from_fd, to_fd, lo_fd; /* from_container, to_container, proxy_lo */
+	int from_fd, to_fd, lo_fd;	      /* from_container, to_container, proxy_lo */
 	struct velum_event ev[BH_MAX_EVENTS]; /* of the last bh_run() */
 	int nev;
 };
@@ -80,8 +80,8 @@ size_t bh_build(const struct bh_pkt *t, __u8 *buf);
  * receives the frame as the program left it and *out_n its length (may be
  * NULL); *mark the mark it left. Returns the program's tc action.
  */
-int bh_run(struct bpf_harness *h, int prog_fd, const __u8 *in, size_t n, __u8 *out,
-	   size_t *out_n, __u32 *mark);
+int bh_run(struct bpf_harness *h, int prog_fd, const __u8 *in, size_t n, __u8 *out, size_t *out_n,
+	   __u32 *mark);
 /* The first / last event of type from the last run, or NULL. */
 const struct velum_event *bh_event_first(const struct bpf_harness *h, __u8 type);
 const struct velum_event *bh_event_last(const struct bpf_harness *h, __u8 type);

@@ -146,8 +146,8 @@ static int setup(void **state)
 			 0);
 	cfg.pool_addr = bh_ip4("10.200.0.0");
 	cfg.pool_mask = bh_ip4("255.255.0.0");
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_config), &zero, &cfg,
-					     BPF_ANY),
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_config), &zero,
+					     &cfg, BPF_ANY),
 			 0);
 	env->sport = 1024;
 	*state = env;
@@ -301,7 +301,8 @@ static const struct pol_mapstate *install(struct env *env)
 	/* BPF host routing's target: the deathstar */
 	lxc.identity = model_endpoint(env->m, "default/deathstar")->identity;
 	assert_int_equal(
-		bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_lxc), &ds, &lxc, BPF_ANY), 0);
+		bpf_map_update_elem(bpf_map__fd(env->h.skel->maps.velum_lxc), &ds, &lxc, BPF_ANY),
+		0);
 	/* the kernel's ipcache: exactly the model's (CIDR identities come and go) */
 	map_clear(bpf_map__fd(env->h.skel->maps.velum_ipcache),
 		  bpf_map__key_size(env->h.skel->maps.velum_ipcache));

@@ -5,7 +5,7 @@
 # runs as root). `make test-agent` (part of `make test` and
 # `make test-integration`).
 
-$(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c
+$(BUILD)/tests/agent_traffic: tests/integration/agent_traffic.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
@@ -19,7 +19,7 @@ agent_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp 
 # one warning turned off there.
 ASAN_BUILD := $(BUILD)/asan
 .PHONY: asan-agent
-asan-agent:
+asan-agent: | deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) \
 		EXTRA_CFLAGS="$(SAN) -Wno-format-truncation" LDFLAGS="$(SAN)" \
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
@@ -28,19 +28,19 @@ asan-agent:
 	test-agent-proxy test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
-	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
 
 test-agent-restart: $(agent_test_deps)
 	@echo "== tests/integration/agent_restart.sh"
-	$(Q)tests/integration/agent_restart.sh
+	$(Q)$(root_test) tests/integration/agent_restart.sh
 
 test-agent-broken: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_broken_policy.sh (velumd and velum with ASan, LSan, UBSan)"
-	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_broken_policy.sh
 
 test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
-	$(Q)tests/integration/agent_harden.sh
+	$(Q)$(root_test) tests/integration/agent_harden.sh
 
 # Needs velum-proxy's transparent mode; says SKIP (exit 77) without it.
 test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/deathstar \

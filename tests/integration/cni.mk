@@ -13,11 +13,11 @@ cni_test_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-cni
 test-cni-plugin: $(cni_test_deps) asan-agent
 	@echo "== tests/integration/cni_plugin.sh (velumd, velum and velum-cni with ASan, LSan, UBSan)"
 	$(Q)VELUM_CNI=$(ASAN_BUILD)/bin/velum-cni \
-		tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_plugin.sh
+		$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_plugin.sh
 
 test-cni-podman: $(cni_test_deps) asan-agent
 	@echo "== tests/integration/cni_podman.sh (velumd and velum with ASan, LSan, UBSan)"
-	$(Q)tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_podman.sh
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/cni_podman.sh
 
 test-cni: test-cni-plugin test-cni-podman
 

@@ -28,9 +28,9 @@ $(dp_itest_objs) $(dp_rtest_objs): $(bpf_skels)
 .PHONY: test-datapath test-integration
 test-datapath: $(BUILD)/tests/dp_integration $(BUILD)/tests/dp_redirect
 	@echo "== $<"
-	$(Q)tests/integration/datapath.sh $<
+	$(Q)$(root_test) tests/integration/datapath.sh $<
 	@echo "== $(BUILD)/tests/dp_redirect"
-	$(Q)tests/integration/datapath.sh $(BUILD)/tests/dp_redirect
+	$(Q)$(root_test) tests/integration/datapath.sh $(BUILD)/tests/dp_redirect
 
 test-integration: test-datapath
 test_goals += test-datapath

@@ -20,8 +20,10 @@
 
 #include <cmocka.h>
 
+#include "lib/proto.h"
 #include "lib/strbuf.h"
 #include "policy/parse.h"
+#include "velum/drop.h"
 
 struct tstate {
 	struct pol_set set;
@@ -746,6 +748,136 @@ static void test_selector_cidr(void **state)
 	pol_selector_free(&all);
 }
 
+/*
+ * A standalone list of HTTP rules (velum-proxy --rules): both forms, the
+ * same matching as in a policy, and the same file:line: path errors;
+ * a failed parse hands back nothing.
+ */
+static void test_parse_http_rules(void **state)
+{
+	static const struct {
+		const char *name, *text, *want;
+	} bad[] = {
+		{ "r.yaml", "- method: GET\n- path: 7\n",
+		  "r.yaml:2: http[1].path: expected a string, got integer" },
+		{ "r.yaml", "- {method: GET, verb: PUT}\n",
+		  "r.yaml:1: http[0].verb: unknown field (expected one of: method, path, host, "
+		  "headers, headerMatches)" },
+		{ "r.json", "{\"http\": [{\"headerMatches\": [{\"value\": \"x\"}]}]}",
+		  "r.json:1: http[0].headerMatches[0]: name is required" },
+		{ "r.yaml", "dns: []\n", "r.yaml:1: dns: unknown field (expected one of: http)" },
+		{ "r.yaml", "{}\n", "r.yaml:1: http is required" },
+		{ "r.yaml", "GET\n",
+		  "r.yaml:1: expected a list of HTTP rules (the rules.http of a policy), got string" },
+		{ "r.yaml", "- {method: GET}\n---\n- {method: PUT}\n",
+		  "r.yaml:3: one list of HTTP rules per file" },
+		{ "r.yaml", "", "r.yaml: no HTTP rules in file" },
+	};
+	struct tstate *st = *state;
+	struct pol_http_field hdr = { SV("X-Has-Force"), SV("True") };
+	struct pol_http_request req = { SV("POST"), SV("/v1/request-landing"), SV("ds"), &hdr, 1 };
+	struct pol_http_rules r = { (void *)1, 7 };
+	struct pol_http_matcher *m;
+	size_t idx;
+	const char *yaml = "- method: POST\n  path: /v1/request-landing\n"
+			   "  headers: ['X-Has-Force: True']\n- method: GET\n";
+	size_t i;
+
+	assert_int_equal(pol_parse_http_rules_buf("r.yaml", yaml, strlen(yaml), &r, &st->eb), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.v[0].method, "POST");
+	assert_int_equal(r.v[0].line, 1);
+	assert_int_equal(r.v[1].line, 4);
+	m = pol_http_matcher__new(r.v, r.n, &st->eb);
+	assert_non_null(m);
+	assert_int_equal(pol_http_matcher_match(m, &req, &idx), 1);
+	assert_int_equal(idx, 0);
+	req.path = SV("/v1/request-landingX");
+	assert_int_equal(pol_http_matcher_match(m, &req, &idx), 0);
+	pol_http_matcher__put(m);
+	pol_http_rules_free(&r);
+	assert_null(r.v);
+
+	assert_int_equal(pol_parse_http_rules_buf("r.json", "{\"http\": []}", 12, &r, &st->eb), 0);
+	assert_int_equal(r.n, 0);
+	pol_http_rules_free(&r);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r.v = (void *)1;
+		r.n = 7;
+		errbuf_clear(&st->eb);
+		assert_int_equal(pol_parse_http_rules_buf(bad[i].name, bad[i].text,
+							  strlen(bad[i].text), &r, &st->eb),
+				 -EINVAL);
+		assert_string_equal(st->eb.msg, bad[i].want);
+		assert_null(r.v);
+		assert_int_equal(r.n, 0);
+	}
+	/* the regex engine words its own message; the place is ours */
+	assert_int_equal(pol_parse_http_rules_buf("r.yaml", "- path: '/v1/(x'\n", 17, &r, &st->eb),
+			 -EINVAL);
+	assert_memory_equal(st->eb.msg, "r.yaml:1: http[0].path: ", 24);
+	assert_null(r.v);
+	assert_int_equal(pol_parse_http_rules_file("/nonexistent/r.yaml", &r, &st->eb), -ENOENT);
+	assert_non_null(strstr(st->eb.msg, "/nonexistent/r.yaml"));
+}
+
+/* Protocol names: one spelling both ways, any case in, Cilium's case out. */
+static void test_proto_names(void **state)
+{
+	static const uint8_t all[] = { PROTO_ANY,    IPPROTO_TCP,  IPPROTO_UDP,
+				       IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
+	uint8_t p = 99;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(all); i++) {
+		assert_int_equal(proto_parse(proto_name(all[i]), &p), 0);
+		assert_int_equal(p, all[i]);
+	}
+	assert_string_equal(proto_name(IPPROTO_ICMPV6), "ICMPv6");
+	assert_int_equal(proto_parse("sctp", &p), 0);
+	assert_int_equal(p, IPPROTO_SCTP);
+	assert_null(proto_name(IPPROTO_GRE));
+	assert_int_equal(proto_parse("GRE", &p), -EINVAL);
+	assert_int_equal(proto_parse(NULL, &p), -EINVAL);
+	assert_true(proto_has_ports(IPPROTO_UDP));
+	assert_false(proto_has_ports(IPPROTO_ICMP));
+	assert_false(proto_has_ports(PROTO_ANY));
+	assert_string_equal(pol_proto_name(IPPROTO_GRE), "?");
+}
+
+/* Drop reasons Cilium has read as Cilium prints them (pkg/monitor/api/drop.go). */
+static void test_drop_reason_texts(void **state)
+{
+	static const struct {
+		unsigned int reason;
+		const char *text;
+	} cilium[] = {
+		{ 132, "Invalid source ip" },
+		{ 133, "Policy denied" },
+		{ 134, "Invalid packet" },
+		{ 135, "CT: Truncated or invalid header" },
+		{ 139, "Unsupported L3 protocol" },
+		{ 141, "Error writing to packet" },
+		{ 151, "Stale or unroutable IP" },
+		{ 155, "CT: Map insertion failed" },
+		{ 175, "First logical datagram fragment not found" },
+		{ 178, "Socket lookup failed" },
+		{ 179, "Socket assign failed" },
+		{ 180, "Proxy redirection not supported for protocol" },
+		{ 181, "Policy denied by denylist" },
+		{ 203, "Endpoint policy program not available" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cilium) / sizeof(cilium[0]); i++)
+		assert_string_equal(velum_drop_name(cilium[i].reason), cilium[i].text);
+	assert_string_equal(velum_drop_name(250), "Unknown endpoint");
+	assert_string_equal(velum_drop_name(157), "Unknown drop reason");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +901,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_labels_security_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_cidr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_http_rules, setup, teardown),
+		cmocka_unit_test(test_proto_names),
+		cmocka_unit_test(test_drop_reason_texts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

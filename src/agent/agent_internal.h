@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The change pipeline's private interface (src/agent): agent.c runs the
+ * changes, rows.c writes store rows, sync.c builds and swaps policy maps
+ * and keeps the kernel's ipcache, restore.c rebuilds everything from the
+ * store. All of it runs with a->lock held.
+ */
+#ifndef VELUM_AGENT_AGENT_INTERNAL_H
+#define VELUM_AGENT_AGENT_INTERNAL_H
+
+#include "agent/agent.h"
+
+/* qsort() order of uint32_t. */
+static inline int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static inline const char *ns_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* Frees what x owns (not x). */
+void agent_epx_free(struct agent_epx *x);
+
+/* Frees every endpoint's extra state. */
+void agent_epx_clear(struct agent *a);
+
+/* Inserts (or replaces) the extras of x->id; takes x's strings. */
+int agent_epx_put(struct agent *a, struct agent_epx *x);
+
+/* Puts x in state "error" with msg (copied; on ENOMEM the state says so without it). */
+void agent_epx_set_error(struct agent_epx *x, const char *msg);
+
+/* Writes ep's store row (labels, ports, address, namespace) in the open transaction. */
+int agent_save_ep(struct agent *a, const struct model_ep *ep, struct errbuf *eb);
+
+/* Writes identities the store lacks and deletes those that are gone (in a transaction). */
+int agent_save_identities(struct agent *a, struct errbuf *eb);
+
+/* Endpoint ep_id's entries as the datapath takes them, into new arrays (free() both). */
+int agent_build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key **keys,
+			struct velum_policy_value **vals, size_t *n, struct errbuf *eb);
+
+/* Swaps endpoint ep_id's policy map for the engine's current state. */
+int agent_apply_ep(struct agent *a, uint32_t ep_id, struct errbuf *eb);
+
+/*
+ * Swaps the maps of the endpoints in ids (skipping ones no longer in the
+ * model), in parallel when there are several.
+ */
+int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errbuf *eb);
+
+/* Refuses states the kernel map cannot hold, before anything is written. */
+int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb);
+
+/* agent_check_sizes(), then agent_apply_many() on the changed endpoints. */
+int agent_apply_changed(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb);
+
+/* Brings the kernel's CIDR entries in line with the model's ipcache. */
+int agent_sync_ipcache(struct agent *a, struct errbuf *eb);
+
+#endif

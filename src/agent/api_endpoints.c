@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Handlers of /v1/endpoints: list, create, get, change (labels, audit),
+ * delete; and the JSON of an endpoint and of a label set.
+ */
+#include "agent/api_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/podman.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "policy/trace.h"
+#include "velum/drop.h"
+#include "velum/events.h"
+
+json_t *agent_api_labels_json(const struct pol_labels *ls)
+{
+	json_t *arr = json_array();
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; ls && arr && i < ls->n; i++) {
+		strbuf_reset(&sb);
+		pol_label_format(&ls->v[i], &sb);
+		json_array_append_new(arr, json_string(strbuf_str(&sb)));
+	}
+	strbuf_free(&sb);
+	return arr;
+}
+
+static const char *dir_state(const struct pol_mapstate *ms, int d)
+{
+	if (!ms || !ms->enforced[d])
+		return "disabled";
+	return ms->audit[d] ? "audit" : "enforced";
+}
+
+static json_t *endpoint_json(struct agent *a, const struct model_ep *ep)
+{
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(a->m), ep->id);
+	const struct id_entry *ie = id_alloc_get(model_ids(a->m), ep->identity);
+	struct agent_epx *x = agent_epx(a, ep->id);
+	char ip[INET_ADDRSTRLEN] = "";
+	json_t *j;
+
+	if (ep->nips)
+		inet_ntop(AF_INET, &ep->ips[0], ip, sizeof(ip));
+	j = json_pack("{s:i, s:s, s:s, s:o, s:I, s:o, s:s, s:s?, s:s?, s:o, s:b, s:{s:s, s:s}, "
+		      "s:s, s:s?}",
+		      "id", (int)ep->id, "name", ep->name, "namespace", ep->ns, "labels",
+		      agent_user_labels_json(ep), "identity", (json_int_t)ep->identity,
+		      "identity_labels", agent_api_labels_json(ie ? &ie->labels : &ep->labels),
+		      "ipv4", ip, "netns", x ? x->netns : NULL, "host_ifname",
+		      x && x->host_ifname[0] ? x->host_ifname : NULL, "ports", agent_ports_json(ep),
+		      "audit", ep->audit, "policy", "ingress", dir_state(ms, POL_INGRESS), "egress",
+		      dir_state(ms, POL_EGRESS), "state", x && x->error ? "error" : "ready",
+		      "created", x && x->created[0] ? x->created : NULL);
+	if (j && x && x->error)
+		json_object_set_new(j, "error", json_string(x->error));
+	if (j) {
+		json_object_set_new(j, "ifname", json_string(x && x->ifname ? x->ifname : "eth0"));
+		json_object_set_new(j, "gateway", json_string(DP_GATEWAY));
+		json_object_set_new(j, "container_id",
+				    x && x->container_id ? json_string(x->container_id) :
+							   json_null());
+	}
+	return j;
+}
+
+enum MHD_Result agent_api_endpoints_list(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	const struct model_ep *const *eps;
+	json_t *arr = json_array();
+	size_t n, i;
+
+	pthread_mutex_lock(&a->lock);
+	n = model_endpoints(a->m, &eps);
+	for (i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, endpoint_json(a, eps[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	pthread_mutex_unlock(&a->lock);
+	return agent_api_reply(call, 200, arr);
+}
+
+enum MHD_Result agent_api_endpoint_create(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	struct agent_ep_req r = { 0 };
+	const struct model_ep *ep;
+	struct pol_named_port *ports = NULL;
+	struct agent_podman_job *job = NULL;
+	const char **labels = NULL, *ipv4 = NULL;
+	struct errbuf eb;
+	json_t *lj = NULL, *pj = NULL, *rj = NULL, *out;
+	int audit = 0, err;
+
+	errbuf_clear(&eb);
+	if (json_unpack_ex(call->body, NULL, JSON_STRICT,
+			   "{s:s, s?:s, s?:o, s?:o, s?:b, s?:s, s?:s, s?:s, s?:s, s?:o}", "name",
+			   &r.name, "namespace", &r.ns, "labels", &lj, "ports", &pj, "audit",
+			   &audit, "netns", &r.netns, "ifname", &r.ifname, "ipv4", &ipv4,
+			   "container_id", &r.container_id, "runtime", &rj))
+		return agent_api_error(
+			call, 400,
+			"expected {\"name\": string, \"namespace\"?: string, "
+			"\"labels\"?: [string], \"ports\"?: [...], \"audit\"?: bool, "
+			"\"netns\"?: string, \"ifname\"?: string, \"ipv4\"?: string, "
+			"\"container_id\"?: string, \"runtime\"?: {...}}");
+	err = lj ? agent_labels_from_json(lj, &labels, &r.nlabels, &eb) : 0;
+	if (!err && pj)
+		err = agent_ports_from_json(pj, &ports, &r.nports, &eb);
+	if (!err)
+		err = agent_cni_req_check(&r, ipv4, &eb);
+	if (!err)
+		err = agent_podman_job_parse(rj, r.container_id, &job, &eb);
+	if (err) {
+		free(labels);
+		free(ports);
+		return agent_api_fail(call, err, &eb);
+	}
+	r.labels = labels;
+	r.ports = ports;
+	r.audit = audit;
+	pthread_mutex_lock(&a->lock);
+	err = agent_endpoint_create(a, &r, &ep, &eb);
+	out = err ? NULL : endpoint_json(a, ep);
+	if (out)
+		json_object_set_new(out, "revision", json_integer((json_int_t)a->revision));
+	/* the worker asks podman only after this answer released the runtime */
+	if (!err)
+		agent_podman_submit(a->podman, job, ep->name);
+	else
+		agent_podman_job__free(job);
+	pthread_mutex_unlock(&a->lock);
+	free(labels);
+	free(ports);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	return agent_api_reply(call, 201, out);
+}
+
+enum MHD_Result agent_api_endpoint_get(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	const struct model_ep *ep;
+	json_t *j = NULL;
+	char msg[768];
+
+	pthread_mutex_lock(&a->lock);
+	ep = model_endpoint(a->m, call->arg);
+	if (ep)
+		j = endpoint_json(a, ep);
+	pthread_mutex_unlock(&a->lock);
+	if (!ep) {
+		snprintf(msg, sizeof(msg), "no endpoint '%s'", call->arg);
+		return agent_api_error(call, 404, msg);
+	}
+	return agent_api_reply(call, 200, j);
+}
+
+enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	const char **labels = NULL;
+	size_t nlabels = 0;
+	json_t *lj = NULL, *aj = NULL, *out = NULL;
+	struct errbuf eb;
+	int err = 0, audit = -1;
+
+	errbuf_clear(&eb);
+	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s?:o, s?:o}", "labels", &lj, "audit",
+			   &aj) ||
+	    (aj && !json_is_boolean(aj)))
+		return agent_api_error(call, 400,
+				       "expected {\"labels\"?: [string], \"audit\"?: bool}");
+	if (aj)
+		audit = json_is_true(aj);
+	if (lj)
+		err = agent_labels_from_json(lj, &labels, &nlabels, &eb);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	pthread_mutex_lock(&a->lock);
+	err = agent_endpoint_update(a, call->arg, lj ? labels : NULL, nlabels, audit, &eb);
+	if (!err) {
+		const struct model_ep *ep = model_endpoint(a->m, call->arg);
+
+		out = ep ? endpoint_json(a, ep) : NULL;
+		if (out)
+			json_object_set_new(out, "revision", json_integer((json_int_t)a->revision));
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(labels);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	return agent_api_reply(call, 200, out);
+}
+
+enum MHD_Result agent_api_endpoint_delete(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	struct errbuf eb;
+	uint64_t rev;
+	int err;
+
+	errbuf_clear(&eb);
+	pthread_mutex_lock(&a->lock);
+	err = agent_endpoint_delete(a, call->arg, &eb);
+	rev = a->revision;
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	return agent_api_reply(call, 200, json_pack("{s:I}", "revision", (json_int_t)rev));
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * velumd's API handlers' private interface (src/agent/api*.c): api.c runs
+ * the HTTP servers and routes each request through one table of
+ * {method, path pattern, handler}; each api_<resource>.c holds the handlers
+ * of one resource. A handler gets the call, answers it with one of the
+ * agent_api_reply/error/fail() functions, and holds a->lock while it
+ * touches agent state.
+ */
+#ifndef VELUM_AGENT_API_INTERNAL_H
+#define VELUM_AGENT_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "agent/agent.h"
+
+/*
+ * Connections: a client that sends nothing for API_IDLE_S seconds (a
+ * partial request, a dead peer) is closed; streams of `observe --follow`
+ * send a keep-alive every 5 s and may hold at most API_FOLLOWERS of the
+ * API_CONNECTIONS, so commands always find a free one.
+ */
+#define API_CONNECTIONS 512
+#define API_FOLLOWERS	256
+#define API_IDLE_S	10
+
+struct agent_http {
+	struct agent *a;
+	struct MHD_Daemon *api, *metrics;
+	char metrics_addr[64];
+	atomic_int followers;
+};
+
+/* One API request as a handler sees it. */
+struct api_call {
+	struct agent_http *h;
+	struct agent *a;
+	struct MHD_Connection *c;
+	/*
+	 * The path's variable segments joined by '/' ("ns/name" for
+	 * /v1/endpoints/{ns}/{name}), or NULL when the route has none.
+	 */
+	const char *arg;
+	json_t *body; /* POST and PATCH: the request's JSON object (borrowed); else NULL */
+};
+
+typedef enum MHD_Result (*api_handler)(const struct api_call *call);
+
+/* Queues buf (takes it; NULL answers 500 out of memory) with a content type. */
+enum MHD_Result agent_api_send_buf(struct MHD_Connection *c, unsigned status, char *buf, size_t len,
+				   const char *type);
+/* Queues a copy of text (borrowed), without allocating a JSON tree: the answer of last resort. */
+enum MHD_Result agent_api_send_copy(struct MHD_Connection *c, unsigned status, const char *text,
+				    const char *type);
+/* Answers j (takes it; NULL answers 500) as JSON with a trailing newline. */
+enum MHD_Result agent_api_reply(const struct api_call *call, unsigned status, json_t *j);
+/* Answers {"error": msg}. */
+enum MHD_Result agent_api_error(const struct api_call *call, unsigned status, const char *msg);
+/* Answers a failed agent call: eb's message (else strerror), status from err (agent_err_status()). */
+enum MHD_Result agent_api_fail(const struct api_call *call, int err, const struct errbuf *eb);
+/* A query-string argument, or NULL. */
+const char *agent_api_query(const struct api_call *call, const char *key);
+
+/* A label set as a JSON array of "source:key=value" strings (new reference). */
+json_t *agent_api_labels_json(const struct pol_labels *ls);
+
+/* An identity's CIDR ("10.0.0.0/8") into buf, or NULL if it has none. */
+const char *agent_api_cidr_of(const struct id_entry *ie, char *buf, size_t len);
+
+/* The handlers, by resource. */
+enum MHD_Result agent_api_status(const struct api_call *call);
+enum MHD_Result agent_api_endpoints_list(const struct api_call *call);
+enum MHD_Result agent_api_endpoint_create(const struct api_call *call);
+enum MHD_Result agent_api_endpoint_get(const struct api_call *call);
+enum MHD_Result agent_api_endpoint_patch(const struct api_call *call);
+enum MHD_Result agent_api_endpoint_delete(const struct api_call *call);
+enum MHD_Result agent_api_bpf_policy(const struct api_call *call);
+enum MHD_Result agent_api_bpf_endpoints(const struct api_call *call);
+enum MHD_Result agent_api_bpf_ct(const struct api_call *call);
+enum MHD_Result agent_api_bpf_ipcache(const struct api_call *call);
+enum MHD_Result agent_api_identities(const struct api_call *call);
+enum MHD_Result agent_api_policies_get(const struct api_call *call);
+enum MHD_Result agent_api_policies_import(const struct api_call *call);
+enum MHD_Result agent_api_policies_delete(const struct api_call *call);
+enum MHD_Result agent_api_trace(const struct api_call *call);
+enum MHD_Result agent_api_flows(const struct api_call *call);
+
+#endif

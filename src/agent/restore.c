@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Restore: the model rebuilt from the store (identities with their old
+ * numbers, endpoints, policy files in load order), then the kernel made
+ * equal to it. Runs on start and after a change failed half-way.
+ */
+#include "agent/agent_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "velum/endpoint.h"
+
+/* ---- restore --------------------------------------------------------------------------- */
+
+struct load_ctx {
+	struct agent *a;
+	struct model *m;
+	struct errbuf *eb;
+	VEC(uint32_t) restored; /* numbers restored: their extra reference is dropped */
+	VEC(uint32_t) stored;	/* every identity row */
+	VEC(struct agent_epx) epx;
+	/* parsed files, by file id, and the set of policies to load in order */
+	VEC(int64_t) file_ids;
+	VEC(struct pol_set) files;
+	struct pol_set load;
+};
+
+static int load_identity(void *ctx, uint32_t id, const char *labels)
+{
+	struct load_ctx *c = ctx;
+	struct pol_labels ls = { 0 };
+	json_t *j;
+	size_t i;
+	int err = vec_push(&c->stored, id);
+
+	if (err)
+		return err;
+	j = json_loads(labels, 0, NULL);
+	if (!json_is_array(j)) {
+		json_decref(j);
+		pr_warn("velumd: store: identity %u: unreadable labels; it gets a new number\n",
+			id);
+		return 0;
+	}
+	for (i = 0; i < json_array_size(j) && !err; i++) {
+		const char *s = NULL, *k = NULL, *v = NULL;
+
+		if (json_unpack(json_array_get(j, i), "[sss]", &s, &k, &v))
+			err = -EINVAL;
+		else
+			err = pol_labels_set(&ls, s, k, v);
+	}
+	json_decref(j);
+	if (!err)
+		err = model_identity_restore(c->m, id, &ls);
+	pol_labels_free(&ls);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {
+		pr_warn("velumd: store: identity %u cannot keep its number: %s\n", id,
+			strerror(-err));
+		return 0;
+	}
+	return vec_push(&c->restored, id);
+}
+
+static int load_endpoint(void *ctx, const struct agent_store_ep *e)
+{
+	struct load_ctx *c = ctx;
+	json_t *lj = json_loads(e->labels, 0, NULL), *pj = json_loads(e->ports, 0, NULL);
+	const char **labels = NULL;
+	struct pol_named_port *ports = NULL;
+	size_t nl = 0, np = 0;
+	struct in_addr ip;
+	struct agent_epx x = { .id = e->id };
+	int err;
+
+	err = agent_labels_from_json(lj, &labels, &nl, c->eb);
+	if (!err)
+		err = agent_ports_from_json(pj, &ports, &np, c->eb);
+	if (!err && inet_pton(AF_INET, e->ipv4, &ip) != 1)
+		err = errbuf_set(c->eb, -EINVAL, "address '%s' unreadable", e->ipv4);
+	if (!err)
+		err = model_endpoint_add(c->m, e->id, e->name, e->ns, labels, nl,
+					 ip.s_addr ? &ip.s_addr : NULL, ip.s_addr ? 1 : 0, ports,
+					 np, e->audit, NULL, c->eb);
+	if (!err) {
+		x.adopted = e->netns != NULL;
+		x.netns = e->netns ? strdup(e->netns) : NULL;
+		x.ifname = e->ifname ? strdup(e->ifname) : NULL;
+		x.container_id = e->container_id ? strdup(e->container_id) : NULL;
+		snprintf(x.created, sizeof(x.created), "%s", e->created ? e->created : "");
+		if ((e->netns && !x.netns) || (e->ifname && !x.ifname) ||
+		    (e->container_id && !x.container_id))
+			err = -ENOMEM;
+		else
+			err = vec_push(&c->epx, x);
+		if (err)
+			agent_epx_free(&x);
+	}
+	if (err && err != -ENOMEM)
+		errbuf_prefix(c->eb, "endpoint %s: ", e->name);
+	free(labels);
+	free(ports);
+	json_decref(lj);
+	json_decref(pj);
+	return err;
+}
+
+static int load_policy(void *ctx, const struct agent_store_policy *row)
+{
+	struct load_ctx *c = ctx;
+	struct pol_set *set = NULL;
+	size_t i;
+	int err;
+
+	for (i = 0; i < c->file_ids.n; i++)
+		if (c->file_ids.v[i] == row->file_id)
+			set = &c->files.v[i];
+	if (!set) {
+		struct pol_set s = { 0 };
+
+		err = pol_parse_buf(row->file_name, row->content, row->content_len, &s, c->eb);
+		if (err) {
+			errbuf_prefix(c->eb, "policy file %s (stored): ", row->file_name);
+			return err;
+		}
+		if (vec_push(&c->file_ids, row->file_id) || vec_push(&c->files, s)) {
+			pol_set_free(&s);
+			return -ENOMEM;
+		}
+		set = &c->files.v[c->files.n - 1];
+	}
+	for (i = 0; i < set->n; i++) {
+		struct pol_policy *p = set->v[i];
+
+		if (!p || strcmp(pol_kind_name(p->kind), row->kind) || strcmp(p->name, row->name) ||
+		    strcmp(ns_or_empty(p->namespace), row->ns))
+			continue;
+		p->first_rule_id = row->first_rule_id;
+		p->audit = p->audit || row->audit;
+		set->v[i] = NULL;
+		err = pol_set_push(&c->load, p);
+		if (err)
+			pol_policy_free(p);
+		return err;
+	}
+	return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: not found in its stored file %s",
+			  row->kind, row->ns, *row->ns ? "/" : "", row->name, row->file_name);
+}
+
+static void load_ctx_free(struct load_ctx *c)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->files.n; i++) {
+		for (j = 0; j < c->files.v[i].n; j++)
+			pol_policy_free(c->files.v[i].v[j]);
+		free(c->files.v[i].v);
+	}
+	vec_free(&c->files);
+	vec_free(&c->file_ids);
+	pol_set_free(&c->load);
+	for (i = 0; i < c->epx.n; i++)
+		agent_epx_free(&c->epx.v[i]);
+	vec_free(&c->epx);
+	vec_free(&c->restored);
+	vec_free(&c->stored);
+}
+
+/* A new model from the store, regenerated; *epx gets the extras. */
+static int load_model(struct agent *a, struct model **out, struct load_ctx *c, struct errbuf *eb)
+{
+	size_t i;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->a = a;
+	c->eb = eb;
+	c->m = model__new();
+	if (!c->m)
+		return -ENOMEM;
+	pol_engine_set_proxy_ports(model_engine(c->m), a->proxy_port_in, a->proxy_port_eg);
+	err = agent_store_id_foreach(a->st, load_identity, c, eb);
+	if (!err)
+		err = agent_store_ep_foreach(a->st, load_endpoint, c, eb);
+	if (!err)
+		err = agent_store_policy_foreach(a->st, load_policy, c, eb);
+	if (!err) {
+		err = model_policies_load(c->m, &c->load);
+		if (err)
+			errbuf_set(eb, err, "loading stored policies: %s", strerror(-err));
+	}
+	for (i = 0; i < c->restored.n; i++)
+		model_identity_release(c->m, c->restored.v[i]);
+	if (!err) {
+		err = model_regenerate(c->m, NULL, NULL);
+		if (err)
+			errbuf_set(eb, err, "resolving stored policies: %s", strerror(-err));
+	}
+	if (err) {
+		if (err == -ENOMEM && errbuf_empty(eb))
+			errbuf_set(eb, -ENOMEM, "out of memory");
+		model__free(c->m);
+		c->m = NULL;
+		return err;
+	}
+	*out = c->m;
+	return 0;
+}
+
+/*
+ * Makes the kernel equal to the model: endpoints (re-create lost ones,
+ * remove unknown ones, fix identities), every endpoint's policy map, the
+ * ipcache. Errors are per endpoint (state "error") or logged; returns the
+ * first one.
+ */
+static int kernel_sync_all(struct agent *a)
+{
+	struct dp_endpoint *dpe = calloc(VELUM_MAX_ENDPOINTS, sizeof(*dpe));
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
+	int ndp, j, first = 0, err;
+	VEC(uint32_t) ok = { 0 };
+	struct errbuf eb;
+
+	if (!dpe)
+		return -ENOMEM;
+	ndp = dp_endpoint_list(a->dp, dpe, VELUM_MAX_ENDPOINTS);
+	if (ndp < 0) {
+		free(dpe);
+		return ndp;
+	}
+	if (ndp > VELUM_MAX_ENDPOINTS)
+		ndp = VELUM_MAX_ENDPOINTS;
+	/* endpoints the store does not know: a crash between create and commit */
+	for (j = 0; j < ndp; j++) {
+		if (model_endpoint_by_id(a->m, dpe[j].ep_id))
+			continue;
+		errbuf_clear(&eb);
+		pr_info("velumd: removing endpoint %u: in the datapath but not in the store\n",
+			dpe[j].ep_id);
+		err = dp_endpoint_remove(a->dp, dpe[j].ep_id, &eb);
+		if (err && err != -ENOENT)
+			pr_warn("velumd: remove endpoint %u: %s\n", dpe[j].ep_id, eb.msg);
+	}
+	for (i = 0; i < n; i++) {
+		const struct model_ep *ep = eps[i];
+		struct agent_epx *x = agent_epx(a, ep->id);
+		struct dp_endpoint *have = NULL, made;
+
+		for (j = 0; j < ndp && !have; j++)
+			if (dpe[j].ep_id == ep->id)
+				have = &dpe[j];
+		errbuf_clear(&eb);
+		err = 0;
+		if (!have) {
+			struct dp_endpoint_opts eo = {
+				.ep_id = ep->id,
+				.identity = ep->identity,
+				.netns_path = x && x->adopted ? x->netns : NULL,
+				.ifname = x ? x->ifname : NULL,
+				.ipv4 = ep->nips ? ep->ips[0] : 0,
+			};
+
+			pr_info("velumd: endpoint %s: not in the datapath, re-creating it\n",
+				ep->name);
+			err = dp_endpoint_add(a->dp, &eo, &made, &eb);
+			if (!err)
+				have = &made;
+		} else if (have->identity != ep->identity) {
+			err = dp_endpoint_set_identity(a->dp, ep->id, ep->identity);
+			if (err)
+				errbuf_set(&eb, err, "set identity: %s", strerror(-err));
+		}
+		if (have && ep->nips && have->ipv4 != ep->ips[0])
+			pr_warn("velumd: endpoint %s: the datapath has another address than the "
+				"store\n",
+				ep->name);
+		if (have && x) {
+			struct stat st;
+
+			snprintf(x->host_ifname, sizeof(x->host_ifname), "%s", have->host_ifname);
+			if (!x->adopted && have->netns[0]) {
+				free(x->netns);
+				x->netns = strdup(have->netns);
+			}
+			/* removed behind velumd's back: say so rather than "ready" */
+			if (!err && x->netns && stat(x->netns, &st) == -1)
+				err = errbuf_set(&eb, -EINVAL,
+						 "namespace %s is gone (%s); delete the endpoint",
+						 x->netns, strerror(errno));
+		}
+		if (!err)
+			err = vec_push(&ok, ep->id);
+		if (x)
+			agent_epx_set_error(x, err ? eb.msg : NULL);
+		if (err) {
+			pr_warn("velumd: endpoint %s: %s\n", ep->name, eb.msg);
+			if (!first)
+				first = err;
+		}
+	}
+	free(dpe);
+	/* every present endpoint's map, in parallel; on failure one by one, to say which */
+	errbuf_clear(&eb);
+	if (agent_apply_many(a, ok.v, ok.n, &eb)) {
+		for (i = 0; i < ok.n; i++) {
+			struct agent_epx *x = agent_epx(a, ok.v[i]);
+
+			errbuf_clear(&eb);
+			err = agent_apply_ep(a, ok.v[i], &eb);
+			if (x)
+				agent_epx_set_error(x, err ? eb.msg : NULL);
+			if (err) {
+				pr_warn("velumd: endpoint %u: %s\n", ok.v[i], eb.msg);
+				if (!first)
+					first = err;
+			}
+		}
+	}
+	vec_free(&ok);
+	return first;
+}
+
+/* Reads the kernel's CIDR entries into a->pushed so that agent_sync_ipcache() can diff. */
+static void pushed_from_kernel(struct agent *a)
+{
+	struct dp_ipcache_entry *v;
+	size_t n, i;
+
+	a->pushed.n = 0;
+	if (dp_ipcache_list(a->dp, &v, &n))
+		return;
+	for (i = 0; i < n; i++) {
+		struct ipcache_entry e = { .identity = v[i].val.identity };
+
+		if (v[i].val.flags & VELUM_IPCACHE_F_LOCAL_EP || v[i].val.identity == ID_HOST)
+			continue;
+		e.prefix = pol_prefix_v4(v[i].key.addr, (uint8_t)v[i].key.prefixlen);
+		if (vec_push(&a->pushed, e))
+			break;
+	}
+	free(v);
+}
+
+int agent_restore(struct agent *a, struct errbuf *eb)
+{
+	struct model *m;
+	struct load_ctx c;
+	size_t i;
+	int err;
+
+	err = load_model(a, &m, &c, eb);
+	if (err) {
+		load_ctx_free(&c);
+		return err;
+	}
+	model__free(a->m);
+	a->m = m;
+	agent_epx_clear(a);
+	for (i = 0; i < c.epx.n; i++) {
+		if (agent_epx_put(a, &c.epx.v[i])) {
+			agent_epx_free(&c.epx.v[i]);
+			continue;
+		}
+	}
+	c.epx.n = 0;
+	agent_store_revision(a->st, &a->revision);
+	/* the identity rows: drop numbers nothing uses any more, add missing ones */
+	vec_free(&a->stored_ids);
+	a->stored_ids.v = c.stored.v;
+	a->stored_ids.n = c.stored.n;
+	a->stored_ids.cap = c.stored.cap;
+	memset(&c.stored, 0, sizeof(c.stored));
+	if (a->stored_ids.n)
+		qsort(a->stored_ids.v, a->stored_ids.n, sizeof(uint32_t), cmp_u32);
+	{
+		struct errbuf ieb;
+
+		errbuf_clear(&ieb);
+		if (agent_store_begin(a->st, &ieb) || agent_save_identities(a, &ieb) ||
+		    agent_store_commit(a->st, &ieb)) {
+			agent_store_rollback(a->st);
+			pr_warn("velumd: store: identities: %s\n", ieb.msg);
+		}
+	}
+	load_ctx_free(&c);
+	pushed_from_kernel(a);
+	{
+		struct errbuf leb;
+
+		errbuf_clear(&leb);
+		if (agent_l7_publish(a, a->revision, &leb))
+			pr_warn("velumd: restore: %s\n", leb.msg);
+	}
+	err = kernel_sync_all(a);
+	if (!err)
+		err = agent_sync_ipcache(a, eb);
+	else
+		agent_sync_ipcache(a, NULL);
+	if (err)
+		pr_warn("velumd: restore: the datapath is not fully in sync (see above)\n");
+	a->cache_rev = 0;
+	return 0;
+}
