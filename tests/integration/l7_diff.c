@@ -1372,12 +1372,13 @@ static void run_request(struct set_ctx *c, const struct request *q, bool cli)
 		fprintf(stderr, "  set %u: %.*s -> trace %d/%s, proxy %d%s\n", c->index,
 			(int)(strstr(q->bytes, "\r\n") - q->bytes), q->bytes, r.http_status,
 			r.allowed ? "allowed" : "denied", a.status, pending ? " (pending)" : "");
-	if (pending) {
-		st.pending++;
-		goto out;
-	}
+	/* no answer at all is a failure whatever the target */
 	if (!a.status) {
 		report(c, q, &r, &a, rec, rec_len, "the proxy gave no answer");
+		goto out;
+	}
+	if (pending) {
+		st.pending++;
 		goto out;
 	}
 	if (r.allowed) {
