@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "l7/normalize.h"
 #include "policy/http.h"
 #include "proxy/rules.h"
 
@@ -142,6 +143,7 @@ struct local_resp {
 static const struct local_resp locals[] = {
 	[PX_LOCAL_403] = { 403, "HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\n"
 				"content-type: text/plain\r\n" },
+	[PX_LOCAL_307] = { 307, "HTTP/1.1 307 Temporary Redirect\r\ncontent-length: 0\r\n" },
 	[PX_LOCAL_400] = { 400, "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n" },
 	[PX_LOCAL_405] = { 405, "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n" },
 	[PX_LOCAL_408] = { 408, "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n" },
@@ -155,13 +157,26 @@ static const struct local_resp locals[] = {
 				"content-length: 0\r\n" },
 };
 
-/* Writes the response for code into out (at least 256 bytes); returns its length. */
-static size_t local_format(enum px_local code, bool close, char *out)
+/*
+ * Writes p's local response into out (at least 256 bytes) and returns its
+ * length; a redirect's Location value (*loc, up to PX_MAX_REQLINE bytes) is
+ * left for the caller to put between the two parts: out[0, *split) goes
+ * before it, out[*split, len) after.
+ */
+static size_t local_format(const struct px_pending *p, char *out, size_t *split, struct sv *loc)
 {
-	const char *tail = code == PX_LOCAL_403 ? "\r\nAccess denied\r\n" : "\r\n";
+	const char *tail = p->local == PX_LOCAL_403 ? "\r\nAccess denied\r\n" : "\r\n";
+	int n = 0;
 
-	return (size_t)sprintf(out, "%s%s%s", locals[code].text,
-			       close ? "connection: close\r\n" : "", tail);
+	*loc = (struct sv){ NULL, 0 };
+	if (p->loc) {
+		*loc = (struct sv){ p->loc->data, p->loc->len };
+		n = sprintf(out, "%slocation: ", locals[p->local].text);
+	}
+	*split = (size_t)n;
+	n += sprintf(out + n, "%s%s%s", p->loc ? "\r\n" : locals[p->local].text,
+		     p->close_after ? "connection: close\r\n" : "", tail);
+	return (size_t)n;
 }
 
 /* --- pending queue --- */
@@ -204,12 +219,21 @@ static void q_release(struct px_session *s)
 /* Drops every pending entry after the first `keep`. */
 static void q_truncate(struct px_session *s, unsigned keep)
 {
-	if (s->qlen > keep)
-		s->qlen = (uint8_t)keep;
+	while (s->qlen > keep) {
+		struct px_pending *p = q_at(s, s->qlen - 1u);
+
+		px_pool_put(s->ctx->pool, p->loc);
+		p->loc = NULL;
+		s->qlen--;
+	}
 }
 
 static void q_pop(struct px_session *s)
 {
+	struct px_pending *p = q_at(s, 0);
+
+	px_pool_put(s->ctx->pool, p->loc);
+	p->loc = NULL;
 	s->qhead = (uint8_t)((s->qhead + 1) % PX_MAX_PIPELINE);
 	s->qlen--;
 }
@@ -404,7 +428,8 @@ void px_session_fini(struct px_session *s)
 	px_pool_put(pool, s->cout);
 	px_pool_put(pool, s->uin);
 	px_pool_put(pool, s->uout);
-	s->qlen = 0;
+	if (s->q)
+		q_truncate(s, 0);
 	q_release(s);
 	s->cin = s->cout = s->uin = s->uout = NULL;
 }
@@ -548,13 +573,15 @@ static bool sv_ieq(struct sv a, const char *b)
 	return a.len == n && !strncasecmp(a.p, b, n);
 }
 
-/* The request as the matcher sees it, and where the target's path starts. */
+/* The request as the matcher sees it, and the target it is forwarded with. */
 struct judged {
 	struct pol_http_request req;
 	struct pol_http_field fields[PX_MAX_HEADERS];
-	struct sv path; /* origin-form target forwarded upstream */
-	bool rewrite;	/* the request line must be rewritten (absolute form) */
+	struct sv path; /* origin-form target, normalized: matched and forwarded upstream */
+	bool rewrite;	/* the request line must be rewritten (absolute form, or normalized) */
+	bool redirect;	/* escaped slashes: answer 307 to path instead of judging */
 	bool expect_continue;
+	char target[PX_MAX_REQLINE]; /* the normalized target path points into */
 };
 
 static struct sv trim_ows(struct sv v)
@@ -562,6 +589,32 @@ static struct sv trim_ows(struct sv v)
 	while (v.len && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t'))
 		v.len--;
 	return v;
+}
+
+/*
+ * Normalizes j->path (origin form, at most PX_MAX_REQLINE bytes) into
+ * j->target as the matcher and the trace do (l7_path_normalize()), and
+ * points j->path at the result: the request line is rewritten when it
+ * changed. Escaped slashes set j->redirect. Returns 0, or PX_LOCAL_400
+ * with s->why set for a target the normalizer refuses.
+ */
+static enum px_local normalize_target(struct px_session *s, struct judged *j)
+{
+	size_t len;
+
+	switch (l7_path_normalize(j->path, j->target, sizeof(j->target), &len, &s->why)) {
+	case L7_NORM_REJECT:
+		return PX_LOCAL_400;
+	case L7_NORM_REDIRECT:
+		j->redirect = true;
+		break;
+	case L7_NORM_OK:
+		break;
+	}
+	if (!sv_eq(j->path, (struct sv){ j->target, len }))
+		j->rewrite = true;
+	j->path = (struct sv){ j->target, len };
+	return 0;
 }
 
 /*
@@ -574,9 +627,10 @@ static enum px_local validate_head(struct px_session *s, struct judged *j)
 	const llhttp_t *p = &s->req;
 	struct sv url = head_sv(s, h->url), host = { NULL, 0 };
 	unsigned nhost = 0, nte = 0, i;
+	enum px_local bad;
 
 	memset(&j->req, 0, sizeof(j->req));
-	j->rewrite = j->expect_continue = false;
+	j->rewrite = j->redirect = j->expect_continue = false;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		s->why = p->http_major ? "HTTP version not supported" : "HTTP/0.9 request";
 		return p->http_major ? PX_LOCAL_505 : PX_LOCAL_400;
@@ -654,6 +708,11 @@ static enum px_local validate_head(struct px_session *s, struct judged *j)
 	} else if (!url.len || url.p[0] != '/') {
 		s->why = "request target is not origin or absolute form";
 		return PX_LOCAL_400;
+	}
+	if (!sv_eq_str(j->path, "*")) {
+		bad = normalize_target(s, j);
+		if (bad)
+			return bad;
 	}
 	j->req.method = head_sv(s, h->method);
 	j->req.path = j->path;
@@ -790,7 +849,12 @@ static bool handle_head(struct px_session *s)
 		refuse(s, PX_LOCAL_400, true);
 		return true;
 	}
-	if (s->ctx->decide) {
+	if (j.redirect) {
+		/* Not judged: the client is sent to the normalized target, which is. */
+		memset(&d, 0, sizeof(d));
+		d.rule = PX_RULE_NONE;
+		d.reason = "escaped slash in path: redirected (307)";
+	} else if (s->ctx->decide) {
 		s->ctx->decide(s->ctx->decide_arg, s, &j.req, &d);
 	} else {
 		rs = s->ctx->rules_get(s->ctx->rules_arg);
@@ -825,6 +889,15 @@ static bool handle_head(struct px_session *s)
 		s->ctx->stats->denied++;
 		p->kind = PX_PEND_LOCAL;
 		p->local = PX_LOCAL_403;
+		if (j.redirect) {
+			p->local = PX_LOCAL_307;
+			p->loc = px_pool_get(s->ctx->pool);
+			if (!p->loc) {
+				s->fatal = true;
+				return true;
+			}
+			buf_put(p->loc, j.path.p, j.path.len);
+		}
 		p->ev.verdict = PX_VERDICT_DROPPED;
 		s->body_fwd = false;
 		/* The client waits for 100 Continue before its body: answer and close. */
@@ -1072,14 +1145,18 @@ static bool emit_locals(struct px_session *s)
 	while (s->qlen && !s->fatal) {
 		struct px_pending *p = q_at(s, 0);
 		char text[256];
-		size_t n;
+		size_t n, split;
+		struct sv loc;
 
 		if (p->kind != PX_PEND_LOCAL)
 			break;
-		n = local_format(p->local, p->close_after, text);
-		if (!ensure(s, &s->cout) || buf_space(s->cout, n) < n)
+		n = local_format(p, text, &split, &loc);
+		if (!ensure(s, &s->cout) || buf_space(s->cout, n + loc.len) < n + loc.len)
 			break;
-		buf_put(s->cout, text, n);
+		buf_put(s->cout, text, split);
+		if (loc.len)
+			buf_put(s->cout, loc.p, loc.len);
+		buf_put(s->cout, text + split, n - split);
 		emit_response(s, p, locals[p->local].code);
 		moved = true;
 		if (p->close_after) {

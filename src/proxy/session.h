@@ -113,6 +113,7 @@ struct px_head {
 
 enum px_local {
 	PX_LOCAL_403 = 1,
+	PX_LOCAL_307, /* escaped slashes in the path: redirect to the normalized target */
 	PX_LOCAL_400,
 	PX_LOCAL_405,
 	PX_LOCAL_408,
@@ -131,6 +132,7 @@ struct px_pending {
 	bool is_head;	  /* HEAD request: the response has no body */
 	bool started;	  /* response bytes went to the client */
 	uint64_t t0;	  /* monotonic ns when decided */
+	struct px_buf *loc; /* PX_LOCAL_307: the Location value, data[0, len); from the pool */
 	struct px_access_event ev;
 };
 

@@ -7,6 +7,8 @@
  *    as a server would, is allowed when judged again by the same rules on
  *    what the server saw (method, target, Host, headers): nothing the rules
  *    refuse gets through, whatever the framing;
+ *  - every forwarded target is normalized (normalizing it again changes
+ *    nothing): the server sees the target the rules judged;
  *  - the server's parser never fails on the forwarded bytes;
  *  - the upstream sees at most as many requests as the proxy forwarded;
  *  - the client's bytes parse as HTTP responses.
@@ -22,6 +24,7 @@
 
 #include <llhttp.h>
 
+#include "l7/normalize.h"
 #include "proxy/rules.h"
 #include "proxy/session.h"
 
@@ -122,6 +125,17 @@ static int s_headers_complete(llhttp_t *p)
 	req.path = (struct sv){ srv.url, srv.url_len };
 	req.headers = f;
 	req.nheaders = nh;
+	if (!sv_eq_str(req.path, "*")) {
+		static char norm[PX_BUF_SIZE];
+		size_t nlen;
+
+		if (l7_path_normalize(req.path, norm, sizeof(norm), &nlen, NULL) != L7_NORM_OK ||
+		    !sv_eq(req.path, (struct sv){ norm, nlen })) {
+			fprintf(stderr, "upstream got a target that is not normalized: %.*s\n",
+				(int)req.path.len, req.path.p);
+			abort();
+		}
+	}
 	px_rules_decide(rules, &req, &d);
 	if (!d.allowed) {
 		fprintf(stderr, "upstream got a request the rules deny: %.*s %.*s\n",

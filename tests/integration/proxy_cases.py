@@ -198,6 +198,30 @@ check("absolute-form target forwarded", [x[0] for x in resps] == [200], raw)
 check("absolute-form rewritten to origin form upstream",
       upstream_got() == b"GET /v1 HTTP/1.1\r\nHost: deathstar\r\n\r\n")
 
+# --- path normalization: what is judged is what the server receives ---
+# /v1(/.*)? would allow /v1/../admin as sent; normalized it is /admin
+for target in ["/v1/../admin", "/v1/%2e%2E/admin", "/v1/.%2e;x=1/admin", "/v1/..;/admin"]:
+    raw, resps, closed = exchange([req("GET", target)], want=1)
+    check(f"normalized: {target} is judged as /admin: 403",
+          raw == DENIED and not closed, raw)
+    check(f"normalized: {target}: nothing upstream", upstream_got() == b"")
+for target, fwd in [("//v1//x/./y", "/v1/x/y"), ("/v1/a/%2E%2e;x=1/b", "/v1/b"),
+                    ("/v1/%7ex%3b?q=/../%2e", "/v1/~x%3B?q=/../%2e"),
+                    ("/admin/../v1", "/v1")]:
+    raw, resps, closed = exchange([req("GET", target)], want=1)
+    check(f"normalized: {target} forwarded as {fwd}",
+          [x[0] for x in resps] == [200] and resps[0][2] == f"ok GET {fwd}\n".encode(), raw)
+    check(f"normalized: {target}: the server received {fwd}",
+          upstream_got() == req("GET", fwd))
+raw, resps, closed = exchange([req("GET", "/v1%2Fx") + a1], want=2)
+check("escaped slash: 307 to the normalized target, then the next request",
+      [x[0] for x in resps] == [307, 200] and resps[0][1].get("location") == "/v1/x"
+      and not closed, raw)
+check("escaped slash: only the next request upstream", upstream_got() == a1)
+raw, resps, closed = exchange([req("GET", "/v1/%zz") + a1], want=1)
+check("malformed escape: 400 and close", [x[0] for x in resps] == [400] and closed, raw)
+check("malformed escape: nothing upstream", upstream_got() == b"")
+
 # --- hostile input: a 4xx or a close, nothing upstream ---
 hostile = [
     ("CL and TE together", 400,
@@ -320,6 +344,13 @@ fwd = [e for e in events if e["verdict"] == "FORWARDED" and e["l7"]["type"] == "
 check("access log: forwarded response with code, latency and rule",
       any(e["l7"]["http"]["code"] == 200 and e["l7"]["latency_ns"] > 0 and e["rule"] >= 0
           for e in fwd), fwd[:2])
+check("access log: the normalized URL",
+      any(e["l7"]["http"]["url"] == "http://deathstar/v1/x/y" and e["verdict"] == "FORWARDED"
+          for e in events) and
+      any(e["l7"]["http"]["url"] == "http://deathstar/admin" and e["verdict"] == "DROPPED"
+          for e in events))
+check("access log: a malformed escape's reason",
+      any(e.get("reason") == "bad request: malformed percent-encoding in path" for e in events))
 check("access log: upstream failure recorded as 503",
       any(e["l7"]["type"] == "RESPONSE" and e["l7"]["http"].get("code") == 503 for e in events))
 print("all proxy cases passed")

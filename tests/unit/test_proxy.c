@@ -308,6 +308,152 @@ static void test_proxy_split_anywhere(void **state)
 	}
 }
 
+/* Replaces the session's rule set by rules[0..n) (taken). */
+static void set_rules(struct tstate *st, struct pol_http_rule *rules, size_t n)
+{
+	struct errbuf eb;
+	size_t i;
+
+	px_rules__put(st->rules);
+	st->rules = px_rules__new(rules, n, &eb);
+	for (i = 0; i < n; i++)
+		pol_http_rule_free(&rules[i]);
+	assert_non_null(st->rules);
+}
+
+static void restart(struct tstate *st)
+{
+	px_session_fini(&st->s);
+	px_session_init(&st->s, &st->ctx, NULL, NULL);
+	strbuf_reset(&st->up);
+	strbuf_reset(&st->cl);
+	st->nev = 0;
+}
+
+/*
+ * The target is normalized before it is judged, and the normalized target
+ * is what the upstream receives: with only /public.* allowed, every
+ * spelling of a way out of /public is judged (and forwarded) as where it
+ * leads.
+ */
+static void test_proxy_normalized_target(void **state)
+{
+	static const struct {
+		const char *target;
+		const char *up_line; /* request line upstream, NULL: nothing forwarded */
+		const char *answer;  /* start of the client's bytes ("" none yet) */
+		const char *url;     /* the access event's URL */
+	} cases[] = {
+		{ "/public/../private", NULL, "HTTP/1.1 403 ", "/private" },
+		{ "//private", NULL, "HTTP/1.1 403 ", "/private" },
+		{ "/%2e%2e/private", NULL, "HTTP/1.1 403 ", "/private" },
+		{ "/a/%2E%2e;x=1/b", NULL, "HTTP/1.1 403 ", "/b" },
+		{ "/public/a/%2E%2e;x=1/b", "GET /public/b HTTP/1.1", "", "/public/b" },
+		{ "/private/../public/x", "GET /public/x HTTP/1.1", "", "/public/x" },
+		{ "//public//x/./y", "GET /public/x/y HTTP/1.1", "", "/public/x/y" },
+		{ "/private/%2e%2E/public", "GET /public HTTP/1.1", "", "/public" },
+		{ "/public/%7euser%3b", "GET /public/~user%3B HTTP/1.1", "", "/public/~user%3B" },
+		{ "/x/..%2fpublic?q=/../%2e%2e", NULL,
+		  "HTTP/1.1 307 Temporary Redirect\r\ncontent-length: 0\r\n"
+		  "location: /public?q=/../%2e%2e\r\n\r\n",
+		  "/public?q=/../%2e%2e" },
+		{ "/public/x?a=/../private", "GET /public/x?a=/../private HTTP/1.1", "",
+		  "/public/x?a=/../private" },
+		{ "http://d/private/../public", "GET /public HTTP/1.1", "", "/public" },
+		{ "/public", "GET /public HTTP/1.1", "", "/public" },
+	};
+	struct tstate *st = *state;
+	struct pol_http_rule r[1] = { rule("GET", "/public.*") };
+	size_t i;
+
+	set_rules(st, r, 1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char in[256], want[256];
+
+		restart(st);
+		snprintf(in, sizeof(in), "GET %s HTTP/1.1\r\nHost: d\r\nX-A: b\r\n\r\n",
+			 cases[i].target);
+		client(st, in, strlen(in), SIZE_MAX);
+		if (cases[i].up_line)
+			snprintf(want, sizeof(want), "%s\r\nHost: d\r\nX-A: b\r\n\r\n",
+				 cases[i].up_line);
+		else
+			want[0] = '\0';
+		if (strcmp(strbuf_str(&st->up), want))
+			fail_msg("%s: upstream got '%s', want '%s'", cases[i].target,
+				 strbuf_str(&st->up), want);
+		if (strncmp(strbuf_str(&st->cl), cases[i].answer, strlen(cases[i].answer)) ||
+		    (!cases[i].answer[0] && st->cl.len))
+			fail_msg("%s: client got '%s', want '%s'", cases[i].target,
+				 strbuf_str(&st->cl), cases[i].answer);
+		assert_true(st->nev >= 1);
+		if (strcmp(st->ev[0].url, cases[i].url))
+			fail_msg("%s: event URL '%s', want '%s'", cases[i].target, st->ev[0].url,
+				 cases[i].url);
+		assert_false(px_session_finished(&st->s));
+	}
+}
+
+/* An escaped slash: 307 to the normalized target, nothing upstream, the connection stays usable. */
+static void test_proxy_escaped_slash_redirect(void **state)
+{
+	static const char redirect[] = "HTTP/1.1 307 Temporary Redirect\r\ncontent-length: 0\r\n"
+				       "location: /a/b\r\n\r\n";
+	struct tstate *st = *state;
+	struct pol_http_rule r[2] = { rule("GET", "/public.*"), rule("POST", "/a/b") };
+	const char *in = "POST /a%2Fb HTTP/1.1\r\nHost: d\r\nContent-Length: 4\r\n\r\nbody"
+			 "GET /public HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	set_rules(st, r, 2);
+	client(st, in, strlen(in), SIZE_MAX);
+	assert_str(&st->up, "GET /public HTTP/1.1\r\nHost: d\r\n\r\n");
+	assert_str(&st->cl, redirect);
+	assert_int_equal(st->ev[0].verdict, PX_VERDICT_DROPPED);
+	assert_string_equal(st->ev[0].url, "/a/b");
+	assert_string_equal(st->ev[0].reason, "escaped slash in path: redirected (307)");
+	/* the next request is judged before the 307 goes out */
+	assert_int_equal(st->ev[1].verdict, PX_VERDICT_FORWARDED);
+	assert_int_equal(st->ev[2].type, PX_EV_RESPONSE);
+	assert_int_equal(st->ev[2].status, 307);
+	upstream(st, ok_resp);
+	assert_int_equal(st->cl.len, strlen(redirect) + strlen(ok_resp));
+	assert_false(px_session_finished(&st->s));
+	assert_true(px_session_idle(&st->s));
+	/* the same split at every byte */
+	for (size_t step = 1; step < strlen(in); step += 7) {
+		restart(st);
+		client(st, in, strlen(in), step);
+		assert_str(&st->up, "GET /public HTTP/1.1\r\nHost: d\r\n\r\n");
+		assert_str(&st->cl, redirect);
+	}
+	/* a redirect waiting behind a forwarded request is dropped with it on an upstream failure */
+	restart(st);
+	in = "GET /public HTTP/1.1\r\nHost: d\r\n\r\nGET /a%5cb HTTP/1.1\r\nHost: d\r\n\r\n";
+	client(st, in, strlen(in), SIZE_MAX);
+	assert_str(&st->cl, "");
+	px_session_upstream_gone(&st->s, true);
+	drain(st);
+	assert_true(px_session_finished(&st->s));
+}
+
+/* A malformed escape: 400 with the normalizer's reason, nothing upstream, closed. */
+static void test_proxy_malformed_escape_400(void **state)
+{
+	struct tstate *st = *state;
+	struct pol_http_rule r[1] = { rule("GET", "/.*") };
+	const char *in = "GET /a%zz HTTP/1.1\r\nHost: d\r\n\r\nGET /b HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	set_rules(st, r, 1);
+	client(st, in, strlen(in), SIZE_MAX);
+	assert_str(&st->up, "");
+	assert_str(&st->cl, "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n"
+			    "connection: close\r\n\r\n");
+	assert_true(px_session_finished(&st->s));
+	assert_int_equal(st->ev[0].verdict, PX_VERDICT_ERROR);
+	assert_string_equal(st->ev[0].reason, "bad request: malformed percent-encoding in path");
+	assert_string_equal(st->ev[0].url, "/a%zz");
+}
+
 #define LIT(s) s, sizeof(s) - 1
 
 struct hostile_case {
@@ -677,6 +823,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proxy_denied_exact_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_pipeline_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_split_anywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_normalized_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_escaped_slash_redirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_malformed_escape_400, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_bad_chunk_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_upstream_failure_503, setup, teardown),
