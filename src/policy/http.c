@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -108,6 +109,107 @@ static bool header_match(const struct pol_http_header *h, const struct pol_http_
 		nfound++;
 	}
 	return nfound && off == vlen;
+}
+
+size_t pol_http_rule_actions(const struct pol_http_rule *rule, const struct pol_http_request *req,
+			     struct pol_http_action *out, size_t cap)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < rule->nheaders; i++) {
+		const struct pol_http_header *h = &rule->headers[i];
+
+		if (h->mismatch == POL_MISMATCH_NONE || header_match(h, req))
+			continue;
+		if (n < cap)
+			out[n] = (struct pol_http_action){ h->mismatch, h };
+		n++;
+	}
+	return n;
+}
+
+const char *pol_hdr_mismatch_name(enum pol_hdr_mismatch m)
+{
+	switch (m) {
+	case POL_MISMATCH_LOG:
+		return "LOG";
+	case POL_MISMATCH_ADD:
+		return "ADD";
+	case POL_MISMATCH_DELETE:
+		return "DELETE";
+	case POL_MISMATCH_REPLACE:
+		return "REPLACE";
+	case POL_MISMATCH_NONE:
+		break;
+	}
+	return "";
+}
+
+int pol_http_action_text(const struct pol_http_action *a, char *buf, size_t size)
+{
+	return snprintf(buf, size, "header %s mismatch (%s)", a->header->name,
+			pol_hdr_mismatch_name(a->action));
+}
+
+/*
+ * Headers an ADD/DELETE/REPLACE must not touch: they frame the message or
+ * route it (RFC 9112 framing, hop-by-hop fields), so an edit would make the
+ * server read other requests, or another Host, than the rules judged.
+ */
+static const char *const unedited[] = {
+	"host", "content-length", "transfer-encoding", "connection", "upgrade", "expect",
+	"te",	"trailer",	  "keep-alive",	       NULL,
+};
+
+/* Checks that a headerMatches entry's action can be carried out on a forwarded head. */
+static int header_edit_check(const struct pol_http_rule *r, size_t ri,
+			     const struct pol_http_header *h, struct errbuf *eb)
+{
+	const char *v;
+	size_t k;
+
+	if (h->mismatch == POL_MISMATCH_NONE || h->mismatch == POL_MISMATCH_LOG)
+		return 0;
+	if (!header_name_ok(h->name, strlen(h->name)))
+		return errbuf_set(eb, -EINVAL, "%u: [%zu]: headerMatches '%s': not a header name",
+				  r->line, ri, h->name);
+	for (k = 0; unedited[k]; k++)
+		if (!strcasecmp(h->name, unedited[k]))
+			return errbuf_set(eb, -EINVAL,
+					  "%u: [%zu]: headerMatches '%s': mismatch %s cannot edit "
+					  "this header (it frames or routes the request)",
+					  r->line, ri, h->name, pol_hdr_mismatch_name(h->mismatch));
+	/* RFC 9110 field-value: visible characters, obs-text, space and tab. */
+	for (v = h->value; v && *v; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return errbuf_set(eb, -EINVAL,
+					  "%u: [%zu]: headerMatches '%s': control character 0x%02x "
+					  "in the value",
+					  r->line, ri, h->name, c);
+	}
+	return 0;
+}
+
+/* Checks the rule's header edits (see pol_http_matcher__new()). */
+static int rule_edits_check(const struct pol_http_rule *r, size_t ri, struct errbuf *eb)
+{
+	size_t h, nact = 0;
+	int err;
+
+	for (h = 0; h < r->nheaders; h++) {
+		err = header_edit_check(r, ri, &r->headers[h], eb);
+		if (err)
+			return err;
+		nact += r->headers[h].mismatch != POL_MISMATCH_NONE;
+	}
+	if (nact > POL_HTTP_MAX_ACTIONS)
+		return errbuf_set(
+			eb, -EINVAL,
+			"%u: [%zu]: %zu headerMatches with a mismatch action, the most is %d",
+			r->line, ri, nact, POL_HTTP_MAX_ACTIONS);
+	return 0;
 }
 
 void pol_http_rule_free(struct pol_http_rule *rule)
@@ -242,7 +344,9 @@ struct pol_http_matcher *pol_http_matcher__new(const struct pol_http_rule *rules
 	if (!m->rules)
 		err = -ENOMEM;
 	for (i = 0; !err && i < n; i++) {
-		err = rule_copy(&m->rules[i], &rules[i]);
+		err = rule_edits_check(&rules[i], i, eb);
+		if (!err)
+			err = rule_copy(&m->rules[i], &rules[i]);
 		if (!err)
 			m->n = i + 1;
 		for (h = 0; !err && h < rules[i].nheaders; h++)

@@ -136,6 +136,36 @@ static void http_rule_text(const struct pol_http_matcher *m, int idx, struct str
 	strbuf_puts(sb, " }");
 }
 
+/* What the proxy does about the allowing rule's headerMatches that the request fails. */
+static void actions_text(const struct pol_http_rule *rule, const struct pol_http_request *req,
+			 struct strbuf *sb)
+{
+	struct pol_http_action acts[POL_HTTP_MAX_ACTIONS];
+	size_t i, n = pol_http_rule_actions(rule, req, acts, POL_HTTP_MAX_ACTIONS);
+
+	for (i = 0; i < n && i < POL_HTTP_MAX_ACTIONS; i++) {
+		const struct pol_http_header *h = acts[i].header;
+		const char *v = h->value ? h->value : "";
+
+		strbuf_printf(sb, "  L7 (HTTP): header %s mismatch (%s): ", h->name,
+			      pol_hdr_mismatch_name(acts[i].action));
+		switch (acts[i].action) {
+		case POL_MISMATCH_ADD:
+			strbuf_printf(sb, "the proxy adds '%s: %s'\n", h->name, v);
+			break;
+		case POL_MISMATCH_DELETE:
+			strbuf_printf(sb, "the proxy removes every '%s' line\n", h->name);
+			break;
+		case POL_MISMATCH_REPLACE:
+			strbuf_printf(sb, "the proxy replaces every '%s' line by '%s: %s'\n",
+				      h->name, h->name, v);
+			break;
+		default:
+			strbuf_puts(sb, "logged in the access event\n");
+		}
+	}
+}
+
 /* The compiled HTTP rules of the item that allowed (for naming the matching http[i]). */
 static const struct pol_http_matcher *l7_item_rules(const struct pol_mapstate *ms, enum pol_dir d,
 						    const struct pol_trace_query *q,
@@ -234,6 +264,9 @@ static void side_text(const struct pol_engine *e, const struct pol_trace_query *
 			strbuf_puts(sb, " (an L3/L4 rule: any request)");
 		}
 		strbuf_putc(sb, '\n');
+		if (m && s->l7.http_index >= 0)
+			actions_text(pol_http_matcher_rule(m, (size_t)s->l7.http_index), &q->req,
+				     sb);
 	} else {
 		strbuf_puts(sb, "  L7 (HTTP): DENIED: the request matches no HTTP rule of ");
 		l7_checked_rules(e, self->state, d, q, sb);
@@ -345,8 +378,39 @@ static void json_rule(const struct pol_engine *e, uint32_t id, struct strbuf *sb
 	strbuf_free(&ref);
 }
 
-static void json_side(const struct pol_engine *e, const struct pol_trace_side *s, bool reached,
-		      struct strbuf *sb)
+/* The allowing rule's header actions as a JSON list of {header, action, value}. */
+static void json_actions(const struct pol_trace_query *q, enum pol_dir d,
+			 const struct pol_trace_side *s, struct strbuf *sb)
+{
+	const struct pol_trace_peer *self = d == POL_EGRESS ? &q->src : &q->dst;
+	const struct pol_http_matcher *m = l7_item_rules(self->state, d, q, &s->l7);
+	struct pol_http_action acts[POL_HTTP_MAX_ACTIONS];
+	size_t i, n = 0;
+
+	if (m && s->l7.allowed && s->l7.http_index >= 0)
+		n = pol_http_rule_actions(pol_http_matcher_rule(m, (size_t)s->l7.http_index),
+					  &q->req, acts, POL_HTTP_MAX_ACTIONS);
+	strbuf_puts(sb, ",\"header_actions\":[");
+	for (i = 0; i < n && i < POL_HTTP_MAX_ACTIONS; i++) {
+		const struct pol_http_header *h = acts[i].header;
+		const char *a = pol_hdr_mismatch_name(acts[i].action);
+
+		strbuf_puts(sb, i ? ",{\"header\":" : "{\"header\":");
+		strbuf_json_str(sb, h->name, strlen(h->name));
+		strbuf_puts(sb, ",\"action\":");
+		strbuf_json_str(sb, a, strlen(a));
+		strbuf_puts(sb, ",\"value\":");
+		if (h->value)
+			strbuf_json_str(sb, h->value, strlen(h->value));
+		else
+			strbuf_puts(sb, "null");
+		strbuf_putc(sb, '}');
+	}
+	strbuf_putc(sb, ']');
+}
+
+static void json_side(const struct pol_engine *e, const struct pol_trace_query *q, enum pol_dir d,
+		      const struct pol_trace_side *s, bool reached, struct strbuf *sb)
 {
 	const char *reason = NULL;
 
@@ -385,6 +449,7 @@ static void json_side(const struct pol_engine *e, const struct pol_trace_side *s
 			strbuf_puts(sb, "null");
 		strbuf_puts(sb, ",\"rule\":");
 		json_rule(e, s->l7.allowed ? s->l7.rule_id : 0, sb);
+		json_actions(q, d, s, sb);
 		strbuf_putc(sb, '}');
 	}
 	strbuf_putc(sb, '}');
@@ -405,9 +470,9 @@ void pol_trace_format_json(const struct pol_engine *e, const struct pol_trace_qu
 	else
 		strbuf_printf(sb, "\"dport\":%u", q->dport);
 	strbuf_puts(sb, ",\"egress\":");
-	json_side(e, &r->egress, true, sb);
+	json_side(e, q, POL_EGRESS, &r->egress, true, sb);
 	strbuf_puts(sb, ",\"ingress\":");
-	json_side(e, &r->ingress, eg_ok, sb);
+	json_side(e, q, POL_INGRESS, &r->ingress, eg_ok, sb);
 	if (q->http) {
 		strbuf_puts(sb, ",\"http\":{\"method\":");
 		strbuf_json_str(sb, q->req.method.p, q->req.method.len);

@@ -581,6 +581,12 @@ struct judged {
 	bool rewrite;	/* the request line must be rewritten (absolute form, or normalized) */
 	bool redirect;	/* escaped slashes: answer 307 to path instead of judging */
 	bool expect_continue;
+	bool edit; /* the allowing rule's headerMatches edit the head: del[] and add[] */
+	size_t nacts, nadd;
+	/* From the allowing rules (one per direction judged), borrowed from them. */
+	struct pol_http_action acts[PX_MAX_MATCHED * POL_HTTP_MAX_ACTIONS];
+	const struct pol_http_header *add[PX_MAX_MATCHED * POL_HTTP_MAX_ACTIONS]; /* appended */
+	bool del[PX_MAX_HEADERS];    /* header lines removed */
 	char target[PX_MAX_REQLINE]; /* the normalized target path points into */
 };
 
@@ -630,7 +636,9 @@ static enum px_local validate_head(struct px_session *s, struct judged *j)
 	enum px_local bad;
 
 	memset(&j->req, 0, sizeof(j->req));
-	j->rewrite = j->redirect = j->expect_continue = false;
+	j->rewrite = j->redirect = j->expect_continue = j->edit = false;
+	j->nacts = j->nadd = 0;
+	memset(j->del, 0, sizeof(j->del));
 	if (p->http_major != 1 || p->http_minor > 1) {
 		s->why = p->http_major ? "HTTP version not supported" : "HTTP/0.9 request";
 		return p->http_major ? PX_LOCAL_505 : PX_LOCAL_400;
@@ -783,27 +791,139 @@ static void refuse(struct px_session *s, enum px_local code, bool have_head)
 
 static void end_request(struct px_session *s);
 
-/* Writes the head for the upstream: verbatim, or with an origin-form request line. */
-static void forward_head(struct px_session *s, const struct judged *j, size_t head_len)
+/*
+ * Adds the actions an allowing rule's headerMatches ask for req (borrowed
+ * from rule, which must live until the head is forwarded) and plans the
+ * head's edits in their order, after those of a rule taken before (the
+ * egress side's, then the ingress side's; each judges the request as the
+ * client sent it): ADD appends a line, DELETE removes every line of the
+ * header (those the client sent and those added before), REPLACE does both.
+ */
+static void judge_actions(struct judged *j, const struct pol_http_rule *rule)
 {
-	const char *h = s->cin->data + s->cin->off;
-	const char *eol;
-	struct sv m, v;
+	size_t a = j->nacts, i, k;
 
-	if (!j->rewrite) {
-		buf_put(s->uout, h, head_len);
+	j->nacts += pol_http_rule_actions(rule, &j->req, j->acts + a,
+					  sizeof(j->acts) / sizeof(j->acts[0]) - a);
+	for (; a < j->nacts; a++) {
+		const struct pol_http_header *h = j->acts[a].header;
+		size_t nlen = strlen(h->name);
+
+		switch (j->acts[a].action) {
+		case POL_MISMATCH_DELETE:
+		case POL_MISMATCH_REPLACE:
+			for (i = 0; i < j->req.nheaders; i++)
+				if (j->fields[i].name.len == nlen &&
+				    !strncasecmp(j->fields[i].name.p, h->name, nlen))
+					j->del[i] = true;
+			for (i = k = 0; i < j->nadd; i++)
+				if (strcasecmp(j->add[i]->name, h->name))
+					j->add[k++] = j->add[i];
+			j->nadd = k;
+			if (j->acts[a].action == POL_MISMATCH_REPLACE)
+				j->add[j->nadd++] = h;
+			j->edit = true;
+			break;
+		case POL_MISMATCH_ADD:
+			j->add[j->nadd++] = h;
+			j->edit = true;
+			break;
+		case POL_MISMATCH_LOG:
+		case POL_MISMATCH_NONE:
+			break;
+		}
+	}
+}
+
+/*
+ * The access event's reason for an allowed request: the mismatches, or the
+ * decision's. LOG mismatches come first: the note is all a LOG does, so the
+ * field's size must cut the others first.
+ */
+static void actions_reason(const struct judged *j, const char *reason, char *out, size_t size)
+{
+	size_t a, n = 0;
+	int pass;
+
+	if (!j->nacts) {
+		copy_str(out, size, reason, strlen(reason));
 		return;
 	}
+	out[0] = '\0';
+	for (pass = 0; pass < 2; pass++) {
+		for (a = 0; a < j->nacts && n + 1 < size; a++) {
+			if ((j->acts[a].action == POL_MISMATCH_LOG) != (pass == 0))
+				continue;
+			if (n)
+				n += (size_t)snprintf(out + n, size - n, "; ");
+			if (n + 1 < size)
+				n += (size_t)pol_http_action_text(&j->acts[a], out + n, size - n);
+		}
+	}
+}
+
+/* Appends n bytes to out, or only counts them when out is NULL. */
+static void put(struct px_buf *out, size_t *total, const void *p, size_t n)
+{
+	if (out)
+		buf_put(out, p, n);
+	*total += n;
+}
+
+/*
+ * Writes the head for the upstream into out (NULL: only measures it) and
+ * returns its length: verbatim, or with an origin-form or normalized request
+ * line, and with the header lines the rule's edits remove left out and the
+ * lines they add before the blank line.
+ */
+static size_t forward_head(struct px_session *s, const struct judged *j, size_t head_len,
+			   struct px_buf *out)
+{
+	const char *h = s->cin->data + s->cin->off, *end = h + head_len;
+	const char *eol;
+	size_t total = 0, i;
+	struct sv m, v;
+
+	if (!j->rewrite && !j->edit) {
+		put(out, &total, h, head_len);
+		return total;
+	}
 	eol = memchr(h, '\n', head_len);
-	m = head_sv(s, s->head.method);
-	v = head_sv(s, s->head.version);
-	buf_put(s->uout, m.p, m.len);
-	buf_put(s->uout, " ", 1);
-	buf_put(s->uout, j->path.p, j->path.len);
-	buf_put(s->uout, " HTTP/", 6);
-	buf_put(s->uout, v.p, v.len);
-	buf_put(s->uout, "\r\n", 2);
-	buf_put(s->uout, eol + 1, head_len - (size_t)(eol + 1 - h));
+	if (j->rewrite) {
+		m = head_sv(s, s->head.method);
+		v = head_sv(s, s->head.version);
+		put(out, &total, m.p, m.len);
+		put(out, &total, " ", 1);
+		put(out, &total, j->path.p, j->path.len);
+		put(out, &total, " HTTP/", 6);
+		put(out, &total, v.p, v.len);
+		put(out, &total, "\r\n", 2);
+	} else {
+		put(out, &total, h, (size_t)(eol + 1 - h));
+	}
+	if (!j->edit) {
+		put(out, &total, eol + 1, (size_t)(end - eol - 1));
+		return total;
+	}
+	/* Strict parsing leaves no bytes between header lines: each starts at its name. */
+	for (i = 0; i < s->head.n; i++) {
+		const char *line = h + s->head.name[i].off;
+		const char *lf = memchr(line, '\n', (size_t)(end - line));
+
+		if (!j->del[i])
+			put(out, &total, line, (size_t)(lf + 1 - line));
+	}
+	for (i = 0; i < j->nadd; i++) {
+		const struct pol_http_header *a = j->add[i];
+
+		put(out, &total, a->name, strlen(a->name));
+		put(out, &total, ": ", 2);
+		if (a->value)
+			put(out, &total, a->value, strlen(a->value));
+		put(out, &total, "\r\n", 2);
+	}
+	put(out, &total, "\r\n", 2);
+	return total;
 }
 
 static void rules_put(void *rs)
@@ -825,11 +945,14 @@ static bool handle_head(struct px_session *s)
 	struct px_pending *p;
 	enum px_local bad;
 	llhttp_errno_t e;
+	size_t room, k;
 	bool body;
 
 	if (!ensure(s, &s->uout))
 		return false;
-	if (buf_space(s->uout, head_len) < head_len)
+	/* Room for the head and what a rule's header edits may add to it. */
+	room = head_len + PX_EDIT_ROOM < PX_BUF_SIZE ? head_len + PX_EDIT_ROOM : PX_BUF_SIZE;
+	if (buf_space(s->uout, room) < room)
 		return false;
 	s->nreq++;
 	bad = validate_head(s, &j);
@@ -862,6 +985,15 @@ static bool handle_head(struct px_session *s)
 		d.hold = rs;
 		d.hold_put = rules_put;
 	}
+	for (k = 0; d.allowed && k < PX_MAX_MATCHED; k++)
+		if (d.matched[k])
+			judge_actions(&j, d.matched[k]);
+	if (j.edit && forward_head(s, &j, head_len, NULL) > buf_space(s->uout, PX_BUF_SIZE)) {
+		s->why = "request head too large with the rule's header edits";
+		px_decision_release(&d);
+		refuse(s, PX_LOCAL_431, true);
+		return true;
+	}
 	s->ctx->stats->received++;
 	p = q_push(s);
 	if (!p) {
@@ -873,7 +1005,7 @@ static bool handle_head(struct px_session *s)
 	p->ev.rule = d.rule;
 	p->ev.rule_line = d.line;
 	copy_str(p->ev.rule_name, sizeof(p->ev.rule_name), d.rule_name, strlen(d.rule_name));
-	copy_str(p->ev.reason, sizeof(p->ev.reason), d.reason, strlen(d.reason));
+	actions_reason(&j, d.reason, p->ev.reason, sizeof(p->ev.reason));
 	p->t0 = mono_ns(s->ctx);
 	p->is_head = s->req.method == HTTP_HEAD;
 	body = (s->req.flags & F_CHUNKED) || s->req.content_length > 0;
@@ -881,7 +1013,7 @@ static bool handle_head(struct px_session *s)
 		s->ctx->stats->forwarded++;
 		p->kind = PX_PEND_FWD;
 		p->ev.verdict = PX_VERDICT_FORWARDED;
-		forward_head(s, &j, head_len);
+		forward_head(s, &j, head_len, s->uout);
 		s->body_fwd = true;
 		if (!s->upstream_open)
 			s->want_upstream = true;
@@ -893,6 +1025,7 @@ static bool handle_head(struct px_session *s)
 			p->local = PX_LOCAL_307;
 			p->loc = px_pool_get(s->ctx->pool);
 			if (!p->loc) {
+				px_decision_release(&d);
 				s->fatal = true;
 				return true;
 			}

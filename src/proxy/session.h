@@ -36,6 +36,8 @@
 #define PX_MAX_REQLINE	8192
 #define PX_MAX_HEADERS	100
 #define PX_MAX_PIPELINE 16
+/* Upstream buffer room kept for the header lines a rule's headerMatches may add to a head. */
+#define PX_EDIT_ROOM 4096
 
 struct px_rules;
 struct px_decision;
@@ -126,12 +128,12 @@ enum px_local {
 };
 
 struct px_pending {
-	uint8_t kind;	  /* PX_PEND_FWD or PX_PEND_LOCAL */
-	uint8_t local;	  /* enum px_local */
-	bool close_after; /* close the client once this response is out */
-	bool is_head;	  /* HEAD request: the response has no body */
-	bool started;	  /* response bytes went to the client */
-	uint64_t t0;	  /* monotonic ns when decided */
+	uint8_t kind;	    /* PX_PEND_FWD or PX_PEND_LOCAL */
+	uint8_t local;	    /* enum px_local */
+	bool close_after;   /* close the client once this response is out */
+	bool is_head;	    /* HEAD request: the response has no body */
+	bool started;	    /* response bytes went to the client */
+	uint64_t t0;	    /* monotonic ns when decided */
 	struct px_buf *loc; /* PX_LOCAL_307: the Location value, data[0, len); from the pool */
 	struct px_access_event ev;
 };

@@ -222,6 +222,18 @@ raw, resps, closed = exchange([req("GET", "/v1/%zz") + a1], want=1)
 check("malformed escape: 400 and close", [x[0] for x in resps] == [400] and closed, raw)
 check("malformed escape: nothing upstream", upstream_got() == b"")
 
+# --- headerMatches mismatch actions: the server receives the edited head ---
+r = req("GET", "/edit", extra=b"X-User: admin\r\nX-Debug: 1\r\nAccept: */*\r\nx-debug: 2\r\n")
+raw, resps, closed = exchange([r], want=1)
+check("header actions: allowed and forwarded", [x[0] for x in resps] == [200], raw)
+check("header actions: REPLACE, DELETE and ADD applied to what the server received",
+      upstream_got() == b"GET /edit HTTP/1.1\r\nHost: deathstar\r\nAccept: */*\r\n"
+      b"X-User: anon\r\nX-Env: prod\r\n\r\n")
+r = req("GET", "/edit", extra=b"X-User: anon\r\nX-Env: prod\r\nX-Debug: 0\r\nX-Token: guess\r\n")
+raw, resps, closed = exchange([r], want=1)
+check("header actions: LOG only: forwarded unchanged",
+      [x[0] for x in resps] == [200] and upstream_got() == r, raw)
+
 # --- hostile input: a 4xx or a close, nothing upstream ---
 hostile = [
     ("CL and TE together", 400,
@@ -349,6 +361,11 @@ check("access log: the normalized URL",
           for e in events) and
       any(e["l7"]["http"]["url"] == "http://deathstar/admin" and e["verdict"] == "DROPPED"
           for e in events))
+check("access log: header mismatches in the reason",
+      any(e["verdict"] == "FORWARDED" and e["l7"]["http"]["url"] == "http://deathstar/edit" and
+          e.get("reason") == "header X-Token mismatch (LOG)" for e in events) and
+      any(e.get("reason") == "header X-Token mismatch (LOG); header X-User mismatch (REPLACE)"
+          for e in events))  # the others cut at the event's 64 bytes
 check("access log: a malformed escape's reason",
       any(e.get("reason") == "bad request: malformed percent-encoding in path" for e in events))
 check("access log: upstream failure recorded as 503",

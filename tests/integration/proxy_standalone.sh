@@ -57,6 +57,22 @@ cat >"$tmp/rules.yaml" <<'YAML'
   path: "/v1(/.*)?"
 - method: POST
   path: /v1/request-landing
+# headerMatches mismatch actions: the head the server receives is edited
+- method: GET
+  path: /edit
+  headerMatches:
+  - name: X-User
+    value: anon
+    mismatch: REPLACE
+  - name: X-Debug
+    value: "0"
+    mismatch: DELETE
+  - name: X-Env
+    value: prod
+    mismatch: ADD
+  - name: X-Token
+    value: secret
+    mismatch: LOG
 YAML
 
 start "$tmp/up.out" "$UPSTREAM" --record "$tmp/record"

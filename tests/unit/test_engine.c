@@ -787,6 +787,58 @@ static void test_engine_trace_starwars(void **state)
 	assert_non_null(strstr(strbuf_str(&h->sb), "400 Bad Request: malformed percent"));
 }
 
+/* The trace names what the proxy does about the allowing rule's headerMatches. */
+static void test_engine_trace_header_actions(void **state)
+{
+	struct h *h = *state;
+	struct pol_trace_result r;
+	struct pol_http_field f[2] = { { SV("X-User"), SV("admin") }, { SV("X-Env"), SV("prod") } };
+	struct pol_trace_query q = { .proto = IPPROTO_TCP, .dport = 80, .http = true };
+	char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
+	const char *out;
+
+	starwars(h);
+	load(h, "hm.yaml",
+	     CNP("rule1", "  endpointSelector: {matchLabels: {org: empire, class: deathstar}}\n"
+			  "  ingress:\n"
+			  "  - toPorts:\n"
+			  "    - ports: [{port: '80', protocol: TCP}]\n"
+			  "      rules:\n"
+			  "        http:\n"
+			  "        - method: GET\n"
+			  "          headerMatches:\n"
+			  "          - {name: X-User, value: anon, mismatch: REPLACE}\n"
+			  "          - {name: X-Token, mismatch: LOG}\n"
+			  "          - {name: X-Env, value: prod, mismatch: DELETE}\n"
+			  "          - {name: X-Trace, value: '1', mismatch: ADD}\n"));
+	assert_int_equal(model_peer(h->m, "tiefighter", &q.src, b1, &h->eb), 0);
+	assert_int_equal(model_peer(h->m, "deathstar", &q.dst, b2, &h->eb), 0);
+	q.req.method = SV("GET");
+	q.req.path = SV("/v1");
+	q.req.headers = f;
+	q.req.nheaders = 2;
+	pol_trace_run(&q, &r);
+	strbuf_reset(&h->sb);
+	pol_trace_format_text(model_engine(h->m), &q, &r, &h->sb);
+	out = strbuf_str(&h->sb);
+	assert_true(r.allowed);
+	assert_non_null(strstr(out, "  L7 (HTTP): header X-User mismatch (REPLACE): the proxy "
+				    "replaces every 'X-User' line by 'X-User: anon'\n"
+				    "  L7 (HTTP): header X-Token mismatch (LOG): logged in the "
+				    "access event\n"
+				    "  L7 (HTTP): header X-Trace mismatch (ADD): the proxy adds "
+				    "'X-Trace: 1'\n"));
+	/* X-Env matches: nothing to do about it */
+	assert_null(strstr(out, "X-Env mismatch"));
+	strbuf_reset(&h->sb);
+	pol_trace_format_json(model_engine(h->m), &q, &r, &h->sb);
+	assert_non_null(strstr(strbuf_str(&h->sb),
+			       "\"header_actions\":[{\"header\":\"X-User\",\"action\":\"REPLACE\","
+			       "\"value\":\"anon\"},{\"header\":\"X-Token\",\"action\":\"LOG\","
+			       "\"value\":null},{\"header\":\"X-Trace\",\"action\":\"ADD\","
+			       "\"value\":\"1\"}]"));
+}
+
 /*
  * A container whose labels are not known yet has only reserved:init: the init
  * identity, never open (both directions enforced), only what policies
@@ -858,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_trace_starwars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_trace_header_actions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_init_identity, setup, teardown),
 	};
 

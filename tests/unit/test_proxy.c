@@ -454,6 +454,155 @@ static void test_proxy_malformed_escape_400(void **state)
 	assert_string_equal(st->ev[0].url, "/a%zz");
 }
 
+/* Adds a header requirement (value NULL: presence) with a mismatch action to r. */
+static void hdr(struct pol_http_rule *r, const char *name, const char *value,
+		enum pol_hdr_mismatch mm)
+{
+	struct pol_http_header *h = realloc(r->headers, (r->nheaders + 1) * sizeof(*h));
+
+	assert_non_null(h);
+	r->headers = h;
+	h[r->nheaders].name = strdup(name);
+	h[r->nheaders].value = value ? strdup(value) : NULL;
+	h[r->nheaders].mismatch = mm;
+	r->nheaders++;
+}
+
+/*
+ * headerMatches mismatch actions of the rule that allowed: the bytes the
+ * upstream receives (the edited head, then the body) and the access event's
+ * reason.
+ */
+static void test_proxy_header_actions(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *up; /* NULL: the same as in */
+		const char *reason;
+	} cases[] = {
+		{ "GET /log HTTP/1.1\r\nHost: d\r\nX-Token: guess\r\n\r\n", NULL,
+		  "header X-Token mismatch (LOG)" },
+		{ "GET /log HTTP/1.1\r\nHost: d\r\nX-Token: secret\r\n\r\n", NULL, "matched" },
+		{ "GET /log HTTP/1.1\r\nHost: d\r\n\r\n", NULL, "header X-Token mismatch (LOG)" },
+		{ "GET /add HTTP/1.1\r\nHost: d\r\nA: 1\r\n\r\n",
+		  "GET /add HTTP/1.1\r\nHost: d\r\nA: 1\r\nX-Env: prod\r\n\r\n",
+		  "header X-Env mismatch (ADD)" },
+		/* ADD keeps what the client sent: the header becomes multi-valued */
+		{ "GET /add HTTP/1.1\r\nHost: d\r\nx-env: dev\r\n\r\n",
+		  "GET /add HTTP/1.1\r\nHost: d\r\nx-env: dev\r\nX-Env: prod\r\n\r\n",
+		  "header X-Env mismatch (ADD)" },
+		{ "GET /add HTTP/1.1\r\nHost: d\r\nX-Env: prod\r\n\r\n", NULL, "matched" },
+		{ "GET /del HTTP/1.1\r\nX-Debug: 1\r\nHost: d\r\nx-debug: 0\r\nB: 2\r\n\r\n",
+		  "GET /del HTTP/1.1\r\nHost: d\r\nB: 2\r\n\r\n",
+		  "header X-Debug mismatch (DELETE)" },
+		{ "GET /del HTTP/1.1\r\nHost: d\r\n\r\n", NULL,
+		  "header X-Debug mismatch (DELETE)" },
+		{ "GET /del HTTP/1.1\r\nHost: d\r\nX-Debug:   0  \r\n\r\n", NULL, "matched" },
+		{ "GET /rep HTTP/1.1\r\nHost: d\r\nX-User: admin\r\nA: 1\r\n\r\n",
+		  "GET /rep HTTP/1.1\r\nHost: d\r\nA: 1\r\nX-User: anon\r\n\r\n",
+		  "header X-User mismatch (REPLACE)" },
+		{ "GET /rep HTTP/1.1\r\nHost: d\r\n\r\n",
+		  "GET /rep HTTP/1.1\r\nHost: d\r\nX-User: anon\r\n\r\n",
+		  "header X-User mismatch (REPLACE)" },
+		{ "GET /rep HTTP/1.1\r\nHost: d\r\nX-User: anon\r\n\r\n", NULL, "matched" },
+		/* two occurrences compare as "anon,anon": a mismatch, both replaced by one */
+		{ "GET /rep HTTP/1.1\r\nHost: d\r\nX-User: anon\r\nX-User: anon\r\n\r\n",
+		  "GET /rep HTTP/1.1\r\nHost: d\r\nX-User: anon\r\n\r\n",
+		  "header X-User mismatch (REPLACE)" },
+		/* with a normalized absolute-form target and a chunked body */
+		{ "POST http://d/x/../rep HTTP/1.1\r\nHost: d\r\nX-User: root\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n4\r\nland\r\n0\r\n\r\n",
+		  "POST /rep HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\nX-User: anon\r\n"
+		  "\r\n4\r\nland\r\n0\r\n\r\n",
+		  "header X-User mismatch (REPLACE)" },
+		/*
+		 * In order: ADD, then REPLACE removes the added line too, then
+		 * DELETE; LOG notes come first in the reason (cut to 64 bytes).
+		 */
+		{ "GET /all HTTP/1.1\r\nHost: d\r\nX-C: 1\r\nX-B: 1\r\n\r\n",
+		  "GET /all HTTP/1.1\r\nHost: d\r\nX-A: a\r\nX-B: b\r\n\r\n",
+		  "header X-D mismatch (LOG); header X-A mismatch (ADD); header X-" },
+		/* an unmet requirement without an action fails the rule: no edit, 403 */
+		{ "GET /all HTTP/1.1\r\nHost: d\r\nX-B: 1\r\n\r\n", "", "no HTTP rule matched" },
+	};
+	struct tstate *st = *state;
+	struct pol_http_rule r[5] = { rule("GET", "/log"), rule("GET", "/add"), rule("GET", "/del"),
+				      rule(NULL, "/rep"), rule("GET", "/all") };
+	size_t i;
+
+	hdr(&r[0], "X-Token", "secret", POL_MISMATCH_LOG);
+	hdr(&r[1], "X-Env", "prod", POL_MISMATCH_ADD);
+	hdr(&r[2], "X-Debug", "0", POL_MISMATCH_DELETE);
+	hdr(&r[3], "X-User", "anon", POL_MISMATCH_REPLACE);
+	hdr(&r[4], "X-C", NULL, POL_MISMATCH_NONE);
+	hdr(&r[4], "X-A", "a", POL_MISMATCH_ADD);
+	hdr(&r[4], "X-B", "x", POL_MISMATCH_ADD);
+	hdr(&r[4], "X-B", "b", POL_MISMATCH_REPLACE);
+	hdr(&r[4], "X-C", "2", POL_MISMATCH_DELETE);
+	hdr(&r[4], "X-D", NULL, POL_MISMATCH_LOG);
+	set_rules(st, r, 5);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *want = cases[i].up ? cases[i].up : cases[i].in;
+		size_t step;
+
+		for (step = 1; step <= strlen(cases[i].in); step += step < 8 ? 1 : 13) {
+			restart(st);
+			client(st, cases[i].in, strlen(cases[i].in),
+			       step == 1 ? SIZE_MAX : step - 1);
+			if (strcmp(strbuf_str(&st->up), want))
+				fail_msg("case %zu step %zu: upstream got '%s', want '%s'", i, step,
+					 strbuf_str(&st->up), want);
+			if (strcmp(st->ev[0].reason, cases[i].reason))
+				fail_msg("case %zu: reason '%s', want '%s'", i, st->ev[0].reason,
+					 cases[i].reason);
+		}
+	}
+}
+
+/* Edits that could change how the server frames or routes the request are refused at load. */
+static void test_proxy_header_edit_refused(void **state)
+{
+	static const struct {
+		const char *name, *value;
+		enum pol_hdr_mismatch mm;
+		const char *err;
+	} bad[] = {
+		{ "Content-Length", "5", POL_MISMATCH_ADD,
+		  "'Content-Length': mismatch ADD cannot edit" },
+		{ "transfer-encoding", NULL, POL_MISMATCH_DELETE, "mismatch DELETE cannot edit" },
+		{ "Host", "evil", POL_MISMATCH_REPLACE, "mismatch REPLACE cannot edit" },
+		{ "Connection", "close", POL_MISMATCH_ADD, "cannot edit" },
+		{ "X-A", "a\r\nHost: evil", POL_MISMATCH_ADD,
+		  "control character 0x0d in the value" },
+		{ "X A", "a", POL_MISMATCH_REPLACE, "'X A': not a header name" },
+	};
+	struct pol_http_rule r;
+	struct px_rules *rs;
+	struct errbuf eb;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = rule("GET", "/");
+		r.line = 7;
+		hdr(&r, bad[i].name, bad[i].value, bad[i].mm);
+		errbuf_clear(&eb);
+		rs = px_rules__new(&r, 1, &eb);
+		pol_http_rule_free(&r);
+		assert_null(rs);
+		assert_int_equal(errno, EINVAL);
+		if (strncmp(eb.msg, "7: [0]: headerMatches ", 22) || !strstr(eb.msg, bad[i].err))
+			fail_msg("case %zu: '%s' lacks '%s'", i, eb.msg, bad[i].err);
+	}
+	/* LOG only reads: any header may be logged */
+	r = rule("GET", "/");
+	hdr(&r, "Host", "d", POL_MISMATCH_LOG);
+	rs = px_rules__new(&r, 1, &eb);
+	pol_http_rule_free(&r);
+	assert_non_null(rs);
+	px_rules__put(rs);
+}
+
 #define LIT(s) s, sizeof(s) - 1
 
 struct hostile_case {
@@ -826,6 +975,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proxy_normalized_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_escaped_slash_redirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_malformed_escape_400, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_header_actions, setup, teardown),
+		cmocka_unit_test(test_proxy_header_edit_refused),
 		cmocka_unit_test_setup_teardown(test_proxy_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_bad_chunk_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_upstream_failure_503, setup, teardown),
