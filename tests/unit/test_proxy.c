@@ -559,6 +559,55 @@ static void test_proxy_header_actions(void **state)
 	}
 }
 
+/* Both sides judge (transparent mode): decide_both() allows by two rule sets' rules. */
+static struct px_rules *both[2];
+
+static void decide_both(void *arg, const struct px_session *s, const struct pol_http_request *req,
+			struct px_decision *d)
+{
+	struct px_decision side;
+	int k;
+
+	(void)arg;
+	(void)s;
+	memset(d, 0, sizeof(*d));
+	d->allowed = true;
+	d->reason = "matched";
+	for (k = 0; k < 2; k++) {
+		px_rules_decide(both[k], req, &side);
+		d->allowed &= side.allowed;
+		d->rule = side.rule;
+		d->matched[k] = side.matched[0];
+	}
+}
+
+/* The egress rule's edits, then the ingress rule's, each on the request as the client sent it. */
+static void test_proxy_header_actions_both_sides(void **state)
+{
+	struct tstate *st = *state;
+	struct pol_http_rule eg = rule("GET", "/.*"), in = rule("GET", "/.*");
+	const char *r = "GET /x HTTP/1.1\r\nHost: d\r\nX-A: client\r\n\r\n";
+	struct errbuf eb;
+
+	hdr(&eg, "X-A", "egress", POL_MISMATCH_REPLACE);
+	hdr(&eg, "X-B", "1", POL_MISMATCH_ADD);
+	hdr(&in, "X-B", "2", POL_MISMATCH_REPLACE);
+	hdr(&in, "X-C", "3", POL_MISMATCH_LOG);
+	both[0] = px_rules__new(&eg, 1, &eb);
+	both[1] = px_rules__new(&in, 1, &eb);
+	pol_http_rule_free(&eg);
+	pol_http_rule_free(&in);
+	assert_non_null(both[0]);
+	assert_non_null(both[1]);
+	st->ctx.decide = decide_both;
+	client(st, r, strlen(r), SIZE_MAX);
+	assert_str(&st->up, "GET /x HTTP/1.1\r\nHost: d\r\nX-A: egress\r\nX-B: 2\r\n\r\n");
+	assert_string_equal(st->ev[0].reason,
+			    "header X-C mismatch (LOG); header X-A mismatch (REPLACE); heade");
+	px_rules__put(both[0]);
+	px_rules__put(both[1]);
+}
+
 /* Edits that could change how the server frames or routes the request are refused at load. */
 static void test_proxy_header_edit_refused(void **state)
 {
@@ -976,6 +1025,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proxy_escaped_slash_redirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_malformed_escape_400, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_header_actions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_header_actions_both_sides, setup,
+						teardown),
 		cmocka_unit_test(test_proxy_header_edit_refused),
 		cmocka_unit_test_setup_teardown(test_proxy_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_bad_chunk_closes, setup, teardown),
