@@ -188,9 +188,22 @@ static struct pol_http_rule mk(const char *method, const char *path, const char 
 	return r;
 }
 
+/* Appends a headerMatches entry with a mismatch action to r. */
+static void mk_action(struct pol_http_rule *r, const char *name, const char *value,
+		      enum pol_hdr_mismatch mm)
+{
+	r->headers = realloc(r->headers, (r->nheaders + 1) * sizeof(*r->headers));
+	if (!r->headers)
+		abort();
+	r->headers[r->nheaders].name = strdup(name);
+	r->headers[r->nheaders].value = value ? strdup(value) : NULL;
+	r->headers[r->nheaders].mismatch = mm;
+	r->nheaders++;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct pol_http_rule *r = calloc(4, sizeof(*r));
+	struct pol_http_rule *r = calloc(5, sizeof(*r));
 	struct errbuf eb;
 
 	(void)argc;
@@ -199,8 +212,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	r[1] = mk("POST", "/v1/request-landing", "deathstar", NULL, NULL);
 	r[2] = mk("PUT", "/v1/.*", NULL, "X-Token", "secret");
 	r[3] = mk("HEAD", "/", NULL, NULL, NULL);
-	rules = px_rules__new(r, 4, &eb);
-	for (size_t i = 0; i < 4; i++)
+	/* header edits: the edited heads must parse and still be allowed */
+	r[4] = mk("DELETE", "/v1/.*", NULL, NULL, NULL);
+	mk_action(&r[4], "X-User", "anon", POL_MISMATCH_REPLACE);
+	mk_action(&r[4], "X-Debug", "0", POL_MISMATCH_DELETE);
+	mk_action(&r[4], "X-Env", "prod", POL_MISMATCH_ADD);
+	mk_action(&r[4], "X-Token", NULL, POL_MISMATCH_LOG);
+	rules = px_rules__new(r, 5, &eb);
+	for (size_t i = 0; i < 5; i++)
 		pol_http_rule_free(&r[i]);
 	free(r);
 	if (!rules)
