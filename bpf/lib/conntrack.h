@@ -82,7 +82,15 @@ static __always_inline __u64 ct_lifetime_ns(__u8 proto, __u8 state)
 	return (__u64)s * NSEC_PER_SEC;
 }
 
-/* A live entry for key, or NULL. A fresh SYN ignores a closed connection's entry. */
+/*
+ * A live entry for key, or NULL. A fresh SYN ignores the entry of a
+ * connection that is closed or closing: it starts a new connection on the
+ * same tuple, which the policy decides again. (An entry may stay "closing"
+ * long after its connection ended when it sees only one side's FIN: the
+ * destination's ingress entry of a flow the L7 proxy terminated never sees
+ * the proxy's FIN to the client. Taking it for the old connection would
+ * let a reused source port skip the policy.)
+ */
 static __always_inline struct velum_ct_entry *ct_find(const struct velum_ct_key *k,
 						      const struct pkt *p, __u64 now)
 {
@@ -90,7 +98,8 @@ static __always_inline struct velum_ct_entry *ct_find(const struct velum_ct_key 
 
 	if (!e || e->expires_ns <= now)
 		return NULL;
-	if (e->state == VELUM_CT_CLOSED && p->protocol == IPPROTO_TCP &&
+	if ((e->state == VELUM_CT_CLOSED || e->state == VELUM_CT_CLOSING) &&
+	    p->protocol == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
 		return NULL;
 	return e;

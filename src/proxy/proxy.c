@@ -495,28 +495,42 @@ static void upstream_close(struct px_conn *c)
  * and carries the listener's from-proxy mark, in the order the contract
  * gives (docs/proxy-redirect.md).
  */
-static int upstream_transparent(struct px_conn *c, int fd)
+static int upstream_transparent(struct px_conn *c, int fd, bool same_port)
 {
 	struct sockaddr_in from = *(const struct sockaddr_in *)&c->client;
 	int one = 1;
 
-	from.sin_port = 0;
+	if (!same_port)
+		from.sin_port = 0;
 	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_MARK, &c->mark, sizeof(c->mark)) == -1 ||
-	    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1 ||
+	    (same_port ? setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) :
+			 setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))) == -1 ||
 	    bind(fd, (const struct sockaddr *)&from, sizeof(from)) == -1)
 		return -errno;
 	return 0;
 }
 
-/* Opens the upstream connection. Returns 0 or negative errno. */
+/*
+ * Opens the upstream connection. Returns 0 or negative errno.
+ *
+ * Transparent mode: from the client's own address and port, so that the
+ * upstream leg has the client's 4-tuple. The datapath's conntrack knows a
+ * flow by its 4-tuple and direction: with any other port the kernel could
+ * pick one that another connection of the same client to the same server
+ * uses (or soon will), and the two flows' entries would be one. Only if
+ * that tuple is still held in the host (TIME_WAIT of an earlier upstream)
+ * does it fall back to a port the kernel picks.
+ */
 static int upstream_connect(struct px_conn *c)
 {
 	const struct px_config *cfg = &c->w->srv->cfg;
 	const struct sockaddr_storage *to = cfg->transparent ? &c->orig_dst : &cfg->upstream;
 	socklen_t tolen = cfg->transparent ? sizeof(struct sockaddr_in) : cfg->upstream_len;
+	bool same_port = cfg->transparent;
 	int fd, one = 1, err;
 
+again:
 	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
@@ -528,11 +542,15 @@ static int upstream_connect(struct px_conn *c)
 	c->uh.fd = fd;
 	c->uh.events = UINT32_MAX;
 	c->uh.fn = on_upstream;
-	err = cfg->transparent ? upstream_transparent(c, fd) : 0;
+	err = cfg->transparent ? upstream_transparent(c, fd, same_port) : 0;
 	if (!err && connect(fd, (const struct sockaddr *)to, tolen) == -1 && errno != EINPROGRESS)
 		err = -errno;
 	if (err) {
 		handler_close(c->w, &c->uh);
+		if (same_port && (err == -EADDRINUSE || err == -EADDRNOTAVAIL)) {
+			same_port = false;
+			goto again;
+		}
 		return err;
 	}
 	c->connecting = true;

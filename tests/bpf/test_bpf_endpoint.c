@@ -855,6 +855,22 @@ static void test_bpf_endpoint_tcp_states(void **state)
 	out.tcp_flags = RST;
 	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
 	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_CLOSED);
+	/*
+	 * Only one side's FIN seen (as for a flow the L7 proxy ended: its FIN
+	 * to the client never passes here): a new SYN on the tuple is still a
+	 * new flow, decided by the policy again, not the old one's entry.
+	 */
+	in.tcp_flags = SYN;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	out.tcp_flags = SYN | ACK;
+	assert_int_equal(run(env, FROM, &out, NULL), TC_ACT_OK);
+	in.tcp_flags = FIN | ACK;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_CLOSING);
+	in.tcp_flags = SYN;
+	assert_int_equal(run(env, TO, &in, NULL), TC_ACT_OK);
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
+	assert_int_equal(ct_state(env, IP_TIE, IP_DEATHSTAR, 46000, 80, I), VELUM_CT_NEW);
 }
 
 /* An expired entry is no entry: the reply of an expired flow meets the policy. */

@@ -50,6 +50,13 @@ agent_cleanup() {
 		grep -E "^$IFP[0-9]+$" | while read -r l; do
 		ip link del "$l" 2>/dev/null
 	done
+	# velumd --proxy on leaves its proxy running by design: end it, release its routing
+	if [ -s "$T/state/proxy.pid" ]; then
+		read -r p _ <"$T/state/proxy.pid"
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = velum-proxy ] && kill -9 "$p"
+	fi
+	[ -d "$PIN" ] && "${VELUM_DP:-$top/build/bin/velum-dp}" --pin-dir "$PIN" proxy-routing off \
+		>/dev/null 2>&1
 	rm -rf "$PIN"
 	if [ "$fails" -ne 0 ] && [ -s "$T/velumd.log" ]; then
 		echo "--- velumd log ($T/velumd.log):" >&2

@@ -18,11 +18,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 source "$(dirname "$0")/agent_lib.sh"
 dp=${VELUM_DP:-$top/build/bin/velum-dp}
-proxy=$top/build/bin/velum-proxy
-if ! "$proxy" --help 2>&1 | grep -q -- --transparent; then
-	echo "agent_proxy: $proxy has no transparent mode, skipped"
-	exit 77
-fi
 
 proxy_cleanup() {
 	local pid

@@ -5,7 +5,13 @@
 # its upstream (proxy_upstream) recorded. Usage:
 #   proxy_cases.py PROXY_PORT RECORD_FILE ACCESS_LOG
 # Prints one line per case; exits 1 on the first failure.
+# Environment: PX_HOST, the address to connect to (default 127.0.0.1: the
+# standalone proxy; a server endpoint's address when the datapath redirects
+# to velumd's proxy); ACCESS_LOG "-" skips the access-log cases and
+# PX_NO_TIMEOUT_CASES=1 the header-timeout ones (they need the proxy run
+# with --header-timeout 1); skipped cases are listed, never passed.
 import json
+import os
 import re
 import socket
 import sys
@@ -13,6 +19,7 @@ import threading
 import time
 
 PORT = int(sys.argv[1])
+HOST = os.environ.get("PX_HOST", "127.0.0.1")
 RECORD = sys.argv[2]
 ACCESS = sys.argv[3]
 DENIED = (b"HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\ncontent-type: text/plain\r\n"
@@ -71,7 +78,7 @@ def parse_responses(data):
 def exchange(parts, want=None, idle=1.0, pause=0.0):
     """Sends parts, reads until `want` responses arrived, the proxy closed, or idle
     seconds passed. Returns (raw bytes, responses, closed)."""
-    s = socket.create_connection(("127.0.0.1", PORT))
+    s = socket.create_connection((HOST, PORT))
     s.settimeout(idle)
     for p in parts:
         try:
@@ -170,7 +177,7 @@ check("HTTP/1.0 bytes forwarded", upstream_got() == r10)
 
 # Expect: 100-continue, allowed: the upstream's 100 passes, then the body
 e = req("POST", "/v1/request-landing", extra=b"Expect: 100-continue\r\nContent-Length: 4\r\n")
-s = socket.create_connection(("127.0.0.1", PORT))
+s = socket.create_connection((HOST, PORT))
 s.settimeout(2)
 s.sendall(e)
 first = s.recv(4096)
@@ -317,35 +324,51 @@ check("upstream Connection: close ends the client connection too",
       [x[0] for x in resps] == [200] and closed, raw)
 upstream_got()
 
-# --- a stalled client does not stall others, and gets 408 ---
-stalled = socket.create_connection(("127.0.0.1", PORT))
-stalled.sendall(b"GET /v1 HTTP/1.1\r\nHost: d\r\n")
-t0 = time.time()
-raw, resps, closed = exchange([a1], want=1)
-check("others are served while a client stalls", [x[0] for x in resps] == [200], raw)
-upstream_got()
-stalled.settimeout(5)
-data = b""
-try:
-    while True:
-        chunk = stalled.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-except socket.timeout:
-    pass
-elapsed = time.time() - t0
-check("stalled head gets 408 and close after the header timeout",
-      data.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and 0.8 < elapsed < 3.5,
-      (data, elapsed))
-# a slowloris (one byte every 0.3 s) is cut at the same deadline
-t0 = time.time()
-raw, resps, closed = exchange([bytes([b]) for b in a1], want=1, pause=0.3, idle=3)
-check("slowloris cut by the header timeout", [x[0] for x in resps] == [408] and closed,
-      (raw, time.time() - t0))
-check("slowloris: nothing upstream", upstream_got() == b"")
+skipped = []
+
+
+def timeout_cases():
+    """A stalled client does not stall others, and gets 408."""
+    stalled = socket.create_connection((HOST, PORT))
+    stalled.sendall(b"GET /v1 HTTP/1.1\r\nHost: d\r\n")
+    t0 = time.time()
+    raw, resps, closed = exchange([a1], want=1)
+    check("others are served while a client stalls", [x[0] for x in resps] == [200], raw)
+    upstream_got()
+    stalled.settimeout(5)
+    data = b""
+    try:
+        while True:
+            chunk = stalled.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    elapsed = time.time() - t0
+    check("stalled head gets 408 and close after the header timeout",
+          data.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and 0.8 < elapsed < 3.5,
+          (data, elapsed))
+    # a slowloris (one byte every 0.3 s) is cut at the same deadline
+    t0 = time.time()
+    raw, resps, closed = exchange([bytes([b]) for b in a1], want=1, pause=0.3, idle=3)
+    check("slowloris cut by the header timeout", [x[0] for x in resps] == [408] and closed,
+          (raw, time.time() - t0))
+    check("slowloris: nothing upstream", upstream_got() == b"")
+
+
+if os.environ.get("PX_NO_TIMEOUT_CASES"):
+    skipped.append("stalled client, 408 and slowloris (need --header-timeout 1)")
+else:
+    timeout_cases()
 
 # --- access events ---
+if ACCESS == "-":
+    skipped.append("access log")
+    for what in skipped:
+        print("SKIP  " + what)
+    print("all proxy cases passed but %d group(s) skipped" % len(skipped))
+    sys.exit(0)
 events = [json.loads(line) for line in open(ACCESS)]
 dropped = [e for e in events if e["verdict"] == "DROPPED" and e["l7"]["type"] == "REQUEST"]
 check("access log: denied request recorded with its reason",
