@@ -937,15 +937,15 @@ static void test_proxy_rules_file(void **state)
 	static const struct {
 		const char *text, *err;
 	} bad[] = {
-		{ "- method: GET\n  path: \"/v1(\"\n", ":2: [0].path: " },
-		{ "- method: GET\n- pathh: /v1\n", ":2: [1].pathh: unknown field" },
-		{ "- headers: [7]\n", ":1: [0].headers[0]: expected string" },
+		{ "- method: GET\n  path: \"/v1(\"\n", ":2: http[0].path: " },
+		{ "- method: GET\n- pathh: /v1\n", ":2: http[1].pathh: unknown field" },
+		{ "- headers: [7]\n", ":1: http[0].headers[0]: expected a string, got integer" },
 		{ "- headerMatches:\n  - value: x\n",
-		  ":2: [0].headerMatches[0]: name is required" },
+		  ":2: http[0].headerMatches[0]: name is required" },
 		{ "- headerMatches:\n  - name: x\n    mismatch: DROP\n",
-		  ":3: [0].headerMatches[0].mismatch: 'DROP' is not a mismatch action" },
-		{ "{\"method\": \"GET\"}", ":1: expected a list of HTTP rules, got object" },
-		{ "[{\"method\": 1}]", ":1: [0].method: expected string, got integer" },
+		  ":3: http[0].headerMatches[0]: 'DROP' is not a mismatch action" },
+		{ "{\"method\": \"GET\"}", ":1: method: " },
+		{ "[{\"method\": 1}]", ":1: http[0].method: expected a string, got integer" },
 	};
 	char path[] = "/tmp/velum-test-proxy-rules.XXXXXX";
 	struct px_rules *rs;
