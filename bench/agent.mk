@@ -7,6 +7,6 @@ velum-bench-agent_srcs = bench/agent_bench.c $(client_srcs)
 velum-bench-agent_libs := jansson
 
 .PHONY: bench-agent
-bench-agent: $(BUILD)/bin/velumd $(BUILD)/bin/velum-bench-agent
+bench-agent: $(BUILD)/bin/velumd $(BUILD)/bin/velum-bench-agent $(BUILD)/bin/velum-proxy $(BUILD)/bin/velum-dp
 	$(Q)bench/agent.sh $(BUILD)/bin/velumd $(BUILD)/bin/velum-bench-agent
 

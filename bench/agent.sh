@@ -21,6 +21,12 @@ agent=
 cleanup() {
 	local ns l
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+	# the L7 proxy outlives velumd by design: end ours, release its routing
+	if [ -s "$T/state/proxy.pid" ]; then
+		read -r p _ <"$T/state/proxy.pid"
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = velum-proxy ] && kill "$p"
+	fi
+	[ -d "$PIN" ] && "$(dirname "$velumd")/velum-dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
 	for ns in /run/netns/"$NSP"*; do
 		[ -e "$ns" ] && ip netns del "$(basename "$ns")" 2>/dev/null
 	done
@@ -34,7 +40,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$velumd" --state-dir "$T/state" --socket "$T/velum.sock" --pin-dir "$PIN" --pool "$POOL" \
-	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off ${VELUMD_FLAGS:-} >"$T/velumd.log" 2>&1 &
+	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off ${VELUMD_FLAGS:---proxy on} >"$T/velumd.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 100); do
 	[ -S "$T/velum.sock" ] && break

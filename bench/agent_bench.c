@@ -13,6 +13,12 @@
  *     one selecting a single endpoint, one selecting every server endpoint;
  *     each import is checked afterwards by reading a changed endpoint's map
  *     back from the kernel (GET .../bpf-policy);
+ *   - with velumd's L7 proxy on: HTTP-rule import-to-enforced, a policy
+ *     selecting one endpoint re-imported with its HTTP rule's path
+ *     alternating (the kernel's maps do not change, only the rules the
+ *     proxy judges by): velumd answers once the proxy has published the
+ *     new rules, and each import is checked afterwards in velumd's status
+ *     (the proxy acknowledged that revision);
  *   - the agent's memory (VmRSS, VmHWM) at each size.
  * Endpoints 0-4 are clients (role=client), the rest servers; every endpoint
  * has its own identity (app=epN), as distinct pods would.
@@ -125,6 +131,73 @@ static char *policy_body(const char *name, const char *selector, int port)
 	return s;
 }
 
+/* The same, with HTTP rules on port 80: GET of path only. */
+static char *l7_policy_body(const char *name, const char *selector, const char *path)
+{
+	char yaml[1024];
+	json_t *j;
+	char *s;
+
+	snprintf(yaml, sizeof(yaml),
+		 "apiVersion: cilium.io/v2\n"
+		 "kind: CiliumNetworkPolicy\n"
+		 "metadata:\n"
+		 "  name: %s\n"
+		 "spec:\n"
+		 "  endpointSelector:\n"
+		 "    matchLabels: {%s}\n"
+		 "  ingress:\n"
+		 "  - fromEndpoints:\n"
+		 "    - matchLabels: {role: client}\n"
+		 "    toPorts:\n"
+		 "    - ports:\n"
+		 "      - {port: \"80\", protocol: TCP}\n"
+		 "      rules:\n"
+		 "        http:\n"
+		 "        - {method: GET, path: \"%s\"}\n",
+		 name, selector, path);
+	j = json_pack("{s:[{s:s, s:s}]}", "files", "name", "bench-l7.yaml", "content", yaml);
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return s;
+}
+
+/* True if velumd runs the L7 proxy. */
+static bool proxy_enabled(void)
+{
+	json_t *j = call("GET", "/v1/status", NULL, NULL);
+	bool on = json_is_true(json_object_get(json_object_get(j, "proxy"), "enabled"));
+
+	json_decref(j);
+	return on;
+}
+
+/* reps imports alternating the HTTP rule's path; each checked as acknowledged by the proxy. */
+static void l7_imports(const char *name, const char *selector, int reps, double *lat)
+{
+	int i;
+
+	for (i = 0; i < reps; i++) {
+		char *body = l7_policy_body(name, selector, i % 2 ? "/v2" : "/v1");
+		json_t *j = call("POST", "/v1/policies", body, &lat[i]), *st, *ctl;
+		json_int_t rev = json_integer_value(json_object_get(j, "revision"));
+
+		json_decref(j);
+		free(body);
+		st = call("GET", "/v1/status", NULL, NULL);
+		ctl = json_object_get(json_object_get(st, "proxy"), "control");
+		if (!json_is_true(json_object_get(ctl, "acked")) ||
+		    json_integer_value(json_object_get(ctl, "revision")) != rev) {
+			fprintf(stderr,
+				"velum-bench-agent: %s: the proxy has not acknowledged revision "
+				"%lld after the import answered\n",
+				name, (long long)rev);
+			exit(1);
+		}
+		json_decref(st);
+	}
+}
+
 /* True if endpoint ep's kernel map allows TCP/port. */
 static bool enforced(const char *ep, int port)
 {
@@ -149,7 +222,7 @@ struct result {
 	int n;
 	double create_p50, create_p99;
 	int ncreate;
-	double one_p50, one_p99, all_p50, all_p99;
+	double one_p50, one_p99, all_p50, all_p99, l7_p50, l7_p99;
 	int reps, changed_all;
 	long rss_kb, hwm_kb;
 };
@@ -184,6 +257,7 @@ int main(int argc, char **argv)
 	double *create = calloc(1000, sizeof(double)), lat[64];
 	pid_t agent;
 	int have = 0, s, reps = 30;
+	bool l7;
 	FILE *out = stdout;
 
 	if (argc < 3) {
@@ -196,6 +270,7 @@ int main(int argc, char **argv)
 		perror(argv[3]);
 		return 1;
 	}
+	l7 = proxy_enabled();
 	for (s = 0; s < 3; s++) {
 		struct result *r = &res[s];
 		int nc = 0;
@@ -224,26 +299,36 @@ int main(int argc, char **argv)
 		r->all_p50 = pct(lat, (size_t)r->reps, 50);
 		r->all_p99 = pct(lat, (size_t)r->reps, 99);
 		r->changed_all = sizes[s] - NCLIENTS;
+		if (l7) {
+			l7_imports("bench-l7", "app: ep6", r->reps, lat);
+			r->l7_p50 = pct(lat, (size_t)r->reps, 50);
+			r->l7_p99 = pct(lat, (size_t)r->reps, 99);
+		}
 		mem(agent, &r->rss_kb, &r->hwm_kb);
 		fprintf(stderr,
 			"%d endpoints: create p50 %.1f ms p99 %.1f ms; import one p50 %.2f p99 "
-			"%.2f ms; all p50 %.1f p99 %.1f ms; rss %ld kB\n",
+			"%.2f ms; all p50 %.1f p99 %.1f ms; HTTP rules p50 %.2f p99 %.2f ms; rss %ld kB\n",
 			r->n, r->create_p50, r->create_p99, r->one_p50, r->one_p99, r->all_p50,
-			r->all_p99, r->rss_kb);
+			r->all_p99, r->l7_p50, r->l7_p99, r->rss_kb);
 	}
 	fprintf(out, "| endpoints | endpoint create p50 / p99 (ms) | import-to-enforced, policy "
 		     "selecting 1 endpoint: p50 / p99 (ms) | import-to-enforced, policy selecting "
-		     "every server: p50 / p99 (ms) | agent VmRSS / VmHWM (MB) |\n");
-	fprintf(out, "| ---: | ---: | ---: | ---: | ---: |\n");
+		     "every server: p50 / p99 (ms) | HTTP rules import-to-enforced (the proxy "
+		     "judging by them), 1 endpoint: p50 / p99 (ms) | agent VmRSS / VmHWM (MB) |\n");
+	fprintf(out, "| ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (s = 0; s < 3; s++) {
 		struct result *r = &res[s];
 
 		fprintf(out,
 			"| %d | %.1f / %.1f (%d creates) | %.2f / %.2f (%d imports) | %.1f / %.1f "
-			"(%d imports, %d maps swapped each) | %.1f / %.1f |\n",
+			"(%d imports, %d maps swapped each) | ",
 			r->n, r->create_p50, r->create_p99, r->ncreate, r->one_p50, r->one_p99,
-			r->reps, r->all_p50, r->all_p99, r->reps, r->changed_all,
-			r->rss_kb / 1024.0, r->hwm_kb / 1024.0);
+			r->reps, r->all_p50, r->all_p99, r->reps, r->changed_all);
+		if (l7)
+			fprintf(out, "%.2f / %.2f (%d imports) | ", r->l7_p50, r->l7_p99, r->reps);
+		else
+			fprintf(out, "not run (velumd without --proxy on) | ");
+		fprintf(out, "%.1f / %.1f |\n", r->rss_kb / 1024.0, r->hwm_kb / 1024.0);
 	}
 	if (out != stdout)
 		fclose(out);
