@@ -3,7 +3,9 @@
 #include "policy/trace.h"
 
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static bool dir_has_rules(const struct pol_mapstate *ms, enum pol_dir d)
 {
@@ -49,9 +51,21 @@ static bool side_ok(const struct pol_trace_side *s)
 	return s->passes && !s->norm_stopped && (!s->l7_checked || s->l7.allowed);
 }
 
+/* True if req carries a header field named name (any case). */
+static bool has_header(const struct pol_http_request *req, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < req->nheaders; i++)
+		if (req->headers[i].name.len == n && !strncasecmp(req->headers[i].name.p, name, n))
+			return true;
+	return false;
+}
+
 void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
 {
 	struct pol_http_request req = q->req;
+	struct pol_http_field *with_host = NULL;
 	bool eg_ok;
 
 	memset(r, 0, sizeof(*r));
@@ -59,6 +73,22 @@ void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
 		r->norm = l7_path_normalize(q->req.path, r->target, sizeof(r->target),
 					    &r->target_len, &r->norm_why);
 		req.path = (struct sv){ r->target, r->target_len };
+		/*
+		 * The request's host is its Host header field, as the proxy sees
+		 * it: a rule's `headers: [Host]` (or headerMatches on it) matches.
+		 */
+		if (req.host.len && !has_header(&req, "host")) {
+			with_host = calloc(req.nheaders + 1, sizeof(*with_host));
+			if (with_host) {
+				if (req.nheaders)
+					memcpy(with_host, req.headers,
+					       req.nheaders * sizeof(*with_host));
+				with_host[req.nheaders].name = (struct sv){ "Host", 4 };
+				with_host[req.nheaders].value = req.host;
+				req.headers = with_host;
+				req.nheaders++;
+			}
+		}
 	}
 	check(q, r, &req, POL_EGRESS, &r->egress, true);
 	eg_ok = side_ok(&r->egress);
@@ -69,6 +99,7 @@ void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)
 	else if ((r->egress.l7_checked && !r->egress.l7.allowed) ||
 		 (r->ingress.l7_checked && !r->ingress.l7.allowed))
 		r->http_status = 403;
+	free(with_host);
 }
 
 static void peer_text(const struct pol_trace_peer *p, struct strbuf *sb)
