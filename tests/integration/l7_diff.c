@@ -85,6 +85,7 @@ static struct {
 	const char *build, *keep;
 	bool expect_norm, host_rules, verbose;
 } opt = { .seed = 20261202,
+	  .host_rules = true,
 	  .sets = 120,
 	  .requests = 40,
 	  .only_set = -1,
@@ -1565,7 +1566,7 @@ int main(int argc, char **argv)
 		{ "cli-every", required_argument, NULL, 'c' },
 		{ "keep", required_argument, NULL, 'K' },
 		{ "expect-normalization", no_argument, NULL, 'N' },
-		{ "host-header-rules", no_argument, NULL, 'H' },
+		{ "no-host-header-rules", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1601,7 +1602,7 @@ int main(int argc, char **argv)
 			opt.expect_norm = true;
 			break;
 		case 'H':
-			opt.host_rules = true;
+			opt.host_rules = false;
 			break;
 		case 'v':
 			opt.verbose = true;
@@ -1667,8 +1668,7 @@ int main(int argc, char **argv)
 		       "targets yet\n",
 		       st.pending);
 	if (!opt.host_rules)
-		printf("l7 differential: no rule names the Host header (trace and proxy disagree "
-		       "there: --host-header-rules)\n");
+		printf("l7 differential: no rule names the Host header (--no-host-header-rules)\n");
 	if (st.failures) {
 		printf("l7 differential: %u disagreements (FAIL)\n", st.failures);
 		return 1;
