@@ -161,11 +161,14 @@ static const struct local_resp locals[] = {
  * Writes p's local response into out (at least 256 bytes) and returns its
  * length; a redirect's Location value (*loc, up to PX_MAX_REQLINE bytes) is
  * left for the caller to put between the two parts: out[0, *split) goes
- * before it, out[*split, len) after.
+ * before it, out[*split, len) after. The answer to a HEAD request has no
+ * body (its content-length is the one a GET would get), or the client would
+ * read the body as the next response.
  */
 static size_t local_format(const struct px_pending *p, char *out, size_t *split, struct sv *loc)
 {
-	const char *tail = p->local == PX_LOCAL_403 ? "\r\nAccess denied\r\n" : "\r\n";
+	const char *tail =
+		p->local == PX_LOCAL_403 && !p->is_head ? "\r\nAccess denied\r\n" : "\r\n";
 	int n = 0;
 
 	*loc = (struct sv){ NULL, 0 };

@@ -850,6 +850,16 @@ static void test_proxy_head_and_continue(void **state)
 	upstream(st, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
 	assert_true(px_session_idle(&st->s));
 	assert_str(&st->cl, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
+	/* a denied HEAD: the 403's head only, then the next response on the connection */
+	strbuf_reset(&st->cl);
+	strbuf_reset(&st->up);
+	client(st, "HEAD /x HTTP/1.1\r\nHost: d\r\n\r\nHEAD /v1 HTTP/1.1\r\nHost: d\r\n\r\n", 59,
+	       SIZE_MAX);
+	assert_str(&st->up, "HEAD /v1 HTTP/1.1\r\nHost: d\r\n\r\n");
+	upstream(st, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
+	assert_str(&st->cl, "HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\n"
+			    "content-type: text/plain\r\n\r\n"
+			    "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
 }
 
 static void test_proxy_timeout_408(void **state)
