@@ -73,7 +73,7 @@ fi
 
 say "Starting velumd (state $state)"
 "$bin/velumd" --state-dir "$state" --socket "$VELUM_SOCKET" --pin-dir "$pins" \
-	--pool 10.212.0.0/24 --ifname-prefix "sw$((run % 100000))x" --netns-prefix "velum-sw$run-" \
+	--pool "10.212.$((run % 250)).0/24" --ifname-prefix "sw$((run % 100000))x" --netns-prefix "velum-sw$run-" \
 	--metrics off --proxy on >"$state/velumd.log" 2>&1 &
 agent=$!
 for _ in $(seq 100); do
