@@ -12,6 +12,17 @@ FUZZ_FLAGS ?=
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-std=gnu11 -Wall -Wextra -Werror
 
+# The core's C++ shims (src/l7/re2set.cc), instrumented the same way; the
+# targets that link the core link these too.
+fuzz_cxx_objs := $(patsubst %.cc,$(BUILD)/fuzz/obj/%.o,$(filter %.cc,$(core_srcs)))
+
+$(BUILD)/fuzz/obj/%.o: %.cc
+	$(call msg,FUZZ-CXX,$@)
+	@mkdir -p $(@D)
+	$(Q)clang++ $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+		-fno-sanitize-recover=all -std=gnu++17 -Wall -Wextra -Werror \
+		$(call pkg_cflags,re2) -c $< -o $@
+
 fuzz_doc_srcs := tests/fuzz/fuzz_doc.c src/policy/doc.c src/policy/doc_json.c \
 	src/policy/doc_yaml.c src/lib/errbuf.c
 

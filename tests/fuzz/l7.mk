@@ -6,12 +6,12 @@
 
 fuzz_l7_srcs := tests/fuzz/fuzz_l7.c $(filter %.c,$(core_srcs))
 
-$(BUILD)/fuzz/fuzz_l7: $(fuzz_l7_srcs) $(fuzz_policy_cxxobjs) $(wildcard src/*/*.h)
+$(BUILD)/fuzz/fuzz_l7: $(fuzz_l7_srcs) $(fuzz_cxx_objs) $(wildcard src/*/*.h)
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -Wno-missing-field-initializers \
 		$(call pkg_cflags,$(core_pkgs)) -o $@ \
-		$(fuzz_l7_srcs) $(fuzz_policy_cxxobjs) $(call pkg_libs,$(core_pkgs)) -lm
+		$(fuzz_l7_srcs) $(fuzz_cxx_objs) $(call pkg_libs,$(core_pkgs)) -lm
 
 .PHONY: fuzz-l7
 fuzz-l7: $(BUILD)/fuzz/fuzz_l7

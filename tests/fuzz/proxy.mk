@@ -5,7 +5,8 @@
 # libFuzzer with ASan/UBSan, on tests/fuzz/corpus-proxy/ (committed seeds)
 # plus build/fuzz/corpus-proxy/ (found inputs).
 
-fuzz_proxy_srcs := tests/fuzz/fuzz_proxy.c src/proxy/session.c src/proxy/rules.c $(core_srcs)
+fuzz_proxy_srcs := tests/fuzz/fuzz_proxy.c src/proxy/session.c src/proxy/rules.c \
+	$(filter %.c,$(core_srcs))
 fuzz_llhttp_objs := $(patsubst %,$(BUILD)/fuzz/llhttp/%.o,$(llhttp_names))
 
 # llhttp is third-party code: instrumented like the rest, our warnings off.
@@ -15,12 +16,14 @@ $(BUILD)/fuzz/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 		-w -DLLHTTP_STRICT_MODE=1 -I$(LLHTTP_INC) -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_proxy: $(fuzz_proxy_srcs) $(fuzz_llhttp_objs) $(wildcard src/*/*.h)
+$(BUILD)/fuzz/fuzz_proxy: $(fuzz_proxy_srcs) $(fuzz_llhttp_objs) $(fuzz_cxx_objs) \
+		$(wildcard src/*/*.h)
 	$(call msg,FUZZ-CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -Wno-missing-field-initializers \
 		$(call pkg_cflags,$(core_pkgs)) -o $@ \
-		$(fuzz_proxy_srcs) $(fuzz_llhttp_objs) $(call pkg_libs,$(core_pkgs)) -lm
+		$(fuzz_proxy_srcs) $(fuzz_llhttp_objs) $(fuzz_cxx_objs) \
+		$(call pkg_libs,$(core_pkgs)) -lm
 
 .PHONY: fuzz-proxy
 fuzz-proxy: $(BUILD)/fuzz/fuzz_proxy
