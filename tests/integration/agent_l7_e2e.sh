@@ -4,7 +4,8 @@
 # L7 policy end to end through velumd (--proxy on) on real namespaces: the
 # kernel redirects, velumd hands velum-proxy the policy's HTTP rules, the
 # proxy judges each request. Checked with the bytes a real server received:
-# - ingress rules (the paper's allow-list): every case of proxy_cases.py
+# - ingress rules (the paper's allow-list and the header actions of
+#   proxy_standalone.sh's rules file): every case of proxy_cases.py
 #   (pipelining, bodies, 100-continue, hostile input, upstream failures)
 #   run from a client endpoint against the server endpoint's address; the
 #   server sees the client's own address;
@@ -51,6 +52,13 @@ spec:
         - {method: GET, path: "/v1(/.*)?"}
         - {method: HEAD, path: "/v1(/.*)?"}
         - {method: POST, path: /v1/request-landing}
+        - method: GET
+          path: /edit
+          headerMatches:
+          - {name: X-User, value: anon, mismatch: REPLACE}
+          - {name: X-Debug, value: "0", mismatch: DELETE}
+          - {name: X-Env, value: prod, mismatch: ADD}
+          - {name: X-Token, value: secret, mismatch: LOG}
   - fromEndpoints:
     - matchLabels: {app: eclient}
     toPorts:
