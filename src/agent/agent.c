@@ -524,16 +524,46 @@ static bool same_key(const struct pol_policy *p, enum pol_kind kind, const char 
 	       !strcmp(ns_or_empty(p->namespace), ns_or_empty(ns));
 }
 
-static const struct pol_policy *find_policy(struct agent *a, enum pol_kind kind, const char *ns,
-					    const char *name)
+/*
+ * Of several policies of the same key in set (in order), only the last is
+ * kept: the others are freed and their keys' names cleared (NULL). Linear:
+ * a hash of the keys seen, walking from the end.
+ */
+static int drop_replaced(struct pol_set *set, struct imported *keys)
 {
-	const struct pol_policy *const *ps;
-	size_t n = pol_engine_policies(model_engine(a->m), &ps), i;
+	struct seen {
+		struct hnode node;
+		size_t i;
+	} *seen = calloc(set->n ? set->n : 1, sizeof(*seen));
+	struct hmap h = { 0 };
+	size_t i;
+	int err = seen ? 0 : -ENOMEM;
 
-	for (i = n; i-- > 0;)
-		if (same_key(ps[i], kind, ns, name))
-			return ps[i];
-	return NULL;
+	for (i = set->n; !err && i-- > 0;) {
+		const struct pol_policy *p = set->v[i];
+		uint64_t hash = agent_policy_key_hash(pol_kind_name(p->kind), p->namespace, p->name);
+		struct hnode *it;
+		bool later = false;
+
+		hmap_for_each_hash(&h, hash, it)
+		{
+			const struct pol_policy *q = set->v[container_of(it, struct seen, node)->i];
+
+			if (same_key(q, p->kind, p->namespace, p->name))
+				later = true;
+		}
+		if (later) {
+			free(keys[i].ns);
+			free(keys[i].name);
+			keys[i].ns = keys[i].name = NULL;
+			continue;
+		}
+		seen[i].i = i;
+		err = hmap_insert(&h, &seen[i].node, hash);
+	}
+	hmap_destroy(&h);
+	free(seen);
+	return err;
 }
 
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
@@ -567,7 +597,6 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		for (j = before; !err && j < set.n; j++) {
 			struct pol_policy *p = set.v[j];
 			struct imported k = { p->kind, NULL, NULL, i, audit || p->audit };
-			size_t q;
 
 			if (!err && !a->proxy) {
 				/* as Cilium with its proxy disabled: refuse, do not half-enforce */
@@ -587,15 +616,6 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 				strbuf_puts(&warn, p->warnings);
 			if (audit)
 				p->audit = true;
-			/* a later file's policy of the same key replaces an earlier one */
-			for (q = 0; q < keys.n; q++) {
-				if (keys.v[q].name &&
-				    same_key(p, keys.v[q].kind, keys.v[q].ns, keys.v[q].name)) {
-					free(keys.v[q].ns);
-					free(keys.v[q].name);
-					keys.v[q].name = NULL;
-				}
-			}
 			k.ns = p->namespace ? strdup(p->namespace) : NULL;
 			k.name = strdup(p->name);
 			if (!k.name || (p->namespace && !k.ns) || vec_push(&keys, k)) {
@@ -605,6 +625,9 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 			}
 		}
 	}
+	/* a later file's policy of the same key replaces an earlier one */
+	if (!err)
+		err = drop_replaced(&set, keys.v);
 	if (err)
 		goto out;
 	/* drop the replaced duplicates from the set (same index as keys) */
@@ -659,9 +682,10 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	if (err)
 		errbuf_set(eb, err, "loading policies: %s", strerror(-err));
 	rfc3339_now(now, sizeof(now));
+	snprintf(a->last_import, sizeof(a->last_import), "%s", now);
 	for (i = 0; !err && i < keys.n; i++) {
-		const struct pol_policy *p =
-			find_policy(a, keys.v[i].kind, keys.v[i].ns, keys.v[i].name);
+		const struct pol_policy *p = pol_engine_policy(model_engine(a->m), keys.v[i].kind,
+							       keys.v[i].ns, keys.v[i].name);
 		struct agent_store_policy row = {
 			.kind = pol_kind_name(keys.v[i].kind),
 			.ns = ns_or_empty(keys.v[i].ns),

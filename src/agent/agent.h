@@ -108,6 +108,7 @@ struct agent {
 	struct agent_podman *podman;   /* learns podman containers' labels */
 	struct agent_store *st;
 	uint64_t revision;
+	char last_import[40]; /* RFC 3339 time of the last policy import */
 	int64_t started_ns;
 	/* the L7 proxy (proxy.h); NULL: --proxy off, HTTP rules are refused */
 	struct agent_proxy *proxy;
@@ -198,8 +199,8 @@ struct agent_file {
 /*
  * Imports the policies of every file, all or nothing. On success *loaded
  * (new array, free()) lists (kind, ns, name) keys as "Kind\tns\tname" strings
- * of the imported policies and *warnings (new string or NULL) the parser's
- * notes.
+ * of the imported policies (in the order of the files), *warnings (new
+ * string or NULL) the parser's notes, and a->last_import its time.
  */
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb);

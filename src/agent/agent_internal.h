@@ -8,7 +8,10 @@
 #ifndef VELUM_AGENT_AGENT_INTERNAL_H
 #define VELUM_AGENT_AGENT_INTERNAL_H
 
+#include <string.h>
+
 #include "agent/agent.h"
+#include "lib/hmap.h"
 
 /* qsort() order of uint32_t. */
 static inline int cmp_u32(const void *x, const void *y)
@@ -21,6 +24,15 @@ static inline int cmp_u32(const void *x, const void *y)
 static inline const char *ns_or_empty(const char *s)
 {
 	return s ? s : "";
+}
+
+/* Hash of a policy's key: its kind's name, namespace ("" or NULL for none), name. */
+static inline uint64_t agent_policy_key_hash(const char *kind, const char *ns, const char *name)
+{
+	uint64_t h = hash_bytes(kind, strlen(kind), 1);
+
+	h = hash_bytes(ns ? ns : "", ns ? strlen(ns) : 0, h);
+	return hash_bytes(name, strlen(name), h);
 }
 
 /* Frees what x owns (not x). */

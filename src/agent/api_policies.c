@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Handlers of /v1/policies: the loaded policies with their sources, import
- * (all files or nothing), delete.
+ * Handlers of /v1/policies: the loaded policies (their files' texts only
+ * when asked for: ?source=1, each file once), import (all files or
+ * nothing), delete.
  */
 #include "agent/api_internal.h"
 
@@ -24,75 +25,172 @@
 #include "velum/drop.h"
 #include "velum/events.h"
 
+/* One policy's object: no source (GET /v1/policies?source=1 sends each file once). */
+static json_t *policy_obj(const char *kind, const char *ns, const char *name,
+			  const struct pol_policy *p, bool audit, uint32_t first_rule_id,
+			  const char *imported)
+{
+	json_t *j = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s}", "kind", kind,
+			      "namespace", ns && *ns ? ns : NULL, "name", name, "file",
+			      p && p->file ? p->file : "", "audit", p ? p->audit : audit, "rules",
+			      p ? (int)p->nrules : 0, "first_rule_id",
+			      (json_int_t)(p ? p->first_rule_id : first_rule_id), "imported",
+			      imported);
+
+	if (j && p && p->rules && p->nrules && p->rules[0].description &&
+	    json_object_set_new(j, "description", json_string(p->rules[0].description))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 struct pol_ctx {
 	struct agent *a;
 	json_t *arr;
-	char *const *only; /* "Kind\tns\tname" keys, or NULL for all */
-	size_t nonly;
+	const char *kind, *ns, *name; /* filters, or NULL */
+	VEC(int64_t) file_ids;	      /* of the selected policies, each once (for sources) */
 };
 
 static int policy_row(void *ctx, const struct agent_store_policy *row)
 {
 	struct pol_ctx *c = ctx;
-	const struct pol_policy *const *ps;
-	const struct pol_policy *p = NULL;
-	size_t n = pol_engine_policies(model_engine(c->a->m), &ps), i;
+	enum pol_kind k;
+	const struct pol_policy *p;
 	json_t *j;
+	size_t i;
 
-	if (c->only) {
-		char key[1024];
-		bool want = false;
-
-		snprintf(key, sizeof(key), "%s\t%s\t%s", row->kind, row->ns, row->name);
-		for (i = 0; i < c->nonly && !want; i++)
-			want = c->only[i] && !strcmp(c->only[i], key);
-		if (!want)
-			return 0;
-	}
-	for (i = 0; i < n && !p; i++)
-		if (!strcmp(pol_kind_name(ps[i]->kind), row->kind) &&
-		    !strcmp(ps[i]->name, row->name) &&
-		    !strcmp(ps[i]->namespace ? ps[i]->namespace : "", row->ns))
-			p = ps[i];
-	j = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s, s:s%}", "kind", row->kind,
-		      "namespace", *row->ns ? row->ns : NULL, "name", row->name, "file",
-		      row->file_name, "audit", p ? p->audit : row->audit, "rules",
-		      p ? (int)p->nrules : 0, "first_rule_id",
-		      (json_int_t)(p ? p->first_rule_id : row->first_rule_id), "imported",
-		      row->imported, "source", row->content, row->content_len);
-	if (!j)
+	if ((c->name && strcmp(c->name, row->name)) || (c->ns && strcmp(c->ns, row->ns)) ||
+	    (c->kind && strcmp(c->kind, row->kind)))
+		return 0;
+	p = pol_kind_parse(row->kind, &k) ? NULL :
+					    pol_engine_policy(model_engine(c->a->m), k,
+							      *row->ns ? row->ns : NULL, row->name);
+	j = policy_obj(row->kind, row->ns, row->name, p, row->audit, row->first_rule_id,
+		       row->imported);
+	if (!j || json_array_append_new(c->arr, j))
 		return -ENOMEM;
-	if (p && p->rules && p->nrules && p->rules[0].description)
-		json_object_set_new(j, "description", json_string(p->rules[0].description));
-	return json_array_append_new(c->arr, j) ? -ENOMEM : 0;
+	/* rows of one file are usually together: a check of the last one keeps this linear */
+	for (i = c->file_ids.n; i-- > 0 && c->file_ids.n - i <= 8;)
+		if (c->file_ids.v[i] == row->file_id)
+			return 0;
+	return vec_push(&c->file_ids, row->file_id);
 }
 
-static json_t *policies_json(struct agent *a, char *const *only, size_t nonly, struct errbuf *eb)
+static int cmp_i64(const void *x, const void *y)
 {
-	struct pol_ctx c = { a, json_array(), only, nonly };
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
 
-	if (!c.arr || agent_store_policy_foreach(a->st, policy_row, &c, eb)) {
-		json_decref(c.arr);
-		return NULL;
+	return a < b ? -1 : a > b;
+}
+
+/* {"file", "content"} of each file in ids (sorted, each once), into arr. */
+static int sources_json(struct agent *a, int64_t *ids, size_t n, json_t *arr, struct errbuf *eb)
+{
+	size_t i, w;
+	int err = 0;
+
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (i = w = 0; i < n; i++)
+		if (!w || ids[w - 1] != ids[i])
+			ids[w++] = ids[i];
+	for (i = 0; i < w && !err; i++) {
+		char *name = NULL, *text = NULL;
+		size_t len = 0;
+		json_t *j;
+
+		err = agent_store_file_read(a->st, ids[i], &name, &text, &len, eb);
+		if (err)
+			break;
+		j = json_pack("{s:s, s:s%}", "file", name, "content", text, len);
+		free(name);
+		free(text);
+		if (!j || json_array_append_new(arr, j))
+			err = -ENOMEM;
 	}
-	return c.arr;
+	return err;
 }
 
 enum MHD_Result agent_api_policies_get(const struct api_call *call)
 {
 	struct agent *a = call->a;
+	const char *src = agent_api_query(call, "source");
+	struct pol_ctx c = { .a = a };
+	bool want_src = src && strcmp(src, "0");
 	struct errbuf eb;
-	json_t *arr, *j = NULL;
+	json_t *j = NULL, *sources = NULL;
+	int err;
 
 	errbuf_clear(&eb);
+	c.kind = agent_api_query(call, "kind");
+	c.ns = agent_api_query(call, "namespace");
+	c.name = agent_api_query(call, "name");
+	if (c.kind && !*c.kind)
+		c.kind = NULL;
+	if (c.kind) {
+		enum pol_kind k;
+
+		if (pol_kind_parse(c.kind, &k))
+			return agent_api_error(call, 400, "unknown policy kind");
+		c.kind = pol_kind_name(k);
+	}
+	if (c.name && !*c.name)
+		c.name = NULL;
+	c.arr = json_array();
+	sources = want_src ? json_array() : NULL;
 	pthread_mutex_lock(&a->lock);
-	arr = policies_json(a, NULL, 0, &eb);
-	if (arr)
-		j = json_pack("{s:I, s:o}", "revision", (json_int_t)a->revision, "policies", arr);
+	err = c.arr && (sources || !want_src) ? 0 : -ENOMEM;
+	if (!err)
+		err = agent_store_policy_foreach(a->st, policy_row, &c, &eb);
+	if (!err && want_src)
+		err = sources_json(a, c.file_ids.v, c.file_ids.n, sources, &eb);
+	if (!err)
+		j = json_pack("{s:I, s:O}", "revision", (json_int_t)a->revision, "policies", c.arr);
 	pthread_mutex_unlock(&a->lock);
-	if (!arr)
-		return agent_api_fail(call, -EIO, &eb);
+	vec_free(&c.file_ids);
+	json_decref(c.arr);
+	if (!err && !j)
+		err = -ENOMEM;
+	if (!err && sources && json_object_set(j, "sources", sources))
+		err = -ENOMEM;
+	json_decref(sources);
+	if (err) {
+		json_decref(j);
+		if (err == -ENOMEM && errbuf_empty(&eb))
+			errbuf_set(&eb, -ENOMEM, "out of memory");
+		return agent_api_fail(call, err, &eb);
+	}
 	return agent_api_reply(call, 200, j);
+}
+
+/* The import's answer: the loaded policies from the engine (no store read, no sources). */
+static json_t *imported_json(struct agent *a, char *const *loaded, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++) {
+		char kind[64], ns[256], name[256];
+		const char *t1 = strchr(loaded[i], '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+		const struct pol_policy *p;
+		enum pol_kind k;
+		json_t *j;
+
+		if (!t2)
+			continue;
+		snprintf(kind, sizeof(kind), "%.*s", (int)(t1 - loaded[i]), loaded[i]);
+		snprintf(ns, sizeof(ns), "%.*s", (int)(t2 - t1 - 1), t1 + 1);
+		snprintf(name, sizeof(name), "%s", t2 + 1);
+		if (pol_kind_parse(kind, &k))
+			continue;
+		p = pol_engine_policy(model_engine(a->m), k, ns[0] ? ns : NULL, name);
+		j = policy_obj(kind, ns, name, p, false, 0, a->last_import);
+		if (!j || json_array_append_new(arr, j)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
 }
 
 enum MHD_Result agent_api_policies_import(const struct api_call *call)
@@ -137,7 +235,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	err = agent_policy_import(a, files, nfiles, audit, &loaded, &nloaded, &warnings, &eb);
 	rev = a->revision;
 	if (!err) {
-		arr = policies_json(a, loaded, nloaded, &eb);
+		arr = imported_json(a, loaded, nloaded);
 		out = arr ? json_pack("{s:I, s:o, s:[]}", "revision", (json_int_t)rev, "policies",
 				      arr, "warnings") :
 			    NULL;

@@ -23,6 +23,19 @@
 
 /* ---- restore --------------------------------------------------------------------------- */
 
+/* A policy parsed from a stored file, found by its key (hash over key and file id). */
+struct stored_pol {
+	struct hnode node;
+	size_t file, idx;
+};
+
+struct stored_file {
+	int64_t id;
+	char *name;
+	struct pol_set set;	 /* taken policies become NULL */
+	struct stored_pol *refs; /* one per set entry */
+};
+
 struct load_ctx {
 	struct agent *a;
 	struct model *m;
@@ -30,9 +43,9 @@ struct load_ctx {
 	VEC(uint32_t) restored; /* numbers restored: their extra reference is dropped */
 	VEC(uint32_t) stored;	/* every identity row */
 	VEC(struct agent_epx) epx;
-	/* parsed files, by file id, and the set of policies to load in order */
-	VEC(int64_t) file_ids;
-	VEC(struct pol_set) files;
+	/* every stored file parsed once, in id order; the set of policies to load in order */
+	VEC(struct stored_file) files;
+	struct hmap index;
 	struct pol_set load;
 };
 
@@ -118,46 +131,94 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	return err;
 }
 
-static int load_policy(void *ctx, const struct agent_store_policy *row)
+static uint64_t stored_pol_hash(int64_t file_id, const char *kind, const char *ns,
+				const char *name)
+{
+	return agent_policy_key_hash(kind, ns, name) ^ hash_mix64((uint64_t)file_id);
+}
+
+static int load_file(void *ctx, int64_t id, const char *name, const char *content, size_t len)
 {
 	struct load_ctx *c = ctx;
-	struct pol_set *set = NULL;
+	struct stored_file f = { .id = id };
 	size_t i;
 	int err;
 
-	for (i = 0; i < c->file_ids.n; i++)
-		if (c->file_ids.v[i] == row->file_id)
-			set = &c->files.v[i];
-	if (!set) {
-		struct pol_set s = { 0 };
-
-		err = pol_parse_buf(row->file_name, row->content, row->content_len, &s, c->eb);
-		if (err) {
-			errbuf_prefix(c->eb, "policy file %s (stored): ", row->file_name);
-			return err;
-		}
-		if (vec_push(&c->file_ids, row->file_id) || vec_push(&c->files, s)) {
-			pol_set_free(&s);
-			return -ENOMEM;
-		}
-		set = &c->files.v[c->files.n - 1];
+	if (atomic_load(&c->a->stopping))
+		return errbuf_set(c->eb, -EINTR, "stopped by a signal");
+	err = pol_parse_buf(name, content, len, &f.set, c->eb);
+	if (err) {
+		errbuf_prefix(c->eb, "policy file %s (stored): ", name);
+		return err;
 	}
-	for (i = 0; i < set->n; i++) {
-		struct pol_policy *p = set->v[i];
+	f.name = strdup(name);
+	f.refs = calloc(f.set.n ? f.set.n : 1, sizeof(*f.refs));
+	err = f.name && f.refs ? vec_push(&c->files, f) : -ENOMEM;
+	if (err) {
+		free(f.name);
+		free(f.refs);
+		pol_set_free(&f.set);
+		return err;
+	}
+	for (i = 0; i < f.set.n && !err; i++) {
+		const struct pol_policy *p = f.set.v[i];
 
-		if (!p || strcmp(pol_kind_name(p->kind), row->kind) || strcmp(p->name, row->name) ||
+		f.refs[i].file = c->files.n - 1;
+		f.refs[i].idx = i;
+		err = hmap_insert(&c->index, &f.refs[i].node,
+				  stored_pol_hash(id, pol_kind_name(p->kind), p->namespace, p->name));
+	}
+	return err;
+}
+
+static struct stored_file *stored_file(struct load_ctx *c, int64_t id)
+{
+	size_t lo = 0, hi = c->files.n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->files.v[mid].id == id)
+			return &c->files.v[mid];
+		if (c->files.v[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int load_policy(void *ctx, const struct agent_store_policy *row)
+{
+	struct load_ctx *c = ctx;
+	struct stored_file *f = stored_file(c, row->file_id);
+	struct hnode *it;
+	int err;
+
+	if (!f)
+		return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: its file %lld is not stored",
+				  row->kind, row->ns, *row->ns ? "/" : "", row->name,
+				  (long long)row->file_id);
+	hmap_for_each_hash(&c->index, stored_pol_hash(row->file_id, row->kind, row->ns, row->name),
+			   it)
+	{
+		struct stored_pol *r = container_of(it, struct stored_pol, node);
+		struct pol_policy *p = c->files.v[r->file].set.v[r->idx];
+
+		if (r->file != (size_t)(f - c->files.v) || !p ||
+		    strcmp(pol_kind_name(p->kind), row->kind) || strcmp(p->name, row->name) ||
 		    strcmp(ns_or_empty(p->namespace), row->ns))
 			continue;
 		p->first_rule_id = row->first_rule_id;
 		p->audit = p->audit || row->audit;
-		set->v[i] = NULL;
+		f->set.v[r->idx] = NULL;
 		err = pol_set_push(&c->load, p);
 		if (err)
 			pol_policy_free(p);
 		return err;
 	}
 	return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: not found in its stored file %s",
-			  row->kind, row->ns, *row->ns ? "/" : "", row->name, row->file_name);
+			  row->kind, row->ns, *row->ns ? "/" : "", row->name, f->name);
 }
 
 static void load_ctx_free(struct load_ctx *c)
@@ -165,12 +226,16 @@ static void load_ctx_free(struct load_ctx *c)
 	size_t i, j;
 
 	for (i = 0; i < c->files.n; i++) {
-		for (j = 0; j < c->files.v[i].n; j++)
-			pol_policy_free(c->files.v[i].v[j]);
-		free(c->files.v[i].v);
+		struct stored_file *f = &c->files.v[i];
+
+		for (j = 0; j < f->set.n; j++)
+			pol_policy_free(f->set.v[j]);
+		free(f->set.v);
+		free(f->refs);
+		free(f->name);
 	}
 	vec_free(&c->files);
-	vec_free(&c->file_ids);
+	hmap_destroy(&c->index);
 	pol_set_free(&c->load);
 	for (i = 0; i < c->epx.n; i++)
 		agent_epx_free(&c->epx.v[i]);
@@ -195,6 +260,8 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	err = agent_store_id_foreach(a->st, load_identity, c, eb);
 	if (!err)
 		err = agent_store_ep_foreach(a->st, load_endpoint, c, eb);
+	if (!err)
+		err = agent_store_file_foreach(a->st, true, load_file, c, eb);
 	if (!err)
 		err = agent_store_policy_foreach(a->st, load_policy, c, eb);
 	if (!err) {

@@ -542,6 +542,87 @@ int agent_store_file_gc(struct agent_store *st, struct errbuf *eb)
 		    eb);
 }
 
+int agent_store_file_foreach(struct agent_store *st, bool content,
+			     int (*fn)(void *ctx, int64_t id, const char *name, const char *content,
+				       size_t len),
+			     void *ctx, struct errbuf *eb)
+{
+	sqlite3_stmt *s = prep(st,
+			       content ? "SELECT id, name, content FROM policy_files ORDER BY id" :
+					 "SELECT id, name FROM policy_files ORDER BY id",
+			       eb);
+	int rc, err = 0;
+
+	if (!s)
+		return -EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		const char *name = col_text(s, 1), *text = NULL;
+		size_t len = 0;
+
+		if (content) {
+			text = sqlite3_column_blob(s, 2);
+			len = (size_t)sqlite3_column_bytes(s, 2);
+			if (!text)
+				text = "";
+		}
+		if (!name) {
+			err = errbuf_set(eb, -EINVAL, "store %s: policy file %lld: no name",
+					 st->path, (long long)id);
+			break;
+		}
+		err = fn(ctx, id, name, text, len);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(st, eb, "read policy files");
+	sqlite3_finalize(s);
+	return err;
+}
+
+int agent_store_file_read(struct agent_store *st, int64_t id, char **name, char **content,
+			  size_t *len, struct errbuf *eb)
+{
+	sqlite3_stmt *s = prep(st, "SELECT content, name FROM policy_files WHERE id=?1", eb);
+	int rc, err = 0;
+
+	*name = NULL;
+	*content = NULL;
+	*len = 0;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(s, 0);
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+
+		const char *nm = col_text(s, 1);
+
+		*content = malloc(n + 1);
+		*name = strdup(nm ? nm : "");
+		if (!*content || !*name) {
+			free(*content);
+			free(*name);
+			*content = *name = NULL;
+			err = -ENOMEM;
+		} else {
+			if (n)
+				memcpy(*content, b, n);
+			(*content)[n] = '\0';
+			*len = n;
+		}
+	} else if (rc == SQLITE_DONE) {
+		err = errbuf_set(eb, -ENOENT, "store %s: no policy file %lld", st->path,
+				 (long long)id);
+	} else {
+		err = db_err(st, eb, "read policy file");
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
 int agent_store_policy_put(struct agent_store *st, struct agent_store_policy *p, struct errbuf *eb)
 {
 	sqlite3_stmt *s;
@@ -604,10 +685,8 @@ int agent_store_policy_foreach(struct agent_store *st,
 			       struct errbuf *eb)
 {
 	sqlite3_stmt *s = prep(st,
-			       "SELECT p.seq, p.kind, p.namespace, p.name, p.file_id, "
-			       "p.first_rule_id, p.audit, p.imported, f.name, f.content "
-			       "FROM policies p JOIN policy_files f ON f.id = p.file_id "
-			       "ORDER BY p.seq",
+			       "SELECT seq, kind, namespace, name, file_id, first_rule_id, audit, "
+			       "imported FROM policies ORDER BY seq",
 			       eb);
 	int rc, err = 0;
 
@@ -623,14 +702,9 @@ int agent_store_policy_foreach(struct agent_store *st,
 			.first_rule_id = (uint32_t)sqlite3_column_int64(s, 5),
 			.audit = sqlite3_column_int(s, 6),
 			.imported = col_text(s, 7),
-			.file_name = col_text(s, 8),
 		};
 
-		p.content = sqlite3_column_blob(s, 9);
-		p.content_len = (size_t)sqlite3_column_bytes(s, 9);
-		if (!p.content)
-			p.content = "";
-		if (!p.kind || !p.ns || !p.name || !p.file_name || !p.imported) {
+		if (!p.kind || !p.ns || !p.name || !p.imported) {
 			err = errbuf_set(eb, -EINVAL, "store %s: policy row %lld: missing fields",
 					 st->path, (long long)p.seq);
 			break;

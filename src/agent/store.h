@@ -82,6 +82,21 @@ int agent_store_file_add(struct agent_store *st, const char *name, const char *c
 			 int64_t *file_id, struct errbuf *eb);
 /* Deletes files no policy refers to any more. */
 int agent_store_file_gc(struct agent_store *st, struct errbuf *eb);
+/*
+ * Calls fn for every stored file in id order, each read once: with its text
+ * when content is true, else content NULL and len 0 (the text is not read).
+ * Strings are valid during the callback; stops at and returns fn's non-zero result.
+ */
+int agent_store_file_foreach(struct agent_store *st, bool content,
+			     int (*fn)(void *ctx, int64_t id, const char *name, const char *content,
+				       size_t len),
+			     void *ctx, struct errbuf *eb);
+/*
+ * File id's name and text into *name and *content (new, free() both; the
+ * text NUL-terminated), its length in *len; -ENOENT if there is none.
+ */
+int agent_store_file_read(struct agent_store *st, int64_t id, char **name, char **content,
+			  size_t *len, struct errbuf *eb);
 
 struct agent_store_policy {
 	int64_t seq;		      /* load order; assigned by agent_store_policy_put() */
@@ -90,10 +105,6 @@ struct agent_store_policy {
 	uint32_t first_rule_id;
 	bool audit;	      /* imported with --audit (the annotation lives in the source) */
 	const char *imported; /* RFC 3339 */
-	/* on load only: the file's name and text */
-	const char *file_name;
-	const char *content;
-	size_t content_len;
 };
 
 /*
@@ -106,7 +117,10 @@ int agent_store_policy_set_rule_id(struct agent_store *st, const char *kind, con
 				   const char *name, uint32_t first_rule_id, struct errbuf *eb);
 int agent_store_policy_delete(struct agent_store *st, const char *kind, const char *ns,
 			      const char *name, struct errbuf *eb);
-/* Every policy in load order, with its file's name and text. */
+/*
+ * Every policy in load order; its file is file_id (names and texts:
+ * agent_store_file_foreach(), read once per file, never once per policy).
+ */
 int agent_store_policy_foreach(struct agent_store *st,
 			       int (*fn)(void *ctx, const struct agent_store_policy *p), void *ctx,
 			       struct errbuf *eb);

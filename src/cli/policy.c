@@ -291,6 +291,7 @@ static int cmd_get(int argc, char **argv)
 	static const char *const hdr[] = { "KIND",     "NAMESPACE", "NAME",	"RULES",
 					   "RULE IDS", "AUDIT",	    "IMPORTED", "FILE" };
 	struct sel s = { 0 };
+	struct strbuf url = STRBUF_INIT, path = STRBUF_INIT;
 	struct client_resp r;
 	struct cli_table t;
 	json_t *j, *ps, *sel;
@@ -300,7 +301,16 @@ static int cmd_get(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	rc = cli_request("GET", "/v1/policies", NULL, 0, &r);
+	/* the list carries no sources; with NAME, ask for that policy's file(s) */
+	if (s.name) {
+		client_url_escape(&path, s.name);
+		strbuf_printf(&url, "/v1/policies?source=1&name=%s", strbuf_str(&path));
+	} else {
+		strbuf_puts(&url, "/v1/policies");
+	}
+	rc = url.oom || path.oom ? CLI_EXIT_FAIL : cli_request("GET", strbuf_str(&url), NULL, 0, &r);
+	strbuf_free(&path);
+	strbuf_free(&url);
 	if (rc)
 		return rc;
 	rc = cli_check(&r, "policy get");
@@ -344,13 +354,20 @@ static int cmd_get(int argc, char **argv)
 		cli_table_free(&t);
 		printf("Revision: %lld\n", json_integer_value(json_object_get(j, "revision")));
 		for (i = 0; s.name && i < json_array_size(sel); i++) {
-			json_t *p = json_array_get(sel, i);
+			json_t *p = json_array_get(sel, i), *srcs = json_object_get(j, "sources");
+			const char *file = json_string_value(json_object_get(p, "file")) ?: "";
+			const char *text = NULL;
+			size_t f;
 
+			for (f = 0; !text && f < json_array_size(srcs); f++)
+				if (!strcmp(json_string_value(json_object_get(
+						    json_array_get(srcs, f), "file")) ?: "",
+					    file))
+					text = json_string_value(
+						json_object_get(json_array_get(srcs, f), "content"));
 			printf("\n# source of %s %s (file %s)\n%s",
 			       json_string_value(json_object_get(p, "kind")),
-			       json_string_value(json_object_get(p, "name")),
-			       json_string_value(json_object_get(p, "file")),
-			       json_string_value(json_object_get(p, "source")) ?: "");
+			       json_string_value(json_object_get(p, "name")), file, text ?: "");
 		}
 	}
 	json_decref(sel);

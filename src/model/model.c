@@ -543,6 +543,9 @@ static int cidrs_sync(struct model *m)
 	size_t i, n = pol_engine_policies(m->eng, &ps), w;
 	int err = 0;
 
+	if (!ps)
+		return -ENOMEM;
+
 	for (i = 0; i < m->cidrs.n; i++)
 		m->cidrs.v[i].used = false;
 	for (i = 0; i < n && !err; i++)

@@ -621,7 +621,8 @@ int pol_engine_policy_upsert(struct pol_engine *e, struct pol_policy *p)
 	policy_mark(e, ep);
 	if (old)
 		policy_destroy(e, old);
-	return plist_rebuild(e);
+	e->plist_stale = true; /* rebuilt once, not per policy: loading n policies stays O(n) */
+	return 0;
 }
 
 int pol_engine_policy_delete(struct pol_engine *e, enum pol_kind kind, const char *ns,
@@ -632,13 +633,33 @@ int pol_engine_policy_delete(struct pol_engine *e, enum pol_kind kind, const cha
 	if (!ep)
 		return -ENOENT;
 	policy_destroy(e, ep);
-	return plist_rebuild(e);
+	e->plist_stale = true;
+	return 0;
 }
 
 size_t pol_engine_policies(const struct pol_engine *e, const struct pol_policy *const **out)
 {
-	*out = e->plist;
+	/* the array is a cache of the list: rebuilding it changes no state a caller sees */
+	static const struct pol_policy *const none[1];
+	struct pol_engine *me = (struct pol_engine *)e;
+
+	if (e->plist_stale) {
+		if (plist_rebuild(me)) {
+			*out = NULL;
+			return 0;
+		}
+		me->plist_stale = false;
+	}
+	*out = e->plist ? e->plist : none;
 	return e->nplist;
+}
+
+const struct pol_policy *pol_engine_policy(const struct pol_engine *e, enum pol_kind kind,
+					   const char *ns, const char *name)
+{
+	const struct eng_policy *ep = policy_find(e, kind, ns, name);
+
+	return ep ? ep->p : NULL;
 }
 
 const struct pol_peer_rule *pol_engine_rule(const struct pol_engine *e, uint32_t rule_id)

@@ -80,8 +80,16 @@ int pol_engine_policy_upsert(struct pol_engine *e, struct pol_policy *p);
 int pol_engine_policy_delete(struct pol_engine *e, enum pol_kind kind, const char *ns,
 			     const char *name);
 
-/* The loaded policies in load order (borrowed until the next change). Returns the count. */
+/*
+ * The loaded policies in load order (borrowed until the next change).
+ * Returns the count; the array is rebuilt here after a change (0 and *out
+ * NULL if that allocation fails; otherwise *out is never NULL).
+ */
 size_t pol_engine_policies(const struct pol_engine *e, const struct pol_policy *const **out);
+
+/* The loaded policy (kind, namespace or NULL, name), or NULL; borrowed until the next change. */
+const struct pol_policy *pol_engine_policy(const struct pol_engine *e, enum pol_kind kind,
+					   const char *ns, const char *name);
 
 /*
  * Recomputes every marked subject. *changed (optional, free()) receives the

@@ -114,8 +114,10 @@ struct pol_engine {
 	struct hmap buckets; /* struct lbl_bucket by key=value */
 	struct sel_ptr_vec unindexed;
 	struct eng_policy *first, *last;
+	/* load order as an array, rebuilt on demand after a change (plist_stale) */
 	const struct pol_policy **plist;
 	size_t nplist;
+	bool plist_stale;
 	uint32_t next_rule_id;
 	uint16_t proxy_port[2];
 	struct subj_ptr_vec dirty;

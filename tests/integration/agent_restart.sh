@@ -159,7 +159,7 @@ for round in 1 2 3 4 5 6; do
 	wait "$imp"
 	agent_start || exit 1
 	stored=$("$velum" policy get crash -o json 2>/dev/null |
-		python3 -c 'import json,re,sys; print(re.search(r"port: \"(\d+)\"", json.load(sys.stdin)["policies"][0]["source"]).group(1))' 2>/dev/null)
+		python3 -c 'import json,re,sys; print(re.search(r"port: \"(\d+)\"", json.load(sys.stdin)["sources"][0]["content"]).group(1))' 2>/dev/null)
 	bad_maps=0
 	for i in $(seq 0 19); do
 		"$velum" bpf policy get "crash$i" -o json | python3 -c '
