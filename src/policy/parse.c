@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/file.h"
+#include "lib/hmap.h"
 #include "policy/parse_internal.h"
 
 #define AUDIT_ANNOTATION "policy.velum.io/audit-mode"
@@ -438,25 +439,47 @@ void pol_set_free(struct pol_set *s)
 	s->n = s->cap = 0;
 }
 
-/* Two objects of one file with the same kind, namespace and name: the second would silently win. */
+/*
+ * Two objects of one file with the same kind, namespace and name: the second
+ * would silently win. A hash of the keys seen keeps this linear in the file.
+ */
 static int check_duplicates(struct dctx *c, const struct pol_set *s, size_t from)
 {
-	size_t i, j;
+	struct seen {
+		struct hnode node;
+		const struct pol_policy *p;
+	} *seen = calloc(s->n - from + 1, sizeof(*seen));
+	struct hmap h = { 0 };
+	size_t i;
+	int err = seen ? 0 : -ENOMEM;
 
-	for (i = from; i < s->n; i++) {
-		for (j = from; j < i; j++) {
-			const struct pol_policy *a = s->v[j], *b = s->v[i];
+	for (i = from; !err && i < s->n; i++) {
+		const struct pol_policy *b = s->v[i];
+		const char *ns = b->namespace ? b->namespace : "";
+		uint64_t hash = hash_bytes(b->name, strlen(b->name), b->kind) ^
+				hash_bytes(ns, strlen(ns), 7);
+		struct hnode *it;
+
+		hmap_for_each_hash(&h, hash, it)
+		{
+			const struct pol_policy *a = container_of(it, struct seen, node)->p;
 
 			if (a->kind == b->kind && !strcmp(a->name, b->name) &&
-			    !strcmp(a->namespace ? a->namespace : "",
-				    b->namespace ? b->namespace : ""))
-				return errbuf_set(c->eb, -EINVAL,
-						  "%s:%u: %s %s is defined twice (also at line %u)",
-						  c->file, b->line, pol_kind_name(b->kind), b->name,
-						  a->line);
+			    !strcmp(a->namespace ? a->namespace : "", ns)) {
+				err = errbuf_set(c->eb, -EINVAL,
+						 "%s:%u: %s %s is defined twice (also at line %u)",
+						 c->file, b->line, pol_kind_name(b->kind), b->name,
+						 a->line);
+				break;
+			}
 		}
+		seen[i - from].p = b;
+		if (!err)
+			err = hmap_insert(&h, &seen[i - from].node, hash);
 	}
-	return 0;
+	hmap_destroy(&h);
+	free(seen);
+	return err;
 }
 
 enum doc_format pol_dec_format(const char *name)

@@ -25,7 +25,7 @@ asan-agent: | deps
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-proxy test-agent-l7 test-integration
+	test-agent-scale test-agent-proxy test-agent-l7 test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
@@ -42,6 +42,11 @@ test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
 	$(Q)$(root_test) tests/integration/agent_harden.sh
 
+# Work that grows with the input, not faster (sizes that finish in seconds)
+test-agent-scale: $(agent_test_deps)
+	@echo "== tests/integration/agent_scale.sh"
+	$(Q)$(root_test) tests/integration/agent_scale.sh
+
 test-agent-proxy: $(agent_test_deps) $(BUILD)/bin/deathstar \
 		$(if $(wildcard src/proxy/proxy.mk),$(BUILD)/bin/velum-proxy)
 	@echo "== tests/integration/agent_proxy.sh"
@@ -53,7 +58,7 @@ test-agent-l7: $(agent_test_deps) $(BUILD)/bin/velum-proxy $(BUILD)/tests/proxy_
 	$(Q)$(root_test) tests/integration/agent_l7_e2e.sh
 
 test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-proxy test-agent-l7
+	test-agent-scale test-agent-proxy test-agent-l7
 
 test-integration: test-agent
 test_goals += test-agent

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# velumd's work grows with its input, not faster (issue 14, points 1, 2 and
+# 4), at sizes that finish in seconds: policy answers carry no file texts
+# (1,000 CNPs in one file), import, restore and `policy get` of 4,000
+# policies take at most ~3 times as long as of 2,000 (linear: 2; the
+# quadratic paths these tests caught: 4 and more), peak memory stays small.
+# The full sizes (100,000) are `make bench-agent`'s. Root only.
+set -u
+[ "$(id -u)" -eq 0 ] || exit 77
+. "$(dirname "$0")/agent_lib.sh"
+
+# cnps N PREFIX: N CiliumNetworkPolicies in one YAML stream
+cnps() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+n, pre = int(sys.argv[1]), sys.argv[2]
+for i in range(n):
+    print(f"""---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: {pre}{i}
+spec:
+  endpointSelector:
+    matchLabels:
+      app: {pre}a{i}
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: {pre}b{i}
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP""")
+PY
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+peak_kb() { awk '/^VmHWM/ {print $2}' "/proc/$agent_pid/status"; }
+
+# timed VAR ARGS...: runs velum with ARGS (must succeed), its output in $T/out, ms in VAR
+timed() {
+	local var=$1 t0 rc=0
+	shift
+	n=$((n + 1))
+	t0=$(now_ms)
+	"$velum" "$@" >"$T/out" 2>"$T/err" || rc=$?
+	printf -v "$var" %d $(($(now_ms) - t0))
+	[ "$rc" -eq 0 ] || fail "velum $* exited $rc: $(head -c 400 "$T/err")"
+}
+
+# ratio_ok A B WHAT: B (the double size) took at most 3 times A (+ 300 ms of noise)
+ratio_ok() {
+	echo "  $3: 2,000 in $1 ms, 4,000 in $2 ms"
+	n=$((n + 1))
+	[ "$2" -le $((3 * $1 + 300)) ] || fail "$3 is not linear: 2,000 in $1 ms, 4,000 in $2 ms"
+}
+
+agent_start || exit 1
+
+# ---- point 1: answers carry no sources ------------------------------------------------------
+cnps 1000 s >"$T/s.yaml"
+size=$(stat -c %s "$T/s.yaml")
+timed t_imp policy import "$T/s.yaml" -o json
+ans=$(stat -c %s "$T/out")
+echo "  1,000 CNPs: file $size bytes, import answer $ans bytes in $t_imp ms"
+n=$((n + 1))
+[ "$ans" -lt $((2 * size)) ] || fail "import answer of 1,000 CNPs is $ans bytes (file: $size)"
+out=$(cat "$T/out")
+json 'len(j["policies"]) == 1000 and not any("source" in p for p in j["policies"])'
+run 0 policy get -o json
+n=$((n + 1))
+[ "${#out}" -lt $((2 * size)) ] || fail "policy get of 1,000 CNPs is ${#out} bytes (file: $size)"
+json 'len(j["policies"]) == 1000 and "sources" not in j and not any("source" in p for p in j["policies"])'
+# the source, asked for: the file's text once, not once per policy
+run 0 policy get s7 -o json
+json '[s["file"] for s in j["sources"]] == ["'"$T/s.yaml"'"] and "name: s999" in j["sources"][0]["content"]'
+run 0 policy get s7
+expect_out "# source of CiliumNetworkPolicy s7"
+expect_out "name: s999"
+run 0 policy delete --all
+
+# ---- linear import, get, restore ------------------------------------------------------------
+cnps 2000 m >"$T/m.yaml"
+cnps 4000 l >"$T/l.yaml"
+timed imp2 policy import "$T/m.yaml"
+timed get2 policy get -o json
+agent_stop
+t0=$(now_ms)
+agent_start || exit 1
+res2=$(($(now_ms) - t0))
+run 0 policy delete --all
+timed imp4 policy import "$T/l.yaml"
+timed get4 policy get -o json
+json_n=$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["policies"]))' <"$T/out")
+n=$((n + 1))
+[ "$json_n" = 4000 ] || fail "policy get lists $json_n policies, want 4000"
+agent_stop
+t0=$(now_ms)
+agent_start || exit 1
+res4=$(($(now_ms) - t0))
+run 0 policy get -o json
+json 'len(j["policies"]) == 4000'
+ratio_ok "$imp2" "$imp4" "import"
+ratio_ok "$get2" "$get4" "policy get"
+ratio_ok "$res2" "$res4" "restart (restore)"
+peak=$(peak_kb)
+echo "  peak RSS after restoring 4,000 policies: $peak kB"
+n=$((n + 1))
+[ "$peak" -lt 200000 ] || fail "velumd's peak RSS with 4,000 policies is $peak kB"
+
+echo "agent_scale: $n checks, $fails failed"
+[ "$fails" -eq 0 ]
