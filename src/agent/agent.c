@@ -39,6 +39,7 @@ int agent_err_status(int err)
 	case -EBUSY:
 		return 409;
 	case -EAGAIN:
+	case -EINTR: /* velumd is stopping */
 		return 503;
 	default:
 		return 500;
@@ -229,6 +230,12 @@ int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, s
 
 /* ---- changes ------------------------------------------------------------------------------ */
 
+/* A change abandoned because velumd is stopping (SIGTERM). */
+static int stopping(struct errbuf *eb)
+{
+	return errbuf_set(eb, -EINTR, "velumd is stopping: nothing was changed");
+}
+
 /* After a failure past the first model change: back to what the store says. */
 static void rebuild(struct agent *a, const char *what, const struct errbuf *why)
 {
@@ -236,6 +243,12 @@ static void rebuild(struct agent *a, const char *what, const struct errbuf *why)
 
 	errbuf_clear(&eb);
 	agent_store_rollback(a->st);
+	if (atomic_load(&a->stopping)) {
+		/* the kernel was not touched (or the change is abandoned as a crash would) */
+		pr_info("velumd: %s abandoned (%s); the next start restores the stored state\n",
+			what, why && why->msg[0] ? why->msg : "?");
+		return;
+	}
 	pr_warn("velumd: %s failed (%s); restoring the stored state\n", what,
 		why && why->msg[0] ? why->msg : "?");
 	if (agent_restore(a, &eb))
@@ -593,6 +606,10 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 			err = errbuf_set(eb, -EINVAL, "files[%zu]: a file name is required", i);
 			break;
 		}
+		if (atomic_load(&a->stopping)) {
+			err = stopping(eb);
+			break;
+		}
 		err = pol_parse_buf(files[i].name, files[i].content, files[i].len, &set, eb);
 		for (j = before; !err && j < set.n; j++) {
 			struct pol_policy *p = set.v[j];
@@ -663,6 +680,10 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		err = -ENOMEM;
 		goto out;
 	}
+	if (atomic_load(&a->stopping)) {
+		err = stopping(eb);
+		goto out;
+	}
 	err = agent_store_begin(a->st, eb);
 	if (err)
 		goto out;
@@ -702,6 +723,9 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		err = agent_store_file_gc(a->st, eb);
 	if (!err)
 		err = regenerate(a, &changed, &nchanged, eb);
+	/* the last point before the kernel: a stop abandons the import, nothing applied */
+	if (!err && atomic_load(&a->stopping))
+		err = stopping(eb);
 	if (!err)
 		err = finish(a, changed, nchanged, t0, eb);
 	if (err)

@@ -195,6 +195,8 @@ static int load_policy(void *ctx, const struct agent_store_policy *row)
 	struct hnode *it;
 	int err;
 
+	if (atomic_load(&c->a->stopping))
+		return errbuf_set(c->eb, -EINTR, "stopped by a signal");
 	if (!f)
 		return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: its file %lld is not stored",
 				  row->kind, row->ns, *row->ns ? "/" : "", row->name,
@@ -264,6 +266,8 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 		err = agent_store_file_foreach(a->st, true, load_file, c, eb);
 	if (!err)
 		err = agent_store_policy_foreach(a->st, load_policy, c, eb);
+	if (!err && atomic_load(&a->stopping))
+		err = errbuf_set(eb, -EINTR, "stopped by a signal");
 	if (!err) {
 		err = model_policies_load(c->m, &c->load);
 		if (err)
@@ -271,6 +275,8 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	}
 	for (i = 0; i < c->restored.n; i++)
 		model_identity_release(c->m, c->restored.v[i]);
+	if (!err && atomic_load(&a->stopping))
+		err = errbuf_set(eb, -EINTR, "stopped by a signal");
 	if (!err) {
 		err = model_regenerate(c->m, NULL, NULL);
 		if (err)
@@ -327,6 +333,12 @@ static int kernel_sync_all(struct agent *a)
 		struct agent_epx *x = agent_epx(a, ep->id);
 		struct dp_endpoint *have = NULL, made;
 
+		if (atomic_load(&a->stopping)) {
+			/* each map swap is atomic; the next start finishes the work */
+			free(dpe);
+			vec_free(&ok);
+			return -EINTR;
+		}
 		for (j = 0; j < ndp && !have; j++)
 			if (dpe[j].ep_id == ep->id)
 				have = &dpe[j];
@@ -434,6 +446,7 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 		load_ctx_free(&c);
 		return err;
 	}
+	/* from here the kernel changes: a stop ends it between endpoints (-EINTR) */
 	model__free(a->m);
 	a->m = m;
 	agent_epx_clear(a);
@@ -473,6 +486,8 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 			pr_warn("velumd: restore: %s\n", leb.msg);
 	}
 	err = kernel_sync_all(a);
+	if (err == -EINTR)
+		return errbuf_set(eb, -EINTR, "stopped by a signal");
 	if (!err)
 		err = agent_sync_ipcache(a, eb);
 	else

@@ -12,6 +12,8 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,36 @@ static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 	return 0;
 }
 
+/*
+ * SIGTERM and SIGINT are taken by this thread from the start, so that they
+ * are honoured while the main thread restores or a change holds a->lock:
+ * it sets a->stopping (restore and import check it between their steps)
+ * and wakes the main thread through stop_pipe. SIGHUP is taken and ignored.
+ */
+struct sig_ctx {
+	struct agent *a;
+	sigset_t sigs;
+	int wfd;
+};
+
+static void *sig_main(void *arg)
+{
+	struct sig_ctx *c = arg;
+
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(&c->sigs, &sig))
+			continue;
+		if (sig != SIGTERM && sig != SIGINT)
+			continue;
+		atomic_store(&c->a->stopping, true);
+		if (write(c->wfd, "x", 1) == -1)
+			pr_warn("velumd: stop: %s\n", strerror(errno));
+		return NULL;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -238,7 +270,9 @@ int main(int argc, char **argv)
 	struct agent_http *http = NULL;
 	char dbpath[PATH_MAX];
 	struct errbuf eb;
-	sigset_t sigs;
+	static struct sig_ctx sc;
+	pthread_t sig_thr;
+	int stop_pipe[2] = { -1, -1 };
 	int c, lock_fd = -1, api_fd = -1, err, rc = 1;
 	const char *proxy_bin = NULL;
 	bool proxy_on = false;
@@ -325,16 +359,24 @@ int main(int argc, char **argv)
 				"network namespaces)\n");
 		return 1;
 	}
-	/* signals are taken by sigtimedwait() below; every thread inherits the mask */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* signals are taken by sig_main(); every thread inherits the mask */
+	sigemptyset(&sc.sigs);
+	sigaddset(&sc.sigs, SIGTERM);
+	sigaddset(&sc.sigs, SIGINT);
+	sigaddset(&sc.sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sc.sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	libbpf_set_print(libbpf_log);
 
 	agent_init(&a, &o);
+	sc.a = &a;
+	if (pipe2(stop_pipe, O_CLOEXEC) == -1 || (errno = pthread_create(&sig_thr, NULL, sig_main,
+								      &sc))) {
+		fprintf(stderr, "velumd: signal thread: %s\n", strerror(errno));
+		return 1;
+	}
+	sc.wfd = stop_pipe[1];
+	pthread_detach(sig_thr);
 	err = take_lock(o.state_dir, &lock_fd, &eb);
 	if (err)
 		goto out;
@@ -384,6 +426,13 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&a.lock);
 	err = agent_restore(&a, &eb);
 	pthread_mutex_unlock(&a.lock);
+	if (err == -EINTR || atomic_load(&a.stopping)) {
+		/* as a crash would leave it: the next start restores from the store */
+		pr_info("velumd: stopped during the restore; the next start restores again\n");
+		rc = 0;
+		err = 0;
+		goto out;
+	}
 	if (err) {
 		errbuf_prefix(&eb, "cannot restore the state from %s: ", dbpath);
 		goto out;
@@ -412,13 +461,11 @@ int main(int argc, char **argv)
 		AGENT_VERSION, o.socket_path, o.state_dir, a.pin_dir,
 		(unsigned long long)a.revision, a.epx.n, agent_http_metrics_addr(http));
 
-	for (;;) {
-		struct timespec ts = { .tv_sec = 10 };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
+	while (!atomic_load(&a.stopping)) {
+		struct pollfd pfd = { .fd = stop_pipe[0], .events = POLLIN };
+		int r = poll(&pfd, 1, 10000);
 
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == -1 && errno == EAGAIN) {
+		if (r == 0) {
 			/* conntrack entries past their lifetime */
 			pthread_mutex_lock(&a.lock);
 			dp_ct_gc(a.dp);

@@ -5,7 +5,9 @@
 # 4), at sizes that finish in seconds: policy answers carry no file texts
 # (1,000 CNPs in one file), import, restore and `policy get` of 4,000
 # policies take at most ~3 times as long as of 2,000 (linear: 2; the
-# quadratic paths these tests caught: 4 and more), peak memory stays small.
+# quadratic paths these tests caught: 4 and more), peak memory stays small,
+# and SIGTERM ends velumd promptly during a big import (abandoned, nothing
+# stored) and during a restore.
 # The full sizes (100,000) are `make bench-agent`'s. Root only.
 set -u
 [ "$(id -u)" -eq 0 ] || exit 77
@@ -110,6 +112,48 @@ peak=$(peak_kb)
 echo "  peak RSS after restoring 4,000 policies: $peak kB"
 n=$((n + 1))
 [ "$peak" -lt 200000 ] || fail "velumd's peak RSS with 4,000 policies is $peak kB"
+
+# ---- point 4: SIGTERM while an import holds the lock, and during a restore ---------------------
+# 12 files of 1,000 policies: import and restore check for a stop between files and steps
+run 0 policy delete --all
+mkdir "$T/dir"
+for f in $(seq 1 12); do cnps 1000 "t${f}x" >"$T/dir/f$f.yaml"; done
+"$velum" policy import "$T/dir" >"$T/imp.out" 2>&1 &
+imp=$!
+sleep 0.5
+t0=$(now_ms)
+kill "$agent_pid"
+wait "$agent_pid"
+rc=$?
+waited=$(($(now_ms) - t0))
+agent_pid=
+wait "$imp"
+echo "  SIGTERM during an import of 12,000 policies: velumd exited $rc after $waited ms"
+n=$((n + 1))
+[ "$rc" -eq 0 ] && [ "$waited" -lt 3000 ] || fail "SIGTERM during an import: exit $rc after $waited ms"
+agent_start || exit 1
+run 0 policy get -o json
+got=$(json_get 'len(j["policies"])')
+n=$((n + 1))
+[ "$got" = 0 ] || [ "$got" = 12000 ] || fail "after SIGTERM during an import: $got policies stored (half applied)"
+[ "$got" = 12000 ] || run 0 policy import "$T/dir"
+agent_stop
+"$velumd" --state-dir "$T/state" --socket "$VELUM_SOCKET" --pin-dir "$PIN" --pool "$POOL" \
+	--ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off >>"$T/velumd.log" 2>&1 &
+agent_pid=$!
+sleep 0.5
+t0=$(now_ms)
+kill "$agent_pid"
+wait "$agent_pid"
+rc=$?
+waited=$(($(now_ms) - t0))
+agent_pid=
+echo "  SIGTERM during the restore of 12,000 policies: velumd exited $rc after $waited ms"
+n=$((n + 1))
+[ "$rc" -eq 0 ] && [ "$waited" -lt 3000 ] || fail "SIGTERM during a restore: exit $rc after $waited ms"
+agent_start || exit 1
+run 0 policy get -o json
+json 'len(j["policies"]) == 12000'
 
 echo "agent_scale: $n checks, $fails failed"
 [ "$fails" -eq 0 ]
