@@ -90,7 +90,8 @@ static int sources_json(struct agent *a, int64_t *ids, size_t n, json_t *arr, st
 	size_t i, w;
 	int err = 0;
 
-	qsort(ids, n, sizeof(*ids), cmp_i64);
+	if (n)
+		qsort(ids, n, sizeof(*ids), cmp_i64);
 	for (i = w = 0; i < n; i++)
 		if (!w || ids[w - 1] != ids[i])
 			ids[w++] = ids[i];
