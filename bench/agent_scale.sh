@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The agent at scale (issue 14): import, restart (restore) and `policy get`
+# of POLICIES CiliumNetworkPolicies in one file, then of CIDRS toCIDR
+# prefixes; for each step its time, velumd's peak RSS (VmHWM) and the
+# longest time `velum status` waited meanwhile. A private velumd (own
+# state, socket, pins, names from this script's PID); everything it made is
+# removed on exit. Writes bench/results/agent-scale.md.
+#   bench/agent_scale.sh VELUMD VELUM [OUT]   (POLICIES=100000 CIDRS=100000 STEP_TIMEOUT=900)
+set -u
+velumd=${1:?usage: agent_scale.sh VELUMD VELUM [OUT]}
+velum=${2:?usage: agent_scale.sh VELUMD VELUM [OUT]}
+out=${3:-bench/results/agent-scale.md}
+policies=${POLICIES:-100000}
+cidrs=${CIDRS:-100000}
+export VELUM_TIMEOUT=${STEP_TIMEOUT:-900}
+
+[ "$(id -u)" -eq 0 ] || { echo "bench-agent-scale: needs root" >&2; exit 1; }
+id=$$
+T=$(mktemp -d "${TMPDIR:-/tmp}/velum-bench-scale.$id.XXXXXX")
+PIN=/sys/fs/bpf/velum-bs$id
+export VELUM_SOCKET=$T/velum.sock
+agent=
+cleanup() {
+	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+	rm -rf "$PIN" "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() {
+	"$velumd" --state-dir "$T/state" --socket "$VELUM_SOCKET" --pin-dir "$PIN" \
+		--pool "10.$((210 + id % 40)).0.0/16" --ifname-prefix "vs$((id % 100000))" \
+		--netns-prefix "vbs$id-" --metrics off >>"$T/velumd.log" 2>&1 &
+	agent=$!
+}
+# SIGTERM; SIGKILL after 60 s (a single file being parsed, or a regeneration, is not interrupted)
+stop() {
+	local i
+	kill "$agent" 2>/dev/null
+	for i in $(seq 1 600); do
+		kill -0 "$agent" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$agent" 2>/dev/null
+	wait "$agent" 2>/dev/null
+	agent=
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+peak_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$agent/status" 2>/dev/null; }
+
+# watch: `velum status` every 200 ms until $T/stop exists; its longest wait (ms) into $T/waited
+watch() {
+	local max=0 t0 d
+	rm -f "$T/stop"
+	while [ ! -e "$T/stop" ]; do
+		t0=$(now_ms)
+		"$velum" status >/dev/null 2>&1
+		d=$(($(now_ms) - t0))
+		[ "$d" -gt "$max" ] && max=$d
+		sleep 0.2
+	done
+	echo "$max" >"$T/waited"
+}
+
+# step NAME CMD...: times CMD with the status watcher running; one table row
+step() {
+	local name=$1 t0 rc ms w
+	shift
+	watch &
+	local wp=$!
+	t0=$(now_ms)
+	"$@" >"$T/step.out" 2>&1
+	rc=$?
+	ms=$(($(now_ms) - t0))
+	touch "$T/stop"
+	wait "$wp"
+	w=$(cat "$T/waited")
+	printf '| %s | %s | %.1f s | %s MB | %s ms | %s |\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo "failed ($rc)")" \
+		"$(echo "$ms / 1000" | bc -l)" "$(peak_mb)" "$w" \
+		"$(head -c 160 "$T/step.out" | tr '\n|' '  ')" >>"$T/table.md"
+}
+
+restart() {
+	stop
+	start
+	for _ in $(seq 1 $((VELUM_TIMEOUT * 10))); do
+		"$velum" status >/dev/null 2>&1 && return 0
+		kill -0 "$agent" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+get_bytes() { "$velum" policy get -o json | wc -c; }
+
+python3 - "$policies" >"$T/cnp.yaml" <<'PY'
+import sys
+for i in range(int(sys.argv[1])):
+    print(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: p{i}}}, '
+          f'spec: {{endpointSelector: {{matchLabels: {{app: a{i}}}}}, ingress: [{{fromEndpoints: '
+          f'[{{matchLabels: {{app: b{i}}}}}], toPorts: [{{ports: [{{port: "80", protocol: TCP}}]}}]}}]}}}}')
+PY
+# CIDRS /32 prefixes, 1,000 per policy (10.0.0.0/8 onwards)
+python3 - "$cidrs" >"$T/cidr.yaml" <<'PY'
+import sys
+n = int(sys.argv[1])
+for p in range((n + 999) // 1000):
+    lo, hi = p * 1000, min(n, p * 1000 + 1000)
+    cs = ", ".join(f"{10 + (i >> 24)}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}/32" for i in range(lo, hi))
+    print(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: c{p}}}, '
+          f'spec: {{endpointSelector: {{matchLabels: {{app: c{p}}}}}, egress: [{{toCIDR: [{cs}]}}]}}}}')
+PY
+
+echo "| step | result | time | velumd peak RSS | longest \`velum status\` wait | output |" >"$T/table.md"
+echo "| --- | --- | --- | --- | --- | --- |" >>"$T/table.md"
+start
+restart || { cat "$T/velumd.log" >&2; exit 1; }
+load_before=$(cat /proc/loadavg)
+step "import $policies CNPs ($(($(stat -c %s "$T/cnp.yaml") / 1024)) KiB, one file)" "$velum" policy import "$T/cnp.yaml"
+step "policy get ($policies)" get_bytes
+step "restart: restore $policies" restart
+step "policy get after restore" get_bytes
+step "delete all" "$velum" policy delete --all
+step "import $cidrs toCIDR prefixes ($(((cidrs + 999) / 1000)) policies)" "$velum" policy import "$T/cidr.yaml"
+step "restart: restore the CIDR policies" restart
+load_after=$(cat /proc/loadavg)
+mkdir -p "$(dirname "$out")"
+{
+	echo "# Agent at scale"
+	echo
+	echo "Command: \`POLICIES=$policies CIDRS=$cidrs bench/agent_scale.sh build/bin/velumd build/bin/velum\` (part of \`make bench-agent\`)  "
+	echo "Date: $(date)  "
+	echo "Machine: $(nproc) CPUs, kernel $(uname -r); load average before / after: $load_before / $load_after (other work shares the machine)"
+	echo
+	echo "Each step's time is the client's; peak RSS is velumd's VmHWM after the step (it only grows);"
+	echo "the status column is the longest of the \`velum status\` calls made every 200 ms during the step."
+	echo "policy get: the output column is the answer's size in bytes."
+	echo
+	cat "$T/table.md"
+} >"$out"
+cat "$out"
