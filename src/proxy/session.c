@@ -883,15 +883,17 @@ static size_t forward_head(struct px_session *s, const struct judged *j, size_t 
 			   struct px_buf *out)
 {
 	const char *h = s->cin->data + s->cin->off, *end = h + head_len;
+	/* the request line: empty lines a client may send before it are not forwarded */
+	const char *line0 = h + s->head.method.off;
 	const char *eol;
 	size_t total = 0, i;
 	struct sv m, v;
 
 	if (!j->rewrite && !j->edit) {
-		put(out, &total, h, head_len);
+		put(out, &total, line0, (size_t)(end - line0));
 		return total;
 	}
-	eol = memchr(h, '\n', head_len);
+	eol = memchr(line0, '\n', (size_t)(end - line0));
 	if (j->rewrite) {
 		m = head_sv(s, s->head.method);
 		v = head_sv(s, s->head.version);
@@ -902,7 +904,7 @@ static size_t forward_head(struct px_session *s, const struct judged *j, size_t 
 		put(out, &total, v.p, v.len);
 		put(out, &total, "\r\n", 2);
 	} else {
-		put(out, &total, h, (size_t)(eol + 1 - h));
+		put(out, &total, line0, (size_t)(eol + 1 - line0));
 	}
 	if (!j->edit) {
 		put(out, &total, eol + 1, (size_t)(end - eol - 1));

@@ -279,6 +279,25 @@ static void test_proxy_pipeline_order(void **state)
 	strbuf_free(&want);
 }
 
+/*
+ * Empty lines before a request line are skipped by the parser and not
+ * forwarded; the request line that is rewritten (here normalized) is the
+ * request's own, not the first line of the buffer (the forwarded head once
+ * held both the rewritten and the original request line).
+ */
+static void test_proxy_empty_lines_before_request(void **state)
+{
+	struct tstate *st = *state;
+	const char *in = "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n"
+			 "\r\nGET //v1/./x HTTP/1.1\r\nHost: d\r\n\r\n"
+			 "\r\n\r\nGET /v1/y HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	client(st, in, strlen(in), SIZE_MAX);
+	assert_str(&st->up, "GET /v1 HTTP/1.1\r\nHost: d\r\n\r\n"
+			    "GET /v1/x HTTP/1.1\r\nHost: d\r\n\r\n"
+			    "GET /v1/y HTTP/1.1\r\nHost: d\r\n\r\n");
+}
+
 /* The same pipeline split at every byte gives the same bytes on both sides. */
 static void test_proxy_split_anywhere(void **state)
 {
@@ -1030,6 +1049,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proxy_allowed_forwarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_denied_exact_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_pipeline_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_empty_lines_before_request, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_split_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_normalized_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_escaped_slash_redirect, setup, teardown),
