@@ -309,8 +309,19 @@ static enum MHD_Result route(struct agent_http *h, struct MHD_Connection *c, con
 		if (!json_is_object(call.body)) {
 			char msg[256];
 
+			if (call.body)
+				snprintf(msg, sizeof(msg),
+					 "request body: expected a JSON object, got %s",
+					 json_is_array(call.body)  ? "an array" :
+					 json_is_string(call.body) ? "a string" :
+					 json_is_number(call.body) ? "a number" :
+					 json_is_null(call.body)   ? "null" :
+								     "a boolean");
+			else
+				snprintf(msg, sizeof(msg),
+					 "request body: not JSON: %s (line %d, column %d)", je.text,
+					 je.line, je.column);
 			json_decref(call.body);
-			snprintf(msg, sizeof(msg), "request body: not a JSON object: %s", je.text);
 			return send_error(c, 400, msg);
 		}
 	}

@@ -6,7 +6,9 @@
 #include "agent/api_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -66,8 +68,10 @@ enum MHD_Result agent_api_identities(const struct api_call *call)
 	if (call->arg) {
 		errno = 0;
 		want = strtoul(call->arg, &end, 10);
-		if (errno || *end || !*call->arg) {
-			snprintf(msg, sizeof(msg), "'%s' is not an identity number", call->arg);
+		/* strtoul() takes a sign ("-1" is ULONG_MAX): digits only */
+		if (errno || *end || !isdigit((unsigned char)*call->arg) || want > UINT32_MAX) {
+			snprintf(msg, sizeof(msg),
+				 "'%.64s' is not an identity number (0-4294967295)", call->arg);
 			return agent_api_error(call, 400, msg);
 		}
 	}

@@ -92,6 +92,10 @@ enum MHD_Result agent_api_trace(const struct api_call *call)
 		}
 		q.req.headers = hf;
 		q.req.nheaders = i;
+		if (pol_trace_request_check(&q.req, &eb)) {
+			errbuf_prefix(&eb, "http: ");
+			return agent_api_error(call, 400, eb.msg);
+		}
 	}
 	pthread_mutex_lock(&a->lock);
 	err = model_peer(a->m, from, &q.src, sbuf, &eb);

@@ -624,6 +624,22 @@ int cli_policy_trace(int argc, char **argv)
 				   "an HTTP trace needs a TCP --dport");
 		goto out;
 	}
+	if (a.method) {
+		struct pol_http_request req = {
+			.method = sv_from(a.method),
+			.path = sv_from(a.path),
+			.host = sv_from(a.host ? a.host : ""),
+			.headers = a.headers.v,
+			.nheaders = a.headers.n,
+		};
+		struct errbuf eb;
+
+		errbuf_clear(&eb);
+		if (pol_trace_request_check(&req, &eb)) {
+			rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s", eb.msg);
+			goto out;
+		}
+	}
 	if (!a.offline) {
 		if (a.policies.n || a.endpoints) {
 			rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",

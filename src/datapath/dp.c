@@ -133,8 +133,8 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 	dp->map_fd[DP_MAP_CONFIG] = bpf_obj_get(path);
 	if (dp->map_fd[DP_MAP_CONFIG] >= 0 && read_config(dp) == -EPROTO) {
 		return errbuf_set(eb, -EPROTO,
-				  "%s: pinned datapath of another ABI version (this is %d): reopen "
-				  "with reload, or destroy it",
+				  "%s: pinned datapath of another ABI version (this is %d): "
+				  "reload it (velum-dp --reload) or remove it (velum-dp destroy)",
 				  dp->pin_dir, VELUM_ABI_VERSION);
 	}
 	for (i = 0; i < DP_MAP_N; i++) {
@@ -146,8 +146,10 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 		dp->map_fd[i] = bpf_obj_get(path);
 		if (dp->map_fd[i] < 0) {
 			err = -errno;
-			return errbuf_set(eb, err, "%s: %s (reopen with reload)", path,
-					  strerror(-err));
+			return errbuf_set(
+				eb, err,
+				"%s: %s (the pinned datapath is incomplete: velum-dp --reload loads it again)",
+				path, strerror(-err));
 		}
 	}
 	pin_path(dp, path, sizeof(path), VELUM_PROG_FROM);
@@ -163,7 +165,10 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 	dp->prog_proxy_lo = bpf_obj_get(path);
 	if (dp->prog_proxy_lo < 0) {
 		err = -errno;
-		errbuf_set(eb, err, "%s: %s (reopen with reload)", path, strerror(-err));
+		errbuf_set(
+			eb, err,
+			"%s: %s (the pinned datapath is incomplete: velum-dp --reload loads it again)",
+			path, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -436,8 +441,8 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	err = read_config(dp);
 	if (err == -EPROTO && !fresh) {
 		errbuf_set(eb, -EINVAL,
-			   "%s: pinned datapath of another ABI version (this is %d): reopen "
-			   "with reload, or destroy it",
+			   "%s: pinned datapath of another ABI version (this is %d): "
+			   "reload it (velum-dp --reload) or remove it (velum-dp destroy)",
 			   dp->pin_dir, VELUM_ABI_VERSION);
 		goto err_unlock;
 	}

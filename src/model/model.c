@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lib/vec.h"
+#include "policy/parse.h"
 
 struct cidr_ref {
 	struct pol_prefix p;
@@ -171,7 +172,15 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 						 "namespace and cluster" :
 						 "reserved");
 		} else {
-			err = pol_labels_set(out, l.source, l.key, l.value);
+			size_t count;
+
+			/* one value per key, whatever the source (as Cilium's labels) */
+			pol_labels_find_key(out, l.key, &count);
+			if (count)
+				err = errbuf_set(eb, -EINVAL, "label '%s': key '%s' is given twice",
+						 labels[i], l.key);
+			else
+				err = pol_labels_set(out, l.source, l.key, l.value);
 		}
 		pol_label_free(&l);
 	}
@@ -222,6 +231,27 @@ static bool ip_taken(const struct model *m, uint32_t ip)
 	return false;
 }
 
+/* Named ports: valid names (as Kubernetes' container ports), each name once. */
+static int check_ports(const struct pol_named_port *ports, size_t n, struct errbuf *eb)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!pol_port_name_valid(ports[i].name))
+			return errbuf_set(eb, -EINVAL,
+					  "port name '%s': expected 1-15 lower-case letters, "
+					  "digits and '-' (at least one letter, no '--', not "
+					  "starting or ending with '-')",
+					  ports[i].name);
+		for (j = 0; j < i; j++)
+			if (!strcmp(ports[i].name, ports[j].name))
+				return errbuf_set(eb, -EINVAL,
+						  "port name '%s' is given twice (ports %u and %u)",
+						  ports[i].name, ports[j].port, ports[i].port);
+	}
+	return 0;
+}
+
 int model_endpoint_add(struct model *m, uint32_t id, const char *name, const char *ns,
 		       const char *const *labels, size_t nlabels, const uint32_t *ips, size_t nips,
 		       const struct pol_named_port *ports, size_t nports, bool audit,
@@ -244,6 +274,9 @@ int model_endpoint_add(struct model *m, uint32_t id, const char *name, const cha
 	}
 	if (id && model_endpoint_by_id(m, id))
 		return errbuf_set(eb, -EEXIST, "endpoint id %u is taken", id);
+	err = check_ports(ports, nports, eb);
+	if (err)
+		return err;
 	if (!id) {
 		/* lowest free id: eps is sorted by id */
 		for (id = 1, i = 0; i < m->eps.n && m->eps.v[i]->id == id; i++)

@@ -15,6 +15,7 @@
 #ifndef VELUM_POLICY_PARSE_H
 #define VELUM_POLICY_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/errbuf.h"
@@ -67,6 +68,13 @@ void pol_http_rules_free(struct pol_http_rules *r);
 
 /* Takes p into the set. Returns 0 or -ENOMEM (p not taken). */
 int pol_set_push(struct pol_set *s, struct pol_policy *p);
+
+/*
+ * A port name as Kubernetes takes it (IANA_SVC_NAME, RFC 6335): 1-15 of
+ * [a-z0-9-] with at least one letter, no leading, trailing or double '-'.
+ */
+bool pol_port_name_valid(const char *s);
+
 /* Frees the set and every policy in it. */
 void pol_set_free(struct pol_set *s);
 

@@ -366,8 +366,7 @@ int pol_dec_cidr_set(struct dctx *c, const struct doc_node *n, struct pol_peer_r
 
 /* ---- ports ---------------------------------------------------------------- */
 
-/* IANA service name (RFC 6335): 1-15 chars, [a-z0-9-], a letter, no leading/trailing/double '-'. */
-static bool is_svc_name(const char *s)
+bool pol_port_name_valid(const char *s)
 {
 	size_t i, n = strlen(s);
 	bool letter = false;
@@ -375,13 +374,11 @@ static bool is_svc_name(const char *s)
 	if (n == 0 || n > 15 || s[0] == '-' || s[n - 1] == '-')
 		return false;
 	for (i = 0; i < n; i++) {
-		char ch = (char)tolower((unsigned char)s[i]);
-
-		if (ch == '-' && s[i + 1] == '-')
+		if (s[i] == '-' && s[i + 1] == '-')
 			return false;
-		if (ch >= 'a' && ch <= 'z')
+		if (s[i] >= 'a' && s[i] <= 'z')
 			letter = true;
-		else if (!(ch >= '0' && ch <= '9') && ch != '-')
+		else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
 			return false;
 	}
 	return letter;
@@ -400,15 +397,18 @@ static int decode_port_value(struct dctx *c, const struct doc_node *n, struct po
 	} else if (n->type == DOC_STR) {
 		if (!n->str.len)
 			return derr(c, n->line, "port must be specified");
-		if (is_svc_name(n->str.s)) {
+		if (n->str.len <= 15) {
+			/* a named port, compared in lower case */
+			char low[16];
 			size_t i;
 
-			pp->name = strdup(n->str.s);
-			if (!pp->name)
-				return -ENOMEM;
-			for (i = 0; pp->name[i]; i++)
-				pp->name[i] = (char)tolower((unsigned char)pp->name[i]);
-			return 0;
+			for (i = 0; i < n->str.len; i++)
+				low[i] = (char)tolower((unsigned char)n->str.s[i]);
+			low[i] = '\0';
+			if (pol_port_name_valid(low)) {
+				pp->name = strdup(low);
+				return pp->name ? 0 : -ENOMEM;
+			}
 		}
 		errno = 0;
 		v = strtoll(n->str.s, &end, 10);

@@ -2,6 +2,8 @@
 /* Policy trace: evaluation on map states and its text and JSON forms. */
 #include "policy/trace.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,59 @@ static bool has_header(const struct pol_http_request *req, const char *name)
 		if (req->headers[i].name.len == n && !strncasecmp(req->headers[i].name.p, name, n))
 			return true;
 	return false;
+}
+
+/* RFC 9110 tchar */
+static bool is_token(struct sv s)
+{
+	size_t i;
+
+	if (!s.len)
+		return false;
+	for (i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+
+		if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch))
+			return false;
+	}
+	return true;
+}
+
+int pol_trace_request_check(const struct pol_http_request *req, struct errbuf *eb)
+{
+	size_t i, j;
+
+	if (!req->method.len)
+		return errbuf_set(eb, -EINVAL, "the HTTP method is empty");
+	if (!is_token(req->method))
+		return errbuf_set(eb, -EINVAL,
+				  "HTTP method '%.*s': not a token (letters, digits, "
+				  "!#$%%&'*+-.^_`|~)",
+				  (int)req->method.len, req->method.p);
+	if (!req->path.len)
+		return errbuf_set(eb, -EINVAL, "the HTTP path is empty");
+	for (i = 0; i < req->path.len; i++)
+		if ((unsigned char)req->path.p[i] <= ' ' || req->path.p[i] == 0x7f)
+			return errbuf_set(eb, -EINVAL,
+					  "HTTP path: a space or control character at byte %zu", i);
+	for (i = 0; i < req->host.len; i++)
+		if ((unsigned char)req->host.p[i] < ' ' || req->host.p[i] == 0x7f)
+			return errbuf_set(eb, -EINVAL, "HTTP host: a control character at byte %zu",
+					  i);
+	for (i = 0; i < req->nheaders; i++) {
+		const struct pol_http_field *f = &req->headers[i];
+
+		if (!is_token(f->name))
+			return errbuf_set(eb, -EINVAL, "header '%.*s': the name is not a token",
+					  (int)f->name.len, f->name.p);
+		for (j = 0; j < f->value.len; j++)
+			if (f->value.p[j] == '\r' || f->value.p[j] == '\n' || !f->value.p[j])
+				return errbuf_set(eb, -EINVAL,
+						  "header '%.*s': %s in the value (byte %zu)",
+						  (int)f->name.len, f->name.p,
+						  f->value.p[j] ? "CR or LF" : "NUL", j);
+	}
+	return 0;
 }
 
 void pol_trace_run(const struct pol_trace_query *q, struct pol_trace_result *r)

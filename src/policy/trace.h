@@ -64,6 +64,14 @@ struct pol_trace_result {
 };
 
 /*
+ * Checks a request to trace as the proxy would take it off the wire: a
+ * method (an HTTP token) and a path, header names that are tokens and
+ * values without CR, LF or NUL. Returns 0, or -EINVAL with the reason in eb
+ * (the caller prefixes where the request came from).
+ */
+int pol_trace_request_check(const struct pol_http_request *req, struct errbuf *eb);
+
+/*
  * Runs the trace. Borrows q. Where a check redirects to the proxy, the
  * request's path is normalized (l7/normalize.h) first and the HTTP rules
  * judge the normalized target, exactly as the proxy does.

@@ -216,6 +216,43 @@ grep -qF " 400 " <<<"$st" && grep -qF "NUL" <<<"$st" || fail "DELETE nulvictim%0
 run 0 endpoint get nulvictim
 run 0 endpoint delete nulvictim
 
+# ---- input refused, errors that name the fault ----------------------------------------------------
+# api METHOD PATH [BODY]: the status and body of one request to velumd
+api() {
+	curl -s --unix-socket "$VELUM_SOCKET" -X "$1" -w ' %{http_code}' ${3+--data-binary "$3"} \
+		"http://x$2"
+}
+run 2 endpoint create duplabel -l app=a -l k8s:app=b
+expect_err "key 'app' is given twice"
+run 2 endpoint create badport --port 'HTTP!:80'
+expect_err "port name 'HTTP!'"
+run 2 endpoint create twoports --port http:80 --port http:8080
+expect_err "port name 'http' is given twice"
+run 1 endpoint get twoports
+n=$((n + 1))
+a=$(api POST /v1/policies '[1]')
+grep -qF 'expected a JSON object, got an array' <<<"$a" && grep -q ' 400$' <<<"$a" ||
+	fail "JSON array body: $a"
+n=$((n + 1))
+a=$(api GET /v1/identities/-1)
+grep -qF "'-1' is not an identity number" <<<"$a" && grep -q ' 400$' <<<"$a" ||
+	fail "identities/-1: $a"
+run 0 endpoint create tracer -l app=tracer
+run 2 policy trace --from tracer --to tracer --dport 80 --http-method GET --http-path / \
+	--http-header $'X-Id: 1\r\nInjected: yes'
+expect_err "header 'X-Id': CR or LF in the value"
+run 2 policy trace --from tracer --to tracer --dport 80 --http-method '' --http-path /
+expect_err "the HTTP method is empty"
+n=$((n + 1))
+a=$(api POST /v1/trace '{"from":"tracer","to":"tracer","dport":80,"http":{"method":"GET","path":"","headers":["X: a\nb"]}}')
+grep -qF 'http: the HTTP path is empty' <<<"$a" && grep -q ' 400$' <<<"$a" ||
+	fail "trace with an empty path: $a"
+n=$((n + 1))
+a=$(api POST /v1/trace '{"from":"tracer","to":"tracer","dport":80,"http":{"method":"GET","path":"/","headers":["X: a\nb"]}}')
+grep -qF "http: header 'X': CR or LF in the value" <<<"$a" && grep -q ' 400$' <<<"$a" ||
+	fail "trace with LF in a header: $a"
+run 0 endpoint delete tracer
+
 # ---- state for root only ---------------------------------------------------------------------------
 mode() { stat -c %a "$1"; }
 run 0 policy import "$top/examples/starwars/policies/l3-ingress.yaml"

@@ -682,6 +682,79 @@ static void test_engine_endpoint_label_rules(void **state)
 	assert_string_equal(h->eb.msg, "address 10.0.0.1 already belongs to an endpoint");
 }
 
+static void test_engine_endpoint_dup_labels_ports(void **state)
+{
+	struct h *h = *state;
+	const char *dup[] = { "app=a", "k8s:app=b" };
+	struct pol_named_port bad[] = { { "HTTP!", 80, IPPROTO_TCP } };
+	struct pol_named_port upper[] = { { "Http", 80, IPPROTO_TCP } };
+	struct pol_named_port twice[] = { { "http", 80, IPPROTO_TCP },
+					  { "http", 8080, IPPROTO_TCP } };
+	struct pol_named_port good[] = { { "http", 80, IPPROTO_TCP },
+					 { "metrics-2", 9090, IPPROTO_TCP } };
+	uint32_t a = htonl(0x0a000001);
+
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", dup, 2, &a, 1, NULL, 0,
+					    false, NULL, &h->eb),
+			 -EINVAL);
+	assert_string_equal(h->eb.msg, "label 'k8s:app=b': key 'app' is given twice");
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, &a, 1, bad, 1,
+					    false, NULL, &h->eb),
+			 -EINVAL);
+	assert_non_null(strstr(h->eb.msg, "port name 'HTTP!': expected 1-15 lower-case"));
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, &a, 1, upper,
+					    1, false, NULL, &h->eb),
+			 -EINVAL);
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", NULL, 0, &a, 1, twice,
+					    2, false, NULL, &h->eb),
+			 -EINVAL);
+	assert_string_equal(h->eb.msg, "port name 'http' is given twice (ports 80 and 8080)");
+	assert_null(model_endpoint(h->m, "default/x"));
+	assert_int_equal(model_endpoint_add(h->m, 0, "default/x", "default", dup, 1, &a, 1, good, 2,
+					    false, NULL, &h->eb),
+			 0);
+	/* relabelling checks the same */
+	assert_int_equal(model_endpoint_relabel(h->m, "default/x", dup, 2, &h->eb), -EINVAL);
+	assert_string_equal(h->eb.msg, "label 'k8s:app=b': key 'app' is given twice");
+}
+
+static void test_trace_request_check(void **state)
+{
+	struct pol_http_field crlf = { SV("X-Id"), SV("1\r\nInjected: yes") };
+	struct pol_http_field lf = { SV("X-Id"), SV("1\nb") };
+	struct pol_http_field badname = { SV("X Id"), SV("1") };
+	struct pol_http_field ok = { SV("X-Id"), SV("1, 2\t3") };
+	struct pol_http_request r = { SV("GET"), SV("/"), SV(""), NULL, 0 };
+	struct errbuf eb;
+
+	(void)state;
+	errbuf_clear(&eb);
+	assert_int_equal(pol_trace_request_check(&r, &eb), 0);
+	r.headers = &ok;
+	r.nheaders = 1;
+	assert_int_equal(pol_trace_request_check(&r, &eb), 0);
+	r.headers = &crlf;
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	assert_string_equal(eb.msg, "header 'X-Id': CR or LF in the value (byte 1)");
+	r.headers = &lf;
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	r.headers = &badname;
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	assert_string_equal(eb.msg, "header 'X Id': the name is not a token");
+	r.nheaders = 0;
+	r.method = SV("");
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	assert_string_equal(eb.msg, "the HTTP method is empty");
+	r.method = SV("G T");
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	r.method = SV("GET");
+	r.path = SV("");
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+	assert_string_equal(eb.msg, "the HTTP path is empty");
+	r.path = SV("/a b");
+	assert_int_equal(pol_trace_request_check(&r, &eb), -EINVAL);
+}
+
 static void trace_text(struct h *h, const char *from, const char *to, uint16_t port,
 		       const char *method, const char *path, struct pol_trace_result *r)
 {
@@ -909,6 +982,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_endpoint_dup_labels_ports, setup,
+						teardown),
+		cmocka_unit_test(test_trace_request_check),
 		cmocka_unit_test_setup_teardown(test_engine_trace_starwars, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_trace_header_actions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_init_identity, setup, teardown),
