@@ -528,6 +528,7 @@ struct imported {
 	char *ns, *name;
 	size_t file;
 	bool audit;
+	bool remove; /* `[]`: removes the earlier rules of the file's name */
 };
 
 static bool same_key(const struct pol_policy *p, enum pol_kind kind, const char *ns,
@@ -554,7 +555,8 @@ static int drop_replaced(struct pol_set *set, struct imported *keys)
 
 	for (i = set->n; !err && i-- > 0;) {
 		const struct pol_policy *p = set->v[i];
-		uint64_t hash = agent_policy_key_hash(pol_kind_name(p->kind), p->namespace, p->name);
+		uint64_t hash =
+			agent_policy_key_hash(pol_kind_name(p->kind), p->namespace, p->name);
 		struct hnode *it;
 		bool later = false;
 
@@ -584,7 +586,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 {
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
 	struct pol_set set = { 0 };
-	VEC(struct imported) keys = { 0 };
+	VEC(struct imported) keys = { 0 }, removed = { 0 };
 	struct strbuf warn = STRBUF_INIT;
 	int64_t *file_ids = NULL;
 	uint32_t *changed = NULL;
@@ -657,6 +659,36 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		keys.v[j++] = keys.v[i];
 	}
 	set.n = keys.n = j;
+	/*
+	 * Raw rules with no rule (`[]`) replace the earlier rules of the same
+	 * name with nothing: the policy goes (Cilium deletes a policy updated to
+	 * no rules). Said in the warnings; not loaded.
+	 */
+	for (i = j = 0; i < set.n; i++) {
+		if (set.v[i]->kind != POL_KIND_RULES || set.v[i]->nrules) {
+			set.v[j] = set.v[i];
+			keys.v[j++] = keys.v[i];
+			continue;
+		}
+		keys.v[i].remove = true;
+		if (pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, keys.v[i].name))
+			strbuf_printf(&warn,
+				      "%s: no rules: CiliumRules %s (its earlier rules) "
+				      "removed\n",
+				      files[keys.v[i].file].name, keys.v[i].name);
+		else
+			strbuf_printf(&warn, "%s: no rules, and no CiliumRules %s to remove\n",
+				      files[keys.v[i].file].name, keys.v[i].name);
+		if (vec_push(&removed, keys.v[i])) {
+			free(keys.v[i].ns);
+			free(keys.v[i].name);
+			err = -ENOMEM;
+		}
+		pol_policy_free(set.v[i]);
+	}
+	set.n = keys.n = j;
+	if (err)
+		goto out;
 
 	/*
 	 * What the caller gets back is built before anything changes: once the
@@ -699,9 +731,19 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		goto out;
 	}
 	model_changed = true;
-	err = model_policies_load(a->m, &set);
-	if (err)
-		errbuf_set(eb, err, "loading policies: %s", strerror(-err));
+	for (i = 0; !err && i < removed.n; i++) {
+		if (!pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed.v[i].name))
+			continue;
+		err = agent_store_policy_delete(a->st, pol_kind_name(POL_KIND_RULES), "",
+						removed.v[i].name, eb);
+		if (!err)
+			err = model_policy_delete(a->m, POL_KIND_RULES, NULL, removed.v[i].name);
+	}
+	if (!err) {
+		err = model_policies_load(a->m, &set);
+		if (err)
+			errbuf_set(eb, err, "loading policies: %s", strerror(-err));
+	}
 	rfc3339_now(now, sizeof(now));
 	snprintf(a->last_import, sizeof(a->last_import), "%s", now);
 	for (i = 0; !err && i < keys.n; i++) {
@@ -749,6 +791,11 @@ out:
 		free(out[i]);
 	free(out);
 	vec_free(&keys);
+	for (i = 0; i < removed.n; i++) {
+		free(removed.v[i].ns);
+		free(removed.v[i].name);
+	}
+	vec_free(&removed);
 	pol_set_free(&set);
 	strbuf_free(&warn);
 	free(file_ids);

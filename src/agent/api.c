@@ -317,6 +317,12 @@ static enum MHD_Result route(struct agent_http *h, struct MHD_Connection *c, con
 					 json_is_number(call.body) ? "a number" :
 					 json_is_null(call.body)   ? "null" :
 								     "a boolean");
+			else if (json_error_code(&je) == json_error_null_character)
+				snprintf(
+					msg, sizeof(msg),
+					"request body: a string holds a NUL byte (\\u0000; line %d, "
+					"column %d)",
+					je.line, je.column);
 			else
 				snprintf(msg, sizeof(msg),
 					 "request body: not JSON: %s (line %d, column %d)", je.text,

@@ -93,6 +93,25 @@ static int add_path(const char *path, json_t *files)
 		fprintf(stderr, "velum policy import: %s\n", eb.msg);
 		return CLI_EXIT_USAGE;
 	}
+	{
+		/* a NUL cannot travel in the request's JSON: say where it is */
+		const char *nul = memchr(buf, '\0', len), *p, *bol = buf;
+		unsigned line = 1;
+
+		if (nul) {
+			for (p = buf; p < nul; p++)
+				if (*p == '\n') {
+					line++;
+					bol = p + 1;
+				}
+			fprintf(stderr,
+				"velum policy import: %s:%u:%zu: a NUL byte (a policy file is "
+				"text)\n",
+				path, line, (size_t)(nul - bol) + 1);
+			free(buf);
+			return CLI_EXIT_USAGE;
+		}
+	}
 	err = json_array_append_new(files,
 				    json_pack("{s:s, s:s%}", "name", path, "content", buf, len));
 	free(buf);

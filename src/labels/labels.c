@@ -72,11 +72,13 @@ int pol_label_key_check(const char *key, struct errbuf *eb)
 	if (slash) {
 		if (!prefix_ok(key, (size_t)(slash - key)) ||
 		    !name_ok(slash + 1, strlen(slash + 1)))
-			return errbuf_set(eb, -EINVAL, "'%s' is not a valid label key", key);
+			return errbuf_set(eb, -EINVAL, ERRBUF_Q " is not a valid label key",
+					  ERRBUF_QARG(key));
 		return 0;
 	}
 	if (!name_ok(key, strlen(key)))
-		return errbuf_set(eb, -EINVAL, "'%s' is not a valid label key", key);
+		return errbuf_set(eb, -EINVAL, ERRBUF_Q " is not a valid label key",
+				  ERRBUF_QARG(key));
 	return 0;
 }
 
@@ -87,7 +89,8 @@ int pol_label_value_check(const char *value, struct errbuf *eb)
 	if (len == 0)
 		return 0;
 	if (!name_ok(value, len))
-		return errbuf_set(eb, -EINVAL, "'%s' is not a valid label value", value);
+		return errbuf_set(eb, -EINVAL, ERRBUF_Q " is not a valid label value",
+				  ERRBUF_QARG(value));
 	return 0;
 }
 
@@ -119,8 +122,8 @@ int pol_label_parse(const char *s, const char *default_source, struct pol_label 
 		if (colon && (!eq || colon < eq)) {
 			if (!pol_label_source_known(s, (size_t)(colon - s)))
 				return errbuf_set(eb, -EINVAL,
-						  "'%.*s' is not a label source (in '%s')",
-						  (int)(colon - s), s, s);
+						  "'%.*s' is not a label source (in " ERRBUF_Q ")",
+						  (int)(colon - s), s, ERRBUF_QARG(s));
 			src = s;
 			srclen = (size_t)(colon - s);
 			rest = colon + 1;

@@ -10,8 +10,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define ERRBUF_SIZE 1024
+
+/*
+ * A value the input gave, quoted in a message and cut after
+ * ERRBUF_QUOTE_MAX bytes (marked "...") so that the reason after it still
+ * fits: errbuf_set(eb, -EINVAL, ERRBUF_Q " is not a port", ERRBUF_QARG(s)).
+ */
+#define ERRBUF_QUOTE_MAX 64
+#define ERRBUF_Q	 "'%.*s%s"
+#define ERRBUF_QARG(s) \
+	ERRBUF_QUOTE_MAX, (s), strnlen((s), ERRBUF_QUOTE_MAX + 1) > ERRBUF_QUOTE_MAX ? "...'" : "'"
 
 struct errbuf {
 	char msg[ERRBUF_SIZE];

@@ -161,7 +161,7 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 
 		err = pol_label_parse(labels[i], POL_SOURCE_K8S, &l, eb);
 		if (err) {
-			errbuf_prefix(eb, "label '%s': ", labels[i]);
+			errbuf_prefix(eb, "label " ERRBUF_Q ": ", ERRBUF_QARG(labels[i]));
 			break;
 		}
 		if (!strcmp(l.source, POL_SOURCE_RESERVED) || reserved_key(l.key)) {
@@ -177,8 +177,10 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 			/* one value per key, whatever the source (as Cilium's labels) */
 			pol_labels_find_key(out, l.key, &count);
 			if (count)
-				err = errbuf_set(eb, -EINVAL, "label '%s': key '%s' is given twice",
-						 labels[i], l.key);
+				err = errbuf_set(eb, -EINVAL,
+						 "label " ERRBUF_Q ": key " ERRBUF_Q
+						 " is given twice",
+						 ERRBUF_QARG(labels[i]), ERRBUF_QARG(l.key));
 			else
 				err = pol_labels_set(out, l.source, l.key, l.value);
 		}
@@ -239,15 +241,17 @@ static int check_ports(const struct pol_named_port *ports, size_t n, struct errb
 	for (i = 0; i < n; i++) {
 		if (!pol_port_name_valid(ports[i].name))
 			return errbuf_set(eb, -EINVAL,
-					  "port name '%s': expected 1-15 lower-case letters, "
+					  "port name " ERRBUF_Q
+					  ": expected 1-15 lower-case letters, "
 					  "digits and '-' (at least one letter, no '--', not "
 					  "starting or ending with '-')",
-					  ports[i].name);
+					  ERRBUF_QARG(ports[i].name));
 		for (j = 0; j < i; j++)
 			if (!strcmp(ports[i].name, ports[j].name))
-				return errbuf_set(eb, -EINVAL,
-						  "port name '%s' is given twice (ports %u and %u)",
-						  ports[i].name, ports[j].port, ports[i].port);
+				return errbuf_set(
+					eb, -EINVAL,
+					"port name " ERRBUF_Q " is given twice (ports %u and %u)",
+					ERRBUF_QARG(ports[i].name), ports[j].port, ports[i].port);
 	}
 	return 0;
 }

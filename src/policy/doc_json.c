@@ -405,7 +405,7 @@ static int jerr_dup(struct jparser *jp, size_t off, const char *key, size_t len)
 {
 	if (len > KEY_QUOTE_MAX)
 		return jerr(jp, off, "duplicate key '%.*s...'", KEY_QUOTE_MAX, key);
-	return jerr(jp, off, "duplicate key '%s'", key);
+	return jerr(jp, off, "duplicate key " ERRBUF_Q, ERRBUF_QARG(key));
 }
 
 /* Reads `"key" :` at jp->i (white space skipped) and opens its pair in frame f. */

@@ -91,8 +91,9 @@ static int decode_metadata(struct dctx *c, const struct doc_node *n, struct pol_
 	err = expect(c, name, DOC_STR);
 	if (!err && !dns_name_ok(name->str.s, 253, true))
 		err = derr(c, name->line,
-			   "'%s' is not a valid name (lower-case letters, digits, '-' and '.')",
-			   name->str.s);
+			   ERRBUF_Q
+			   " is not a valid name (lower-case letters, digits, '-' and '.')",
+			   ERRBUF_QARG(name->str.s));
 	if (!err)
 		err = str_dup(&p->name, name->str.s);
 	path_restore(c, old);
@@ -106,7 +107,8 @@ static int decode_metadata(struct dctx *c, const struct doc_node *n, struct pol_
 		if (!err && (p->kind == POL_KIND_CCNP))
 			err = derr(c, ns->line, "a %s is not namespaced", pol_kind_name(p->kind));
 		if (!err && !dns_name_ok(ns->str.s, 63, false))
-			err = derr(c, ns->line, "'%s' is not a valid namespace", ns->str.s);
+			err = derr(c, ns->line, ERRBUF_Q " is not a valid namespace",
+				   ERRBUF_QARG(ns->str.s));
 		if (!err)
 			err = str_dup(&p->namespace, ns->str.s);
 		path_restore(c, old);
@@ -147,7 +149,8 @@ static int decode_metadata(struct dctx *c, const struct doc_node *n, struct pol_
 			if (!strcmp(a->str.s, "true") || !strcmp(a->str.s, "enabled"))
 				p->audit = true;
 			else if (strcmp(a->str.s, "false") && strcmp(a->str.s, "disabled"))
-				err = derr(c, a->line, "'%s' is not true or false", a->str.s);
+				err = derr(c, a->line, ERRBUF_Q " is not true or false",
+					   ERRBUF_QARG(a->str.s));
 		}
 	}
 out:
@@ -319,7 +322,7 @@ static int decode_object(struct dctx *c, const struct doc_node *n, struct pol_se
 			    "kind is required (CiliumNetworkPolicy, "
 			    "CiliumClusterwideNetworkPolicy, NetworkPolicy, List), or a raw rule "
 			    "with endpointSelector");
-	if (expect(c, kind, DOC_STR))
+	if (expect_key(c, kind, "kind", DOC_STR))
 		return -EINVAL;
 	if (!strcmp(kind->str.s, "List")) {
 		static const struct field fields[] = {
@@ -355,21 +358,21 @@ static int decode_object(struct dctx *c, const struct doc_node *n, struct pol_se
 		size_t old = path_key(c, "kind");
 
 		err = derr(c, kind->line,
-			   "'%s' is not a policy kind (CiliumNetworkPolicy, "
-			   "CiliumClusterwideNetworkPolicy, NetworkPolicy, List)",
-			   kind->str.s);
+			   ERRBUF_Q " is not a policy kind (CiliumNetworkPolicy, "
+				    "CiliumClusterwideNetworkPolicy, NetworkPolicy, List)",
+			   ERRBUF_QARG(kind->str.s));
 		path_restore(c, old);
 		return err;
 	}
 	if (!api)
 		return derr(c, n->line, "apiVersion is required (%s)", want_api);
-	if (expect(c, api, DOC_STR))
+	if (expect_key(c, api, "apiVersion", DOC_STR))
 		return -EINVAL;
 	if (strcmp(api->str.s, want_api)) {
 		size_t old = path_key(c, "apiVersion");
 
-		err = derr(c, api->line, "'%s' is not the apiVersion of %s (%s)", api->str.s,
-			   kind->str.s, want_api);
+		err = derr(c, api->line, ERRBUF_Q " is not the apiVersion of %s (%s)",
+			   ERRBUF_QARG(api->str.s), kind->str.s, want_api);
 		path_restore(c, old);
 		return err;
 	}
@@ -396,7 +399,8 @@ static int decode_doc(struct dctx *c, const struct doc_node *n, struct pol_set *
 	size_t i;
 
 	if (n->type == DOC_SEQ) {
-		bool raw = n->seq.n > 0;
+		/* `[]`: raw rules, none of them (importing it removes the file's earlier rules) */
+		bool raw = n->seq.n > 0 || c->ndocs == 1;
 
 		for (i = 0; i < n->seq.n; i++)
 			raw = raw && looks_like_raw_rule(n->seq.items[i]);
@@ -407,7 +411,7 @@ static int decode_doc(struct dctx *c, const struct doc_node *n, struct pol_set *
 	}
 	if (n->type != DOC_MAP)
 		return derr(c, n->line, "expected a policy object or a list of them, got %s",
-			    doc_type_name(n->type));
+			    got_name(n));
 	return decode_object(c, n, out);
 }
 
@@ -511,6 +515,7 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 		doc_stream_free(&ds);
 		return errbuf_set(eb, -EINVAL, "%s: no policy in file", name);
 	}
+	c.ndocs = ds.n;
 	for (i = 0; !err && i < ds.n; i++)
 		err = decode_doc(&c, ds.docs[i], out);
 	if (!err)

@@ -194,15 +194,16 @@ static int decode_icmps(struct dctx *c, const struct doc_node *n, struct pol_pee
 						}
 						if (v < 0)
 							err = derr(c, ty->line,
-								   "'%s' is not an ICMPv%c type",
-								   ty->str.s,
+								   ERRBUF_Q
+								   " is not an ICMPv%c type",
+								   ERRBUF_QARG(ty->str.s),
 								   ic.family == 4 ? '4' : '6');
 					} else {
 						err = derr(
 							c, ty->line,
 							"expected an ICMP type (integer or name), "
 							"got %s",
-							doc_type_name(ty->type));
+							got_name(ty));
 					}
 					if (!err && (v < 0 || v > 255))
 						err = derr(c, ty->line, "%lld is not an ICMP type",
@@ -454,7 +455,8 @@ static int decode_rule_labels(struct dctx *c, const struct doc_node *n, struct p
 		if (!err && s)
 			err = expect(c, s, DOC_STR);
 		if (!err && s && !pol_label_source_known(s->str.s, s->str.len))
-			err = derr(c, s->line, "'%s' is not a label source", s->str.s);
+			err = derr(c, s->line, ERRBUF_Q " is not a label source",
+				   ERRBUF_QARG(s->str.s));
 		if (!err && pol_label_key_check(k->str.s, &eb))
 			err = derr(c, k->line, "%s", eb.msg);
 		if (!err)

@@ -141,9 +141,10 @@ int pol_dec_selector(struct dctx *c, const struct doc_node *n, struct pol_select
 					size_t o3 = path_key(c, "operator");
 
 					err = derr(c, op->line,
-						   "'%s' is not an operator (In, NotIn, Exists, "
+						   ERRBUF_Q
+						   " is not an operator (In, NotIn, Exists, "
 						   "DoesNotExist)",
-						   op->str.s);
+						   ERRBUF_QARG(op->str.s));
 					path_restore(c, o3);
 				}
 			}
@@ -263,9 +264,9 @@ int pol_dec_add_entity(struct dctx *c, struct pol_peer_rule *e, const struct doc
 	if (!strcmp(name, "world-ipv4") || !strcmp(name, "world-ipv6"))
 		return add_reserved_sel(e, name);
 	return derr(c, n->line,
-		    "unsupported entity '%s' (all, world, cluster, host, remote-node, init, "
-		    "health, unmanaged, kube-apiserver, ingress, none)",
-		    name);
+		    "unsupported entity " ERRBUF_Q " (all, world, cluster, host, remote-node, "
+		    "init, health, unmanaged, kube-apiserver, ingress, none)",
+		    ERRBUF_QARG(name));
 }
 
 static int add_cidr_sel(struct pol_peer_rule *e, const struct pol_prefix *p)
@@ -413,10 +414,10 @@ static int decode_port_value(struct dctx *c, const struct doc_node *n, struct po
 		errno = 0;
 		v = strtoll(n->str.s, &end, 10);
 		if (errno || *end || !isdigit((unsigned char)n->str.s[0]))
-			return derr(c, n->line, "'%s' is not a port number or port name", n->str.s);
+			return derr(c, n->line, ERRBUF_Q " is not a port number or port name",
+				    ERRBUF_QARG(n->str.s));
 	} else {
-		return derr(c, n->line, "expected a port (string or integer), got %s",
-			    doc_type_name(n->type));
+		return derr(c, n->line, "expected a port (string or integer), got %s", got_name(n));
 	}
 	if (v < 0 || v > 65535)
 		return derr(c, n->line, "%lld is not a port", v);
@@ -442,7 +443,7 @@ static int decode_protocol(struct dctx *c, const struct doc_node *n, uint8_t *pr
 		return 0;
 	if (!bad && *proto != PROTO_ANY)
 		return derr(c, n->line, "protocol %s is not allowed in ports; use icmps", s);
-	return derr(c, n->line, "'%s' is not a protocol (%s)", s,
+	return derr(c, n->line, ERRBUF_Q " is not a protocol (%s)", ERRBUF_QARG(s),
 		    knp ? "TCP, UDP, SCTP" : "TCP, UDP, SCTP, ANY");
 }
 

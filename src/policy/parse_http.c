@@ -114,10 +114,10 @@ static int decode_http_rule(struct dctx *c, const struct doc_node *n, struct pol
 			for (k = 0; k < 5 && strcmp(acts[k], mm->str.s); k++)
 				;
 			if (k == 5)
-				err = derr(
-					c, mm->line,
-					"'%s' is not a mismatch action (LOG, ADD, DELETE, REPLACE)",
-					mm->str.s);
+				err = derr(c, mm->line,
+					   ERRBUF_Q
+					   " is not a mismatch action (LOG, ADD, DELETE, REPLACE)",
+					   ERRBUF_QARG(mm->str.s));
 			else
 				hh->mismatch = (enum pol_hdr_mismatch)k;
 		}
@@ -201,7 +201,7 @@ static int decode_http_doc(struct dctx *c, const struct doc_node *n, struct pol_
 	} else if (n->type != DOC_SEQ) {
 		return derr(c, n->line,
 			    "expected a list of HTTP rules (the rules.http of a policy), got %s",
-			    doc_type_name(n->type));
+			    got_name(n));
 	}
 	return decode_http_list(c, list, &out->v, &out->n);
 }

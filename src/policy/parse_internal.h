@@ -39,6 +39,7 @@ struct dctx {
 	size_t plen;
 	struct pol_policy *pol; /* being built */
 	struct strbuf warnings;
+	size_t ndocs; /* documents in the file */
 };
 
 static inline int derr(struct dctx *c, unsigned line, const char *fmt, ...)
@@ -150,13 +151,32 @@ static inline int check_fields(struct dctx *c, const struct doc_node *map,
 	return 0;
 }
 
+/* What n is, for "got ...": a number too large for a 64-bit integer says so. */
+static inline const char *got_name(const struct doc_node *n)
+{
+	if (n->type == DOC_FLOAT &&
+	    (n->f >= 9223372036854775808.0 || n->f < -9223372036854775808.0))
+		return "a number beyond the 64-bit integer range";
+	return doc_type_name(n->type);
+}
+
 static inline int expect(struct dctx *c, const struct doc_node *n, enum doc_type t)
 {
 	if (n->type == t)
 		return 0;
 	return derr(c, n->line, "expected %s %s, got %s",
-		    (t == DOC_INT || t == DOC_MAP) ? "an" : "a", doc_type_name(t),
-		    doc_type_name(n->type));
+		    (t == DOC_INT || t == DOC_MAP) ? "an" : "a", doc_type_name(t), got_name(n));
+}
+
+/* expect() on the value of field key (named in the message). */
+static inline int expect_key(struct dctx *c, const struct doc_node *n, const char *key,
+			     enum doc_type t)
+{
+	size_t old = path_key(c, key);
+	int err = expect(c, n, t);
+
+	path_restore(c, old);
+	return err;
 }
 
 /* An object with only the given fields (the common prologue of every decoder). */

@@ -223,7 +223,8 @@ static int decode_knp_spec(struct dctx *c, const struct doc_node *n, struct pol_
 				types[POL_EGRESS] = true;
 			else if (!err)
 				err = derr(c, t->line,
-					   "'%s' is not a policy type (Ingress, Egress)", t->str.s);
+					   ERRBUF_Q " is not a policy type (Ingress, Egress)",
+					   ERRBUF_QARG(t->str.s));
 			path_restore(c, o2);
 		}
 		path_restore(c, old);

@@ -47,8 +47,9 @@ int pol_selector_add(struct pol_selector *s, enum pol_sel_op op, const char *key
 		k = key + 1;
 	} else if (colon) {
 		if (!pol_label_source_known(key, (size_t)(colon - key)))
-			return errbuf_set(eb, -EINVAL, "'%.*s' is not a label source (in key '%s')",
-					  (int)(colon - key), key, key);
+			return errbuf_set(eb, -EINVAL,
+					  "'%.*s' is not a label source (in key " ERRBUF_Q ")",
+					  (int)(colon - key), key, ERRBUF_QARG(key));
 		k = colon + 1;
 	}
 	err = pol_label_key_check(k, eb);

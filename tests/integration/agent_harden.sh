@@ -237,6 +237,12 @@ n=$((n + 1))
 a=$(api GET /v1/identities/-1)
 grep -qF "'-1' is not an identity number" <<<"$a" && grep -q ' 400$' <<<"$a" ||
 	fail "identities/-1: $a"
+printf 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\0y\n' >"$T/nul.yaml"
+run 2 policy import "$T/nul.yaml"
+expect_err "$T/nul.yaml:4:10: a NUL byte"
+n=$((n + 1))
+a=$(api POST /v1/policies '{"files":[{"name":"a.yaml","content":"a\u0000"}]}')
+grep -qF 'a string holds a NUL byte' <<<"$a" && grep -q ' 400$' <<<"$a" || fail "NUL in a body: $a"
 run 0 endpoint create tracer -l app=tracer
 run 2 policy trace --from tracer --to tracer --dport 80 --http-method GET --http-path / \
 	--http-header $'X-Id: 1\r\nInjected: yes'
@@ -252,6 +258,17 @@ a=$(api POST /v1/trace '{"from":"tracer","to":"tracer","dport":80,"http":{"metho
 grep -qF "http: header 'X': CR or LF in the value" <<<"$a" && grep -q ' 400$' <<<"$a" ||
 	fail "trace with LF in a header: $a"
 run 0 endpoint delete tracer
+
+# `[]` as raw rules replaces the file's earlier rules with none: the policy goes
+echo '[{"endpointSelector": {"matchLabels": {"app": "a"}}, "ingress": [{}]}]' >"$T/rr.json"
+run 0 policy import "$T/rr.json"
+echo '[]' >"$T/rr.json"
+run 0 policy import "$T/rr.json"
+expect_err "rr.json: no rules: CiliumRules rr (its earlier rules) removed"
+run 0 policy get -o json
+json '"rr" not in [p["name"] for p in j["policies"]]'
+run 0 policy import "$T/rr.json"
+expect_err "no CiliumRules rr to remove"
 
 # ---- state for root only ---------------------------------------------------------------------------
 mode() { stat -c %a "$1"; }
@@ -270,6 +287,8 @@ agent_start || exit 1
 n=$((n + 2))
 [ "$(mode "$T/state")" = 700 ] || fail "a 0755 state folder stays $(mode "$T/state")"
 [ "$(mode "$T/state/state.db")" = 600 ] || fail "a 0644 state.db stays $(mode "$T/state/state.db")"
+run 0 policy get -o json
+json '"rr" not in [p["name"] for p in j["policies"]]' # the removal was stored
 run 0 policy delete --all
 
 finish
