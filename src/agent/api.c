@@ -191,6 +191,17 @@ enum MHD_Result agent_api_status(const struct api_call *call)
 		      call->h->metrics_addr);
 	pthread_mutex_unlock(&a->lock);
 	if (j) {
+		/* a pin folder removed behind velumd's back shows now, not at the next change */
+		json_t *dp = json_object_get(j, "datapath");
+		struct errbuf eb;
+
+		errbuf_clear(&eb);
+		if (dp_pins_check(a->dp, &eb)) {
+			json_object_set_new(dp, "state", json_string("error"));
+			json_object_set_new(dp, "error", json_string(eb.msg));
+		} else {
+			json_object_set_new(dp, "state", json_string(nerr ? "degraded" : "ok"));
+		}
 		pthread_mutex_lock(&a->flow_lock);
 		json_object_set_new(j, "proxy", proxy_status(a));
 		json_object_set_new(j, "flows",

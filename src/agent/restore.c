@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,11 @@ static int kernel_sync_all(struct agent *a)
 				err = errbuf_set(&eb, -EINVAL,
 						 "namespace %s is gone (%s); delete the endpoint",
 						 x->netns, strerror(errno));
+			if (!err && (int)if_nametoindex(have->host_ifname) != have->host_ifindex)
+				err = errbuf_set(&eb, -ENODEV,
+						 "host interface %s (index %d) is gone; delete the "
+						 "endpoint",
+						 have->host_ifname, have->host_ifindex);
 		}
 		if (!err)
 			err = vec_push(&ok, ep->id);

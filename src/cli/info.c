@@ -154,6 +154,7 @@ int cli_status(int argc, char **argv)
 	json_t *j, *ag, *dp, *st, *cn, *fl;
 	int rc = fetch_plain(argc, argv, status_usage, "status", "/v1/status", &j);
 	char up[32];
+	const char *dperr;
 	long long failed;
 
 	if (rc || !j)
@@ -169,9 +170,13 @@ int cli_status(int argc, char **argv)
 	       json_string_value(json_object_get(ag, "version")),
 	       json_integer_value(json_object_get(ag, "pid")), up,
 	       json_string_value(json_object_get(ag, "socket")));
+	dperr = json_string_value(json_object_get(dp, "error"));
 	printf("Datapath:    %s   programs %s, host routing %s, pins %s, %lld endpoint(s)%s, "
 	       "%lld conntrack entries\n",
-	       failed ? "Degraded" : "Ok", json_string_value(json_object_get(dp, "programs")),
+	       dperr  ? "Error" :
+	       failed ? "Degraded" :
+			"Ok",
+	       json_string_value(json_object_get(dp, "programs")),
 	       strcmp(json_string_value(json_object_get(dp, "host_routing")) ?: "", "legacy") ?
 		       "BPF" :
 		       "Legacy",
@@ -179,6 +184,8 @@ int cli_status(int argc, char **argv)
 	       json_integer_value(json_object_get(dp, "endpoints")),
 	       failed ? " (some failed: see velum endpoint list)" : "",
 	       json_integer_value(json_object_get(dp, "ct_entries")));
+	if (dperr)
+		printf("             %s\n", dperr);
 	printf("Store:       Ok   %s (schema %lld), revision %lld\n",
 	       json_string_value(json_object_get(st, "path")),
 	       json_integer_value(json_object_get(st, "schema")),

@@ -1107,3 +1107,26 @@ const char *dp_pin_dir(struct dp *dp)
 {
 	return dp->pin_dir;
 }
+
+int dp_pins_check(struct dp *dp, struct errbuf *eb)
+{
+	const char *progs[] = { VELUM_PROG_FROM, VELUM_PROG_TO, VELUM_PROG_PROXY_LO };
+	char path[PATH_MAX];
+	size_t i;
+	int err;
+
+	for (i = 0; i < DP_MAP_N + sizeof(progs) / sizeof(progs[0]); i++) {
+		err = pin_path(dp, path, sizeof(path),
+			       i < DP_MAP_N ? map_names[i] : progs[i - DP_MAP_N]);
+		if (err)
+			return errbuf_set(eb, err, "pin path too long in %s", dp->pin_dir);
+		if (access(path, F_OK) == -1) {
+			err = -errno;
+			return errbuf_set(eb, err,
+					  "%s: %s (the pinned datapath was removed: restarting "
+					  "velumd loads it anew and re-creates the endpoints)",
+					  path, strerror(-err));
+		}
+	}
+	return 0;
+}

@@ -242,6 +242,13 @@ int dp_prog_fd(struct dp *dp, bool from_container);
 const char *dp_pin_dir(struct dp *dp);
 
 /*
+ * Checks that every pinned map and program is still in the pin folder (not
+ * removed behind the agent's back). Returns 0, or -ENOENT with the first
+ * missing pin in eb.
+ */
+int dp_pins_check(struct dp *dp, struct errbuf *eb);
+
+/*
  * Switches the node between BPF host routing (false: packets between local
  * endpoints go straight from the source's veth into the destination's
  * namespace) and legacy routing (true: through the host stack). Takes

@@ -91,11 +91,19 @@ second_if=$(json_get 'j["host_ifname"]')
 in_ep second ip -4 -o addr show dev eth0 | grep -qF "$(ep_ip second)/32" ||
 	fail "the endpoint made over a stale namespace file is not configured"
 
-# the datapath forgot the endpoints (pin folder removed): restore makes them anew
-# over their leftover veth and namespace, and delete removes both
-agent_stop
+# the datapath forgot the endpoints (pin folder removed): status says so at
+# once; restore makes them anew over their leftover veth and namespace, and
+# delete removes both
 rm -rf "$PIN"
+run 0 status -o json
+json 'j["datapath"]["state"] == "error" and "restarting velumd" in j["datapath"]["error"]'
+run 0 status
+expect_out "Datapath:    Error"
+expect_out "the pinned datapath was removed"
+agent_stop
 agent_start || exit 1
+run 0 status -o json
+json 'j["datapath"]["state"] == "ok"'
 run 0 endpoint get second -o json
 json 'j["state"] == "ready"'
 run 0 endpoint delete second
@@ -105,6 +113,18 @@ run 0 endpoint delete first
 for i in 1 2 3 4 5 6; do
 	rm -f "/run/netns/$NSP$((id1 + i))"
 done
+
+# a host veth deleted while velumd was down: restore reports the endpoint
+# in error with the reason instead of ready, and delete still removes it
+run 0 endpoint create vethgone -l app=vethgone -o json
+gone_if=$(json_get 'j["host_ifname"]')
+agent_stop
+ip link del "$gone_if"
+agent_start || exit 1
+run 0 endpoint get vethgone -o json
+json 'j["state"] == "error" and "host interface '"$gone_if"'" in j["error"] and "is gone" in j["error"]'
+run 0 endpoint delete vethgone
+run 1 endpoint get vethgone
 
 # ---- files that are not files ----------------------------------------------------------------------
 sw=$top/examples/starwars
