@@ -48,6 +48,7 @@ struct load_ctx {
 	VEC(struct stored_file) files;
 	struct hmap index;
 	struct pol_set load;
+	uint64_t revision;
 };
 
 static int load_identity(void *ctx, uint32_t id, const char *labels)
@@ -100,11 +101,22 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	struct agent_epx x = { .id = e->id };
 	int err;
 
-	err = agent_labels_from_json(lj, &labels, &nl, c->eb);
+	char full[256];
+
+	/* every field checked before anything (the kernel above all) is touched */
+	err = agent_ep_fullname(e->name, e->ns, full, sizeof(full), c->eb);
+	if (!err && strcmp(full, e->name))
+		err = errbuf_set(c->eb, -EINVAL, "name: not in namespace " ERRBUF_Q,
+				 ERRBUF_QARG(e->ns));
+	if (!err)
+		err = agent_labels_from_json(lj, &labels, &nl, c->eb);
 	if (!err)
 		err = agent_ports_from_json(pj, &ports, &np, c->eb);
 	if (!err && inet_pton(AF_INET, e->ipv4, &ip) != 1)
-		err = errbuf_set(c->eb, -EINVAL, "address '%s' unreadable", e->ipv4);
+		err = errbuf_set(c->eb, -EINVAL, "address " ERRBUF_Q " unreadable",
+				 ERRBUF_QARG(e->ipv4));
+	if (!err && ip.s_addr && !dp_pool_contains(c->a->dp, ip.s_addr))
+		err = errbuf_set(c->eb, -EINVAL, "address %s: outside the pool", e->ipv4);
 	if (!err)
 		err = model_endpoint_add(c->m, e->id, e->name, e->ns, labels, nl,
 					 ip.s_addr ? &ip.s_addr : NULL, ip.s_addr ? 1 : 0, ports,
@@ -260,7 +272,9 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	if (!c->m)
 		return -ENOMEM;
 	pol_engine_set_proxy_ports(model_engine(c->m), a->proxy_port_in, a->proxy_port_eg);
-	err = agent_store_id_foreach(a->st, load_identity, c, eb);
+	err = agent_store_revision(a->st, &c->revision, eb);
+	if (!err)
+		err = agent_store_id_foreach(a->st, load_identity, c, eb);
 	if (!err)
 		err = agent_store_ep_foreach(a->st, load_endpoint, c, eb);
 	if (!err)
@@ -463,7 +477,7 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 		}
 	}
 	c.epx.n = 0;
-	agent_store_revision(a->st, &a->revision);
+	a->revision = c.revision;
 	/* the identity rows: drop numbers nothing uses any more, add missing ones */
 	vec_free(&a->stored_ids);
 	a->stored_ids.v = c.stored.v;

@@ -5,6 +5,7 @@
  */
 #include "agent/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "velum/endpoint.h"
 
 struct agent_store {
 	sqlite3 *db;
@@ -373,13 +376,32 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-int agent_store_revision(struct agent_store *st, uint64_t *rev)
+int agent_store_revision(struct agent_store *st, uint64_t *rev, struct errbuf *eb)
 {
-	long long v = query_int(st->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE "
-					"key='revision'");
+	sqlite3_stmt *s = prep(st, "SELECT value FROM meta WHERE key='revision'", eb);
+	const char *v;
+	char *end;
+	int rc, err = 0;
 
-	*rev = v < 0 ? 0 : (uint64_t)v;
-	return 0;
+	*rev = 0;
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		/* the text as written: CAST would read "abc" as 0 and go backwards */
+		v = (const char *)sqlite3_column_text(s, 0);
+		errno = 0;
+		*rev = v && isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
+		if (!v || !isdigit((unsigned char)*v) || *end || errno)
+			err = errbuf_set(eb, -EINVAL,
+					 "store %s: meta revision " ERRBUF_Q
+					 ": not a number (0-18446744073709551615)",
+					 st->path, ERRBUF_QARG(v ? v : "(null)"));
+	} else if (rc != SQLITE_DONE) {
+		err = db_err(st, eb, "read the revision");
+	}
+	sqlite3_finalize(s);
+	return err;
 }
 
 int agent_store_set_revision(struct agent_store *st, uint64_t rev, struct errbuf *eb)
@@ -464,6 +486,13 @@ int agent_store_ep_foreach(struct agent_store *st,
 		if (!e.name || !e.ns || !e.labels || !e.ports || !e.ipv4) {
 			err = errbuf_set(eb, -EINVAL, "store %s: endpoint %u: missing fields",
 					 st->path, e.id);
+			break;
+		}
+		if (sqlite3_column_type(s, 0) != SQLITE_INTEGER || sqlite3_column_int64(s, 0) < 1 ||
+		    sqlite3_column_int64(s, 0) > VELUM_EP_ID_MAX) {
+			err = errbuf_set(eb, -EINVAL, "store %s: endpoint %s: id %s not in 1..%u",
+					 st->path, e.name, (const char *)sqlite3_column_text(s, 0),
+					 VELUM_EP_ID_MAX);
 			break;
 		}
 		err = fn(ctx, &e);

@@ -44,8 +44,11 @@ int agent_store_commit(struct agent_store *st, struct errbuf *eb);
 /* Undoes the open transaction (no-op without one). */
 void agent_store_rollback(struct agent_store *st);
 
-/* The persisted revision counter (0 for a new store). */
-int agent_store_revision(struct agent_store *st, uint64_t *rev);
+/*
+ * The persisted revision counter (0 for a new store). -EINVAL with the
+ * value in eb when it is not a number.
+ */
+int agent_store_revision(struct agent_store *st, uint64_t *rev, struct errbuf *eb);
 int agent_store_set_revision(struct agent_store *st, uint64_t rev, struct errbuf *eb);
 
 /* One endpoint row. Strings are borrowed (on load: valid during the callback). */

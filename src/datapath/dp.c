@@ -1108,6 +1108,11 @@ const char *dp_pin_dir(struct dp *dp)
 	return dp->pin_dir;
 }
 
+bool dp_pool_contains(const struct dp *dp, __be32 addr)
+{
+	return (addr & dp->pool_mask) == dp->pool_addr;
+}
+
 int dp_pins_check(struct dp *dp, struct errbuf *eb)
 {
 	const char *progs[] = { VELUM_PROG_FROM, VELUM_PROG_TO, VELUM_PROG_PROXY_LO };

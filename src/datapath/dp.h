@@ -238,6 +238,9 @@ int dp_ct_count(struct dp *dp);
 /* File descriptors of the programs (for tests and benchmarks; borrowed). */
 int dp_prog_fd(struct dp *dp, bool from_container);
 
+/* Whether addr (network order) is in the endpoint address pool. */
+bool dp_pool_contains(const struct dp *dp, __be32 addr);
+
 /* The pin folder in use (borrowed). */
 const char *dp_pin_dir(struct dp *dp);
 

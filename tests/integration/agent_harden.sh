@@ -126,6 +126,46 @@ json 'j["state"] == "error" and "host interface '"$gone_if"'" in j["error"] and 
 run 0 endpoint delete vethgone
 run 1 endpoint get vethgone
 
+# a store with a bad row: velumd refuses to start naming the row and the
+# field, and the kernel keeps the working endpoint's datapath
+run 0 endpoint create keeper -l app=keeper -o json
+keeper_id=$(json_get 'j["id"]')
+keeper_if=$(json_get 'j["host_ifname"]')
+agent_stop
+cp "$T/state/state.db" "$T/good.db"
+db() { sqlite3 "$T/state/state.db" "$1"; }
+bad_store() { # bad_store SQL EXPECTED-ERROR
+	cp "$T/good.db" "$T/state/state.db"
+	rm -f "$T/state/state.db-wal" "$T/state/state.db-shm"
+	db "$1"
+	n=$((n + 1))
+	if timeout 20 "$velumd" --state-dir "$T/state" --socket "$VELUM_SOCKET" --pin-dir "$PIN" \
+		--pool "$POOL" --ifname-prefix "$IFP" --netns-prefix "$NSP" --metrics off \
+		>"$T/bad.out" 2>&1; then
+		fail "velumd started on a store with $1"
+	fi
+	grep -qF -- "$2" "$T/bad.out" || fail "store with $1: $(tail -n 3 "$T/bad.out")"
+	n=$((n + 1))
+	"$top/build/bin/velum-dp" --pin-dir "$PIN" --pool "$POOL" --ifname-prefix "$IFP" \
+		--netns-prefix "$NSP" status 2>/dev/null | grep -q "^$keeper_id " &&
+		ip link show "$keeper_if" >/dev/null 2>&1 ||
+		fail "a refused start ($1) removed endpoint $keeper_id ($keeper_if) from the kernel"
+}
+bad_store "UPDATE endpoints SET id = 70000 WHERE name = 'default/keeper'" \
+	"endpoint default/keeper: id 70000 not in 1..65535"
+bad_store "UPDATE meta SET value = 'abc' WHERE key = 'revision'" \
+	"meta revision 'abc': not a number"
+bad_store "UPDATE endpoints SET name = 'default/../x' WHERE name = 'default/keeper'" \
+	"endpoint default/../x: endpoint name '../x'"
+bad_store "UPDATE endpoints SET ipv4 = '192.0.2.7' WHERE name = 'default/keeper'" \
+	"endpoint default/keeper: address 192.0.2.7: outside the pool"
+cp "$T/good.db" "$T/state/state.db"
+rm -f "$T/state/state.db-wal" "$T/state/state.db-shm"
+agent_start || exit 1
+run 0 endpoint get keeper -o json
+json 'j["state"] == "ready"'
+run 0 endpoint delete keeper
+
 # ---- files that are not files ----------------------------------------------------------------------
 sw=$top/examples/starwars
 n=$((n + 2))
