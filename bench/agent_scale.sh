@@ -95,12 +95,18 @@ restart() {
 }
 get_bytes() { "$velum" policy get -o json | wc -c; }
 
-python3 - "$policies" >"$T/cnp.yaml" <<'PY'
+# in files of 50,000 (the CLI takes files of up to 16 MiB)
+mkdir "$T/cnp"
+python3 - "$policies" "$T/cnp" <<'PY'
 import sys
-for i in range(int(sys.argv[1])):
-    print(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: p{i}}}, '
+n, d = int(sys.argv[1]), sys.argv[2]
+out = None
+for i in range(n):
+    if i % 50000 == 0:
+        out = open(f"{d}/p{i // 50000}.yaml", "w")
+    out.write(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: p{i}}}, '
           f'spec: {{endpointSelector: {{matchLabels: {{app: a{i}}}}}, ingress: [{{fromEndpoints: '
-          f'[{{matchLabels: {{app: b{i}}}}}], toPorts: [{{ports: [{{port: "80", protocol: TCP}}]}}]}}]}}}}')
+          f'[{{matchLabels: {{app: b{i}}}}}], toPorts: [{{ports: [{{port: "80", protocol: TCP}}]}}]}}]}}}}\n')
 PY
 # CIDRS /32 prefixes, 1,000 per policy (10.0.0.0/8 onwards)
 python3 - "$cidrs" >"$T/cidr.yaml" <<'PY'
@@ -118,7 +124,7 @@ echo "| --- | --- | --- | --- | --- | --- |" >>"$T/table.md"
 start
 restart || { cat "$T/velumd.log" >&2; exit 1; }
 load_before=$(cat /proc/loadavg)
-step "import $policies CNPs ($(($(stat -c %s "$T/cnp.yaml") / 1024)) KiB, one file)" "$velum" policy import "$T/cnp.yaml"
+step "import $policies CNPs ($(($(du -sk "$T/cnp" | cut -f1))) KiB, $(ls "$T/cnp" | wc -l) file(s))" "$velum" policy import "$T/cnp"
 step "policy get ($policies)" get_bytes
 step "restart: restore $policies" restart
 step "policy get after restore" get_bytes
