@@ -95,15 +95,15 @@ restart() {
 }
 get_bytes() { "$velum" policy get -o json | wc -c; }
 
-# in files of 50,000 (the CLI takes files of up to 16 MiB)
+# in files of 40,000 (the CLI takes files of up to 16 MiB, the parser 1,000,000 nodes)
 mkdir "$T/cnp"
 python3 - "$policies" "$T/cnp" <<'PY'
 import sys
 n, d = int(sys.argv[1]), sys.argv[2]
 out = None
 for i in range(n):
-    if i % 50000 == 0:
-        out = open(f"{d}/p{i // 50000}.yaml", "w")
+    if i % 40000 == 0:
+        out = open(f"{d}/p{i // 40000}.yaml", "w")
     out.write(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: p{i}}}, '
           f'spec: {{endpointSelector: {{matchLabels: {{app: a{i}}}}}, ingress: [{{fromEndpoints: '
           f'[{{matchLabels: {{app: b{i}}}}}], toPorts: [{{ports: [{{port: "80", protocol: TCP}}]}}]}}]}}}}\n')
