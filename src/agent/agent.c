@@ -75,6 +75,7 @@ void agent_init(struct agent *a, const struct agent_opts *o)
 	mon_hist_init(&a->import_hist, mon_latency_bounds, mon_latency_nbounds);
 	a->started_ns = now_ns(CLOCK_REALTIME);
 	atomic_init(&a->stopping, false);
+	a->l7_fd = -1;
 }
 
 void agent_epx_free(struct agent_epx *x)

@@ -136,6 +136,15 @@ struct agent {
 	pthread_t flow_thr;
 	bool flow_running;
 	atomic_bool stopping;
+
+	/*
+	 * The L7 proxy's access events (flows.c): velumd binds the events
+	 * socket before the proxy starts; a thread reads it into the ring.
+	 */
+	int l7_fd; /* -1: --proxy off */
+	pthread_t l7_thr;
+	bool l7_running;
+	uint64_t l7_events, l7_malformed; /* under flow_lock */
 };
 
 /* HTTP-ish outcome of a failed call: maps a negative errno. */
@@ -229,6 +238,24 @@ int agent_ports_from_json(json_t *j, struct pol_named_port **out, size_t *n, str
 /* Opens the event handle and starts the flow thread. */
 int agent_flows_start(struct agent *a, const struct dp_opts *dpo, struct errbuf *eb);
 void agent_flows_stop(struct agent *a);
+
+/*
+ * Binds the unix datagram socket the proxy sends its access events to
+ * (path; 0600; a stale file is replaced) into a->l7_fd, before the proxy
+ * starts or is adopted, so that none is lost once velumd runs; the flow
+ * thread's companion started by agent_flows_start() reads it. Returns 0 or
+ * negative errno with eb set.
+ */
+int agent_l7_events_open(struct agent *a, const char *path, struct errbuf *eb);
+
+/*
+ * Checks one datagram of the events socket (n bytes; struct
+ * px_access_event of src/proxy/access.h): size, version, type, verdict,
+ * direction, NUL-terminated strings, IPv4 addresses. Returns 0 or -EINVAL
+ * with the reason in why (static text).
+ */
+struct px_access_event;
+int agent_l7_event_check(const struct px_access_event *ev, size_t n, const char **why);
 /* Drops the enrichment caches (their references); with a->lock held. */
 void agent_flow_caches_clear(struct agent *a);
 

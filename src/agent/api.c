@@ -431,6 +431,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* How long a scrape waits for velum-proxy's metrics. */
+#define PROXY_SCRAPE_TIMEOUT_MS 250
+
 static void metrics_text(struct agent *a, struct strbuf *sb)
 {
 	static const char *const vnames[] = { "", "forwarded", "dropped", "audit", "redirected" };
@@ -441,7 +444,7 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 	size_t nep, npol, reserved = 0, cidr = 0, alloc = 0;
 	int dir;
 	unsigned code;
-	uint64_t verdicts[5][7][2], events;
+	uint64_t verdicts[5][7][2], events, l7_events, l7_bad;
 
 	pthread_mutex_lock(&a->lock);
 	nep = model_endpoints(a->m, &eps);
@@ -545,6 +548,8 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 	pthread_mutex_lock(&a->flow_lock);
 	memcpy(verdicts, a->verdicts, sizeof(verdicts));
 	events = a->events_total;
+	l7_events = a->l7_events;
+	l7_bad = a->l7_malformed;
 	pthread_mutex_unlock(&a->flow_lock);
 	mon_metric_header(sb, "velum_policy_verdict_total", "counter",
 			  "Policy verdict events (first packet of each flow; denials "
@@ -564,6 +569,19 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 	mon_metric_header(sb, "velum_flow_events_total", "counter",
 			  "Datapath events read from the ring buffer");
 	mon_metric_sample(sb, "velum_flow_events_total", NULL, (double)events);
+	if (a->proxy) {
+		mon_metric_header(sb, "velum_proxy_access_events_total", "counter",
+				  "Access events read from velum-proxy's events socket, by outcome "
+				  "(malformed ones are dropped)");
+		mon_metric_sample(sb, "velum_proxy_access_events_total",
+				  (const char *const[]){ "outcome", "accepted", NULL },
+				  (double)l7_events);
+		mon_metric_sample(sb, "velum_proxy_access_events_total",
+				  (const char *const[]){ "outcome", "malformed", NULL },
+				  (double)l7_bad);
+		/* the proxy's own metrics; a proxy down or stuck says so in velum_proxy_up */
+		agent_proxy_metrics(a->proxy, PROXY_SCRAPE_TIMEOUT_MS, sb);
+	}
 }
 
 static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const char *url,

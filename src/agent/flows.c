@@ -8,16 +8,28 @@
  * (endpoint, identity) and per rule id and dropped whenever the revision
  * changes, so a name or rule seen in a flow is what was true when the
  * packet was decided (to within one change).
+ *
+ * The L7 proxy's access events (one struct px_access_event per datagram on
+ * the events socket velumd binds) are read by a second thread, checked
+ * field by field (a malformed datagram is counted and dropped), enriched
+ * the same way by address and identity, and appended to the same ring.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "lib/log.h"
+#include "proxy/access.h"
 #include "velum/events.h"
 
 struct cache_ident {
@@ -241,6 +253,225 @@ static void *flow_main(void *arg)
 	return NULL;
 }
 
+/* ---- the L7 proxy's access events ---- */
+
+#define L7_BATCH 64
+
+static bool str_ok(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+int agent_l7_event_check(const struct px_access_event *ev, size_t n, const char **why)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	*why = NULL;
+	if (n != sizeof(*ev))
+		*why = "not the size of an access event";
+	else if (ev->version != PX_EV_VERSION)
+		*why = "unknown version";
+	else if (ev->type != PX_EV_REQUEST && ev->type != PX_EV_RESPONSE)
+		*why = "unknown type";
+	else if (ev->verdict < PX_VERDICT_FORWARDED || ev->verdict > PX_VERDICT_ERROR)
+		*why = "unknown verdict";
+	else if (ev->direction > PX_DIR_EGRESS)
+		*why = "unknown direction";
+	else if (ev->http_major > 9 || ev->http_minor > 9)
+		*why = "bad HTTP version";
+	else if (ev->type == PX_EV_REQUEST ? ev->status != 0 : ev->status < 100 || ev->status > 999)
+		*why = "bad status";
+	else if (!str_ok(ev->rule_name, sizeof(ev->rule_name)) ||
+		 !str_ok(ev->method, sizeof(ev->method)) || !str_ok(ev->host, sizeof(ev->host)) ||
+		 !str_ok(ev->url, sizeof(ev->url)) || !str_ok(ev->reason, sizeof(ev->reason)))
+		*why = "a string without its NUL";
+	else if (memcmp(ev->src.addr, mapped, sizeof(mapped)) ||
+		 memcmp(ev->dst.addr, mapped, sizeof(mapped)))
+		*why = "not an IPv4 address";
+	return *why ? -EINVAL : 0;
+}
+
+/*
+ * The decided rule's reference "Kind [ns/]name section" as a mon_rule
+ * (id 0: the proxy names it by text); NULL if text is empty or on ENOMEM.
+ */
+static struct mon_rule *l7_rule(const char *text)
+{
+	char kind[96], obj[96], *slash;
+	int n;
+
+	if (!text[0])
+		return NULL;
+	n = sscanf(text, "%95s %95s", kind, obj);
+	if (n < 2)
+		return mon_rule__new(0, text, NULL, NULL, NULL);
+	slash = strchr(obj, '/');
+	if (slash)
+		*slash = '\0';
+	return mon_rule__new(0, text, kind, slash ? obj : NULL, slash ? slash + 1 : obj);
+}
+
+/*
+ * The side of addr (network order): its endpoint if it is one, and the
+ * identity the proxy reported (else the endpoint's). With a->lock held.
+ */
+static struct mon_ident *l7_side(struct agent *a, uint32_t addr, uint32_t identity,
+				 const struct model_ep **ep_out)
+{
+	const struct model_ep *ep = model_endpoint_by_ip(a->m, addr);
+
+	if (!identity && ep)
+		identity = ep->identity;
+	*ep_out = ep;
+	return ident_for(a, ep, identity);
+}
+
+/* Builds flow f from a checked access event (with a->lock held). */
+static void l7_enrich(struct agent *a, const struct px_access_event *ev, struct mon_flow *f)
+{
+	static const uint8_t verdicts[] = { [PX_VERDICT_FORWARDED] = VELUM_FLOW_FORWARDED,
+					    [PX_VERDICT_DROPPED] = VELUM_FLOW_DROPPED,
+					    [PX_VERDICT_ERROR] = MON_VERDICT_ERROR };
+	bool resp = ev->type == PX_EV_RESPONSE;
+	const struct model_ep *cep, *sep;
+	struct mon_ident *client, *server;
+	uint32_t caddr, saddr;
+	char url[sizeof(ev->host) + sizeof(ev->url) + 16];
+
+	memset(f, 0, sizeof(*f));
+	memcpy(&caddr, ev->src.addr + 12, 4);
+	memcpy(&saddr, ev->dst.addr + 12, 4);
+	f->time_ns = (int64_t)ev->time_ns;
+	f->type = MON_FLOW_L7;
+	f->verdict = verdicts[ev->verdict];
+	f->dir = ev->direction == PX_DIR_EGRESS ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+	f->protocol = IPPROTO_TCP;
+	client = l7_side(a, caddr, ev->src.identity, &cep);
+	server = l7_side(a, saddr, ev->dst.identity, &sep);
+	if (f->dir == VELUM_DIR_EGRESS ? cep != NULL : sep != NULL)
+		f->ep_id = f->dir == VELUM_DIR_EGRESS ? cep->id : sep->id;
+	/* a response goes from the server to the client (Hubble's is_reply) */
+	f->src = resp ? server : client;
+	f->dst = resp ? client : server;
+	f->saddr = resp ? saddr : caddr;
+	f->daddr = resp ? caddr : saddr;
+	f->sport = resp ? ev->dst.port : ev->src.port;
+	f->dport = resp ? ev->src.port : ev->dst.port;
+	f->rule = l7_rule(ev->rule_name);
+	if (ev->host[0]) {
+		snprintf(url, sizeof(url), "http://%s%s", ev->host, ev->url);
+	} else {
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &saddr, ip, sizeof(ip));
+		snprintf(url, sizeof(url), "http://%s%s", ip, ev->url);
+	}
+	f->l7 = mon_l7__new(resp ? MON_L7_RESPONSE : MON_L7_REQUEST, ev->method, ev->host, url,
+			    ev->reason);
+	if (f->l7) {
+		f->l7->code = ev->status;
+		f->l7->latency_ns = resp ? ev->latency_ns : 0;
+		f->l7->http_major = ev->http_major;
+		f->l7->http_minor = ev->http_minor;
+	}
+}
+
+/* Enriches the n checked events and appends them to the ring. */
+static void l7_process(struct agent *a, const struct px_access_event *evs, size_t n)
+{
+	struct mon_flow flows[L7_BATCH];
+	size_t i;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->cache_rev != a->revision || a->ident_cache.n > 65536) {
+		agent_flow_caches_clear(a);
+		a->cache_rev = a->revision;
+	}
+	for (i = 0; i < n; i++)
+		l7_enrich(a, &evs[i], &flows[i]);
+	pthread_mutex_unlock(&a->lock);
+
+	pthread_mutex_lock(&a->flow_lock);
+	for (i = 0; i < n; i++) {
+		a->l7_events++;
+		if (!flows[i].src || !flows[i].dst || !flows[i].l7) {
+			mon_flow_release(&flows[i]);
+			continue;
+		}
+		mon_ring_push(&a->ring, &flows[i]);
+	}
+	pthread_cond_broadcast(&a->flow_cond);
+	pthread_mutex_unlock(&a->flow_lock);
+}
+
+static void *l7_main(void *arg)
+{
+	struct agent *a = arg;
+	static struct px_access_event evs[L7_BATCH]; /* one reader thread */
+	bool warned = false;
+
+	while (!atomic_load(&a->stopping)) {
+		struct pollfd pfd = { a->l7_fd, POLLIN, 0 };
+		size_t n = 0;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		while (n < L7_BATCH) {
+			ssize_t r =
+				recv(a->l7_fd, &evs[n], sizeof(evs[n]), MSG_DONTWAIT | MSG_TRUNC);
+			const char *why;
+
+			if (r < 0)
+				break;
+			if (agent_l7_event_check(&evs[n], (size_t)r, &why)) {
+				pthread_mutex_lock(&a->flow_lock);
+				a->l7_malformed++;
+				pthread_mutex_unlock(&a->flow_lock);
+				if (!warned)
+					pr_warn("velumd: dropping a malformed proxy access event "
+						"(%zd bytes): %s; counted in "
+						"velum_proxy_access_events_total{outcome=\"malformed\"}\n",
+						r, why);
+				warned = true;
+				continue;
+			}
+			n++;
+		}
+		if (n)
+			l7_process(a, evs, n);
+	}
+	return NULL;
+}
+
+int agent_l7_events_open(struct agent *a, const char *path, struct errbuf *eb)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rcvbuf = 4 << 20;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errbuf_set(eb, -ENAMETOOLONG, "proxy events socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return errbuf_set(eb, -errno, "proxy events socket: %s", strerror(errno));
+	/* bursts of a busy proxy wait here rather than being dropped */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (unlink(path) == -1 && errno != ENOENT) {
+		int err = -errno;
+
+		close(fd);
+		return errbuf_set(eb, err, "proxy events socket %s: %s", path, strerror(-err));
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || chmod(path, 0600) == -1) {
+		int err = -errno;
+
+		close(fd);
+		return errbuf_set(eb, err, "proxy events socket %s: %s", path, strerror(-err));
+	}
+	a->l7_fd = fd;
+	return 0;
+}
+
 int agent_flows_start(struct agent *a, const struct dp_opts *dpo, struct errbuf *eb)
 {
 	int err;
@@ -256,6 +487,15 @@ int agent_flows_start(struct agent *a, const struct dp_opts *dpo, struct errbuf 
 		return -err;
 	}
 	a->flow_running = true;
+	if (a->l7_fd >= 0) {
+		err = pthread_create(&a->l7_thr, NULL, l7_main, a);
+		if (err) {
+			errbuf_set(eb, -err, "proxy events thread: %s", strerror(err));
+			agent_flows_stop(a);
+			return -err;
+		}
+		a->l7_running = true;
+	}
 	return 0;
 }
 
@@ -268,6 +508,12 @@ void agent_flows_stop(struct agent *a)
 	if (a->flow_running)
 		pthread_join(a->flow_thr, NULL);
 	a->flow_running = false;
+	if (a->l7_running)
+		pthread_join(a->l7_thr, NULL);
+	a->l7_running = false;
+	if (a->l7_fd >= 0)
+		close(a->l7_fd);
+	a->l7_fd = -1;
 	dp__close(a->dp_ev);
 	a->dp_ev = NULL;
 }

@@ -507,9 +507,9 @@ struct agent_proxy *agent_proxy__start(const struct agent_proxy_opts *o, struct 
 	p->ctl_fd = -1;
 	if ((size_t)snprintf(p->control, sizeof(p->control), "%s/proxy.sock", o->state_dir) >=
 		    sizeof(p->control) ||
-	    (size_t)snprintf(p->events, sizeof(p->events), "%s/proxy-events.sock", o->state_dir) >=
-		    sizeof(p->events) ||
-	    (size_t)snprintf(p->metrics, sizeof(p->metrics), "%s/proxy-metrics.sock",
+	    (size_t)snprintf(p->events, sizeof(p->events), "%s/" AGENT_PROXY_EVENTS_SOCK,
+			     o->state_dir) >= sizeof(p->events) ||
+	    (size_t)snprintf(p->metrics, sizeof(p->metrics), "%s/" AGENT_PROXY_METRICS_SOCK,
 			     o->state_dir) >= sizeof(p->metrics)) {
 		err = errbuf_set(eb, -ENAMETOOLONG, "proxy: %s: path too long for a unix socket",
 				 o->state_dir);
@@ -594,6 +594,56 @@ void agent_proxy_ports(const struct agent_proxy *p, uint16_t *ingress, uint16_t 
 {
 	*ingress = p->port_in;
 	*egress = p->port_eg;
+}
+
+#define PROXY_METRICS_MAX (1u << 20)
+
+bool agent_proxy_metrics(struct agent_proxy *p, int timeout_ms, struct strbuf *sb)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	struct strbuf text = STRBUF_INIT;
+	bool ok = false;
+	char buf[16384];
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->metrics);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* a unix stream connect completes at once or fails (no listener: ECONNREFUSED, ENOENT) */
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		for (;;) {
+			struct pollfd pfd = { fd, POLLIN, 0 };
+			int64_t left = (deadline - now_ns()) / 1000000;
+			ssize_t r;
+
+			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+				break;
+			r = read(fd, buf, sizeof(buf));
+			if (r == 0) {
+				ok = true;
+				break;
+			}
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
+				break;
+			if (r > 0)
+				strbuf_append(&text, buf, (size_t)r);
+			if (text.len > PROXY_METRICS_MAX || text.oom)
+				break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	/* only complete text, lines whole, goes into the scrape */
+	ok = ok && text.len && !text.oom && text.p[text.len - 1] == '\n';
+	if (ok)
+		strbuf_append(sb, text.p, text.len);
+	strbuf_free(&text);
+	strbuf_puts(
+		sb,
+		"# HELP velum_proxy_up Whether velum-proxy answered this scrape (1) or not (0)\n"
+		"# TYPE velum_proxy_up gauge\n");
+	strbuf_printf(sb, "velum_proxy_up %d\n", ok ? 1 : 0);
+	return ok;
 }
 
 int agent_proxy_pid(struct agent_proxy *p)

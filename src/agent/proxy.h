@@ -36,9 +36,15 @@
 #define VELUM_AGENT_PROXY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/errbuf.h"
+#include "lib/strbuf.h"
+
+/* The sockets under the state directory: access events (velumd binds it), metrics (the proxy's). */
+#define AGENT_PROXY_EVENTS_SOCK	 "proxy-events.sock"
+#define AGENT_PROXY_METRICS_SOCK "proxy-metrics.sock"
 
 struct agent_proxy_opts {
 	const char *bin;       /* velum-proxy's path; NULL: next to velumd */
@@ -71,6 +77,14 @@ void agent_proxy_ports(const struct agent_proxy *p, uint16_t *ingress, uint16_t 
  */
 int agent_proxy_push(struct agent_proxy *p, const void *buf, size_t n, uint64_t revision,
 		     struct errbuf *eb);
+
+/*
+ * Appends the proxy's Prometheus text (read from its metrics socket, at
+ * most timeout_ms) and the gauge velum_proxy_up: 1, or 0 when the proxy
+ * did not answer (then only the gauge). Never fails the scrape; returns
+ * whether the proxy answered.
+ */
+bool agent_proxy_metrics(struct agent_proxy *p, int timeout_ms, struct strbuf *sb);
 
 /* The proxy's pid now, or 0 while it is being restarted. */
 int agent_proxy_pid(struct agent_proxy *p);

@@ -66,11 +66,18 @@ static int start_proxy(struct agent *a, bool on, const char *bin, struct errbuf 
 
 	if (!on)
 		return agent_proxy_terminate(a->o.state_dir, eb);
+	char events[PATH_MAX];
+
 	err = dp_proxy_setup(a->dp, eb);
 	if (err) {
 		errbuf_prefix(eb, "proxy: ");
 		return err;
 	}
+	/* bound before the proxy starts or is adopted: its first request's events are kept */
+	snprintf(events, sizeof(events), "%s/" AGENT_PROXY_EVENTS_SOCK, a->o.state_dir);
+	err = agent_l7_events_open(a, events, eb);
+	if (err)
+		return err;
 	a->proxy = agent_proxy__start(&po, eb);
 	if (!a->proxy)
 		return -errno;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "identity/identity.h"
+#include "l7/regex.h"
 #include "lib/proto.h"
 #include "lib/vec.h"
 #include "velum/drop.h"
@@ -114,11 +115,43 @@ void mon_rule_put(struct mon_rule *r)
 	free(r);
 }
 
+struct mon_l7 *mon_l7__new(uint8_t type, const char *method, const char *host, const char *url,
+			   const char *reason)
+{
+	struct mon_l7 *l7 = calloc(1, sizeof(*l7));
+
+	if (!l7)
+		return NULL;
+	l7->type = type;
+	l7->method = strdup(method ? method : "");
+	l7->host = strdup(host ? host : "");
+	l7->url = strdup(url ? url : "");
+	l7->reason = strdup(reason ? reason : "");
+	if (!l7->method || !l7->host || !l7->url || !l7->reason) {
+		mon_l7__free(l7);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return l7;
+}
+
+void mon_l7__free(struct mon_l7 *l7)
+{
+	if (!l7)
+		return;
+	free(l7->method);
+	free(l7->host);
+	free(l7->url);
+	free(l7->reason);
+	free(l7);
+}
+
 void mon_flow_release(struct mon_flow *f)
 {
 	mon_ident_put(f->src);
 	mon_ident_put(f->dst);
 	mon_rule_put(f->rule);
+	mon_l7__free(f->l7);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -126,14 +159,18 @@ void mon_flow_release(struct mon_flow *f)
 
 const char *mon_flow_type_name(uint8_t type)
 {
-	return type == VELUM_EVENT_DROP ? "drop" : "policy-verdict";
+	return type == VELUM_EVENT_DROP ? "drop" : type == MON_FLOW_L7 ? "l7" : "policy-verdict";
 }
 
+_Static_assert(MON_FLOW_L7 != VELUM_EVENT_DROP && MON_FLOW_L7 != VELUM_EVENT_POLICY_VERDICT,
+	       "the L7 flow type collides with a kernel event type");
+_Static_assert(MON_VERDICT_ERROR > VELUM_FLOW_REDIRECTED,
+	       "the L7 error verdict collides with a kernel verdict");
+
 static const char *const verdict_names[] = {
-	[VELUM_FLOW_FORWARDED] = "FORWARDED",
-	[VELUM_FLOW_DROPPED] = "DROPPED",
-	[VELUM_FLOW_AUDIT] = "AUDIT",
-	[VELUM_FLOW_REDIRECTED] = "REDIRECTED",
+	[VELUM_FLOW_FORWARDED] = "FORWARDED", [VELUM_FLOW_DROPPED] = "DROPPED",
+	[VELUM_FLOW_AUDIT] = "AUDIT",	      [VELUM_FLOW_REDIRECTED] = "REDIRECTED",
+	[MON_VERDICT_ERROR] = "ERROR",
 };
 
 const char *mon_verdict_name(uint8_t verdict)
@@ -199,6 +236,8 @@ const char *mon_flow_policy_text(const struct mon_flow *f)
 {
 	if (f->rule)
 		return f->rule->ref;
+	if (f->l7) /* the proxy's reason: no HTTP rule matched, a bad request... */
+		return f->l7->reason[0] ? f->l7->reason : NULL;
 	if (f->rule_id == VELUM_RULE_DEFAULT_ALLOW)
 		return "no policy";
 	if (f->rule_id >= VELUM_RULE_FIRST)
@@ -265,6 +304,48 @@ static void summary(const struct mon_flow *f, struct strbuf *sb)
 	}
 	default:
 		strbuf_puts(sb, mon_proto_name(f->protocol));
+	}
+}
+
+/* Go's Duration.Round(time.Millisecond).String(), as Hubble prints latencies: "0s", "3ms", "1.5s", "2m0.5s". */
+static void latency_text(uint64_t ns, struct strbuf *sb)
+{
+	uint64_t ms = (ns + 500000) / 1000000;
+
+	if (!ms)
+		strbuf_puts(sb, "0s");
+	else if (ms < 1000)
+		strbuf_printf(sb, "%llums", (unsigned long long)ms);
+	else {
+		bool hours = ms >= 3600000;
+		char frac[8];
+		int n;
+
+		if (hours) {
+			strbuf_printf(sb, "%lluh", (unsigned long long)(ms / 3600000));
+			ms %= 3600000;
+		}
+		if (ms >= 60000 || hours) {
+			strbuf_printf(sb, "%llum", (unsigned long long)(ms / 60000));
+			ms %= 60000;
+		}
+		n = snprintf(frac, sizeof(frac), ".%03u", (unsigned)(ms % 1000));
+		while (n > 1 && frac[n - 1] == '0')
+			frac[--n] = '\0';
+		strbuf_printf(sb, "%llu%ss", (unsigned long long)(ms / 1000), n > 1 ? frac : "");
+	}
+}
+
+/* Hubble's L7 summaries: "HTTP/1.1 PUT http://h/p", "HTTP/1.1 200 3ms (GET http://h/p)". */
+static void l7_summary(const struct mon_l7 *l7, struct strbuf *sb)
+{
+	strbuf_printf(sb, "HTTP/%u.%u ", l7->http_major, l7->http_minor);
+	if (l7->type == MON_L7_RESPONSE) {
+		strbuf_printf(sb, "%u ", l7->code);
+		latency_text(l7->latency_ns, sb);
+		strbuf_printf(sb, " (%s %s)", l7->method, l7->url);
+	} else {
+		strbuf_printf(sb, "%s %s", l7->method, l7->url);
 	}
 }
 
@@ -381,6 +462,28 @@ static void json_str_or_null(struct strbuf *sb, const char *s)
 		strbuf_puts(sb, "null");
 }
 
+/* ,"is_reply":..,"l7":{...}: Hubble's l7 object (headers: what the proxy reports, the Host). */
+static void json_l7(const struct mon_l7 *l7, struct strbuf *sb)
+{
+	bool resp = l7->type == MON_L7_RESPONSE;
+
+	strbuf_printf(sb, ",\"is_reply\":%s,\"l7\":{\"type\":\"%s\",\"latency_ns\":%llu,",
+		      resp ? "true" : "false", resp ? "RESPONSE" : "REQUEST",
+		      (unsigned long long)l7->latency_ns);
+	strbuf_printf(sb, "\"http\":{\"code\":%u,\"method\":", l7->code);
+	strbuf_json_str(sb, l7->method, strlen(l7->method));
+	strbuf_puts(sb, ",\"url\":");
+	strbuf_json_str(sb, l7->url, strlen(l7->url));
+	strbuf_printf(sb, ",\"protocol\":\"HTTP/%u.%u\",\"headers\":[", l7->http_major,
+		      l7->http_minor);
+	if (l7->host[0]) {
+		strbuf_puts(sb, "{\"key\":\"host\",\"value\":");
+		strbuf_json_str(sb, l7->host, strlen(l7->host));
+		strbuf_putc(sb, '}');
+	}
+	strbuf_puts(sb, "]}}");
+}
+
 void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 {
 	bool ports = f->protocol != IPPROTO_ICMP;
@@ -391,12 +494,14 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 	strbuf_printf(sb, "\",\"type\":\"%s\",\"verdict\":\"%s\",\"direction\":\"%s\",",
 		      mon_flow_type_name(f->type), mon_verdict_name(f->verdict),
 		      f->dir == VELUM_DIR_EGRESS ? "egress" : "ingress");
+	strbuf_printf(sb, "\"traffic_direction\":\"%s\",",
+		      f->dir == VELUM_DIR_EGRESS ? "EGRESS" : "INGRESS");
 	strbuf_puts(sb, "\"source\":");
 	json_side(f->src, f->saddr, f->sport, ports, sb);
 	strbuf_puts(sb, ",\"destination\":");
 	json_side(f->dst, f->daddr, f->dport, ports, sb);
 	strbuf_printf(sb, ",\"protocol\":\"%s\",\"tcp_flags\":", mon_proto_name(f->protocol));
-	if (f->protocol == IPPROTO_TCP) {
+	if (f->protocol == IPPROTO_TCP && !f->l7) {
 		tcp_flags_text(f->tcp_flags, &tmp);
 		json_str_or_null(sb, strbuf_str(&tmp));
 		strbuf_reset(&tmp);
@@ -409,7 +514,10 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 	else
 		strbuf_puts(sb, "null");
 	strbuf_puts(sb, ",\"reason\":");
-	json_str_or_null(sb, f->reason ? mon_drop_reason_name(f->reason) : NULL);
+	if (f->l7)
+		json_str_or_null(sb, f->l7->reason[0] ? f->l7->reason : NULL);
+	else
+		json_str_or_null(sb, f->reason ? mon_drop_reason_name(f->reason) : NULL);
 	strbuf_printf(sb, ",\"reason_code\":%u,\"match\":\"%s\",\"rule\":", f->reason,
 		      mon_match_name(f->match));
 	if (f->rule) {
@@ -430,8 +538,13 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 	strbuf_printf(sb,
 		      ",\"endpoint_id\":%u,\"proxy_port\":%u,\"length\":%u,\"summary\":", f->ep_id,
 		      f->proxy_port, f->len);
-	summary(f, &tmp);
+	if (f->l7)
+		l7_summary(f->l7, &tmp);
+	else
+		summary(f, &tmp);
 	json_str_or_null(sb, strbuf_str(&tmp));
+	if (f->l7)
+		json_l7(f->l7, sb);
 	strbuf_putc(sb, '}');
 	strbuf_free(&tmp);
 }
@@ -495,6 +608,27 @@ void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *
 		localtime_r(&s, &tm);
 	strftime(buf, sizeof(buf), "%b %e %H:%M:%S", &tm);
 	strbuf_printf(sb, "%s.%03d: ", buf, (int)((f->time_ns / 1000000) % 1000));
+	if (f->l7) {
+		bool resp = f->l7->type == MON_L7_RESPONSE;
+
+		/* a reply is printed the other way round: client <- server */
+		if (resp) {
+			compact_side(f->dst, f->daddr, f->dport, true, sb);
+			strbuf_puts(sb, " <- ");
+			compact_side(f->src, f->saddr, f->sport, true, sb);
+		} else {
+			compact_side(f->src, f->saddr, f->sport, true, sb);
+			strbuf_puts(sb, " -> ");
+			compact_side(f->dst, f->daddr, f->dport, true, sb);
+		}
+		strbuf_printf(sb, " http-%s %s (", resp ? "response" : "request",
+			      mon_verdict_name(f->verdict));
+		l7_summary(f->l7, sb);
+		strbuf_putc(sb, ')');
+		if (by)
+			strbuf_printf(sb, " BY %s", by);
+		return;
+	}
 	compact_side(f->src, f->saddr, f->sport, ports, sb);
 	strbuf_puts(sb, " -> ");
 	compact_side(f->dst, f->daddr, f->dport, ports, sb);
@@ -615,6 +749,125 @@ static int push_spec(struct mon_peer_spec **v, size_t *n, const struct mon_peer_
 	return 0;
 }
 
+static int add_type(struct mon_filter *f, const char *value, struct errbuf *eb)
+{
+	uint8_t t;
+
+	if (!strcmp(value, "drop"))
+		t = VELUM_EVENT_DROP;
+	else if (!strcmp(value, "policy-verdict"))
+		t = VELUM_EVENT_POLICY_VERDICT;
+	else if (!strcmp(value, "l7"))
+		t = MON_FLOW_L7;
+	else
+		return errbuf_set(eb, -EINVAL, "'%s': expected drop, policy-verdict or l7", value);
+	if (f->ntypes < sizeof(f->types))
+		f->types[f->ntypes++] = t;
+	return 0;
+}
+
+/* "404" (a code), or a prefix of one to three digits and '+': "4+" is 400-499, "40+" 400-409. */
+static int add_status(struct mon_filter *f, const char *value, struct errbuf *eb)
+{
+	size_t nd = strspn(value, "0123456789"), i;
+	bool prefix = value[nd] == '+' && !value[nd + 1];
+	unsigned lo = 0, scale = 1;
+	void *nv;
+
+	if (!nd || nd > 3 || (!prefix && (value[nd] || nd != 3)) || value[0] < '1' ||
+	    value[0] > '5')
+		return errbuf_set(eb, -EINVAL,
+				  "'%s': expected an HTTP status code 100-599 (404) or a prefix of "
+				  "one (4+, 40+)",
+				  value);
+	for (i = 0; i < 3; i++)
+		lo = lo * 10 + (i < nd ? (unsigned)(value[i] - '0') : 0);
+	for (i = nd; i < 3; i++)
+		scale *= 10;
+	nv = realloc(f->statuses, (f->nstatuses + 1) * sizeof(*f->statuses));
+	if (!nv)
+		return -ENOMEM;
+	f->statuses = nv;
+	f->statuses[f->nstatuses].lo = (uint16_t)lo;
+	f->statuses[f->nstatuses].hi = (uint16_t)(lo + scale - 1);
+	f->nstatuses++;
+	return 0;
+}
+
+static int push_str(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* An HTTP method is a token (RFC 9110): letters, digits and !#$%&'*+-.^_`|~. */
+static int add_method(struct mon_filter *f, const char *value, struct errbuf *eb)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	const char *p;
+
+	for (p = value; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(tchar, *p))
+			break;
+	if (!*value || *p || p - value > 32)
+		return errbuf_set(eb, -EINVAL, "'%s': expected an HTTP method (GET, PUT, ...)",
+				  value);
+	return push_str(&f->methods, &f->nmethods, value);
+}
+
+/*
+ * A path regex, found anywhere in the path as Hubble's Go regexp does:
+ * RE2 sets match whole subjects, so each pattern is compiled as
+ * (?s:.*)(?:pattern)(?s:.*). The set is rebuilt with every pattern added.
+ */
+static int add_path(struct mon_filter *f, const char *value, struct errbuf *eb)
+{
+	struct l7_reset *set;
+	const char **pats;
+	uint32_t *ids;
+	size_t i;
+	int err;
+
+	err = l7_regex_check(value, eb);
+	if (err)
+		return err;
+	err = push_str(&f->paths, &f->npaths, value);
+	if (err)
+		return err;
+	pats = calloc(f->npaths, sizeof(*pats));
+	ids = calloc(f->npaths, sizeof(*ids));
+	for (i = 0; pats && ids && i < f->npaths; i++) {
+		size_t len = strlen(f->paths[i]) + 32;
+		char *p = malloc(len);
+
+		if (!p)
+			break;
+		snprintf(p, len, "(?s:.*)(?:%s)(?s:.*)", f->paths[i]);
+		pats[i] = p;
+	}
+	set = pats && ids && i == f->npaths ? l7_reset__new(pats, ids, f->npaths, 0, eb) : NULL;
+	err = set ? 0 : (errno == ENOMEM || !pats || !ids || i < f->npaths) ? -ENOMEM : -errno;
+	for (i = 0; pats && i < f->npaths; i++)
+		free((void *)pats[i]);
+	free(pats);
+	free(ids);
+	if (err) {
+		free(f->paths[--f->npaths]);
+		return err;
+	}
+	l7_reset__free(f->path_set);
+	f->path_set = set;
+	return 0;
+}
+
 int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int64_t now_ns,
 		   struct errbuf *eb)
 {
@@ -636,9 +889,10 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 		uint8_t v = mon_verdict_parse(value);
 
 		if (!v)
-			return errbuf_set(eb, -EINVAL,
-					  "'%s': expected FORWARDED, DROPPED, AUDIT or REDIRECTED",
-					  value);
+			return errbuf_set(
+				eb, -EINVAL,
+				"'%s': expected FORWARDED, DROPPED, AUDIT, REDIRECTED or ERROR",
+				value);
 		if (f->nverdicts < sizeof(f->verdicts))
 			f->verdicts[f->nverdicts++] = v;
 		return 0;
@@ -672,6 +926,14 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 				  "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
 				  value);
 	}
+	if (!strcmp(key, "type"))
+		return add_type(f, value, eb);
+	if (!strcmp(key, "http-status"))
+		return add_status(f, value, eb);
+	if (!strcmp(key, "http-method"))
+		return add_method(f, value, eb);
+	if (!strcmp(key, "http-path"))
+		return add_path(f, value, eb);
 	return errbuf_set(eb, -EINVAL, "unknown filter '%s'", key);
 }
 
@@ -726,6 +988,48 @@ static bool any_peer(const struct mon_peer_spec *v, size_t n, const struct mon_i
 	return false;
 }
 
+/* The path of an absolute URL "scheme://authority/path?query" (or of "/path?query"). */
+static struct sv url_path(const char *url)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	p = p ? strchr(p + 3, '/') : url;
+	if (!p)
+		return (struct sv){ "", 0 };
+	end = p + strcspn(p, "?#");
+	return (struct sv){ p, (size_t)(end - p) };
+}
+
+static bool http_match(const struct mon_filter *f, const struct mon_l7 *l7)
+{
+	size_t i;
+	bool ok;
+
+	if (!l7)
+		return false;
+	if (f->nstatuses) {
+		for (ok = false, i = 0; i < f->nstatuses && !ok; i++)
+			ok = l7->code && l7->code >= f->statuses[i].lo &&
+			     l7->code <= f->statuses[i].hi;
+		if (!ok)
+			return false;
+	}
+	if (f->nmethods) {
+		for (ok = false, i = 0; i < f->nmethods && !ok; i++)
+			ok = !strcasecmp(f->methods[i], l7->method);
+		if (!ok)
+			return false;
+	}
+	if (f->npaths) {
+		uint64_t bits = 0;
+
+		/* an engine failure (DFA out of memory) selects nothing rather than everything */
+		if (!f->path_set || l7_reset_match(f->path_set, url_path(l7->url), &bits) <= 0)
+			return false;
+	}
+	return true;
+}
+
 bool mon_filter_match(const struct mon_filter *f, const struct mon_flow *fl)
 {
 	size_t i;
@@ -746,6 +1050,14 @@ bool mon_filter_match(const struct mon_filter *f, const struct mon_flow *fl)
 		if (!ok)
 			return false;
 	}
+	if (f->ntypes) {
+		for (ok = false, i = 0; i < f->ntypes && !ok; i++)
+			ok = f->types[i] == fl->type;
+		if (!ok)
+			return false;
+	}
+	if ((f->nstatuses || f->nmethods || f->npaths) && !http_match(f, fl->l7))
+		return false;
 	if (f->nports) {
 		bool ports = fl->protocol != IPPROTO_ICMP;
 
@@ -771,6 +1083,14 @@ void mon_filter_free(struct mon_filter *f)
 	free(f->to);
 	free(f->either);
 	free(f->ports);
+	free(f->statuses);
+	for (i = 0; i < f->nmethods; i++)
+		free(f->methods[i]);
+	free(f->methods);
+	for (i = 0; i < f->npaths; i++)
+		free(f->paths[i]);
+	free(f->paths);
+	l7_reset__free(f->path_set);
 	memset(f, 0, sizeof(*f));
 }
 

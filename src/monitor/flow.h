@@ -62,11 +62,38 @@ struct mon_rule *mon_rule__new(uint32_t id, const char *ref, const char *kind, c
 struct mon_rule *mon_rule_get(struct mon_rule *r);
 void mon_rule_put(struct mon_rule *r);
 
+/* A flow's type beyond the kernel's VELUM_EVENT_*: an access event of the L7 proxy. */
+#define MON_FLOW_L7 3
+/* A verdict beyond the kernel's VELUM_FLOW_*: an L7 request the proxy could not judge. */
+#define MON_VERDICT_ERROR 5
+
+enum mon_l7_type { MON_L7_REQUEST = 1, MON_L7_RESPONSE = 2 };
+
+/* The L7 part of a proxy's access event (Hubble's `l7` object, HTTP only). */
+struct mon_l7 {
+	uint8_t type; /* enum mon_l7_type */
+	uint8_t http_major, http_minor;
+	uint16_t code;	     /* response status; 0 in requests */
+	uint64_t latency_ns; /* responses: request decided -> response head */
+	char *method;	     /* "GET" */
+	char *host;	     /* the Host the request named ("" if none) */
+	char *url;	     /* "http://host/path?query", as Hubble writes it */
+	char *reason;	     /* the proxy's reason: "no HTTP rule matched", "bad request: ..." */
+};
+
+/*
+ * Returns a new L7 part copying the strings (NULL taken as ""), or NULL on
+ * allocation failure. Freed by mon_l7__free() (accepts NULL).
+ */
+struct mon_l7 *mon_l7__new(uint8_t type, const char *method, const char *host, const char *url,
+			   const char *reason);
+void mon_l7__free(struct mon_l7 *l7);
+
 struct mon_flow {
 	uint64_t seq;	 /* position in the agent's stream, from 1 */
 	int64_t time_ns; /* wall clock (CLOCK_REALTIME) */
-	uint8_t type;	 /* VELUM_EVENT_DROP or VELUM_EVENT_POLICY_VERDICT */
-	uint8_t verdict; /* VELUM_FLOW_* */
+	uint8_t type;	 /* VELUM_EVENT_DROP, VELUM_EVENT_POLICY_VERDICT or MON_FLOW_L7 */
+	uint8_t verdict; /* VELUM_FLOW_*, or MON_VERDICT_ERROR (L7) */
 	uint8_t dir;	 /* VELUM_DIR_* of the deciding endpoint's policy */
 	uint8_t match;	 /* enum velum_match */
 	uint16_t reason; /* drop reason magnitude, 0 if none */
@@ -80,6 +107,12 @@ struct mon_flow {
 	uint32_t len;
 	struct mon_ident *src, *dst; /* owned references; never NULL in a valid flow */
 	struct mon_rule *rule;	     /* owned reference or NULL */
+	/*
+	 * MON_FLOW_L7 only (owned, else NULL). A response's source is the
+	 * server and its destination the client (Hubble's is_reply), printed
+	 * "client <- server".
+	 */
+	struct mon_l7 *l7;
 };
 
 struct velum_event;
@@ -104,9 +137,9 @@ void mon_flow_release(struct mon_flow *f);
  */
 const char *mon_flow_policy_text(const struct mon_flow *f);
 
-/* "policy-verdict" / "drop". */
+/* "policy-verdict" / "drop" / "l7". */
 const char *mon_flow_type_name(uint8_t type);
-/* "FORWARDED", "DROPPED", "AUDIT", "REDIRECTED". */
+/* "FORWARDED", "DROPPED", "AUDIT", "REDIRECTED", "ERROR". */
 const char *mon_verdict_name(uint8_t verdict);
 /* Inverse of mon_verdict_name() (case-insensitive); 0 if unknown. */
 uint8_t mon_verdict_parse(const char *s);
@@ -123,7 +156,10 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb);
 /*
  * Appends the Hubble-style compact line, no newline:
  * "Nov 24 21:03:04.123: default/xwing:41234 (ID:258) -> default/deathstar:80
- * (ID:256) policy-verdict:none INGRESS DENIED (TCP Flags: SYN) BY default deny".
+ * (ID:256) policy-verdict:none INGRESS DENIED (TCP Flags: SYN) BY default deny";
+ * L7: "... http-request DROPPED (HTTP/1.1 PUT http://host/v1/exhaust-port) BY no
+ * HTTP rule matched", "client <- server http-response FORWARDED (HTTP/1.1 200 1ms
+ * (GET http://host/v1)) BY CiliumNetworkPolicy default/rule1 spec.ingress[0]".
  * utc: print the time in UTC instead of local time.
  */
 void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *sb);
@@ -140,6 +176,8 @@ struct mon_peer_spec {
 	uint32_t identity;
 };
 
+struct l7_reset;
+
 /*
  * A conjunction of filters; the values of one filter are alternatives
  * (Hubble's rule: repeat a flag for OR, combine flags for AND).
@@ -152,6 +190,18 @@ struct mon_filter {
 	uint16_t *ports; /* either side */
 	size_t nports;
 	int64_t since_ns; /* 0: no bound (wall clock ns) */
+	uint8_t types[8]; /* VELUM_EVENT_DROP, VELUM_EVENT_POLICY_VERDICT, MON_FLOW_L7 */
+	size_t ntypes;
+	/* HTTP filters: each lets only L7 flows through */
+	struct {
+		uint16_t lo, hi; /* "404": 404-404; "4+": 400-499; "40+": 400-409 */
+	} * statuses;
+	size_t nstatuses;
+	char **methods; /* compared case-insensitively */
+	size_t nmethods;
+	char **paths; /* RE2 patterns, unanchored, on the URL's path */
+	size_t npaths;
+	struct l7_reset *path_set; /* the paths compiled into one set */
 };
 
 /*
@@ -159,8 +209,12 @@ struct mon_filter {
  * optional namespace, "host", "world", an IPv4 address or prefix, an
  * identity number, or a label "[source:]key[=value]"), "label" (a label
  * on either side), "verdict", "port", "since" (RFC 3339 time or a
- * duration "30s", "5m", "2h", "1d" before now_ns). Returns 0 or -EINVAL
- * with eb set ("--from 'x': ..." style context is the caller's).
+ * duration "30s", "5m", "2h", "1d" before now_ns), "type" (drop,
+ * policy-verdict, l7), "http-status" (a code "404" or a prefix "4+",
+ * "40+"), "http-method", "http-path" (an RE2 regular expression found
+ * anywhere in the URL's path, as Hubble's; matched in linear time).
+ * Returns 0 or -EINVAL with eb set ("--from 'x': ..." style context is the
+ * caller's), or -ENOMEM.
  */
 int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int64_t now_ns,
 		   struct errbuf *eb);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/proto.h"
 #include "velum/events.h"
@@ -74,6 +75,61 @@ static struct mon_ident *side(json_t *j, uint32_t *addr, uint16_t *port)
 	return id;
 }
 
+/* "HTTP/1.1" into major and minor; 0 or -EINVAL. */
+static int protocol_parse(const char *s, uint8_t *major, uint8_t *minor)
+{
+	unsigned a, b;
+	char end;
+
+	if (!s || sscanf(s, "HTTP/%u.%u%c", &a, &b, &end) != 2 || a > 9 || b > 9)
+		return -EINVAL;
+	*major = (uint8_t)a;
+	*minor = (uint8_t)b;
+	return 0;
+}
+
+/* The l7 object of an L7 flow (and its reason) into f->l7. */
+static int l7_from_json(json_t *j, struct mon_flow *f, struct errbuf *eb)
+{
+	json_t *l7 = json_object_get(j, "l7"), *http = json_object_get(l7, "http"), *hs, *h;
+	const char *type = json_string_value(json_object_get(l7, "type")), *host = NULL;
+	json_int_t code = json_integer_value(json_object_get(http, "code"));
+	uint8_t t;
+	size_t i;
+
+	if (!json_is_object(http) || !type)
+		return errbuf_set(eb, -EINVAL, "flow: an l7 flow without its l7.http object");
+	if (!strcmp(type, "REQUEST"))
+		t = MON_L7_REQUEST;
+	else if (!strcmp(type, "RESPONSE"))
+		t = MON_L7_RESPONSE;
+	else
+		return errbuf_set(eb, -EINVAL, "flow: l7.type '%s' is not REQUEST or RESPONSE",
+				  type);
+	if (code < 0 || code > 999)
+		return errbuf_set(eb, -EINVAL, "flow: l7.http.code %lld out of range",
+				  (long long)code);
+	hs = json_object_get(http, "headers");
+	json_array_foreach(hs, i, h)
+	{
+		const char *k = json_string_value(json_object_get(h, "key"));
+
+		if (k && !strcasecmp(k, "host"))
+			host = json_string_value(json_object_get(h, "value"));
+	}
+	f->l7 = mon_l7__new(t, json_string_value(json_object_get(http, "method")), host,
+			    json_string_value(json_object_get(http, "url")),
+			    json_string_value(json_object_get(j, "reason")));
+	if (!f->l7)
+		return -ENOMEM;
+	f->l7->code = (uint16_t)code;
+	f->l7->latency_ns = (uint64_t)json_integer_value(json_object_get(l7, "latency_ns"));
+	if (protocol_parse(json_string_value(json_object_get(http, "protocol")), &f->l7->http_major,
+			   &f->l7->http_minor))
+		return errbuf_set(eb, -EINVAL, "flow: l7.http.protocol is not HTTP/x.y");
+	return 0;
+}
+
 int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct errbuf *eb)
 {
 	json_error_t je;
@@ -90,7 +146,9 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	if (!s || mon_parse_time(s, &f->time_ns))
 		err = errbuf_set(eb, -EINVAL, "flow: bad time");
 	s = json_string_value(json_object_get(j, "type"));
-	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP : VELUM_EVENT_POLICY_VERDICT;
+	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP :
+		  s && !strcmp(s, "l7")	  ? MON_FLOW_L7 :
+					    VELUM_EVENT_POLICY_VERDICT;
 	s = json_string_value(json_object_get(j, "verdict"));
 	f->verdict = s ? mon_verdict_parse(s) : 0;
 	s = json_string_value(json_object_get(j, "direction"));
@@ -115,6 +173,8 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 					json_string_value(json_object_get(rule, "kind")),
 					json_string_value(json_object_get(rule, "namespace")),
 					json_string_value(json_object_get(rule, "name")));
+	if (!err && f->type == MON_FLOW_L7)
+		err = l7_from_json(j, f, eb);
 	json_decref(j);
 	if (!err && (!f->src || !f->dst))
 		err = -ENOMEM;

@@ -1,0 +1,244 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The L7 proxy's access events in velumd's flow log: through velumd
+# --proxy on, on real namespaces, allowed and denied HTTP requests appear in
+# `velum observe` as http-request and http-response lines (identities,
+# verdict, the rule that allowed or the reason of a denial), -o json
+# carries Hubble's l7 object, --type, --http-status, --http-method and
+# --http-path select what they should (repeated: OR; combined: AND) and
+# refuse bad values with exit 2; malformed datagrams sent to the events
+# socket are counted and change nothing; velumd's metrics include the
+# proxy's (velum_policy_l7_total with the right counts) and say when the
+# proxy does not answer.
+set -u
+if [ "$(id -u)" -ne 0 ]; then
+	echo "agent_l7: not root, skipped"
+	exit 77
+fi
+source "$(dirname "$0")/agent_lib.sh"
+dp=${VELUM_DP:-$top/build/bin/velum-dp}
+proxy=$top/build/bin/velum-proxy
+if ! "$proxy" --help 2>&1 | grep -q -- --transparent; then
+	echo "agent_l7: $proxy has no transparent mode, skipped"
+	exit 77
+fi
+
+proxy_pid=
+proxy_cleanup() {
+	local pid
+	[ -n "$proxy_pid" ] && kill -CONT "$proxy_pid" 2>/dev/null
+	if [ -s "$T/state/proxy.pid" ]; then
+		read -r pid _ <"$T/state/proxy.pid"
+		[ "$(cat /proc/"$pid"/comm 2>/dev/null)" = velum-proxy ] && kill -9 "$pid"
+	fi
+	[ -d "$PIN" ] && "$dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
+	agent_cleanup
+}
+trap proxy_cleanup EXIT
+
+# l7_count: the number of l7 flows velumd holds
+l7_count() {
+	"$velum" observe --type l7 --last 100000 -o json | grep -c '"type":"l7"'
+}
+
+# wait_l7 N: waits (at most 5 s) until velumd holds at least N l7 flows
+wait_l7() {
+	for _ in $(seq 100); do
+		[ "$(l7_count)" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	fail "velumd holds $(l7_count) l7 flows, want $1"
+}
+
+# scrape: velumd's metrics into $out
+scrape() {
+	out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+}
+
+agent_start --proxy on || exit 1
+"$velum" endpoint create server -l app=server >/dev/null || exit 1
+"$velum" endpoint create client -l app=client >/dev/null || exit 1
+srv=$(ep_ip server)
+cli=$(ep_ip client)
+sid=$("$velum" endpoint get server -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+cid=$("$velum" endpoint get client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+cat >"$T/l7.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: server-http
+spec:
+  endpointSelector:
+    matchLabels: {app: server}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {app: client}
+    toPorts:
+    - ports:
+      - {port: "80", protocol: TCP}
+      rules:
+        http:
+        - {method: GET, path: "/v1"}
+YAML
+run 0 policy import "$T/l7.yaml"
+spawn_in "$T/ds.out" server "$top/build/bin/deathstar" --listen 0.0.0.0 --port 80
+for _ in $(seq 50); do
+	in_ep server curl -s -o /dev/null "http://127.0.0.1/v1" && break
+	sleep 0.1
+done
+[ "$(l7_count)" = 0 ] || fail "l7 flows before any request through the proxy"
+
+# two allowed requests, two denied ones
+for path in /v1 /v1; do
+	code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv$path")
+	[ "$code" = 200 ] || fail "GET $path: $code"
+done
+code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "http://$srv/v1/exhaust-port")
+[ "$code" = 403 ] || fail "PUT /v1/exhaust-port: $code"
+code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v2/x?y=1")
+[ "$code" = 403 ] || fail "GET /v2/x: $code"
+# each request has its request and its response event
+wait_l7 8
+
+rule="CiliumNetworkPolicy default/server-http spec.ingress\[0\]"
+c="default/client:[0-9]+ \(ID:$cid\)"
+s="default/server:80 \(ID:$sid\)"
+run 0 observe --type l7 --last 100
+[ "$(grep -c . <<<"$out")" = 8 ] || fail "--type l7: want 8 lines: $out"
+grep -qE "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:.]{12}: $c -> $s http-request FORWARDED \(HTTP/1.1 GET http://$srv/v1\) BY $rule$" <<<"$out" ||
+	fail "no http-request FORWARDED line for GET /v1: $out"
+grep -qE ": $c <- $s http-response FORWARDED \(HTTP/1.1 200 [0-9.]+m?s \(GET http://$srv/v1\)\) BY $rule$" <<<"$out" ||
+	fail "no http-response line for GET /v1: $out"
+grep -qE ": $c -> $s http-request DROPPED \(HTTP/1.1 PUT http://$srv/v1/exhaust-port\) BY no HTTP rule matched$" <<<"$out" ||
+	fail "no http-request DROPPED line for PUT /v1/exhaust-port: $out"
+grep -qE ": $c <- $s http-response [A-Z]+ \(HTTP/1.1 403 [0-9.]+m?s \(PUT http://$srv/v1/exhaust-port\)\)" <<<"$out" ||
+	fail "no http-response 403 line for PUT /v1/exhaust-port: $out"
+grep -qE "http-request DROPPED \(HTTP/1.1 GET http://$srv/v2/x\?y=1\) BY no HTTP rule matched$" <<<"$out" ||
+	fail "no http-request DROPPED line for GET /v2/x?y=1: $out"
+
+# -o json: Hubble's l7 object, verdict, direction, both sides with identities and labels
+run 0 observe --type l7 --last 100 -o json
+ndjson 'len(js) == 8 and all(f["type"] == "l7" and f["traffic_direction"] == "INGRESS" for f in js)'
+ndjson 'all(f["l7"]["type"] in ("REQUEST", "RESPONSE") and f["l7"]["http"]["protocol"] == "HTTP/1.1" for f in js)'
+ndjson '[f["l7"]["http"]["method"] for f in js if f["l7"]["type"] == "REQUEST"] == ["GET", "GET", "PUT", "GET"]'
+ndjson 'all(f["l7"]["http"]["headers"] == [{"key": "host", "value": "'"$srv"'"}] for f in js)'
+ndjson 'all((f["source"]["endpoint"], f["source"]["identity"], f["destination"]["endpoint"]) == ("default/client", '"$cid"', "default/server") for f in js if f["l7"]["type"] == "REQUEST")'
+ndjson 'all((f["source"]["endpoint"], f["destination"]["endpoint"], f["destination"]["identity"], f["is_reply"]) == ("default/server", "default/client", '"$cid"', True) for f in js if f["l7"]["type"] == "RESPONSE")'
+ndjson 'all("k8s:app=client" in f["source"]["labels"] for f in js if not f["is_reply"])'
+ndjson 'all(f["source"]["ip"] == "'"$cli"'" and f["destination"]["ip"] == "'"$srv"'" and f["destination"]["port"] == 80 for f in js if not f["is_reply"])'
+ndjson 'sorted(f["l7"]["http"]["code"] for f in js if f["l7"]["type"] == "RESPONSE") == [200, 200, 403, 403]'
+ndjson 'all(f["l7"]["http"]["code"] == 0 and f["l7"]["latency_ns"] == 0 for f in js if f["l7"]["type"] == "REQUEST")'
+ndjson 'all(f["l7"]["latency_ns"] > 0 for f in js if f["l7"]["type"] == "RESPONSE")'
+ndjson '[f["verdict"] for f in js if f["l7"]["type"] == "REQUEST"] == ["FORWARDED", "FORWARDED", "DROPPED", "DROPPED"]'
+ndjson 'all(f["rule"]["ref"] == "CiliumNetworkPolicy default/server-http spec.ingress[0]" and f["rule"]["name"] == "server-http" and f["rule"]["namespace"] == "default" for f in js if f["verdict"] == "FORWARDED" and f["l7"]["type"] == "REQUEST")'
+ndjson 'all(f["reason"] == "no HTTP rule matched" and f["policy"] == "no HTTP rule matched" for f in js if f["verdict"] == "DROPPED" and f["l7"]["type"] == "REQUEST")'
+ndjson '"http://'"$srv"'/v2/x?y=1" in [f["l7"]["http"]["url"] for f in js]'
+
+# filters: each selects what it should; repeated = OR, combined = AND
+# sel WANT ARGS...: velum observe --last 1000 ARGS prints WANT lines (into $out)
+sel() {
+	local want=$1
+	shift
+	run 0 observe --last 1000 "$@"
+	[ "$(grep -c . <<<"$out")" = "$want" ] || fail "observe $*: want $want lines: $out"
+}
+sel 2 --type l7 --http-method PUT
+grep -q "GET" <<<"$out" && fail "--http-method PUT let GET through: $out"
+sel 2 --http-method put
+sel 8 --http-method PUT --http-method GET
+sel 2 --http-status 200
+grep -q "http-request" <<<"$out" && fail "--http-status let a request through: $out"
+sel 2 --http-status 4+
+grep -q " 200 " <<<"$out" && fail "--http-status 4+ let 200 through: $out"
+sel 4 --http-status 40+ --http-status 2+
+sel 0 --http-status 5+
+sel 4 --http-path '^/v1$'
+sel 2 --http-path exhaust
+sel 4 --http-path exhaust --http-path '^/v2/'
+sel 2 --http-path '^/v2/x$'
+sel 2 --http-path /v1 --http-method GET --http-status 200
+sel 4 --type l7 --verdict DROPPED
+grep -q "FORWARDED" <<<"$out" && fail "--verdict DROPPED let FORWARDED through: $out"
+sel 4 --type l7 --from client
+grep -q "http-response" <<<"$out" && fail "--from client let a response through: $out"
+sel 4 --type l7 --to client
+sel 2 --type l7 --from client --verdict FORWARDED
+run 0 observe --type policy-verdict --last 1000
+grep -q "http-re" <<<"$out" && fail "--type policy-verdict let l7 flows through: $out"
+grep -q "policy-verdict:" <<<"$out" || fail "--type policy-verdict shows no kernel verdicts: $out"
+kernel=$(grep -c . <<<"$out")
+sel $((kernel + 8)) --type l7 --type policy-verdict
+run 0 observe --last 1000 -o json
+ndjson 'any(f["type"] == "l7" for f in js) and any(f["type"] == "policy-verdict" for f in js)'
+ndjson '[f["time"] for f in js if f["type"] == "l7"] == sorted(f["time"] for f in js if f["type"] == "l7")'
+for bad in "--http-status=7+" "--http-status=2000" "--http-status=abc" "--http-status=" \
+	"--http-path=(" "--type=trace-bogus" "--http-method=G/T" "--verdict=NOPE"; do
+	run 2 observe "$bad"
+	expect_err "velum observe: ${bad%%=*} "
+done
+run 2 observe --http-path '(a'
+expect_err "missing )"
+run 2 observe -t bogus
+expect_err "expected drop, policy-verdict or l7"
+# the API refuses them too (the CLI checks first)
+out=$(curl -s --unix-socket "$VELUM_SOCKET" -o /dev/null -w '%{http_code}' "http://v/v1/flows?http-status=9%2B")
+[ "$out" = 400 ] || fail "GET /v1/flows?http-status=9+: $out"
+
+# metrics: the proxy's counters in velumd's scrape
+scrape
+grep -qx 'velum_policy_l7_total{rule="received"} 4' <<<"$out" || fail "received: $(grep l7_total <<<"$out")"
+grep -qx 'velum_policy_l7_total{rule="forwarded"} 2' <<<"$out" || fail "forwarded: $(grep l7_total <<<"$out")"
+grep -qx 'velum_policy_l7_total{rule="denied"} 2' <<<"$out" || fail "denied: $(grep l7_total <<<"$out")"
+grep -qx 'velum_proxy_up 1' <<<"$out" || fail "velum_proxy_up is not 1"
+grep -q '^velum_proxy_upstream_reply_seconds_count 2$' <<<"$out" || fail "upstream reply histogram: $(grep upstream_reply <<<"$out")"
+grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" || fail "accepted events: $(grep access_events <<<"$out")"
+grep -qx 'velum_endpoint 2' <<<"$out" || fail "velumd's own metrics are missing"
+
+# malformed datagrams: counted, dropped, nothing else changes
+before=$(l7_count)
+python3 - "$T/state/proxy-events.sock" <<'PY' || fail "cannot send to the events socket"
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+ok = bytearray(904)
+struct.pack_into("=HBBBBH", ok, 0, 2, 1, 1, 1, 1, 0)
+for off in (36, 60):        # src, dst: IPv4-mapped 10.0.0.1
+    ok[off + 10:off + 16] = b"\xff\xff\x0a\x00\x00\x01"
+bad = []
+bad.append(b"short")                                   # size
+bad.append(bytes(ok) + b"x")                           # size (one byte more)
+v = bytearray(ok); struct.pack_into("=H", v, 0, 9); bad.append(bytes(v))     # version
+v = bytearray(ok); v[2] = 7; bad.append(bytes(v))      # type
+v = bytearray(ok); v[3] = 0; bad.append(bytes(v))      # verdict
+v = bytearray(ok); v[96:904] = b"A" * 808; bad.append(bytes(v))  # strings without NUL
+v = bytearray(ok); v[36:52] = b"\x20\x01" + b"\x00" * 14; bad.append(bytes(v))  # IPv6
+for b in bad:
+    s.send(b)
+PY
+sleep 0.5
+run 0 status
+[ "$(l7_count)" = "$before" ] || fail "malformed datagrams changed the flows: $before -> $(l7_count)"
+scrape
+grep -qx 'velum_proxy_access_events_total{outcome="malformed"} 7' <<<"$out" ||
+	fail "malformed events: $(grep access_events <<<"$out")"
+grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" ||
+	fail "accepted events after malformed ones: $(grep access_events <<<"$out")"
+# and velumd still records the next request
+code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v1")
+[ "$code" = 200 ] || fail "GET /v1 after malformed datagrams: $code"
+wait_l7 $((before + 2))
+
+# a proxy that does not answer: the scrape still succeeds and says so
+proxy_pid=$(status_pid=$("$velum" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy"]["pid"])'); echo "$status_pid")
+kill -STOP "$proxy_pid"
+t0=$(date +%s%N)
+scrape
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$proxy_pid"
+grep -qx 'velum_proxy_up 0' <<<"$out" || fail "velum_proxy_up is not 0 with the proxy stopped"
+grep -qx 'velum_endpoint 2' <<<"$out" || fail "the scrape without the proxy lost velumd's metrics"
+grep -q 'velum_policy_l7_total' <<<"$out" && fail "a stopped proxy's metrics in the scrape"
+[ "$ms" -lt 2000 ] || fail "the scrape waited $ms ms for a stopped proxy"
+
+finish
