@@ -220,6 +220,20 @@ else
 fi
 ship xwing POST /v1/request-landing timeout
 echo
+echo "What the proxy saw: every request and response in the flow log, the denied one"
+echo "with its reason, the allowed ones with the rule that allowed them:"
+# the proxy's access events reach velumd within milliseconds; wait at most 2 s
+for _ in $(seq 20); do
+	velum observe --type l7 --http-method PUT --http-path '^/v1/exhaust-port$' --last 1 |
+		grep -q "http-request DROPPED" && break
+	sleep 0.1
+done
+run_cmd velum observe --type l7 --last 6
+denied=$(velum observe --type l7 --from tiefighter --http-method PUT --http-path '^/v1/exhaust-port$' --last 1)
+story "the flow log's line for PUT /v1/exhaust-port" "http-request DROPPED, no HTTP rule matched" \
+	"$(grep -q 'http-request DROPPED (HTTP/1.1 PUT http://[^ ]*/v1/exhaust-port) BY no HTTP rule matched$' <<<"$denied" &&
+		echo "http-request DROPPED, no HTTP rule matched" || echo "'$denied'")"
+echo
 echo "Why the exhaust port is closed (the live trace, from the agent's state):"
 run_cmd velum policy trace --from tiefighter --to deathstar --dport 80 --http-method PUT --http-path /v1/exhaust-port
 

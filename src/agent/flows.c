@@ -292,23 +292,31 @@ int agent_l7_event_check(const struct px_access_event *ev, size_t n, const char 
 }
 
 /*
- * The decided rule's reference "Kind [ns/]name section" as a mon_rule
+ * A reference to the decided rule "Kind [ns/]name section" as a mon_rule
  * (id 0: the proxy names it by text); NULL if text is empty or on ENOMEM.
+ * *last keeps the last one built (consecutive events mostly share it).
  */
-static struct mon_rule *l7_rule(const char *text)
+static struct mon_rule *l7_rule(const char *text, struct mon_rule **last)
 {
 	char kind[96], obj[96], *slash;
+	struct mon_rule *r;
 	int n;
 
 	if (!text[0])
 		return NULL;
+	if (*last && !strcmp((*last)->ref, text))
+		return mon_rule_get(*last);
 	n = sscanf(text, "%95s %95s", kind, obj);
-	if (n < 2)
-		return mon_rule__new(0, text, NULL, NULL, NULL);
-	slash = strchr(obj, '/');
+	slash = n == 2 ? strchr(obj, '/') : NULL;
 	if (slash)
 		*slash = '\0';
-	return mon_rule__new(0, text, kind, slash ? obj : NULL, slash ? slash + 1 : obj);
+	r = n < 2 ? mon_rule__new(0, text, NULL, NULL, NULL) :
+		    mon_rule__new(0, text, kind, slash ? obj : NULL, slash ? slash + 1 : obj);
+	if (r) {
+		mon_rule_put(*last);
+		*last = mon_rule_get(r);
+	}
+	return r;
 }
 
 /*
@@ -326,8 +334,9 @@ static struct mon_ident *l7_side(struct agent *a, uint32_t addr, uint32_t identi
 	return ident_for(a, ep, identity);
 }
 
-/* Builds flow f from a checked access event (with a->lock held). */
-static void l7_enrich(struct agent *a, const struct px_access_event *ev, struct mon_flow *f)
+/* Builds flow f from a checked access event (with a->lock held); last as for l7_rule(). */
+static void l7_enrich(struct agent *a, const struct px_access_event *ev, struct mon_rule **last,
+		      struct mon_flow *f)
 {
 	static const uint8_t verdicts[] = { [PX_VERDICT_FORWARDED] = VELUM_FLOW_FORWARDED,
 					    [PX_VERDICT_DROPPED] = VELUM_FLOW_DROPPED,
@@ -357,7 +366,7 @@ static void l7_enrich(struct agent *a, const struct px_access_event *ev, struct 
 	f->daddr = resp ? caddr : saddr;
 	f->sport = resp ? ev->dst.port : ev->src.port;
 	f->dport = resp ? ev->src.port : ev->dst.port;
-	f->rule = l7_rule(ev->rule_name);
+	f->rule = l7_rule(ev->rule_name, last);
 	if (ev->host[0]) {
 		snprintf(url, sizeof(url), "http://%s%s", ev->host, ev->url);
 	} else {
@@ -377,7 +386,8 @@ static void l7_enrich(struct agent *a, const struct px_access_event *ev, struct 
 }
 
 /* Enriches the n checked events and appends them to the ring. */
-static void l7_process(struct agent *a, const struct px_access_event *evs, size_t n)
+static void l7_process(struct agent *a, const struct px_access_event *evs, size_t n,
+		       struct mon_rule **last)
 {
 	struct mon_flow flows[L7_BATCH];
 	size_t i;
@@ -388,7 +398,7 @@ static void l7_process(struct agent *a, const struct px_access_event *evs, size_
 		a->cache_rev = a->revision;
 	}
 	for (i = 0; i < n; i++)
-		l7_enrich(a, &evs[i], &flows[i]);
+		l7_enrich(a, &evs[i], last, &flows[i]);
 	pthread_mutex_unlock(&a->lock);
 
 	pthread_mutex_lock(&a->flow_lock);
@@ -408,6 +418,7 @@ static void *l7_main(void *arg)
 {
 	struct agent *a = arg;
 	static struct px_access_event evs[L7_BATCH]; /* one reader thread */
+	struct mon_rule *last = NULL;
 	bool warned = false;
 
 	while (!atomic_load(&a->stopping)) {
@@ -438,8 +449,9 @@ static void *l7_main(void *arg)
 			n++;
 		}
 		if (n)
-			l7_process(a, evs, n);
+			l7_process(a, evs, n, &last);
 	}
+	mon_rule_put(last);
 	return NULL;
 }
 
