@@ -307,33 +307,10 @@ static void summary(const struct mon_flow *f, struct strbuf *sb)
 	}
 }
 
-/* Go's Duration.Round(time.Millisecond).String(), as Hubble prints latencies: "0s", "3ms", "1.5s", "2m0.5s". */
+/* Hubble's response latency: whole milliseconds, truncated ("0ms", "3ms", "1500ms"). */
 static void latency_text(uint64_t ns, struct strbuf *sb)
 {
-	uint64_t ms = (ns + 500000) / 1000000;
-
-	if (!ms)
-		strbuf_puts(sb, "0s");
-	else if (ms < 1000)
-		strbuf_printf(sb, "%llums", (unsigned long long)ms);
-	else {
-		bool hours = ms >= 3600000;
-		char frac[8];
-		int n;
-
-		if (hours) {
-			strbuf_printf(sb, "%lluh", (unsigned long long)(ms / 3600000));
-			ms %= 3600000;
-		}
-		if (ms >= 60000 || hours) {
-			strbuf_printf(sb, "%llum", (unsigned long long)(ms / 60000));
-			ms %= 60000;
-		}
-		n = snprintf(frac, sizeof(frac), ".%03u", (unsigned)(ms % 1000));
-		while (n > 1 && frac[n - 1] == '0')
-			frac[--n] = '\0';
-		strbuf_printf(sb, "%llu%ss", (unsigned long long)(ms / 1000), n > 1 ? frac : "");
-	}
+	strbuf_printf(sb, "%llums", (unsigned long long)(ns / 1000000));
 }
 
 /* Hubble's L7 summaries: "HTTP/1.1 PUT http://h/p", "HTTP/1.1 200 3ms (GET http://h/p)". */

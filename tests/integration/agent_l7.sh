@@ -10,7 +10,8 @@
 # refuse bad values with exit 2; malformed datagrams sent to the events
 # socket are counted and change nothing; velumd's metrics include the
 # proxy's (velum_policy_l7_total with the right counts) and say when the
-# proxy does not answer.
+# proxy does not answer; a velumd restart that adopts the running proxy
+# gets its events too.
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_l7: not root, skipped"
@@ -108,11 +109,11 @@ run 0 observe --type l7 --last 100
 [ "$(grep -c . <<<"$out")" = 8 ] || fail "--type l7: want 8 lines: $out"
 grep -qE "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:.]{12}: $c -> $s http-request FORWARDED \(HTTP/1.1 GET http://$srv/v1\) BY $rule$" <<<"$out" ||
 	fail "no http-request FORWARDED line for GET /v1: $out"
-grep -qE ": $c <- $s http-response FORWARDED \(HTTP/1.1 200 [0-9.]+m?s \(GET http://$srv/v1\)\) BY $rule$" <<<"$out" ||
+grep -qE ": $c <- $s http-response FORWARDED \(HTTP/1.1 200 [0-9]+ms \(GET http://$srv/v1\)\) BY $rule$" <<<"$out" ||
 	fail "no http-response line for GET /v1: $out"
 grep -qE ": $c -> $s http-request DROPPED \(HTTP/1.1 PUT http://$srv/v1/exhaust-port\) BY no HTTP rule matched$" <<<"$out" ||
 	fail "no http-request DROPPED line for PUT /v1/exhaust-port: $out"
-grep -qE ": $c <- $s http-response [A-Z]+ \(HTTP/1.1 403 [0-9.]+m?s \(PUT http://$srv/v1/exhaust-port\)\)" <<<"$out" ||
+grep -qE ": $c <- $s http-response [A-Z]+ \(HTTP/1.1 403 [0-9]+ms \(PUT http://$srv/v1/exhaust-port\)\)" <<<"$out" ||
 	fail "no http-response 403 line for PUT /v1/exhaust-port: $out"
 grep -qE "http-request DROPPED \(HTTP/1.1 GET http://$srv/v2/x\?y=1\) BY no HTTP rule matched$" <<<"$out" ||
 	fail "no http-request DROPPED line for GET /v2/x?y=1: $out"
@@ -240,5 +241,19 @@ grep -qx 'velum_proxy_up 0' <<<"$out" || fail "velum_proxy_up is not 0 with the 
 grep -qx 'velum_endpoint 2' <<<"$out" || fail "the scrape without the proxy lost velumd's metrics"
 grep -q 'velum_policy_l7_total' <<<"$out" && fail "a stopped proxy's metrics in the scrape"
 [ "$ms" -lt 2000 ] || fail "the scrape waited $ms ms for a stopped proxy"
+
+# velumd restarts and adopts the running proxy: the socket is bound anew
+# and the next request's events reach the new velumd (flows live in memory)
+agent_stop
+agent_start --proxy on || exit 1
+run 0 status -o json
+json 'j["proxy"]["adopted"] and j["proxy"]["pid"] == '"$proxy_pid"
+code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "http://$srv/v1/exhaust-port")
+[ "$code" = 403 ] || fail "PUT /v1/exhaust-port after velumd's restart: $code"
+wait_l7 2
+run 0 observe --type l7 --http-method PUT
+grep -qE ": $c -> $s http-request DROPPED \(HTTP/1.1 PUT http://$srv/v1/exhaust-port\) BY no HTTP rule matched$" <<<"$out" ||
+	fail "no http-request line after velumd adopted the proxy: $out"
+[ "$(stat -c %a "$T/state/proxy-events.sock")" = 600 ] || fail "the events socket is not 0600"
 
 finish
