@@ -328,7 +328,7 @@ ndjson 'len(js) == 1 and js[0]["source"]["identity"] == 258'
 run 0 observe --since 2030-01-01T00:00:00Z
 [ -z "$out" ] || fail "observe --since in the future printed: $out"
 run 2 observe --verdict MAYBE
-expect_err "expected FORWARDED, DROPPED, AUDIT or REDIRECTED"
+expect_err "expected FORWARDED, DROPPED, AUDIT, REDIRECTED or ERROR"
 run 2 observe --since yesterday
 expect_err "expected a duration"
 # --follow streams new flows
