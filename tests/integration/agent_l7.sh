@@ -20,10 +20,6 @@ fi
 source "$(dirname "$0")/agent_lib.sh"
 dp=${VELUM_DP:-$top/build/bin/velum-dp}
 proxy=$top/build/bin/velum-proxy
-if ! "$proxy" --help 2>&1 | grep -q -- --transparent; then
-	echo "agent_l7: $proxy has no transparent mode, skipped"
-	exit 77
-fi
 
 proxy_pid=
 proxy_cleanup() {
