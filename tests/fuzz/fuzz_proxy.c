@@ -32,7 +32,7 @@
 
 /* A server's view of one request. */
 struct seen {
-	char method[32], url[PX_BUF_SIZE], names[MAXH][256], values[MAXH][1024];
+	char method[32], url[PX_BUF_SIZE], names[MAXH][PX_BUF_SIZE], values[MAXH][PX_BUF_SIZE];
 	size_t url_len, name_len[MAXH], value_len[MAXH];
 	unsigned n;
 	bool in_name;
