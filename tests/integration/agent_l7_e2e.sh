@@ -171,8 +171,16 @@ r=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "http://$srv/v1/exhaust-p
 # --- load: a client endpoint sends requests in a loop, each on its own
 # connection, and writes "STATUS PATH" per request (000: no answer) ---
 cat >"$T/load.py" <<'PY'
-import re, socket, sys, time
+import re, signal, socket, sys, time
 host, stop, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+
+def expired(signum, frame):
+    raise TimeoutError("request took over 4 s")
+
+
+# every request ends within 4 s whatever blocks (counted as no answer)
+signal.signal(signal.SIGALRM, expired)
 i = 0
 while True:
     try:
@@ -183,6 +191,7 @@ while True:
     method, path = paths[i % len(paths)].split(" ", 1)
     i += 1
     code = "000"
+    signal.alarm(4)
     try:
         s = socket.create_connection((host, 80), timeout=2)
         s.sendall(f"{method} {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n".encode())
@@ -193,13 +202,15 @@ while True:
                 break
             data += d
             head, sep, body = data.partition(b"\r\n\r\n")
-            if sep and len(body) >= int(re.search(rb"(?i)content-length: *([0-9]+)", head).group(1)):
+            m = re.search(rb"(?i)content-length: *([0-9]+)", head)
+            if sep and m and len(body) >= int(m.group(1)):
                 break
         s.close()
         if data.startswith(b"HTTP/1.1 "):
             code = data[9:12].decode()
-    except OSError:
+    except Exception:
         pass
+    signal.alarm(0)
     print(code, method, path, flush=True)
 PY
 
