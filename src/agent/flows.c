@@ -9,9 +9,10 @@
  * changes, so a name or rule seen in a flow is what was true when the
  * packet was decided (to within one change).
  *
- * The L7 proxy's access events (one struct px_access_event per datagram on
- * the events socket velumd binds) are read by a second thread, checked
- * field by field (a malformed datagram is counted and dropped), enriched
+ * The L7 proxy's access events (datagrams of 1 to PX_EV_PER_DATAGRAM
+ * struct px_access_event records on the events socket velumd binds) are
+ * read by a second thread, checked record by record (a malformed one is
+ * counted and dropped), enriched
  * the same way by address and identity, and appended to the same ring.
  */
 #include <arpa/inet.h>
@@ -255,7 +256,7 @@ static void *flow_main(void *arg)
 
 /* ---- the L7 proxy's access events ---- */
 
-#define L7_BATCH 64
+#define L7_BATCH PX_EV_PER_DATAGRAM
 
 static bool str_ok(const char *s, size_t size)
 {
@@ -414,42 +415,69 @@ static void l7_process(struct agent *a, const struct px_access_event *evs, size_
 	pthread_mutex_unlock(&a->flow_lock);
 }
 
+/* Checks the records of one datagram (got bytes), counting the malformed; returns the good ones, packed. */
+static size_t l7_check_datagram(struct agent *a, struct px_access_event *evs, ssize_t got,
+				bool *warned)
+{
+	size_t rec = sizeof(evs[0]), i, n = 0;
+	/* anything but 1..PX_EV_PER_DATAGRAM whole records is one malformed datagram */
+	size_t nrec = got > 0 && (size_t)got % rec == 0 && (size_t)got / rec <= PX_EV_PER_DATAGRAM ?
+			      (size_t)got / rec : 1;
+	unsigned bad = 0;
+
+	for (i = 0; i < nrec; i++) {
+		const char *why;
+		size_t len = nrec == 1 ? (size_t)got : rec;
+
+		if (agent_l7_event_check(&evs[i], len, &why)) {
+			if (!*warned)
+				pr_warn("velumd: dropping a malformed proxy access event "
+					"(%zd bytes, record %zu): %s; counted in "
+					"velum_proxy_access_events_total{outcome=\"malformed\"}\n",
+					got, i, why);
+			*warned = true;
+			bad++;
+			continue;
+		}
+		if (n != i)
+			evs[n] = evs[i];
+		n++;
+	}
+	if (bad) {
+		pthread_mutex_lock(&a->flow_lock);
+		a->l7_malformed += bad;
+		pthread_mutex_unlock(&a->flow_lock);
+	}
+	return n;
+}
+
 static void *l7_main(void *arg)
 {
 	struct agent *a = arg;
-	static struct px_access_event evs[L7_BATCH]; /* one reader thread */
+	/* one datagram, and a byte more to tell an oversized one; one reader thread */
+	static union {
+		struct px_access_event ev[PX_EV_PER_DATAGRAM];
+		char bytes[sizeof(struct px_access_event) * PX_EV_PER_DATAGRAM + 1];
+	} buf;
 	struct mon_rule *last = NULL;
 	bool warned = false;
 
 	while (!atomic_load(&a->stopping)) {
 		struct pollfd pfd = { a->l7_fd, POLLIN, 0 };
-		size_t n = 0;
+		unsigned dgrams;
 
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
-		while (n < L7_BATCH) {
-			ssize_t r =
-				recv(a->l7_fd, &evs[n], sizeof(evs[n]), MSG_DONTWAIT | MSG_TRUNC);
-			const char *why;
+		for (dgrams = 0; dgrams < 64; dgrams++) {
+			ssize_t r = recv(a->l7_fd, buf.bytes, sizeof(buf.bytes), MSG_DONTWAIT | MSG_TRUNC);
+			size_t n;
 
 			if (r < 0)
 				break;
-			if (agent_l7_event_check(&evs[n], (size_t)r, &why)) {
-				pthread_mutex_lock(&a->flow_lock);
-				a->l7_malformed++;
-				pthread_mutex_unlock(&a->flow_lock);
-				if (!warned)
-					pr_warn("velumd: dropping a malformed proxy access event "
-						"(%zd bytes): %s; counted in "
-						"velum_proxy_access_events_total{outcome=\"malformed\"}\n",
-						r, why);
-				warned = true;
-				continue;
-			}
-			n++;
+			n = l7_check_datagram(a, buf.ev, r, &warned);
+			if (n)
+				l7_process(a, buf.ev, n, &last);
 		}
-		if (n)
-			l7_process(a, evs, n, &last);
 	}
 	mon_rule_put(last);
 	return NULL;

@@ -71,6 +71,12 @@ struct px_access_event {
 
 _Static_assert(sizeof(struct px_access_event) == 904, "ABI");
 
+/*
+ * On the events socket a datagram carries 1 to PX_EV_PER_DATAGRAM records
+ * back to back (its size a multiple of the record's).
+ */
+#define PX_EV_PER_DATAGRAM 64
+
 struct strbuf;
 
 /*

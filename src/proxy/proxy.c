@@ -98,8 +98,8 @@ struct px_worker {
 	struct px_access_event *ev; /* PX_EV_BATCH of them */
 };
 
-/* Access events a worker queues before it sends them in one sendmmsg(). */
-#define PX_EV_BATCH 64
+/* Access events a worker queues before it sends them in one datagram. */
+#define PX_EV_BATCH PX_EV_PER_DATAGRAM
 /* While nobody listens on the events socket, connecting is tried this often (and events dropped). */
 #define PX_EV_RETRY_NS 1000000000u
 
@@ -332,33 +332,27 @@ static int events_connect(struct px_worker *w)
 }
 
 /*
- * Sends the queued binary events: one sendmmsg() on a socket connected to
- * cfg.events_socket, so that a busy worker makes one call per loop turn,
- * not a path lookup per event. A listener that went away and came back
- * (ECONNREFUSED on the old connection) is reconnected at once; while
- * nobody listens, events are dropped (as a full socket drops them) and
- * connecting is tried again every PX_EV_RETRY_NS.
+ * Sends the queued binary events as one datagram of consecutive records
+ * (PX_EV_BATCH at most) on a socket connected to cfg.events_socket: a busy
+ * worker makes one call and the reader one wake-up per loop turn, not one
+ * per event. A listener that went away and came back (ECONNREFUSED on the
+ * old connection) is reconnected at once; while nobody listens, events are
+ * dropped (as a full socket drops them) and connecting is tried again
+ * every PX_EV_RETRY_NS.
  */
 static void events_flush(struct px_worker *w)
 {
-	struct mmsghdr msgs[PX_EV_BATCH];
-	struct iovec iov[PX_EV_BATCH];
-	unsigned i, n = w->nev, attempt;
+	size_t len = (size_t)w->nev * sizeof(w->ev[0]);
+	unsigned attempt;
 
-	if (!n)
+	if (!len)
 		return;
 	w->nev = 0;
-	memset(msgs, 0, n * sizeof(msgs[0]));
-	for (i = 0; i < n; i++) {
-		iov[i] = (struct iovec){ &w->ev[i], sizeof(w->ev[i]) };
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (w->ev_fd < 0 && events_connect(w))
 			return;
-		if (sendmmsg(w->ev_fd, msgs, n, MSG_DONTWAIT) >= 0 || errno == EAGAIN ||
-		    errno == EWOULDBLOCK || errno == ENOBUFS || errno == EINTR)
+		if (send(w->ev_fd, w->ev, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
+		    errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EINTR)
 			return;
 		close(w->ev_fd);
 		w->ev_fd = -1;

@@ -210,6 +210,8 @@ v = bytearray(ok); v[2] = 7; bad.append(bytes(v))      # type
 v = bytearray(ok); v[3] = 0; bad.append(bytes(v))      # verdict
 v = bytearray(ok); v[96:904] = b"A" * 808; bad.append(bytes(v))  # strings without NUL
 v = bytearray(ok); v[36:52] = b"\x20\x01" + b"\x00" * 14; bad.append(bytes(v))  # IPv6
+bad.append(bad[3] + bad[4])                            # two records, both bad: 2
+bad.append(bytes(ok) * 65)                             # over 64 records: 1
 for b in bad:
     s.send(b)
 PY
@@ -217,7 +219,7 @@ sleep 0.5
 run 0 status
 [ "$(l7_count)" = "$before" ] || fail "malformed datagrams changed the flows: $before -> $(l7_count)"
 scrape
-grep -qx 'velum_proxy_access_events_total{outcome="malformed"} 7' <<<"$out" ||
+grep -qx 'velum_proxy_access_events_total{outcome="malformed"} 10' <<<"$out" ||
 	fail "malformed events: $(grep access_events <<<"$out")"
 grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" ||
 	fail "accepted events after malformed ones: $(grep access_events <<<"$out")"
