@@ -25,7 +25,8 @@
 #
 #   bench/http.sh [--quick] [--paper] [--l7] [--out DIR] [--reps N] [--secs S]
 #                 [--closed-secs S] [--rate R] [--conns C] [--threads T]
-#                 [--server-threads N] [--configs "limit l3 ..."] [--idle N]
+#                 [--server-threads N] [--server velum-hello|nginx]
+#                 [--configs "limit l3 ..."] [--idle N]
 #   bench/http.sh --wrk-check OUT.md [--wrk-target hello|haproxy] [--pairs 6]
 #                 [--closed-secs S] [--conns C] ...
 # --l7 (`make bench-l7`): the L7 proxies' comparison of issue 9: limit, l4,
@@ -34,6 +35,10 @@
 # by default; 0 skips it): N idle keep-alive connections from the load
 # endpoint, each after one request (denied for velum-proxy, allowed for
 # HAProxy), and the resident memory of the proxy holding them.
+# --server nginx: the hello endpoint runs nginx (Debian's nginx-light,
+# --server-threads workers, `return 200 "hello\n"`) instead of velum-hello:
+# the server issue 9's targets were calibrated with; a heavier server makes
+# every ratio to the limit larger.
 # --wrk-check: instead, closed-loop runs of wrk (Debian's) and velum-load
 # taken in turns against the same target (velum-hello, or HAProxy in front
 # of it; velum, no policy), and their requests/s compared in OUT.md
@@ -45,7 +50,7 @@ bin=${BIN:-$top/build/bin}
 all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy haproxy-1-t1 haproxy-1-t2 haproxy-40-t1 haproxy-40-t2"
 configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
 reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1
-quick=0 out= wrk_check= pairs=6 wrk_target=hello l7=0 idle=0
+quick=0 out= wrk_check= pairs=6 wrk_target=hello l7=0 idle=0 server=velum-hello
 usage() {
 	sed -n '/^#   bench\/http.sh/,/^#  *\[--server/p' "$0" | sed 's/^# *//' >&2
 	exit 2
@@ -65,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--conns) conns=$2; shift ;;
 	--threads) threads=$2; shift ;;
 	--server-threads) server_threads=$2; shift ;;
+	--server) server=$2; shift ;;
 	--configs) configs=$2; shift ;;
 	--wrk-check) wrk_check=$2; shift ;;
 	--wrk-target) wrk_target=$2; shift ;;
@@ -76,6 +82,7 @@ done
 for c in $configs; do
 	[[ " $all_configs " == *" $c "* ]] || { echo "bench: unknown configuration '$c' (have: $all_configs)" >&2; exit 2; }
 done
+case $server in velum-hello|nginx) ;; *) echo "bench: --server $server: not velum-hello or nginx" >&2; exit 2 ;; esac
 [[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "bench: --reps $reps: not a positive count" >&2; exit 2; }
 [[ $idle =~ ^[0-9]+$ ]] || { echo "bench: --idle $idle: not a count" >&2; exit 2; }
 # velumd runs velum-proxy when an L7 configuration is asked for
@@ -179,8 +186,35 @@ if [ -n "$wrk_check" ] && [ "$(nproc)" -ge 2 ]; then
 	pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
 fi
 # (velum, not the function: velum execs the command, so $! is the server's PID)
-"$bin/velum" endpoint exec hello -- "${pin_srv[@]}" "$bin/velum-hello" --port 80 --threads "$server_threads" \
-	>"$T/hello.log" 2>&1 &
+if [ "$server" = nginx ]; then
+	command -v nginx >/dev/null || die "--server nginx: nginx is not installed (make deps)"
+	cat >"$T/nginx.conf" <<EOF
+worker_processes $server_threads;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 65000; }
+worker_rlimit_nofile 65536;
+http {
+	access_log off;
+	client_body_temp_path $T;
+	proxy_temp_path $T;
+	fastcgi_temp_path $T;
+	uwsgi_temp_path $T;
+	scgi_temp_path $T;
+	keepalive_requests 100000000;
+	keepalive_timeout 600s;
+	server {
+		listen 80 backlog=4096;
+		location / { return 200 "hello\n"; }
+	}
+}
+EOF
+	"$bin/velum" endpoint exec hello -- "${pin_srv[@]}" nginx -e "$T/nginx.err" -c "$T/nginx.conf" \
+		-g 'daemon off;' >"$T/hello.log" 2>&1 &
+else
+	"$bin/velum" endpoint exec hello -- "${pin_srv[@]}" "$bin/velum-hello" --port 80 --threads "$server_threads" \
+		>"$T/hello.log" 2>&1 &
+fi
 pids+=($!)
 wait_port load "$hello_ip" 80
 
@@ -381,7 +415,7 @@ fi
 
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "command=bench/http.sh$(if [ $quick = 1 ]; then echo " --quick"; fi)$(if [ $l7 = 1 ]; then echo " --l7"; fi) --configs \"$configs\" --idle $idle --reps $reps --secs $secs --closed-secs $closed_secs --rate $rate --conns $conns --threads $threads --server-threads $server_threads"
+	echo "command=bench/http.sh$(if [ $quick = 1 ]; then echo " --quick"; fi)$(if [ $l7 = 1 ]; then echo " --l7"; fi) --configs \"$configs\" --idle $idle --reps $reps --secs $secs --closed-secs $closed_secs --rate $rate --conns $conns --threads $threads --server-threads $server_threads --server $server"
 	echo "configs=$configs"
 	echo "reps=$reps"
 	echo "secs=$secs"
@@ -390,6 +424,7 @@ fi
 	echo "conns=$conns"
 	echo "threads=$threads"
 	echo "server_threads=$server_threads"
+	echo "server=$server"
 	echo "quick=$quick"
 	echo "l7=$l7"
 	echo "idle=$idle"

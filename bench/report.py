@@ -295,14 +295,16 @@ unset multiplot
     L.append("Versions: velum %s, HAProxy %s, %s, %s" % (meta["velum"], meta["haproxy"],
                                                         meta["iptables"], meta["gnuplot"]))
     L.append("")
-    L.append("velum-hello (`GET /hello`, %s thread(s)) in one endpoint made by velumd, "
+    L.append("%s (`GET /hello`, %s %s) in one endpoint made by velumd, "
              "velum-load in another (%s threads, %s connections), HAProxy in a third. Each "
              "repetition runs every configuration in turn (the order rotating), each with a "
              "warm-up, a closed-loop run of %s s (max: every connection sends its next request "
              "as soon as it is answered) and an open-loop run of %s s at a constant %s req/s "
              "(average throughput and latency; latency counts from each request's due time, "
              "so a stall is charged to every request it delayed). %s repetition(s)."
-             % (meta["server_threads"], meta["threads"], meta["conns"], meta["closed_secs"],
+             % (meta.get("server", "velum-hello"), meta["server_threads"],
+                "worker(s)" if meta.get("server") == "nginx" else "thread(s)",
+                meta["threads"], meta["conns"], meta["closed_secs"],
                 meta["secs"], meta["rate"], meta["reps"]))
     L.append("")
     L.append("Values: medians over the repetitions (throughput: median and range); in "
