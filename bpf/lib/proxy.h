@@ -28,9 +28,13 @@ static __always_inline bool mark_from_proxy(__u32 mark)
  * Assigns p to the proxy: the socket of its own 4-tuple (the proxy's end of
  * the connection: accepted, in handshake, or upstream for a server's
  * reply), else, for a client's packet (reply false), the listener at
- * 127.0.0.1:proxy_port. Listeners and TIME_WAIT sockets found by the
- * 4-tuple are not the proxy's connection (a host service may listen on the
- * server's port) and are skipped. Returns 0 or a negative enum velum_drop.
+ * 127.0.0.1:proxy_port. A listener found by the 4-tuple is not the
+ * proxy's connection (a host service may listen on the server's port) and
+ * is skipped. A TIME_WAIT socket is the proxy's side of an earlier
+ * connection with this 4-tuple: a client's packet goes to it, so that the
+ * kernel handles a reused port as TCP says (assigned to the listener
+ * directly, a new SYN got no SYN-ACK while the TIME_WAIT lasted); a
+ * server's reply never does. Returns 0 or a negative enum velum_drop.
  * Cold path: a subprogram.
  */
 static __noinline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, __be16 proxy_port,
@@ -48,7 +52,7 @@ static __noinline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, _
 	t.ipv4.dport = p->dport;
 	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
-		if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT)
+		if (sk->state != BPF_TCP_LISTEN && (sk->state != BPF_TCP_TIME_WAIT || !reply))
 			goto assign;
 		bpf_sk_release(sk);
 	}
