@@ -221,11 +221,6 @@ static struct pol_l7_snapshot *worker_snapshot(struct px_worker *w)
 	return w->snap;
 }
 
-static void snapshot_put(void *s)
-{
-	pol_l7_snapshot__put(s);
-}
-
 /* Fills d from one direction's verdict. */
 static void verdict_to_decision(const struct pol_l7_snapshot *snap, const struct pol_l7_verdict *v,
 				struct px_decision *d, unsigned slot)
@@ -266,8 +261,11 @@ static void decide_snapshot(void *arg, const struct px_session *s,
 		d->reason = "no L7 policy from velumd yet";
 		return;
 	}
-	d->hold = pol_l7_snapshot__get(snap);
-	d->hold_put = snapshot_put;
+	/*
+	 * No hold of its own: d->matched points into snap, which the worker's
+	 * reference keeps alive until its next decide call, and the session
+	 * releases the decision before it returns (handle_head()).
+	 */
 	if (s->direction == PX_DIR_EGRESS && s->src_ep) {
 		pol_l7_snapshot_decide(snap, s->src_ep, POL_EGRESS, s->dst.identity, s->dst.port,
 				       req, &v);

@@ -87,8 +87,10 @@ struct px_ctx {
 	void *rules_arg;
 	/*
 	 * When set, judges requests instead of rules_get (transparent mode:
-	 * velumd's L7 snapshot, by the session's flow). Fills *out, holding
-	 * what out->matched needs until px_decision_release().
+	 * velumd's L7 snapshot, by the session's flow). Fills *out; what
+	 * out->matched points to must stay valid until px_decision_release()
+	 * (out->hold, or the caller's own reference until its next call: the
+	 * session releases a decision before the call that made it returns).
 	 */
 	void (*decide)(void *arg, const struct px_session *s, const struct pol_http_request *req,
 		       struct px_decision *out);
