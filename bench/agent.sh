@@ -9,6 +9,7 @@ set -u
 velumd=${1:?usage: agent.sh VELUMD BENCH [OUT]}
 bench=${2:?usage: agent.sh VELUMD BENCH [OUT]}
 out=${3:-bench/results/agent.md}
+here=$(cd "$(dirname "$0")" && pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "bench-agent: needs root" >&2; exit 1; }
 id=$$
@@ -22,11 +23,7 @@ cleanup() {
 	local ns l
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
 	# the L7 proxy outlives velumd by design: end ours, release its routing
-	if [ -s "$T/state/proxy.pid" ]; then
-		read -r p _ <"$T/state/proxy.pid"
-		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = velum-proxy ] && kill "$p"
-	fi
-	[ -d "$PIN" ] && "$(dirname "$velumd")/velum-dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
+	"$here/../scripts/proxy-end" "$T/state" "$PIN" "$(dirname "$velumd")/velum-dp"
 	for ns in /run/netns/"$NSP"*; do
 		[ -e "$ns" ] && ip netns del "$(basename "$ns")" 2>/dev/null
 	done

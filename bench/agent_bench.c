@@ -103,13 +103,23 @@ static void mem(pid_t pid, long *rss_kb, long *hwm_kb)
 	fclose(f);
 }
 
-/* The policy file's JSON body for an import: selector, then the port. */
-static char *policy_body(const char *name, const char *selector, int port)
+/*
+ * The JSON body of an import of one policy: endpoints matching selector
+ * accept role=client on TCP port; with http_path, only GET of that path
+ * (an HTTP rule).
+ */
+static char *policy_body(const char *name, const char *selector, int port, const char *http_path)
 {
-	char yaml[1024];
+	char yaml[1024], rules[256] = "";
 	json_t *j;
 	char *s;
 
+	if (http_path)
+		snprintf(rules, sizeof(rules),
+			 "      rules:\n"
+			 "        http:\n"
+			 "        - {method: GET, path: \"%s\"}\n",
+			 http_path);
 	snprintf(yaml, sizeof(yaml),
 		 "apiVersion: cilium.io/v2\n"
 		 "kind: CiliumNetworkPolicy\n"
@@ -123,40 +133,11 @@ static char *policy_body(const char *name, const char *selector, int port)
 		 "    - matchLabels: {role: client}\n"
 		 "    toPorts:\n"
 		 "    - ports:\n"
-		 "      - {port: \"%d\", protocol: TCP}\n",
-		 name, selector, port);
-	j = json_pack("{s:[{s:s, s:s}]}", "files", "name", "bench.yaml", "content", yaml);
-	s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	return s;
-}
-
-/* The same, with HTTP rules on port 80: GET of path only. */
-static char *l7_policy_body(const char *name, const char *selector, const char *path)
-{
-	char yaml[1024];
-	json_t *j;
-	char *s;
-
-	snprintf(yaml, sizeof(yaml),
-		 "apiVersion: cilium.io/v2\n"
-		 "kind: CiliumNetworkPolicy\n"
-		 "metadata:\n"
-		 "  name: %s\n"
-		 "spec:\n"
-		 "  endpointSelector:\n"
-		 "    matchLabels: {%s}\n"
-		 "  ingress:\n"
-		 "  - fromEndpoints:\n"
-		 "    - matchLabels: {role: client}\n"
-		 "    toPorts:\n"
-		 "    - ports:\n"
-		 "      - {port: \"80\", protocol: TCP}\n"
-		 "      rules:\n"
-		 "        http:\n"
-		 "        - {method: GET, path: \"%s\"}\n",
-		 name, selector, path);
-	j = json_pack("{s:[{s:s, s:s}]}", "files", "name", "bench-l7.yaml", "content", yaml);
+		 "      - {port: \"%d\", protocol: TCP}\n"
+		 "%s",
+		 name, selector, port, rules);
+	j = json_pack("{s:[{s:s, s:s}]}", "files", "name", http_path ? "bench-l7.yaml" : "bench.yaml",
+		      "content", yaml);
 	s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return s;
@@ -178,7 +159,7 @@ static void l7_imports(const char *name, const char *selector, int reps, double 
 	int i;
 
 	for (i = 0; i < reps; i++) {
-		char *body = l7_policy_body(name, selector, i % 2 ? "/v2" : "/v1");
+		char *body = policy_body(name, selector, 80, i % 2 ? "/v2" : "/v1");
 		json_t *j = call("POST", "/v1/policies", body, &lat[i]), *st, *ctl;
 		json_int_t rev = json_integer_value(json_object_get(j, "revision"));
 
@@ -235,7 +216,7 @@ static void imports(const char *name, const char *selector, const char *check_ep
 
 	for (i = 0; i < reps; i++) {
 		int port = i % 2 ? 8080 : 80;
-		char *body = policy_body(name, selector, port);
+		char *body = policy_body(name, selector, port, NULL);
 		json_t *j = call("POST", "/v1/policies", body, &lat[i]);
 
 		json_decref(j);

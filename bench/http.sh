@@ -115,11 +115,7 @@ cleanup() {
 	done
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
 	# velumd's L7 proxy outlives velumd by design: end it, release its routing and lo program
-	if [ -s "$T/state/proxy.pid" ]; then
-		read -r p _ <"$T/state/proxy.pid"
-		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = velum-proxy ] && kill "$p"
-	fi
-	[ -d "$PIN" ] && "$bin/velum-dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
+	"$top/scripts/proxy-end" "$T/state" "$PIN" "$bin/velum-dp"
 	for ns in /run/netns/"$NSP"*; do
 		[ -e "$ns" ] || continue
 		# whatever still runs in an endpoint would keep its namespace alive

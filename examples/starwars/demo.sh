@@ -55,11 +55,7 @@ cleanup() {
 		wait "$agent" 2>/dev/null
 	fi
 	# the proxy outlives velumd by design: end ours (the pid file names it)
-	if [ -s "$state/proxy.pid" ]; then
-		read -r ppid _ <"$state/proxy.pid"
-		[ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = velum-proxy ] && kill "$ppid"
-	fi
-	"$bin/velum-dp" --pin-dir "$pins" proxy-routing off >/dev/null 2>&1
+	"$top/scripts/proxy-end" "$state" "$pins" "$bin/velum-dp"
 	"$bin/velum-dp" --pin-dir "$pins" --netns-prefix "velum-sw$run-" destroy >/dev/null 2>&1
 	wait 2>/dev/null
 	rm -rf "$state"

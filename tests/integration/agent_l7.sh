@@ -18,21 +18,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 source "$(dirname "$0")/agent_lib.sh"
-dp=${VELUM_DP:-$top/build/bin/velum-dp}
 proxy=$top/build/bin/velum-proxy
 
+# (agent_cleanup ends the proxy, a stopped one too: scripts/proxy-end)
 proxy_pid=
-proxy_cleanup() {
-	local pid
-	[ -n "$proxy_pid" ] && kill -CONT "$proxy_pid" 2>/dev/null
-	if [ -s "$T/state/proxy.pid" ]; then
-		read -r pid _ <"$T/state/proxy.pid"
-		[ "$(cat /proc/"$pid"/comm 2>/dev/null)" = velum-proxy ] && kill -9 "$pid"
-	fi
-	[ -d "$PIN" ] && "$dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
-	agent_cleanup
-}
-trap proxy_cleanup EXIT
 
 # l7_count: the number of l7 flows velumd holds
 l7_count() {
@@ -58,8 +47,8 @@ agent_start --proxy on || exit 1
 "$velum" endpoint create client -l app=client >/dev/null || exit 1
 srv=$(ep_ip server)
 cli=$(ep_ip client)
-sid=$("$velum" endpoint get server -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
-cid=$("$velum" endpoint get client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+sid=$(ep_field server identity)
+cid=$(ep_field client identity)
 cat >"$T/l7.yaml" <<'YAML'
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -229,7 +218,7 @@ code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v1"
 wait_l7 $((before + 2))
 
 # a proxy that does not answer: the scrape still succeeds and says so
-proxy_pid=$(status_pid=$("$velum" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy"]["pid"])'); echo "$status_pid")
+proxy_pid=$(status_field 'j["proxy"]["pid"]')
 kill -STOP "$proxy_pid"
 t0=$(date +%s%N)
 scrape

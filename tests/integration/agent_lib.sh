@@ -51,12 +51,7 @@ agent_cleanup() {
 		ip link del "$l" 2>/dev/null
 	done
 	# velumd --proxy on leaves its proxy running by design: end it, release its routing
-	if [ -s "$T/state/proxy.pid" ]; then
-		read -r p _ <"$T/state/proxy.pid"
-		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = velum-proxy ] && kill -9 "$p"
-	fi
-	[ -d "$PIN" ] && "${VELUM_DP:-$top/build/bin/velum-dp}" --pin-dir "$PIN" proxy-routing off \
-		>/dev/null 2>&1
+	"$top/scripts/proxy-end" "$T/state" "$PIN" "${VELUM_DP:-$top/build/bin/velum-dp}"
 	rm -rf "$PIN"
 	if [ "$fails" -ne 0 ] && [ -s "$T/velumd.log" ]; then
 		echo "--- velumd log ($T/velumd.log):" >&2
@@ -142,9 +137,17 @@ ndjson() {
 		"$1" <<<"$out" || fail "NDJSON check '$1' failed on: ${out:0:3000}"
 }
 
+# status_field EXPR: EXPR on `velum status -o json` (bound to j)
+status_field() {
+	"$velum" status -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+# ep_field NAME FIELD: FIELD of endpoint NAME (`velum endpoint get -o json`)
+ep_field() {
+	"$velum" endpoint get "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
 # ep_ip NAME: the endpoint's address
 ep_ip() {
-	"$velum" endpoint get "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ipv4"])'
+	ep_field "$1" ipv4
 }
 
 # in_ep NAME CMD...: runs a command inside the endpoint (through velum endpoint exec)

@@ -17,23 +17,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 source "$(dirname "$0")/agent_lib.sh"
-dp=${VELUM_DP:-$top/build/bin/velum-dp}
 
-proxy_cleanup() {
-	local pid
-	if [ -s "$T/state/proxy.pid" ]; then
-		read -r pid _ <"$T/state/proxy.pid"
-		[ "$(cat /proc/"$pid"/comm 2>/dev/null)" = velum-proxy ] && kill -9 "$pid"
-	fi
-	[ -d "$PIN" ] && "$dp" --pin-dir "$PIN" proxy-routing off >/dev/null 2>&1
-	agent_cleanup
-}
-trap proxy_cleanup EXIT
-
-# status_field EXPR: EXPR on `velum status -o json` (bound to j)
-status_field() {
-	"$velum" status -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
+# (agent_cleanup ends the proxy and releases its routing: scripts/proxy-end)
 
 # listening PORT: 0 if something listens on 127.0.0.1:PORT (connects and closes)
 listening() {
