@@ -582,10 +582,22 @@ static void policy_destroy(struct pol_engine *e, struct eng_policy *ep)
 	free(ep);
 }
 
+/* The number of rule ids policy p takes (one per peer rule of each direction). */
+static size_t policy_nrefs(const struct pol_policy *p)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->nrules; i++)
+		n += p->rules[i].nentries[POL_INGRESS] + p->rules[i].nentries[POL_EGRESS];
+	return n;
+}
+
 int pol_engine_policy_upsert(struct pol_engine *e, struct pol_policy *p)
 {
 	struct eng_policy *old = policy_find(e, p->kind, p->namespace, p->name);
 	struct eng_policy *ep = calloc(1, sizeof(*ep));
+	bool reuse;
+	size_t i;
 	int err;
 
 	if (!ep) {
@@ -593,14 +605,25 @@ int pol_engine_policy_upsert(struct pol_engine *e, struct pol_policy *p)
 		return -ENOMEM;
 	}
 	ep->p = p;
+	/*
+	 * A replacement of the same shape takes over the old policy's rule ids,
+	 * so that entries it does not change compare equal and no endpoint's
+	 * map is swapped for them (a change of HTTP rules only, or the same file
+	 * imported again, swaps nothing). A restored policy keeps its own.
+	 */
+	reuse = old && old->nrefs && p->first_rule_id < VELUM_RULE_FIRST &&
+		policy_nrefs(p) == old->nrefs;
+	if (reuse) {
+		for (i = 0; i < old->nrefs; i++)
+			hmap_remove(&e->rules, &old->refs[i].node);
+		p->first_rule_id = old->refs[0].id;
+	}
 	err = policy_bind(e, ep);
 	if (!err)
 		err = hmap_insert(&e->policies, &ep->node,
 				  policy_key_hash(p->kind, p->namespace, p->name));
 	if (err) {
 		if (ep->rules) {
-			size_t i;
-
 			for (i = 0; i < ep->nrefs; i++)
 				hmap_remove(&e->rules, &ep->refs[i].node);
 			for (i = 0; i < ep->nrules; i++)
@@ -608,6 +631,9 @@ int pol_engine_policy_upsert(struct pol_engine *e, struct pol_policy *p)
 			free(ep->refs);
 			free(ep->rules);
 		}
+		/* the map held these before: putting them back cannot need memory */
+		for (i = 0; reuse && i < old->nrefs; i++)
+			(void)hmap_insert(&e->rules, &old->refs[i].node, old->refs[i].node.hash);
 		free(ep);
 		pol_policy_free(p);
 		return err;

@@ -652,6 +652,78 @@ static void test_engine_rule_ids_restored(void **state)
 	assert_int_equal(ps[2]->first_rule_id, first + 3);
 }
 
+/* regenerates after loading text as file; returns how many endpoints changed */
+static size_t load_changed(struct h *h, const char *file, const char *text)
+{
+	struct pol_set set = { 0 };
+	uint32_t *changed = NULL;
+	size_t n = 0;
+
+	if (pol_parse_buf(file, text, strlen(text), &set, &h->eb))
+		fail_msg("parse: %s", h->eb.msg);
+	assert_int_equal(model_policies_load(h->m, &set), 0);
+	pol_set_free(&set);
+	assert_int_equal(model_regenerate(h->m, &changed, &n), 0);
+	free(changed);
+	return n;
+}
+
+#define L7_PATH(path)                                                                    \
+	CNP("l7", "  endpointSelector: {matchLabels: {class: deathstar}}\n"                 \
+		  "  ingress:\n"                                                             \
+		  "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"                      \
+		  "    toPorts:\n"                                                           \
+		  "    - ports: [{port: \"80\", protocol: TCP}]\n"                            \
+		  "      rules: {http: [{method: GET, path: \"" path "\"}]}\n")
+
+/*
+ * A replacement of the same shape keeps the rule ids: its unchanged entries
+ * compare equal and no endpoint's map changes (an import that changes only
+ * HTTP rules, or the same file again, swaps nothing); a change of the
+ * entries still changes the map; another shape gets fresh ids.
+ */
+static void test_engine_replace_keeps_rule_ids(void **state)
+{
+	struct h *h = *state;
+	const struct pol_policy *const *ps;
+	uint32_t first;
+
+	starwars(h);
+	assert_int_equal(load_changed(h, "l7.yaml", L7_PATH("/v1")), 1);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
+	first = ps[0]->first_rule_id;
+	/* only the HTTP rule changes: same ids, no map changes */
+	assert_int_equal(load_changed(h, "l7.yaml", L7_PATH("/v2")), 0);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
+	assert_int_equal(ps[0]->first_rule_id, first);
+	assert_non_null(pol_engine_rule(model_engine(h->m), first));
+	/* the same file again: nothing changes */
+	assert_int_equal(load_changed(h, "l7.yaml", L7_PATH("/v2")), 0);
+	/* another port: same ids, but the entries change */
+	assert_int_equal(load_changed(h, "l7.yaml",
+				      CNP("l7", "  endpointSelector: {matchLabels: {class: "
+						"deathstar}}\n"
+						"  ingress:\n"
+						"  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
+						"    toPorts: [{ports: [{port: \"81\"}]}]\n")),
+			 1);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
+	assert_int_equal(ps[0]->first_rule_id, first);
+	assert_true(passes(h, "deathstar", IN, "tiefighter", TCP, 81));
+	assert_false(passes(h, "deathstar", IN, "tiefighter", TCP, 80));
+	/* two peer rules instead of one: fresh ids, the old ones are gone */
+	assert_int_equal(load_changed(h, "l7.yaml",
+				      CNP("l7", "  endpointSelector: {matchLabels: {class: "
+						"deathstar}}\n"
+						"  ingress:\n"
+						"  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
+						"  - fromEndpoints: [{matchLabels: {org: alliance}}]\n")),
+			 1);
+	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
+	assert_true(ps[0]->first_rule_id > first);
+	assert_null(pol_engine_rule(model_engine(h->m), first));
+}
+
 static void test_engine_endpoint_label_rules(void **state)
 {
 	struct h *h = *state;
@@ -981,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_audit_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_replace_keeps_rule_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_dup_labels_ports, setup,
 						teardown),
