@@ -67,7 +67,8 @@ int agent_apply_ep(struct agent *a, uint32_t ep_id, struct errbuf *eb)
 
 /*
  * Swaps the maps of the endpoints in ids (skipping ones no longer in the
- * model), in parallel when there are several.
+ * model) through the applier (apply.c: back when every new map is live,
+ * without waiting for the swaps' grace periods), else one by one.
  */
 int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errbuf *eb)
 {
@@ -75,7 +76,9 @@ int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errb
 	size_t i, k = 0;
 	int err = 0;
 
-	if (n <= 2 || !a->applier) {
+	if (!n)
+		return 0;
+	if (!a->applier) {
 		for (i = 0; i < n && !err; i++)
 			if (model_endpoint_by_id(a->m, ids[i]))
 				err = agent_apply_ep(a, ids[i], eb);

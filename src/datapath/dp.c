@@ -746,14 +746,18 @@ static int policy_validate(const struct velum_policy_key *k, const struct velum_
 	return 0;
 }
 
-int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
-		      const struct velum_policy_value *vals, size_t n, struct errbuf *eb)
+int dp_policy_build(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		    const struct velum_policy_value *vals, size_t n, struct dp_policy_built *out,
+		    struct errbuf *eb)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	struct bpf_map_info info = { 0 };
+	__u32 ilen = sizeof(info);
 	char name[16], path[PATH_MAX], tmp[PATH_MAX];
 	size_t i;
 	int fd, err;
 
+	out->fd = -1;
 	if (n > VELUM_POLICY_MAP_MAX) {
 		return errbuf_set(eb, -E2BIG, "%zu entries: more than %d", n, VELUM_POLICY_MAP_MAX);
 	}
@@ -762,7 +766,6 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 		if (err)
 			return err;
 	}
-	/* build aside ... */
 	snprintf(name, sizeof(name), VELUM_POLICY_INNER_FMT, ep_id);
 	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, sizeof(struct velum_policy_key),
 			    sizeof(struct velum_policy_value), VELUM_POLICY_MAP_MAX, &mo);
@@ -778,16 +781,15 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 				err = errbuf_set(eb, -EINVAL, "entry %zu: duplicate key", i);
 			else
 				errbuf_set(eb, err, "entry %zu: %s", i, strerror(-err));
-			goto out;
+			goto err_close;
 		}
 	}
-	/* ... and publish with one update of the outer slot */
-	if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &fd, BPF_ANY)) {
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
 		err = -errno;
-		errbuf_set(eb, err, "swap policy map: %s", strerror(-err));
-		goto out;
+		errbuf_set(eb, err, "policy map info: %s", strerror(-err));
+		goto err_close;
 	}
-	/* the pin follows (for bpftool); it is not what the programs read */
+	/* the pin (for bpftool) names the newest map; it is not what the programs read */
 	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, name);
 	snprintf(tmp, sizeof(tmp), "%.4000s_new" /* bpffs refuses dots */, path);
 	unlink(tmp);
@@ -797,10 +799,53 @@ int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key 
 	if (err) {
 		unlink(tmp);
 		errbuf_set(eb, err, "pin %s: %s", path, strerror(-err));
+		goto err_close;
 	}
-out:
+	out->ep_id = ep_id;
+	out->map_id = info.id;
+	out->fd = fd;
+	return 0;
+
+err_close:
 	close(fd);
 	return err;
+}
+
+int dp_policy_publish(struct dp *dp, struct dp_policy_built *b, struct errbuf *eb)
+{
+	int err = 0;
+
+	if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &b->ep_id, &b->fd, BPF_ANY)) {
+		err = -errno;
+		errbuf_set(eb, err, "swap policy map: %s", strerror(-err));
+	}
+	dp_policy_built_discard(b);
+	return err;
+}
+
+void dp_policy_built_discard(struct dp_policy_built *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+int dp_policy_live(struct dp *dp, __u32 ep_id, __u32 map_id)
+{
+	__u32 id;
+
+	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_POLICY], &ep_id, &id))
+		return -errno;
+	return id == map_id;
+}
+
+int dp_policy_install(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		      const struct velum_policy_value *vals, size_t n, struct errbuf *eb)
+{
+	struct dp_policy_built b;
+	int err = dp_policy_build(dp, ep_id, keys, vals, n, &b, eb);
+
+	return err ? err : dp_policy_publish(dp, &b, eb);
 }
 
 int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,

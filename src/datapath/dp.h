@@ -156,6 +156,31 @@ int dp_policy_apply(struct dp *dp, __u32 ep_id, const struct velum_policy_key *k
 		    const struct velum_policy_value *vals, size_t n, struct errbuf *eb);
 
 /*
+ * dp_policy_apply() in two steps, for a caller that must not wait for the
+ * swap's RCU grace period: dp_policy_build() validates the entries of
+ * endpoint ep_id (as dp_policy_apply(), but without the existence check),
+ * builds the new map aside and pins it; no program reads it yet.
+ * dp_policy_publish() swaps it in (one outer-map update: the kernel makes
+ * it visible to every program run that starts after it, then waits for a
+ * grace period before the syscall returns) and releases b.
+ * dp_policy_live() tells, without waiting, whether programs already read
+ * map_id for ep_id (1), not yet (0), or -errno. dp_policy_built_discard()
+ * releases a map that is not published. b is plain data: build, publish
+ * and live may run on different threads, each with its own dp handle.
+ */
+struct dp_policy_built {
+	__u32 ep_id;
+	__u32 map_id;
+	int fd;
+};
+int dp_policy_build(struct dp *dp, __u32 ep_id, const struct velum_policy_key *keys,
+		    const struct velum_policy_value *vals, size_t n, struct dp_policy_built *b,
+		    struct errbuf *eb);
+int dp_policy_publish(struct dp *dp, struct dp_policy_built *b, struct errbuf *eb);
+int dp_policy_live(struct dp *dp, __u32 ep_id, __u32 map_id);
+void dp_policy_built_discard(struct dp_policy_built *b);
+
+/*
  * The policy of an endpoint no rule selects: allow every peer in both
  * directions (rule VELUM_RULE_DEFAULT_ALLOW). Fills keys/vals[0..1];
  * returns 2.

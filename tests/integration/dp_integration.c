@@ -547,6 +547,44 @@ static void test_dp_deny_rule(void **state)
 	net_server_stop(&s);
 }
 
+/*
+ * A swap in two steps (dp_policy_build, dp_policy_publish): a built map is
+ * read by nothing until published (traffic still sees the old policy), live
+ * once published; a discarded one never is.
+ */
+static void test_dp_build_publish(void **state)
+{
+	struct env *env = *state;
+	static const unsigned short ports[] = { 80 };
+	struct velum_policy_key k[1];
+	struct velum_policy_value v[1];
+	struct dp_policy_built b, c;
+	struct errbuf eb = { "" };
+	struct net_server s;
+
+	serve(env, &s, EP_DS, ports, 1);
+	put(&k[0], &v[0], env->id[EP_XWING], VELUM_DIR_INGRESS, 0, 0, 0, VELUM_VERDICT_DENY, 310);
+	assert_int_equal(dp_policy_build(env->dp, EP_DS, k, v, 1, &b, &eb), 0);
+	assert_true(b.fd >= 0 && b.map_id > 0);
+	assert_int_equal(dp_policy_live(env->dp, EP_DS, b.map_id), 0);
+	expect_pass(env, EP_XWING, EP_DS, IPPROTO_TCP, 80);
+	assert_int_equal(dp_policy_publish(env->dp, &b, &eb), 0);
+	assert_int_equal(b.fd, -1);
+	assert_int_equal(dp_policy_live(env->dp, EP_DS, b.map_id), 1);
+	expect_drop(env, EP_XWING, EP_DS, IPPROTO_TCP, 80);
+	/* built and discarded: the published one stays */
+	assert_int_equal(dp_policy_build(env->dp, EP_DS, k, v, 1, &c, &eb), 0);
+	dp_policy_built_discard(&c);
+	assert_int_equal(c.fd, -1);
+	assert_int_equal(dp_policy_live(env->dp, EP_DS, b.map_id), 1);
+	/* a bad entry builds nothing */
+	v[0].verdict = 99;
+	assert_true(dp_policy_build(env->dp, EP_DS, k, v, 1, &c, &eb) < 0);
+	assert_int_equal(c.fd, -1);
+	default_allow(env, EP_DS);
+	net_server_stop(&s);
+}
+
 /* Enforcement outlives the handle; a new handle takes the pinned state over. */
 static void test_dp_persistence(void **state)
 {
@@ -901,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_dp_starwars_l3l4),
 		cmocka_unit_test(test_dp_host_routing),
 		cmocka_unit_test(test_dp_deny_rule),
+		cmocka_unit_test(test_dp_build_publish),
 		cmocka_unit_test(test_dp_persistence),
 		cmocka_unit_test(test_dp_update_storm),
 		cmocka_unit_test(test_dp_update_storm_allowed),
