@@ -514,13 +514,12 @@ if [ "$idle" -gt 0 ]; then
 	: >"$out/memory.txt"
 	for c in $configs; do
 		case $c in
-		# Denied requests only: an allowed one makes an upstream connection
-		# from the client's address with a port the kernel picks, which can
-		# equal the port of another connection of the client to the same
-		# server (the same 4-tuple: 122 of 1,958 in one run), and such a
-		# client connection stalls. `make bench-l7-loopback` measures allowed
-		# idle connections (no datapath there).
-		l7-40) idle_conns "$c" /nope "$idle" ;;
+		# denied (no upstream connection) and allowed (one upstream
+		# connection each, from the client's own address and port)
+		l7-40)
+			idle_conns "$c" /nope "$idle"
+			idle_conns "$c" /hello "$nallow"
+			;;
 		haproxy-40-t*) idle_conns "$c" /hello "$nallow" ;;
 		esac
 	done
