@@ -136,8 +136,8 @@ static char *policy_body(const char *name, const char *selector, int port, const
 		 "      - {port: \"%d\", protocol: TCP}\n"
 		 "%s",
 		 name, selector, port, rules);
-	j = json_pack("{s:[{s:s, s:s}]}", "files", "name", http_path ? "bench-l7.yaml" : "bench.yaml",
-		      "content", yaml);
+	j = json_pack("{s:[{s:s, s:s}]}", "files", "name",
+		      http_path ? "bench-l7.yaml" : "bench.yaml", "content", yaml);
 	s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return s;

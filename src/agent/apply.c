@@ -33,8 +33,8 @@
 struct task {
 	struct task *next; /* queue */
 	struct dp_policy_built b;
-	unsigned refs;	   /* the caller's and the worker's */
-	bool done;	   /* the worker's update returned */
+	unsigned refs; /* the caller's and the worker's */
+	bool done;     /* the worker's update returned */
 	int err;
 	struct errbuf eb;
 };
@@ -200,8 +200,8 @@ static int wait_live(struct agent_applier *p, struct dp *own, struct task **task
 			break;
 		if (mono_ns() > deadline) {
 			err = errbuf_set(eb, -ETIMEDOUT,
-					 "%zu policy map swap(s) did not take effect within %llu s", left,
-					 APPLY_LIVE_TIMEOUT_NS / 1000000000ull);
+					 "%zu policy map swap(s) did not take effect within %llu s",
+					 left, APPLY_LIVE_TIMEOUT_NS / 1000000000ull);
 			break;
 		}
 		nanosleep(&(struct timespec){ 0, 20000 }, NULL);

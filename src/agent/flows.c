@@ -422,7 +422,8 @@ static size_t l7_check_datagram(struct agent *a, struct px_access_event *evs, ss
 	size_t rec = sizeof(evs[0]), i, n = 0;
 	/* anything but 1..PX_EV_PER_DATAGRAM whole records is one malformed datagram */
 	size_t nrec = got > 0 && (size_t)got % rec == 0 && (size_t)got / rec <= PX_EV_PER_DATAGRAM ?
-			      (size_t)got / rec : 1;
+			      (size_t)got / rec :
+			      1;
 	unsigned bad = 0;
 
 	for (i = 0; i < nrec; i++) {
@@ -469,7 +470,8 @@ static void *l7_main(void *arg)
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
 		for (dgrams = 0; dgrams < 64; dgrams++) {
-			ssize_t r = recv(a->l7_fd, buf.bytes, sizeof(buf.bytes), MSG_DONTWAIT | MSG_TRUNC);
+			ssize_t r = recv(a->l7_fd, buf.bytes, sizeof(buf.bytes),
+					 MSG_DONTWAIT | MSG_TRUNC);
 			size_t n;
 
 			if (r < 0)

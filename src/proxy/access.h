@@ -62,7 +62,7 @@ struct px_access_event {
 	uint32_t url_len;      /* full length of the URL; url[] may hold less */
 	uint8_t direction;     /* enum px_ev_direction: which redirect brought the flow */
 	uint8_t pad[3];
-	char rule_name[96];    /* the policy rule that allowed (transparent mode), or "" */
+	char rule_name[96]; /* the policy rule that allowed (transparent mode), or "" */
 	char method[16];
 	char host[128];
 	char url[512];	 /* request target as judged (path and query) */

@@ -85,7 +85,8 @@ static int serve(struct px_control *c, int fd)
 
 		if (r <= 0)
 			return r;
-		if (h.magic != PX_CTL_MAGIC || h.type != PX_CTL_SNAPSHOT || h.len > PX_CTL_MAX_LEN) {
+		if (h.magic != PX_CTL_MAGIC || h.type != PX_CTL_SNAPSHOT ||
+		    h.len > PX_CTL_MAX_LEN) {
 			pr_warn("control: bad frame (magic %#x, type %u, %llu bytes)\n", h.magic,
 				h.type, (unsigned long long)h.len);
 			return -EBADMSG;

@@ -26,11 +26,11 @@
 
 #include <stdint.h>
 
-#define PX_CTL_MAGIC	 0x31434c56u /* "VLC1" */
-#define PX_CTL_SNAPSHOT	 1u
-#define PX_CTL_ACK	 2u
-#define PX_CTL_MAX_LEN	 (64u << 20) /* a larger frame is refused */
-#define PX_CTL_RETRY_MS	 100
+#define PX_CTL_MAGIC	0x31434c56u /* "VLC1" */
+#define PX_CTL_SNAPSHOT 1u
+#define PX_CTL_ACK	2u
+#define PX_CTL_MAX_LEN	(64u << 20) /* a larger frame is refused */
+#define PX_CTL_RETRY_MS 100
 
 struct px_ctl_hdr {
 	uint32_t magic;

@@ -92,9 +92,9 @@ struct px_worker {
 	unsigned snap_gen;
 	struct strbuf line;
 	/* Binary access events for cfg.events_socket, sent once per loop turn (events_flush()). */
-	int ev_fd;		 /* connected to the events socket, or -1 */
-	uint64_t ev_retry_ns;	 /* while ev_fd < 0: next connect attempt */
-	unsigned nev;		 /* events queued in ev[] */
+	int ev_fd;		    /* connected to the events socket, or -1 */
+	uint64_t ev_retry_ns;	    /* while ev_fd < 0: next connect attempt */
+	unsigned nev;		    /* events queued in ev[] */
 	struct px_access_event *ev; /* PX_EV_BATCH of them */
 };
 
@@ -112,12 +112,12 @@ struct px_server {
 	struct px_handler **handlers; /* by fd */
 	size_t nhandlers;
 	volatile bool stop;
-	struct sockaddr_un events_addr; /* cfg.events_socket */
+	struct sockaddr_un events_addr;	   /* cfg.events_socket */
 	struct dp_ipcache_reader *ipcache; /* transparent mode */
 
 	pthread_mutex_t lock; /* rules, sources */
 	struct px_rules *rules;
-	unsigned rules_gen; /* read without the lock */
+	unsigned rules_gen;	 /* read without the lock */
 	struct pol_l7_slot slot; /* cfg.snapshots: velumd's current L7 snapshot */
 	unsigned snap_gen;	 /* read without the lock */
 	struct hmap sources;
@@ -277,8 +277,8 @@ static void decide_snapshot(void *arg, const struct px_session *s,
 	if (s->dst_ep) {
 		struct px_decision in = { .rule = -1 };
 
-		pol_l7_snapshot_decide(snap, s->dst_ep, POL_INGRESS, s->src.identity,
-				       s->dst.port, req, &v);
+		pol_l7_snapshot_decide(snap, s->dst_ep, POL_INGRESS, s->src.identity, s->dst.port,
+				       req, &v);
 		verdict_to_decision(snap, &v, &in, 1);
 		/* The egress side's "matched" stays the named one unless ingress named its own. */
 		if (!in.allowed || !judged || v.reason == POL_L7_MATCHED) {
@@ -496,8 +496,9 @@ static int upstream_transparent(struct px_conn *c, int fd, bool same_port)
 		from.sin_port = 0;
 	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_MARK, &c->mark, sizeof(c->mark)) == -1 ||
-	    (same_port ? setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) :
-			 setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))) == -1 ||
+	    (same_port ?
+		     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) :
+		     setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))) == -1 ||
 	    bind(fd, (const struct sockaddr *)&from, sizeof(from)) == -1)
 		return -errno;
 	return 0;

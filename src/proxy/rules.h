@@ -38,7 +38,7 @@ struct px_decision {
 	 * px_decision_release().
 	 */
 	const struct pol_http_rule *matched[PX_MAX_MATCHED];
-	void *hold;		    /* what keeps matched alive */
+	void *hold;		      /* what keeps matched alive */
 	void (*hold_put)(void *hold); /* drops it */
 };
 

@@ -668,12 +668,12 @@ static size_t load_changed(struct h *h, const char *file, const char *text)
 	return n;
 }
 
-#define L7_PATH(path)                                                                    \
-	CNP("l7", "  endpointSelector: {matchLabels: {class: deathstar}}\n"                 \
-		  "  ingress:\n"                                                             \
-		  "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"                      \
-		  "    toPorts:\n"                                                           \
-		  "    - ports: [{port: \"80\", protocol: TCP}]\n"                            \
+#define L7_PATH(path)                                                       \
+	CNP("l7", "  endpointSelector: {matchLabels: {class: deathstar}}\n" \
+		  "  ingress:\n"                                            \
+		  "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"     \
+		  "    toPorts:\n"                                          \
+		  "    - ports: [{port: \"80\", protocol: TCP}]\n"          \
 		  "      rules: {http: [{method: GET, path: \"" path "\"}]}\n")
 
 /*
@@ -700,25 +700,27 @@ static void test_engine_replace_keeps_rule_ids(void **state)
 	/* the same file again: nothing changes */
 	assert_int_equal(load_changed(h, "l7.yaml", L7_PATH("/v2")), 0);
 	/* another port: same ids, but the entries change */
-	assert_int_equal(load_changed(h, "l7.yaml",
-				      CNP("l7", "  endpointSelector: {matchLabels: {class: "
-						"deathstar}}\n"
-						"  ingress:\n"
-						"  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
-						"    toPorts: [{ports: [{port: \"81\"}]}]\n")),
-			 1);
+	assert_int_equal(
+		load_changed(h, "l7.yaml",
+			     CNP("l7", "  endpointSelector: {matchLabels: {class: "
+				       "deathstar}}\n"
+				       "  ingress:\n"
+				       "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
+				       "    toPorts: [{ports: [{port: \"81\"}]}]\n")),
+		1);
 	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
 	assert_int_equal(ps[0]->first_rule_id, first);
 	assert_true(passes(h, "deathstar", IN, "tiefighter", TCP, 81));
 	assert_false(passes(h, "deathstar", IN, "tiefighter", TCP, 80));
 	/* two peer rules instead of one: fresh ids, the old ones are gone */
-	assert_int_equal(load_changed(h, "l7.yaml",
-				      CNP("l7", "  endpointSelector: {matchLabels: {class: "
-						"deathstar}}\n"
-						"  ingress:\n"
-						"  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
-						"  - fromEndpoints: [{matchLabels: {org: alliance}}]\n")),
-			 1);
+	assert_int_equal(
+		load_changed(h, "l7.yaml",
+			     CNP("l7", "  endpointSelector: {matchLabels: {class: "
+				       "deathstar}}\n"
+				       "  ingress:\n"
+				       "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
+				       "  - fromEndpoints: [{matchLabels: {org: alliance}}]\n")),
+		1);
 	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
 	assert_true(ps[0]->first_rule_id > first);
 	assert_null(pol_engine_rule(model_engine(h->m), first));
@@ -1053,7 +1055,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_audit_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_rule_ids_restored, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_engine_replace_keeps_rule_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_replace_keeps_rule_ids, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_label_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_endpoint_dup_labels_ports, setup,
 						teardown),
