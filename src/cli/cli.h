@@ -9,7 +9,9 @@
 #define VELUM_CLI_CLI_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "client/client.h"
 
@@ -49,8 +51,25 @@ int cli_check(const struct client_resp *r, const char *cmd);
 /* Parses the body as JSON (prints an error and returns NULL on failure). */
 json_t *cli_json(const struct client_resp *r, const char *cmd);
 
-/* Prints j indented, with a trailing newline. */
+/* The structured output -o chose: json (the default) or yaml. */
+enum cli_format { CLI_FMT_JSON, CLI_FMT_YAML };
+
+/*
+ * Takes the argument of -o: "json" or "yaml" (sets the format for
+ * cli_print_json() and *structured, if given, to true); -EINVAL otherwise.
+ */
+int cli_output_parse(const char *arg, bool *structured);
+enum cli_format cli_output_format(void);
+
+/*
+ * Prints j in the chosen format: JSON indented, or the same document as
+ * YAML, with a trailing newline.
+ */
 void cli_print_json(json_t *j);
+/* Prints j as one YAML document on f; 0 or a negative errno. */
+int cli_print_yaml(FILE *f, json_t *j);
+/* Prints JSON text (len bytes) in the chosen format; -EINVAL if it is not JSON. */
+int cli_print_json_text(const char *text, size_t len);
 
 /* One command of a group: its name, an optional alias, and what runs it. */
 struct cli_cmd {

@@ -294,9 +294,9 @@ static int cmd_create(int argc, char **argv)
 			netns = optarg;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json")) {
+			if (cli_output_parse(optarg, &json)) {
 				rc = cli_usage_err("velum endpoint", create_usage,
-						   "-o '%s': only json is supported", optarg);
+						   "-o '%s': json or yaml", optarg);
 				goto out;
 			}
 			json = true;
@@ -373,10 +373,9 @@ static int name_args(int argc, char **argv, const char *usage, bool want_json, c
 			ns = optarg;
 			break;
 		case 'o':
-			if (!want_json || strcmp(optarg, "json"))
+			if (!want_json || cli_output_parse(optarg, json))
 				return cli_usage_err("velum endpoint", usage,
 						     "-o '%s': not supported here", optarg);
-			*json = true;
 			break;
 		case 'R':
 			if (!replace)
@@ -405,9 +404,11 @@ static int name_args(int argc, char **argv, const char *usage, bool want_json, c
 
 		optind = 1;
 		while ((c = getopt_long(sub, av, "+n:o:h", opts, NULL)) != -1) {
-			if (c == 'o' && want_json && !strcmp(optarg, "json"))
-				*json = true;
-			else if (c == 'R' && replace)
+			if (c == 'o' && want_json) {
+				if (cli_output_parse(optarg, json))
+					return cli_usage_err("velum endpoint", usage,
+							     "-o '%s': not supported here", optarg);
+			} else if (c == 'R' && replace)
 				*replace = true;
 			else if (c == 'h')
 				return fputs(usage, stdout), -1;
@@ -446,7 +447,7 @@ static int cmd_delete(int argc, char **argv)
 		return rc;
 	rc = cli_check(&r, "endpoint delete");
 	if (!rc && json)
-		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
+		cli_print_json_text(r.body.p ? r.body.p : "", r.body.len);
 	else if (!rc)
 		printf("endpoint %s deleted\n", full);
 	client_resp_free(&r);
@@ -470,13 +471,12 @@ static int cmd_list(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (!strcmp(optarg, "json"))
-				json = true;
-			else if (!strcmp(optarg, "name"))
+			if (!strcmp(optarg, "name"))
 				names = true;
-			else
+			else if (cli_output_parse(optarg, &json))
 				return cli_usage_err("velum endpoint", list_usage,
-						     "-o '%s': expected json or name", optarg);
+						     "-o '%s': expected json, yaml or name",
+						     optarg);
 			break;
 		case 'h':
 			fputs(list_usage, stdout);
@@ -562,8 +562,9 @@ static int cmd_label(int argc, char **argv)
 	for (i = rest; i < argc; i++) {
 		if (!strcmp(argv[i], "--replace"))
 			replace = true;
-		else if (!strcmp(argv[i], "-o") && i + 1 < argc && !strcmp(argv[i + 1], "json"))
-			json = true;
+		else if (!strcmp(argv[i], "-o") && i + 1 < argc &&
+			 !cli_output_parse(argv[i + 1], &json))
+			i++;
 	}
 	if (rest >= argc)
 		return cli_usage_err("velum endpoint", label_usage, "%s",
@@ -583,7 +584,8 @@ static int cmd_label(int argc, char **argv)
 
 		if (!strcmp(l, "--replace"))
 			continue; /* handled above */
-		if (!strcmp(l, "-o") && i + 1 < argc && !strcmp(argv[i + 1], "json")) {
+		if (!strcmp(l, "-o") && i + 1 < argc &&
+		    (!strcmp(argv[i + 1], "json") || !strcmp(argv[i + 1], "yaml"))) {
 			i++;
 			continue;
 		}

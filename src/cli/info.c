@@ -30,12 +30,10 @@ static int simple_args(int argc, char **argv, const char *usage, bool *json, boo
 	while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (strcmp(optarg, "json")) {
-				fprintf(stderr, "velum: -o '%s': only json is supported\n%s",
-					optarg, usage);
+			if (cli_output_parse(optarg, json)) {
+				fprintf(stderr, "velum: -o '%s': json or yaml\n%s", optarg, usage);
 				return CLI_EXIT_USAGE;
 			}
-			*json = true;
 			break;
 		case 'n':
 			if (!numeric)

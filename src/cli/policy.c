@@ -145,12 +145,11 @@ static int cmd_import(int argc, char **argv)
 			audit = true;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json")) {
+			if (cli_output_parse(optarg, &json)) {
 				rc = cli_usage_err("velum policy", import_usage,
-						   "-o '%s': only json is supported", optarg);
+						   "-o '%s': json or yaml", optarg);
 				goto out;
 			}
-			json = true;
 			break;
 		case 'h':
 			fputs(import_usage, stdout);
@@ -284,10 +283,9 @@ static int sel_args(int argc, char **argv, const char *usage, struct sel *s, boo
 			*all = true;
 			break;
 		case 'o':
-			if (!json || strcmp(optarg, "json"))
+			if (!json || cli_output_parse(optarg, json))
 				return cli_usage_err("velum policy", usage,
 						     "-o '%s': not supported here", optarg);
-			*json = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -327,7 +325,8 @@ static int cmd_get(int argc, char **argv)
 	} else {
 		strbuf_puts(&url, "/v1/policies");
 	}
-	rc = url.oom || path.oom ? CLI_EXIT_FAIL : cli_request("GET", strbuf_str(&url), NULL, 0, &r);
+	rc = url.oom || path.oom ? CLI_EXIT_FAIL :
+				   cli_request("GET", strbuf_str(&url), NULL, 0, &r);
 	strbuf_free(&path);
 	strbuf_free(&url);
 	if (rc)
@@ -379,11 +378,11 @@ static int cmd_get(int argc, char **argv)
 			size_t f;
 
 			for (f = 0; !text && f < json_array_size(srcs); f++)
-				if (!strcmp(json_string_value(json_object_get(
-						    json_array_get(srcs, f), "file")) ?: "",
+				if (!strcmp(json_string_value(json_object_get(json_array_get(srcs, f), "file")) ?:
+						    "",
 					    file))
-					text = json_string_value(
-						json_object_get(json_array_get(srcs, f), "content"));
+					text = json_string_value(json_object_get(
+						json_array_get(srcs, f), "content"));
 			printf("\n# source of %s %s (file %s)\n%s",
 			       json_string_value(json_object_get(p, "kind")),
 			       json_string_value(json_object_get(p, "name")), file, text ?: "");

@@ -96,13 +96,3 @@ json_t *cli_json(const struct client_resp *r, const char *cmd)
 		fprintf(stderr, "velum %s: %s\n", cmd, eb.msg);
 	return j;
 }
-
-void cli_print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s) {
-		puts(s);
-		free(s);
-	}
-}

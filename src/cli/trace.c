@@ -336,8 +336,11 @@ static int trace_offline(struct trace_args *a)
 		pol_trace_format_json(model_engine(m), &q, &r, &out);
 	else
 		pol_trace_format_text(model_engine(m), &q, &r, &out);
-	fputs(strbuf_str(&out), stdout);
 	rc = out.oom ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	if (!rc && a->json && cli_print_json_text(strbuf_str(&out), out.len))
+		rc = CLI_EXIT_FAIL;
+	else if (!rc && !a->json)
+		fputs(strbuf_str(&out), stdout);
 out:
 	strbuf_free(&out);
 	model__free(m);
@@ -471,7 +474,9 @@ static int trace_live(const struct trace_args *a)
 	if (rc)
 		return rc;
 	rc = cli_check(&r, "policy trace");
-	if (!rc)
+	if (!rc && a->json && cli_print_json_text(r.body.p ? r.body.p : "", r.body.len))
+		rc = CLI_EXIT_FAIL;
+	else if (!rc && !a->json)
 		fwrite(r.body.p ? r.body.p : "", 1, r.body.len, stdout);
 	client_resp_free(&r);
 	return rc;
@@ -583,12 +588,11 @@ int cli_policy_trace(int argc, char **argv)
 			break;
 		}
 		case 'o':
-			if (strcmp(optarg, "json")) {
+			if (cli_output_parse(optarg, &a.json)) {
 				rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP,
-						   "-o '%s': only json is supported", optarg);
+						   "-o '%s': json or yaml", optarg);
 				goto out;
 			}
-			a.json = true;
 			break;
 		case 'h':
 			fputs(trace_usage, stdout);
