@@ -36,11 +36,12 @@
 #include "lib/errbuf.h"
 #include "lib/hmap.h"
 #include "lib/vec.h"
+#include "lib/version.h"
 #include "model/model.h"
 #include "monitor/flow.h"
 #include "monitor/metrics.h"
 
-#define AGENT_VERSION	    "0.4.0"
+#define AGENT_VERSION	    VELUM_VERSION
 #define AGENT_STATE_DIR	    "/var/lib/velum"
 #define AGENT_SOCKET	    "/run/velum/velum.sock"
 #define AGENT_METRICS	    "127.0.0.1:9962"

@@ -155,6 +155,14 @@ static json_t *proxy_status(struct agent *a)
 	return j;
 }
 
+/* GET /v1/version: no lock, no datapath check: it answers whatever the agent is doing. */
+enum MHD_Result agent_api_version(const struct api_call *call)
+{
+	return agent_api_reply(call, 200,
+			       json_pack("{s:s, s:s, s:i}", "version", AGENT_VERSION, "api", "v1",
+					 "pid", (int)getpid()));
+}
+
 enum MHD_Result agent_api_status(const struct api_call *call)
 {
 	struct agent *a = call->a;
@@ -227,16 +235,23 @@ static bool peer_is_root(struct MHD_Connection *c)
 
 /*
  * The API (docs/api.md). A pattern's segments are literals or "{var}", which
- * matches one segment; a route's variable segments reach the handler joined
- * by '/' (call->arg).
+ * matches one segment ("{epid}" only a decimal number: an endpoint's id);
+ * a route's variable segments reach the handler joined by '/' (call->arg).
+ * An endpoint's id routes come first: /v1/endpoints/7/bpf-policy is
+ * endpoint 7's map, not endpoint "bpf-policy" of a namespace "7".
  */
 static const struct api_route {
 	const char *method, *pattern;
 	api_handler fn;
 } routes[] = {
 	{ "GET", "/v1/status", agent_api_status },
+	{ "GET", "/v1/version", agent_api_version },
 	{ "GET", "/v1/endpoints", agent_api_endpoints_list },
 	{ "POST", "/v1/endpoints", agent_api_endpoint_create },
+	{ "GET", "/v1/endpoints/{epid}", agent_api_endpoint_get },
+	{ "PATCH", "/v1/endpoints/{epid}", agent_api_endpoint_patch },
+	{ "DELETE", "/v1/endpoints/{epid}", agent_api_endpoint_delete },
+	{ "GET", "/v1/endpoints/{epid}/bpf-policy", agent_api_bpf_policy },
 	{ "GET", "/v1/endpoints/{ns}/{name}", agent_api_endpoint_get },
 	{ "PATCH", "/v1/endpoints/{ns}/{name}", agent_api_endpoint_patch },
 	{ "DELETE", "/v1/endpoints/{ns}/{name}", agent_api_endpoint_delete },
@@ -274,6 +289,9 @@ static bool route_match(const char *pattern, char *const *seg, size_t n, char *a
 				return false;
 			continue;
 		}
+		if (!strcmp(p, "{epid}") &&
+		    (!seg[i][0] || strspn(seg[i], "0123456789") != strlen(seg[i])))
+			return false;
 		used += (size_t)snprintf(arg + used, used < arg_len ? arg_len - used : 0, "%s%s",
 					 used ? "/" : "", seg[i]);
 	}

@@ -55,17 +55,16 @@ enum MHD_Result agent_api_bpf_policy(const struct api_call *call)
 	int err;
 
 	pthread_mutex_lock(&a->lock);
-	ep = model_endpoint(a->m, call->arg);
+	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
 	if (!ep) {
 		pthread_mutex_unlock(&a->lock);
-		snprintf(msg, sizeof(msg), "no endpoint '%s'", call->arg);
 		return agent_api_error(call, 404, msg);
 	}
 	err = dp_policy_read(a->dp, ep->id, &keys, &vals, &n);
 	if (err) {
-		pthread_mutex_unlock(&a->lock);
-		snprintf(msg, sizeof(msg), "endpoint %s: reading its policy map: %s", call->arg,
+		snprintf(msg, sizeof(msg), "endpoint %s: reading its policy map: %s", ep->name,
 			 strerror(-err));
+		pthread_mutex_unlock(&a->lock);
 		return agent_api_error(call, 500, msg);
 	}
 	arr = json_array();

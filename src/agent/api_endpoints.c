@@ -79,6 +79,28 @@ static json_t *endpoint_json(struct agent *a, const struct model_ep *ep)
 	return j;
 }
 
+const struct model_ep *agent_api_endpoint_ref(struct agent *a, const char *ref, char *msg,
+					      size_t len)
+{
+	const struct model_ep *ep = NULL;
+
+	if (ref[0] && strspn(ref, "0123456789") == strlen(ref)) {
+		unsigned long id;
+
+		errno = 0;
+		id = strtoul(ref, NULL, 10);
+		if (!errno && id <= UINT32_MAX)
+			ep = model_endpoint_by_id(a->m, (uint32_t)id);
+		if (!ep)
+			snprintf(msg, len, "no endpoint with id %.32s", ref);
+		return ep;
+	}
+	ep = model_endpoint(a->m, ref);
+	if (!ep)
+		snprintf(msg, len, "no endpoint '%s'", ref);
+	return ep;
+}
+
 enum MHD_Result agent_api_endpoints_list(const struct api_call *call)
 {
 	struct agent *a = call->a;
@@ -162,14 +184,12 @@ enum MHD_Result agent_api_endpoint_get(const struct api_call *call)
 	char msg[768];
 
 	pthread_mutex_lock(&a->lock);
-	ep = model_endpoint(a->m, call->arg);
+	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
 	if (ep)
 		j = endpoint_json(a, ep);
 	pthread_mutex_unlock(&a->lock);
-	if (!ep) {
-		snprintf(msg, sizeof(msg), "no endpoint '%s'", call->arg);
+	if (!ep)
 		return agent_api_error(call, 404, msg);
-	}
 	return agent_api_reply(call, 200, j);
 }
 
@@ -177,6 +197,8 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 {
 	struct agent *a = call->a;
 	const char **labels = NULL;
+	const struct model_ep *ep;
+	char name[256], msg[768];
 	size_t nlabels = 0;
 	json_t *lj = NULL, *aj = NULL, *out = NULL;
 	struct errbuf eb;
@@ -195,9 +217,16 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 	if (err)
 		return agent_api_fail(call, err, &eb);
 	pthread_mutex_lock(&a->lock);
-	err = agent_endpoint_update(a, call->arg, lj ? labels : NULL, nlabels, audit, &eb);
+	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
+	if (!ep) {
+		pthread_mutex_unlock(&a->lock);
+		free(labels);
+		return agent_api_error(call, 404, msg);
+	}
+	snprintf(name, sizeof(name), "%s", ep->name);
+	err = agent_endpoint_update(a, name, lj ? labels : NULL, nlabels, audit, &eb);
 	if (!err) {
-		const struct model_ep *ep = model_endpoint(a->m, call->arg);
+		ep = model_endpoint(a->m, name);
 
 		out = ep ? endpoint_json(a, ep) : NULL;
 		if (out)
@@ -213,13 +242,21 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 enum MHD_Result agent_api_endpoint_delete(const struct api_call *call)
 {
 	struct agent *a = call->a;
+	const struct model_ep *ep;
+	char name[256], msg[768];
 	struct errbuf eb;
 	uint64_t rev;
 	int err;
 
 	errbuf_clear(&eb);
 	pthread_mutex_lock(&a->lock);
-	err = agent_endpoint_delete(a, call->arg, &eb);
+	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
+	if (!ep) {
+		pthread_mutex_unlock(&a->lock);
+		return agent_api_error(call, 404, msg);
+	}
+	snprintf(name, sizeof(name), "%s", ep->name);
+	err = agent_endpoint_delete(a, name, &eb);
 	rev = a->revision;
 	pthread_mutex_unlock(&a->lock);
 	if (err)

@@ -64,12 +64,21 @@ const char *agent_api_query(const struct api_call *call, const char *key);
 
 /* A label set as a JSON array of "source:key=value" strings (new reference). */
 json_t *agent_api_labels_json(const struct pol_labels *ls);
+/*
+ * The endpoint an API path names (call->arg): "ns/name", or a decimal id
+ * (the /v1/endpoints/{epid} routes). The caller holds a->lock; the result
+ * is borrowed from the model. NULL with msg (len bytes) saying which
+ * endpoint does not exist.
+ */
+const struct model_ep *agent_api_endpoint_ref(struct agent *a, const char *ref, char *msg,
+					      size_t len);
 
 /* An identity's CIDR ("10.0.0.0/8") into buf, or NULL if it has none. */
 const char *agent_api_cidr_of(const struct id_entry *ie, char *buf, size_t len);
 
 /* The handlers, by resource. */
 enum MHD_Result agent_api_status(const struct api_call *call);
+enum MHD_Result agent_api_version(const struct api_call *call);
 enum MHD_Result agent_api_endpoints_list(const struct api_call *call);
 enum MHD_Result agent_api_endpoint_create(const struct api_call *call);
 enum MHD_Result agent_api_endpoint_get(const struct api_call *call);

@@ -85,6 +85,9 @@ struct cli_cmd {
 int cli_dispatch(const char *group, const char *what, const struct cli_cmd *cmds, size_t n,
 		 const char *usage_text, int argc, char **argv);
 
+/* Is s an endpoint's numeric id (decimal digits only, as the API's /v1/endpoints/{id})? */
+bool cli_is_endpoint_id(const char *s);
+
 /* Subcommand groups: argv[0] is the group's name ("endpoint", ...). */
 int cli_endpoint(int argc, char **argv);
 int cli_policy(int argc, char **argv);
@@ -92,6 +95,7 @@ int cli_identity(int argc, char **argv);
 int cli_bpf(int argc, char **argv);
 int cli_observe(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_version(int argc, char **argv);
 
 /*
  * Prints "<cmd>: <message>" and then usage (may be NULL) on stderr; returns

@@ -21,7 +21,7 @@
 
 static const char create_usage[] =
 	"usage: velum endpoint create NAME [--namespace NS] [--label k=v ...] [--port NAME:PORT[/PROTO] ...]\n"
-	"                             [--audit] [--netns PATH] [-o json]\n"
+	"                             [--audit] [--netns PATH] [-o json|yaml]\n"
 	"\n"
 	"Creates an endpoint: a network namespace joined to the host by a veth pair, an address\n"
 	"from the pool, an identity from its labels, and its policy enforced before any packet.\n"
@@ -32,22 +32,28 @@ static const char create_usage[] =
 	"  --port NAME:PORT[/TCP|UDP|SCTP]  a named port (for policies with named ports)\n"
 	"  --audit            policy audit mode: would-be drops pass and are reported as AUDIT\n"
 	"  --netns PATH       adopt this network namespace instead of creating one\n"
-	"  -o json            print the endpoint as JSON\n";
+	"  -o json|yaml       print the endpoint as JSON or YAML\n";
 
-static const char delete_usage[] = "usage: velum endpoint delete NAME [--namespace NS] [-o json]\n"
-				   "\n"
-				   "Removes the endpoint: its veth, its namespace (if velumd made "
-				   "it) and its policy.\n";
+static const char delete_usage[] =
+	"usage: velum endpoint delete NAME [--namespace NS] [-o json|yaml]\n"
+	"\n"
+	"Removes the endpoint: its veth, its namespace (if velumd made "
+	"it) and its policy.\n";
 
 static const char list_usage[] =
-	"usage: velum endpoint list [-o json]\n"
+	"usage: velum endpoint list [-o json|yaml|name]\n"
 	"\n"
 	"Lists endpoints with their policy enforcement, identity, labels, address and state.\n";
 
-static const char get_usage[] = "usage: velum endpoint get NAME [--namespace NS] [-o json]\n";
+static const char get_usage[] =
+	"usage: velum endpoint get NAME [--namespace NS] [-o json|yaml]\n"
+	"\n"
+	"NAME is 'name' (namespace default), 'namespace/name', or the endpoint's numeric ID as\n"
+	"velum endpoint list prints it (an endpoint whose name is all digits: 'default/NAME').\n"
+	"The other verbs that take an endpoint NAME take its ID too.\n";
 
 static const char label_usage[] =
-	"usage: velum endpoint label NAME [--namespace NS] [--replace] k=v ... [k- ...] [-o json]\n"
+	"usage: velum endpoint label NAME [--namespace NS] [--replace] k=v ... [k- ...] [-o json|yaml]\n"
 	"\n"
 	"Sets labels (k=v adds or changes, k- removes; --replace makes the given labels the\n"
 	"whole set). The endpoint gets the identity of its new labels and every endpoint whose\n"
@@ -64,10 +70,16 @@ static const char exec_usage[] =
 	"\n"
 	"Runs COMMAND inside the endpoint's network namespace (like kubectl exec).\n";
 
-/* "ns/name" into buf from NAME and --namespace. */
+/*
+ * "ns/name" into buf from NAME and --namespace; a decimal NAME without
+ * --namespace is the endpoint's id and stays as it is (the API's
+ * /v1/endpoints/{id}).
+ */
 static int full_name(const char *name, const char *ns, char *buf, size_t len)
 {
-	if (strchr(name, '/')) {
+	if (!ns && cli_is_endpoint_id(name)) {
+		snprintf(buf, len, "%s", name);
+	} else if (strchr(name, '/')) {
 		if (ns && strncmp(name, ns, strlen(ns)))
 			return -EINVAL;
 		snprintf(buf, len, "%s", name);

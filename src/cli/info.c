@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/table.h"
+#include "lib/version.h"
 
 /* Options -o json, -n/--numeric (when numeric is non-NULL) and --help; *rest = first operand. */
 static int simple_args(int argc, char **argv, const char *usage, bool *json, bool *numeric,
@@ -101,7 +102,7 @@ static int fetch_plain(int argc, char **argv, const char *usage, const char *wha
 	return 0;
 }
 
-static const char status_usage[] = "usage: velum status [-o json]\n"
+static const char status_usage[] = "usage: velum status [-o json|yaml]\n"
 				   "\n"
 				   "The agent, its datapath, its store and what it holds.\n";
 
@@ -201,9 +202,70 @@ int cli_status(int argc, char **argv)
 	return 0;
 }
 
+static const char version_usage[] =
+	"usage: velum version [-o json|yaml]\n"
+	"\n"
+	"This command line's version and the running agent's (velumd, asked over its API).\n"
+	"Exit status 1 when the agent cannot be reached or does not say its version.\n";
+
+int cli_version(int argc, char **argv)
+{
+	struct client_resp r;
+	json_t *daemon = NULL, *out;
+	bool json = false;
+	int rest, rc = simple_args(argc, argv, version_usage, &json, NULL, &rest);
+	const char *why = NULL;
+
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (rest < argc) {
+		fprintf(stderr, "velum version: unexpected argument '%s'\n%s", argv[rest],
+			version_usage);
+		return CLI_EXIT_USAGE;
+	}
+	if (!json)
+		printf("Client: velum %s\n", VELUM_VERSION);
+	rc = cli_request("GET", "/v1/version", NULL, 0, &r);
+	if (rc) {
+		why = "not reachable";
+	} else {
+		/* an agent older than this API has no /v1/version: 404 */
+		if (r.status == 404)
+			why = "did not say its version (an older velumd? see velum status)";
+		else if (!cli_check(&r, "version"))
+			daemon = cli_json(&r, "version");
+		if (!daemon && !why)
+			why = "answered, but not with its version";
+		if (daemon && !json_string_value(json_object_get(daemon, "version"))) {
+			json_decref(daemon);
+			daemon = NULL;
+			why = "did not say its version";
+		}
+		client_resp_free(&r);
+	}
+	if (json) {
+		out = json_pack("{s:{s:s}, s:o?}", "client", "version", VELUM_VERSION, "daemon",
+				daemon ? json_incref(daemon) : json_null());
+		if (out && why)
+			json_object_set_new(out, "daemon_error", json_string(why));
+		if (out)
+			cli_print_json(out);
+		json_decref(out);
+	} else if (daemon) {
+		printf("Daemon: velumd %s (pid %lld) at %s\n",
+		       json_string_value(json_object_get(daemon, "version")),
+		       json_integer_value(json_object_get(daemon, "pid")), cli_socket);
+	} else {
+		printf("Daemon: velumd at %s %s\n", cli_socket, why);
+	}
+	rc = daemon ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	json_decref(daemon);
+	return rc;
+}
+
 static const char identity_usage[] =
-	"usage: velum identity list [-o json]\n"
-	"       velum identity get ID [-o json]\n"
+	"usage: velum identity list [-o json|yaml]\n"
+	"       velum identity get ID [-o json|yaml]\n"
 	"\n"
 	"Security identities: the number each distinct set of labels gets, and who has it.\n";
 
@@ -293,10 +355,10 @@ int cli_identity(int argc, char **argv)
 }
 
 static const char bpf_usage[] =
-	"usage: velum bpf policy get ENDPOINT [-n] [-o json]\n"
-	"       velum bpf endpoint list [-o json]\n"
-	"       velum bpf ipcache list [-o json]\n"
-	"       velum bpf ct list [-o json]\n"
+	"usage: velum bpf policy get ENDPOINT|ID [-n] [-o json|yaml]\n"
+	"       velum bpf endpoint list [-o json|yaml]\n"
+	"       velum bpf ipcache list [-o json|yaml]\n"
+	"       velum bpf ct list [-o json|yaml]\n"
 	"\n"
 	"policy get: the policy map the kernel enforces for ENDPOINT, read back from the kernel:\n"
 	"one line per entry with its verdict, direction, peer identity (labels; -n: numbers),\n"
@@ -469,7 +531,7 @@ int cli_bpf(int argc, char **argv)
 		fprintf(stderr, "velum bpf policy get: give one ENDPOINT\n%s", bpf_usage);
 		return CLI_EXIT_USAGE;
 	}
-	if (strchr(argv[rest], '/'))
+	if (strchr(argv[rest], '/') || cli_is_endpoint_id(argv[rest]))
 		snprintf(full, sizeof(full), "%s", argv[rest]);
 	else
 		snprintf(full, sizeof(full), "default/%s", argv[rest]);

@@ -23,7 +23,7 @@
 #define MAX_POLICY_FILE (16u << 20)
 
 static const char import_usage[] =
-	"usage: velum policy import FILE|DIR ... [--audit] [-o json]\n"
+	"usage: velum policy import FILE|DIR ... [--audit] [-o json|yaml]\n"
 	"\n"
 	"Imports policy files (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy\n"
 	"or raw Cilium rules; JSON or YAML; a directory means its *.json, *.yaml and *.yml files).\n"
@@ -36,12 +36,12 @@ static const char import_usage[] =
 	"  -o json   print the agent's answer as JSON\n";
 
 static const char get_usage[] =
-	"usage: velum policy get [NAME] [--namespace NS] [--kind KIND] [-o json]\n"
+	"usage: velum policy get [NAME] [--namespace NS] [--kind KIND] [-o json|yaml]\n"
 	"\n"
 	"Lists the loaded policies in load order; with NAME, also prints their source.\n";
 
 static const char delete_usage[] =
-	"usage: velum policy delete (NAME [--namespace NS] [--kind KIND] | --all) [-o json]\n"
+	"usage: velum policy delete (NAME [--namespace NS] [--kind KIND] | --all) [-o json|yaml]\n"
 	"\n"
 	"Deletes the named policies (every kind and namespace unless narrowed), or all.\n";
 

@@ -96,3 +96,8 @@ json_t *cli_json(const struct client_resp *r, const char *cmd)
 		fprintf(stderr, "velum %s: %s\n", cmd, eb.msg);
 	return j;
 }
+
+bool cli_is_endpoint_id(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s);
+}

@@ -27,6 +27,7 @@
 #include "model/model.h"
 #include "policy/doc.h"
 #include "policy/trace.h"
+#include "velum/endpoint.h"
 
 #define MAX_ENDPOINTS_FILE (64u << 20)
 
@@ -34,9 +35,9 @@ static const char trace_usage[] =
 	"usage: velum policy trace --offline --policy FILE [--policy FILE ...] --endpoints FILE\n"
 	"           --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
 	"           [--http-method M --http-path P [--http-host H] [--http-header 'Name: value' ...]]\n"
-	"           [-o json]\n"
+	"           [-o json|yaml]\n"
 	"       velum policy trace --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
-	"           [--http-...] [-o json]\n"
+	"           [--http-...] [-o json|yaml]\n"
 	"\n"
 	"Answers whether a packet (and an HTTP request) from PEER to PEER passes, and which\n"
 	"rule decides, at the source's egress and at the destination's ingress. Without\n"
@@ -46,8 +47,9 @@ static const char trace_usage[] =
 	"  --offline          evaluate the given files; no agent needed\n"
 	"  --policy FILE      a policy file (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy,\n"
 	"                     NetworkPolicy or raw rules; JSON or YAML); repeatable\n"
-	"  --endpoints FILE   JSON array of {\"name\", \"namespace\", \"labels\", \"ips\", \"ports\"}\n"
-	"  --from/--to PEER   an endpoint name, host, world, or an IPv4 address\n"
+	"  --endpoints FILE   JSON array of {\"name\", \"namespace\", \"labels\", \"ips\", \"ports\"},\n"
+	"                     or what velum endpoint list -o json prints\n"
+	"  --from/--to PEER   an endpoint name or numeric id, host, world, or an IPv4 address\n"
 	"  --dport PORT[/P]   destination port; P is TCP (default), UDP or SCTP\n"
 	"  --icmp-type N      trace an ICMP packet of type N instead (8: echo request)\n"
 	"  --http-*           trace this HTTP request through the L7 proxy\n"
@@ -66,11 +68,25 @@ static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n,
 	return errbuf_set(eb, -EINVAL, "%s:%u: [%zu]: %s", file, n->line, idx, msg);
 }
 
+/*
+ * One endpoint of the file: {name, namespace, labels, ips, ports}, or an
+ * endpoint object as velumd answers it (`velum endpoint list -o json`):
+ * its id, labels as strings, ipv4 and audit are used, the fields only the
+ * agent knows (its identity, state, interfaces, ...) are ignored.
+ */
 static int load_one(struct model *m, const char *file, const struct doc_node *n, size_t idx,
 		    struct errbuf *eb)
 {
-	static const char *const known[] = { "name", "namespace", "labels", "ips", "ports", NULL };
-	const struct doc_node *name, *ns, *labels, *ips, *ports;
+	static const char *const known[] = { "name", "namespace", "labels", "ips", "ports",
+					     "id",   "ipv4",	  "audit",  NULL };
+	/* the rest of GET /v1/endpoints' endpoint (docs/api.md): what the agent derives */
+	static const char *const agents[] = { "identity",    "identity_labels", "netns",
+					      "host_ifname", "policy",		"state",
+					      "error",	     "created",		"ifname",
+					      "gateway",     "container_id",	"revision",
+					      NULL };
+	const struct doc_node *name, *ns, *labels, *ips, *ports, *idn, *ipv4, *audit;
+	uint32_t id = 0;
 	VEC(char *) lv = { 0 };
 	VEC(uint32_t) iv = { 0 };
 	VEC(struct pol_named_port) pv = { 0 };
@@ -83,10 +99,15 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 	for (i = 0; i < n->map.n; i++) {
 		for (k = 0; known[k] && strcmp(known[k], n->map.pairs[i].key); k++)
 			;
-		if (!known[k]) {
+		if (known[k])
+			continue;
+		for (k = 0; agents[k] && strcmp(agents[k], n->map.pairs[i].key); k++)
+			;
+		if (!agents[k]) {
 			snprintf(
 				msg, sizeof(msg),
-				"unknown field '%s' (expected name, namespace, labels, ips, ports)",
+				"unknown field '%s' (expected name, namespace, labels, ips, ports, "
+				"or an endpoint of velum endpoint list -o json)",
 				n->map.pairs[i].key);
 			return errbuf_set(eb, -EINVAL, "%s:%u: [%zu].%s: %s", file,
 					  n->map.pairs[i].line, idx, n->map.pairs[i].key, msg);
@@ -97,14 +118,40 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 	labels = doc_map_get(n, "labels");
 	ips = doc_map_get(n, "ips");
 	ports = doc_map_get(n, "ports");
+	idn = doc_map_get(n, "id");
+	ipv4 = doc_map_get(n, "ipv4");
+	audit = doc_map_get(n, "audit");
+	if (idn && (idn->type != DOC_INT || idn->i < 1 || idn->i > VELUM_EP_ID_MAX))
+		return ep_err(eb, file, idn, idx, "id", "expected an endpoint id (1-65535)");
+	if (idn)
+		id = (uint32_t)idn->i;
+	if (audit && audit->type != DOC_BOOL)
+		return ep_err(eb, file, audit, idx, "audit", "expected true or false");
 	if (!name || name->type != DOC_STR || !name->str.len)
 		return ep_err(eb, file, name ? name : n, idx, "name",
 			      "a non-empty string is required");
 	if (ns && ns->type != DOC_STR)
 		return ep_err(eb, file, ns, idx, "namespace", "expected a string");
-	if (labels && labels->type != DOC_MAP)
-		return ep_err(eb, file, labels, idx, "labels", "expected an object of strings");
-	for (i = 0; labels && i < labels->map.n && !err; i++) {
+	if (labels && labels->type != DOC_MAP && labels->type != DOC_SEQ)
+		return ep_err(eb, file, labels, idx, "labels",
+			      "expected an object of strings or a list of label strings");
+	/* ["k8s:class=xwing", ...]: the agent's spelling, each [source:]key[=value] */
+	for (i = 0; labels && labels->type == DOC_SEQ && i < labels->seq.n && !err; i++) {
+		const struct doc_node *l = labels->seq.items[i];
+		char *s;
+
+		if (l->type != DOC_STR) {
+			snprintf(msg, sizeof(msg), "labels[%zu]", i);
+			err = ep_err(eb, file, l, idx, msg, "expected a string");
+			break;
+		}
+		s = strdup(l->str.s);
+		if (!s || vec_push(&lv, s)) {
+			free(s);
+			err = -ENOMEM;
+		}
+	}
+	for (i = 0; labels && labels->type == DOC_MAP && i < labels->map.n && !err; i++) {
 		const struct doc_pair *p = &labels->map.pairs[i];
 		char *s;
 
@@ -120,6 +167,16 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 			break;
 		}
 		sprintf(s, p->value->str.len ? "%s=%s" : "%s%s", p->key, p->value->str.s);
+	}
+	if (!err && ipv4 && ipv4->type != DOC_NULL) {
+		struct in_addr in;
+
+		/* the agent's "ipv4" is "" for an endpoint without an address */
+		if (ipv4->type != DOC_STR ||
+		    (ipv4->str.len && inet_pton(AF_INET, ipv4->str.s, &in) != 1))
+			err = ep_err(eb, file, ipv4, idx, "ipv4", "not an IPv4 address");
+		else if (ipv4->str.len && vec_push(&iv, in.s_addr))
+			err = -ENOMEM;
 	}
 	if (!err && ips && ips->type != DOC_SEQ)
 		err = ep_err(eb, file, ips, idx, "ips", "expected a list of IPv4 addresses");
@@ -164,9 +221,9 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 		struct errbuf meb;
 
 		errbuf_clear(&meb);
-		err = model_endpoint_add(m, 0, name->str.s, ns ? ns->str.s : "default",
+		err = model_endpoint_add(m, id, name->str.s, ns ? ns->str.s : "default",
 					 (const char *const *)lv.v, lv.n, iv.v, iv.n, pv.v, pv.n,
-					 false, NULL, &meb);
+					 audit && audit->b, NULL, &meb);
 		if (err && err != -ENOMEM)
 			ep_err(eb, file, n, idx, NULL, meb.msg);
 	}
@@ -176,6 +233,11 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 	vec_free(&iv);
 	vec_free(&pv);
 	return err;
+}
+
+static bool has_id(const struct doc_node *n)
+{
+	return n->type == DOC_MAP && doc_map_get(n, "id");
 }
 
 int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
@@ -198,8 +260,13 @@ int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 				 ds.n ? ds.docs[0]->line : 1);
 		goto out;
 	}
+	/* endpoints with an id first: the others take the lowest ids left */
 	for (i = 0; i < ds.docs[0]->seq.n && !err; i++)
-		err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
+		if (has_id(ds.docs[0]->seq.items[i]))
+			err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
+	for (i = 0; i < ds.docs[0]->seq.n && !err; i++)
+		if (!has_id(ds.docs[0]->seq.items[i]))
+			err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
 out:
 	doc_stream_free(&ds);
 	return err;

@@ -25,7 +25,8 @@ static const char usage[] =
 	"  bpf ipcache list                                    prefixes and their identities in the kernel\n"
 	"  bpf ct list                                         the kernel's conntrack entries\n"
 	"  observe [--follow] [filters]                        the flow log (Hubble style)\n"
-	"  status                                              agent, datapath, store, counts\n"
+	"  status [--verbose]                                  agent, datapath, store, counts\n"
+	"  version                                             this CLI's and the agent's versions\n"
 	"  completion bash                                     shell completion script\n"
 	"\n"
 	"  -H, --host SOCKET   velumd's API socket [$VELUM_SOCKET, else " CLIENT_SOCKET_DEFAULT
@@ -33,7 +34,7 @@ static const char usage[] =
 	"  --timeout SECONDS   give up on velumd after this long without an answer; 0: wait\n"
 	"                      for ever [$VELUM_TIMEOUT, else 60]\n"
 	"\n"
-	"Tables by default; -o json on every command that prints objects.\n"
+	"Tables by default; -o json or -o yaml on every command that prints objects.\n"
 	"Run 'velum <command> --help' for a command's options.\n";
 
 static const char completion_usage[] =
@@ -133,6 +134,7 @@ static const struct cli_cmd commands[] = {
 	{ "bpf",	NULL,	cli_bpf },
 	{ "observe",	NULL,	cli_observe },
 	{ "status",	NULL,	cli_status },
+	{ "version",	NULL,	cli_version },
 	{ "completion",	NULL,	cmd_completion },
 	/* clang-format on */
 };

@@ -658,6 +658,19 @@ int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *o
 	size_t i, j;
 
 	memset(out, 0, sizeof(*out));
+	/* digits only: an endpoint id (a name of digits is "default/NAME") */
+	if (!ep && *spec && strspn(spec, "0123456789") == strlen(spec)) {
+		unsigned long id;
+
+		errno = 0;
+		id = strtoul(spec, NULL, 10);
+		ep = !errno && id && id <= UINT32_MAX ? model_endpoint_by_id(m, (uint32_t)id) :
+							NULL;
+		if (!ep)
+			return errbuf_set(eb, -ENOENT, "no endpoint with id %.32s", spec);
+		peer_from_ep(m, ep, out, addrbuf);
+		return 0;
+	}
 	if (!ep && !strchr(spec, '/')) {
 		char full[512];
 

@@ -116,7 +116,8 @@ struct ipcache *model_ipcache(const struct model *m);
 
 /*
  * Resolves a trace peer: an endpoint name (or "ns/name", or a bare name in
- * "default"), "host", "world", or an IPv4 address (an endpoint's, else the
+ * "default"), an endpoint id (decimal digits; -ENOENT "no endpoint with id
+ * N" if none), "host", "world", or an IPv4 address (an endpoint's, else the
  * ipcache's answer: a CIDR identity or world). Strings in *out point into
  * the model or into addrbuf (at least 16 bytes). -ENOENT with eb set.
  */
