@@ -582,6 +582,112 @@ static int drop_replaced(struct pol_set *set, struct imported *keys)
 	return err;
 }
 
+/* An import's check against what is loaded: per key, the stored row's file. */
+struct same_ctx {
+	const struct imported *keys;
+	size_t n;
+	bool audit, differs;
+	int64_t *file_ids; /* per key: the stored policy's file, 0 until its row is seen */
+	struct hmap h;
+	struct same_key {
+		struct hnode node;
+		size_t i;
+	} *nodes;
+};
+
+static int same_row(void *ctx, const struct agent_store_policy *row)
+{
+	struct same_ctx *c = ctx;
+	uint64_t hash = agent_policy_key_hash(row->kind, *row->ns ? row->ns : NULL, row->name);
+	struct hnode *it;
+
+	hmap_for_each_hash(&c->h, hash, it)
+	{
+		const struct imported *k = &c->keys[container_of(it, struct same_key, node)->i];
+
+		if (strcmp(pol_kind_name(k->kind), row->kind) || strcmp(k->name, row->name) ||
+		    strcmp(ns_or_empty(k->ns), row->ns))
+			continue;
+		c->file_ids[container_of(it, struct same_key, node)->i] = row->file_id;
+		if (row->audit != c->audit)
+			c->differs = true;
+	}
+	return 0;
+}
+
+/*
+ * Would importing set (keys, parsed from files) change nothing? True when
+ * every policy is loaded from a file of the same name and the same bytes,
+ * with the same audit flag, and no `[]` removes a loaded policy. The
+ * engine answers most imports (a new policy, another file) without a
+ * store read; only a likely re-import reads the stored rows and files.
+ */
+static int import_unchanged(struct agent *a, const struct agent_file *files,
+			    const struct pol_set *set, const struct imported *keys, size_t n,
+			    const struct imported *removed, size_t nremoved, bool audit,
+			    bool *same, struct errbuf *eb)
+{
+	struct same_ctx c = { .keys = keys, .n = n, .audit = audit };
+	size_t i, j;
+	int err = 0;
+
+	*same = false;
+	if (!n)
+		return 0;
+	for (i = 0; i < nremoved; i++)
+		if (pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed[i].name))
+			return 0;
+	for (i = 0; i < n; i++) {
+		const struct pol_policy *p =
+			pol_engine_policy(model_engine(a->m), keys[i].kind, keys[i].ns, keys[i].name);
+
+		if (!p || !p->file || strcmp(p->file, files[keys[i].file].name) ||
+		    p->audit != set->v[i]->audit || p->nrules != set->v[i]->nrules)
+			return 0;
+	}
+	c.file_ids = calloc(n, sizeof(*c.file_ids));
+	c.nodes = calloc(n, sizeof(*c.nodes));
+	err = c.file_ids && c.nodes ? 0 : -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		c.nodes[i].i = i;
+		err = hmap_insert(&c.h, &c.nodes[i].node,
+				  agent_policy_key_hash(pol_kind_name(keys[i].kind), keys[i].ns,
+							keys[i].name));
+	}
+	if (!err)
+		err = agent_store_policy_foreach(a->st, same_row, &c, eb);
+	if (err || c.differs)
+		goto out;
+	/* each stored file once: its name and bytes must be the imported file's */
+	for (i = 0; i < n; i++) {
+		char *name = NULL, *text = NULL;
+		size_t len = 0;
+		const struct agent_file *f = &files[keys[i].file];
+		bool seen = false;
+
+		if (!c.file_ids[i])
+			goto out;
+		for (j = 0; j < i && !seen; j++)
+			seen = c.file_ids[j] == c.file_ids[i] && keys[j].file == keys[i].file;
+		if (seen)
+			continue;
+		err = agent_store_file_read(a->st, c.file_ids[i], &name, &text, &len, eb);
+		if (!err && (strcmp(name, f->name) || len != f->len ||
+			     memcmp(text, f->content, len)))
+			c.differs = true;
+		free(name);
+		free(text);
+		if (err || c.differs)
+			goto out;
+	}
+	*same = true;
+out:
+	hmap_destroy(&c.h);
+	free(c.nodes);
+	free(c.file_ids);
+	return err;
+}
+
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb)
 {
@@ -593,7 +699,7 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	uint32_t *changed = NULL;
 	size_t nchanged = 0, i, j;
 	char now[40], **out = NULL;
-	bool model_changed = false;
+	bool model_changed = false, unchanged = false;
 	int err = 0;
 
 	*loaded = NULL;
@@ -711,6 +817,19 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	file_ids = err ? NULL : calloc(nfiles, sizeof(*file_ids));
 	if (!file_ids || warn.oom) {
 		err = -ENOMEM;
+		goto out;
+	}
+	/* the same files again: nothing to write, no new revision (the answer says so) */
+	err = import_unchanged(a, files, &set, keys.v, keys.n, removed.v, removed.n, audit,
+			       &unchanged, eb);
+	if (err)
+		goto out;
+	if (unchanged) {
+		*loaded = out;
+		*nloaded = keys.n;
+		out = NULL;
+		if (warn.len)
+			*warnings = strbuf_detach(&warn);
 		goto out;
 	}
 	if (atomic_load(&a->stopping)) {

@@ -203,7 +203,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	size_t nloaded = 0, nfiles, i;
 	struct errbuf eb;
 	bool warn_lost = false;
-	uint64_t rev;
+	uint64_t rev, rev0;
 	int audit = 0, err;
 
 	errbuf_clear(&eb);
@@ -233,12 +233,14 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 		files[i].len = json_string_length(cj);
 	}
 	pthread_mutex_lock(&a->lock);
+	rev0 = a->revision;
 	err = agent_policy_import(a, files, nfiles, audit, &loaded, &nloaded, &warnings, &eb);
 	rev = a->revision;
 	if (!err) {
+		/* every change makes a revision: none made, the files were loaded as they are */
 		arr = imported_json(a, loaded, nloaded);
-		out = arr ? json_pack("{s:I, s:o, s:[]}", "revision", (json_int_t)rev, "policies",
-				      arr, "warnings") :
+		out = arr ? json_pack("{s:I, s:o, s:[], s:b}", "revision", (json_int_t)rev,
+				      "policies", arr, "warnings", "unchanged", rev == rev0) :
 			    NULL;
 	}
 	pthread_mutex_unlock(&a->lock);

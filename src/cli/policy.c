@@ -199,9 +199,17 @@ static int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	ps = json_object_get(out, "policies");
-	printf("imported %zu polic%s (revision %lld)%s\n", json_array_size(ps),
-	       json_array_size(ps) == 1 ? "y" : "ies",
-	       json_integer_value(json_object_get(out, "revision")), audit ? " in audit mode" : "");
+	if (json_is_true(json_object_get(out, "unchanged")))
+		printf("unchanged: %zu polic%s already loaded from the same file%s, nothing "
+		       "changed (revision %lld)\n",
+		       json_array_size(ps), json_array_size(ps) == 1 ? "y" : "ies",
+		       json_array_size(ps) == 1 ? "" : "s",
+		       json_integer_value(json_object_get(out, "revision")));
+	else
+		printf("imported %zu polic%s (revision %lld)%s\n", json_array_size(ps),
+		       json_array_size(ps) == 1 ? "y" : "ies",
+		       json_integer_value(json_object_get(out, "revision")),
+		       audit ? " in audit mode" : "");
 	for (i = 0; i < json_array_size(ps); i++) {
 		json_t *p = json_array_get(ps, i);
 		const char *ns = json_string_value(json_object_get(p, "namespace"));

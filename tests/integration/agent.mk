@@ -25,10 +25,17 @@ asan-agent: | deps
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-integration
+	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
+	test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
+
+# Day-two commands: version, endpoints by id, -o yaml, status --verbose,
+# unchanged re-imports, raw rules named by their name label.
+test-agent-daytwo: $(agent_test_deps)
+	@echo "== tests/integration/agent_daytwo.sh"
+	$(Q)$(root_test) tests/integration/agent_daytwo.sh
 
 test-agent-restart: $(agent_test_deps)
 	@echo "== tests/integration/agent_restart.sh"
@@ -63,7 +70,7 @@ test-agent-l7: $(agent_test_deps) $(BUILD)/bin/deathstar $(BUILD)/bin/velum-prox
 	$(Q)$(root_test) tests/integration/agent_l7.sh
 
 test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e
+	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo
 
 test-integration: test-agent
 test_goals += test-agent
