@@ -592,7 +592,7 @@ struct same_ctx {
 	struct same_key {
 		struct hnode node;
 		size_t i;
-	} *nodes;
+	} * nodes;
 };
 
 static int same_row(void *ctx, const struct agent_store_policy *row)
@@ -624,8 +624,8 @@ static int same_row(void *ctx, const struct agent_store_policy *row)
  */
 static int import_unchanged(struct agent *a, const struct agent_file *files,
 			    const struct pol_set *set, const struct imported *keys, size_t n,
-			    const struct imported *removed, size_t nremoved, bool audit,
-			    bool *same, struct errbuf *eb)
+			    const struct imported *removed, size_t nremoved, bool audit, bool *same,
+			    struct errbuf *eb)
 {
 	struct same_ctx c = { .keys = keys, .n = n, .audit = audit };
 	size_t i, j;
@@ -638,8 +638,8 @@ static int import_unchanged(struct agent *a, const struct agent_file *files,
 		if (pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed[i].name))
 			return 0;
 	for (i = 0; i < n; i++) {
-		const struct pol_policy *p =
-			pol_engine_policy(model_engine(a->m), keys[i].kind, keys[i].ns, keys[i].name);
+		const struct pol_policy *p = pol_engine_policy(model_engine(a->m), keys[i].kind,
+							       keys[i].ns, keys[i].name);
 
 		if (!p || !p->file || strcmp(p->file, files[keys[i].file].name) ||
 		    p->audit != set->v[i]->audit || p->nrules != set->v[i]->nrules)
@@ -672,8 +672,8 @@ static int import_unchanged(struct agent *a, const struct agent_file *files,
 		if (seen)
 			continue;
 		err = agent_store_file_read(a->st, c.file_ids[i], &name, &text, &len, eb);
-		if (!err && (strcmp(name, f->name) || len != f->len ||
-			     memcmp(text, f->content, len)))
+		if (!err &&
+		    (strcmp(name, f->name) || len != f->len || memcmp(text, f->content, len)))
 			c.differs = true;
 		free(name);
 		free(text);

@@ -13,6 +13,10 @@
 #include "cli/cli.h"
 #include "cli/table.h"
 #include "lib/version.h"
+#include "velum/conntrack.h"
+#include "velum/endpoint.h"
+#include "velum/ipcache.h"
+#include "velum/policy.h"
 
 /* Options -o json, -n/--numeric (when numeric is non-NULL) and --help; *rest = first operand. */
 static int simple_args(int argc, char **argv, const char *usage, bool *json, bool *numeric,
@@ -102,9 +106,11 @@ static int fetch_plain(int argc, char **argv, const char *usage, const char *wha
 	return 0;
 }
 
-static const char status_usage[] = "usage: velum status [-o json|yaml]\n"
-				   "\n"
-				   "The agent, its datapath, its store and what it holds.\n";
+static const char status_usage[] =
+	"usage: velum status [-v|--verbose] [-o json|yaml]\n"
+	"\n"
+	"The agent, its datapath, its store and what it holds. --verbose adds each endpoint's\n"
+	"state and policy map fill, and the BPF maps with their entries and capacity.\n";
 
 static void uptime(const char *started, char *buf, size_t len)
 {
@@ -148,14 +154,147 @@ static void print_proxy(json_t *px)
 	       json_integer_value(json_object_get(px, "restarts")));
 }
 
+/* "n/max (p%)" of a map's fill. */
+static void fill(char *buf, size_t len, long long n, long long max)
+{
+	snprintf(buf, len, "%lld/%lld (%.2f%%)", n, max, max ? 100.0 * (double)n / (double)max : 0);
+}
+
+/* The entry count of GET path's array (key: its member, or NULL for a bare array); -1 if unknown. */
+static long long count_of(const char *path, const char *key)
+{
+	struct client_resp r;
+	json_t *j = NULL;
+	long long n = -1;
+
+	if (cli_request("GET", path, NULL, 0, &r))
+		return -1;
+	if (!cli_check(&r, "status"))
+		j = cli_json(&r, "status");
+	if (j)
+		n = (long long)json_array_size(key ? json_object_get(j, key) : j);
+	json_decref(j);
+	client_resp_free(&r);
+	return n;
+}
+
+/*
+ * The --verbose part, from what the API answers: every endpoint with its
+ * state, enforcement and policy-map fill (read back from the kernel), and
+ * the BPF maps with their entries against their capacity.
+ */
+static int print_verbose(json_t *status)
+{
+	static const char *const hdr[] = { "ID",     "ENDPOINT", "IDENTITY",   "INGRESS",
+					   "EGRESS", "IPv4",	 "POLICY MAP", "STATE" };
+	json_t *eps = NULL, *dp = json_object_get(status, "datapath");
+	long long most = 0, n;
+	const char *most_ep = NULL;
+	struct client_resp r;
+	struct cli_table t;
+	char buf[64], id[16], ident[16];
+	size_t i;
+	int rc = cli_request("GET", "/v1/endpoints", NULL, 0, &r);
+
+	if (rc)
+		return rc;
+	rc = cli_check(&r, "status");
+	if (!rc) {
+		eps = cli_json(&r, "status");
+		rc = eps ? 0 : CLI_EXIT_FAIL;
+	}
+	client_resp_free(&r);
+	if (rc)
+		return rc;
+	printf("\nEndpoints:\n");
+	cli_table_init(&t, 8, hdr, NULL);
+	for (i = 0; i < json_array_size(eps); i++) {
+		json_t *ep = json_array_get(eps, i), *pol = json_object_get(ep, "policy");
+		const char *err = json_string_value(json_object_get(ep, "error"));
+		char path[64], state[512];
+		const char *row[8];
+
+		snprintf(id, sizeof(id), "%lld", json_integer_value(json_object_get(ep, "id")));
+		snprintf(ident, sizeof(ident), "%lld",
+			 json_integer_value(json_object_get(ep, "identity")));
+		snprintf(path, sizeof(path), "/v1/endpoints/%s/bpf-policy", id);
+		n = count_of(path, "entries");
+		if (n >= 0)
+			fill(buf, sizeof(buf), n, VELUM_POLICY_MAP_MAX);
+		else
+			snprintf(buf, sizeof(buf), "?");
+		if (n > most) {
+			most = n;
+			most_ep = json_string_value(json_object_get(ep, "name"));
+		}
+		snprintf(state, sizeof(state), "%s%s%s",
+			 json_string_value(json_object_get(ep, "state")) ?: "?", err ? ": " : "",
+			 err ? err : "");
+		row[0] = id;
+		row[1] = json_string_value(json_object_get(ep, "name")) ?: "?";
+		row[2] = ident;
+		row[3] = json_string_value(json_object_get(pol, "ingress")) ?: "?";
+		row[4] = json_string_value(json_object_get(pol, "egress")) ?: "?";
+		row[5] = json_string_value(json_object_get(ep, "ipv4")) ?: "";
+		row[6] = buf;
+		row[7] = state;
+		cli_table_add(&t, row);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+
+	printf("\nBPF maps:\n");
+	{
+		static const char *const mhdr[] = { "MAP", "ENTRIES/MAX (FILL)", "HOLDS" };
+		char c1[64], c2[64], c3[64], c4[64], what[320];
+		const char *rows[4][3] = {
+			{ "velum_ct", c1, "conntrack: each flow, each enforcing direction" },
+			{ "velum_ipcache", c2, "prefix -> identity" },
+			{ "velum_lxc", c3, "the endpoints host routing delivers to" },
+			{ "velum_policy", c4, what },
+		};
+
+		fill(c1, sizeof(c1), json_integer_value(json_object_get(dp, "ct_entries")),
+		     VELUM_CT_MAX);
+		n = count_of("/v1/bpf/ipcache", "entries");
+		fill(c2, sizeof(c2), n, VELUM_IPCACHE_MAX);
+		if (n < 0)
+			snprintf(c2, sizeof(c2), "?");
+		n = count_of("/v1/bpf/endpoints", "endpoints");
+		fill(c3, sizeof(c3), n, VELUM_MAX_ENDPOINTS);
+		if (n < 0)
+			snprintf(c3, sizeof(c3), "?");
+		fill(c4, sizeof(c4), most, VELUM_POLICY_MAP_MAX);
+		snprintf(what, sizeof(what), "one per endpoint; the fullest%s%s",
+			 most_ep ? ": " : "", most_ep ? most_ep : "");
+		cli_table_init(&t, 3, mhdr, NULL);
+		for (i = 0; i < 4; i++)
+			cli_table_add(&t, rows[i]);
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	json_decref(eps);
+	return 0;
+}
+
 int cli_status(int argc, char **argv)
 {
 	json_t *j, *ag, *dp, *st, *cn, *fl;
-	int rc = fetch_plain(argc, argv, status_usage, "status", "/v1/status", &j);
+	bool verbose = false;
 	char up[32];
 	const char *dperr;
 	long long failed;
+	int i, k, rc;
 
+	/* -v/--verbose here; the rest as every plain command takes them */
+	for (i = k = 0; i < argc; i++) {
+		if (i && (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")))
+			verbose = true;
+		else
+			argv[k++] = argv[i];
+	}
+	argc = k;
+	rc = fetch_plain(argc, argv, status_usage, "status", "/v1/status", &j);
 	if (rc || !j)
 		return rc;
 	ag = json_object_get(j, "agent");
@@ -198,8 +337,9 @@ int cli_status(int argc, char **argv)
 	       json_integer_value(json_object_get(fl, "max")),
 	       json_integer_value(json_object_get(fl, "seen")));
 	printf("Metrics:     %s\n", json_string_value(json_object_get(j, "metrics")));
+	rc = verbose ? print_verbose(j) : 0;
 	json_decref(j);
-	return 0;
+	return rc;
 }
 
 static const char version_usage[] =

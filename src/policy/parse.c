@@ -252,7 +252,82 @@ static int raw_policy_name(struct dctx *c, char **out)
 	return 0;
 }
 
-/* A raw rule array (or a single raw rule) as one policy. */
+/*
+ * The name label of a raw rule (`labels: [{key: name, value: ...}]`, any
+ * source; or Cilium's io.cilium.k8s.policy.name), or NULL.
+ */
+static const char *rule_name_label(const struct pol_rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->labels.n; i++)
+		if ((!strcmp(r->labels.v[i].key, "name") ||
+		     !strcmp(r->labels.v[i].key, "io.cilium.k8s.policy.name")) &&
+		    r->labels.v[i].value[0])
+			return r->labels.v[i].value;
+	return NULL;
+}
+
+/* A policy name from a label: 1-253 of letters, digits, '-', '.', '_'. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n <= 253 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == n;
+}
+
+/*
+ * Moves the rules of p named `name` (by their name label) into a new
+ * policy of that name, appended to out; p keeps the others, in order.
+ * Rules keep their index, so references still name their place in the
+ * file.
+ */
+static int split_named(struct dctx *c, struct pol_policy *p, const char *name, struct pol_set *out)
+{
+	struct pol_policy *q = policy_new(c, POL_KIND_RULES, p->line);
+	size_t i, k = 0, cnt = 0;
+	int err;
+
+	if (!q)
+		return -ENOMEM;
+	for (i = 0; i < p->nrules; i++) {
+		const char *l = rule_name_label(&p->rules[i]);
+
+		cnt += l && !strcmp(l, name);
+	}
+	q->specs = true;
+	q->name = strdup(name);
+	q->rules = calloc(cnt ? cnt : 1, sizeof(*q->rules));
+	if (!q->name || !q->rules) {
+		pol_policy_free(q);
+		return -ENOMEM;
+	}
+	for (i = 0; i < p->nrules; i++) {
+		const char *l = rule_name_label(&p->rules[i]);
+
+		if (l && !strcmp(l, name)) {
+			q->rules[q->nrules] = p->rules[i];
+			q->rules[q->nrules++].policy = q;
+		} else {
+			p->rules[k++] = p->rules[i];
+		}
+	}
+	p->nrules = k;
+	link_rules(p);
+	link_rules(q);
+	err = pol_set_push(out, q);
+	if (err)
+		pol_policy_free(q);
+	return err;
+}
+
+/*
+ * A raw rule array (or a single raw rule) as policies of kind CiliumRules:
+ * the rules with a name label as one policy per name (as Cilium addresses
+ * API-imported rules by their labels), the others as one policy named
+ * after the file.
+ */
 static int decode_raw_rules(struct dctx *c, const struct doc_node *const *items, size_t n,
 			    bool array, unsigned line, struct pol_set *out)
 {
@@ -273,9 +348,55 @@ static int decode_raw_rules(struct dctx *c, const struct doc_node *const *items,
 		err = pol_dec_rule(c, items[i], &p->rules[i], POL_KIND_RULES, NULL);
 		path_restore(c, old);
 	}
+	for (i = 0; !err && i < n; i++) {
+		const char *l = rule_name_label(&p->rules[i]);
+
+		if (l && !name_ok(l)) {
+			size_t old = array ? path_idx(c, i) : c->plen;
+
+			err = derr(c, items[i]->line,
+				   "labels: name " ERRBUF_Q " is not a policy name (1-253 letters, "
+				   "digits, '-', '.', '_')",
+				   ERRBUF_QARG(l));
+			path_restore(c, old);
+		}
+	}
 	if (!err) {
+		size_t before = out->n, nnamed = 0;
+
 		link_rules(p);
-		err = pol_set_push(out, p);
+		/* each name once, in the order the file names them */
+		for (i = 0; !err && i < p->nrules;) {
+			const char *l = rule_name_label(&p->rules[i]);
+			char *name;
+
+			if (!l) {
+				i++;
+				continue;
+			}
+			name = strdup(l);
+			err = name ? split_named(c, p, name, out) : -ENOMEM;
+			free(name);
+			nnamed++;
+		}
+		if (!err && !p->nrules && nnamed) {
+			/* every rule has a name: no policy after the file; its notes go along */
+			out->v[before]->warnings = p->warnings;
+			p->warnings = NULL;
+			pol_policy_free(p);
+			p = NULL;
+		}
+		if (!err && p) {
+			/* the file's policy first, as before any rule had a name */
+			err = pol_set_push(out, p);
+			if (!err && out->n - before > 1) {
+				memmove(&out->v[before + 1], &out->v[before],
+					(out->n - before - 1) * sizeof(*out->v));
+				out->v[before] = p;
+			}
+			if (!err)
+				p = NULL;
+		}
 	}
 	if (err)
 		pol_policy_free(p);

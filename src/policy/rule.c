@@ -99,7 +99,7 @@ bool pol_policy_first_l7(const struct pol_policy *p, struct strbuf *sb)
 					strbuf_printf(sb, "%s:%u: ", p->file,
 						      pr->to_ports[k].http[0].line);
 					if (p->kind == POL_KIND_RULES)
-						strbuf_printf(sb, "[%zu].", i);
+						strbuf_printf(sb, "[%u].", p->rules[i].index);
 					else if (p->specs)
 						strbuf_printf(sb, "specs[%zu].", i);
 					else

@@ -193,7 +193,7 @@ run 0 policy get deathstar-ingress
 expect_out "# source of CiliumNetworkPolicy deathstar-ingress"
 expect_out "fromEndpoints"
 run 0 policy get -o json
-json '[p["name"] for p in j["policies"]] == ["deathstar-ingress", "l3-egress"] and j["policies"][0]["first_rule_id"] == 16'
+json '[p["name"] for p in j["policies"]] == ["deathstar-ingress", "deathstar-egress"] and j["policies"][0]["first_rule_id"] == 16'
 run 1 policy get nosuch
 run 0 endpoint get deathstar -o json
 json 'j["policy"] == {"ingress": "enforced", "egress": "enforced"}'

@@ -233,13 +233,14 @@ run 0 policy import "$T/raw-rules.json" -o json
 json 'sorted(p["name"] for p in j["policies"]) == ["l3-rule", "raw-rules", "xwing-out"] and all(p["kind"] == "CiliumRules" for p in j["policies"])'
 run 0 policy get l3-rule
 expect_out "l3-rule"
-run 0 policy trace --from tiefighter --to deathstar --dport 80
+run 0 policy trace --from tiefighter --to deathstar --dport 81
 expect_out "CiliumRules l3-rule rules[0].ingress[0]"
+expect_out "CiliumRules raw-rules rules[2].egress[0]"
 run 0 policy trace --from xwing --to deathstar --dport 80
 expect_out "CiliumRules xwing-out rules[1].egress[0]"
 run 0 policy delete l3-rule
 run 0 policy get -o json
-json 'sorted(p["name"] for p in j["policies"] if p["kind"] == "CiliumRules") == ["raw-rules", "xwing-out"]'
+json 'sorted(p["name"] for p in j["policies"] if p["kind"] == "CiliumRules") == ["deathstar-egress", "raw-rules", "xwing-out"]'
 
 # ---- deletes by id --------------------------------------------------------------------------------------------
 run 0 endpoint delete "$ds"

@@ -77,7 +77,7 @@ grep -qE 'http-response FORWARDED \(HTTP/1.1 200 [0-9]+ms \(GET http://[0-9.]+/v
 grep -q "differs from the story" "$out" && fail "the demo says an act differs from the story"
 
 s6=$(section 'What the kernel enforces' '$^')
-expect "CiliumRules l3-egress rules[0].egress[0]" "$s6"
+expect "CiliumRules deathstar-egress rules[0].egress[0]" "$s6"
 grep -qE '^Redirect +Ingress +k8s:class=tiefighter +TCP/80 +[0-9]+ ' <<<"$s6" ||
 	fail "the deathstar's port 80 is not redirected to the proxy for the tiefighter: $s6"
 expect "Every act's outcome matches the paper's story." "$s6"

@@ -212,19 +212,29 @@ static void test_parse_raw_rules(void **state)
 		"  \"egress\": [{\"toCIDRSet\": [{\"cidr\": \"10.0.0.0/8\", \"except\": [\"10.96.0.0/12\"]}]}]}]";
 
 	assert_int_equal(parse(st, "/tmp/My Rules.json", text), 0);
-	assert_int_equal(st->set.n, 1);
+	/* the rule with a name label is its own policy; the other is named after the file */
+	assert_int_equal(st->set.n, 2);
 	assert_int_equal(st->set.v[0]->kind, POL_KIND_RULES);
 	assert_string_equal(st->set.v[0]->name, "my-rules");
 	assert_null(st->set.v[0]->namespace);
-	assert_int_equal(st->set.v[0]->nrules, 2);
-	r = &st->set.v[0]->rules[0];
+	assert_int_equal(st->set.v[0]->nrules, 1);
+	assert_int_equal(st->set.v[1]->kind, POL_KIND_RULES);
+	assert_string_equal(st->set.v[1]->name, "r1");
+	assert_int_equal(st->set.v[1]->nrules, 1);
+	r = &st->set.v[1]->rules[0];
+	assert_ptr_equal(r->policy, st->set.v[1]);
+	assert_ptr_equal(r->entries[0][0].rule, r);
+	/* a rule keeps its place in the file: references say rules[0] */
+	assert_int_equal(r->index, 0);
 	/* raw rules are not namespaced */
 	assert_string_equal(sel_text(st, &r->subject), "any:id=app1");
 	assert_string_equal(sel_text(st, &r->entries[0][0].sels[0]), "any:id=app2");
 	/* omitted protocol in Cilium rules is ANY */
 	assert_int_equal(r->entries[0][0].to_ports[0].ports[0].proto, POL_PROTO_ANY);
 	assert_non_null(pol_labels_find(&r->labels, "unspec", "name"));
-	r = &st->set.v[0]->rules[1];
+	r = &st->set.v[0]->rules[0];
+	assert_int_equal(r->index, 1);
+	assert_ptr_equal(r->policy, st->set.v[0]);
 	assert_string_equal(sel_text(st, &r->subject), "k8s:tier notin (a,b)");
 	/* 10.0.0.0/8 minus 10.96.0.0/12: four prefixes */
 	assert_int_equal(r->entries[POL_EGRESS][0].nsels, 4);
@@ -558,6 +568,37 @@ static const struct err_case err_cases[] = {
 	  "label.yaml:7: spec.ingress[0].fromEndpoints[0].matchLabels.app: 'a b' is not a valid "
 	  "label value" },
 };
+
+/* Raw rules that all carry a name: policies by name only, none after the file. */
+static void test_parse_raw_rules_named(void **state)
+{
+	struct tstate *st = *state;
+	const char *text =
+		"[{\"endpointSelector\": {}, \"labels\": [{\"key\": \"name\", \"value\": \"web\"}],"
+		"  \"ingress\": [{}]},"
+		" {\"endpointSelector\": {}, \"labels\": [{\"key\": \"name\", \"value\": \"db\"}],"
+		"  \"egress\": [{}]},"
+		" {\"endpointSelector\": {}, \"labels\": [{\"key\": \"name\", \"value\": \"web\"}],"
+		"  \"egress\": [{}]}]";
+
+	assert_int_equal(parse(st, "rules.json", text), 0);
+	assert_int_equal(st->set.n, 2);
+	assert_string_equal(st->set.v[0]->name, "web");
+	assert_int_equal(st->set.v[0]->nrules, 2);
+	assert_int_equal(st->set.v[0]->rules[0].index, 0);
+	assert_int_equal(st->set.v[0]->rules[1].index, 2);
+	assert_string_equal(st->set.v[1]->name, "db");
+	assert_int_equal(st->set.v[1]->nrules, 1);
+	assert_int_equal(st->set.v[1]->rules[0].index, 1);
+	pol_set_free(&st->set);
+	/* a name that cannot name a policy is an error at its rule */
+	assert_int_equal(parse(st, "bad.json",
+			       "[{\"endpointSelector\": {}, \"labels\": [{\"key\": \"name\", "
+			       "\"value\": \"a b\"}], \"ingress\": [{}]}]"),
+			 -EINVAL);
+	assert_non_null(strstr(st->eb.msg, "is not a policy name"));
+	assert_int_equal(st->set.n, 0);
+}
 
 static void test_parse_errors(void **state)
 {
@@ -915,6 +956,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parse_cnp_l7_and_specs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_ccnp_scoping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_raw_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_raw_rules_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_knp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_knp_policy_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_multi_object_forms, setup, teardown),
