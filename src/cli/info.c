@@ -154,6 +154,14 @@ static void print_proxy(json_t *px)
 	       json_integer_value(json_object_get(px, "restarts")));
 }
 
+/* An API enforcement state as velum endpoint list prints it: Enabled, Audit, Disabled. */
+static const char *enforcement_word(const char *s)
+{
+	if (!s || !strcmp(s, "disabled"))
+		return "Disabled";
+	return !strcmp(s, "audit") ? "Audit" : "Enabled";
+}
+
 /* "n/max (p%)" of a map's fill. */
 static void fill(char *buf, size_t len, long long n, long long max)
 {
@@ -233,8 +241,8 @@ static int print_verbose(json_t *status)
 		row[0] = id;
 		row[1] = json_string_value(json_object_get(ep, "name")) ?: "?";
 		row[2] = ident;
-		row[3] = json_string_value(json_object_get(pol, "ingress")) ?: "?";
-		row[4] = json_string_value(json_object_get(pol, "egress")) ?: "?";
+		row[3] = enforcement_word(json_string_value(json_object_get(pol, "ingress")));
+		row[4] = enforcement_word(json_string_value(json_object_get(pol, "egress")));
 		row[5] = json_string_value(json_object_get(ep, "ipv4")) ?: "";
 		row[6] = buf;
 		row[7] = state;
