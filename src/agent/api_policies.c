@@ -30,11 +30,12 @@ static json_t *policy_obj(const char *kind, const char *ns, const char *name,
 			  const struct pol_policy *p, bool audit, uint32_t first_rule_id,
 			  const char *imported)
 {
-	json_t *j = json_pack(
-		"{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s}", "kind", kind, "namespace",
-		ns && *ns ? ns : NULL, "name", name, "file", p && p->file ? p->file : "", "audit",
-		p ? p->audit : audit, "rules", p ? (int)p->nrules : 0, "first_rule_id",
-		(json_int_t)(p ? p->first_rule_id : first_rule_id), "imported", imported);
+	json_t *j = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s}", "kind", kind,
+			      "namespace", ns && *ns ? ns : NULL, "name", name, "file",
+			      p && p->file ? p->file : "", "audit", p ? p->audit : audit, "rules",
+			      p ? (int)p->nrules : 0, "first_rule_id",
+			      (json_int_t)(p ? p->first_rule_id : first_rule_id), "imported",
+			      imported);
 
 	if (j && p && p->rules && p->nrules && p->rules[0].description &&
 	    json_object_set_new(j, "description", json_string(p->rules[0].description))) {
