@@ -17,7 +17,7 @@
 static const char usage[] =
 	"usage: velum observe [--from PEER] [--to PEER] [--label k=v] [--verdict V] [--port N]\n"
 	"                     [-t|--type T] [--http-status S] [--http-method M] [--http-path RE]\n"
-	"                     [--since 5m|RFC3339] [--last N] [-f|--follow] [-o compact|json]\n"
+	"                     [--since 5m|RFC3339] [--last N] [-f|--follow] [-o compact|json|yaml]\n"
 	"\n"
 	"Prints recent flows (policy verdicts and drops, and the L7 proxy's http-request and\n"
 	"http-response events) from the agent, oldest first, one per line; every drop names\n"
@@ -36,6 +36,7 @@ static const char usage[] =
 	"  --last N          the last N matching flows [20; all with --since; 0 with --follow]\n"
 	"  -f, --follow      keep printing new flows until interrupted\n"
 	"  -o json           the agent's JSON objects, one per line\n"
+	"  -o yaml           the same objects as a stream of YAML documents\n"
 	"\n"
 	"A flag given twice matches either value; different flags must all match.\n";
 
@@ -51,7 +52,11 @@ static int on_line(void *ctx, const char *text, size_t len)
 	struct strbuf sb = STRBUF_INIT;
 	struct errbuf eb;
 
-	if (o->json) {
+	if (o->json && cli_output_format() == CLI_FMT_YAML) {
+		/* a stream of YAML documents, one per flow */
+		fputs("---\n", stdout);
+		cli_print_json_text(text, len);
+	} else if (o->json) {
 		fwrite(text, 1, len, stdout);
 		fputc('\n', stdout);
 	} else if (!mon_flow_from_json(text, len, &f, &eb)) {
@@ -178,11 +183,13 @@ int cli_observe(int argc, char **argv)
 			follow = true;
 			break;
 		case 'o':
-			if (!strcmp(optarg, "json") || !strcmp(optarg, "jsonpb")) {
+			if (!strcmp(optarg, "json") || !strcmp(optarg, "jsonpb") ||
+			    !strcmp(optarg, "yaml")) {
+				cli_output_parse(!strcmp(optarg, "yaml") ? "yaml" : "json", NULL);
 				o.json = true;
 			} else if (strcmp(optarg, "compact")) {
 				fprintf(stderr,
-					"velum observe: -o '%s': expected compact or json\n%s",
+					"velum observe: -o '%s': expected compact, json or yaml\n%s",
 					optarg, usage);
 				strbuf_free(&q);
 				return CLI_EXIT_USAGE;
