@@ -582,37 +582,19 @@ static int drop_replaced(struct pol_set *set, struct imported *keys)
 	return err;
 }
 
-/* An import's check against what is loaded: per key, the stored row's file. */
-struct same_ctx {
-	const struct imported *keys;
-	size_t n;
-	bool audit, differs;
-	int64_t *file_ids; /* per key: the stored policy's file, 0 until its row is seen */
-	struct hmap h;
-	struct same_key {
-		struct hnode node;
-		size_t i;
-	} * nodes;
+/* A stored file an import's file must equal: (stored id, index of the imported file). */
+struct same_file {
+	int64_t id;
+	size_t file;
 };
 
-static int same_row(void *ctx, const struct agent_store_policy *row)
+static int cmp_same_file(const void *x, const void *y)
 {
-	struct same_ctx *c = ctx;
-	uint64_t hash = agent_policy_key_hash(row->kind, *row->ns ? row->ns : NULL, row->name);
-	struct hnode *it;
+	const struct same_file *a = x, *b = y;
 
-	hmap_for_each_hash(&c->h, hash, it)
-	{
-		const struct imported *k = &c->keys[container_of(it, struct same_key, node)->i];
-
-		if (strcmp(pol_kind_name(k->kind), row->kind) || strcmp(k->name, row->name) ||
-		    strcmp(ns_or_empty(k->ns), row->ns))
-			continue;
-		c->file_ids[container_of(it, struct same_key, node)->i] = row->file_id;
-		if (row->audit != c->audit)
-			c->differs = true;
-	}
-	return 0;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->file < b->file ? -1 : a->file > b->file;
 }
 
 /*
@@ -620,15 +602,16 @@ static int same_row(void *ctx, const struct agent_store_policy *row)
  * every policy is loaded from a file of the same name and the same bytes,
  * with the same audit flag, and no `[]` removes a loaded policy. The
  * engine answers most imports (a new policy, another file) without a
- * store read; only a likely re-import reads the stored rows and files.
+ * store read; a likely re-import costs one indexed read per policy and
+ * one comparison (inside SQLite) per file.
  */
 static int import_unchanged(struct agent *a, const struct agent_file *files,
 			    const struct pol_set *set, const struct imported *keys, size_t n,
 			    const struct imported *removed, size_t nremoved, bool audit, bool *same,
 			    struct errbuf *eb)
 {
-	struct same_ctx c = { .keys = keys, .n = n, .audit = audit };
-	size_t i, j;
+	struct same_file *sf;
+	size_t i;
 	int err = 0;
 
 	*same = false;
@@ -645,47 +628,35 @@ static int import_unchanged(struct agent *a, const struct agent_file *files,
 		    p->audit != set->v[i]->audit || p->nrules != set->v[i]->nrules)
 			return 0;
 	}
-	c.file_ids = calloc(n, sizeof(*c.file_ids));
-	c.nodes = calloc(n, sizeof(*c.nodes));
-	err = c.file_ids && c.nodes ? 0 : -ENOMEM;
-	for (i = 0; !err && i < n; i++) {
-		c.nodes[i].i = i;
-		err = hmap_insert(&c.h, &c.nodes[i].node,
-				  agent_policy_key_hash(pol_kind_name(keys[i].kind), keys[i].ns,
-							keys[i].name));
-	}
-	if (!err)
-		err = agent_store_policy_foreach(a->st, same_row, &c, eb);
-	if (err || c.differs)
-		goto out;
-	/* each stored file once: its name and bytes must be the imported file's */
+	sf = calloc(n, sizeof(*sf));
+	if (!sf)
+		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		char *name = NULL, *text = NULL;
-		size_t len = 0;
-		const struct agent_file *f = &files[keys[i].file];
-		bool seen = false;
+		bool row_audit = false;
 
-		if (!c.file_ids[i])
+		err = agent_store_policy_get(a->st, pol_kind_name(keys[i].kind), keys[i].ns,
+					     keys[i].name, &sf[i].id, &row_audit, eb);
+		if (err || row_audit != audit)
 			goto out;
-		for (j = 0; j < i && !seen; j++)
-			seen = c.file_ids[j] == c.file_ids[i] && keys[j].file == keys[i].file;
-		if (seen)
+		sf[i].file = keys[i].file;
+	}
+	/* each (stored file, imported file) pair once */
+	qsort(sf, n, sizeof(*sf), cmp_same_file);
+	for (i = 0; i < n; i++) {
+		const struct agent_file *f = &files[sf[i].file];
+		bool eq = false;
+
+		if (i && !cmp_same_file(&sf[i - 1], &sf[i]))
 			continue;
-		err = agent_store_file_read(a->st, c.file_ids[i], &name, &text, &len, eb);
-		if (!err &&
-		    (strcmp(name, f->name) || len != f->len || memcmp(text, f->content, len)))
-			c.differs = true;
-		free(name);
-		free(text);
-		if (err || c.differs)
+		err = agent_store_file_same(a->st, sf[i].id, f->name, f->content, f->len, &eq, eb);
+		if (err || !eq)
 			goto out;
 	}
 	*same = true;
 out:
-	hmap_destroy(&c.h);
-	free(c.nodes);
-	free(c.file_ids);
-	return err;
+	free(sf);
+	/* a policy the engine has but the store lacks is a change, not an error */
+	return err == -ENOENT ? 0 : err;
 }
 
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,

@@ -709,6 +709,56 @@ int agent_store_policy_delete(struct agent_store *st, const char *kind, const ch
 	return run(st, s, "delete policy", eb);
 }
 
+int agent_store_policy_get(struct agent_store *st, const char *kind, const char *ns,
+			   const char *name, int64_t *file_id, bool *audit, struct errbuf *eb)
+{
+	sqlite3_stmt *s = prep(
+		st,
+		"SELECT file_id, audit FROM policies WHERE kind=?1 AND namespace=?2 AND name=?3",
+		eb);
+	int rc, err = 0;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, kind);
+	bind_text(s, 2, ns ? ns : "");
+	bind_text(s, 3, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*file_id = sqlite3_column_int64(s, 0);
+		*audit = sqlite3_column_int(s, 1);
+	} else if (rc == SQLITE_DONE) {
+		err = -ENOENT;
+	} else {
+		err = db_err(st, eb, "read policy");
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+int agent_store_file_same(struct agent_store *st, int64_t id, const char *name, const char *content,
+			  size_t len, bool *same, struct errbuf *eb)
+{
+	/* SQLite compares the text where it is: nothing is copied out */
+	sqlite3_stmt *s =
+		prep(st, "SELECT name=?2 AND content=?3 FROM policy_files WHERE id=?1", eb);
+	int rc, err = 0;
+
+	*same = false;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, name);
+	sqlite3_bind_blob64(s, 3, len ? content : "", len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*same = sqlite3_column_int(s, 0) == 1;
+	else if (rc != SQLITE_DONE)
+		err = db_err(st, eb, "read policy file");
+	sqlite3_finalize(s);
+	return err;
+}
+
 int agent_store_policy_foreach(struct agent_store *st,
 			       int (*fn)(void *ctx, const struct agent_store_policy *p), void *ctx,
 			       struct errbuf *eb)

@@ -121,6 +121,18 @@ int agent_store_policy_set_rule_id(struct agent_store *st, const char *kind, con
 int agent_store_policy_delete(struct agent_store *st, const char *kind, const char *ns,
 			      const char *name, struct errbuf *eb);
 /*
+ * The stored policy (kind, ns, name): its file's id and its audit flag
+ * into *file_id and *audit; -ENOENT (eb untouched) if there is none.
+ */
+int agent_store_policy_get(struct agent_store *st, const char *kind, const char *ns,
+			   const char *name, int64_t *file_id, bool *audit, struct errbuf *eb);
+/*
+ * Is file id named name with exactly these len bytes of text? *same gets
+ * the answer (false if there is no such file). Nothing is copied out.
+ */
+int agent_store_file_same(struct agent_store *st, int64_t id, const char *name, const char *content,
+			  size_t len, bool *same, struct errbuf *eb);
+/*
  * Every policy in load order; its file is file_id (names and texts:
  * agent_store_file_foreach(), read once per file, never once per policy).
  */
