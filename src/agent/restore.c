@@ -37,6 +37,18 @@ struct stored_file {
 	struct stored_pol *refs; /* one per set entry */
 };
 
+/*
+ * A CiliumRules policy stored under its file's name whose rules carry name
+ * labels (stored before such rules were named by them): the file's policies
+ * by those names load in its place, and the store is told (store_renamed).
+ */
+struct renamed {
+	char *old, *imported;
+	int64_t file_id;
+	bool audit;
+	VEC(char *) names;
+};
+
 struct load_ctx {
 	struct agent *a;
 	struct model *m;
@@ -49,6 +61,7 @@ struct load_ctx {
 	struct hmap index;
 	struct pol_set load;
 	uint64_t revision;
+	VEC(struct renamed) renamed;
 };
 
 static int load_identity(void *ctx, uint32_t id, const char *labels)
@@ -201,6 +214,107 @@ static struct stored_file *stored_file(struct load_ctx *c, int64_t id)
 	return NULL;
 }
 
+static void renamed_free(struct renamed *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->names.n; i++)
+		free(r->names.v[i]);
+	vec_free(&r->names);
+	free(r->old);
+	free(r->imported);
+}
+
+/*
+ * The stored row of CiliumRules `row` is not in its file under that name:
+ * a file stored when raw rules were all named after the file, whose rules
+ * now name themselves. Its CiliumRules policies not taken by other rows
+ * load instead, with new rule ids (the old ones were the whole file's).
+ */
+static int load_renamed(struct load_ctx *c, struct stored_file *f,
+			const struct agent_store_policy *row)
+{
+	struct renamed r = { .file_id = row->file_id, .audit = row->audit };
+	size_t i;
+	int err = 0;
+
+	r.old = strdup(row->name);
+	r.imported = strdup(row->imported);
+	if (!r.old || !r.imported)
+		err = -ENOMEM;
+	for (i = 0; !err && i < f->set.n; i++) {
+		struct pol_policy *p = f->set.v[i];
+		char *name;
+
+		if (!p || p->kind != POL_KIND_RULES)
+			continue;
+		name = strdup(p->name);
+		if (!name || vec_push(&r.names, name)) {
+			free(name);
+			err = -ENOMEM;
+			break;
+		}
+		p->first_rule_id = 0;
+		p->audit = p->audit || row->audit;
+		f->set.v[i] = NULL;
+		err = pol_set_push(&c->load, p);
+		if (err)
+			pol_policy_free(p);
+	}
+	if (!err && !r.names.n)
+		err = errbuf_set(c->eb, -EINVAL, "policy %s %s: not found in its stored file %s",
+				 row->kind, row->name, f->name);
+	if (!err)
+		err = vec_push(&c->renamed, r);
+	if (err)
+		renamed_free(&r);
+	return err;
+}
+
+/* The store's rows of the renamed policies: the old one goes, one per new name. */
+static void store_renamed(struct agent *a, struct load_ctx *c)
+{
+	const char *kind = pol_kind_name(POL_KIND_RULES);
+	struct errbuf eb;
+	size_t i, j;
+	int err;
+
+	errbuf_clear(&eb);
+	err = agent_store_begin(a->st, &eb);
+	for (i = 0; !err && i < c->renamed.n; i++) {
+		struct renamed *r = &c->renamed.v[i];
+
+		err = agent_store_policy_delete(a->st, kind, "", r->old, &eb);
+		for (j = 0; !err && j < r->names.n; j++) {
+			const struct pol_policy *p = pol_engine_policy(model_engine(a->m),
+								       POL_KIND_RULES, NULL,
+								       r->names.v[j]);
+			struct agent_store_policy row = {
+				.kind = kind,
+				.ns = "",
+				.name = r->names.v[j],
+				.file_id = r->file_id,
+				.first_rule_id = p ? p->first_rule_id : 0,
+				.audit = r->audit,
+				.imported = r->imported,
+			};
+
+			err = agent_store_policy_put(a->st, &row, &eb);
+		}
+		if (!err)
+			pr_info("velumd: CiliumRules %s: its rules are named by their name labels "
+				"now: %zu polic%s (%s%s)\n",
+				r->old, r->names.n, r->names.n == 1 ? "y" : "ies", r->names.v[0],
+				r->names.n > 1 ? ", ..." : "");
+	}
+	if (!err)
+		err = agent_store_commit(a->st, &eb);
+	if (err) {
+		agent_store_rollback(a->st);
+		pr_warn("velumd: store: renaming raw rule policies: %s\n", eb.msg);
+	}
+}
+
 static int load_policy(void *ctx, const struct agent_store_policy *row)
 {
 	struct load_ctx *c = ctx;
@@ -232,6 +346,8 @@ static int load_policy(void *ctx, const struct agent_store_policy *row)
 			pol_policy_free(p);
 		return err;
 	}
+	if (!strcmp(row->kind, pol_kind_name(POL_KIND_RULES)))
+		return load_renamed(c, f, row);
 	return errbuf_set(c->eb, -EINVAL, "policy %s %s%s%s: not found in its stored file %s",
 			  row->kind, row->ns, *row->ns ? "/" : "", row->name, f->name);
 }
@@ -257,6 +373,9 @@ static void load_ctx_free(struct load_ctx *c)
 	vec_free(&c->epx);
 	vec_free(&c->restored);
 	vec_free(&c->stored);
+	for (i = 0; i < c->renamed.n; i++)
+		renamed_free(&c->renamed.v[i]);
+	vec_free(&c->renamed);
 }
 
 /* A new model from the store, regenerated; *epx gets the extras. */
@@ -496,6 +615,8 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 			pr_warn("velumd: store: identities: %s\n", ieb.msg);
 		}
 	}
+	if (c.renamed.n)
+		store_renamed(a, &c);
 	load_ctx_free(&c);
 	pushed_from_kernel(a);
 	{

@@ -264,4 +264,22 @@ run 1 endpoint get deathstar
 run 1 endpoint get xwing
 n=$((n + 1))
 
+# ---- a store from before raw rules were named by their name label ----------------------------------------
+# (then l3-egress.json's policy was CiliumRules l3-egress): velumd starts, loads it by its new
+# name and renames the stored row
+agent_stop
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
+c.execute("UPDATE policies SET name=? WHERE kind=? AND name=?", ("l3-egress", "CiliumRules", "deathstar-egress")); c.commit()' \
+	"$T/state/state.db"
+agent_start || exit 1
+run 0 policy get -o json
+json 'any(p["name"] == "deathstar-egress" and p["rules"] == 1 for p in j["policies"]) and not any(p["name"] == "l3-egress" for p in j["policies"])'
+grep -qF "CiliumRules l3-egress: its rules are named by their name labels now" "$T/velumd.log" ||
+	fail "no word of the renamed policy in the log"
+agent_stop
+agent_start || exit 1
+run 0 policy get -o json
+json 'any(p["name"] == "deathstar-egress" and p["rules"] == 1 for p in j["policies"])'
+n=$((n + 1))
+
 finish
