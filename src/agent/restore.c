@@ -286,9 +286,8 @@ static void store_renamed(struct agent *a, struct load_ctx *c)
 
 		err = agent_store_policy_delete(a->st, kind, "", r->old, &eb);
 		for (j = 0; !err && j < r->names.n; j++) {
-			const struct pol_policy *p = pol_engine_policy(model_engine(a->m),
-								       POL_KIND_RULES, NULL,
-								       r->names.v[j]);
+			const struct pol_policy *p = pol_engine_policy(
+				model_engine(a->m), POL_KIND_RULES, NULL, r->names.v[j]);
 			struct agent_store_policy row = {
 				.kind = kind,
 				.ns = "",
