@@ -69,6 +69,7 @@ void agent_init(struct agent *a, const struct agent_opts *o)
 	a->o = *o;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flow_lock, NULL);
+	pthread_mutex_init(&a->sum_lock, NULL);
 	pthread_cond_init(&a->flow_cond, NULL);
 	mon_ring_init(&a->ring, o->flow_cap ? o->flow_cap : AGENT_FLOWS_DEFAULT);
 	mon_hist_init(&a->regen_hist, mon_latency_bounds, mon_latency_nbounds);
@@ -111,7 +112,49 @@ void agent_fini(struct agent *a)
 	mon_ring_free(&a->ring);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->flow_lock);
+	pthread_mutex_destroy(&a->sum_lock);
 	pthread_cond_destroy(&a->flow_cond);
+}
+
+void agent_summary_publish(struct agent *a)
+{
+	struct agent_summary s = { .revision = a->revision };
+	const struct model_ep *const *eps;
+	const struct pol_policy *const *ps;
+	size_t i, k;
+
+	if (!a->m)
+		return;
+	s.endpoints = model_endpoints(a->m, &eps);
+	for (i = 0; i < s.endpoints; i++) {
+		const struct pol_mapstate *ms =
+			pol_engine_endpoint_state(model_engine(a->m), eps[i]->id);
+
+		for (k = 0; ms && k < ms->n; k++)
+			s.redirects += ms->entries[k].val.verdict == VELUM_VERDICT_REDIRECT;
+	}
+	for (i = 0; i < a->epx.n; i++)
+		s.endpoints_failed += a->epx.v[i].error != NULL;
+	s.policies = pol_engine_policies(model_engine(a->m), &ps);
+	s.identities = id_alloc_count(model_ids(a->m));
+	pthread_mutex_lock(&a->sum_lock);
+	a->sum = s;
+	pthread_mutex_unlock(&a->sum_lock);
+}
+
+struct agent_summary agent_summary(struct agent *a)
+{
+	struct agent_summary s;
+
+	/* no change running: publish what is there now (an error state set since, say) */
+	if (!pthread_mutex_trylock(&a->lock)) {
+		agent_summary_publish(a);
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&a->sum_lock);
+	s = a->sum;
+	pthread_mutex_unlock(&a->sum_lock);
+	return s;
 }
 
 struct agent_epx *agent_epx(struct agent *a, uint32_t id)
@@ -299,6 +342,7 @@ static int finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_
 	}
 	mon_hist_observe(&a->regen_hist, secs_since(t_regen));
 	a->revision++;
+	agent_summary_publish(a);
 	return 0;
 }
 
@@ -348,6 +392,14 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	if (id > VELUM_EP_ID_MAX || model_endpoints(a->m, &all) >= VELUM_MAX_ENDPOINTS)
 		return errbuf_set(eb, -ENOSPC, "no room for another endpoint (at most %d)",
 				  VELUM_MAX_ENDPOINTS);
+	/* its address takes an ipcache entry */
+	if (a->pushed.n + model_endpoints(a->m, &all) + a->ipcache_host + 1 > VELUM_IPCACHE_MAX)
+		return errbuf_set(
+			eb, -ENOSPC,
+			"no room for another endpoint's address: the ipcache holds %zu "
+			"CIDR prefixes, %zu endpoint and %zu host address(es), at most %d",
+			a->pushed.n, model_endpoints(a->m, &all), a->ipcache_host,
+			VELUM_IPCACHE_MAX);
 	err = model_endpoint_add(a->m, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
 				 r->nports, r->audit, &ep, eb);
 	if (err)
@@ -532,6 +584,8 @@ struct imported {
 	bool remove; /* `[]`: removes the earlier rules of the file's name */
 };
 
+VEC_DECLARE(imported_vec, struct imported);
+
 static bool same_key(const struct pol_policy *p, enum pol_kind kind, const char *ns,
 		     const char *name)
 {
@@ -659,12 +713,26 @@ out:
 	return err == -ENOENT ? 0 : err;
 }
 
+/* agent_check_capacity()'s gone(): the raw rules an import of `[]` removes. */
+static bool removed_rules(void *ctx, const struct pol_policy *p)
+{
+	const struct imported_vec *removed = ctx;
+	size_t i;
+
+	if (p->kind != POL_KIND_RULES)
+		return false;
+	for (i = 0; i < removed->n; i++)
+		if (!strcmp(removed->v[i].name, p->name))
+			return true;
+	return false;
+}
+
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb)
 {
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
 	struct pol_set set = { 0 };
-	VEC(struct imported) keys = { 0 }, removed = { 0 };
+	struct imported_vec keys = { 0 }, removed = { 0 };
 	struct strbuf warn = STRBUF_INIT;
 	int64_t *file_ids = NULL;
 	uint32_t *changed = NULL;
@@ -765,6 +833,10 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		pol_policy_free(set.v[i]);
 	}
 	set.n = keys.n = j;
+	if (err)
+		goto out;
+	/* capacities before anything changes: a late ENOSPC would cost a rebuild */
+	err = agent_check_capacity(a, &set, removed_rules, &removed, eb);
 	if (err)
 		goto out;
 

@@ -100,6 +100,17 @@ int agent_applier_run(struct agent_applier *p, struct dp *own, const struct agen
 
 #define AGENT_APPLY_THREADS 16
 
+/*
+ * What `velum status` shows of the state, published at every commit and
+ * restore (agent_summary_publish()) under its own small lock, so a status
+ * never waits for a change holding `lock` (an import of 60,000 prefixes):
+ * it shows the last committed state.
+ */
+struct agent_summary {
+	size_t endpoints, endpoints_failed, identities, policies, redirects;
+	uint64_t revision;
+};
+
 struct agent {
 	struct agent_opts o;
 	pthread_mutex_t lock;
@@ -116,7 +127,8 @@ struct agent {
 	uint16_t proxy_port_in, proxy_port_eg; /* given to every model's engine */
 	char pin_dir[256];
 	VEC(struct agent_epx) epx;	  /* sorted by id */
-	VEC(struct ipcache_entry) pushed; /* CIDR entries the kernel holds */
+	VEC(struct ipcache_entry) pushed; /* CIDR entries the kernel holds, sorted */
+	size_t ipcache_host;		  /* host addresses in the kernel's ipcache */
 	VEC(uint32_t) stored_ids;	  /* identities in the store, sorted */
 
 	/* flow enrichment caches (under lock), valid for cache_rev */
@@ -146,7 +158,15 @@ struct agent {
 	pthread_t l7_thr;
 	bool l7_running;
 	uint64_t l7_events, l7_malformed; /* under flow_lock */
+
+	pthread_mutex_t sum_lock; /* held only to copy sum */
+	struct agent_summary sum;
 };
+
+/* Publishes a->sum from the model (a->lock held). Linear in endpoints and their entries. */
+void agent_summary_publish(struct agent *a);
+/* A copy of the last published summary; never waits for a->lock. */
+struct agent_summary agent_summary(struct agent *a);
 
 /* HTTP-ish outcome of a failed call: maps a negative errno. */
 int agent_err_status(int err);

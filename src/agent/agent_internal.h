@@ -72,6 +72,20 @@ int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct
 /* agent_check_sizes(), then agent_apply_many() on the changed endpoints. */
 int agent_apply_changed(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb);
 
+/*
+ * Refuses, before anything changes, a change whose CIDR prefixes (policies
+ * of add loaded, loaded ones for which gone() says true deleted; see
+ * model_cidr_plan()) would not fit the kernel's ipcache (with the endpoint
+ * and host addresses) or the CIDR identities: -ENOSPC, the message names the
+ * limit and the count.
+ */
+int agent_check_capacity(struct agent *a, const struct pol_set *add,
+			 bool (*gone)(void *ctx, const struct pol_policy *p), void *ctx,
+			 struct errbuf *eb);
+
+/* qsort() order of ipcache entries: family, address, length (ipcache_list()'s). */
+int agent_ipcache_cmp(const void *a, const void *b);
+
 /* Brings the kernel's CIDR entries in line with the model's ipcache. */
 int agent_sync_ipcache(struct agent *a, struct errbuf *eb);
 

@@ -127,31 +127,19 @@ const char *agent_api_query(const struct api_call *call, const char *key)
 /*
  * The proxy's part of the status: {"enabled": false}, or the supervisor's
  * view plus "redirects", the policy entries (over all endpoints) that send
- * flows to it. Takes a->lock.
+ * flows to it.
  */
-static json_t *proxy_status(struct agent *a)
+static json_t *proxy_status(struct agent *a, const struct agent_summary *sum)
 {
-	const struct model_ep *const *eps;
 	json_t *j;
-	size_t nep, i, k, redirects = 0;
 
 	if (!a->proxy)
 		return json_pack("{s:b}", "enabled", 0);
 	j = agent_proxy_status(a->proxy);
 	if (!j)
 		return NULL;
-	pthread_mutex_lock(&a->lock);
-	nep = model_endpoints(a->m, &eps);
-	for (i = 0; i < nep; i++) {
-		const struct pol_mapstate *ms =
-			pol_engine_endpoint_state(model_engine(a->m), eps[i]->id);
-
-		for (k = 0; ms && k < ms->n; k++)
-			redirects += ms->entries[k].val.verdict == VELUM_VERDICT_REDIRECT;
-	}
-	pthread_mutex_unlock(&a->lock);
 	json_object_set_new(j, "enabled", json_true());
-	json_object_set_new(j, "redirects", json_integer((json_int_t)redirects));
+	json_object_set_new(j, "redirects", json_integer((json_int_t)sum->redirects));
 	return j;
 }
 
@@ -163,41 +151,33 @@ enum MHD_Result agent_api_version(const struct api_call *call)
 					 "pid", (int)getpid()));
 }
 
+/*
+ * Never waits for a->lock: the model's part is the summary of the last
+ * commit (agent_summary()), the rest is read from the kernel's maps and
+ * the proxy's supervisor, which have locks of their own.
+ */
 enum MHD_Result agent_api_status(const struct api_call *call)
 {
 	struct agent *a = call->a;
-	const struct id_entry **ids;
-	const struct model_ep *const *eps;
-	const struct pol_policy *const *ps;
+	struct agent_summary sum = agent_summary(a);
 	char started[40];
 	time_t t = (time_t)(a->started_ns / 1000000000);
 	struct tm tm;
-	long nid;
-	size_t nep, npol, nerr = 0, i;
 	json_t *j;
 
 	gmtime_r(&t, &tm);
 	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	pthread_mutex_lock(&a->lock);
-	nep = model_endpoints(a->m, &eps);
-	npol = pol_engine_policies(model_engine(a->m), &ps);
-	nid = id_alloc_list(model_ids(a->m), &ids);
-	if (nid >= 0)
-		free(ids);
-	for (i = 0; i < a->epx.n; i++)
-		nerr += a->epx.v[i].error != NULL;
 	j = json_pack("{s:{s:s, s:i, s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
 		      "s:{s:s, s:i, s:I}, s:{s:i, s:i, s:i}, s:s}",
 		      "agent", "version", AGENT_VERSION, "pid", (int)getpid(), "started", started,
 		      "state_dir", a->o.state_dir, "socket", a->o.socket_path, "datapath",
 		      "pin_dir", a->pin_dir, "programs", "attached", "host_routing",
-		      dp_routing_legacy(a->dp) ? "legacy" : "bpf", "endpoints", (int)nep,
-		      "endpoints_failed", (int)nerr, "ct_entries", dp_ct_count(a->dp), "store",
-		      "path", agent_store_path(a->st), "schema", AGENT_STORE_SCHEMA, "revision",
-		      (json_int_t)a->revision, "counts", "endpoints", (int)nep, "identities",
-		      (int)(nid < 0 ? 0 : nid), "policies", (int)npol, "metrics",
-		      call->h->metrics_addr);
-	pthread_mutex_unlock(&a->lock);
+		      dp_routing_legacy(a->dp) ? "legacy" : "bpf", "endpoints", (int)sum.endpoints,
+		      "endpoints_failed", (int)sum.endpoints_failed, "ct_entries",
+		      dp_ct_count(a->dp), "store", "path", agent_store_path(a->st), "schema",
+		      AGENT_STORE_SCHEMA, "revision", (json_int_t)sum.revision, "counts",
+		      "endpoints", (int)sum.endpoints, "identities", (int)sum.identities,
+		      "policies", (int)sum.policies, "metrics", call->h->metrics_addr);
 	if (j) {
 		/* a pin folder removed behind velumd's back shows now, not at the next change */
 		json_t *dp = json_object_get(j, "datapath");
@@ -208,10 +188,11 @@ enum MHD_Result agent_api_status(const struct api_call *call)
 			json_object_set_new(dp, "state", json_string("error"));
 			json_object_set_new(dp, "error", json_string(eb.msg));
 		} else {
-			json_object_set_new(dp, "state", json_string(nerr ? "degraded" : "ok"));
+			json_object_set_new(dp, "state",
+					    json_string(sum.endpoints_failed ? "degraded" : "ok"));
 		}
 		pthread_mutex_lock(&a->flow_lock);
-		json_object_set_new(j, "proxy", proxy_status(a));
+		json_object_set_new(j, "proxy", proxy_status(a, &sum));
 		json_object_set_new(j, "flows",
 				    json_pack("{s:I, s:I, s:I}", "current", (json_int_t)a->ring.n,
 					      "max", (json_int_t)a->ring.cap, "seen",

@@ -157,8 +157,7 @@ static int load_endpoint(void *ctx, const struct agent_store_ep *e)
 	return err;
 }
 
-static uint64_t stored_pol_hash(int64_t file_id, const char *kind, const char *ns,
-				const char *name)
+static uint64_t stored_pol_hash(int64_t file_id, const char *kind, const char *ns, const char *name)
 {
 	return agent_policy_key_hash(kind, ns, name) ^ hash_mix64((uint64_t)file_id);
 }
@@ -191,8 +190,9 @@ static int load_file(void *ctx, int64_t id, const char *name, const char *conten
 
 		f.refs[i].file = c->files.n - 1;
 		f.refs[i].idx = i;
-		err = hmap_insert(&c->index, &f.refs[i].node,
-				  stored_pol_hash(id, pol_kind_name(p->kind), p->namespace, p->name));
+		err = hmap_insert(
+			&c->index, &f.refs[i].node,
+			stored_pol_hash(id, pol_kind_name(p->kind), p->namespace, p->name));
 	}
 	return err;
 }
@@ -558,11 +558,13 @@ static void pushed_from_kernel(struct agent *a)
 	size_t n, i;
 
 	a->pushed.n = 0;
+	a->ipcache_host = 0;
 	if (dp_ipcache_list(a->dp, &v, &n))
 		return;
 	for (i = 0; i < n; i++) {
 		struct ipcache_entry e = { .identity = v[i].val.identity };
 
+		a->ipcache_host += v[i].val.identity == ID_HOST;
 		if (v[i].val.flags & VELUM_IPCACHE_F_LOCAL_EP || v[i].val.identity == ID_HOST)
 			continue;
 		e.prefix = pol_prefix_v4(v[i].key.addr, (uint8_t)v[i].key.prefixlen);
@@ -570,6 +572,8 @@ static void pushed_from_kernel(struct agent *a)
 			break;
 	}
 	free(v);
+	/* agent_sync_ipcache() merges sorted lists */
+	qsort(a->pushed.v, a->pushed.n, sizeof(*a->pushed.v), agent_ipcache_cmp);
 }
 
 int agent_restore(struct agent *a, struct errbuf *eb)
@@ -635,5 +639,6 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 	if (err)
 		pr_warn("velumd: restore: the datapath is not fully in sync (see above)\n");
 	a->cache_rev = 0;
+	agent_summary_publish(a);
 	return 0;
 }

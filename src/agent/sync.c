@@ -136,64 +136,132 @@ int agent_apply_changed(struct agent *a, const uint32_t *changed, size_t n, stru
 	return agent_apply_many(a, changed, n, eb);
 }
 
-/* True for the /32 of an endpoint: the datapath manages those entries. */
-static bool endpoint_prefix(struct agent *a, const struct pol_prefix *p)
+int agent_ipcache_cmp(const void *pa, const void *pb)
+{
+	const struct ipcache_entry *a = pa, *b = pb;
+	int c = a->prefix.family - b->prefix.family;
+
+	if (!c)
+		c = memcmp(a->prefix.addr, b->prefix.addr, 16);
+	return c ? c : a->prefix.len - b->prefix.len;
+}
+
+/* The endpoints' addresses, sorted, into a new array (free()); count in *n. */
+static uint32_t *endpoint_addrs(struct agent *a, size_t *n)
+{
+	const struct model_ep *const *eps;
+	size_t nep = model_endpoints(a->m, &eps), i, j, k = 0;
+	uint32_t *v;
+
+	for (i = 0; i < nep; i++)
+		k += eps[i]->nips;
+	v = malloc((k ? k : 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (i = k = 0; i < nep; i++)
+		for (j = 0; j < eps[i]->nips; j++)
+			v[k++] = eps[i]->ips[j];
+	qsort(v, k, sizeof(*v), cmp_u32);
+	*n = k;
+	return v;
+}
+
+/* True for the /32 of an endpoint (addrs: endpoint_addrs()): the datapath manages those. */
+static bool endpoint_prefix(const uint32_t *addrs, size_t n, const struct pol_prefix *p)
 {
 	uint32_t addr;
 
 	if (p->family != 4 || p->len != 32)
 		return false;
 	memcpy(&addr, p->addr, 4);
-	return model_endpoint_by_ip(a->m, addr) != NULL;
+	return bsearch(&addr, addrs, n, sizeof(*addrs), cmp_u32) != NULL;
 }
 
-/* Brings the kernel's CIDR entries in line with the model's ipcache. */
+int agent_check_capacity(struct agent *a, const struct pol_set *add,
+			 bool (*gone)(void *ctx, const struct pol_policy *p), void *ctx,
+			 struct errbuf *eb)
+{
+	const struct model_ep *const *eps;
+	size_t n4, n6, nep = model_endpoints(a->m, &eps), need;
+	int err = model_cidr_plan(a->m, add, gone, ctx, &n4, &n6);
+
+	if (err)
+		return errbuf_set(eb, err, "planning CIDR prefixes: %s", strerror(-err));
+	need = n4 + nep + a->ipcache_host;
+	if (need > VELUM_IPCACHE_MAX)
+		return errbuf_set(
+			eb, -ENOSPC,
+			"the policies would use %zu IPv4 CIDR prefixes: with %zu endpoint "
+			"and %zu host address(es) the ipcache would need %zu entries, more "
+			"than its %d; nothing was changed",
+			n4, nep, a->ipcache_host, need, VELUM_IPCACHE_MAX);
+	if (n4 + n6 > (size_t)(ID_LOCAL_LAST - ID_LOCAL_SCOPE))
+		return errbuf_set(
+			eb, -ENOSPC,
+			"the policies would use %zu CIDR prefixes, one identity each: more "
+			"than the %u CIDR identities; nothing was changed",
+			n4 + n6, ID_LOCAL_LAST - ID_LOCAL_SCOPE);
+	return 0;
+}
+
+/*
+ * Brings the kernel's CIDR entries in line with the model's ipcache: both
+ * lists sorted, one merge (linear). Deletions go first, so the map never
+ * holds more than the larger of before and after (agent_check_capacity()).
+ */
 int agent_sync_ipcache(struct agent *a, struct errbuf *eb)
 {
 	struct ipcache_entry *list;
 	long n = ipcache_list(model_ipcache(a->m), &list), i;
 	VEC(struct ipcache_entry) want = { 0 };
-	size_t j, k;
-	int err = 0;
+	size_t j, k, naddrs = 0;
+	uint32_t *addrs;
+	int err = 0, pass;
 
 	if (n < 0)
 		return (int)n;
+	addrs = endpoint_addrs(a, &naddrs);
+	if (!addrs) {
+		free(list);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n && !err; i++) {
-		if (list[i].prefix.family != 4 || endpoint_prefix(a, &list[i].prefix))
+		if (list[i].prefix.family != 4 || endpoint_prefix(addrs, naddrs, &list[i].prefix))
 			continue;
 		err = vec_push(&want, list[i]);
 	}
 	free(list);
-	for (j = 0; !err && j < want.n; j++) {
-		const struct ipcache_entry *w = &want.v[j];
-		uint32_t addr;
-		bool same = false;
+	free(addrs);
+	/* pass 0 deletes what is no longer wanted, pass 1 adds and changes */
+	for (pass = 0; pass < 2 && !err; pass++) {
+		for (j = k = 0; !err && (j < want.n || k < a->pushed.n);) {
+			const struct ipcache_entry *w = j < want.n ? &want.v[j] : NULL;
+			const struct ipcache_entry *p = k < a->pushed.n ? &a->pushed.v[k] : NULL;
+			int c = !w ? 1 : !p ? -1 : agent_ipcache_cmp(w, p);
+			uint32_t addr;
 
-		for (k = 0; k < a->pushed.n && !same; k++)
-			same = pol_prefix_eq(&a->pushed.v[k].prefix, &w->prefix) &&
-			       a->pushed.v[k].identity == w->identity;
-		if (same)
-			continue;
-		memcpy(&addr, w->prefix.addr, 4);
-		err = dp_ipcache_update(a->dp, addr, w->prefix.len, w->identity);
-		if (err)
-			errbuf_set(eb, err, "ipcache update: %s", strerror(-err));
-	}
-	for (k = 0; !err && k < a->pushed.n; k++) {
-		const struct ipcache_entry *p = &a->pushed.v[k];
-		bool kept = false;
-		uint32_t addr;
-
-		for (j = 0; j < want.n && !kept; j++)
-			kept = pol_prefix_eq(&want.v[j].prefix, &p->prefix);
-		if (kept)
-			continue;
-		memcpy(&addr, p->prefix.addr, 4);
-		err = dp_ipcache_delete(a->dp, addr, p->prefix.len);
-		if (err == -ENOENT || err == -EBUSY)
-			err = 0;
-		if (err)
-			errbuf_set(eb, err, "ipcache delete: %s", strerror(-err));
+			if (c > 0) {
+				k++;
+				if (pass)
+					continue;
+				memcpy(&addr, p->prefix.addr, 4);
+				err = dp_ipcache_delete(a->dp, addr, p->prefix.len);
+				if (err == -ENOENT || err == -EBUSY)
+					err = 0;
+				if (err)
+					errbuf_set(eb, err, "ipcache delete: %s", strerror(-err));
+				continue;
+			}
+			j++;
+			if (!c)
+				k++;
+			if (!pass || (!c && w->identity == p->identity))
+				continue;
+			memcpy(&addr, w->prefix.addr, 4);
+			err = dp_ipcache_update(a->dp, addr, w->prefix.len, w->identity);
+			if (err)
+				errbuf_set(eb, err, "ipcache update: %s", strerror(-err));
+		}
 	}
 	if (err) {
 		vec_free(&want);

@@ -309,3 +309,8 @@ long id_alloc_list(const struct id_alloc *a, const struct id_entry ***out)
 	*out = v;
 	return (long)n;
 }
+
+size_t id_alloc_count(const struct id_alloc *a)
+{
+	return a->by_id.n;
+}

@@ -83,6 +83,9 @@ const struct id_entry *id_alloc_get(const struct id_alloc *a, uint32_t id);
 /* Every identity, in ascending order of number, into a new array (free()). Returns count or -ENOMEM. */
 long id_alloc_list(const struct id_alloc *a, const struct id_entry ***out);
 
+/* The number of identities (reserved ones included). */
+size_t id_alloc_count(const struct id_alloc *a);
+
 /* "host", "world", ... for reserved identities, else NULL. */
 const char *id_reserved_name(uint32_t id);
 

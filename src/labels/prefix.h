@@ -46,4 +46,40 @@ struct pol_prefix pol_prefix_v4(uint32_t addr_be, uint8_t len);
 int pol_prefix_subtract(const struct pol_prefix *base, const struct pol_prefix *excepts,
 			size_t nexcepts, struct pol_prefix **out, size_t *n);
 
+/*
+ * A prefix trie: values (uint32_t, e.g. identities) stored under prefixes,
+ * with every value under a given prefix enumerated in time proportional to
+ * the answer (plus the prefix length), not to the trie's size. One node per
+ * bit of each stored prefix's path (nodes shared), 12 bytes each; the
+ * empty branches of a removed value are freed.
+ */
+struct pol_ptrie_node;
+struct pol_ptrie_link;
+
+struct pol_ptrie {
+	struct pol_ptrie_node *nodes; /* [0]: IPv4 root, [1]: IPv6 root */
+	size_t nnodes, cap;
+	uint32_t free_node;	      /* free list through child[0], 0: empty */
+	struct pol_ptrie_link *links; /* values, chained per node */
+	size_t nlinks, lcap;
+	uint32_t free_link;
+	size_t count;
+};
+
+/* Stores value under p (a value may be stored twice). Returns 0 or -ENOMEM (trie unchanged). */
+int pol_ptrie_add(struct pol_ptrie *t, const struct pol_prefix *p, uint32_t value);
+/* Removes one copy of value stored under p. Returns 0 or -ENOENT. */
+int pol_ptrie_remove(struct pol_ptrie *t, const struct pol_prefix *p, uint32_t value);
+/*
+ * Calls fn for every value stored under a prefix within p (p itself
+ * included); stops at and returns fn's first non-zero return.
+ */
+int pol_ptrie_walk(const struct pol_ptrie *t, const struct pol_prefix *p,
+		   int (*fn)(void *ctx, uint32_t value), void *ctx);
+/* Frees the trie's memory (it is empty and usable again). */
+void pol_ptrie_free(struct pol_ptrie *t);
+
+/* p cut to its first len bits (len <= p->len). */
+struct pol_prefix pol_prefix_truncate(const struct pol_prefix *p, uint8_t len);
+
 #endif

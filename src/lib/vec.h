@@ -57,6 +57,32 @@ static inline int vec_grow_(void **v, size_t *cap, size_t need, size_t elsz)
 		 NULL :                     \
 		 (memset(&(vec)->v[(vec)->n], 0, sizeof(*(vec)->v)), &(vec)->v[(vec)->n++]))
 
+/*
+ * For arrays that keep only a count (no capacity field): makes room for
+ * element n of *v, an array of n elements of elsz bytes grown only by this
+ * function, so its capacity is the power of two above n. Reallocates when n
+ * is 0 or a power of two (doubling), so n appends cost O(n) in all.
+ * Returns 0 or -ENOMEM (*v unchanged).
+ */
+static inline int vec_grow_pow2_(void **v, size_t n, size_t elsz)
+{
+	size_t ncap = n ? n * 2 : 1;
+	void *nv;
+
+	if (n & (n - 1))
+		return 0;
+	if (ncap > ((size_t)-1) / elsz)
+		return -ENOMEM;
+	nv = realloc(*v, ncap * elsz);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	return 0;
+}
+
+/* vec_grow_pow2_() on a pointer and its count: room for one more element. */
+#define vec_room_pow2(ptr, n) vec_grow_pow2_((void **)&(ptr), (n), sizeof(*(ptr)))
+
 #define vec_free(vec)                      \
 	do {                               \
 		free((vec)->v);            \

@@ -11,13 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hmap.h"
 #include "lib/vec.h"
 #include "policy/parse.h"
 
 struct cidr_ref {
+	struct hnode node; /* in model.cidrs, by prefix */
 	struct pol_prefix p;
 	uint32_t identity;
-	bool used; /* mark for the sweep in cidrs_sync() */
+	unsigned refs; /* uses by loaded policies (a prefix given twice counts twice) */
 };
 
 struct model {
@@ -25,7 +27,7 @@ struct model {
 	struct ipcache *ipc;
 	struct pol_engine *eng;
 	VEC(struct model_ep *) eps; /* sorted by id */
-	VEC(struct cidr_ref) cidrs;
+	struct hmap cidrs;	    /* struct cidr_ref: the CIDR identities policies use */
 };
 
 struct model *model__new(void)
@@ -78,7 +80,8 @@ static void ep_free(struct model_ep *ep)
 
 void model__free(struct model *m)
 {
-	size_t i;
+	struct hnode *it, *nx;
+	size_t i, b;
 
 	if (!m)
 		return;
@@ -86,7 +89,8 @@ void model__free(struct model *m)
 	for (i = 0; i < m->eps.n; i++)
 		ep_free(m->eps.v[i]);
 	vec_free(&m->eps);
-	vec_free(&m->cidrs);
+	hmap_for_each_safe(&m->cidrs, b, it, nx) free(container_of(it, struct cidr_ref, node));
+	hmap_destroy(&m->cidrs);
 	ipcache__free(m->ipc);
 	id_alloc__free(m->ids);
 	free(m);
@@ -139,11 +143,29 @@ static bool reserved_key(const char *key)
 	       !strncmp(key, POL_LABEL_NS_LABELS, strlen(POL_LABEL_NS_LABELS));
 }
 
-/* User labels plus the derived ones into *out. */
+struct parsed_label {
+	struct pol_label l;
+	size_t i; /* position in the request */
+};
+
+static int parsed_cmp(const void *pa, const void *pb)
+{
+	const struct parsed_label *a = pa, *b = pb;
+	int c = strcmp(a->l.key, b->l.key);
+
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/*
+ * User labels plus the derived ones into *out. Parsed into an array and
+ * sorted once (a label set inserts in order: n labels in random order would
+ * move O(n^2) bytes), so a request's labels cost O(n log n).
+ */
 static int build_labels(const char *ns, const char *const *labels, size_t n, struct pol_labels *out,
 			struct errbuf *eb)
 {
-	size_t i;
+	struct parsed_label *v;
+	size_t i, nv = 0, dup = n, bad;
 	int err = 0;
 
 	/*
@@ -152,6 +174,9 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 	 */
 	if (n == 1 && !strcmp(labels[0], MODEL_LABEL_INIT))
 		return pol_labels_set(out, POL_SOURCE_RESERVED, "init", "");
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
 	for (i = 0; i < n && !err; i++) {
 		struct pol_label l;
 
@@ -171,21 +196,26 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 					 strcmp(l.source, POL_SOURCE_RESERVED) ?
 						 "namespace and cluster" :
 						 "reserved");
-		} else {
-			size_t count;
-
-			/* one value per key, whatever the source (as Cilium's labels) */
-			pol_labels_find_key(out, l.key, &count);
-			if (count)
-				err = errbuf_set(eb, -EINVAL,
-						 "label " ERRBUF_Q ": key " ERRBUF_Q
-						 " is given twice",
-						 ERRBUF_QARG(labels[i]), ERRBUF_QARG(l.key));
-			else
-				err = pol_labels_set(out, l.source, l.key, l.value);
+			pol_label_free(&l);
+			break;
 		}
-		pol_label_free(&l);
+		v[nv].l = l;
+		v[nv++].i = i;
 	}
+	bad = err ? i : n; /* the first refused label */
+	qsort(v, nv, sizeof(*v), parsed_cmp);
+	/* one value per key, whatever the source (as Cilium's labels): the first repeat named */
+	for (i = 1; i < nv; i++)
+		if (!strcmp(v[i].l.key, v[i - 1].l.key) && (dup == n || v[i].i < v[dup].i))
+			dup = i;
+	if (dup != n && v[dup].i < bad)
+		err = errbuf_set(eb, -EINVAL, "label " ERRBUF_Q ": key " ERRBUF_Q " is given twice",
+				 ERRBUF_QARG(labels[v[dup].i]), ERRBUF_QARG(v[dup].l.key));
+	for (i = 0; i < nv && !err; i++)
+		err = pol_labels_set(out, v[i].l.source, v[i].l.key, v[i].l.value);
+	for (i = 0; i < nv; i++)
+		pol_label_free(&v[i].l);
+	free(v);
 	if (!err)
 		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_NAMESPACE, ns);
 	if (!err)
@@ -539,69 +569,196 @@ int model_identity_release(struct model *m, uint32_t id)
 
 /* ---- CIDR identities ---------------------------------------------------------- */
 
-static int cidr_mark(void *ctx, const struct pol_prefix *p)
+static uint64_t cidr_hash(const struct pol_prefix *p)
+{
+	return hash_bytes(p, sizeof(*p), 23);
+}
+
+static struct cidr_ref *cidr_find(const struct model *m, const struct pol_prefix *p)
+{
+	struct hnode *it;
+
+	hmap_for_each_hash(&m->cidrs, cidr_hash(p), it)
+	{
+		struct cidr_ref *r = container_of(it, struct cidr_ref, node);
+
+		if (pol_prefix_eq(&r->p, p))
+			return r;
+	}
+	return NULL;
+}
+
+/* One more use of prefix p: its identity and ipcache entry are made on the first. */
+static int cidr_get(void *ctx, const struct pol_prefix *p)
 {
 	struct model *m = ctx;
-	struct cidr_ref *r;
+	struct cidr_ref *r = cidr_find(m, p);
 	const struct id_entry *ie;
-	size_t i;
 	int err;
 
-	for (i = 0; i < m->cidrs.n; i++) {
-		if (pol_prefix_eq(&m->cidrs.v[i].p, p)) {
-			m->cidrs.v[i].used = true;
-			return 0;
-		}
+	if (r) {
+		r->refs++;
+		return 0;
 	}
-	r = vec_push_zero(&m->cidrs);
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->p = *p;
-	r->used = true;
+	r->refs = 1;
 	err = id_alloc_acquire_cidr(m->ids, p, &r->identity, NULL);
-	if (!err) {
-		ie = id_alloc_get(m->ids, r->identity);
-		err = pol_engine_identity_add(m->eng, r->identity, &ie->labels, p);
-		if (!err)
-			err = ipcache_upsert(m->ipc, p, r->identity);
-	}
 	if (err)
-		m->cidrs.n--;
+		goto err_free;
+	ie = id_alloc_get(m->ids, r->identity);
+	err = pol_engine_identity_add(m->eng, r->identity, &ie->labels, p);
+	if (err)
+		goto err_release;
+	err = ipcache_upsert(m->ipc, p, r->identity);
+	if (!err)
+		err = hmap_insert(&m->cidrs, &r->node, cidr_hash(p));
+	if (!err)
+		return 0;
+	ipcache_delete(m->ipc, p);
+	pol_engine_identity_remove(m->eng, r->identity);
+err_release:
+	id_alloc_release(m->ids, r->identity, NULL);
+err_free:
+	free(r);
 	return err;
 }
 
-/*
- * Brings CIDR identities in line with the loaded policies: new prefixes get
- * an identity and an ipcache entry; prefixes no policy uses lose theirs.
- */
-static int cidrs_sync(struct model *m)
+/* One use of prefix p less: the last one releases its identity and ipcache entry. */
+static int cidr_put(void *ctx, const struct pol_prefix *p)
+{
+	struct model *m = ctx;
+	struct cidr_ref *r = cidr_find(m, p);
+
+	if (!r || --r->refs)
+		return 0;
+	ipcache_delete(m->ipc, &r->p);
+	pol_engine_identity_remove(m->eng, r->identity);
+	id_alloc_release(m->ids, r->identity, NULL);
+	hmap_remove(&m->cidrs, &r->node);
+	free(r);
+	return 0;
+}
+
+/* ---- capacity planning ---------------------------------------------------------- */
+
+struct plan_prefix {
+	struct hnode node;
+	struct pol_prefix p;
+};
+
+struct plan_key {
+	struct hnode node;
+	const struct pol_policy *p;
+};
+
+struct plan_ctx {
+	struct hmap seen;
+	struct plan_prefix *v; /* preallocated: one per prefix counted */
+	size_t n, cap;
+	size_t n4, n6;
+};
+
+static uint64_t key_hash(enum pol_kind kind, const char *ns, const char *name)
+{
+	uint64_t h = hash_bytes(name, strlen(name), kind);
+
+	return hash_bytes(ns ? ns : "", ns ? strlen(ns) : 0, h);
+}
+
+static bool same_policy_key(const struct pol_policy *a, const struct pol_policy *b)
+{
+	return a->kind == b->kind && !strcmp(a->name, b->name) &&
+	       !strcmp(a->namespace ? a->namespace : "", b->namespace ? b->namespace : "");
+}
+
+static int plan_count(void *ctx, const struct pol_prefix *p)
+{
+	size_t *n = ctx;
+
+	(void)p;
+	(*n)++;
+	return 0;
+}
+
+static int plan_add(void *ctx, const struct pol_prefix *p)
+{
+	struct plan_ctx *c = ctx;
+	uint64_t h = cidr_hash(p);
+	struct hnode *it;
+
+	hmap_for_each_hash(&c->seen, h, it)
+	{
+		if (pol_prefix_eq(&container_of(it, struct plan_prefix, node)->p, p))
+			return 0;
+	}
+	if (c->n == c->cap)
+		return -EOVERFLOW; /* cannot happen: counted first */
+	c->v[c->n].p = *p;
+	if (hmap_insert(&c->seen, &c->v[c->n].node, h))
+		return -ENOMEM;
+	c->n++;
+	if (p->family == 4)
+		c->n4++;
+	else
+		c->n6++;
+	return 0;
+}
+
+int model_cidr_plan(struct model *m, const struct pol_set *add,
+		    bool (*gone)(void *ctx, const struct pol_policy *p), void *ctx, size_t *n4,
+		    size_t *n6)
 {
 	const struct pol_policy *const *ps;
-	size_t i, n = pol_engine_policies(m->eng, &ps), w;
-	int err = 0;
+	size_t np = pol_engine_policies(m->eng, &ps), i, total = 0;
+	struct plan_key *keys = calloc(add->n ? add->n : 1, sizeof(*keys));
+	bool *stay = calloc(np ? np : 1, sizeof(*stay));
+	struct plan_ctx c = { 0 };
+	struct hmap added = { 0 };
+	int err = keys && stay && ps ? 0 : -ENOMEM;
 
-	if (!ps)
-		return -ENOMEM;
-
-	for (i = 0; i < m->cidrs.n; i++)
-		m->cidrs.v[i].used = false;
-	for (i = 0; i < n && !err; i++)
-		err = pol_policy_foreach_cidr(ps[i], cidr_mark, m);
-	if (err)
-		return err;
-	for (i = w = 0; i < m->cidrs.n; i++) {
-		struct cidr_ref *r = &m->cidrs.v[i];
-
-		if (r->used) {
-			m->cidrs.v[w++] = *r;
-			continue;
-		}
-		ipcache_delete(m->ipc, &r->p);
-		pol_engine_identity_remove(m->eng, r->identity);
-		id_alloc_release(m->ids, r->identity, NULL);
+	for (i = 0; !err && i < add->n; i++) {
+		keys[i].p = add->v[i];
+		err = hmap_insert(&added, &keys[i].node,
+				  key_hash(add->v[i]->kind, add->v[i]->namespace, add->v[i]->name));
 	}
-	m->cidrs.n = w;
-	return 0;
+	/* loaded policies that stay: not replaced by one of add, not gone */
+	for (i = 0; !err && i < np; i++) {
+		uint64_t h = key_hash(ps[i]->kind, ps[i]->namespace, ps[i]->name);
+		struct hnode *it;
+		bool replaced = false;
+
+		hmap_for_each_hash(&added, h, it)
+		{
+			replaced |=
+				same_policy_key(container_of(it, struct plan_key, node)->p, ps[i]);
+		}
+		stay[i] = !replaced && !(gone && gone(ctx, ps[i]));
+	}
+	for (i = 0; !err && i < np; i++)
+		if (stay[i])
+			pol_policy_foreach_cidr(ps[i], plan_count, &total);
+	for (i = 0; !err && i < add->n; i++)
+		pol_policy_foreach_cidr(add->v[i], plan_count, &total);
+	c.v = err ? NULL : calloc(total ? total : 1, sizeof(*c.v));
+	c.cap = total;
+	if (!c.v)
+		err = -ENOMEM;
+	for (i = 0; !err && i < np; i++)
+		if (stay[i])
+			err = pol_policy_foreach_cidr(ps[i], plan_add, &c);
+	for (i = 0; !err && i < add->n; i++)
+		err = pol_policy_foreach_cidr(add->v[i], plan_add, &c);
+	*n4 = c.n4;
+	*n6 = c.n6;
+	hmap_destroy(&c.seen);
+	hmap_destroy(&added);
+	free(c.v);
+	free(keys);
+	free(stay);
+	return err;
 }
 
 int model_policies_load(struct model *m, struct pol_set *set)
@@ -609,26 +766,39 @@ int model_policies_load(struct model *m, struct pol_set *set)
 	size_t i;
 	int err = 0;
 
-	/* identities first, so that selectors see the CIDR identities when interned */
+	/*
+	 * Identities first, so that selectors see the CIDR identities when
+	 * interned; the prefixes of a replaced policy are released after the new
+	 * one's are taken, so shared ones stay. Each policy costs its own
+	 * prefixes only: loading or deleting n policies is O(n).
+	 */
 	for (i = 0; i < set->n && !err; i++)
-		err = pol_policy_foreach_cidr(set->v[i], cidr_mark, m);
+		err = pol_policy_foreach_cidr(set->v[i], cidr_get, m);
 	for (i = 0; i < set->n; i++) {
-		if (!err)
-			err = pol_engine_policy_upsert(m->eng, set->v[i]);
-		else
+		const struct pol_policy *old;
+
+		if (err) {
 			pol_policy_free(set->v[i]);
+			continue;
+		}
+		old = pol_engine_policy(m->eng, set->v[i]->kind, set->v[i]->namespace,
+					set->v[i]->name);
+		if (old)
+			pol_policy_foreach_cidr(old, cidr_put, m);
+		err = pol_engine_policy_upsert(m->eng, set->v[i]);
 	}
 	set->n = 0;
-	if (!err)
-		err = cidrs_sync(m);
 	return err;
 }
 
 int model_policy_delete(struct model *m, enum pol_kind kind, const char *ns, const char *name)
 {
-	int err = pol_engine_policy_delete(m->eng, kind, ns, name);
+	const struct pol_policy *p = pol_engine_policy(m->eng, kind, ns, name);
 
-	return err ? err : cidrs_sync(m);
+	if (!p)
+		return -ENOENT;
+	pol_policy_foreach_cidr(p, cidr_put, m);
+	return pol_engine_policy_delete(m->eng, kind, ns, name);
 }
 
 int model_regenerate(struct model *m, uint32_t **changed, size_t *nchanged)

@@ -102,10 +102,23 @@ int model_identity_release(struct model *m, uint32_t id);
 /*
  * Loads every policy of set (takes them all; set is left empty), replacing
  * loaded policies of the same kind, namespace and name. Allocates identities
- * for the CIDR prefixes now in use and releases unused ones.
+ * for the CIDR prefixes now in use and releases unused ones (prefixes are
+ * reference-counted: the cost is the policies' own prefixes, not all).
  */
 int model_policies_load(struct model *m, struct pol_set *set);
+/* Deletes a loaded policy, releasing its CIDR prefixes. 0 or -ENOENT. O(its size). */
 int model_policy_delete(struct model *m, enum pol_kind kind, const char *ns, const char *name);
+/*
+ * Capacity planning, changing nothing: the distinct CIDR prefixes (*n4
+ * IPv4, *n6 IPv6) the policies would use if add were loaded (replacing
+ * loaded policies of the same keys; add borrowed) and the loaded policies
+ * for which gone(ctx, p) says true (gone optional) were deleted. Each is one
+ * CIDR identity, each IPv4 one an ipcache entry. Linear in all prefixes.
+ * Returns 0 or -ENOMEM.
+ */
+int model_cidr_plan(struct model *m, const struct pol_set *add,
+		    bool (*gone)(void *ctx, const struct pol_policy *p), void *ctx, size_t *n4,
+		    size_t *n6);
 
 /* pol_engine_regenerate() on the model's engine. */
 int model_regenerate(struct model *m, uint32_t **changed, size_t *nchanged);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/vec.h"
 #include "policy/parse_internal.h"
 
 #define MAX_PORTS	40
@@ -157,7 +158,6 @@ static int decode_icmps(struct dctx *c, const struct doc_node *n, struct pol_pee
 			for (j = 0; !err && j < f->seq.n; j++) {
 				const struct doc_node *x = f->seq.items[j], *fam, *ty;
 				struct pol_icmp ic = { .family = 4 };
-				struct pol_icmp *nv;
 				size_t o3 = path_idx(c, j);
 
 				err = expect_fields(c, x, ffields);
@@ -212,13 +212,10 @@ static int decode_icmps(struct dctx *c, const struct doc_node *n, struct pol_pee
 					path_restore(c, o4);
 				}
 				if (!err) {
-					nv = realloc(e->icmps, (e->nicmps + 1) * sizeof(*nv));
-					if (!nv)
+					if (vec_room_pow2(e->icmps, e->nicmps))
 						err = -ENOMEM;
-					else {
-						e->icmps = nv;
-						nv[e->nicmps++] = ic;
-					}
+					else
+						e->icmps[e->nicmps++] = ic;
 				}
 				path_restore(c, o3);
 			}
@@ -411,11 +408,11 @@ static int decode_entry(struct dctx *c, const struct doc_node *n, struct pol_pee
 int pol_dec_push_entry(struct pol_rule *r, enum pol_dir d, bool deny, unsigned index,
 		       struct pol_peer_rule **out)
 {
-	struct pol_peer_rule *nv = realloc(r->entries[d], (r->nentries[d] + 1) * sizeof(*nv));
+	struct pol_peer_rule *nv;
 
-	if (!nv)
+	if (vec_room_pow2(r->entries[d], r->nentries[d]))
 		return -ENOMEM;
-	r->entries[d] = nv;
+	nv = r->entries[d];
 	memset(&nv[r->nentries[d]], 0, sizeof(nv[0]));
 	*out = &nv[r->nentries[d]++];
 	(*out)->dir = d;

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "lib/proto.h"
+#include "lib/vec.h"
 #include "policy/parse_internal.h"
 
 static bool selector_names_namespace(const struct pol_selector *s)
@@ -195,13 +196,11 @@ int pol_dec_selector(struct dctx *c, const struct doc_node *n, struct pol_select
 
 int pol_dec_push_sel(struct pol_peer_rule *e, struct pol_selector **out)
 {
-	struct pol_selector *nv = realloc(e->sels, (e->nsels + 1) * sizeof(*nv));
-
-	if (!nv)
+	/* amortised: a toCIDR list of 100,000 prefixes is 100,000 selectors */
+	if (vec_room_pow2(e->sels, e->nsels))
 		return -ENOMEM;
-	e->sels = nv;
-	memset(&nv[e->nsels], 0, sizeof(nv[0]));
-	*out = &nv[e->nsels++];
+	memset(&e->sels[e->nsels], 0, sizeof(e->sels[0]));
+	*out = &e->sels[e->nsels++];
 	return 0;
 }
 

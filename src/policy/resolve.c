@@ -134,12 +134,78 @@ static int pick_index_req(const struct pol_selector *sel)
 	return best;
 }
 
+/* The first CIDR requirement, or -1. */
+static int pick_cidr_req(const struct pol_selector *sel)
+{
+	size_t i;
+
+	for (i = 0; i < sel->n; i++)
+		if (sel->reqs[i].op == POL_SEL_CIDR)
+			return (int)i;
+	return -1;
+}
+
+static uint64_t prefix_hash(const struct pol_prefix *p)
+{
+	return hash_bytes(p, sizeof(*p), 17);
+}
+
+static struct cidr_bucket *cbucket_find(const struct pol_engine *e, const struct pol_prefix *p)
+{
+	struct hnode *it;
+
+	hmap_for_each_hash(&e->cidr_buckets, prefix_hash(p), it)
+	{
+		struct cidr_bucket *bk = container_of(it, struct cidr_bucket, node);
+
+		if (pol_prefix_eq(&bk->p, p))
+			return bk;
+	}
+	return NULL;
+}
+
+static int cbucket_add(struct pol_engine *e, const struct pol_prefix *p, struct eng_sel *s)
+{
+	struct cidr_bucket *bk = cbucket_find(e, p);
+
+	if (!bk) {
+		bk = calloc(1, sizeof(*bk));
+		if (!bk)
+			return -ENOMEM;
+		bk->p = *p;
+		if (hmap_insert(&e->cidr_buckets, &bk->node, prefix_hash(p))) {
+			free(bk);
+			return -ENOMEM;
+		}
+		e->cidr_lens[p->family == 6][p->len]++;
+	}
+	return vec_push(&bk->sels, s);
+}
+
+static void cbucket_remove(struct pol_engine *e, const struct pol_prefix *p, struct eng_sel *s)
+{
+	struct cidr_bucket *bk = cbucket_find(e, p);
+
+	if (!bk)
+		return;
+	ptr_remove((void **)bk->sels.v, &bk->sels.n, s);
+	if (bk->sels.n)
+		return;
+	e->cidr_lens[p->family == 6][p->len]--;
+	hmap_remove(&e->cidr_buckets, &bk->node);
+	vec_free(&bk->sels);
+	free(bk);
+}
+
 static int index_sel(struct pol_engine *e, struct eng_sel *s)
 {
 	const struct pol_sel_req *r;
 	size_t i;
 
 	s->idx_req = pick_index_req(&s->sel);
+	s->idx_cidr = s->idx_req < 0 ? pick_cidr_req(&s->sel) : -1;
+	if (s->idx_cidr >= 0)
+		return cbucket_add(e, &s->sel.reqs[s->idx_cidr].cidr, s);
 	if (s->idx_req < 0)
 		return vec_push(&e->unindexed, s);
 	r = &s->sel.reqs[s->idx_req];
@@ -157,6 +223,10 @@ static void unindex_sel(struct pol_engine *e, struct eng_sel *s)
 	const struct pol_sel_req *r;
 	size_t i;
 
+	if (s->idx_cidr >= 0) {
+		cbucket_remove(e, &s->sel.reqs[s->idx_cidr].cidr, s);
+		return;
+	}
 	if (s->idx_req < 0) {
 		ptr_remove((void **)e->unindexed.v, &e->unindexed.n, s);
 		return;
@@ -199,7 +269,7 @@ static int reselect_one(struct pol_engine *e, struct eng_sel *s, const struct en
 static int identity_reselect(struct pol_engine *e, struct eng_identity *x, bool leaving)
 {
 	size_t i, k;
-	int err;
+	int err, f;
 
 	for (i = 0; i < x->labels.n; i++) {
 		struct lbl_bucket *bk = bucket_find(e, x->labels.v[i].key, x->labels.v[i].value);
@@ -211,6 +281,30 @@ static int identity_reselect(struct pol_engine *e, struct eng_identity *x, bool 
 	for (k = 0; k < e->unindexed.n; k++)
 		if ((err = reselect_one(e, e->unindexed.v[k], x, leaving)))
 			return err;
+	/* CIDR selectors: those of the prefix's ancestors, or the /0 ones (world) */
+	for (f = 0; f < 2; f++) {
+		struct pol_prefix q = { .family = f ? 6 : 4 };
+		unsigned len, max = 0;
+
+		if (x->has_cidr) {
+			if ((x->cidr.family == 6) != f)
+				continue;
+			q = x->cidr;
+			max = q.len;
+		}
+		for (len = 0; len <= max; len++) {
+			struct pol_prefix a;
+			struct cidr_bucket *bk;
+
+			if (!e->cidr_lens[f][len])
+				continue;
+			a = pol_prefix_truncate(&q, (uint8_t)len);
+			bk = cbucket_find(e, &a);
+			for (k = 0; bk && k < bk->sels.n; k++)
+				if ((err = reselect_one(e, bk->sels.v[k], x, leaving)))
+					return err;
+		}
+	}
 	mark_identity(e, x->id);
 	return 0;
 }
@@ -232,6 +326,9 @@ int pol_engine_identity_add(struct pol_engine *e, uint32_t id, const struct pol_
 			return err;
 		}
 		unindex_identity(e, x);
+		if (x->has_cidr)
+			pol_ptrie_remove(&e->cidr_ids, &x->cidr, x->id);
+		x->has_cidr = false;
 	} else {
 		x = calloc(1, sizeof(*x));
 		if (!x) {
@@ -247,9 +344,12 @@ int pol_engine_identity_add(struct pol_engine *e, uint32_t id, const struct pol_
 	}
 	pol_labels_free(&x->labels);
 	x->labels = copy;
-	x->has_cidr = cidr != NULL;
-	if (cidr)
+	if (cidr) {
+		if (pol_ptrie_add(&e->cidr_ids, cidr, id))
+			return -ENOMEM;
+		x->has_cidr = true;
 		x->cidr = *cidr;
+	}
 	err = index_identity(e, x);
 	return err ? err : identity_reselect(e, x, false);
 }
@@ -267,6 +367,8 @@ int pol_engine_identity_remove(struct pol_engine *e, uint32_t id)
 	if (err)
 		return err;
 	unindex_identity(e, x);
+	if (x->has_cidr)
+		pol_ptrie_remove(&e->cidr_ids, &x->cidr, x->id);
 	hmap_remove(&e->identities, &x->node);
 	pol_labels_free(&x->labels);
 	vec_free(&x->subjects);
@@ -286,6 +388,21 @@ const struct pol_labels *pol_engine_identity_labels(const struct pol_engine *e, 
 static uint64_t str_hash(const char *s)
 {
 	return hash_bytes(s, strlen(s), 7);
+}
+
+struct cand_ctx {
+	const struct pol_engine *e;
+	struct eng_sel *s;
+};
+
+static int cand_add(void *ctx, uint32_t id)
+{
+	struct cand_ctx *cc = ctx;
+	const struct eng_identity *x = identity_find(cc->e, id);
+
+	if (x && sel_matches_identity(cc->s, x))
+		return vec_push(&cc->s->ids, id);
+	return 0;
 }
 
 static int sel_intern(struct pol_engine *e, const struct pol_selector *sel, struct eng_sel **out)
@@ -317,7 +434,16 @@ static int sel_intern(struct pol_engine *e, const struct pol_selector *sel, stru
 	if (!s->canon || pol_selector_copy(&s->sel, sel))
 		goto err_free;
 	s->idx_req = pick_index_req(&s->sel);
-	if (s->idx_req >= 0) {
+	s->idx_cidr = s->idx_req < 0 ? pick_cidr_req(&s->sel) : -1;
+	if (s->idx_cidr >= 0 && s->sel.reqs[s->idx_cidr].cidr.len) {
+		/* candidates: the CIDR identities within the prefix (a /0 also selects world) */
+		struct cand_ctx cc = { e, s };
+
+		if (pol_ptrie_walk(&e->cidr_ids, &s->sel.reqs[s->idx_cidr].cidr, cand_add, &cc))
+			goto err_free;
+		if (s->ids.n > 1)
+			qsort(s->ids.v, s->ids.n, sizeof(uint32_t), u32_cmp);
+	} else if (s->idx_req >= 0) {
 		/* candidates: the identities carrying one of the index values */
 		const struct pol_sel_req *r = &s->sel.reqs[s->idx_req];
 		size_t v, k, w;
@@ -983,6 +1109,8 @@ void pol_engine__free(struct pol_engine *e)
 	}
 	hmap_destroy(&e->buckets);
 	vec_free(&e->unindexed);
+	hmap_destroy(&e->cidr_buckets);
+	pol_ptrie_free(&e->cidr_ids);
 	hmap_destroy(&e->sels);
 	hmap_destroy(&e->policies);
 	hmap_destroy(&e->identities);

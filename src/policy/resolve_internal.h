@@ -29,7 +29,8 @@ struct eng_sel {
 	struct u32_vec ids; /* sorted identities it selects */
 	unsigned refs;
 	struct rule_ptr_vec subj_users, peer_users;
-	int idx_req; /* the IN requirement it is indexed under, or -1 (unindexed) */
+	int idx_req;  /* the IN requirement it is indexed under, or -1 */
+	int idx_cidr; /* else the CIDR requirement it is indexed under, or -1 (unindexed) */
 };
 
 VEC_DECLARE(sel_ptr_vec, struct eng_sel *);
@@ -45,6 +46,21 @@ struct lbl_bucket {
 	struct hnode node;
 	char *key, *value;
 	struct u32_vec ids; /* sorted */
+	struct sel_ptr_vec sels;
+};
+
+/*
+ * The CIDR index: selectors without an IN requirement but with a CIDR one,
+ * by that prefix. A CIDR identity can only be selected by the buckets of its
+ * prefix's ancestors (at most 33 or 129 probes), an identity without a
+ * prefix only by the /0 buckets (the world identities); the identities a new
+ * such selector can select are the CIDR identities within its prefix
+ * (pol_engine.cidr_ids, a prefix trie). So n prefixes cost O(n), not
+ * O(n * identities).
+ */
+struct cidr_bucket {
+	struct hnode node;
+	struct pol_prefix p;
 	struct sel_ptr_vec sels;
 };
 
@@ -113,6 +129,9 @@ struct pol_engine {
 	struct hmap sels, policies, identities, subjects, endpoints, rules;
 	struct hmap buckets; /* struct lbl_bucket by key=value */
 	struct sel_ptr_vec unindexed;
+	struct hmap cidr_buckets;   /* struct cidr_bucket by prefix */
+	unsigned cidr_lens[2][129]; /* [v6][len]: buckets with that prefix length */
+	struct pol_ptrie cidr_ids;  /* CIDR identities by prefix */
 	struct eng_policy *first, *last;
 	/* load order as an array, rebuilt on demand after a change (plist_stale) */
 	const struct pol_policy **plist;

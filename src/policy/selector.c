@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/vec.h"
+
 static int str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -23,15 +25,13 @@ static void req_free(struct pol_sel_req *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Appends a zeroed requirement; amortised growth (a selector may have 100,000s). */
 static struct pol_sel_req *push_req(struct pol_selector *s)
 {
-	struct pol_sel_req *nv = realloc(s->reqs, (s->n + 1) * sizeof(*nv));
-
-	if (!nv)
+	if (vec_room_pow2(s->reqs, s->n))
 		return NULL;
-	s->reqs = nv;
-	memset(&nv[s->n], 0, sizeof(nv[0]));
-	return &nv[s->n++];
+	memset(&s->reqs[s->n], 0, sizeof(s->reqs[0]));
+	return &s->reqs[s->n++];
 }
 
 int pol_selector_add(struct pol_selector *s, enum pol_sel_op op, const char *key,

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # velumd's work grows with its input, not faster (issue 14, points 1, 2 and
-# 4), at sizes that finish in seconds: policy answers carry no file texts
+# 4), at sizes that finish in seconds: 30,000 CIDR prefixes imported in
+# seconds while `velum status` answers at once, 70,000 refused up front
+# (the ipcache holds 65,536) with nothing changed; policy answers carry no file texts
 # (1,000 CNPs in one file), import, restore and `policy get` of 4,000
 # policies take at most ~3 times as long as of 2,000 (linear: 2; the
 # quadratic paths these tests caught: 4 and more), peak memory stays small,
@@ -154,6 +156,71 @@ n=$((n + 1))
 agent_start || exit 1
 run 0 policy get -o json
 json 'len(j["policies"]) == 12000'
+
+# ---- point 2: CIDR prefixes: near-linear, capacity checked first, status never waits --------
+# cidrs N: N /32 prefixes, 1,000 per CiliumNetworkPolicy (the benchmark's shape)
+cidrs() {
+	python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+for p in range((n + 999) // 1000):
+    cs = ", ".join(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32" for i in range(p * 1000, min(n, p * 1000 + 1000)))
+    print(f'--- {{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {{name: c{p}}}, '
+          f'spec: {{endpointSelector: {{matchLabels: {{app: c{p}}}}}, egress: [{{toCIDR: [{cs}]}}]}}}}')
+PY
+}
+# status_watch: `velum status` in a loop until $T/stop exists; the longest wait (ms) into $T/waited
+status_watch() {
+	local max=0 t0 d
+	while [ ! -e "$T/stop" ]; do
+		t0=$(now_ms)
+		"$velum" status >/dev/null 2>&1
+		d=$(($(now_ms) - t0))
+		[ "$d" -gt "$max" ] && max=$d
+		sleep 0.05
+	done
+	echo "$max" >"$T/waited"
+}
+run 0 policy delete --all
+cidrs 30000 >"$T/c30k.yaml"
+rm -f "$T/stop"
+status_watch &
+sw=$!
+timed t_c policy import "$T/c30k.yaml"
+touch "$T/stop"
+wait "$sw"
+waited=$(cat "$T/waited")
+echo "  30,000 CIDR prefixes: import $t_c ms, longest status wait $waited ms"
+n=$((n + 1))
+[ "$t_c" -lt 15000 ] || fail "importing 30,000 CIDR prefixes took $t_c ms (was 40 s: prefixes x identities)"
+n=$((n + 1))
+[ "$waited" -lt 1000 ] || fail "velum status waited $waited ms behind an import"
+run 0 bpf ipcache list -o json
+ipc=$(json_get 'len(j["entries"]) if isinstance(j, dict) else len(j)')
+run 0 status -o json
+rev=$(json_get 'j["store"]["revision"]')
+# 70,000 prefixes exceed the ipcache's 65,536: refused at once, naming limit and count; nothing changed
+cidrs 70000 >"$T/c70k.yaml"
+t0=$(now_ms)
+run 1 policy import "$T/c70k.yaml"
+t_big=$(($(now_ms) - t0))
+expect_err "70000 IPv4 CIDR prefixes"
+expect_err "more than its 65536"
+expect_err "nothing was changed"
+echo "  70,000 CIDR prefixes refused in $t_big ms: $err"
+n=$((n + 1))
+[ "$t_big" -lt 5000 ] || fail "refusing 70,000 prefixes took $t_big ms"
+run 0 status -o json
+json 'j["store"]["revision"] == '"$rev"' and j["counts"]["policies"] == 30'
+run 0 bpf ipcache list -o json
+n=$((n + 1))
+[ "$(json_get 'len(j["entries"]) if isinstance(j, dict) else len(j)')" = "$ipc" ] ||
+	fail "the refused import changed the kernel's ipcache ($ipc entries before)"
+# deleting them all (policy by policy in the model): linear, the ipcache emptied
+timed t_d policy delete --all
+echo "  deleting 30 policies of 30,000 prefixes: $t_d ms"
+n=$((n + 1))
+[ "$t_d" -lt 10000 ] || fail "deleting 30,000 CIDR prefixes took $t_d ms"
 
 echo "agent_scale: $n checks, $fails failed"
 [ "$fails" -eq 0 ]
