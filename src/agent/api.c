@@ -37,6 +37,13 @@ struct req {
 	bool nul;     /* the path escapes a NUL byte (%00) */
 };
 
+enum MHD_Result agent_api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+	MHD_add_response_header(r, FRONT_MARK, "1");
+	MHD_add_response_header(r, "Connection", "close");
+	return MHD_queue_response(c, status, r);
+}
+
 enum MHD_Result agent_api_send_buf(struct MHD_Connection *c, unsigned status, char *buf, size_t len,
 				   const char *type)
 {
@@ -57,7 +64,7 @@ enum MHD_Result agent_api_send_buf(struct MHD_Connection *c, unsigned status, ch
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(c, status, r);
+	ret = agent_api_queue(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -88,7 +95,7 @@ enum MHD_Result agent_api_send_copy(struct MHD_Connection *c, unsigned status, c
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(c, status, r);
+	ret = agent_api_queue(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -200,18 +207,6 @@ enum MHD_Result agent_api_status(const struct api_call *call)
 		pthread_mutex_unlock(&a->flow_lock);
 	}
 	return agent_api_reply(call, 200, j);
-}
-
-static bool peer_is_root(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
-		return false;
-	return cred.uid == 0;
 }
 
 /*
@@ -375,8 +370,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
 	if (!rq)
 		return MHD_NO;
 	if (!rq->started) {
-		if (!peer_is_root(c))
-			return send_error(c, 403, "velumd: only root may use the API");
+		/* the peer's credentials were checked by the front door (api_front.c) */
 		rq->started = true;
 		return MHD_YES;
 	}
@@ -641,21 +635,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 struct agent_http *agent_http_start(struct agent *a, int api_fd, struct errbuf *eb)
 {
 	struct agent_http *h = calloc(1, sizeof(*h));
-	unsigned flags =
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* connections come from the front door (api_front.c), not from a listen socket */
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_POLL;
 
 	if (!h)
 		return NULL;
 	h->a = a;
 	snprintf(h->metrics_addr, sizeof(h->metrics_addr), "off");
-	h->api = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_api, h, MHD_OPTION_LISTEN_SOCKET, api_fd,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_S, MHD_OPTION_THREAD_STACK_SIZE,
-		(size_t)(512 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	if (!h->api) {
+	h->api = MHD_start_daemon(flags, 0, NULL, NULL, on_api, h, MHD_OPTION_URI_LOG_CALLBACK,
+				  on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_S,
+				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (h->api)
+		h->front = agent_front__start(api_fd, h->api, API_CONNECTIONS);
+	if (!h->front) {
 		errbuf_set(eb, -EIO, "cannot start the API server on %s", a->o.socket_path);
+		if (h->api)
+			MHD_stop_daemon(h->api);
 		free(h);
 		return NULL;
 	}
@@ -690,6 +689,7 @@ void agent_http_stop(struct agent_http *h)
 {
 	if (!h)
 		return;
+	agent_front__stop(h->front);
 	if (h->api)
 		MHD_stop_daemon(h->api);
 	if (h->metrics)

@@ -216,7 +216,7 @@ enum MHD_Result agent_api_flows(const struct api_call *call)
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/x-ndjson");
-	ret = MHD_queue_response(call->c, 200, r);
+	ret = agent_api_queue(call->c, 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }

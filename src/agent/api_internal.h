@@ -25,9 +25,28 @@
 #define API_FOLLOWERS	256
 #define API_IDLE_S	10
 
+/*
+ * Every answer velumd makes carries this header (api_front.c removes it):
+ * an answer without it is the HTTP library's own, replaced by a JSON error.
+ */
+#define FRONT_MARK "X-Velum-Api"
+
+struct agent_front;
+
+/*
+ * Accepts API connections on lfd (borrowed) in a thread of its own: peers
+ * that are not root get 403, connections over max_conns 503 (as JSON), the
+ * others are relayed to d (MHD_add_connection()) with the library's own
+ * answers replaced (see api_front.c). NULL with errno on failure.
+ */
+struct agent_front *agent_front__start(int lfd, struct MHD_Daemon *d, unsigned max_conns);
+/* Stops accepting and ends the relays (within a second). Accepts NULL. */
+void agent_front__stop(struct agent_front *f);
+
 struct agent_http {
 	struct agent *a;
 	struct MHD_Daemon *api, *metrics;
+	struct agent_front *front;
 	char metrics_addr[64];
 	atomic_int followers;
 };
@@ -47,6 +66,11 @@ struct api_call {
 
 typedef enum MHD_Result (*api_handler)(const struct api_call *call);
 
+/*
+ * Queues response r with status: adds FRONT_MARK and "Connection: close"
+ * (one request per connection, so the front door sees every answer's head).
+ */
+enum MHD_Result agent_api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
 /* Queues buf (takes it; NULL answers 500 out of memory) with a content type. */
 enum MHD_Result agent_api_send_buf(struct MHD_Connection *c, unsigned status, char *buf, size_t len,
 				   const char *type);

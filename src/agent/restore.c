@@ -573,7 +573,8 @@ static void pushed_from_kernel(struct agent *a)
 	}
 	free(v);
 	/* agent_sync_ipcache() merges sorted lists */
-	qsort(a->pushed.v, a->pushed.n, sizeof(*a->pushed.v), agent_ipcache_cmp);
+	if (a->pushed.n > 1)
+		qsort(a->pushed.v, a->pushed.n, sizeof(*a->pushed.v), agent_ipcache_cmp);
 }
 
 int agent_restore(struct agent *a, struct errbuf *eb)

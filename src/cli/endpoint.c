@@ -560,6 +560,61 @@ static void label_key(const char *s, char *buf, size_t len)
 	}
 }
 
+struct arg_key {
+	char key[512]; /* without its source: one value per key, whatever the source */
+	int arg;
+};
+
+static int arg_key_cmp(const void *pa, const void *pb)
+{
+	const struct arg_key *a = pa, *b = pb;
+	int c = strcmp(a->key, b->key);
+
+	return c ? c : a->arg - b->arg;
+}
+
+/*
+ * Refuses two arguments of `endpoint label` on one key ("app=a app=b",
+ * "app- app=b"), as velumd refuses a key given twice in a label list: the
+ * last would silently win. Sorted, so n labels cost O(n log n).
+ */
+static int check_dup_keys(int argc, char **argv, int rest)
+{
+	struct arg_key *v = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*v));
+	int i, n = 0, dup = -1, rc = CLI_EXIT_OK;
+
+	if (!v)
+		return cli_usage_err("velum endpoint", label_usage, "out of memory");
+	for (i = rest; i < argc; i++) {
+		const char *l = argv[i], *colon;
+		char tmp[512], full[512];
+		size_t len = strlen(l);
+
+		if (!strcmp(l, "--replace"))
+			continue;
+		if (!strcmp(l, "-o") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), "%.*s",
+			 (int)(len > 1 && l[len - 1] == '-' && !strchr(l, '=') ? len - 1 : len), l);
+		label_key(tmp, full, sizeof(full));
+		colon = strchr(full, ':');
+		snprintf(v[n].key, sizeof(v[n].key), "%s", colon ? colon + 1 : full);
+		v[n++].arg = i;
+	}
+	qsort(v, (size_t)n, sizeof(*v), arg_key_cmp);
+	for (i = 1; i < n; i++)
+		if (!strcmp(v[i].key, v[i - 1].key) && (dup < 0 || v[i].arg < v[dup].arg))
+			dup = i;
+	if (dup >= 0)
+		rc = cli_usage_err("velum endpoint", label_usage,
+				   "label '%s': key '%s' is given twice (one value per key)",
+				   argv[v[dup].arg], v[dup].key);
+	free(v);
+	return rc;
+}
+
 static int cmd_label(int argc, char **argv)
 {
 	char full[512], key[512], k2[512];
@@ -581,6 +636,9 @@ static int cmd_label(int argc, char **argv)
 	if (rest >= argc)
 		return cli_usage_err("velum endpoint", label_usage, "%s",
 				     "give at least one label k=v (or k- to remove)");
+	rc = check_dup_keys(argc, argv, rest);
+	if (rc)
+		return rc;
 	if (replace) {
 		labels = json_array();
 	} else {

@@ -444,6 +444,69 @@ api() {
 [ "$(api 'http://v/v1/flows?last=x')" = 400 ] || fail "bad last: not 400"
 [ "$(stat -c %a "$VELUM_SOCKET")" = 600 ] || fail "socket mode is not 0600"
 n=$((n + 7))
+# errors the HTTP library answers itself: JSON of the API's shape, one status line, then close
+python3 - "$VELUM_SOCKET" <<'PY' || fail "raw HTTP errors (see above)"
+import json, socket, sys
+path, bad = sys.argv[1], 0
+def raw(data):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(5)
+    try:
+        s.sendall(data)
+    except BrokenPipeError:
+        pass
+    out = b""
+    while True:
+        try:
+            b = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not b:
+            break
+        out += b
+    return out
+cases = [
+    ("Content-Length of 21 digits", 413,
+     b"POST /v1/policies HTTP/1.1\r\nHost: v\r\nContent-Length: 999999999999999999999\r\n\r\n"),
+    ("a 100 KB URL", 414, b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: v\r\n\r\n"),
+    ("5,000 headers", 431, b"GET /v1/status HTTP/1.1\r\nHost: v\r\n" +
+     b"".join(b"X-%d: y\r\n" % i for i in range(5000)) + b"\r\n"),
+    ("HTTP/2.0", 505, b"GET /v1/status HTTP/2.0\r\nHost: v\r\n\r\n"),
+    ("a bad chunk", 400, b"POST /v1/policies HTTP/1.1\r\nHost: v\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+    ("a good request", 200, b"GET /v1/status HTTP/1.1\r\nHost: v\r\n\r\n"),
+    ("an API error", 404, b"GET /v1/nothing HTTP/1.1\r\nHost: v\r\n\r\n"),
+]
+for what, want, req in cases:
+    out = raw(req)
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+    why = []
+    nstatus = out.count(b"\r\nHTTP/1.") + out.startswith(b"HTTP/1.")
+    if nstatus != 1:
+        why.append("%d status lines" % nstatus)
+    if not lines[0].startswith("HTTP/1.1 %d " % want):
+        why.append("status line %r" % lines[0])
+    if hdrs.get("content-type") != "application/json":
+        why.append("content type %r" % hdrs.get("content-type"))
+    if "x-velum-api" in hdrs:
+        why.append("the front door's mark leaked")
+    try:
+        j = json.loads(body)
+        if want >= 400 and not (isinstance(j, dict) and list(j) == ["error"] and j["error"]):
+            why.append("body %r" % body[:200])
+    except ValueError:
+        why.append("body not JSON: %r" % body[:200])
+    if len(body) != int(hdrs.get("content-length", -1)):
+        why.append("body of %d bytes, Content-Length %s" % (len(body), hdrs.get("content-length")))
+    print("  %s: %s %s" % (what, lines[0], body[:80].decode("latin-1").strip()))
+    if why:
+        print("FAIL: %s: %s" % (what, "; ".join(why)), file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+n=$((n + 1))
 
 # ---- completion -------------------------------------------------------------------------------------
 run 0 completion bash

@@ -289,6 +289,15 @@ expect_err "port name 'HTTP!'"
 run 2 endpoint create twoports --port http:80 --port http:8080
 expect_err "port name 'http' is given twice"
 run 1 endpoint get twoports
+# `endpoint label` merges its arguments into the endpoint's labels: a key twice is refused there
+run 0 endpoint create relabel -l app=x
+run 2 endpoint label relabel app=a app=b
+expect_err "label 'app=b': key 'app' is given twice"
+run 2 endpoint label relabel app=a k8s:app-
+expect_err "key 'app' is given twice"
+run 0 endpoint get relabel -o json
+json '"k8s:app=x" in j["labels"]'
+run 0 endpoint delete relabel
 n=$((n + 1))
 a=$(api POST /v1/policies '[1]')
 grep -qF 'expected a JSON object, got an array' <<<"$a" && grep -q ' 400$' <<<"$a" ||
