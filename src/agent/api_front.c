@@ -225,8 +225,12 @@ static void *relay_run(void *arg)
 	fcntl(r->cfd, F_SETFL, fcntl(r->cfd, F_GETFL) | O_NONBLOCK);
 	fcntl(r->mfd, F_SETFL, fcntl(r->mfd, F_GETFL) | O_NONBLOCK);
 	while (!atomic_load(&r->f->stopping)) {
-		/* a closed server side is not polled: its POLLHUP would spin */
-		struct pollfd p[2] = { { .fd = r->cfd }, { .fd = mhd_eof ? -1 : r->mfd } };
+		/*
+		 * The server's side is not polled once closed, nor while down is
+		 * full (the client reads slowly): its POLLHUP would spin.
+		 */
+		struct pollfd p[2] = { { .fd = r->cfd },
+				       { .fd = mhd_eof || dlen == RELAY_BUF ? -1 : r->mfd } };
 		ssize_t n;
 
 		if (!client_eof && ulen < RELAY_BUF)
@@ -268,7 +272,8 @@ static void *relay_run(void *arg)
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				break;
 		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+		/* with down full, a POLLHUP must wait: recv() of 0 bytes would look like the end */
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && dlen < RELAY_BUF) {
 			n = recv(r->mfd, down + dlen, RELAY_BUF - dlen, 0);
 			if (n > 0)
 				dlen += (size_t)n;

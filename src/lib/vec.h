@@ -60,24 +60,15 @@ static inline int vec_grow_(void **v, size_t *cap, size_t need, size_t elsz)
 /*
  * For arrays that keep only a count (no capacity field): makes room for
  * element n of *v, an array of n elements of elsz bytes grown only by this
- * function, so its capacity is the power of two above n. Reallocates when n
+ * function, so it holds at least the power of two above n. Reallocates when n
  * is 0 or a power of two (doubling), so n appends cost O(n) in all.
  * Returns 0 or -ENOMEM (*v unchanged).
  */
 static inline int vec_grow_pow2_(void **v, size_t n, size_t elsz)
 {
-	size_t ncap = n ? n * 2 : 1;
-	void *nv;
+	size_t cap = n; /* what such an array holds when n is 0 or a power of two */
 
-	if (n & (n - 1))
-		return 0;
-	if (ncap > ((size_t)-1) / elsz)
-		return -ENOMEM;
-	nv = realloc(*v, ncap * elsz);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	return 0;
+	return n & (n - 1) ? 0 : vec_grow_(v, &cap, n + 1, elsz);
 }
 
 /* vec_grow_pow2_() on a pointer and its count: room for one more element. */

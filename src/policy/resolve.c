@@ -314,43 +314,48 @@ int pol_engine_identity_add(struct pol_engine *e, uint32_t id, const struct pol_
 {
 	struct eng_identity *x = identity_find(e, id);
 	struct pol_labels copy = { 0 };
+	bool same = false;
 	int err;
 
-	if (pol_labels_copy(&copy, labels))
-		return -ENOMEM;
 	if (x) {
-		/* new labels for a known number: leave with the old ones first */
+		/*
+		 * A known number: leave with the old labels and prefix first. The
+		 * same labels (a restored CIDR identity getting its prefix) stay
+		 * in the label index: taking 60,000 ids out of the reserved:world
+		 * bucket and back would move O(n^2) bytes.
+		 */
+		same = !pol_labels_cmp(&x->labels, labels);
 		err = identity_reselect(e, x, true);
-		if (err) {
-			pol_labels_free(&copy);
+		if (err)
 			return err;
-		}
-		unindex_identity(e, x);
+		if (!same)
+			unindex_identity(e, x);
 		if (x->has_cidr)
 			pol_ptrie_remove(&e->cidr_ids, &x->cidr, x->id);
 		x->has_cidr = false;
 	} else {
 		x = calloc(1, sizeof(*x));
-		if (!x) {
-			pol_labels_free(&copy);
+		if (!x)
 			return -ENOMEM;
-		}
 		x->id = id;
 		if (hmap_insert(&e->identities, &x->node, hash_mix64(id))) {
 			free(x);
-			pol_labels_free(&copy);
 			return -ENOMEM;
 		}
 	}
-	pol_labels_free(&x->labels);
-	x->labels = copy;
+	if (!same) {
+		if (pol_labels_copy(&copy, labels))
+			return -ENOMEM;
+		pol_labels_free(&x->labels);
+		x->labels = copy;
+	}
 	if (cidr) {
 		if (pol_ptrie_add(&e->cidr_ids, cidr, id))
 			return -ENOMEM;
 		x->has_cidr = true;
 		x->cidr = *cidr;
 	}
-	err = index_identity(e, x);
+	err = same ? 0 : index_identity(e, x);
 	return err ? err : identity_reselect(e, x, false);
 }
 

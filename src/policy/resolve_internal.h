@@ -179,16 +179,22 @@ static inline int u32_insert_sorted(struct u32_vec *v, uint32_t x)
 	return 0;
 }
 
+/* Removes x from sorted v (binary search). */
 static inline void u32_remove(struct u32_vec *v, uint32_t x)
 {
-	size_t i;
+	size_t lo = 0, hi = v->n;
 
-	for (i = 0; i < v->n; i++) {
-		if (v->v[i] == x) {
-			memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
-			v->n--;
-			return;
-		}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < v->n && v->v[lo] == x) {
+		memmove(&v->v[lo], &v->v[lo + 1], (v->n - lo - 1) * sizeof(*v->v));
+		v->n--;
 	}
 }
 

@@ -101,6 +101,27 @@ timed get4 policy get -o json
 json_n=$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["policies"]))' <"$T/out")
 n=$((n + 1))
 [ "$json_n" = 4000 ] || fail "policy get lists $json_n policies, want 4000"
+# a big answer read slowly comes whole through the API's front door (its relay once cut it short)
+python3 - "$VELUM_SOCKET" 4000 <<'PY' || fail "a slowly read policy list was cut short"
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"GET /v1/policies HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n")
+time.sleep(0.5)  # velumd writes all and closes while the client has not read yet
+out = b""
+while True:
+    b = s.recv(8192)
+    if not b:
+        break
+    out += b
+    time.sleep(0.001)
+head, _, body = out.partition(b"\r\n\r\n")
+length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+ok = length and int(length[0].split(b":")[1]) == len(body) and len(json.loads(body)["policies"]) == int(sys.argv[2])
+print("  slow reader: %d bytes of body" % len(body))
+sys.exit(0 if ok else 1)
+PY
+n=$((n + 1))
 agent_stop
 t0=$(now_ms)
 agent_start || exit 1
