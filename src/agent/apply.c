@@ -9,12 +9,13 @@
  *
  * So a change builds each new map aside on the calling thread
  * (dp_policy_build: validated, filled, pinned, read by nothing), hands the
- * outer-map updates to the pool's workers (each with its own datapath
- * handle) and returns as soon as the outer map names every new map
- * (dp_policy_live): from then on every packet is judged by the new policy.
- * The workers sit out the grace periods; a task outlives the change that
- * made it (reference-counted), and a later change of the same endpoint is
- * ordered after it because its caller saw it live before returning. A
+ * outer-map updates, as one batch (dp_policy_publish_many: one grace
+ * period for all of them), to a worker of the pool (each with its own
+ * datapath handle) and returns as soon as the outer map names every new
+ * map (dp_policy_live): from then on every packet is judged by the new
+ * policy. The worker sits out the grace period; a task outlives the change
+ * that made it (reference-counted), and a later change of the same
+ * endpoint is ordered after it because its caller saw it live first. A
  * build error changes nothing; a publish error is returned, and the
  * caller rebuilds. The model is not touched: the caller builds every
  * endpoint's entries first and holds a->lock throughout.
@@ -31,8 +32,9 @@
 #define APPLY_LIVE_TIMEOUT_NS (10ull * 1000000000ull)
 
 struct task {
-	struct task *next; /* queue */
-	struct dp_policy_built b;
+	struct task *next;	   /* queue */
+	struct dp_policy_built *b; /* n maps, published together */
+	size_t n;
 	unsigned refs; /* the caller's and the worker's */
 	bool done;     /* the worker's update returned */
 	int err;
@@ -51,8 +53,12 @@ struct agent_applier {
 
 static void task_put(struct task *t)
 {
+	size_t i;
+
 	if (!--t->refs) {
-		dp_policy_built_discard(&t->b);
+		for (i = 0; i < t->n; i++)
+			dp_policy_built_discard(&t->b[i]);
+		free(t->b);
 		free(t);
 	}
 }
@@ -83,7 +89,7 @@ static void *worker_main(void *arg)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
 		errbuf_clear(&eb);
-		err = dp_policy_publish(w->dp, &t->b, &eb);
+		err = dp_policy_publish_many(w->dp, t->b, t->n, &eb);
 		pthread_mutex_lock(&p->mu);
 		t->done = true;
 		t->err = err;
@@ -166,106 +172,84 @@ static uint64_t mono_ns(void)
 }
 
 /*
- * Waits until each task is live or done; returns the first publish error.
- * With p->mu not held; tasks[i] NULL when already settled.
+ * Waits until each of t's maps is live, or t is done; returns t's publish
+ * error. With p->mu not held.
  */
-static int wait_live(struct agent_applier *p, struct dp *own, struct task **tasks, size_t n,
-		     struct errbuf *eb)
+static int wait_live(struct agent_applier *p, struct dp *own, struct task *t, struct errbuf *eb)
 {
 	uint64_t deadline = mono_ns() + APPLY_LIVE_TIMEOUT_NS;
-	size_t i, left = n;
-	int err = 0;
+	size_t live = 0;
+	bool done;
+	int err;
 
-	while (left) {
-		for (i = 0; i < n; i++) {
-			struct task *t = tasks[i];
-			bool done;
-
-			if (!t)
-				continue;
-			pthread_mutex_lock(&p->mu);
-			done = t->done;
-			if (done && t->err && !err) {
-				err = t->err;
-				*eb = t->eb;
-				errbuf_prefix(eb, "endpoint %u: policy map: ", t->b.ep_id);
-			}
-			pthread_mutex_unlock(&p->mu);
-			if (done || dp_policy_live(own, t->b.ep_id, t->b.map_id) == 1) {
-				tasks[i] = NULL;
-				left--;
-			}
-		}
-		if (!left)
-			break;
-		if (mono_ns() > deadline) {
-			err = errbuf_set(eb, -ETIMEDOUT,
-					 "%zu policy map swap(s) did not take effect within %llu s",
-					 left, APPLY_LIVE_TIMEOUT_NS / 1000000000ull);
-			break;
-		}
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		done = t->done;
+		err = t->err;
+		if (done && err)
+			*eb = t->eb;
+		pthread_mutex_unlock(&p->mu);
+		if (done)
+			return err;
+		/* the batch goes in order: what was live stays live */
+		while (live < t->n && dp_policy_live(own, t->b[live].ep_id, t->b[live].map_id) == 1)
+			live++;
+		if (live == t->n)
+			return 0;
+		if (mono_ns() > deadline)
+			return errbuf_set(
+				eb, -ETIMEDOUT,
+				"%zu of %zu policy map swap(s) did not take effect within "
+				"%llu s",
+				t->n - live, t->n, APPLY_LIVE_TIMEOUT_NS / 1000000000ull);
 		nanosleep(&(struct timespec){ 0, 20000 }, NULL);
 	}
-	return err;
 }
 
 int agent_applier_run(struct agent_applier *p, struct dp *own, const struct agent_apply_item *items,
 		      size_t n, struct errbuf *eb)
 {
-	struct task **tasks;
-	size_t i, built = 0;
+	struct task *t;
+	size_t i;
 	int err = 0;
 
 	if (!n)
 		return 0;
-	/* tasks[0..n), then the copy wait_live() settles */
-	tasks = calloc(2 * n, sizeof(*tasks));
-	if (!tasks)
+	t = calloc(1, sizeof(*t));
+	if (t)
+		t->b = calloc(n, sizeof(*t->b));
+	if (!t || !t->b) {
+		free(t);
 		return -ENOMEM;
+	}
+	t->refs = 2;
 	/* 1. every map aside: an error here changes nothing */
 	for (i = 0; i < n && !err; i++) {
-		struct task *t = calloc(1, sizeof(*t));
-
-		if (!t) {
-			err = -ENOMEM;
-			break;
-		}
-		t->refs = 2;
 		err = dp_policy_build(own, items[i].ep_id, items[i].keys, items[i].vals, items[i].n,
-				      &t->b, eb);
-		if (err) {
+				      &t->b[i], eb);
+		if (err)
 			errbuf_prefix(eb, "endpoint %u: policy map: ", items[i].ep_id);
-			free(t);
-			break;
-		}
-		tasks[built++] = t;
+		else
+			t->n++;
 	}
 	if (err) {
-		for (i = 0; i < built; i++) {
-			dp_policy_built_discard(&tasks[i]->b);
-			free(tasks[i]);
-		}
-		free(tasks);
+		t->refs = 1;
+		task_put(t);
 		return err;
 	}
-	/* 2. the swaps to the workers, in order */
+	/* 2. the swaps to a worker, as one batch */
 	pthread_mutex_lock(&p->mu);
-	for (i = 0; i < n; i++) {
-		if (p->tail)
-			p->tail->next = tasks[i];
-		else
-			p->head = tasks[i];
-		p->tail = tasks[i];
-	}
-	pthread_cond_broadcast(&p->go);
+	if (p->tail)
+		p->tail->next = t;
+	else
+		p->head = t;
+	p->tail = t;
+	pthread_cond_signal(&p->go);
 	pthread_mutex_unlock(&p->mu);
 	/* 3. back as soon as programs read every new map */
-	memcpy(tasks + n, tasks, n * sizeof(*tasks));
-	err = wait_live(p, own, tasks + n, n, eb);
+	err = wait_live(p, own, t, eb);
 	pthread_mutex_lock(&p->mu);
-	for (i = 0; i < n; i++)
-		task_put(tasks[i]);
+	task_put(t);
 	pthread_mutex_unlock(&p->mu);
-	free(tasks);
 	return err;
 }

@@ -823,6 +823,51 @@ int dp_policy_publish(struct dp *dp, struct dp_policy_built *b, struct errbuf *e
 	return err;
 }
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* the kernel's, not in the UAPI headers */
+#endif
+
+int dp_policy_publish_many(struct dp *dp, struct dp_policy_built *b, size_t n, struct errbuf *eb)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	__u32 *keys = calloc(n ? n : 1, sizeof(*keys)), count = (__u32)n;
+	int *fds = calloc(n ? n : 1, sizeof(*fds));
+	size_t i, done = 0;
+	int err = 0;
+
+	if (!keys || !fds) {
+		err = errbuf_set(eb, -ENOMEM, "swap policy maps: out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		keys[i] = b[i].ep_id;
+		fds[i] = b[i].fd;
+	}
+	/* one syscall, one grace period at its end for all of them */
+	if (n > 1 && !bpf_map_update_batch(dp->map_fd[DP_MAP_POLICY], keys, fds, &count, &bo))
+		goto out;
+	if (n > 1 && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOTSUPP) {
+		err = -errno;
+		errbuf_set(eb, err, "swap policy maps (%u of %zu done): %s", count, n, strerror(-err));
+		goto out;
+	}
+	/* a kernel without batch updates of this map type: one by one */
+	for (done = n > 1 ? count : 0; done < n; done++) {
+		if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &keys[done], &fds[done], BPF_ANY)) {
+			err = -errno;
+			errbuf_set(eb, err, "swap policy map of endpoint %u: %s", keys[done],
+				   strerror(-err));
+			break;
+		}
+	}
+out:
+	for (i = 0; i < n; i++)
+		dp_policy_built_discard(&b[i]);
+	free(keys);
+	free(fds);
+	return err;
+}
+
 void dp_policy_built_discard(struct dp_policy_built *b)
 {
 	if (b->fd >= 0)

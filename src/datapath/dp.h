@@ -177,6 +177,13 @@ int dp_policy_build(struct dp *dp, __u32 ep_id, const struct velum_policy_key *k
 		    const struct velum_policy_value *vals, size_t n, struct dp_policy_built *b,
 		    struct errbuf *eb);
 int dp_policy_publish(struct dp *dp, struct dp_policy_built *b, struct errbuf *eb);
+/*
+ * dp_policy_publish() for n maps with one batch update of the outer map:
+ * the kernel waits for one grace period at the end for all of them, not
+ * one per map (one by one where the kernel has no batch update). Releases
+ * every b[i]; on error some may be published (eb says how many).
+ */
+int dp_policy_publish_many(struct dp *dp, struct dp_policy_built *b, size_t n, struct errbuf *eb);
 int dp_policy_live(struct dp *dp, __u32 ep_id, __u32 map_id);
 void dp_policy_built_discard(struct dp_policy_built *b);
 
