@@ -235,7 +235,7 @@ static int load_renamed(struct load_ctx *c, struct stored_file *f,
 			const struct agent_store_policy *row)
 {
 	struct renamed r = { .file_id = row->file_id, .audit = row->audit };
-	size_t i;
+	size_t i, nrules = 0;
 	int err = 0;
 
 	r.old = strdup(row->name);
@@ -246,8 +246,20 @@ static int load_renamed(struct load_ctx *c, struct stored_file *f,
 		struct pol_policy *p = f->set.v[i];
 		char *name;
 
+		int64_t other_file;
+		bool other_audit;
+
 		if (!p || p->kind != POL_KIND_RULES)
 			continue;
+		nrules++;
+		/* a name a later import stored a row of its own for is that row's */
+		err = agent_store_policy_get(c->a->st, row->kind, "", p->name, &other_file,
+					     &other_audit, c->eb);
+		if (!err)
+			continue;
+		if (err != -ENOENT)
+			break;
+		err = 0;
 		name = strdup(p->name);
 		if (!name || vec_push(&r.names, name)) {
 			free(name);
@@ -261,7 +273,7 @@ static int load_renamed(struct load_ctx *c, struct stored_file *f,
 		if (err)
 			pol_policy_free(p);
 	}
-	if (!err && !r.names.n)
+	if (!err && !nrules)
 		err = errbuf_set(c->eb, -EINVAL, "policy %s %s: not found in its stored file %s",
 				 row->kind, row->name, f->name);
 	if (!err)
@@ -300,11 +312,15 @@ static void store_renamed(struct agent *a, struct load_ctx *c)
 
 			err = agent_store_policy_put(a->st, &row, &eb);
 		}
-		if (!err)
+		if (!err && r->names.n)
 			pr_info("velumd: CiliumRules %s: its rules are named by their name labels "
 				"now: %zu polic%s (%s%s)\n",
 				r->old, r->names.n, r->names.n == 1 ? "y" : "ies", r->names.v[0],
 				r->names.n > 1 ? ", ..." : "");
+		else if (!err)
+			pr_info("velumd: CiliumRules %s: its rules are named by their name labels "
+				"now, each loaded from a later import\n",
+				r->old);
 	}
 	if (!err)
 		err = agent_store_commit(a->st, &eb);

@@ -139,6 +139,7 @@ same_doc endpoint list
 same_doc endpoint get "$ds"
 same_doc identity list
 same_doc policy get
+same_doc policy get deathstar-ingress # with the file's text: a string of many lines
 same_doc bpf policy get deathstar
 same_doc bpf ipcache list
 same_doc policy trace --from xwing --to deathstar --dport 80

@@ -137,5 +137,45 @@ expect_err "[0].color: unknown field 'color'"
 run 0 policy trace --help
 expect_out "usage: velum policy trace --offline"
 
+# -o yaml: the document -o json prints
+run 0 "${base[@]}" "${p1[@]}" "${p2[@]}" --from tiefighter --to deathstar --dport 80 -o json
+printf '%s\n' "$out" >"$tmp/trace.json"
+run 0 "${base[@]}" "${p1[@]}" "${p2[@]}" --from tiefighter --to deathstar --dport 80 -o yaml
+python3 -c 'import json,sys,yaml
+sys.exit(0 if json.load(open(sys.argv[1])) == yaml.safe_load(sys.stdin) else 1)' "$tmp/trace.json" <<<"$out" ||
+	fail "trace -o yaml differs from -o json: $out"
+expect_out 'address: "'
+run 2 "${base[@]}" "${p1[@]}" --from tiefighter --to deathstar --dport 80 -o xml
+expect_err "-o 'xml'"
+
+# the endpoints as velum endpoint list -o json prints them: ids kept, labels as strings,
+# ipv4, audit; the agent's own fields ignored. Peers by id.
+cat >"$tmp/agent-eps.json" <<'EOF2'
+[{"id": 7, "name": "default/deathstar", "namespace": "default",
+  "labels": ["k8s:class=deathstar", "k8s:org=empire"], "identity": 300,
+  "identity_labels": ["k8s:class=deathstar"], "ipv4": "10.200.0.10", "netns": "/run/netns/x",
+  "host_ifname": "vlm7", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+  "audit": false, "policy": {"ingress": "enforced", "egress": "disabled"}, "state": "ready",
+  "created": "2026-11-24T21:00:00Z", "ifname": "eth0", "gateway": "169.254.1.1",
+  "container_id": null},
+ {"id": 3, "name": "default/xwing", "namespace": "default",
+  "labels": ["k8s:class=xwing", "k8s:org=alliance"], "ipv4": "10.200.0.12", "ports": [],
+  "audit": true, "state": "error", "error": "gone"},
+ {"name": "default/tiefighter", "labels": {"org": "empire", "class": "tiefighter"},
+  "ips": ["10.200.0.11"]}]
+EOF2
+run 0 policy trace --offline --endpoints "$tmp/agent-eps.json" "${p1[@]}" --from 3 --to 7 --dport 80
+expect_out "Tracing from: default/xwing (10.200.0.12)"
+expect_out "to: default/deathstar (10.200.0.10)"
+expect_out "DENIED"
+run 0 policy trace --offline --endpoints "$tmp/agent-eps.json" "${p1[@]}" --from tiefighter --to 7 --dport 80
+expect_out "Final verdict: ALLOWED"
+run 2 policy trace --offline --endpoints "$tmp/agent-eps.json" "${p1[@]}" --from 9 --to 7 --dport 80
+expect_err "--from: no endpoint with id 9"
+run 0 policy resolve --offline --endpoints "$tmp/agent-eps.json" "${p1[@]}"
+expect_out "endpoint default/deathstar (id 7,"
+expect_out "endpoint default/xwing (id 3,"
+expect_out "endpoint default/tiefighter (id 1,"
+
 echo "trace_cli: $n runs, $fails failures"
 [ "$fails" -eq 0 ]
