@@ -727,25 +727,46 @@ static bool removed_rules(void *ctx, const struct pol_policy *p)
 	return false;
 }
 
-int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
-			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb)
+/* What agent_policy_parse() made: the parsed policies, their keys, warnings. */
+struct agent_parsed {
+	int64_t t0; /* when parsing began: import-to-enforced counts from here */
+	struct pol_set set;
+	struct imported_vec keys;
+	struct strbuf warn;
+};
+
+void agent_parsed_free(struct agent_parsed *ps)
 {
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	size_t i;
+
+	if (!ps)
+		return;
+	for (i = 0; i < ps->keys.n; i++) {
+		free(ps->keys.v[i].ns);
+		free(ps->keys.v[i].name);
+	}
+	vec_free(&ps->keys);
+	pol_set_free(&ps->set);
+	strbuf_free(&ps->warn);
+	free(ps);
+}
+
+int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+		       struct agent_parsed **parsed, struct errbuf *eb)
+{
+	struct agent_parsed *ps = calloc(1, sizeof(*ps));
 	struct pol_set set = { 0 };
-	struct imported_vec keys = { 0 }, removed = { 0 };
+	struct imported_vec keys = { 0 };
 	struct strbuf warn = STRBUF_INIT;
-	int64_t *file_ids = NULL;
-	uint32_t *changed = NULL;
-	size_t nchanged = 0, i, j;
-	char now[40], **out = NULL;
-	bool model_changed = false, unchanged = false;
+	size_t i, j;
 	int err = 0;
 
-	*loaded = NULL;
-	*nloaded = 0;
-	*warnings = NULL;
+	*parsed = NULL;
+	if (!ps)
+		return -ENOMEM;
+	ps->t0 = now_ns(CLOCK_MONOTONIC);
 	if (!nfiles)
-		return errbuf_set(eb, -EINVAL, "no policy file given");
+		err = errbuf_set(eb, -EINVAL, "no policy file given");
 	/* parse everything first: any error changes nothing */
 	for (i = 0; i < nfiles && !err; i++) {
 		size_t before = set.n;
@@ -793,10 +814,8 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 	/* a later file's policy of the same key replaces an earlier one */
 	if (!err)
 		err = drop_replaced(&set, keys.v);
-	if (err)
-		goto out;
 	/* drop the replaced duplicates from the set (same index as keys) */
-	for (i = j = 0; i < set.n; i++) {
+	for (i = j = 0; !err && i < set.n; i++) {
 		if (!keys.v[i].name) {
 			pol_policy_free(set.v[i]);
 			continue;
@@ -804,7 +823,57 @@ int agent_policy_import(struct agent *a, const struct agent_file *files, size_t 
 		set.v[j] = set.v[i];
 		keys.v[j++] = keys.v[i];
 	}
-	set.n = keys.n = j;
+	if (!err)
+		set.n = keys.n = j;
+	ps->set = set;
+	ps->keys = keys;
+	ps->warn = warn;
+	if (err) {
+		agent_parsed_free(ps);
+		return err;
+	}
+	*parsed = ps;
+	return 0;
+}
+
+int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb)
+{
+	struct agent_parsed *ps;
+	int err = agent_policy_parse(a, files, nfiles, audit, &ps, eb);
+
+	*loaded = NULL;
+	*nloaded = 0;
+	*warnings = NULL;
+	return err ? err :
+		     agent_policy_import_parsed(a, files, nfiles, audit, ps, loaded, nloaded,
+						warnings, eb);
+}
+
+int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
+			       bool audit, struct agent_parsed *ps, char ***loaded, size_t *nloaded,
+			       char **warnings, struct errbuf *eb)
+{
+	int64_t t0;
+	struct pol_set set = { 0 };
+	struct imported_vec keys = { 0 }, removed = { 0 };
+	struct strbuf warn = STRBUF_INIT;
+	int64_t *file_ids = NULL;
+	uint32_t *changed = NULL;
+	size_t nchanged = 0, i, j;
+	char now[40], **out = NULL;
+	bool model_changed = false, unchanged = false;
+	int err = 0;
+
+	*loaded = NULL;
+	*nloaded = 0;
+	*warnings = NULL;
+	/* parsed outside the lock (agent_policy_parse): taken over */
+	t0 = ps->t0;
+	set = ps->set;
+	keys = ps->keys;
+	warn = ps->warn;
+	free(ps);
 	/*
 	 * Raw rules with no rule (`[]`) replace the earlier rules of the same
 	 * name with nothing: the policy goes (Cilium deletes a policy updated to

@@ -235,6 +235,21 @@ struct agent_file {
 int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb);
 /*
+ * agent_policy_import() in two steps, so that parsing (the largest part of
+ * a big import) holds no lock: agent_policy_parse() parses and checks every
+ * file (a->lock not needed; any error changes nothing), then
+ * agent_policy_import_parsed(), with a->lock held, loads what it made and
+ * takes it over (freed whatever happens). agent_parsed_free() drops one not
+ * imported.
+ */
+struct agent_parsed;
+int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+		       struct agent_parsed **parsed, struct errbuf *eb);
+int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
+			       bool audit, struct agent_parsed *parsed, char ***loaded,
+			       size_t *nloaded, char **warnings, struct errbuf *eb);
+void agent_parsed_free(struct agent_parsed *parsed);
+/*
  * Deletes the policies matching kind (NULL: any), ns (NULL: any) and name
  * (NULL with all: every policy). *deleted gets the count; -ENOENT if none.
  */

@@ -30,12 +30,11 @@ static json_t *policy_obj(const char *kind, const char *ns, const char *name,
 			  const struct pol_policy *p, bool audit, uint32_t first_rule_id,
 			  const char *imported)
 {
-	json_t *j = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s}", "kind", kind,
-			      "namespace", ns && *ns ? ns : NULL, "name", name, "file",
-			      p && p->file ? p->file : "", "audit", p ? p->audit : audit, "rules",
-			      p ? (int)p->nrules : 0, "first_rule_id",
-			      (json_int_t)(p ? p->first_rule_id : first_rule_id), "imported",
-			      imported);
+	json_t *j = json_pack(
+		"{s:s, s:s?, s:s, s:s, s:b, s:i, s:I, s:s}", "kind", kind, "namespace",
+		ns && *ns ? ns : NULL, "name", name, "file", p && p->file ? p->file : "", "audit",
+		p ? p->audit : audit, "rules", p ? (int)p->nrules : 0, "first_rule_id",
+		(json_int_t)(p ? p->first_rule_id : first_rule_id), "imported", imported);
 
 	if (j && p && p->rules && p->nrules && p->rules[0].description &&
 	    json_object_set_new(j, "description", json_string(p->rules[0].description))) {
@@ -200,6 +199,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	struct agent_file *files = NULL;
 	json_t *fj = NULL, *arr = NULL, *out = NULL, *warn;
 	char **loaded = NULL, *warnings = NULL, *s, *save;
+	struct agent_parsed *parsed = NULL;
 	size_t nloaded = 0, nfiles, i;
 	struct errbuf eb;
 	bool warn_lost = false;
@@ -232,9 +232,13 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 		files[i].content = json_string_value(cj);
 		files[i].len = json_string_length(cj);
 	}
+	/* parsed before the lock: a big import's parse holds up nobody */
+	err = agent_policy_parse(a, files, nfiles, audit, &parsed, &eb);
 	pthread_mutex_lock(&a->lock);
-	rev0 = a->revision;
-	err = agent_policy_import(a, files, nfiles, audit, &loaded, &nloaded, &warnings, &eb);
+	rev0 = rev = a->revision;
+	if (!err)
+		err = agent_policy_import_parsed(a, files, nfiles, audit, parsed, &loaded, &nloaded,
+						 &warnings, &eb);
 	rev = a->revision;
 	if (!err) {
 		/* every change makes a revision: none made, the files were loaded as they are */
