@@ -377,8 +377,8 @@ int main(int argc, char **argv)
 
 	agent_init(&a, &o);
 	sc.a = &a;
-	if (pipe2(stop_pipe, O_CLOEXEC) == -1 || (errno = pthread_create(&sig_thr, NULL, sig_main,
-								      &sc))) {
+	if (pipe2(stop_pipe, O_CLOEXEC) == -1 ||
+	    (errno = pthread_create(&sig_thr, NULL, sig_main, &sc))) {
 		fprintf(stderr, "velumd: signal thread: %s\n", strerror(errno));
 		return 1;
 	}

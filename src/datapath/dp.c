@@ -848,12 +848,14 @@ int dp_policy_publish_many(struct dp *dp, struct dp_policy_built *b, size_t n, s
 		goto out;
 	if (n > 1 && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOTSUPP) {
 		err = -errno;
-		errbuf_set(eb, err, "swap policy maps (%u of %zu done): %s", count, n, strerror(-err));
+		errbuf_set(eb, err, "swap policy maps (%u of %zu done): %s", count, n,
+			   strerror(-err));
 		goto out;
 	}
 	/* a kernel without batch updates of this map type: one by one */
 	for (done = n > 1 ? count : 0; done < n; done++) {
-		if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &keys[done], &fds[done], BPF_ANY)) {
+		if (bpf_map_update_elem(dp->map_fd[DP_MAP_POLICY], &keys[done], &fds[done],
+					BPF_ANY)) {
 			err = -errno;
 			errbuf_set(eb, err, "swap policy map of endpoint %u: %s", keys[done],
 				   strerror(-err));

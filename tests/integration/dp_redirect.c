@@ -499,7 +499,8 @@ static int setup(void **state)
 	if (dp_proxy_setup(env->dp, &eb))
 		print_error("dp_proxy_setup: %s\n", eb.msg);
 	for (int ep = EP_CLI; ep <= EP_SRV; ep++) {
-		struct dp_endpoint_opts eo = { .ep_id = ep, .identity = ep == EP_CLI ? ID_CLI : ID_SRV };
+		struct dp_endpoint_opts eo = { .ep_id = ep,
+					       .identity = ep == EP_CLI ? ID_CLI : ID_SRV };
 
 		assert_int_equal(dp_endpoint_add(env->dp, &eo, &env->ep[ep], &eb), 0);
 	}
@@ -549,8 +550,8 @@ static bool ct_has(struct env *env, __be32 saddr, __be16 sport, __be32 daddr, __
 
 	assert_int_equal(dp_ct_list(env->dp, &r, &n), 0);
 	for (size_t i = 0; i < n; i++)
-		if (r[i].key.saddr == saddr && r[i].key.sport == sport &&
-		    r[i].key.daddr == daddr && r[i].key.dport == dport && r[i].key.dir == dir &&
+		if (r[i].key.saddr == saddr && r[i].key.sport == sport && r[i].key.daddr == daddr &&
+		    r[i].key.dport == dport && r[i].key.dir == dir &&
 		    (r[i].val.flags & flags) == flags)
 			found = true;
 	free(r);
@@ -594,7 +595,8 @@ static void expect_proxied_from(struct env *env, int from, int dir)
 	pthread_mutex_unlock(&env->srv.lock);
 	/* the upstream leg is tracked at the server's ingress as the proxy's */
 	assert_true(ct_has(env, rec.up_local.sin_addr.s_addr, rec.up_local.sin_port,
-			   env->ep[EP_SRV].ipv4, htons(PORT_L7), VELUM_DIR_INGRESS, VELUM_CT_F_PROXY));
+			   env->ep[EP_SRV].ipv4, htons(PORT_L7), VELUM_DIR_INGRESS,
+			   VELUM_CT_F_PROXY));
 }
 
 static void expect_proxied(struct env *env, int dir)
