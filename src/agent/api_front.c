@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -212,13 +213,51 @@ static int check_head(int cfd, char *down, size_t *len)
 	}
 }
 
+/*
+ * Closes the client's connection without destroying the answer just sent:
+ * closing a socket with unread input makes the kernel reset the
+ * connection, and the client may lose the answer before it reads it (a
+ * request over the library's limits is answered before it is all read). So
+ * the sending side is shut down first and the client's further bytes are
+ * read and dropped until it closes, for at most LINGER_MS.
+ */
+#define LINGER_MS 1000
+
+static void linger_close(int fd)
+{
+	struct timespec t0, t;
+	char sink[4096];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (shutdown(fd, SHUT_WR) == 0) {
+		for (;;) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			long ms;
+			ssize_t n;
+
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+			if (ms >= LINGER_MS ||
+			    (poll(&p, 1, (int)(LINGER_MS - ms)) == -1 && errno != EINTR))
+				break;
+			if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				break;
+		}
+	}
+	close(fd);
+}
+
 static void *relay_run(void *arg)
 {
 	struct relay *r = arg;
 	/* down has room for a NUL after the bytes: check_head() reads it as text */
 	char *up = malloc(RELAY_BUF), *down = malloc(RELAY_BUF + 1);
 	size_t ulen = 0, dlen = 0;
-	bool client_eof = false, mhd_eof = false, passing = false;
+	/* up_dead: the server stopped reading (it answered and closed): client bytes are dropped */
+	bool client_eof = false, mhd_eof = false, passing = false, up_dead = false;
 
 	if (!up || !down)
 		goto out;
@@ -239,7 +278,7 @@ static void *relay_run(void *arg)
 			p[0].events |= POLLOUT;
 		if (!mhd_eof && dlen < RELAY_BUF)
 			p[1].events |= POLLIN;
-		if (ulen)
+		if (ulen && !up_dead)
 			p[1].events |= POLLOUT;
 		if (mhd_eof && !dlen)
 			break; /* everything the server said went out */
@@ -253,7 +292,7 @@ static void *relay_run(void *arg)
 			break;
 		if (p[0].revents & POLLIN) {
 			n = recv(r->cfd, up + ulen, RELAY_BUF - ulen, 0);
-			if (n > 0)
+			if (n > 0 && !up_dead)
 				ulen += (size_t)n;
 			else if (n == 0) {
 				client_eof = true;
@@ -262,15 +301,23 @@ static void *relay_run(void *arg)
 			} else if (errno != EAGAIN && errno != EINTR)
 				break;
 		}
-		if ((p[1].revents & POLLOUT) && ulen) {
+		if ((p[1].revents & POLLOUT) && ulen && !up_dead) {
 			n = send(r->mfd, up, ulen, MSG_NOSIGNAL);
 			if (n > 0) {
 				memmove(up, up + n, ulen - (size_t)n);
 				ulen -= (size_t)n;
 				if (!ulen && client_eof)
 					shutdown(r->mfd, SHUT_WR);
-			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
-				break;
+			} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				/*
+				 * The server closed before reading everything (it
+				 * answered an oversized request and hung up): its answer
+				 * may still wait in the socket, so read on, and drop what
+				 * the client sends from now on.
+				 */
+				up_dead = true;
+				ulen = 0;
+			}
 		}
 		/* with down full, a POLLHUP must wait: recv() of 0 bytes would look like the end */
 		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && dlen < RELAY_BUF) {
@@ -301,7 +348,7 @@ static void *relay_run(void *arg)
 	}
 out:
 	close(r->mfd);
-	close(r->cfd);
+	linger_close(r->cfd);
 	free(up);
 	free(down);
 	atomic_fetch_sub(&r->f->conns, 1);
