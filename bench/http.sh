@@ -184,27 +184,7 @@ fi
 # (velum, not the function: velum execs the command, so $! is the server's PID)
 if [ "$server" = nginx ]; then
 	command -v nginx >/dev/null || die "--server nginx: nginx is not installed (make deps)"
-	cat >"$T/nginx.conf" <<EOF
-worker_processes $server_threads;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 65000; }
-worker_rlimit_nofile 65536;
-http {
-	access_log off;
-	client_body_temp_path $T;
-	proxy_temp_path $T;
-	fastcgi_temp_path $T;
-	uwsgi_temp_path $T;
-	scgi_temp_path $T;
-	keepalive_requests 100000000;
-	keepalive_timeout 600s;
-	server {
-		listen 80 backlog=4096;
-		location / { return 200 "hello\n"; }
-	}
-}
-EOF
+	"$top/bench/nginx-conf.sh" "$T" 80 "$server_threads" 65000 >"$T/nginx.conf"
 	"$bin/velum" endpoint exec hello -- "${pin_srv[@]}" nginx -e "$T/nginx.err" -c "$T/nginx.conf" \
 		-g 'daemon off;' >"$T/hello.log" 2>&1 &
 else

@@ -33,6 +33,7 @@ for t in wrk nginx haproxy python3; do
 	command -v "$t" >/dev/null || { echo "bench-l7: $t not installed" >&2; exit 1; }
 done
 
+top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "/tmp/velum-bench-l7.$$.XXXXXX")
 pids=()
 cleanup() {
@@ -66,26 +67,7 @@ wait_port() {
 
 # The origin: nginx, one worker, "hello" to every GET.
 NGX=$(free_port)
-cat >"$tmp/nginx.conf" <<EOF
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-events { worker_connections $((MAXFD - 100)); }
-http {
-	access_log off;
-	client_body_temp_path $tmp;
-	proxy_temp_path $tmp;
-	fastcgi_temp_path $tmp;
-	uwsgi_temp_path $tmp;
-	scgi_temp_path $tmp;
-	keepalive_requests 100000000;
-	keepalive_timeout 600s;
-	server {
-		listen 127.0.0.1:$NGX backlog=4096;
-		location / { return 200 "hello\n"; }
-	}
-}
-EOF
+"$top/bench/nginx-conf.sh" "$tmp" "127.0.0.1:$NGX" 1 $((MAXFD - 100)) >"$tmp/nginx.conf"
 nginx -e "$tmp/nginx.err" -c "$tmp/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 wait_port "$NGX"

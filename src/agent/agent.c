@@ -735,7 +735,7 @@ struct agent_parsed {
 	struct strbuf warn;
 };
 
-void agent_parsed_free(struct agent_parsed *ps)
+static void agent_parsed_free(struct agent_parsed *ps)
 {
 	size_t i;
 
@@ -834,20 +834,6 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 	}
 	*parsed = ps;
 	return 0;
-}
-
-int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
-			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb)
-{
-	struct agent_parsed *ps;
-	int err = agent_policy_parse(a, files, nfiles, audit, &ps, eb);
-
-	*loaded = NULL;
-	*nloaded = 0;
-	*warnings = NULL;
-	return err ? err :
-		     agent_policy_import_parsed(a, files, nfiles, audit, ps, loaded, nloaded,
-						warnings, eb);
 }
 
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,

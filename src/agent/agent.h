@@ -91,9 +91,11 @@ struct agent_applier *agent_applier__new(const struct dp_opts *dpo, size_t nthre
 					 struct errbuf *eb);
 void agent_applier__free(struct agent_applier *p);
 /*
- * Swaps the n policy maps in parallel (the calling thread works too, on
- * own). Returns 0 or the first error (eb set); after an error the items
- * not yet started are skipped.
+ * Swaps the n policy maps (apply.c): builds each aside on own (an error
+ * there changes nothing), has a worker publish them in one batch, and
+ * returns once every new map is live, without waiting for the batch's RCU
+ * grace period. Returns 0 or the error (eb set); after a publish error
+ * some maps may be swapped (the caller rebuilds).
  */
 int agent_applier_run(struct agent_applier *p, struct dp *own, const struct agent_apply_item *items,
 		      size_t n, struct errbuf *eb);
@@ -227,20 +229,15 @@ struct agent_file {
 };
 
 /*
- * Imports the policies of every file, all or nothing. On success *loaded
- * (new array, free()) lists (kind, ns, name) keys as "Kind\tns\tname" strings
- * of the imported policies (in the order of the files), *warnings (new
- * string or NULL) the parser's notes, and a->last_import its time.
- */
-int agent_policy_import(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
-			char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb);
-/*
- * agent_policy_import() in two steps, so that parsing (the largest part of
- * a big import) holds no lock: agent_policy_parse() parses and checks every
- * file (a->lock not needed; any error changes nothing), then
- * agent_policy_import_parsed(), with a->lock held, loads what it made and
- * takes it over (freed whatever happens). agent_parsed_free() drops one not
- * imported.
+ * Imports the policies of every file, all or nothing, in two steps so that
+ * parsing (the largest part of a big import) holds no lock:
+ * agent_policy_parse() parses and checks every file (a->lock not needed;
+ * any error changes nothing), then agent_policy_import_parsed(), with
+ * a->lock held, loads what it made and takes it over (freed whatever
+ * happens). On success *loaded (new array, free()) lists (kind, ns, name)
+ * keys as "Kind\tns\tname" strings of the imported policies (in the order
+ * of the files), *warnings (new string or NULL) the parser's notes, and
+ * a->last_import its time.
  */
 struct agent_parsed;
 int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
@@ -248,7 +245,6 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
 			       bool audit, struct agent_parsed *parsed, char ***loaded,
 			       size_t *nloaded, char **warnings, struct errbuf *eb);
-void agent_parsed_free(struct agent_parsed *parsed);
 /*
  * Deletes the policies matching kind (NULL: any), ns (NULL: any) and name
  * (NULL with all: every policy). *deleted gets the count; -ENOENT if none.

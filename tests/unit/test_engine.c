@@ -668,13 +668,14 @@ static size_t load_changed(struct h *h, const char *file, const char *text)
 	return n;
 }
 
-#define L7_PATH(path)                                                       \
-	CNP("l7", "  endpointSelector: {matchLabels: {class: deathstar}}\n" \
-		  "  ingress:\n"                                            \
-		  "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"     \
-		  "    toPorts:\n"                                          \
-		  "    - ports: [{port: \"80\", protocol: TCP}]\n"          \
-		  "      rules: {http: [{method: GET, path: \"" path "\"}]}\n")
+/* CiliumNetworkPolicy "l7" selecting the deathstar, with these ingress rules */
+#define DS_INGRESS(rules) \
+	CNP("l7", "  endpointSelector: {matchLabels: {class: deathstar}}\n  ingress:\n" rules)
+#define FROM_EMPIRE "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
+#define L7_PATH(path)                                                           \
+	DS_INGRESS(FROM_EMPIRE "    toPorts:\n"                                 \
+			       "    - ports: [{port: \"80\", protocol: TCP}]\n" \
+			       "      rules: {http: [{method: GET, path: \"" path "\"}]}\n")
 
 /*
  * A replacement of the same shape keeps the rule ids: its unchanged entries
@@ -702,11 +703,7 @@ static void test_engine_replace_keeps_rule_ids(void **state)
 	/* another port: same ids, but the entries change */
 	assert_int_equal(
 		load_changed(h, "l7.yaml",
-			     CNP("l7", "  endpointSelector: {matchLabels: {class: "
-				       "deathstar}}\n"
-				       "  ingress:\n"
-				       "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
-				       "    toPorts: [{ports: [{port: \"81\"}]}]\n")),
+			     DS_INGRESS(FROM_EMPIRE "    toPorts: [{ports: [{port: \"81\"}]}]\n")),
 		1);
 	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
 	assert_int_equal(ps[0]->first_rule_id, first);
@@ -715,11 +712,8 @@ static void test_engine_replace_keeps_rule_ids(void **state)
 	/* two peer rules instead of one: fresh ids, the old ones are gone */
 	assert_int_equal(
 		load_changed(h, "l7.yaml",
-			     CNP("l7", "  endpointSelector: {matchLabels: {class: "
-				       "deathstar}}\n"
-				       "  ingress:\n"
-				       "  - fromEndpoints: [{matchLabels: {org: empire}}]\n"
-				       "  - fromEndpoints: [{matchLabels: {org: alliance}}]\n")),
+			     DS_INGRESS(FROM_EMPIRE
+					"  - fromEndpoints: [{matchLabels: {org: alliance}}]\n")),
 		1);
 	assert_int_equal(pol_engine_policies(model_engine(h->m), &ps), 1);
 	assert_true(ps[0]->first_rule_id > first);
