@@ -34,6 +34,11 @@ sed -e "s|@ROOT@|$tmp/ftp|g" -e "s|@ADDR@|127.0.0.1|" -e "s|@PORT@|$ftp_port|" \
 	"$top/examples/starwars/vsftpd.conf.in" >"$tmp/ftp/vsftpd.conf"
 /usr/sbin/vsftpd "$tmp/ftp/vsftpd.conf" &
 pids+=($!)
+# the deathstar uploads after every request: the FTP server listens first
+for _ in $(seq 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$ftp_port") 2>/dev/null && break
+	sleep 0.1
+done
 "$deathstar" --listen 127.0.0.1 --port "$http_port" --log "$tmp/api.log" \
 	--ftp "ftp://127.0.0.1:$ftp_port/incoming/deathstar-api.log" 2>"$tmp/deathstar.err" &
 ds=$!
@@ -50,14 +55,15 @@ out=$(curl -s -XPOST "$url/v1/request-landing")
 [ "$out" = "Ship landed" ] || fail "POST /v1/request-landing: $out"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/nothing")
 [ "$code" = 404 ] || fail "GET /v1/nothing: $code"
-# the log reaches the FTP server
-for _ in $(seq 50); do
+# the log reaches the FTP server (an upload may wait for the one before it)
+for _ in $(seq 150); do
 	[ -s "$tmp/ftp/root/incoming/deathstar-api.log" ] && grep -q request-landing \
 		"$tmp/ftp/root/incoming/deathstar-api.log" && break
 	sleep 0.1
 done
 grep -q "POST /v1/request-landing 200" "$tmp/ftp/root/incoming/deathstar-api.log" ||
-	fail "API log not uploaded: $(cat "$tmp/deathstar.err")"
+	fail "API log not uploaded: $(cat "$tmp/deathstar.err"; tail -5 "$tmp/ftp/vsftpd.log" 2>/dev/null
+		ss -tanp 2>/dev/null | grep -E "vsftpd|deathstar" | head -10)"
 # the exhaust port destroys it
 out=$(curl -s -XPUT "$url/v1/exhaust-port" || true)
 grep -q "Panic: deathstar exploded" <<<"$out" || fail "PUT /v1/exhaust-port: $out"
