@@ -48,7 +48,8 @@ static const char trace_usage[] =
 	"  --policy FILE      a policy file (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy,\n"
 	"                     NetworkPolicy or raw rules; JSON or YAML); repeatable\n"
 	"  --endpoints FILE   JSON array of {\"name\", \"namespace\", \"labels\", \"ips\", \"ports\"},\n"
-	"                     or what velum endpoint list -o json prints\n"
+	"                     or what velum endpoint list -o json prints, or an object\n"
+	"                     {\"namespaces\": [{\"name\", \"labels\"}], \"endpoints\": [...]}\n"
 	"  --from/--to PEER   an endpoint name or numeric id, host, world, or an IPv4 address\n"
 	"  --dport PORT[/P]   destination port; P is TCP (default), UDP or SCTP\n"
 	"  --icmp-type N      trace an ICMP packet of type N instead (8: echo request)\n"
@@ -200,11 +201,11 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 		pn = doc_map_get(p, "name");
 		pp = doc_map_get(p, "port");
 		pr = doc_map_get(p, "protocol");
-		if (p->type != DOC_MAP || !pn || pn->type != DOC_STR || !pp ||
+		if (p->type != DOC_MAP || (pn && pn->type != DOC_STR) || !pp ||
 		    pp->type != DOC_INT || pp->i < 1 || pp->i > 65535) {
 			err = ep_err(eb, file, p, idx, msg,
-				     "expected {\"name\": string, \"port\": 1-65535, \"protocol\": "
-				     "TCP|UDP|SCTP}");
+				     "expected {\"name\": string (optional), \"port\": 1-65535, "
+				     "\"protocol\": TCP|UDP|SCTP}");
 			break;
 		}
 		if (pr && (pr->type != DOC_STR || proto_parse(pr->str.s, &np.proto) ||
@@ -212,6 +213,9 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 			err = ep_err(eb, file, pr, idx, msg, "protocol must be TCP, UDP or SCTP");
 			break;
 		}
+		/* a port without a name (common in pods) is one no policy can name */
+		if (!pn)
+			continue;
 		np.name = pn->str.s;
 		np.port = (uint16_t)pp->i;
 		if (vec_push(&pv, np))
@@ -240,8 +244,97 @@ static bool has_id(const struct doc_node *n)
 	return n->type == DOC_MAP && doc_map_get(n, "id");
 }
 
+/*
+ * The "namespaces" of an endpoints file object: [{"name": "x", "labels":
+ * {"k": "v"}}]; known keys only (besides "endpoints"), errors as file:line:
+ * namespaces[i].field.
+ */
+static int load_namespaces(struct model *m, const char *file, const struct doc_node *top,
+			   struct errbuf *eb)
+{
+	const struct doc_node *nss = doc_map_get(top, "namespaces");
+	size_t i, j;
+	int err = 0;
+
+	for (i = 0; i < top->map.n; i++)
+		if (strcmp(top->map.pairs[i].key, "namespaces") &&
+		    strcmp(top->map.pairs[i].key, "endpoints"))
+			return errbuf_set(
+				eb, -EINVAL,
+				"%s:%u: %s: unknown field (expected namespaces, endpoints)", file,
+				top->map.pairs[i].line, top->map.pairs[i].key);
+	if (nss && nss->type != DOC_SEQ)
+		return errbuf_set(eb, -EINVAL, "%s:%u: namespaces: expected a list", file,
+				  nss->line);
+	for (i = 0; nss && i < nss->seq.n && !err; i++) {
+		const struct doc_node *n = nss->seq.items[i], *name, *labels;
+		VEC(char *) lv = { 0 };
+		struct errbuf meb;
+
+		if (n->type != DOC_MAP)
+			return errbuf_set(eb, -EINVAL, "%s:%u: namespaces[%zu]: expected an object",
+					  file, n->line, i);
+		for (j = 0; j < n->map.n; j++)
+			if (strcmp(n->map.pairs[j].key, "name") &&
+			    strcmp(n->map.pairs[j].key, "labels"))
+				return errbuf_set(eb, -EINVAL,
+						  "%s:%u: namespaces[%zu].%s: unknown field "
+						  "(expected name, labels)",
+						  file, n->map.pairs[j].line, i,
+						  n->map.pairs[j].key);
+		name = doc_map_get(n, "name");
+		labels = doc_map_get(n, "labels");
+		if (!name || name->type != DOC_STR || !name->str.len)
+			return errbuf_set(
+				eb, -EINVAL,
+				"%s:%u: namespaces[%zu].name: a non-empty string is required", file,
+				(name ? name : n)->line, i);
+		if (model_namespace(m, name->str.s))
+			return errbuf_set(
+				eb, -EINVAL,
+				"%s:%u: namespaces[%zu].name: namespace '%s' is given twice", file,
+				name->line, i, name->str.s);
+		if (labels && labels->type != DOC_MAP)
+			return errbuf_set(
+				eb, -EINVAL,
+				"%s:%u: namespaces[%zu].labels: expected an object of strings",
+				file, labels->line, i);
+		for (j = 0; labels && j < labels->map.n && !err; j++) {
+			const struct doc_pair *p = &labels->map.pairs[j];
+			char *s;
+
+			if (p->value->type != DOC_STR) {
+				err = errbuf_set(
+					eb, -EINVAL,
+					"%s:%u: namespaces[%zu].labels.%s: expected a string", file,
+					p->value->line, i, p->key);
+				break;
+			}
+			s = malloc(strlen(p->key) + p->value->str.len + 2);
+			if (!s || vec_push(&lv, s)) {
+				free(s);
+				err = -ENOMEM;
+				break;
+			}
+			sprintf(s, "%s=%s", p->key, p->value->str.s);
+		}
+		errbuf_clear(&meb);
+		if (!err)
+			err = model_namespace_relabel(m, name->str.s, (const char *const *)lv.v,
+						      lv.n, &meb);
+		if (err && err != -ENOMEM && errbuf_empty(eb))
+			errbuf_set(eb, err, "%s:%u: namespaces[%zu]: %s", file, n->line, i,
+				   meb.msg);
+		for (j = 0; j < lv.n; j++)
+			free(lv.v[j]);
+		vec_free(&lv);
+	}
+	return err;
+}
+
 int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 {
+	const struct doc_node *eps;
 	struct doc_stream ds = { 0 };
 	char *buf = NULL;
 	size_t len = 0, i;
@@ -255,18 +348,37 @@ int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb)
 		errbuf_prefix(eb, "%s:", path);
 		return err;
 	}
-	if (ds.n != 1 || ds.docs[0]->type != DOC_SEQ) {
-		err = errbuf_set(eb, -EINVAL, "%s:%u: expected a JSON array of endpoints", path,
-				 ds.n ? ds.docs[0]->line : 1);
+	eps = ds.n == 1 ? ds.docs[0] : NULL;
+	if (eps && eps->type == DOC_MAP) {
+		err = load_namespaces(m, path, eps, eb);
+		if (err)
+			goto out;
+		eps = doc_map_get(ds.docs[0], "endpoints");
+		if (!eps) {
+			err = errbuf_set(eb, -EINVAL, "%s:%u: endpoints: a list is required", path,
+					 ds.docs[0]->line);
+			goto out;
+		}
+		if (eps->type != DOC_SEQ) {
+			err = errbuf_set(eb, -EINVAL, "%s:%u: endpoints: expected a list", path,
+					 eps->line);
+			goto out;
+		}
+	}
+	if (!eps || eps->type != DOC_SEQ) {
+		err = errbuf_set(eb, -EINVAL,
+				 "%s:%u: expected a JSON array of endpoints or an object "
+				 "{\"namespaces\": [...], \"endpoints\": [...]}",
+				 path, ds.n ? ds.docs[0]->line : 1);
 		goto out;
 	}
 	/* endpoints with an id first: the others take the lowest ids left */
-	for (i = 0; i < ds.docs[0]->seq.n && !err; i++)
-		if (has_id(ds.docs[0]->seq.items[i]))
-			err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
-	for (i = 0; i < ds.docs[0]->seq.n && !err; i++)
-		if (!has_id(ds.docs[0]->seq.items[i]))
-			err = load_one(m, path, ds.docs[0]->seq.items[i], i, eb);
+	for (i = 0; i < eps->seq.n && !err; i++)
+		if (has_id(eps->seq.items[i]))
+			err = load_one(m, path, eps->seq.items[i], i, eb);
+	for (i = 0; i < eps->seq.n && !err; i++)
+		if (!has_id(eps->seq.items[i]))
+			err = load_one(m, path, eps->seq.items[i], i, eb);
 out:
 	doc_stream_free(&ds);
 	return err;

@@ -27,6 +27,7 @@ struct model {
 	struct ipcache *ipc;
 	struct pol_engine *eng;
 	VEC(struct model_ep *) eps; /* sorted by id */
+	VEC(struct model_ns *) nss; /* sorted by name */
 	struct hmap cidrs;	    /* struct cidr_ref: the CIDR identities policies use */
 };
 
@@ -78,6 +79,15 @@ static void ep_free(struct model_ep *ep)
 	free(ep);
 }
 
+static void ns_free(struct model_ns *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	pol_labels_free(&n->labels);
+	free(n);
+}
+
 void model__free(struct model *m)
 {
 	struct hnode *it, *nx;
@@ -89,6 +99,9 @@ void model__free(struct model *m)
 	for (i = 0; i < m->eps.n; i++)
 		ep_free(m->eps.v[i]);
 	vec_free(&m->eps);
+	for (i = 0; i < m->nss.n; i++)
+		ns_free(m->nss.v[i]);
+	vec_free(&m->nss);
 	hmap_for_each_safe(&m->cidrs, b, it, nx) free(container_of(it, struct cidr_ref, node));
 	hmap_destroy(&m->cidrs);
 	ipcache__free(m->ipc);
@@ -137,10 +150,109 @@ size_t model_endpoints(const struct model *m, const struct model_ep *const **out
 	return m->eps.n;
 }
 
+/* Index of namespace name in m->nss, or of its insertion point; *found set. */
+static size_t ns_search(const struct model *m, const char *name, bool *found)
+{
+	size_t lo = 0, hi = m->nss.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, m->nss.v[mid]->name);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*found = false;
+	return lo;
+}
+
+const struct model_ns *model_namespace(const struct model *m, const char *ns)
+{
+	bool found;
+	size_t i = ns_search(m, ns, &found);
+
+	return found ? m->nss.v[i] : NULL;
+}
+
+size_t model_namespaces(const struct model *m, const struct model_ns *const **out)
+{
+	*out = (const struct model_ns *const *)m->nss.v;
+	return m->nss.n;
+}
+
+size_t model_namespace_endpoints(const struct model *m, const char *ns)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->eps.n; i++)
+		n += !strcmp(m->eps.v[i]->ns, ns);
+	return n;
+}
+
+/* Namespace name, made (without labels) if unknown; *created says so. NULL: -ENOMEM. */
+static struct model_ns *ns_get(struct model *m, const char *name, bool *created)
+{
+	bool found;
+	size_t at = ns_search(m, name, &found);
+	struct model_ns *n;
+
+	*created = false;
+	if (found)
+		return m->nss.v[at];
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(name)) || vec_reserve(&m->nss, m->nss.n + 1)) {
+		ns_free(n);
+		return NULL;
+	}
+	memmove(&m->nss.v[at + 1], &m->nss.v[at], (m->nss.n - at) * sizeof(*m->nss.v));
+	m->nss.v[at] = n;
+	m->nss.n++;
+	*created = true;
+	return n;
+}
+
+static void ns_drop(struct model *m, const char *name)
+{
+	bool found;
+	size_t at = ns_search(m, name, &found);
+
+	if (!found)
+		return;
+	ns_free(m->nss.v[at]);
+	memmove(&m->nss.v[at], &m->nss.v[at + 1], (m->nss.n - at - 1) * sizeof(*m->nss.v));
+	m->nss.n--;
+}
+
 static bool reserved_key(const char *key)
 {
 	return !strcmp(key, POL_LABEL_NAMESPACE) || !strcmp(key, POL_LABEL_CLUSTER) ||
 	       !strncmp(key, POL_LABEL_NS_LABELS, strlen(POL_LABEL_NS_LABELS));
+}
+
+/* The labels velum derives from the namespace (ns, its labels nsl, or NULL) into *out. */
+static int add_derived(struct pol_labels *out, const char *ns, const struct pol_labels *nsl)
+{
+	char key[512];
+	size_t i;
+	int err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_NAMESPACE, ns);
+
+	if (!err)
+		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_CLUSTER, POL_CLUSTER_NAME);
+	if (!err)
+		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_NS_LABELS MODEL_NS_NAME_LABEL,
+				     ns);
+	for (i = 0; nsl && i < nsl->n && !err; i++) {
+		/* keys are at most 317 bytes (Kubernetes' 253 prefix + '/' + 63 name) */
+		snprintf(key, sizeof(key), "%s%s", POL_LABEL_NS_LABELS, nsl->v[i].key);
+		err = pol_labels_set(out, POL_SOURCE_K8S, key, nsl->v[i].value);
+	}
+	return err;
 }
 
 struct parsed_label {
@@ -161,8 +273,8 @@ static int parsed_cmp(const void *pa, const void *pb)
  * sorted once (a label set inserts in order: n labels in random order would
  * move O(n^2) bytes), so a request's labels cost O(n log n).
  */
-static int build_labels(const char *ns, const char *const *labels, size_t n, struct pol_labels *out,
-			struct errbuf *eb)
+static int build_labels(const char *ns, const struct pol_labels *nsl, const char *const *labels,
+			size_t n, struct pol_labels *out, struct errbuf *eb)
 {
 	struct parsed_label *v;
 	size_t i, nv = 0, dup = n, bad;
@@ -217,12 +329,7 @@ static int build_labels(const char *ns, const char *const *labels, size_t n, str
 		pol_label_free(&v[i].l);
 	free(v);
 	if (!err)
-		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_NAMESPACE, ns);
-	if (!err)
-		err = pol_labels_set(out, POL_SOURCE_K8S, POL_LABEL_CLUSTER, POL_CLUSTER_NAME);
-	if (!err)
-		err = pol_labels_set(out, POL_SOURCE_K8S,
-				     POL_LABEL_NS_LABELS "kubernetes.io/metadata.name", ns);
+		err = add_derived(out, ns, nsl);
 	if (err)
 		pol_labels_free(out);
 	return err;
@@ -292,6 +399,8 @@ int model_endpoint_add(struct model *m, uint32_t id, const char *name, const cha
 		       const struct model_ep **out, struct errbuf *eb)
 {
 	struct model_ep *ep;
+	struct model_ns *nsobj;
+	bool ns_created = false;
 	size_t i, at;
 	int err;
 
@@ -325,7 +434,10 @@ int model_endpoint_add(struct model *m, uint32_t id, const char *name, const cha
 	ep->ns = strdup(ns);
 	if (!ep->name || !ep->ns)
 		goto err_nomem;
-	err = build_labels(ns, labels, nlabels, &ep->labels, eb);
+	nsobj = ns_get(m, ns, &ns_created);
+	if (!nsobj)
+		goto err_nomem;
+	err = build_labels(ns, &nsobj->labels, labels, nlabels, &ep->labels, eb);
 	if (err)
 		goto err_free;
 	if (nips) {
@@ -382,11 +494,22 @@ err_ipcache:
 err_identity:
 	identity_put(m, ep->identity);
 err_free:
+	if (ns_created)
+		ns_drop(m, ns);
 	ep_free(ep);
 	return err;
 err_nomem:
+	if (ns_created)
+		ns_drop(m, ns);
 	ep_free(ep);
 	return -ENOMEM;
+}
+
+static const struct pol_labels *ns_labels(const struct model *m, const char *ns)
+{
+	const struct model_ns *n = model_namespace(m, ns);
+
+	return n ? &n->labels : NULL;
 }
 
 static struct model_ep *ep_find(struct model *m, const char *name, size_t *idx)
@@ -414,7 +537,7 @@ int model_endpoint_relabel(struct model *m, const char *name, const char *const 
 
 	if (!ep)
 		return errbuf_set(eb, -ENOENT, "no endpoint '%s'", name);
-	err = build_labels(ep->ns, labels, nlabels, &nl, eb);
+	err = build_labels(ep->ns, ns_labels(m, ep->ns), labels, nlabels, &nl, eb);
 	if (err)
 		return err;
 	err = identity_get(m, &nl, &nid);
@@ -434,6 +557,184 @@ int model_endpoint_relabel(struct model *m, const char *name, const char *const 
 	ep->identity = nid;
 	pol_labels_free(&ep->labels);
 	ep->labels = nl;
+	return 0;
+}
+
+/* A namespace name as Kubernetes takes it: an RFC 1123 label. */
+static int ns_name_check(const char *ns, struct errbuf *eb)
+{
+	size_t i, len = strlen(ns);
+
+	for (i = 0; i < len; i++)
+		if (!((ns[i] >= 'a' && ns[i] <= 'z') || (ns[i] >= '0' && ns[i] <= '9') ||
+		      ns[i] == '-'))
+			break;
+	if (!len || len > 63 || i < len || ns[0] == '-' || ns[len - 1] == '-')
+		return errbuf_set(eb, -EINVAL,
+				  "namespace name " ERRBUF_Q
+				  ": expected 1-63 lower-case letters, digits and '-', "
+				  "starting and ending with a letter or digit",
+				  ERRBUF_QARG(ns));
+	return 0;
+}
+
+/* "key=value" strings into *out (k8s source); refuses repeated keys and the name label. */
+static int ns_parse_labels(const char *ns, const char *const *labels, size_t n,
+			   struct pol_labels *out, struct errbuf *eb)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		const char *eq = strchr(labels[i], '=');
+		size_t klen = eq ? (size_t)(eq - labels[i]) : strlen(labels[i]);
+		const char *value = eq ? eq + 1 : "";
+		char *key = strndup(labels[i], klen);
+
+		if (!key)
+			return -ENOMEM;
+		if (strchr(key, ':'))
+			err = errbuf_set(eb, -EINVAL,
+					 "label " ERRBUF_Q
+					 ": a namespace label has no source, only key=value",
+					 ERRBUF_QARG(labels[i]));
+		if (!err && (err = pol_label_key_check(key, eb)))
+			errbuf_prefix(eb, "label " ERRBUF_Q ": ", ERRBUF_QARG(labels[i]));
+		if (!err && (err = pol_label_value_check(value, eb)))
+			errbuf_prefix(eb, "label " ERRBUF_Q ": ", ERRBUF_QARG(labels[i]));
+		if (!err && pol_labels_find(out, POL_SOURCE_K8S, key))
+			err = errbuf_set(eb, -EINVAL,
+					 "label " ERRBUF_Q ": key " ERRBUF_Q " is given twice",
+					 ERRBUF_QARG(labels[i]), ERRBUF_QARG(key));
+		if (!err && !strcmp(key, MODEL_NS_NAME_LABEL)) {
+			/* Kubernetes sets it to the name; a manifest may repeat it */
+			if (strcmp(value, ns))
+				err = errbuf_set(eb, -EINVAL,
+						 "label " ERRBUF_Q ": " MODEL_NS_NAME_LABEL
+						 " is the namespace's name ('%s'), set by velum",
+						 ERRBUF_QARG(labels[i]), ns);
+		} else if (!err) {
+			err = pol_labels_set(out, POL_SOURCE_K8S, key, value);
+		}
+		free(key);
+	}
+	if (err)
+		pol_labels_free(out);
+	return err;
+}
+
+/* ep's labels with its namespace's labels replaced by nsl, into *out. */
+static int relabel_ns(const struct model_ep *ep, const struct pol_labels *nsl,
+		      struct pol_labels *out)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < ep->labels.n && !err; i++)
+		if (!reserved_key(ep->labels.v[i].key))
+			err = pol_labels_set(out, ep->labels.v[i].source, ep->labels.v[i].key,
+					     ep->labels.v[i].value);
+	if (!err)
+		err = add_derived(out, ep->ns, nsl);
+	if (err)
+		pol_labels_free(out);
+	return err;
+}
+
+int model_namespace_relabel(struct model *m, const char *ns, const char *const *labels,
+			    size_t nlabels, struct errbuf *eb)
+{
+	struct pol_labels nsl = { 0 }, *sets = NULL;
+	struct model_ns *n;
+	struct model_ep **eps = NULL;
+	uint32_t *ids = NULL;
+	size_t i, k, ne = 0, got = 0, set = 0;
+	bool created;
+	int err;
+
+	err = model_namespace(m, ns) ? 0 : ns_name_check(ns, eb);
+	if (!err)
+		err = ns_parse_labels(ns, labels, nlabels, &nsl, eb);
+	if (err)
+		return err;
+	n = ns_get(m, ns, &created);
+	eps = calloc(m->eps.n + 1, sizeof(*eps));
+	sets = calloc(m->eps.n + 1, sizeof(*sets));
+	ids = calloc(m->eps.n + 1, sizeof(*ids));
+	if (!n || !eps || !sets || !ids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* endpoints still on the init identity have no namespace labels yet */
+	for (i = 0; i < m->eps.n; i++)
+		if (!strcmp(m->eps.v[i]->ns, ns) &&
+		    !pol_labels_find(&m->eps.v[i]->labels, POL_SOURCE_RESERVED, "init"))
+			eps[ne++] = m->eps.v[i];
+	/* every new label set and identity first: an error changes nothing */
+	for (got = 0; got < ne; got++) {
+		err = relabel_ns(eps[got], &nsl, &sets[got]);
+		if (!err)
+			err = identity_get(m, &sets[got], &ids[got]);
+		if (err) {
+			pol_labels_free(&sets[got]);
+			goto out;
+		}
+	}
+	for (set = 0; set < ne; set++) {
+		err = pol_engine_endpoint_set(m->eng, eps[set]->id, ids[set], eps[set]->ports,
+					      eps[set]->nports, eps[set]->audit);
+		if (err)
+			goto out;
+	}
+	for (i = 0; i < ne; i++) {
+		struct pol_labels tmp = eps[i]->labels;
+		uint32_t old = eps[i]->identity;
+
+		for (k = 0; k < eps[i]->nips; k++) {
+			struct pol_prefix p = pol_prefix_v4(eps[i]->ips[k], 32);
+
+			ipcache_upsert(m->ipc, &p, ids[i]); /* replaces in place: cannot fail */
+		}
+		eps[i]->labels = sets[i];
+		eps[i]->identity = ids[i];
+		/* what `out` releases: the old labels and identity */
+		sets[i] = tmp;
+		ids[i] = old;
+	}
+	pol_labels_free(&n->labels);
+	n->labels = nsl;
+	nsl = (struct pol_labels){ 0 };
+	created = false;
+	set = 0;
+out:
+	/* an engine error: back to the old identities (their states are still there) */
+	while (set-- > 0)
+		pol_engine_endpoint_set(m->eng, eps[set]->id, eps[set]->identity, eps[set]->ports,
+					eps[set]->nports, eps[set]->audit);
+	for (i = 0; i < got; i++) {
+		identity_put(m, ids[i]);
+		pol_labels_free(&sets[i]);
+	}
+	if (created)
+		ns_drop(m, ns);
+	pol_labels_free(&nsl);
+	free(ids);
+	free(sets);
+	free(eps);
+	return err;
+}
+
+int model_namespace_remove(struct model *m, const char *ns, struct errbuf *eb)
+{
+	size_t n;
+
+	if (!model_namespace(m, ns))
+		return errbuf_set(eb, -ENOENT, "no namespace '%s'", ns);
+	n = model_namespace_endpoints(m, ns);
+	if (n)
+		return errbuf_set(eb, -EBUSY,
+				  "namespace '%s' has %zu endpoint(s): delete them first", ns, n);
+	ns_drop(m, ns);
 	return 0;
 }
 

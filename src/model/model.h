@@ -13,6 +13,12 @@
  * k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=<ns>, and
  * refuses user labels with those keys (a workload must not choose its
  * namespace).
+ *
+ * Namespaces: each has labels (Kubernetes' namespace labels, key=value), and
+ * every endpoint in it carries each as
+ * k8s:io.cilium.k8s.namespace.labels.<key>=<value>, Cilium's form, so
+ * namespaceSelector and namespace-label selectors see them. A namespace is
+ * known once an endpoint or model_namespace_relabel() names it.
  */
 #ifndef VELUM_MODEL_MODEL_H
 #define VELUM_MODEL_MODEL_H
@@ -39,6 +45,11 @@ struct model_ep {
 	struct pol_named_port *ports; /* names owned */
 	size_t nports;
 	bool audit;
+};
+
+struct model_ns {
+	char *name;
+	struct pol_labels labels; /* k8s:key=value, without kubernetes.io/metadata.name */
 };
 
 struct model;
@@ -74,6 +85,31 @@ const struct model_ep *model_endpoint(const struct model *m, const char *name);
 const struct model_ep *model_endpoint_by_id(const struct model *m, uint32_t id);
 /* Endpoints in id order (borrowed until the next change). Returns the count. */
 size_t model_endpoints(const struct model *m, const struct model_ep *const **out);
+
+/* The label key every namespace has, its name as value; not settable. */
+#define MODEL_NS_NAME_LABEL "kubernetes.io/metadata.name"
+
+/* Namespace ns (borrowed until the next change), or NULL if nothing named it. */
+const struct model_ns *model_namespace(const struct model *m, const char *ns);
+/* Namespaces in name order (borrowed until the next change). Returns the count. */
+size_t model_namespaces(const struct model *m, const struct model_ns *const **out);
+/* The number of endpoints in namespace ns. */
+size_t model_namespace_endpoints(const struct model *m, const char *ns);
+
+/*
+ * Replaces namespace ns's labels with labels ("key=value" or "key" strings,
+ * Kubernetes label syntax, no source; MODEL_NS_NAME_LABEL only with ns as
+ * value, and then ignored), making ns known if it was not (a DNS label name:
+ * 1-63 lower-case letters, digits and '-'). Every endpoint of ns gets its
+ * new namespace labels and so maybe a new identity, all or none: returns 0,
+ * or -EINVAL (eb says which label or the name), -ENOMEM, -ENOSPC
+ * (identities) with nothing changed. model_regenerate() then reports the
+ * endpoints whose policy changed.
+ */
+int model_namespace_relabel(struct model *m, const char *ns, const char *const *labels,
+			    size_t nlabels, struct errbuf *eb);
+/* Forgets namespace ns: 0, -ENOENT, or -EBUSY while endpoints live in it (eb says how many). */
+int model_namespace_remove(struct model *m, const char *ns, struct errbuf *eb);
 
 /*
  * Replaces an endpoint's addresses (ips: IPv4, network byte order; copied)

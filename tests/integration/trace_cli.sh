@@ -177,5 +177,40 @@ expect_out "endpoint default/deathstar (id 7,"
 expect_out "endpoint default/xwing (id 3,"
 expect_out "endpoint default/tiefighter (id 1,"
 
+# namespaces with labels: {"namespaces": [...], "endpoints": [...]}; ports without a name
+g=$top/tests/golden/namespaces
+nsp=(--policy "$g/policy.yaml")
+run 0 policy trace --offline --endpoints "$g/endpoints.json" "${nsp[@]}" --from y/b --to x/a --dport 80
+expect_out "allowed by NetworkPolicy x/from-payments spec.ingress[0]"
+expect_out "Final verdict: ALLOWED"
+run 0 policy trace --offline --endpoints "$g/endpoints.json" "${nsp[@]}" --from z/b --to x/a --dport 80
+expect_out "Final verdict: DENIED"
+# the unnamed port 9090 is no named port: the policy's port "http" is 80 only
+run 0 policy trace --offline --endpoints "$g/endpoints.json" "${nsp[@]}" --from y/b --to x/a --dport 9090
+expect_out "Final verdict: DENIED"
+# team=payments moved from y to z: the verdicts follow the labels
+sed -e 's/"ns": "y", "team": "payments"/"ns": "y"/' \
+	-e 's/"ns": "z", "env": "prod"/"ns": "z", "env": "prod", "team": "payments"/' \
+	"$g/endpoints.json" >"$tmp/ns-moved.json"
+run 0 policy trace --offline --endpoints "$tmp/ns-moved.json" "${nsp[@]}" --from z/b --to x/a --dport 80
+expect_out "Final verdict: ALLOWED"
+run 0 policy trace --offline --endpoints "$tmp/ns-moved.json" "${nsp[@]}" --from y/b --to x/a --dport 80
+expect_out "Final verdict: DENIED"
+printf '{"namespaces": [{"name": "x", "labels": {"team": 7}}], "endpoints": []}\n' >"$tmp/ns-bad1.json"
+run 2 policy resolve --offline --endpoints "$tmp/ns-bad1.json" "${nsp[@]}"
+expect_err "ns-bad1.json:1: namespaces[0].labels.team: expected a string"
+printf '{"namespaces": [\n {"name": "x", "labels": {"kubernetes.io/metadata.name": "y"}}],\n "endpoints": []}\n' >"$tmp/ns-bad2.json"
+run 2 policy resolve --offline --endpoints "$tmp/ns-bad2.json" "${nsp[@]}"
+expect_err "ns-bad2.json:2: namespaces[0]: label 'kubernetes.io/metadata.name=y'"
+printf '{"namespaces": [], "endpoints": [], "pods": []}\n' >"$tmp/ns-bad3.json"
+run 2 policy resolve --offline --endpoints "$tmp/ns-bad3.json" "${nsp[@]}"
+expect_err "ns-bad3.json:1: pods: unknown field"
+printf '{"namespaces": [{"name": "Bad_Name"}], "endpoints": []}\n' >"$tmp/ns-bad4.json"
+run 2 policy resolve --offline --endpoints "$tmp/ns-bad4.json" "${nsp[@]}"
+expect_err "namespace name 'Bad_Name'"
+printf '[{"name": "a", "ports": [{"port": 99999}]}]\n' >"$tmp/ns-bad5.json"
+run 2 policy resolve --offline --endpoints "$tmp/ns-bad5.json" "${nsp[@]}"
+expect_err "ns-bad5.json:1: [0].ports[0]: expected"
+
 echo "trace_cli: $n runs, $fails failures"
 [ "$fails" -eq 0 ]
