@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "identity/identity.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "policy/trace.h"
@@ -26,8 +27,8 @@
 
 struct flows_q {
 	struct mon_filter f;
-	long last;
-	bool follow, utc, has_last;
+	long last, first;
+	bool follow, utc, has_last, has_first;
 	struct errbuf eb;
 	int err;
 	int64_t now;
@@ -52,6 +53,17 @@ static enum MHD_Result flow_arg(void *cls, enum MHD_ValueKind kind, const char *
 			return MHD_NO;
 		}
 		q->has_last = true;
+	} else if (!strcmp(key, "first")) {
+		errno = 0;
+		q->first = strtol(value, &end, 10);
+		if (errno || *end || !*value || q->first < 0) {
+			q->err = errbuf_set(&q->eb, -EINVAL, "first: '%s' is not a count", value);
+			return MHD_NO;
+		}
+		q->has_first = true;
+	} else if (!strcmp(key, "all")) {
+		q->last = -1;
+		q->has_last = true;
 	} else if (!strcmp(key, "follow")) {
 		q->follow = strcmp(value, "0") && strcmp(value, "false");
 	} else {
@@ -62,6 +74,108 @@ static enum MHD_Result flow_arg(void *cls, enum MHD_ValueKind kind, const char *
 		}
 	}
 	return MHD_YES;
+}
+
+static bool names_peer(const struct mon_peer_spec *s)
+{
+	return s->kind == MON_PEER_ENDPOINT || s->kind == MON_PEER_POD || s->kind == MON_PEER_NS ||
+	       s->kind == MON_PEER_IDENTITY;
+}
+
+/* A value the model knows: an endpoint (or prefix, or namespace) or an identity. */
+static bool model_knows(const struct model *m, const struct mon_peer_spec *s)
+{
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(m, &eps), i;
+
+	if (s->kind == MON_PEER_IDENTITY)
+		return id_reserved_name(s->identity) ||
+		       pol_engine_identity_labels(model_engine(m), s->identity);
+	for (i = 0; i < n; i++) {
+		struct mon_ident id = { .endpoint = eps[i]->name, .identity = eps[i]->identity };
+
+		if (mon_peer_match_ident(s, &id))
+			return true;
+	}
+	return false;
+}
+
+/* A value some flow in the ring names (an endpoint since deleted, an identity since freed). */
+static bool ring_knows(const struct mon_ring *r, const struct mon_peer_spec *s)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct mon_flow *f = mon_ring_at(r, i);
+
+		if (mon_peer_match_ident(s, f->src) || mon_peer_match_ident(s, f->dst))
+			return true;
+	}
+	return false;
+}
+
+/* The filter key a value came from: "from-pod", "identity", "to". */
+static const char *flag_name(const struct mon_peer_spec *s)
+{
+	static const char *const names[][3] = {
+		[MON_FC_PEER] = { "from", "to", "from" },
+		[MON_FC_POD] = { "from-pod", "to-pod", "pod" },
+		[MON_FC_NS] = { "from-namespace", "to-namespace", "namespace" },
+		[MON_FC_IDENTITY] = { "from-identity", "to-identity", "identity" },
+	};
+
+	return s->cat < sizeof(names) / sizeof(names[0]) && names[s->cat][0] ?
+		       names[s->cat][s->side] :
+		       "filter";
+}
+
+/*
+ * A filter naming an endpoint or identity that neither the agent nor any
+ * kept flow knows can never match: a 400 rather than an empty answer (a
+ * typo looks like silence otherwise).
+ */
+static int check_names(struct agent *a, const struct mon_filter *f, struct errbuf *eb)
+{
+	const struct mon_fset *sets[] = { &f->allow, &f->deny };
+	size_t k, i;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sets[k]->npeers; i++) {
+			const struct mon_peer_spec *s = &sets[k]->peers[i];
+			bool known;
+
+			if (!names_peer(s))
+				continue;
+			pthread_mutex_lock(&a->lock);
+			known = model_knows(a->m, s);
+			pthread_mutex_unlock(&a->lock);
+			if (known)
+				continue;
+			pthread_mutex_lock(&a->flow_lock);
+			known = ring_knows(&a->ring, s);
+			pthread_mutex_unlock(&a->flow_lock);
+			if (known)
+				continue;
+			if (s->kind == MON_PEER_IDENTITY)
+				errbuf_set(eb, -ENOENT,
+					   "no identity %u (none allocated, none in a kept flow)",
+					   s->identity);
+			else
+				errbuf_set(
+					eb, -ENOENT,
+					s->kind == MON_PEER_NS ?
+						"no endpoint in namespace '%s' (none now, none in "
+						"a kept flow)" :
+					s->kind == MON_PEER_POD ?
+						"no endpoint named '%s...' (none now, none in a "
+						"kept flow)" :
+						"no endpoint '%s' (none now, none in a kept flow)",
+					s->text);
+			errbuf_prefix(eb, "%s%s: ", k ? "not-" : "", flag_name(s));
+			return -ENOENT;
+		}
+	}
+	return 0;
 }
 
 /* Appends the NDJSON lines of the matching flows after seq *after (at most max; 0 = no cap). */
@@ -161,6 +275,11 @@ enum MHD_Result agent_api_flows(const struct api_call *call)
 	fw->q.now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	fw->q.last = 20;
 	MHD_get_connection_values(call->c, MHD_GET_ARGUMENT_KIND, flow_arg, &fw->q);
+	if (!fw->q.err && fw->q.has_first && (fw->q.follow || fw->q.has_last))
+		fw->q.err = errbuf_set(&fw->q.eb, -EINVAL,
+				       "first: cannot be combined with last, all or follow");
+	if (!fw->q.err)
+		fw->q.err = check_names(a, &fw->q.f, &fw->q.eb);
 	if (fw->q.err) {
 		ret = agent_api_error(call, 400, fw->q.eb.msg);
 		follow_free(fw);
@@ -173,6 +292,14 @@ enum MHD_Result agent_api_flows(const struct api_call *call)
 		fw->q.last = 0;
 	pthread_mutex_lock(&a->flow_lock);
 	start = a->ring.n;
+	if (fw->q.has_first) {
+		/* the first N matching flows, oldest first */
+		fw->after = 0;
+		if (fw->q.first)
+			flows_collect(a, &fw->q, &fw->after, (size_t)fw->q.first, &sb);
+		pthread_mutex_unlock(&a->flow_lock);
+		goto send;
+	}
 	if (fw->q.last != 0) {
 		for (i = a->ring.n; i-- > 0;) {
 			if (!mon_filter_match(&fw->q.f, mon_ring_at(&a->ring, i)))
@@ -186,6 +313,7 @@ enum MHD_Result agent_api_flows(const struct api_call *call)
 		start < a->ring.n ? mon_ring_at(&a->ring, start)->seq - 1 : a->ring.next_seq - 1;
 	flows_collect(a, &fw->q, &fw->after, 0, &sb);
 	pthread_mutex_unlock(&a->flow_lock);
+send:
 	if (!fw->q.follow) {
 		size_t len = sb.len;
 

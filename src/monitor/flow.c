@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "identity/identity.h"
-#include "l7/regex.h"
 #include "lib/proto.h"
 #include "lib/vec.h"
 #include "velum/drop.h"
@@ -159,7 +158,10 @@ void mon_flow_release(struct mon_flow *f)
 
 const char *mon_flow_type_name(uint8_t type)
 {
-	return type == VELUM_EVENT_DROP ? "drop" : type == MON_FLOW_L7 ? "l7" : "policy-verdict";
+	return type == VELUM_EVENT_DROP ? "drop" :
+	       type == MON_FLOW_L7	? "l7" :
+	       type == MON_FLOW_TRACE	? "trace" :
+					  "policy-verdict";
 }
 
 _Static_assert(MON_FLOW_L7 != VELUM_EVENT_DROP && MON_FLOW_L7 != VELUM_EVENT_POLICY_VERDICT,
@@ -626,449 +628,273 @@ void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *
 		strbuf_printf(sb, " BY %s", by);
 }
 
-/* ---- filters ------------------------------------------------------------------------------ */
+/* ---- Hubble's formats ------------------------------------------------------------------- */
 
-static void spec_free(struct mon_peer_spec *s)
+/* Cilium's PolicyMatchType numbers (pkg/monitor/api), by velum's enum velum_match. */
+static const uint8_t cilium_match[] = {
+	[VELUM_MATCH_NONE] = 0,	   [VELUM_MATCH_L3_L4] = 2,   [VELUM_MATCH_L3_PROTO] = 5,
+	[VELUM_MATCH_L3_ONLY] = 1, [VELUM_MATCH_L4_ONLY] = 3, [VELUM_MATCH_PROTO_ONLY] = 6,
+	[VELUM_MATCH_ALL] = 4,
+};
+
+uint8_t mon_match_to_cilium(uint8_t match)
 {
-	free(s->text);
-	free(s->source);
-	free(s->value);
+	return match < sizeof(cilium_match) ? cilium_match[match] : 0;
 }
 
-/* "[source:]key[=value]" into a label spec; a missing source matches any. */
-static int parse_label_spec(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
+uint8_t mon_match_from_cilium(uint8_t n)
 {
-	const char *colon = strchr(v, ':'), *eq, *key = v;
+	uint8_t i;
 
-	s->kind = MON_PEER_LABEL;
-	if (colon && (!strchr(v, '=') || colon < strchr(v, '='))) {
-		s->source = strndup(v, (size_t)(colon - v));
-		key = colon + 1;
-	} else {
-		s->source = strdup("any");
-	}
-	eq = strchr(key, '=');
-	s->text = eq ? strndup(key, (size_t)(eq - key)) : strdup(key);
-	s->value = strdup(eq ? eq + 1 : "");
-	if (!s->source || !s->text || !s->value)
-		return -ENOMEM;
-	if (!*s->text)
-		return errbuf_set(eb, -EINVAL, "'%s': a label needs a key", v);
-	return 0;
+	for (i = 0; i < sizeof(cilium_match); i++)
+		if (cilium_match[i] == n)
+			return i;
+	return VELUM_MATCH_NONE;
 }
 
-static int parse_peer(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
+/* Cilium's monitor message types: drop 1, trace 4, policy verdict 5, access log 129. */
+uint8_t mon_type_to_cilium(uint8_t type)
 {
-	char buf[64];
-	const char *slash = strchr(v, '/');
-	char *end;
-	unsigned long n;
-
-	memset(s, 0, sizeof(*s));
-	if (!*v)
-		return errbuf_set(eb, -EINVAL, "empty value");
-	/* an identity number */
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (!*end && !errno && isdigit((unsigned char)*v) && n <= UINT32_MAX) {
-		s->kind = MON_PEER_IDENTITY;
-		s->identity = (uint32_t)n;
-		return 0;
-	}
-	/* an address or prefix */
-	if (strlen(v) < sizeof(buf)) {
-		struct in_addr a;
-		int plen = 32;
-
-		snprintf(buf, sizeof(buf), "%s", v);
-		if (slash) {
-			buf[slash - v] = '\0';
-			errno = 0;
-			plen = (int)strtol(slash + 1, &end, 10);
-			if (*end || errno || plen < 0 || plen > 32)
-				plen = -1;
-		}
-		if (plen >= 0 && inet_pton(AF_INET, buf, &a) == 1) {
-			s->kind = MON_PEER_IP;
-			s->mask = plen ? htonl(0xffffffffu << (32 - plen)) : 0;
-			s->addr = a.s_addr & s->mask;
-			return 0;
-		}
-	}
-	if (!strcmp(v, "host") || !strcmp(v, "world")) {
-		s->kind = MON_PEER_IDENTITY;
-		s->identity = v[0] == 'h' ? ID_HOST : ID_WORLD;
-		return 0;
-	}
-	/* a label: has '=' or a source prefix */
-	if (strchr(v, '=') || strchr(v, ':'))
-		return parse_label_spec(v, s, eb);
-	/* an endpoint name; a bare name is in "default" */
-	s->kind = MON_PEER_ENDPOINT;
-	if (slash) {
-		s->text = strdup(v);
-	} else {
-		s->text = malloc(strlen(v) + sizeof("default/"));
-		if (s->text)
-			sprintf(s->text, "default/%s", v);
-	}
-	return s->text ? 0 : -ENOMEM;
+	return type == VELUM_EVENT_DROP ? 1 :
+	       type == MON_FLOW_L7	? 129 :
+	       type == MON_FLOW_TRACE	? 4 :
+					  5;
 }
 
-static int push_spec(struct mon_peer_spec **v, size_t *n, const struct mon_peer_spec *s)
+void mon_flow_summary(const struct mon_flow *f, struct strbuf *sb)
 {
-	struct mon_peer_spec *nv = realloc(*v, (*n + 1) * sizeof(**v));
-
-	if (!nv)
-		return -ENOMEM;
-	nv[(*n)++] = *s;
-	*v = nv;
-	return 0;
-}
-
-static int add_type(struct mon_filter *f, const char *value, struct errbuf *eb)
-{
-	uint8_t t;
-
-	if (!strcmp(value, "drop"))
-		t = VELUM_EVENT_DROP;
-	else if (!strcmp(value, "policy-verdict"))
-		t = VELUM_EVENT_POLICY_VERDICT;
-	else if (!strcmp(value, "l7"))
-		t = MON_FLOW_L7;
+	if (f->l7)
+		l7_summary(f->l7, sb);
 	else
-		return errbuf_set(eb, -EINVAL, "'%s': expected drop, policy-verdict or l7", value);
-	if (f->ntypes < sizeof(f->types))
-		f->types[f->ntypes++] = t;
-	return 0;
+		summary(f, sb);
 }
 
-/* "404" (a code), or a prefix of one to three digits and '+': "4+" is 400-499, "40+" 400-409. */
-static int add_status(struct mon_filter *f, const char *value, struct errbuf *eb)
+static void hubble_endpoint(const struct mon_ident *id, uint32_t ep_id, struct strbuf *sb)
 {
-	size_t nd = strspn(value, "0123456789"), i;
-	bool prefix = value[nd] == '+' && !value[nd + 1];
-	unsigned lo = 0, scale = 1;
-	void *nv;
+	const char *slash = id && id->endpoint ? strchr(id->endpoint, '/') : NULL;
+	size_t i;
 
-	if (!nd || nd > 3 || (!prefix && (value[nd] || nd != 3)) || value[0] < '1' ||
-	    value[0] > '5')
-		return errbuf_set(eb, -EINVAL,
-				  "'%s': expected an HTTP status code 100-599 (404) or a prefix of "
-				  "one (4+, 40+)",
-				  value);
-	for (i = 0; i < 3; i++)
-		lo = lo * 10 + (i < nd ? (unsigned)(value[i] - '0') : 0);
-	for (i = nd; i < 3; i++)
-		scale *= 10;
-	nv = realloc(f->statuses, (f->nstatuses + 1) * sizeof(*f->statuses));
-	if (!nv)
-		return -ENOMEM;
-	f->statuses = nv;
-	f->statuses[f->nstatuses].lo = (uint16_t)lo;
-	f->statuses[f->nstatuses].hi = (uint16_t)(lo + scale - 1);
-	f->nstatuses++;
-	return 0;
+	strbuf_putc(sb, '{');
+	if (ep_id)
+		strbuf_printf(sb, "\"ID\":%u,", ep_id);
+	strbuf_printf(sb, "\"identity\":%u", id ? id->identity : 0);
+	if (slash) {
+		strbuf_puts(sb, ",\"namespace\":");
+		strbuf_json_str(sb, id->endpoint, (size_t)(slash - id->endpoint));
+	}
+	strbuf_puts(sb, ",\"labels\":[");
+	for (i = 0; id && i < id->nlabels; i++) {
+		if (i)
+			strbuf_putc(sb, ',');
+		strbuf_json_str(sb, id->labels[i], strlen(id->labels[i]));
+	}
+	strbuf_putc(sb, ']');
+	if (slash) {
+		strbuf_puts(sb, ",\"pod_name\":");
+		strbuf_json_str(sb, slash + 1, strlen(slash + 1));
+	}
+	strbuf_putc(sb, '}');
 }
 
-static int push_str(char ***v, size_t *n, const char *s)
+static void json_label(struct strbuf *sb, const char *key, const char *value)
 {
-	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+	struct strbuf l = STRBUF_INIT;
 
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	nv[*n] = strdup(s);
-	if (!nv[*n])
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
-/* An HTTP method is a token (RFC 9110): letters, digits and !#$%&'*+-.^_`|~. */
-static int add_method(struct mon_filter *f, const char *value, struct errbuf *eb)
-{
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	const char *p;
-
-	for (p = value; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(tchar, *p))
-			break;
-	if (!*value || *p || p - value > 32)
-		return errbuf_set(eb, -EINVAL, "'%s': expected an HTTP method (GET, PUT, ...)",
-				  value);
-	return push_str(&f->methods, &f->nmethods, value);
+	strbuf_printf(&l, "%s=%s", key, value);
+	strbuf_json_str(sb, strbuf_str(&l), l.len);
+	strbuf_free(&l);
 }
 
 /*
- * A path regex, found anywhere in the path as Hubble's Go regexp does:
- * RE2 sets match whole subjects, so each pattern is compiled as
- * (?s:.*)(?:pattern)(?s:.*). The set is rebuilt with every pattern added.
+ * ,"ingress_denied_by":[{Policy}]: Hubble's Policy (name, namespace, kind,
+ * Cilium's derived-from labels) of the rule that decided, plus velum's rule
+ * reference and id as labels (velum:rule, velum:rule-id).
  */
-static int add_path(struct mon_filter *f, const char *value, struct errbuf *eb)
+static void hubble_policy(const struct mon_flow *f, struct strbuf *sb)
 {
-	struct l7_reset *set;
-	const char **pats;
-	uint32_t *ids;
-	size_t i;
-	int err;
+	const struct mon_rule *r = f->rule;
+	bool denied = f->verdict == VELUM_FLOW_DROPPED || f->verdict == VELUM_FLOW_AUDIT;
+	char id[16];
 
-	err = l7_regex_check(value, eb);
-	if (err)
-		return err;
-	err = push_str(&f->paths, &f->npaths, value);
-	if (err)
-		return err;
-	pats = calloc(f->npaths, sizeof(*pats));
-	ids = calloc(f->npaths, sizeof(*ids));
-	for (i = 0; pats && ids && i < f->npaths; i++) {
-		size_t len = strlen(f->paths[i]) + 32;
-		char *p = malloc(len);
-
-		if (!p)
-			break;
-		snprintf(p, len, "(?s:.*)(?:%s)(?s:.*)", f->paths[i]);
-		pats[i] = p;
+	if (!r)
+		return;
+	strbuf_printf(
+		sb, ",\"%s_%s_by\":[{\"name\":", f->dir == VELUM_DIR_EGRESS ? "egress" : "ingress",
+		denied ? "denied" : "allowed");
+	strbuf_json_str(sb, r->name, strlen(r->name));
+	if (r->ns) {
+		strbuf_puts(sb, ",\"namespace\":");
+		strbuf_json_str(sb, r->ns, strlen(r->ns));
 	}
-	set = pats && ids && i == f->npaths ? l7_reset__new(pats, ids, f->npaths, 0, eb) : NULL;
-	err = set ? 0 : (errno == ENOMEM || !pats || !ids || i < f->npaths) ? -ENOMEM : -errno;
-	for (i = 0; pats && i < f->npaths; i++)
-		free((void *)pats[i]);
-	free(pats);
-	free(ids);
-	if (err) {
-		free(f->paths[--f->npaths]);
-		return err;
+	strbuf_puts(sb, ",\"labels\":[");
+	json_label(sb, "k8s:io.cilium.k8s.policy.derived-from", r->kind);
+	strbuf_putc(sb, ',');
+	json_label(sb, "k8s:io.cilium.k8s.policy.name", r->name);
+	if (r->ns) {
+		strbuf_putc(sb, ',');
+		json_label(sb, "k8s:io.cilium.k8s.policy.namespace", r->ns);
 	}
-	l7_reset__free(f->path_set);
-	f->path_set = set;
-	return 0;
+	strbuf_putc(sb, ',');
+	json_label(sb, "velum:rule", r->ref);
+	snprintf(id, sizeof(id), "%u", r->id);
+	strbuf_putc(sb, ',');
+	json_label(sb, "velum:rule-id", id);
+	strbuf_puts(sb, "],\"kind\":");
+	strbuf_json_str(sb, r->kind, strlen(r->kind));
+	strbuf_puts(sb, "}]");
 }
 
-int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int64_t now_ns,
-		   struct errbuf *eb)
+static void hubble_l4(const struct mon_flow *f, struct strbuf *sb)
 {
-	struct mon_peer_spec s;
-	int err;
+	static const struct {
+		uint8_t bit;
+		const char *name;
+	} flags[] = { { 0x01, "FIN" }, { 0x02, "SYN" }, { 0x04, "RST" }, { 0x08, "PSH" },
+		      { 0x10, "ACK" }, { 0x20, "URG" }, { 0x40, "ECE" }, { 0x80, "CWR" } };
+	const char *name = f->protocol == IPPROTO_TCP  ? "TCP" :
+			   f->protocol == IPPROTO_UDP  ? "UDP" :
+			   f->protocol == IPPROTO_SCTP ? "SCTP" :
+			   f->protocol == IPPROTO_ICMP ? "ICMPv4" :
+							 NULL;
+	bool first = true;
+	size_t i;
 
-	if (!strcmp(key, "from") || !strcmp(key, "to") || !strcmp(key, "label")) {
-		memset(&s, 0, sizeof(s));
-		err = key[0] == 'l' ? parse_label_spec(value, &s, eb) : parse_peer(value, &s, eb);
-		if (!err)
-			err = key[0] == 'f' ? push_spec(&f->from, &f->nfrom, &s) :
-			      key[0] == 't' ? push_spec(&f->to, &f->nto, &s) :
-					      push_spec(&f->either, &f->neither, &s);
-		if (err)
-			spec_free(&s);
-		return err;
+	if (!name)
+		return;
+	if (f->protocol == IPPROTO_ICMP) {
+		strbuf_printf(sb, ",\"l4\":{\"ICMPv4\":{\"type\":%u}}", f->dport);
+		return;
 	}
-	if (!strcmp(key, "verdict")) {
-		uint8_t v = mon_verdict_parse(value);
-
-		if (!v)
-			return errbuf_set(
-				eb, -EINVAL,
-				"'%s': expected FORWARDED, DROPPED, AUDIT, REDIRECTED or ERROR",
-				value);
-		if (f->nverdicts < sizeof(f->verdicts))
-			f->verdicts[f->nverdicts++] = v;
-		return 0;
-	}
-	if (!strcmp(key, "port")) {
-		char *end;
-		long p;
-		uint16_t *nv;
-
-		errno = 0;
-		p = strtol(value, &end, 10);
-		if (errno || end == value || *end || p < 0 || p > 65535)
-			return errbuf_set(eb, -EINVAL, "'%s': expected a port 0-65535", value);
-		nv = realloc(f->ports, (f->nports + 1) * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		nv[f->nports++] = (uint16_t)p;
-		f->ports = nv;
-		return 0;
-	}
-	if (!strcmp(key, "since")) {
-		int64_t d;
-
-		if (!mon_parse_duration(value, &d)) {
-			f->since_ns = now_ns - d;
-			return 0;
+	strbuf_printf(sb, ",\"l4\":{\"%s\":{\"source_port\":%u,\"destination_port\":%u", name,
+		      f->sport, f->dport);
+	if (f->protocol == IPPROTO_TCP && f->tcp_flags && !f->l7) {
+		strbuf_puts(sb, ",\"flags\":{");
+		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			if (!(f->tcp_flags & flags[i].bit))
+				continue;
+			strbuf_printf(sb, "%s\"%s\":true", first ? "" : ",", flags[i].name);
+			first = false;
 		}
-		if (!mon_parse_time(value, &f->since_ns))
-			return 0;
-		return errbuf_set(eb, -EINVAL,
-				  "'%s': expected a duration (30s, 5m, 2h) or an RFC 3339 time",
-				  value);
+		strbuf_putc(sb, '}');
 	}
-	if (!strcmp(key, "type"))
-		return add_type(f, value, eb);
-	if (!strcmp(key, "http-status"))
-		return add_status(f, value, eb);
-	if (!strcmp(key, "http-method"))
-		return add_method(f, value, eb);
-	if (!strcmp(key, "http-path"))
-		return add_path(f, value, eb);
-	return errbuf_set(eb, -EINVAL, "unknown filter '%s'", key);
+	strbuf_puts(sb, "}}");
 }
 
-static bool label_match(const struct mon_peer_spec *s, const struct mon_ident *id)
+void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct strbuf *sb)
 {
-	size_t i, kl = strlen(s->text);
+	struct strbuf t = STRBUF_INIT, tmp = STRBUF_INIT;
+	char sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN];
+	bool egress = f->dir == VELUM_DIR_EGRESS;
 
-	for (i = 0; id && i < id->nlabels; i++) {
-		const char *l = id->labels[i], *colon = strchr(l, ':'), *k, *eq;
+	mon_format_time(f->time_ns, &t);
+	inet_ntop(AF_INET, &f->saddr, sa, sizeof(sa));
+	inet_ntop(AF_INET, &f->daddr, da, sizeof(da));
+	strbuf_printf(sb, "{\"flow\":{\"time\":\"%s\",\"verdict\":\"%s\"", strbuf_str(&t),
+		      mon_verdict_name(f->verdict));
+	if (f->type == VELUM_EVENT_DROP && f->reason)
+		strbuf_printf(sb, ",\"drop_reason\":%u", f->reason);
+	strbuf_printf(sb,
+		      ",\"IP\":{\"source\":\"%s\",\"destination\":\"%s\",\"ipVersion\":\"IPv4\"}",
+		      sa, da);
+	hubble_l4(f, sb);
+	strbuf_puts(sb, ",\"source\":");
+	/* the endpoint whose policy decided: the destination's for ingress */
+	hubble_endpoint(f->src, egress ? f->ep_id : 0, sb);
+	strbuf_puts(sb, ",\"destination\":");
+	hubble_endpoint(f->dst, egress ? 0 : f->ep_id, sb);
+	strbuf_printf(sb, ",\"Type\":\"%s\"", f->l7 ? "L7" : "L3_L4");
+	strbuf_puts(sb, ",\"node_name\":");
+	strbuf_json_str(sb, node, strlen(node));
+	if (f->l7) {
+		const struct mon_l7 *l7 = f->l7;
 
-		if (!colon)
-			continue;
-		if (strcmp(s->source, "any") && (strlen(s->source) != (size_t)(colon - l) ||
-						 strncmp(s->source, l, (size_t)(colon - l))))
-			continue;
-		k = colon + 1;
-		eq = strchr(k, '=');
-		if ((eq ? (size_t)(eq - k) : strlen(k)) != kl || strncmp(k, s->text, kl))
-			continue;
-		if (!*s->value || (eq && !strcmp(eq + 1, s->value)))
-			return true;
+		/* protojson writes 64-bit integers as strings */
+		strbuf_printf(
+			sb,
+			",\"l7\":{\"type\":\"%s\",\"latency_ns\":\"%llu\",\"http\":{\"code\":%u,"
+			"\"method\":",
+			l7->type == MON_L7_RESPONSE ? "RESPONSE" : "REQUEST",
+			(unsigned long long)l7->latency_ns, l7->code);
+		strbuf_json_str(sb, l7->method, strlen(l7->method));
+		strbuf_puts(sb, ",\"url\":");
+		strbuf_json_str(sb, l7->url, strlen(l7->url));
+		strbuf_printf(sb, ",\"protocol\":\"HTTP/%u.%u\",\"headers\":[", l7->http_major,
+			      l7->http_minor);
+		if (l7->host[0]) {
+			strbuf_puts(sb, "{\"key\":\"host\",\"value\":");
+			strbuf_json_str(sb, l7->host, strlen(l7->host));
+			strbuf_putc(sb, '}');
+		}
+		strbuf_puts(sb, "]}}");
 	}
-	return false;
+	strbuf_printf(sb, ",\"event_type\":{\"type\":%u", mon_type_to_cilium(f->type));
+	if (f->type == VELUM_EVENT_DROP && f->reason)
+		strbuf_printf(sb, ",\"sub_type\":%u", f->reason);
+	strbuf_putc(sb, '}');
+	strbuf_printf(sb, ",\"traffic_direction\":\"%s\"", egress ? "EGRESS" : "INGRESS");
+	if (f->type == VELUM_EVENT_POLICY_VERDICT && f->match)
+		strbuf_printf(sb, ",\"policy_match_type\":%u", mon_match_to_cilium(f->match));
+	strbuf_printf(sb, ",\"is_reply\":%s",
+		      f->l7 && f->l7->type == MON_L7_RESPONSE ? "true" : "false");
+	if (f->type == VELUM_EVENT_DROP && f->reason)
+		strbuf_printf(sb, ",\"drop_reason_desc\":\"%s\"", mon_drop_reason_desc(f->reason));
+	if (f->proxy_port)
+		strbuf_printf(sb, ",\"proxy_port\":%u", f->proxy_port);
+	hubble_policy(f, sb);
+	mon_flow_summary(f, &tmp);
+	strbuf_puts(sb, ",\"Summary\":");
+	strbuf_json_str(sb, tmp.p ? tmp.p : "", tmp.len);
+	strbuf_puts(sb, "},\"node_name\":");
+	strbuf_json_str(sb, node, strlen(node));
+	strbuf_printf(sb, ",\"time\":\"%s\"}", strbuf_str(&t));
+	strbuf_free(&t);
+	strbuf_free(&tmp);
 }
 
-static bool peer_match(const struct mon_peer_spec *s, const struct mon_ident *id, uint32_t addr)
+/* Hubble's TYPE column: "policy-verdict:none INGRESS", "Policy denied", "http-request". */
+static void type_text(const struct mon_flow *f, struct strbuf *sb)
 {
-	switch (s->kind) {
-	case MON_PEER_ENDPOINT:
-		return id && id->endpoint && !strcmp(id->endpoint, s->text);
-	case MON_PEER_IP:
-		return (addr & s->mask) == s->addr;
-	case MON_PEER_IDENTITY:
-		if (id && s->identity == ID_WORLD &&
-		    (id->identity == ID_WORLD_IPV4 || id->identity == ID_WORLD_IPV6))
-			return true;
-		return id && id->identity == s->identity;
-	case MON_PEER_LABEL:
-		return label_match(s, id);
-	}
-	return false;
+	if (f->l7)
+		strbuf_printf(sb, "http-%s",
+			      f->l7->type == MON_L7_RESPONSE ? "response" : "request");
+	else if (f->type == VELUM_EVENT_DROP)
+		strbuf_puts(sb, mon_drop_reason_name(f->reason));
+	else
+		strbuf_printf(sb, "policy-verdict:%s %s", mon_match_name(f->match),
+			      f->dir == VELUM_DIR_EGRESS ? "EGRESS" : "INGRESS");
 }
 
-static bool any_peer(const struct mon_peer_spec *v, size_t n, const struct mon_ident *id,
-		     uint32_t addr)
+void mon_flow_table_cells(const struct mon_flow *f, struct strbuf cells[6])
 {
+	bool ports = f->protocol != IPPROTO_ICMP;
+	const char *by = mon_flow_policy_text(f);
+
+	mon_format_time(f->time_ns, &cells[0]);
+	compact_side(f->src, f->saddr, f->sport, ports, &cells[1]);
+	compact_side(f->dst, f->daddr, f->dport, ports, &cells[2]);
+	type_text(f, &cells[3]);
+	strbuf_puts(&cells[4], mon_verdict_name(f->verdict));
+	mon_flow_summary(f, &cells[5]);
+	if (by)
+		strbuf_printf(&cells[5], " BY %s", by);
+}
+
+void mon_flow_format_dict(const struct mon_flow *f, const char *node, struct strbuf *sb)
+{
+	static const char *const keys[] = { "  TIMESTAMP", "     SOURCE", "DESTINATION",
+					    "       TYPE", "    VERDICT", "    SUMMARY" };
+	struct strbuf c[6] = { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT,
+			       STRBUF_INIT, STRBUF_INIT, STRBUF_INIT };
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (peer_match(&v[i], id, addr))
-			return true;
-	return false;
-}
-
-/* The path of an absolute URL "scheme://authority/path?query" (or of "/path?query"). */
-static struct sv url_path(const char *url)
-{
-	const char *p = strstr(url, "://"), *end;
-
-	p = p ? strchr(p + 3, '/') : url;
-	if (!p)
-		return (struct sv){ "", 0 };
-	end = p + strcspn(p, "?#");
-	return (struct sv){ p, (size_t)(end - p) };
-}
-
-static bool http_match(const struct mon_filter *f, const struct mon_l7 *l7)
-{
-	size_t i;
-	bool ok;
-
-	if (!l7)
-		return false;
-	if (f->nstatuses) {
-		for (ok = false, i = 0; i < f->nstatuses && !ok; i++)
-			ok = l7->code && l7->code >= f->statuses[i].lo &&
-			     l7->code <= f->statuses[i].hi;
-		if (!ok)
-			return false;
+	mon_flow_table_cells(f, c);
+	strbuf_puts(sb, "------------\n");
+	for (i = 0; i < 6; i++) {
+		strbuf_printf(sb, "%s: %s\n", keys[i], strbuf_str(&c[i]));
+		if (!i)
+			strbuf_printf(sb, "       NODE: %s\n", node);
+		strbuf_free(&c[i]);
 	}
-	if (f->nmethods) {
-		for (ok = false, i = 0; i < f->nmethods && !ok; i++)
-			ok = !strcasecmp(f->methods[i], l7->method);
-		if (!ok)
-			return false;
-	}
-	if (f->npaths) {
-		uint64_t bits = 0;
-
-		/* an engine failure (DFA out of memory) selects nothing rather than everything */
-		if (!f->path_set || l7_reset_match(f->path_set, url_path(l7->url), &bits) <= 0)
-			return false;
-	}
-	return true;
-}
-
-bool mon_filter_match(const struct mon_filter *f, const struct mon_flow *fl)
-{
-	size_t i;
-	bool ok;
-
-	if (f->since_ns && fl->time_ns < f->since_ns)
-		return false;
-	if (f->nfrom && !any_peer(f->from, f->nfrom, fl->src, fl->saddr))
-		return false;
-	if (f->nto && !any_peer(f->to, f->nto, fl->dst, fl->daddr))
-		return false;
-	if (f->neither && !any_peer(f->either, f->neither, fl->src, fl->saddr) &&
-	    !any_peer(f->either, f->neither, fl->dst, fl->daddr))
-		return false;
-	if (f->nverdicts) {
-		for (ok = false, i = 0; i < f->nverdicts && !ok; i++)
-			ok = f->verdicts[i] == fl->verdict;
-		if (!ok)
-			return false;
-	}
-	if (f->ntypes) {
-		for (ok = false, i = 0; i < f->ntypes && !ok; i++)
-			ok = f->types[i] == fl->type;
-		if (!ok)
-			return false;
-	}
-	if ((f->nstatuses || f->nmethods || f->npaths) && !http_match(f, fl->l7))
-		return false;
-	if (f->nports) {
-		bool ports = fl->protocol != IPPROTO_ICMP;
-
-		for (ok = false, i = 0; i < f->nports && !ok && ports; i++)
-			ok = f->ports[i] == fl->sport || f->ports[i] == fl->dport;
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-void mon_filter_free(struct mon_filter *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->nfrom; i++)
-		spec_free(&f->from[i]);
-	for (i = 0; i < f->nto; i++)
-		spec_free(&f->to[i]);
-	for (i = 0; i < f->neither; i++)
-		spec_free(&f->either[i]);
-	free(f->from);
-	free(f->to);
-	free(f->either);
-	free(f->ports);
-	free(f->statuses);
-	for (i = 0; i < f->nmethods; i++)
-		free(f->methods[i]);
-	free(f->methods);
-	for (i = 0; i < f->npaths; i++)
-		free(f->paths[i]);
-	free(f->paths);
-	l7_reset__free(f->path_set);
-	memset(f, 0, sizeof(*f));
 }
 
 /* ---- ring ------------------------------------------------------------------------------------ */

@@ -64,6 +64,11 @@ void mon_rule_put(struct mon_rule *r);
 
 /* A flow's type beyond the kernel's VELUM_EVENT_*: an access event of the L7 proxy. */
 #define MON_FLOW_L7 3
+/*
+ * Hubble's trace events (forwarded packets); velum reports none yet, but
+ * "-t trace" is a valid filter.
+ */
+#define MON_FLOW_TRACE 4
 /* A verdict beyond the kernel's VELUM_FLOW_*: an L7 request the proxy could not judge. */
 #define MON_VERDICT_ERROR 5
 
@@ -164,34 +169,104 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb);
  */
 void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *sb);
 
-/* ---- filters -------------------------------------------------------------------- */
+/* ---- Hubble's formats -------------------------------------------------------------------- */
 
-enum mon_peer_kind { MON_PEER_ENDPOINT, MON_PEER_IP, MON_PEER_IDENTITY, MON_PEER_LABEL };
+/*
+ * Appends the flow as Hubble's jsonpb line (what `hubble observe -o jsonpb`
+ * prints, flow.proto's field names), no newline:
+ * {"flow": {"time", "verdict", "drop_reason", "IP": {"source",
+ * "destination", "ipVersion"}, "l4": {"TCP": {"source_port",
+ * "destination_port", "flags"}}, "source"/"destination": {"ID"?,
+ * "identity", "namespace", "labels", "pod_name"}, "Type", "node_name",
+ * "l7"?, "event_type", "traffic_direction", "policy_match_type",
+ * "is_reply", "drop_reason_desc", "ingress_denied_by"/"egress_allowed_by"/...
+ * (the rule, with velum:rule and velum:rule-id labels), "Summary"},
+ * "node_name", "time"}. node: the node's name (borrowed).
+ */
+void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct strbuf *sb);
+/* Hubble's dict block: "------------" and "  TIMESTAMP: ..." lines, each ending in '\n'. */
+void mon_flow_format_dict(const struct mon_flow *f, const char *node, struct strbuf *sb);
+/* The cells of Hubble's table but the node: time, source, destination, type, verdict, summary. */
+void mon_flow_table_cells(const struct mon_flow *f, struct strbuf cells[6]);
+/* "TCP Flags: SYN", "HTTP/1.1 GET http://h/p". */
+void mon_flow_summary(const struct mon_flow *f, struct strbuf *sb);
+/* enum velum_match <-> Cilium's PolicyMatchType numbers. */
+uint8_t mon_match_to_cilium(uint8_t match);
+uint8_t mon_match_from_cilium(uint8_t n);
+/* A flow type's Cilium monitor message type (drop 1, trace 4, policy verdict 5, L7 129). */
+uint8_t mon_type_to_cilium(uint8_t type);
+
+/* ---- filters (filter.c) ------------------------------------------------------------- */
+
+/*
+ * Hubble's filter model. A filter value belongs to a flag (its category) and
+ * a side: the source, the destination, or either ("--pod", "--ip", "-l",
+ * "--port", "-n"). Values of one flag and side are alternatives (OR);
+ * different flags must all match (AND). A set with "either" values matches
+ * when it matches with them all on the source side, or all on the
+ * destination side (Hubble's pair of FlowFilters). A filter is an allow set
+ * and a deny set (the values given after "not"): a flow passes if it
+ * matches the allow set (empty: every flow) and does not match the deny set
+ * (empty: no flow).
+ */
+enum mon_side { MON_SIDE_SRC, MON_SIDE_DST, MON_SIDE_EITHER };
+
+/* The flags whose values name a side of the flow. */
+enum mon_fcat {
+	MON_FC_PEER,	 /* --from/--to: any peer form */
+	MON_FC_POD,	 /* --pod: "[ns/]name-prefix" */
+	MON_FC_NS,	 /* -n/--namespace */
+	MON_FC_IP,	 /* --ip: address or prefix */
+	MON_FC_IDENTITY, /* --identity */
+	MON_FC_LABEL,	 /* -l/--label */
+	MON_FC_PORT,	 /* --port */
+	MON_FC_MAX,
+};
+
+enum mon_peer_kind {
+	MON_PEER_ENDPOINT, /* text: "ns/name", exact */
+	MON_PEER_POD,	   /* text: "ns/name-prefix" */
+	MON_PEER_NS,	   /* text: the namespace */
+	MON_PEER_IP,
+	MON_PEER_IDENTITY,
+	MON_PEER_LABEL,
+	MON_PEER_PORT,
+};
 
 struct mon_peer_spec {
-	enum mon_peer_kind kind;
-	char *text;	      /* endpoint name ("ns/name"), or label key */
+	uint8_t kind; /* enum mon_peer_kind */
+	uint8_t cat;  /* enum mon_fcat */
+	uint8_t side; /* enum mon_side */
+	uint16_t port;
+	char *text;	      /* endpoint name or prefix, namespace, or label key */
 	char *source, *value; /* label: source ("any" matches every source), value ("" = any) */
 	uint32_t addr, mask;  /* IP: network byte order */
 	uint32_t identity;
 };
 
+#define MON_FILTER_VALUES 16
+
+/* A pseudo protocol of --protocol: L7 HTTP flows. */
+#define MON_PROTO_HTTP 255
+
 struct l7_reset;
 
-/*
- * A conjunction of filters; the values of one filter are alternatives
- * (Hubble's rule: repeat a flag for OR, combine flags for AND).
- */
-struct mon_filter {
-	struct mon_peer_spec *from, *to, *either; /* either: --label (source or destination) */
-	size_t nfrom, nto, neither;
-	uint8_t verdicts[8];
+/* One set of values (Hubble's FlowFilter, or its pair with "either" values). */
+struct mon_fset {
+	bool used;
+	struct mon_peer_spec *peers;
+	size_t npeers;
+	uint8_t verdicts[MON_FILTER_VALUES];
 	size_t nverdicts;
-	uint16_t *ports; /* either side */
-	size_t nports;
-	int64_t since_ns; /* 0: no bound (wall clock ns) */
-	uint8_t types[8]; /* VELUM_EVENT_DROP, VELUM_EVENT_POLICY_VERDICT, MON_FLOW_L7 */
+	uint8_t types[MON_FILTER_VALUES]; /* VELUM_EVENT_*, MON_FLOW_L7, MON_FLOW_TRACE */
 	size_t ntypes;
+	uint8_t protos[MON_FILTER_VALUES]; /* IPPROTO_*, MON_PROTO_HTTP */
+	size_t nprotos;
+	uint8_t dirs;			      /* bit 1 << VELUM_DIR_*; 0: any */
+	uint8_t tcp_flags[MON_FILTER_VALUES]; /* each: flags that must all be set */
+	size_t ntcp_flags;
+	uint16_t reasons[MON_FILTER_VALUES]; /* drop reason magnitudes */
+	size_t nreasons;
 	/* HTTP filters: each lets only L7 flows through */
 	struct {
 		uint16_t lo, hi; /* "404": 404-404; "4+": 400-499; "40+": 400-409 */
@@ -204,23 +279,41 @@ struct mon_filter {
 	struct l7_reset *path_set; /* the paths compiled into one set */
 };
 
+struct mon_filter {
+	struct mon_fset allow, deny;
+	int64_t since_ns, until_ns; /* 0: no bound (wall clock ns) */
+};
+
 /*
- * Adds one filter value: key "from", "to" (a peer: endpoint name with an
- * optional namespace, "host", "world", an IPv4 address or prefix, an
- * identity number, or a label "[source:]key[=value]"), "label" (a label
- * on either side), "verdict", "port", "since" (RFC 3339 time or a
- * duration "30s", "5m", "2h", "1d" before now_ns), "type" (drop,
- * policy-verdict, l7), "http-status" (a code "404" or a prefix "4+",
- * "40+"), "http-method", "http-path" (an RE2 regular expression found
- * anywhere in the URL's path, as Hubble's; matched in linear time).
- * Returns 0 or -EINVAL with eb set ("--from 'x': ..." style context is the
- * caller's), or -ENOMEM.
+ * Adds one filter value. Keys (hubble observe's flags without the dashes):
+ * "from", "to" (a peer: endpoint name with an optional namespace, "host",
+ * "world", an IPv4 address or prefix, an identity number, or a label
+ * "[source:]key[=value]"), "pod", "from-pod", "to-pod" ("[ns/]prefix" of
+ * an endpoint's name; namespace "default" if none), "namespace",
+ * "from-namespace", "to-namespace", "ip", "from-ip", "to-ip" (an IPv4
+ * address or prefix), "identity", "from-identity", "to-identity" (a number
+ * or a reserved name: host, world, ...), "label", "from-label", "to-label",
+ * "port", "from-port", "to-port", "protocol" (tcp, udp, icmp, sctp, http),
+ * "verdict", "type" (drop, policy-verdict, trace, l7), "drop-reason-desc"
+ * (Hubble's DropReason name: POLICY_DENIED), "traffic-direction" (ingress,
+ * egress), "tcp-flags" (syn,ack: all set), "since", "until" (RFC 3339 time
+ * or a duration "30s", "5m", "2h", "1d" before now_ns), "http-status" (a
+ * code "404" or a prefix "4+", "40+"), "http-method", "http-path" (an RE2
+ * regular expression found anywhere in the URL's path, as Hubble's;
+ * matched in linear time). A key "not-KEY" adds to the deny set. Returns 0
+ * or -EINVAL with eb set ("--from 'x': ..." style context is the caller's),
+ * or -ENOMEM.
  */
 int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int64_t now_ns,
 		   struct errbuf *eb);
 /* True if f lets the flow through. */
 bool mon_filter_match(const struct mon_filter *f, const struct mon_flow *fl);
+/* True if the value s matches the side id (endpoint name, identity, labels) of a flow. */
+bool mon_peer_match_ident(const struct mon_peer_spec *s, const struct mon_ident *id);
 void mon_filter_free(struct mon_filter *f);
+
+/* Hubble's DropReason name of a drop reason: "POLICY_DENIED"; static. */
+const char *mon_drop_reason_desc(uint16_t reason);
 
 /* ---- the ring -------------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -130,6 +131,190 @@ static int l7_from_json(json_t *j, struct mon_flow *f, struct errbuf *eb)
 	return 0;
 }
 
+/* ---- Hubble's jsonpb ---------------------------------------------------------------------- */
+
+static uint32_t ip_parse(json_t *j)
+{
+	const char *s = json_string_value(j);
+	struct in_addr a = { 0 };
+
+	if (s)
+		inet_pton(AF_INET, s, &a);
+	return a.s_addr;
+}
+
+/* flow.source / flow.destination: "namespace/pod_name" is the endpoint. */
+static struct mon_ident *hubble_side(json_t *j)
+{
+	json_t *labels = json_object_get(j, "labels");
+	const char *ns = json_string_value(json_object_get(j, "namespace"));
+	const char *pod = json_string_value(json_object_get(j, "pod_name"));
+	size_t n = json_array_size(labels), i;
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	struct mon_ident *id;
+	char *name = NULL;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		v[i] = json_string_value(json_array_get(labels, i));
+		if (!v[i])
+			v[i] = "";
+	}
+	if (pod && *pod && asprintf(&name, "%s/%s", ns ? ns : "default", pod) < 0)
+		name = NULL;
+	id = mon_ident__new(name, (uint32_t)json_integer_value(json_object_get(j, "identity")), v,
+			    n);
+	free(name);
+	free(v);
+	return id;
+}
+
+static uint64_t int_or_string(json_t *j)
+{
+	if (json_is_string(j))
+		return strtoull(json_string_value(j), NULL, 10);
+	return (uint64_t)json_integer_value(j);
+}
+
+/* The label "key=value" of a Policy's labels, or NULL. */
+static const char *policy_label(json_t *p, const char *key)
+{
+	json_t *l;
+	size_t i, kl = strlen(key);
+
+	json_array_foreach(json_object_get(p, "labels"), i, l)
+	{
+		const char *s = json_string_value(l);
+
+		if (s && !strncmp(s, key, kl) && s[kl] == '=')
+			return s + kl + 1;
+	}
+	return NULL;
+}
+
+static void hubble_rule(json_t *fl, struct mon_flow *f)
+{
+	static const char *const keys[] = { "ingress_denied_by", "ingress_allowed_by",
+					    "egress_denied_by", "egress_allowed_by" };
+	size_t i;
+
+	for (i = 0; i < 4 && !f->rule; i++) {
+		json_t *p = json_array_get(json_object_get(fl, keys[i]), 0);
+		const char *ref, *id;
+
+		if (!json_is_object(p))
+			continue;
+		ref = policy_label(p, "velum:rule");
+		id = policy_label(p, "velum:rule-id");
+		f->rule_id = id ? (uint32_t)strtoul(id, NULL, 10) : 0;
+		f->rule = mon_rule__new(f->rule_id, ref ? ref : "",
+					json_string_value(json_object_get(p, "kind")),
+					json_string_value(json_object_get(p, "namespace")),
+					json_string_value(json_object_get(p, "name")));
+	}
+}
+
+static int hubble_l7(json_t *l7, struct mon_flow *f, struct errbuf *eb)
+{
+	json_t *http = json_object_get(l7, "http"), *h;
+	const char *type = json_string_value(json_object_get(l7, "type")), *host = NULL;
+	json_int_t code = json_integer_value(json_object_get(http, "code"));
+	size_t i;
+
+	if (!json_is_object(http) || !type)
+		return errbuf_set(eb, -EINVAL, "flow.l7: only HTTP, with its type");
+	json_array_foreach(json_object_get(http, "headers"), i, h)
+	{
+		const char *k = json_string_value(json_object_get(h, "key"));
+
+		if (k && !strcasecmp(k, "host"))
+			host = json_string_value(json_object_get(h, "value"));
+	}
+	f->l7 = mon_l7__new(!strcmp(type, "RESPONSE") ? MON_L7_RESPONSE : MON_L7_REQUEST,
+			    json_string_value(json_object_get(http, "method")), host,
+			    json_string_value(json_object_get(http, "url")),
+			    /* the proxy's reason for a denial rides in no Hubble field */
+			    f->verdict == VELUM_FLOW_DROPPED && !f->rule ? "no HTTP rule matched" :
+									   "");
+	if (!f->l7)
+		return -ENOMEM;
+	f->l7->code = code > 0 && code < 1000 ? (uint16_t)code : 0;
+	f->l7->latency_ns = int_or_string(json_object_get(l7, "latency_ns"));
+	if (protocol_parse(json_string_value(json_object_get(http, "protocol")), &f->l7->http_major,
+			   &f->l7->http_minor)) {
+		f->l7->http_major = 1;
+		f->l7->http_minor = 1;
+	}
+	return 0;
+}
+
+/* One object of `hubble observe -o jsonpb` ({"flow": {...}, ...}) into *f. */
+static int from_hubble(json_t *fl, struct mon_flow *f, struct errbuf *eb)
+{
+	json_t *l4 = json_object_get(fl, "l4"), *ip = json_object_get(fl, "IP"), *p;
+	const char *s;
+	uint32_t ev = (uint32_t)json_integer_value(
+		json_object_get(json_object_get(fl, "event_type"), "type"));
+	int err = 0;
+
+	s = json_string_value(json_object_get(fl, "time"));
+	if (!s || mon_parse_time(s, &f->time_ns))
+		return errbuf_set(eb, -EINVAL, "flow.time: missing or not RFC 3339");
+	s = json_string_value(json_object_get(fl, "verdict"));
+	f->verdict = s ? mon_verdict_parse(s) : 0;
+	if (!f->verdict)
+		return errbuf_set(eb, -EINVAL, "flow.verdict: missing or unknown");
+	f->type = ev == 1			     ? VELUM_EVENT_DROP :
+		  ev == 129			     ? MON_FLOW_L7 :
+		  ev == 4			     ? MON_FLOW_TRACE :
+		  json_object_get(fl, "l7")	     ? MON_FLOW_L7 :
+		  json_object_get(fl, "drop_reason") ? VELUM_EVENT_DROP :
+						       VELUM_EVENT_POLICY_VERDICT;
+	s = json_string_value(json_object_get(fl, "traffic_direction"));
+	f->dir = s && !strcmp(s, "EGRESS") ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+	f->match = mon_match_from_cilium(
+		(uint8_t)json_integer_value(json_object_get(fl, "policy_match_type")));
+	f->reason = (uint16_t)json_integer_value(json_object_get(fl, "drop_reason"));
+	f->proxy_port = (uint16_t)json_integer_value(json_object_get(fl, "proxy_port"));
+	f->saddr = ip_parse(json_object_get(ip, "source"));
+	f->daddr = ip_parse(json_object_get(ip, "destination"));
+	if ((p = json_object_get(l4, "TCP")) || (p = json_object_get(l4, "UDP")) ||
+	    (p = json_object_get(l4, "SCTP"))) {
+		json_t *fs = json_object_get(p, "flags");
+		const char *k;
+		json_t *v;
+
+		f->protocol = json_object_get(l4, "TCP") ? IPPROTO_TCP :
+			      json_object_get(l4, "UDP") ? IPPROTO_UDP :
+							   IPPROTO_SCTP;
+		f->sport = (uint16_t)json_integer_value(json_object_get(p, "source_port"));
+		f->dport = (uint16_t)json_integer_value(json_object_get(p, "destination_port"));
+		json_object_foreach(fs, k, v)
+		{
+			if (json_is_true(v))
+				f->tcp_flags |= flags_parse(k);
+		}
+	} else if ((p = json_object_get(l4, "ICMPv4"))) {
+		f->protocol = IPPROTO_ICMP;
+		f->dport = (uint16_t)json_integer_value(json_object_get(p, "type"));
+	}
+	f->src = hubble_side(json_object_get(fl, "source"));
+	f->dst = hubble_side(json_object_get(fl, "destination"));
+	f->ep_id = (uint32_t)json_integer_value(json_object_get(
+		json_object_get(fl, f->dir == VELUM_DIR_EGRESS ? "source" : "destination"), "ID"));
+	hubble_rule(fl, f);
+	/* a verdict no rule decided: forwarded where no policy applies, else default deny */
+	if (!f->rule && !f->l7 &&
+	    (f->verdict == VELUM_FLOW_FORWARDED || f->verdict == VELUM_FLOW_REDIRECTED))
+		f->rule_id = VELUM_RULE_DEFAULT_ALLOW;
+	if (f->type == MON_FLOW_L7)
+		err = hubble_l7(json_object_get(fl, "l7"), f, eb);
+	if (!err && (!f->src || !f->dst))
+		err = -ENOMEM;
+	return err;
+}
+
 int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct errbuf *eb)
 {
 	json_error_t je;
@@ -141,6 +326,13 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return errbuf_set(eb, -EINVAL, "not a flow object: %s", je.text);
+	}
+	if (json_is_object(json_object_get(j, "flow"))) {
+		err = from_hubble(json_object_get(j, "flow"), f, eb);
+		json_decref(j);
+		if (err)
+			mon_flow_release(f);
+		return err;
 	}
 	s = json_string_value(json_object_get(j, "time"));
 	if (!s || mon_parse_time(s, &f->time_ns))

@@ -26,7 +26,7 @@ asan-agent: | deps
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
 	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
-	test-integration
+	test-agent-observe test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
@@ -36,6 +36,12 @@ test-agent-api: $(agent_test_deps) asan-agent
 test-agent-daytwo: $(agent_test_deps)
 	@echo "== tests/integration/agent_daytwo.sh"
 	$(Q)$(root_test) tests/integration/agent_daytwo.sh
+
+# velum observe speaks Hubble: its filters and semantics, refusals of filters
+# that can never match, dict/table/jsonpb outputs, jq over jsonpb, --input-file.
+test-agent-observe: $(agent_test_deps)
+	@echo "== tests/integration/agent_observe.sh"
+	$(Q)$(root_test) tests/integration/agent_observe.sh
 
 test-agent-restart: $(agent_test_deps)
 	@echo "== tests/integration/agent_restart.sh"
@@ -70,7 +76,8 @@ test-agent-l7: $(agent_test_deps) $(BUILD)/bin/deathstar $(BUILD)/bin/velum-prox
 	$(Q)$(root_test) tests/integration/agent_l7.sh
 
 test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo
+	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
+	test-agent-observe
 
 test-integration: test-agent
 test_goals += test-agent

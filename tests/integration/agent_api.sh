@@ -313,17 +313,17 @@ expect_out "default/tiefighter:"
 expect_out "-> default/deathstar:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN) BY CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]"
 expect_out "-> default/deathstar:80 (ID:256) policy-verdict:none INGRESS DENIED (TCP Flags: SYN) BY default deny"
 expect_out "-> default/deathstar:80 (ID:256) Policy denied DROPPED (TCP Flags: SYN) BY default deny"
-run 0 observe --from xwing --verdict DROPPED -o json
+run 0 observe --from xwing --verdict DROPPED -o raw
 ndjson 'len(js) >= 2 and all(f["verdict"] == "DROPPED" and f["source"]["endpoint"] == "default/xwing" and f["policy"] == "default deny" and f["rule"] is None for f in js)'
 ndjson 'any(f["type"] == "drop" and f["reason"] == "Policy denied" and f["destination"]["port"] == 80 for f in js)'
-run 0 observe --to deathstar --verdict FORWARDED --port 80 -o json
+run 0 observe --to deathstar --verdict FORWARDED --port 80 -o raw
 ndjson 'len(js) >= 1 and all(f["destination"]["endpoint"] == "default/deathstar" and f["verdict"] == "FORWARDED" for f in js)'
 ndjson 'any(f["rule"] and f["rule"]["name"] == "deathstar-ingress" and f["match"] == "L3-L4" for f in js)'
-run 0 observe --label class=xwing --verdict DROPPED --port 80 --last 1 -o json
+run 0 observe --label class=xwing --verdict DROPPED --to-port 80 --last 1 -o raw
 ndjson 'len(js) == 1 and "k8s:class=xwing" in js[0]["source"]["labels"]'
-run 0 observe --from "$xw" --to "$ds/32" --since 1m -o json
+run 0 observe --from "$xw" --to "$ds/32" --since 1m -o raw
 ndjson 'len(js) >= 2 and all(f["source"]["ip"] == "'"$xw"'" for f in js)'
-run 0 observe --from 258 --verdict dropped --last 1 -o json
+run 0 observe --from 258 --verdict dropped --last 1 -o raw
 ndjson 'len(js) == 1 and js[0]["source"]["identity"] == 258'
 run 0 observe --since 2030-01-01T00:00:00Z
 [ -z "$out" ] || fail "observe --since in the future printed: $out"
@@ -385,7 +385,7 @@ expect_out "in audit mode"
 probe tiefighter tcp "$ds" 80 || fail "audited deny: tiefighter should pass"
 probe xwing tcp "$ds" 80 && fail "the other policy still enforces: xwing dropped"
 sleep 0.3
-run 0 observe --from tiefighter --verdict AUDIT --last 1 -o json
+run 0 observe --from tiefighter --verdict AUDIT --last 1 -o raw
 ndjson 'len(js) == 1 and js[0]["rule"]["name"] == "no-tiefighters" and js[0]["policy"] == "CiliumNetworkPolicy default/no-tiefighters spec.ingressDeny[0]"'
 run 0 policy get no-tiefighters -o json
 json 'j["policies"][0]["audit"] is True'

@@ -148,21 +148,21 @@ same_doc policy trace --offline --policy "$sw/policies/l3-ingress.yaml" --endpoi
 run 0 version -o yaml
 python3 -c 'import sys,yaml; y=yaml.safe_load(sys.stdin); sys.exit(0 if y["daemon"]["version"] == "0.4.0" else 1)' <<<"$out" ||
 	fail "version -o yaml: $out"
-# observe: a stream of YAML documents, one per flow, the flows -o json prints one per line
+# observe: a stream of YAML documents, one per flow, the flows -o raw prints one per line
 # (a denied connection makes flows: policy-verdict and drop)
 probe xwing tcp "$(ep_ip deathstar)" 80
 for _ in $(seq 1 40); do
-	[ -n "$("$velum" observe --last 1 -o json)" ] && break
+	[ -n "$("$velum" observe --last 1 -o raw)" ] && break
 	sleep 0.05
 done
-run 0 observe --last 50 -o json
+run 0 observe --last 50 -o raw
 [ -n "$out" ] || fail "no flows to print as YAML"
 printf '%s\n' "$out" >"$T/flows.json"
 run 0 observe --last 50 -o yaml
 python3 -c 'import json,sys,yaml
 js=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 ys=[d for d in yaml.safe_load_all(sys.stdin) if d is not None]
-sys.exit(0 if js == ys else 1)' "$T/flows.json" <<<"$out" || fail "observe -o yaml differs from -o json: ${out:0:1500}"
+sys.exit(0 if js == ys else 1)' "$T/flows.json" <<<"$out" || fail "observe -o yaml differs from -o raw: ${out:0:1500}"
 run 2 endpoint list -o xml
 expect_err "-o 'xml'"
 

@@ -4,7 +4,7 @@
 # The L7 proxy's access events in velumd's flow log: through velumd
 # --proxy on, on real namespaces, allowed and denied HTTP requests appear in
 # `velum observe` as http-request and http-response lines (identities,
-# verdict, the rule that allowed or the reason of a denial), -o json
+# verdict, the rule that allowed or the reason of a denial), -o raw
 # carries Hubble's l7 object, --type, --http-status, --http-method and
 # --http-path select what they should (repeated: OR; combined: AND) and
 # refuse bad values with exit 2; malformed datagrams sent to the events
@@ -25,7 +25,7 @@ proxy_pid=
 
 # l7_count: the number of l7 flows velumd holds
 l7_count() {
-	"$velum" observe --type l7 --last 100000 -o json | grep -c '"type":"l7"'
+	"$velum" observe --type l7 --last 100000 -o raw | grep -c '"type":"l7"'
 }
 
 # wait_l7 N: waits (at most 5 s) until velumd holds at least N l7 flows
@@ -103,8 +103,8 @@ grep -qE ": $c <- $s http-response [A-Z]+ \(HTTP/1.1 403 [0-9]+ms \(PUT http://$
 grep -qE "http-request DROPPED \(HTTP/1.1 GET http://$srv/v2/x\?y=1\) BY no HTTP rule matched$" <<<"$out" ||
 	fail "no http-request DROPPED line for GET /v2/x?y=1: $out"
 
-# -o json: Hubble's l7 object, verdict, direction, both sides with identities and labels
-run 0 observe --type l7 --last 100 -o json
+# -o raw: Hubble's l7 object, verdict, direction, both sides with identities and labels
+run 0 observe --type l7 --last 100 -o raw
 ndjson 'len(js) == 8 and all(f["type"] == "l7" and f["traffic_direction"] == "INGRESS" for f in js)'
 ndjson 'all(f["l7"]["type"] in ("REQUEST", "RESPONSE") and f["l7"]["http"]["protocol"] == "HTTP/1.1" for f in js)'
 ndjson '[f["l7"]["http"]["method"] for f in js if f["l7"]["type"] == "REQUEST"] == ["GET", "GET", "PUT", "GET"]'
@@ -155,7 +155,7 @@ grep -q "http-re" <<<"$out" && fail "--type policy-verdict let l7 flows through:
 grep -q "policy-verdict:" <<<"$out" || fail "--type policy-verdict shows no kernel verdicts: $out"
 kernel=$(grep -c . <<<"$out")
 sel $((kernel + 8)) --type l7 --type policy-verdict
-run 0 observe --last 1000 -o json
+run 0 observe --last 1000 -o raw
 ndjson 'any(f["type"] == "l7" for f in js) and any(f["type"] == "policy-verdict" for f in js)'
 ndjson '[f["time"] for f in js if f["type"] == "l7"] == sorted(f["time"] for f in js if f["type"] == "l7")'
 for bad in "--http-status=7+" "--http-status=2000" "--http-status=abc" "--http-status=" \
@@ -166,7 +166,7 @@ done
 run 2 observe --http-path '(a'
 expect_err "missing )"
 run 2 observe -t bogus
-expect_err "expected drop, policy-verdict or l7"
+expect_err "expected drop, policy-verdict, trace or l7"
 # the API refuses them too (the CLI checks first)
 out=$(curl -s --unix-socket "$VELUM_SOCKET" -o /dev/null -w '%{http_code}' "http://v/v1/flows?http-status=9%2B")
 [ "$out" = 400 ] || fail "GET /v1/flows?http-status=9+: $out"

@@ -122,7 +122,7 @@ for f in eps ids pols maps; do
 	cmp -s "$T/before.$f" "$T/after.$f" || fail "$f differ after the restart: $(diff "$T/before.$f" "$T/after.$f" | head -5)"
 	n=$((n + 1))
 done
-run 0 observe --from bad --verdict DROPPED --port 7000 --last 100000 -o json
+run 0 observe --from bad --verdict DROPPED --port 7000 --last 100000 -o raw
 ndjson 'len(js) > 0 and all(f["policy"] == "default deny" for f in js)'
 run 0 status -o json
 json 'j["datapath"]["endpoints"] == 3 and j["datapath"]["endpoints_failed"] == 0'

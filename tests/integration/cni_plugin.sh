@@ -110,10 +110,10 @@ n=$((n + 1))
 ip netns exec "${NS1##*/}" busybox ping -c 1 -W 1 "$want_ip" >/dev/null 2>&1 &&
 	fail "init endpoint reached another init endpoint"
 for _ in $(seq 1 40); do # the flow thread reads events in batches
-	"$velum" observe --from web-one --verdict DROPPED -o json | grep -q . && break
+	"$velum" observe --from web-one --verdict DROPPED -o raw | grep -q . && break
 	sleep 0.1
 done
-run 0 observe --from web-one --verdict DROPPED -o json
+run 0 observe --from web-one --verdict DROPPED -o raw
 ndjson "any(f['source']['endpoint'] == 'default/web-one' and f['source']['identity'] == 5 and f['direction'] == 'egress' and f['policy'] == 'default deny' for f in js)"
 # `velum endpoint label` works for any runtime: the endpoints leave init
 run 0 endpoint label web-one app=one

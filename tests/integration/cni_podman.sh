@@ -162,10 +162,10 @@ n=$((n + 1))
 http "xwing-$sfx" | grep -q "hello" && fail "the xwing reached the deathstar through the policy"
 
 for _ in $(seq 1 40); do # the flow thread reads events in batches
-	"$velum" observe --to "deathstar-$sfx" --verdict DROPPED -o json | grep -q . && break
+	"$velum" observe --to "deathstar-$sfx" --verdict DROPPED -o raw | grep -q . && break
 	sleep 0.1
 done
-run 0 observe --to "deathstar-$sfx" --port 80 --last 100 -o json
+run 0 observe --to "deathstar-$sfx" --port 80 --last 100 -o raw
 ndjson "any(f['verdict'] == 'FORWARDED' and f['source']['endpoint'] == 'default/tiefighter-$sfx' and f['destination']['endpoint'] == 'default/deathstar-$sfx' and 'deathstar-ingress' in (f['policy'] or '') for f in js)"
 ndjson "any(f['verdict'] == 'DROPPED' and f['source']['endpoint'] == 'default/xwing-$sfx' and f['destination']['endpoint'] == 'default/deathstar-$sfx' and f['policy'] == 'default deny' for f in js)"
 run 0 observe --to "deathstar-$sfx" --last 100

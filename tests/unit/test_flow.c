@@ -220,7 +220,7 @@ static void test_filter_values(void **state)
 		"2000", "20", "abc", "4+x",  "4++", "-1", " 200"
 	};
 	static const char *const bad_method[] = { "", "G T", "G/T", "GET\r\n", "(", "{}" };
-	static const char *const bad_type[] = { "", "L7", "trace", "l7:http", "drops" };
+	static const char *const bad_type[] = { "", "L7", "l7:http", "drops" };
 	struct mon_filter f = { 0 };
 	struct errbuf eb;
 	size_t i;
@@ -230,18 +230,18 @@ static void test_filter_values(void **state)
 		assert_int_equal(add(&f, "http-status", good_status[i]), 0);
 	for (i = 0; i < sizeof(bad_status) / sizeof(bad_status[0]); i++)
 		assert_int_equal(add(&f, "http-status", bad_status[i]), -EINVAL);
-	assert_int_equal(f.nstatuses, sizeof(good_status) / sizeof(good_status[0]));
-	assert_int_equal(f.statuses[4].lo, 400);
-	assert_int_equal(f.statuses[4].hi, 499);
-	assert_int_equal(f.statuses[5].lo, 400);
-	assert_int_equal(f.statuses[5].hi, 409);
-	assert_int_equal(f.statuses[1].lo, 404);
-	assert_int_equal(f.statuses[1].hi, 404);
+	assert_int_equal(f.allow.nstatuses, sizeof(good_status) / sizeof(good_status[0]));
+	assert_int_equal(f.allow.statuses[4].lo, 400);
+	assert_int_equal(f.allow.statuses[4].hi, 499);
+	assert_int_equal(f.allow.statuses[5].lo, 400);
+	assert_int_equal(f.allow.statuses[5].hi, 409);
+	assert_int_equal(f.allow.statuses[1].lo, 404);
+	assert_int_equal(f.allow.statuses[1].hi, 404);
 	assert_int_equal(add(&f, "http-method", "GET"), 0);
 	assert_int_equal(add(&f, "http-method", "M-SEARCH"), 0);
 	for (i = 0; i < sizeof(bad_method) / sizeof(bad_method[0]); i++)
 		assert_int_equal(add(&f, "http-method", bad_method[i]), -EINVAL);
-	assert_int_equal(f.nmethods, 2);
+	assert_int_equal(f.allow.nmethods, 2);
 	assert_int_equal(add(&f, "type", "l7"), 0);
 	assert_int_equal(add(&f, "type", "drop"), 0);
 	assert_int_equal(add(&f, "type", "policy-verdict"), 0);
@@ -254,8 +254,8 @@ static void test_filter_values(void **state)
 	assert_int_equal(mon_filter_add(&f, "http-path", "(a", 0, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "missing )"));
 	assert_int_equal(mon_filter_add(&f, "http-path", "(?=x)", 0, &eb), -EINVAL);
-	assert_int_equal(f.npaths, 1);
-	assert_non_null(f.path_set);
+	assert_int_equal(f.allow.npaths, 1);
+	assert_non_null(f.allow.path_set);
 	mon_filter_free(&f);
 }
 

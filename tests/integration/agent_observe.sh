@@ -1,0 +1,210 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# `velum observe` speaks Hubble, through velumd on real namespaces and
+# traffic: hubble observe's filter flags with its semantics (a flag repeated:
+# OR; different flags: AND; --pod/--ip/--port on either side; --not), a
+# filter that can never match (a malformed prefix, an unknown endpoint or
+# identity) is exit 2, --first/--last/--all/--until, the outputs compact,
+# dict, table and jsonpb (Hubble's flow JSON: jq expressions of the kind
+# Cilium's documentation uses work on it unchanged), and --input-file
+# re-filters saved jsonpb (from a file or stdin) as the agent would.
+set -u
+if [ "$(id -u)" -ne 0 ]; then
+	echo "agent_observe: not root, skipped"
+	exit 77
+fi
+source "$(dirname "$0")/agent_lib.sh"
+sw=$top/examples/starwars
+
+agent_start || exit 1
+"$velum" endpoint create deathstar -l org=empire -l class=deathstar >/dev/null || exit 1
+"$velum" endpoint create tiefighter -l org=empire -l class=tiefighter >/dev/null || exit 1
+"$velum" endpoint create xwing -l org=alliance -l class=xwing >/dev/null || exit 1
+"$velum" endpoint create probe --namespace rebels -l org=alliance >/dev/null || exit 1
+ds=$(ep_ip deathstar)
+tf=$(ep_ip tiefighter)
+xw=$(ep_ip xwing)
+pr=$(ep_ip rebels/probe)
+dsid=$(ep_field deathstar identity)
+xwid=$(ep_field xwing identity)
+run 0 policy import "$sw/policies/l3-ingress.yaml"
+spawn_in "$T/serve.out" deathstar "$traffic" serve 80
+for _ in $(seq 1 50); do
+	grep -q ready "$T/serve.out" && break
+	sleep 0.1
+done
+probe tiefighter tcp "$ds" 80 || fail "tiefighter -> deathstar:80 should pass"
+probe xwing tcp "$ds" 80 && fail "xwing -> deathstar:80 should be dropped"
+probe rebels/probe tcp "$ds" 80 && fail "rebels/probe -> deathstar:80 should be dropped"
+sleep 0.5
+
+# cnt WANT ARGS...: velum observe --all ARGS prints WANT lines (into $out)
+cnt() {
+	local want=$1
+	shift
+	run 0 observe --all "$@"
+	[ "$(grep -c . <<<"$out")" = "$want" ] || fail "observe --all $*: want $want lines: $out"
+}
+run 0 observe --all
+all=$(grep -c . <<<"$out")
+[ "$all" = 8 ] || fail "want 8 flows: $out"
+# each connection: the client's egress verdict (no policy) and the deathstar's
+# ingress verdict; a denied one also a drop
+cnt 3 --from-pod xwing
+cnt 3 --from-pod default/xwing
+cnt 3 --from-pod rebels/probe
+cnt 6 --from-pod xwing --from-pod rebels/
+cnt 2 --from-pod tiefighter
+cnt 0 --to-pod xwing
+cnt 3 --pod xwing
+cnt 1 --from-pod xwing --type drop
+cnt 1 --from-pod xwing --type drop --drop-reason-desc POLICY_DENIED
+cnt 2 --to-pod deathstar --verdict DROPPED --type policy-verdict --type drop --not --from-pod rebels/probe
+cnt 3 --namespace rebels
+cnt 3 -n rebels
+cnt 3 --from-ip "$xw"
+cnt 3 --ip "$xw"
+cnt 0 --to-ip "$xw"
+cnt 8 --to-ip "$ds/32" --port 80
+cnt 8 --to-ip "$ds" --to-port 80 --protocol tcp
+cnt 0 --to-ip "$ds" --protocol udp
+cnt 0 --from-port 80
+cnt 3 --from-identity "$xwid"
+cnt 8 --to-identity "$dsid"
+cnt 3 --from-label class=xwing
+cnt 6 --from-label org=alliance --to-label k8s:class=deathstar
+cnt 2 --from-label org=empire
+cnt 8 -l class=deathstar
+cnt 5 --traffic-direction ingress
+cnt 3 --traffic-direction egress
+cnt 8 --tcp-flags syn
+cnt 0 --tcp-flags syn,ack
+cnt 0 --type trace
+cnt 4 --verdict DROPPED
+cnt 4 --not --verdict DROPPED
+cnt 3 --verdict FORWARDED --not --from-pod xwing
+cnt 1 --verdict FORWARDED --not --from-pod xwing --traffic-direction ingress
+cnt 0 --until 2000-01-01T00:00:00Z
+cnt "$all" --since 1h --until 1s
+run 0 observe --first 1 --to-pod deathstar
+grep -qF "default/tiefighter" <<<"$out" || fail "--first 1: the allowed connection came first: $out"
+run 0 observe --last 1 --to-pod deathstar
+grep -qF "rebels/probe" <<<"$out" || fail "--last 1: the probe's drop came last: $out"
+
+# filters that can never match: exit 2, the flag and the value named
+run 2 observe --from-ip 10.0.0.0/33
+expect_err "velum observe: --from-ip '10.0.0.0/33': expected an IPv4 address or prefix"
+run 2 observe --ip deathstar
+expect_err "--ip 'deathstar'"
+run 2 observe --from-pod nosuchpod
+expect_err "from-pod: no endpoint named 'default/nosuchpod...'"
+run 2 observe --not --to-pod nosuch/ds
+expect_err "not-to-pod: no endpoint"
+run 2 observe --namespace nosuchns
+expect_err "namespace: no endpoint in namespace 'nosuchns'"
+run 2 observe --from nosuch
+expect_err "from: no endpoint 'default/nosuch'"
+run 2 observe --identity 99999
+expect_err "identity: no identity 99999"
+run 2 observe --to-identity notareservedname
+expect_err "expected an identity number or a reserved name"
+run 2 observe --tcp-flags syn,nope
+run 2 observe --traffic-direction sideways
+run 2 observe --drop-reason-desc NOT_A_REASON
+run 2 observe --not
+expect_err "--not must be followed by a filter"
+run 2 observe --not --last 3
+expect_err "--not must be followed by a filter"
+run 2 observe --first 2 --last 2
+run 2 observe --first 2 -f
+run 2 observe -o xml
+# known ones: reserved identities, and endpoints gone but in kept flows
+run 0 observe --identity world
+"$velum" endpoint delete rebels/probe >/dev/null || fail "endpoint delete rebels/probe"
+cnt 3 --from-pod rebels/probe
+# the API refuses them too
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" \
+	"http://v/v1/flows?from-pod=nosuch")
+[ "$code" = 400 ] || fail "GET /v1/flows?from-pod=nosuch: $code, want 400"
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" \
+	"http://v/v1/flows?not-from-pod=xwing&all=1")
+[ "$code" = 200 ] || fail "GET /v1/flows?not-from-pod=xwing: $code"
+out=$(cat "$T/api.out")
+ndjson 'len(js) == '"$((all - 3))"' and all(f["source"]["endpoint"] != "default/xwing" for f in js)'
+
+# ---- outputs ---------------------------------------------------------------------------------
+run 0 observe --from-pod xwing --type drop
+expect_out "default/xwing:"
+expect_out "-> default/deathstar:80 (ID:$dsid) Policy denied DROPPED (TCP Flags: SYN) BY default deny"
+run 0 observe --from-pod xwing --type drop -o dict
+expect_out "  TIMESTAMP: "
+expect_out "     SOURCE: default/xwing:"
+expect_out "DESTINATION: default/deathstar:80 (ID:$dsid)"
+expect_out "       TYPE: Policy denied"
+expect_out "    VERDICT: DROPPED"
+expect_out "    SUMMARY: TCP Flags: SYN BY default deny"
+run 0 observe --to-pod deathstar -o table
+head -1 <<<"$out" | grep -qE "^TIMESTAMP +NODE +SOURCE +DESTINATION +TYPE +VERDICT +SUMMARY" ||
+	fail "table header: $out"
+expect_out "policy-verdict:L3-L4 INGRESS"
+expect_out "BY CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]"
+
+# jsonpb: Hubble's flow JSON; jq recipes in the form Cilium's documentation gives them
+run 0 observe --all -o jsonpb
+printf '%s\n' "$out" >"$T/flows.jsonpb"
+[ "$(grep -c . "$T/flows.jsonpb")" = "$all" ] || fail "jsonpb: want $all lines"
+# jqt JQ-ARGS...: jq over the saved flows prints $want
+jqt() {
+	local got
+	n=$((n + 1))
+	got=$(jq "$@" <"$T/flows.jsonpb" 2>&1)
+	[ "$got" = "$want" ] || fail "jq $*: got '$got', want '$want'"
+}
+want=$(printf 'default/xwing -> default/deathstar:80 DROPPED\nrebels/probe -> default/deathstar:80 DROPPED')
+jqt -r 'select(.flow.verdict == "DROPPED" and .flow.event_type.type == 1) | .flow | "\(.source.namespace)/\(.source.pod_name) -> \(.destination.namespace)/\(.destination.pod_name):\(.l4.TCP.destination_port) \(.verdict)"'
+want=$(printf '{"src":"xwing","dst":"deathstar","reason":"POLICY_DENIED"}\n{"src":"probe","dst":"deathstar","reason":"POLICY_DENIED"}')
+jqt -c 'select(.flow.drop_reason_desc) | .flow | {src: .source.pod_name, dst: .destination.pod_name, reason: .drop_reason_desc}'
+want='[{"name":"deathstar-ingress","namespace":"default","kind":"CiliumNetworkPolicy"}]'
+jqt -c '.flow | select(.ingress_allowed_by or .egress_allowed_by) | .ingress_allowed_by | map({name, namespace, kind})'
+want=$(printf '%s\n' "$tf" "$tf" "$xw" "$xw" "$xw" "$pr" "$pr" "$pr")
+jqt -r '.flow.IP.source'
+want=$(printf '%s\n' "$dsid" "$dsid" "$dsid" "$dsid" "$dsid" "$dsid" "$dsid" "$dsid")
+jqt -r '.flow.destination.identity'
+want=$(printf 'EGRESS\nINGRESS\nEGRESS\nINGRESS\nINGRESS\nEGRESS\nINGRESS\nINGRESS')
+jqt -r '.flow.traffic_direction'
+want=true
+jqt -s 'all(.flow.time == .time and (.node_name | length > 0) and .flow.l4.TCP.flags.SYN and .flow.Summary == "TCP Flags: SYN" and (.flow.source.labels | index("k8s:org=empire") or index("k8s:org=alliance")))'
+want=3
+jqt -s '[.[] | select(.flow.source.labels | index("k8s:class=xwing"))] | length'
+# -o json is the same as -o jsonpb (hubble's alias)
+run 0 observe --all -o json
+[ "$out" = "$(cat "$T/flows.jsonpb")" ] || fail "-o json differs from -o jsonpb"
+
+# --input-file: saved jsonpb re-filtered and printed as the agent's flows are
+run 0 observe --all
+live=$out
+run 0 observe --all --input-file "$T/flows.jsonpb"
+[ "$out" = "$live" ] || fail "--input-file compact differs from the live one: $out // $live"
+run 0 observe --from-pod xwing --type drop --input-file "$T/flows.jsonpb"
+expect_out "-> default/deathstar:80 (ID:$dsid) Policy denied DROPPED (TCP Flags: SYN) BY default deny"
+[ "$(grep -c . <<<"$out")" = 1 ] || fail "--input-file filtered: $out"
+out=$("$velum" observe --all -o jsonpb | "$velum" observe --input-file - --verdict FORWARDED --traffic-direction ingress -o jsonpb | jq -r '.flow.ingress_allowed_by[0].name')
+[ "$out" = "deathstar-ingress" ] || fail "jsonpb through --input-file - and back: $out"
+out=$("$velum" observe --all -o jsonpb | "$velum" observe --input-file - --all -o jsonpb)
+[ "$out" = "$(cat "$T/flows.jsonpb")" ] || fail "jsonpb through --input-file - changed: $out"
+out=$("$velum" observe --all -o jsonpb | "$velum" observe --input-file - --not --pod xwing --first 1)
+grep -qF "default/tiefighter" <<<"$out" || fail "--input-file --first 1: $out"
+# and the agent's own objects, and refusals
+run 0 observe --all -o raw
+printf '%s\n' "$out" >"$T/flows.raw"
+run 0 observe --input-file "$T/flows.raw" --last 2
+[ "$(grep -c . <<<"$out")" = 2 ] || fail "--input-file of -o raw --last 2: $out"
+echo '{"flow": {"verdict": "DROPPED"}}' >"$T/bad.jsonpb"
+run 1 observe --input-file "$T/bad.jsonpb"
+expect_err "bad.jsonpb:1: flow.time"
+run 1 observe --input-file "$T/nosuchfile"
+run 2 observe --input-file "$T/flows.jsonpb" --from-ip 1.2.3.4/99
+run 2 observe --input-file "$T/flows.jsonpb" -f
+
+finish
