@@ -134,16 +134,38 @@ static const char *flag_name(const struct mon_peer_spec *s)
  * kept flow knows can never match: a 400 rather than an empty answer (a
  * typo looks like silence otherwise).
  */
-static int check_names(struct agent *a, const struct mon_filter *f, struct errbuf *eb)
+static int check_names(struct agent *a, struct mon_filter *f, struct errbuf *eb)
 {
-	const struct mon_fset *sets[] = { &f->allow, &f->deny };
+	struct mon_fset *sets[] = { &f->allow, &f->deny };
 	size_t k, i;
 
 	for (k = 0; k < 2; k++) {
 		for (i = 0; i < sets[k]->npeers; i++) {
-			const struct mon_peer_spec *s = &sets[k]->peers[i];
+			struct mon_peer_spec *s = &sets[k]->peers[i];
 			bool known;
 
+			if (s->kind == MON_PEER_EPID) {
+				/* an endpoint id is the endpoint it names now */
+				const struct model_ep *ep;
+				char *name = NULL;
+
+				pthread_mutex_lock(&a->lock);
+				ep = model_endpoint_by_id(a->m, s->identity);
+				if (ep)
+					name = strdup(ep->name);
+				pthread_mutex_unlock(&a->lock);
+				if (!ep) {
+					errbuf_set(eb, -ENOENT, "no endpoint with id %u",
+						   s->identity);
+					errbuf_prefix(eb, "%s%s: ", k ? "not-" : "", flag_name(s));
+					return -ENOENT;
+				}
+				if (!name)
+					return -ENOMEM;
+				s->kind = MON_PEER_ENDPOINT;
+				s->text = name;
+				continue;
+			}
 			if (!names_peer(s))
 				continue;
 			pthread_mutex_lock(&a->lock);

@@ -38,8 +38,8 @@ static const char usage[] =
 	"  --identity, --from-identity, --to-identity ID   number or host, world, ...\n"
 	"  -l, --label, --from-label, --to-label [SOURCE:]KEY[=VALUE]\n"
 	"  --port, --from-port, --to-port N\n"
-	"  --from, --to PEER      any of: endpoint [ns/]name, address or prefix, identity\n"
-	"                         number, host, world, label\n"
+	"  --from, --to PEER      as policy trace takes it: endpoint [ns/]name or id, host,\n"
+	"                         world, identity ID:N, address; also a prefix or a label\n"
 	"  --protocol P           tcp, udp, icmp, sctp or http\n"
 	"  -t, --type T           drop, policy-verdict, trace or l7\n"
 	"  --verdict V            FORWARDED, DROPPED, AUDIT, REDIRECTED or ERROR\n"
@@ -243,6 +243,20 @@ static int from_file(struct obs *o, const char *path, const struct kv *kv, size_
 		errbuf_clear(&eb);
 		if (mon_filter_add(&flt, kv[i].key, kv[i].value, now, &eb)) {
 			fprintf(stderr, "velum observe: --%s %s\n", kv[i].key, eb.msg);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+	}
+	for (i = 0; i < flt.allow.npeers + flt.deny.npeers; i++) {
+		const struct mon_peer_spec *s = i < flt.allow.npeers ?
+							&flt.allow.peers[i] :
+							&flt.deny.peers[i - flt.allow.npeers];
+
+		if (s->kind == MON_PEER_EPID) {
+			fprintf(stderr,
+				"velum observe: endpoint id %u: an id names an endpoint only for the "
+				"agent; with --input-file give the endpoint's name\n",
+				s->identity);
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}

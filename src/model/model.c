@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identity/peer.h"
 #include "lib/hmap.h"
 #include "lib/vec.h"
 #include "policy/parse.h"
@@ -1124,58 +1125,82 @@ static void peer_from_ep(const struct model *m, const struct model_ep *ep,
 int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *out, char *addrbuf,
 	       struct errbuf *eb)
 {
-	const struct model_ep *ep = model_endpoint(m, spec);
-	struct in_addr a;
+	const struct model_ep *ep = NULL;
+	struct id_peer p;
 	size_t i, j;
+	int err;
 
 	memset(out, 0, sizeof(*out));
-	/* digits only: an endpoint id (a name of digits is "default/NAME") */
-	if (!ep && *spec && strspn(spec, "0123456789") == strlen(spec)) {
-		unsigned long id;
-
-		errno = 0;
-		id = strtoul(spec, NULL, 10);
-		ep = !errno && id && id <= UINT32_MAX ? model_endpoint_by_id(m, (uint32_t)id) :
-							NULL;
+	err = id_peer_parse(spec, &p, eb);
+	if (err)
+		return err;
+	switch (p.kind) {
+	case ID_PEER_EPID:
+		ep = model_endpoint_by_id(m, p.num);
 		if (!ep)
-			return errbuf_set(eb, -ENOENT, "no endpoint with id %.32s", spec);
-		peer_from_ep(m, ep, out, addrbuf);
-		return 0;
-	}
-	if (!ep && !strchr(spec, '/')) {
-		char full[512];
+			return errbuf_set(eb, -ENOENT, "no endpoint with id %u", p.num);
+		break;
+	case ID_PEER_NAME:
+		ep = model_endpoint(m, p.name);
+		break;
+	case ID_PEER_IDENTITY: {
+		char full[sizeof("default/") + 32];
 
+		/* an endpoint "default/host" takes precedence over the bare word */
 		snprintf(full, sizeof(full), "default/%s", spec);
-		ep = model_endpoint(m, full);
-	}
-	if (ep) {
-		peer_from_ep(m, ep, out, addrbuf);
+		if (p.word && (ep = model_endpoint(m, full)))
+			break;
+		/* an identity stands for its endpoints (they share one policy) */
+		for (i = 0; i < m->eps.n && !ep; i++)
+			if (m->eps.v[i]->identity == p.num)
+				ep = m->eps.v[i];
+		if (ep)
+			break;
+		out->labels = pol_engine_identity_labels(m->eng, p.num);
+		if (!out->labels && !id_reserved_name(p.num))
+			return errbuf_set(eb, -ENOENT, "no identity %u", p.num);
+		out->identity = p.num;
+		out->name = id_reserved_name(p.num);
+		if (!out->name) {
+			snprintf(addrbuf, INET_ADDRSTRLEN, "ID:%u", p.num);
+			out->name = addrbuf;
+		}
 		return 0;
 	}
-	if (!strcmp(spec, "host") || !strcmp(spec, "world")) {
-		uint32_t id = spec[0] == 'h' ? ID_HOST : ID_WORLD;
+	case ID_PEER_ADDR: {
+		char a[INET_ADDRSTRLEN];
 
-		out->name = spec[0] == 'h' ? "host" : "world";
-		out->identity = id;
-		out->labels = pol_engine_identity_labels(m->eng, id);
-		return 0;
-	}
-	if (inet_pton(AF_INET, spec, &a) == 1) {
+		if (p.plen != 32)
+			return errbuf_set(eb, -EINVAL,
+					  "'%s' is a prefix: a trace needs one address", spec);
+		inet_ntop(AF_INET, &p.addr, a, sizeof(a));
 		for (i = 0; i < m->eps.n; i++)
 			for (j = 0; j < m->eps.v[i]->nips; j++)
-				if (m->eps.v[i]->ips[j] == a.s_addr) {
+				if (m->eps.v[i]->ips[j] == p.addr) {
 					peer_from_ep(m, m->eps.v[i], out, addrbuf);
-					snprintf(addrbuf, INET_ADDRSTRLEN, "%s", spec);
+					snprintf(addrbuf, INET_ADDRSTRLEN, "%s", a);
 					out->addr = addrbuf;
 					return 0;
 				}
-		snprintf(addrbuf, INET_ADDRSTRLEN, "%s", spec);
+		snprintf(addrbuf, INET_ADDRSTRLEN, "%s", a);
 		out->name = addrbuf;
 		out->addr = addrbuf;
-		out->identity = ipcache_lookup(m->ipc, 4, (const uint8_t *)&a.s_addr, NULL);
+		out->identity = ipcache_lookup(m->ipc, 4, (const uint8_t *)&p.addr, NULL);
 		out->labels = pol_engine_identity_labels(m->eng, out->identity);
 		return 0;
 	}
-	return errbuf_set(eb, -ENOENT,
-			  "'%s' is not an endpoint, 'host', 'world' or an IPv4 address", spec);
+	case ID_PEER_LABEL:
+		return errbuf_set(
+			eb, -EINVAL,
+			"'%s' is a label: a trace needs one peer (an endpoint, an endpoint "
+			"id, an identity ID:N, host, world or an IPv4 address)",
+			spec);
+	}
+	if (!ep)
+		return errbuf_set(eb, -ENOENT,
+				  "'%s' is not an endpoint, an endpoint id, an identity (ID:N), "
+				  "'host', 'world' or an IPv4 address",
+				  spec);
+	peer_from_ep(m, ep, out, addrbuf);
+	return 0;
 }

@@ -164,11 +164,16 @@ struct id_alloc *model_ids(const struct model *m);
 struct ipcache *model_ipcache(const struct model *m);
 
 /*
- * Resolves a trace peer: an endpoint name (or "ns/name", or a bare name in
- * "default"), an endpoint id (decimal digits; -ENOENT "no endpoint with id
- * N" if none), "host", "world", or an IPv4 address (an endpoint's, else the
- * ipcache's answer: a CIDR identity or world). Strings in *out point into
- * the model or into addrbuf (at least 16 bytes). -ENOENT with eb set.
+ * Resolves a trace peer given in the forms of id_peer_parse()
+ * (identity/peer.h, which `velum observe` shares): an endpoint name (or
+ * "ns/name", or a bare name in "default"), an endpoint id (decimal digits;
+ * -ENOENT "no endpoint with id N" if none), a reserved identity ("host",
+ * "world"; a same-named endpoint in "default" first), an identity "ID:N"
+ * (its first endpoint, else the identity alone; -ENOENT if not allocated),
+ * or an IPv4 address (an endpoint's, else the ipcache's answer: a CIDR
+ * identity or world). A prefix or a label is -EINVAL (a trace needs one
+ * peer). Strings in *out point into the model or into addrbuf (at least
+ * 16 bytes). -ENOENT or -EINVAL with eb set.
  */
 int model_peer(const struct model *m, const char *spec, struct pol_trace_peer *out, char *addrbuf,
 	       struct errbuf *eb);

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "identity/identity.h"
+#include "identity/peer.h"
 #include "l7/regex.h"
 #include "lib/proto.h"
 #include "velum/drop.h"
@@ -134,16 +135,12 @@ static bool parse_identity(const char *v, struct mon_peer_spec *s)
 	}
 	if (!strncmp(v, "reserved:", 9))
 		v += 9;
-	for (id = 1; id < 64; id++) {
-		const char *rn = id_reserved_name(id);
-
-		if (rn && !strcmp(rn, v)) {
-			s->kind = MON_PEER_IDENTITY;
-			s->identity = id;
-			return true;
-		}
-	}
-	return false;
+	id = id_reserved_parse(v);
+	if (!id)
+		return false;
+	s->kind = MON_PEER_IDENTITY;
+	s->identity = id;
+	return true;
 }
 
 /* "name" -> "default/name"; "ns/name" as is (new string or NULL). */
@@ -159,23 +156,35 @@ static char *ns_name(const char *v)
 	return s;
 }
 
-/* --from/--to: any peer form. */
+/* --from/--to: the peer forms trace takes (identity/peer.h), prefixes and labels too. */
 static int parse_peer(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
 {
-	if (!*v)
-		return errbuf_set(eb, -EINVAL, "empty value");
-	if (isdigit((unsigned char)*v) && parse_identity(v, s))
+	struct id_peer p;
+	int err = id_peer_parse(v, &p, eb);
+
+	if (err)
+		return err;
+	switch (p.kind) {
+	case ID_PEER_NAME:
+		s->kind = MON_PEER_ENDPOINT;
+		s->text = strdup(p.name);
+		return s->text ? 0 : -ENOMEM;
+	case ID_PEER_EPID:
+		s->kind = MON_PEER_EPID;
+		s->identity = p.num;
 		return 0;
-	if (parse_ip(v, s))
+	case ID_PEER_ADDR:
+		s->kind = MON_PEER_IP;
+		s->addr = p.addr;
+		s->mask = p.plen ? htonl(0xffffffffu << (32 - p.plen)) : 0;
 		return 0;
-	if (!strcmp(v, "host") || !strcmp(v, "world"))
-		return parse_identity(v, s) ? 0 : -EINVAL;
-	/* a label: has '=' or a source prefix */
-	if (strchr(v, '=') || strchr(v, ':'))
+	case ID_PEER_IDENTITY:
+		s->kind = MON_PEER_IDENTITY;
+		s->identity = p.num;
+		return 0;
+	default:
 		return parse_label_spec(v, s, eb);
-	s->kind = MON_PEER_ENDPOINT;
-	s->text = ns_name(v);
-	return s->text ? 0 : -ENOMEM;
+	}
 }
 
 /* The category and side of a sided key ("from-pod"), or -1 for other keys. */

@@ -231,6 +231,7 @@ enum mon_peer_kind {
 	MON_PEER_IDENTITY,
 	MON_PEER_LABEL,
 	MON_PEER_PORT,
+	MON_PEER_EPID, /* --from/--to "N": an endpoint id the agent turns into its name */
 };
 
 struct mon_peer_spec {
@@ -241,7 +242,7 @@ struct mon_peer_spec {
 	char *text;	      /* endpoint name or prefix, namespace, or label key */
 	char *source, *value; /* label: source ("any" matches every source), value ("" = any) */
 	uint32_t addr, mask;  /* IP: network byte order */
-	uint32_t identity;
+	uint32_t identity;    /* IDENTITY: the identity; EPID: the endpoint id */
 };
 
 #define MON_FILTER_VALUES 16
@@ -286,9 +287,10 @@ struct mon_filter {
 
 /*
  * Adds one filter value. Keys (hubble observe's flags without the dashes):
- * "from", "to" (a peer: endpoint name with an optional namespace, "host",
- * "world", an IPv4 address or prefix, an identity number, or a label
- * "[source:]key[=value]"), "pod", "from-pod", "to-pod" ("[ns/]prefix" of
+ * "from", "to" (a peer in the forms `velum policy trace` takes,
+ * identity/peer.h: an endpoint name with an optional namespace, an
+ * endpoint id, "host", "world", an identity "ID:N", an IPv4 address or
+ * prefix, or a label "[source:]key[=value]"), "pod", "from-pod", "to-pod" ("[ns/]prefix" of
  * an endpoint's name; namespace "default" if none), "namespace",
  * "from-namespace", "to-namespace", "ip", "from-ip", "to-ip" (an IPv4
  * address or prefix), "identity", "from-identity", "to-identity" (a number

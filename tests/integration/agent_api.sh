@@ -323,7 +323,7 @@ run 0 observe --label class=xwing --verdict DROPPED --to-port 80 --last 1 -o raw
 ndjson 'len(js) == 1 and "k8s:class=xwing" in js[0]["source"]["labels"]'
 run 0 observe --from "$xw" --to "$ds/32" --since 1m -o raw
 ndjson 'len(js) >= 2 and all(f["source"]["ip"] == "'"$xw"'" for f in js)'
-run 0 observe --from 258 --verdict dropped --last 1 -o raw
+run 0 observe --from ID:258 --verdict dropped --last 1 -o raw
 ndjson 'len(js) == 1 and js[0]["source"]["identity"] == 258'
 run 0 observe --since 2030-01-01T00:00:00Z
 [ -z "$out" ] || fail "observe --since in the future printed: $out"

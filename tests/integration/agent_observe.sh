@@ -5,7 +5,8 @@
 # traffic: hubble observe's filter flags with its semantics (a flag repeated:
 # OR; different flags: AND; --pod/--ip/--port on either side; --not), a
 # filter that can never match (a malformed prefix, an unknown endpoint or
-# identity) is exit 2, --first/--last/--all/--until, the outputs compact,
+# identity) is exit 2, --first/--last/--all/--until, the peers of --from/--to
+# read as policy trace reads them (one parser), the outputs compact,
 # dict, table and jsonpb (Hubble's flow JSON: jq expressions of the kind
 # Cilium's documentation uses work on it unchanged), and --input-file
 # re-filters saved jsonpb (from a file or stdin) as the agent would.
@@ -132,6 +133,51 @@ code=$(curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" \
 [ "$code" = 200 ] || fail "GET /v1/flows?not-from-pod=xwing: $code"
 out=$(cat "$T/api.out")
 ndjson 'len(js) == '"$((all - 3))"' and all(f["source"]["endpoint"] != "default/xwing" for f in js)'
+
+# ---- one peer syntax: policy trace and observe read --from/--to alike ----------------------------
+xwep=$(ep_field xwing id)
+tfep=$(ep_field tiefighter id)
+# same_peer PEER WANT: trace --from PEER --to deathstar says WANT, observe --from PEER finds xwing's flows
+same_peer() {
+	run 0 policy trace --from "$1" --to deathstar --dport 80
+	expect_out "Final verdict: $2"
+	run 0 observe --all --from "$1" --to deathstar --type drop
+	[ "$(grep -c . <<<"$out")" = "$3" ] || fail "observe --from $1: want $3 drops: $out"
+}
+same_peer xwing DENIED 1
+same_peer default/xwing DENIED 1
+same_peer "$xwep" DENIED 1
+same_peer "ID:$xwid" DENIED 1
+same_peer "identity:$xwid" DENIED 1
+same_peer "$xw" DENIED 1
+same_peer "$tfep" ALLOWED 0
+same_peer world DENIED 0
+same_peer host DENIED 0
+# the same refusals, exit 2, the same words
+for peer in 10.0.0.0/33 10.0.0 "ID:x" 99999999999 a/b/c; do
+	run 2 policy trace --from "$peer" --to deathstar --dport 80
+	terr=$err
+	run 2 observe --from "$peer"
+	msg=${terr#*: }
+	msg=${msg#*: }
+	expect_err "$msg"
+done
+for peer in nosuch 4242 "ID:99999"; do
+	run 2 policy trace --from "$peer" --to deathstar --dport 80
+	run 2 observe --from "$peer"
+done
+expect_err "from: no identity 99999"
+run 2 observe --to 4242
+expect_err "to: no endpoint with id 4242"
+# a prefix or a label selects many peers: observe takes them, a trace needs one
+run 0 observe --from "$xw/24" --to-port 80
+run 2 policy trace --from "$xw/24" --to deathstar --dport 80
+expect_err "is a prefix: a trace needs one address"
+run 2 policy trace --from org=alliance --to deathstar --dport 80
+expect_err "is a label: a trace needs one peer"
+# endpoint ids need the agent
+run 2 observe --from "$xwep" --input-file /dev/null
+expect_err "with --input-file give the endpoint's name"
 
 # ---- outputs ---------------------------------------------------------------------------------
 run 0 observe --from-pod xwing --type drop

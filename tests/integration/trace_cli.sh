@@ -119,7 +119,7 @@ run 2 "${base[@]}" --policy "$tmp/bad.yaml" --from tiefighter --to deathstar --d
 expect_err "bad.yaml:10: spec.ingress[0].toPorts[0].ports[0].port: 70000 is not a port"
 [ -z "$out" ] || fail "stdout not empty on bad input: $out"
 run 2 "${base[@]}" "${p1[@]}" --from nobody --to deathstar --dport 80
-expect_err "--from: 'nobody' is not an endpoint, 'host', 'world' or an IPv4 address"
+expect_err "--from: 'nobody' is not an endpoint, an endpoint id, an identity (ID:N), 'host', 'world' or an IPv4 address"
 run 2 "${base[@]}" "${p1[@]}" --from tiefighter --to deathstar --dport 0
 expect_err "--dport '0'"
 run 2 "${base[@]}" "${p1[@]}" --from tiefighter --to deathstar

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "identity/peer.h"
 #include "monitor/flow.h"
 #include "monitor/flow_json.h"
 #include "velum/events.h"
@@ -172,7 +173,12 @@ static void test_hubble_filter_sides(void **state)
 	assert_string_equal(sel("from-port", "80", NULL), "3");
 	assert_string_equal(sel("port", "80", NULL), "0,1,3,4");
 	/* velum's --from/--to take any peer form */
-	assert_string_equal(sel("from", "xwing", "from", "258", NULL), "0,3");
+	assert_string_equal(sel("from", "xwing", "from", "ID:257", NULL), "0,1,3,4");
+	assert_string_equal(sel("from", "default/xwing", NULL), "0,3");
+	assert_string_equal(sel("from", "10.0.0.0/30", NULL), "0,1,3,4");
+	assert_string_equal(sel("from", "k8s:org=empire", NULL), "1,2,4");
+	/* digits are an endpoint id, which only the agent can turn into a name */
+	assert_string_equal(sel("from", "258", NULL), "");
 	assert_string_equal(sel("to", "world", NULL), "2");
 }
 
@@ -359,6 +365,60 @@ static void test_hubble_json(void **state)
 	strbuf_free(&b);
 }
 
+/* The peer forms trace and observe share (identity/peer.h). */
+static void test_hubble_peer_forms(void **state)
+{
+	static const struct {
+		const char *spec;
+		int kind;
+		uint32_t num;
+		const char *name;
+	} good[] = {
+		{ "host", ID_PEER_IDENTITY, 1, NULL },
+		{ "world", ID_PEER_IDENTITY, 2, NULL },
+		{ "reserved:health", ID_PEER_IDENTITY, 4, NULL },
+		{ "ID:258", ID_PEER_IDENTITY, 258, NULL },
+		{ "identity:16777217", ID_PEER_IDENTITY, 16777217, NULL },
+		{ "3", ID_PEER_EPID, 3, NULL },
+		{ "10.0.0.1", ID_PEER_ADDR, 32, NULL },
+		{ "10.0.0.0/8", ID_PEER_ADDR, 8, NULL },
+		{ "k8s:org=empire", ID_PEER_LABEL, 0, NULL },
+		{ "org=empire", ID_PEER_LABEL, 0, NULL },
+		{ "xwing", ID_PEER_NAME, 0, "default/xwing" },
+		{ "rebels/probe", ID_PEER_NAME, 0, "rebels/probe" },
+		{ "web.1", ID_PEER_NAME, 0, "default/web.1" },
+	};
+	static const char *const bad[] = { "",		"ID:",	       "ID:x",	 "ID:-1",
+					   "0",		"99999999999", "10.0.0", "10.0.0.1/33",
+					   "10.0.0.1/", "1.2.3.4.5",   "a/b/c",	 "/x",
+					   "ns/" };
+	struct id_peer p;
+	struct errbuf eb;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		errbuf_clear(&eb);
+		if (id_peer_parse(good[i].spec, &p, &eb))
+			fail_msg("'%s' refused: %s", good[i].spec, eb.msg);
+		assert_int_equal(p.kind, good[i].kind);
+		if (good[i].kind == ID_PEER_ADDR)
+			assert_int_equal(p.plen, good[i].num);
+		else if (good[i].kind != ID_PEER_LABEL && good[i].kind != ID_PEER_NAME)
+			assert_int_equal(p.num, good[i].num);
+		if (good[i].name)
+			assert_string_equal(p.name, good[i].name);
+	}
+	assert_true(id_peer_parse("host", &p, &eb) == 0 && p.word);
+	assert_true(id_peer_parse("reserved:host", &p, &eb) == 0 && !p.word);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errbuf_clear(&eb);
+		if (id_peer_parse(bad[i], &p, &eb) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_true(eb.msg[0] != '\0');
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_hubble_filter_not),
 		cmocka_unit_test(test_hubble_filter_refused),
 		cmocka_unit_test(test_hubble_json),
+		cmocka_unit_test(test_hubble_peer_forms),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
