@@ -466,6 +466,8 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	if (!err)
 		err = agent_save_ep(a, model_endpoint(a->m, full), eb);
 	if (!err)
+		err = agent_save_ns(a, ns, eb);
+	if (!err)
 		err = finish(a, changed, nchanged, t0, eb);
 	if (err)
 		goto fail;
@@ -573,6 +575,91 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	free(changed);
 	if (err)
 		rebuild(a, "endpoint update", eb);
+	return err;
+}
+
+/* ---- namespaces ------------------------------------------------------------------------ */
+
+/* Every endpoint's identity, in model order, into a new array (NULL: out of memory). */
+static uint32_t *ep_identities(struct agent *a)
+{
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
+	uint32_t *v = calloc(n + 1, sizeof(*v));
+
+	for (i = 0; v && i < n; i++)
+		v[i] = eps[i]->identity;
+	return v;
+}
+
+/*
+ * After namespace ns was relabelled in the model (old: ep_identities()
+ * before), inside the open transaction: its re-identified endpoints get
+ * their identities in the datapath, the store its labels.
+ */
+static int ns_relabelled(struct agent *a, const char *ns, const uint32_t *old, struct errbuf *eb)
+{
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->m, &eps), i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		if (strcmp(eps[i]->ns, ns) || eps[i]->identity == old[i])
+			continue;
+		err = dp_endpoint_set_identity(a->dp, eps[i]->id, eps[i]->identity);
+		if (err == -ENOENT)
+			err = 0; /* not in the datapath (state error): restore re-creates it */
+		if (err)
+			errbuf_set(eb, err, "datapath: endpoint %s: set identity: %s", eps[i]->name,
+				   strerror(-err));
+	}
+	return err ? err : agent_save_ns(a, ns, eb);
+}
+
+int agent_namespace_label(struct agent *a, const char *ns, const char *const *labels,
+			  size_t nlabels, struct errbuf *eb)
+{
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint32_t *old = ep_identities(a), *changed = NULL;
+	size_t nchanged = 0;
+	int err;
+
+	if (!old)
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	/* validates first and changes nothing on bad input */
+	err = model_namespace_relabel(a->m, ns, labels, nlabels, eb);
+	if (err) {
+		free(old);
+		return err;
+	}
+	err = agent_store_begin(a->st, eb);
+	if (!err)
+		err = ns_relabelled(a, ns, old, eb);
+	if (!err)
+		err = regenerate(a, &changed, &nchanged, eb);
+	if (!err)
+		err = finish(a, changed, nchanged, t0, eb);
+	free(changed);
+	free(old);
+	if (err)
+		rebuild(a, "namespace label", eb);
+	return err;
+}
+
+int agent_namespace_delete(struct agent *a, const char *ns, struct errbuf *eb)
+{
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int err = model_namespace_remove(a->m, ns, eb);
+
+	if (err)
+		return err;
+	err = agent_store_begin(a->st, eb);
+	if (!err)
+		err = agent_store_ns_delete(a->st, ns, eb);
+	if (!err)
+		err = finish(a, NULL, 0, t0, eb);
+	if (err)
+		rebuild(a, "namespace delete", eb);
 	return err;
 }
 
@@ -846,9 +933,9 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	struct strbuf warn = STRBUF_INIT;
 	int64_t *file_ids = NULL;
 	uint32_t *changed = NULL;
-	size_t nchanged = 0, i, j;
+	size_t nchanged = 0, i, j, nout = 0;
 	char now[40], **out = NULL;
-	bool model_changed = false, unchanged = false;
+	bool model_changed = false, unchanged = false, ns_changes = false;
 	int err = 0;
 
 	*loaded = NULL;
@@ -906,6 +993,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 			strlen(keys.v[i].name) + 64 + (keys.v[i].ns ? strlen(keys.v[i].ns) : 0);
 
 		out[i] = malloc(len);
+		nout = i + 1;
 		if (!out[i])
 			err = -ENOMEM;
 		else
@@ -917,14 +1005,36 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		err = -ENOMEM;
 		goto out;
 	}
+	/* Namespace objects: listed after the policies as "Namespace\t\tname" */
+	if (!err && set.nns) {
+		char **nv = realloc(out, (keys.n + set.nns) * sizeof(*out));
+
+		err = nv ? 0 : -ENOMEM;
+		if (nv)
+			out = nv;
+		for (i = 0; !err && i < set.nns; i++) {
+			const struct model_ns *mns = model_namespace(a->m, set.nss[i].name);
+
+			if (!mns || pol_labels_cmp(&mns->labels, &set.nss[i].labels))
+				ns_changes = true;
+			if (asprintf(&out[keys.n + i], "Namespace\t\t%s", set.nss[i].name) < 0) {
+				out[keys.n + i] = NULL;
+				err = -ENOMEM;
+			}
+			nout = keys.n + i + 1;
+		}
+		if (err)
+			goto out;
+	}
 	/* the same files again: nothing to write, no new revision (the answer says so) */
-	err = import_unchanged(a, files, &set, keys.v, keys.n, removed.v, removed.n, audit,
-			       &unchanged, eb);
+	if (!ns_changes)
+		err = import_unchanged(a, files, &set, keys.v, keys.n, removed.v, removed.n, audit,
+				       &unchanged, eb);
 	if (err)
 		goto out;
 	if (unchanged) {
 		*loaded = out;
-		*nloaded = keys.n;
+		*nloaded = nout;
 		out = NULL;
 		if (warn.len)
 			*warnings = strbuf_detach(&warn);
@@ -949,6 +1059,18 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		goto out;
 	}
 	model_changed = true;
+	/* namespaces first: their endpoints' identities are what the policies then see */
+	for (i = 0; !err && i < set.nns; i++) {
+		uint32_t *old = ep_identities(a);
+
+		err = old ? model_namespace_set(a->m, set.nss[i].name, &set.nss[i].labels, eb) :
+			    -ENOMEM;
+		if (!err)
+			err = ns_relabelled(a, set.nss[i].name, old, eb);
+		if (err && err != -ENOMEM)
+			errbuf_prefix(eb, "namespace %s: ", set.nss[i].name);
+		free(old);
+	}
 	for (i = 0; !err && i < removed.n; i++) {
 		if (!pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed.v[i].name))
 			continue;
@@ -992,7 +1114,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		goto out;
 	mon_hist_observe(&a->import_hist, secs_since(t0));
 	*loaded = out;
-	*nloaded = keys.n;
+	*nloaded = nout;
 	out = NULL;
 	if (warn.len)
 		*warnings = strbuf_detach(&warn); /* not oom: checked before the change */
@@ -1005,7 +1127,7 @@ out:
 		free(keys.v[i].ns);
 		free(keys.v[i].name);
 	}
-	for (i = 0; out && i < keys.n; i++)
+	for (i = 0; out && i < nout; i++)
 		free(out[i]);
 	free(out);
 	vec_free(&keys);

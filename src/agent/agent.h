@@ -222,6 +222,17 @@ int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb);
 int agent_endpoint_update(struct agent *a, const char *name, const char *const *labels,
 			  size_t nlabels, int audit, struct errbuf *eb);
 
+/*
+ * Replaces namespace ns's labels ("key=value" strings; see
+ * model_namespace_relabel()), making it known if it was not: its endpoints
+ * are re-identified and the endpoints whose policy changes regenerated, in
+ * one change. Negative errno with eb; bad input changes nothing.
+ */
+int agent_namespace_label(struct agent *a, const char *ns, const char *const *labels,
+			  size_t nlabels, struct errbuf *eb);
+/* Forgets namespace ns: -ENOENT, -EBUSY while endpoints live in it (eb says so). */
+int agent_namespace_delete(struct agent *a, const char *ns, struct errbuf *eb);
+
 struct agent_file {
 	const char *name;
 	const char *content;
@@ -236,7 +247,8 @@ struct agent_file {
  * a->lock held, loads what it made and takes it over (freed whatever
  * happens). On success *loaded (new array, free()) lists (kind, ns, name)
  * keys as "Kind\tns\tname" strings of the imported policies (in the order
- * of the files), *warnings (new string or NULL) the parser's notes, and
+ * of the files), then "Namespace\t\tname" for each Namespace object (applied
+ * before the policies, in the same change), *warnings (new string or NULL) the parser's notes, and
  * a->last_import its time.
  */
 struct agent_parsed;

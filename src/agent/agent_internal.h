@@ -8,6 +8,7 @@
 #ifndef VELUM_AGENT_AGENT_INTERNAL_H
 #define VELUM_AGENT_AGENT_INTERNAL_H
 
+#include <jansson.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -49,6 +50,15 @@ void agent_epx_set_error(struct agent_epx *x, const char *msg);
 
 /* Writes ep's store row (labels, ports, address, namespace) in the open transaction. */
 int agent_save_ep(struct agent *a, const struct model_ep *ep, struct errbuf *eb);
+
+/* Writes namespace name's store row (its labels), or deletes it if the model has none. */
+int agent_save_ns(struct agent *a, const char *name, struct errbuf *eb);
+
+/* A namespace's labels as a JSON object {"key": "value"} (new), with its name label or not. */
+json_t *agent_ns_labels_json(const struct model_ns *ns, bool with_name);
+
+/* The store's JSON object of a namespace's labels into *out (k8s source; empty first). */
+int agent_ns_labels_from_json(const json_t *j, struct pol_labels *out, struct errbuf *eb);
 
 /* Writes identities the store lacks and deletes those that are gone (in a transaction). */
 int agent_save_identities(struct agent *a, struct errbuf *eb);

@@ -243,9 +243,15 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	if (!err) {
 		/* every change makes a revision: none made, the files were loaded as they are */
 		arr = imported_json(a, loaded, nloaded);
-		out = arr ? json_pack("{s:I, s:o, s:[], s:b}", "revision", (json_int_t)rev,
-				      "policies", arr, "warnings", "unchanged", rev == rev0) :
+		out = arr ? json_pack("{s:I, s:o, s:[], s:[], s:b}", "revision", (json_int_t)rev,
+				      "policies", arr, "namespaces", "warnings", "unchanged",
+				      rev == rev0) :
 			    NULL;
+		/* the Namespace objects imported: "Namespace\t\tname" */
+		for (i = 0; out && i < nloaded; i++)
+			if (!strncmp(loaded[i], "Namespace\t\t", 11))
+				json_array_append_new(json_object_get(out, "namespaces"),
+						      json_string(loaded[i] + 11));
 	}
 	pthread_mutex_unlock(&a->lock);
 	warn = out ? json_object_get(out, "warnings") : NULL;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Restore: the model rebuilt from the store (identities with their old
- * numbers, endpoints, policy files in load order), then the kernel made
+ * numbers, namespaces, endpoints, policy files in load order), then the kernel made
  * equal to it. Runs on start and after a change failed half-way.
  */
 #include "agent/agent_internal.h"
@@ -101,6 +101,23 @@ static int load_identity(void *ctx, uint32_t id, const char *labels)
 		return 0;
 	}
 	return vec_push(&c->restored, id);
+}
+
+static int load_namespace(void *ctx, const char *name, const char *labels)
+{
+	struct load_ctx *c = ctx;
+	json_t *lj = json_loads(labels, 0, NULL);
+	struct pol_labels ls = { 0 };
+	int err = lj ? agent_ns_labels_from_json(lj, &ls, c->eb) :
+		       errbuf_set(c->eb, -EINVAL, "labels unreadable");
+
+	if (!err)
+		err = model_namespace_set(c->m, name, &ls, c->eb);
+	if (err && err != -ENOMEM)
+		errbuf_prefix(c->eb, "namespace %s: ", name);
+	pol_labels_free(&ls);
+	json_decref(lj);
+	return err;
 }
 
 static int load_endpoint(void *ctx, const struct agent_store_ep *e)
@@ -409,6 +426,9 @@ static int load_model(struct agent *a, struct model **out, struct load_ctx *c, s
 	err = agent_store_revision(a->st, &c->revision, eb);
 	if (!err)
 		err = agent_store_id_foreach(a->st, load_identity, c, eb);
+	/* namespaces before their endpoints: the identities stored carry their labels */
+	if (!err)
+		err = agent_store_ns_foreach(a->st, load_namespace, c, eb);
 	if (!err)
 		err = agent_store_ep_foreach(a->st, load_endpoint, c, eb);
 	if (!err)

@@ -102,6 +102,60 @@ int agent_save_ep(struct agent *a, const struct model_ep *ep, struct errbuf *eb)
 	return err;
 }
 
+json_t *agent_ns_labels_json(const struct model_ns *ns, bool with_name)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	if (o && with_name)
+		json_object_set_new(o, MODEL_NS_NAME_LABEL, json_string(ns->name));
+	for (i = 0; o && i < ns->labels.n; i++)
+		if (json_object_set_new(o, ns->labels.v[i].key,
+					json_string(ns->labels.v[i].value))) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+int agent_save_ns(struct agent *a, const char *name, struct errbuf *eb)
+{
+	const struct model_ns *ns = model_namespace(a->m, name);
+	char *labels;
+	int err;
+
+	if (!ns)
+		return agent_store_ns_delete(a->st, name, eb);
+	labels = dump(agent_ns_labels_json(ns, false));
+	if (!labels)
+		return -ENOMEM;
+	err = agent_store_ns_put(a->st, name, labels, eb);
+	free(labels);
+	return err;
+}
+
+int agent_ns_labels_from_json(const json_t *j, struct pol_labels *out, struct errbuf *eb)
+{
+	const char *k;
+	json_t *v;
+	int err = 0;
+
+	if (!json_is_object(j))
+		return errbuf_set(eb, -EINVAL, "labels: expected an object of strings");
+	json_object_foreach((json_t *)j, k, v)
+	{
+		if (!json_is_string(v))
+			err = errbuf_set(eb, -EINVAL, "labels.%s: expected a string", k);
+		else
+			err = pol_labels_set(out, POL_SOURCE_K8S, k, json_string_value(v));
+		if (err)
+			break;
+	}
+	if (err)
+		pol_labels_free(out);
+	return err;
+}
+
 static char *identity_labels_json(const struct pol_labels *ls)
 {
 	json_t *arr = json_array();

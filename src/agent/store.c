@@ -51,6 +51,7 @@ static const char schema[] =
 	" audit INTEGER NOT NULL,"
 	" imported TEXT NOT NULL,"
 	" UNIQUE(kind, namespace, name));"
+	"CREATE TABLE namespaces(name TEXT PRIMARY KEY, labels TEXT NOT NULL);"
 	"INSERT INTO meta VALUES('revision', '0');";
 
 static const char *const tables[] = { "meta", "endpoints", "identities", "policy_files",
@@ -222,25 +223,31 @@ static int check_store(struct agent_store *st, struct errbuf *eb)
 }
 
 /*
- * Schema 1 to 2: the endpoints' interface name and container id (both NULL
- * for endpoints made before). One transaction, so a crash leaves version 1.
+ * Schema upgrades, one transaction each, so a crash leaves the last whole
+ * version. 1 to 2: the endpoints' interface name and container id (both
+ * NULL for endpoints made before). 2 to 3: namespaces with labels (none
+ * before: namespaces named by endpoints have no labels).
  */
 static int upgrade_store(struct agent_store *st, struct errbuf *eb)
 {
-	char *msg = NULL;
+	static const char *const steps[] = {
+		[1] = "ALTER TABLE endpoints ADD COLUMN ifname TEXT;"
+		      "ALTER TABLE endpoints ADD COLUMN container_id TEXT;",
+		[2] = "CREATE TABLE namespaces(name TEXT PRIMARY KEY, labels TEXT NOT NULL);",
+	};
+	long long ver;
+	char *msg = NULL, sql[512];
 
-	if (query_int(st->db, "PRAGMA user_version") != 1)
-		return 0;
-	if (sqlite3_exec(st->db,
-			 "BEGIN IMMEDIATE; ALTER TABLE endpoints ADD COLUMN ifname TEXT;"
-			 "ALTER TABLE endpoints ADD COLUMN container_id TEXT;"
-			 "PRAGMA user_version=2; COMMIT;",
-			 NULL, NULL, &msg) != SQLITE_OK) {
-		errbuf_set(eb, -EIO, "state store %s: upgrade to schema 2: %s", st->path,
-			   msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		return -EIO;
+	while ((ver = query_int(st->db, "PRAGMA user_version")) < AGENT_STORE_SCHEMA) {
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %s PRAGMA user_version=%lld; COMMIT;",
+			 steps[ver], ver + 1);
+		if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+			errbuf_set(eb, -EIO, "state store %s: upgrade to schema %lld: %s", st->path,
+				   ver + 1, msg ? msg : sqlite3_errmsg(st->db));
+			sqlite3_free(msg);
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return -EIO;
+		}
 	}
 	return 0;
 }
@@ -545,6 +552,51 @@ int agent_store_id_foreach(struct agent_store *st,
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = db_err(st, eb, "read identities");
+	sqlite3_finalize(s);
+	return err;
+}
+
+int agent_store_ns_put(struct agent_store *st, const char *name, const char *labels,
+		       struct errbuf *eb)
+{
+	sqlite3_stmt *s =
+		prep(st, "INSERT OR REPLACE INTO namespaces(name, labels) VALUES(?1,?2)", eb);
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, name);
+	bind_text(s, 2, labels);
+	return run(st, s, "write namespace", eb);
+}
+
+int agent_store_ns_delete(struct agent_store *st, const char *name, struct errbuf *eb)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM namespaces WHERE name=?1", eb);
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, name);
+	return run(st, s, "delete namespace", eb);
+}
+
+int agent_store_ns_foreach(struct agent_store *st,
+			   int (*fn)(void *ctx, const char *name, const char *labels), void *ctx,
+			   struct errbuf *eb)
+{
+	sqlite3_stmt *s = prep(st, "SELECT name, labels FROM namespaces ORDER BY name", eb);
+	int rc, err = 0;
+
+	if (!s)
+		return -EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *n = col_text(s, 0), *l = col_text(s, 1);
+
+		err = fn(ctx, n ? n : "", l ? l : "{}");
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(st, eb, "read namespaces");
 	sqlite3_finalize(s);
 	return err;
 }

@@ -25,7 +25,7 @@
 #include "lib/errbuf.h"
 
 /* Schema version written to PRAGMA user_version. */
-#define AGENT_STORE_SCHEMA 2
+#define AGENT_STORE_SCHEMA 3
 /* PRAGMA application_id of a velum store: "VLM1". */
 #define AGENT_STORE_APP_ID 0x564c4d31
 
@@ -78,6 +78,19 @@ int agent_store_id_put(struct agent_store *st, uint32_t id, const char *labels, 
 int agent_store_id_delete(struct agent_store *st, uint32_t id, struct errbuf *eb);
 int agent_store_id_foreach(struct agent_store *st,
 			   int (*fn)(void *ctx, uint32_t id, const char *labels), void *ctx,
+			   struct errbuf *eb);
+
+/*
+ * Namespaces: labels is a JSON object {"key": "value"} (the namespace's own
+ * labels, without kubernetes.io/metadata.name). A namespace has a row once
+ * labelled, imported or named by an endpoint.
+ */
+int agent_store_ns_put(struct agent_store *st, const char *name, const char *labels,
+		       struct errbuf *eb);
+int agent_store_ns_delete(struct agent_store *st, const char *name, struct errbuf *eb);
+/* Calls fn for every namespace in name order; stops at and returns fn's non-zero result. */
+int agent_store_ns_foreach(struct agent_store *st,
+			   int (*fn)(void *ctx, const char *name, const char *labels), void *ctx,
 			   struct errbuf *eb);
 
 /* Adds an imported file's text; *file_id receives its row id. */

@@ -90,6 +90,7 @@ bool cli_is_endpoint_id(const char *s);
 
 /* Subcommand groups: argv[0] is the group's name ("endpoint", ...). */
 int cli_endpoint(int argc, char **argv);
+int cli_namespace(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_identity(int argc, char **argv);
 int cli_bpf(int argc, char **argv);

@@ -4,7 +4,7 @@
 # compiled in for `velum completion bash`.
 bins += velum
 velum_srcs = src/cli/velum.c $(client_srcs) src/cli/trace.c src/cli/request.c src/cli/table.c \
-	src/cli/endpoint.c src/cli/policy.c src/cli/info.c src/cli/observe.c src/cli/output.c \
+	src/cli/endpoint.c src/cli/namespace.c src/cli/policy.c src/cli/info.c src/cli/observe.c src/cli/output.c \
 	$(mon_srcs) src/monitor/flow_json.c
 velum_libs := jansson
 

@@ -28,8 +28,9 @@ static const char import_usage[] =
 	"Imports policy files (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy\n"
 	"or raw Cilium rules; JSON or YAML; a directory means its *.json, *.yaml and *.yml files).\n"
 	"All or nothing: on any error nothing changes and the error names file:line:field.\n"
-	"A policy with the kind, namespace and name of a loaded one replaces it. Returns once\n"
-	"every affected endpoint enforces the new policy.\n"
+	"A policy with the kind, namespace and name of a loaded one replaces it. Kubernetes\n"
+	"Namespace objects (v1) in the files set their namespaces' labels (as a whole), in the\n"
+	"same change. Returns once every affected endpoint enforces the new policy.\n"
 	"\n"
 	"  --audit   import in audit mode: the policies' denials pass and are reported as AUDIT\n"
 	"            (same as the annotation policy.velum.io/audit-mode: \"true\")\n"
@@ -219,6 +220,9 @@ static int cmd_import(int argc, char **argv)
 		       json_string_value(json_object_get(p, "file")),
 		       json_is_true(json_object_get(p, "audit")) ? " audit" : "");
 	}
+	ps = json_object_get(out, "namespaces");
+	for (i = 0; i < json_array_size(ps); i++)
+		printf("  Namespace %s\n", json_string_value(json_array_get(ps, i)));
 out:
 	free(s);
 	client_resp_free(&r);

@@ -461,6 +461,13 @@ static struct model *offline_model(const char *cmd, const char *endpoints,
 		for (i = 0; i < set.n; i++)
 			if (set.v[i]->warnings)
 				fprintf(stderr, "warning: %s", set.v[i]->warnings);
+		/* Namespace objects of the policy files label as the endpoints file does */
+		for (i = 0; i < set.nns && !err; i++)
+			if ((err = model_namespace_set(m, set.nss[i].name, &set.nss[i].labels,
+						       &eb)))
+				errbuf_prefix(&eb, "namespace %s: ", set.nss[i].name);
+	}
+	if (!err) {
 		err = model_policies_load(m, &set);
 		if (err)
 			errbuf_set(&eb, err, "loading policies: %s", strerror(-err));

@@ -18,6 +18,7 @@ static const char usage[] =
 	"usage: velum [-H SOCKET] <command> [args]\n"
 	"\n"
 	"  endpoint create|delete|list|get|label|config|exec   workloads and their labels\n"
+	"  namespace list|get|label|delete                     namespaces and their labels\n"
 	"  policy import|get|delete|trace|resolve              policies\n"
 	"  identity list|get                                   security identities\n"
 	"  bpf policy get ENDPOINT                             the policy map the kernel enforces\n"
@@ -130,6 +131,7 @@ static const struct cli_cmd commands[] = {
 	/* clang-format off */
 	{ "policy",	NULL,	cli_policy },
 	{ "endpoint",	"ep",	cli_endpoint },
+	{ "namespace",	"ns",	cli_namespace },
 	{ "identity",	NULL,	cli_identity },
 	{ "bpf",	NULL,	cli_bpf },
 	{ "observe",	NULL,	cli_observe },

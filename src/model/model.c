@@ -645,6 +645,21 @@ static int relabel_ns(const struct model_ep *ep, const struct pol_labels *nsl,
 int model_namespace_relabel(struct model *m, const char *ns, const char *const *labels,
 			    size_t nlabels, struct errbuf *eb)
 {
+	struct pol_labels nsl = { 0 };
+	int err;
+
+	err = model_namespace(m, ns) ? 0 : ns_name_check(ns, eb);
+	if (!err)
+		err = ns_parse_labels(ns, labels, nlabels, &nsl, eb);
+	if (!err)
+		err = model_namespace_set(m, ns, &nsl, eb);
+	pol_labels_free(&nsl);
+	return err;
+}
+
+int model_namespace_set(struct model *m, const char *ns, const struct pol_labels *labels,
+			struct errbuf *eb)
+{
 	struct pol_labels nsl = { 0 }, *sets = NULL;
 	struct model_ns *n;
 	struct model_ep **eps = NULL;
@@ -655,7 +670,7 @@ int model_namespace_relabel(struct model *m, const char *ns, const char *const *
 
 	err = model_namespace(m, ns) ? 0 : ns_name_check(ns, eb);
 	if (!err)
-		err = ns_parse_labels(ns, labels, nlabels, &nsl, eb);
+		err = pol_labels_copy(&nsl, labels);
 	if (err)
 		return err;
 	n = ns_get(m, ns, &created);

@@ -108,6 +108,12 @@ size_t model_namespace_endpoints(const struct model *m, const char *ns);
  */
 int model_namespace_relabel(struct model *m, const char *ns, const char *const *labels,
 			    size_t nlabels, struct errbuf *eb);
+/*
+ * model_namespace_relabel() with labels already parsed (k8s:key=value as
+ * pol_dec_namespace() gives them; copied).
+ */
+int model_namespace_set(struct model *m, const char *ns, const struct pol_labels *labels,
+			struct errbuf *eb);
 /* Forgets namespace ns: 0, -ENOENT, or -EBUSY while endpoints live in it (eb says how many). */
 int model_namespace_remove(struct model *m, const char *ns, struct errbuf *eb);
 

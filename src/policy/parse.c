@@ -466,6 +466,8 @@ static int decode_object(struct dctx *c, const struct doc_node *n, struct pol_se
 		path_restore(c, old);
 		return err;
 	}
+	if (!strcmp(kind->str.s, "Namespace"))
+		return pol_dec_namespace(c, n, out);
 	if (!strcmp(kind->str.s, "CiliumNetworkPolicy")) {
 		k = POL_KIND_CNP;
 		want_api = "cilium.io/v2";
@@ -480,7 +482,8 @@ static int decode_object(struct dctx *c, const struct doc_node *n, struct pol_se
 
 		err = derr(c, kind->line,
 			   ERRBUF_Q " is not a policy kind (CiliumNetworkPolicy, "
-				    "CiliumClusterwideNetworkPolicy, NetworkPolicy, List)",
+				    "CiliumClusterwideNetworkPolicy, NetworkPolicy, List) "
+				    "or Namespace",
 			   ERRBUF_QARG(kind->str.s));
 		path_restore(c, old);
 		return err;
@@ -562,6 +565,7 @@ void pol_set_free(struct pol_set *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = s->cap = 0;
+	pol_namespaces_free(s, 0);
 }
 
 /*
@@ -621,9 +625,9 @@ enum doc_format pol_dec_format(const char *name)
 int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set *out,
 		  struct errbuf *eb)
 {
-	struct dctx c = { .file = name, .eb = eb };
+	struct dctx c = { .file = name, .eb = eb, .ns_from = out->nns };
 	struct doc_stream ds = { 0 };
-	size_t start = out->n, i;
+	size_t start = out->n, start_ns = out->nns, i;
 	bool had_array = out->v != NULL;
 	int err;
 
@@ -641,13 +645,14 @@ int pol_parse_buf(const char *name, const char *buf, size_t len, struct pol_set 
 		err = decode_doc(&c, ds.docs[i], out);
 	if (!err)
 		err = check_duplicates(&c, out, start);
-	if (!err && c.warnings.len) {
+	if (!err && c.warnings.len && out->n > start) {
 		/* attach the file's notes to its first policy */
 		out->v[start]->warnings = strbuf_detach(&c.warnings);
 	}
 	strbuf_free(&c.warnings);
 	doc_stream_free(&ds);
 	if (err) {
+		pol_namespaces_free(out, start_ns);
 		for (i = start; i < out->n; i++)
 			pol_policy_free(out->v[i]);
 		out->n = start;

@@ -5,6 +5,9 @@
  * `spec` or `specs`), Kubernetes NetworkPolicy (networking.k8s.io/v1), and
  * raw Cilium rule arrays as `cilium policy import` takes them; several
  * objects per file as a JSON array, a `kind: List`, or multi-document YAML.
+ * Kubernetes Namespace objects (v1) may stand among them (a manifest with a
+ * namespace and its policies): their names and labels come out beside the
+ * policies.
  *
  * Validation is as strict as Cilium's (unknown fields, wrong types, one L3
  * peer kind per rule, at most 40 ports, L7 only on TCP and never on port 0,
@@ -21,9 +24,18 @@
 #include "lib/errbuf.h"
 #include "policy/rule.h"
 
+/* A Kubernetes Namespace object: its name and labels. */
+struct pol_namespace {
+	char *name;
+	struct pol_labels labels; /* k8s:key=value, without kubernetes.io/metadata.name */
+	unsigned line;		  /* of the object, in its file */
+};
+
 struct pol_set {
 	struct pol_policy **v;
 	size_t n, cap;
+	struct pol_namespace *nss; /* Namespace objects, in file order (no name twice) */
+	size_t nns;
 };
 
 /*
@@ -75,7 +87,7 @@ int pol_set_push(struct pol_set *s, struct pol_policy *p);
  */
 bool pol_port_name_valid(const char *s);
 
-/* Frees the set and every policy in it. */
+/* Frees the set and every policy and namespace in it. */
 void pol_set_free(struct pol_set *s);
 
 #endif

@@ -39,7 +39,8 @@ struct dctx {
 	size_t plen;
 	struct pol_policy *pol; /* being built */
 	struct strbuf warnings;
-	size_t ndocs; /* documents in the file */
+	size_t ndocs;	/* documents in the file */
+	size_t ns_from; /* the file's first namespace in the set */
 };
 
 static inline int derr(struct dctx *c, unsigned line, const char *fmt, ...)
@@ -273,6 +274,11 @@ int pol_dec_cilium_object(struct dctx *c, const struct doc_node *n, enum pol_kin
 
 /* A Kubernetes NetworkPolicy object into p. */
 int pol_dec_knp_object(struct dctx *c, const struct doc_node *n, struct pol_policy *p);
+
+/* A Namespace object (v1) into out->nss; a name given twice in one file is an error. */
+int pol_dec_namespace(struct dctx *c, const struct doc_node *n, struct pol_set *out);
+/* Frees the namespaces of s from index from on (s->nns becomes from). */
+void pol_namespaces_free(struct pol_set *s, size_t from);
 
 /*
  * The head every policy object shares: only the given top-level fields, and

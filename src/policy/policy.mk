@@ -9,6 +9,7 @@ core_srcs += \
 	src/policy/parse_common.c \
 	src/policy/parse_cilium.c \
 	src/policy/parse_knp.c \
+	src/policy/parse_ns.c \
 	src/policy/parse_http.c \
 	src/policy/mapstate.c \
 	src/policy/resolve.c \

@@ -26,7 +26,7 @@ asan-agent: | deps
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
 	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
-	test-agent-observe test-integration
+	test-agent-observe test-agent-namespace test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
 	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_api.sh
@@ -55,6 +55,12 @@ test-agent-harden: $(agent_test_deps)
 	@echo "== tests/integration/agent_harden.sh"
 	$(Q)$(root_test) tests/integration/agent_harden.sh
 
+# Namespaces with labels: namespaceSelector verdicts flip with a relabel while traffic flows;
+# the namespace CLI, kind: Namespace imports, restore and the schema 3 upgrade.
+test-agent-namespace: $(agent_test_deps)
+	@echo "== tests/integration/agent_namespace.sh"
+	$(Q)$(root_test) tests/integration/agent_namespace.sh
+
 # Work that grows with the input, not faster (sizes that finish in seconds)
 test-agent-scale: $(agent_test_deps)
 	@echo "== tests/integration/agent_scale.sh"
@@ -77,7 +83,7 @@ test-agent-l7: $(agent_test_deps) $(BUILD)/bin/deathstar $(BUILD)/bin/velum-prox
 
 test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
 	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
-	test-agent-observe
+	test-agent-observe test-agent-namespace
 
 test-integration: test-agent
 test_goals += test-agent

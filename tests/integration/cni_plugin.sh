@@ -213,21 +213,22 @@ cni_error 11 "velumd is not running"
 cni 1 DEL c8 eth0 "$NS3" <<<"$(conf 1.0.0)"
 cni_error 11 "Start it with: velumd"
 
-# ---- a store of schema 1 (before interface names and container ids) is upgraded
+# ---- a store of schema 1 (before interface names, container ids and namespaces) is upgraded
 python3 - "$T/state/state.db" <<'PY' || fail "could not make a schema 1 store"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.executescript("ALTER TABLE endpoints DROP COLUMN ifname;"
-                 "ALTER TABLE endpoints DROP COLUMN container_id; PRAGMA user_version=1;")
+                 "ALTER TABLE endpoints DROP COLUMN container_id; DROP TABLE namespaces;"
+                 "PRAGMA user_version=1;")
 db.close()
 PY
 agent_start || exit 1
 run 0 status -o json
-json "j['store']['schema'] == 2"
+json "j['store']['schema'] == 3"
 run 0 endpoint get manual -o json
 json "j['ifname'] == 'eth0' and j['container_id'] is None and j['state'] == 'ready'"
 n=$((n + 1))
 python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' \
-	"$T/state/state.db" | grep -qx 2 || fail "the store was not upgraded to schema 2"
+	"$T/state/state.db" | grep -qx 3 || fail "the store was not upgraded to schema 3"
 
 finish

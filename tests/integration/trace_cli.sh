@@ -196,6 +196,13 @@ run 0 policy trace --offline --endpoints "$tmp/ns-moved.json" "${nsp[@]}" --from
 expect_out "Final verdict: ALLOWED"
 run 0 policy trace --offline --endpoints "$tmp/ns-moved.json" "${nsp[@]}" --from y/b --to x/a --dport 80
 expect_out "Final verdict: DENIED"
+# a Namespace object among the policies labels its namespace as the endpoints file does
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: z\n  labels: {ns: z, team: payments}\n' >"$tmp/ns-z.yaml"
+run 0 policy trace --offline --endpoints "$g/endpoints.json" "${nsp[@]}" --policy "$tmp/ns-z.yaml" --from z/b --to x/a --dport 80
+expect_out "Final verdict: ALLOWED"
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: z\n  labels: {team: 7}\n' >"$tmp/ns-zbad.yaml"
+run 2 policy trace --offline --endpoints "$g/endpoints.json" "${nsp[@]}" --policy "$tmp/ns-zbad.yaml" --from z/b --to x/a --dport 80
+expect_err "ns-zbad.yaml:5: metadata.labels.team: expected a string"
 printf '{"namespaces": [{"name": "x", "labels": {"team": 7}}], "endpoints": []}\n' >"$tmp/ns-bad1.json"
 run 2 policy resolve --offline --endpoints "$tmp/ns-bad1.json" "${nsp[@]}"
 expect_err "ns-bad1.json:1: namespaces[0].labels.team: expected a string"

@@ -506,7 +506,7 @@ static const struct err_case err_cases[] = {
 	  "(cilium.io/v2)" },
 	{ "kind.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
 	  "kind.yaml:2: kind: 'ConfigMap' is not a policy kind (CiliumNetworkPolicy, "
-	  "CiliumClusterwideNetworkPolicy, NetworkPolicy, List)" },
+	  "CiliumClusterwideNetworkPolicy, NetworkPolicy, List) or Namespace" },
 	{ "name.yaml",
 	  "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {namespace: a}\nspec: {endpointSelector: {}}\n",
 	  "name.yaml:3: metadata: name is required" },
@@ -647,6 +647,71 @@ static void test_parse_error_leaves_set_unchanged(void **state)
 	assert_int_equal(parse(st, "bad.yaml", bad), -EINVAL);
 	assert_int_equal(st->set.n, 1);
 	assert_string_equal(st->set.v[0]->name, "rule1");
+}
+
+/* Namespace objects (v1) among policies: name and labels out beside them; errors file:line:field. */
+static void test_parse_namespace(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "apiVersion: v2\nkind: Namespace\nmetadata: {name: x}\n",
+		  "ns.yaml:1: apiVersion: 'v2' is not the apiVersion of Namespace (v1)" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: X_y\n",
+		  "ns.yaml:4: metadata.name: 'X_y' is not a valid namespace name (1-63 lower-case "
+		  "letters, digits and '-', starting and ending with a letter or digit)" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  labels:\n    team: 7\n",
+		  "ns.yaml:6: metadata.labels.team: expected a string, got integer" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  labels:\n"
+		  "    kubernetes.io/metadata.name: y\n",
+		  "ns.yaml:6: metadata.labels.kubernetes.io/metadata.name: must be the namespace's "
+		  "name 'x' (Kubernetes sets it)" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  labels: {'a b': c}\n",
+		  NULL },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, namespace: y}\n",
+		  "ns.yaml:3: metadata.namespace: unknown field (expected one of: name, labels)" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\n"
+		  "kind: Namespace\nmetadata: {name: x}\n",
+		  "ns.yaml:7: metadata.name: namespace 'x' is given twice in this file (line 1)" },
+		/* an error in a policy of the file drops its namespaces too */
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n" CNP_HEAD
+		  "  bogus: 1\n",
+		  NULL },
+	};
+	struct tstate *st = *state;
+	const char *good = "apiVersion: v1\nkind: List\nitems:\n"
+			   "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: shop\n"
+			   "    labels: {team: payments, kubernetes.io/metadata.name: shop}\n"
+			   "  status: {phase: Active}\n"
+			   "- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n"
+			   "  metadata: {name: p, namespace: shop}\n  spec: {podSelector: {}}\n";
+	const struct pol_label *l;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(st, "ns.yaml", bad[i].text) != -EINVAL ||
+		    (bad[i].want && strcmp(st->eb.msg, bad[i].want)))
+			fail_msg("case %zu: got %s\n want %s", i, st->eb.msg,
+				 bad[i].want ? bad[i].want : "(any)");
+		assert_int_equal(st->set.nns, 0);
+		assert_int_equal(st->set.n, 0);
+	}
+	assert_int_equal(parse(st, "ns.yaml", good), 0);
+	assert_int_equal(st->set.n, 1);
+	assert_int_equal(st->set.nns, 1);
+	assert_string_equal(st->set.nss[0].name, "shop");
+	assert_int_equal(st->set.nss[0].line, 4);
+	/* the name label is the name's: not kept */
+	assert_int_equal(st->set.nss[0].labels.n, 1);
+	l = pol_labels_find(&st->set.nss[0].labels, POL_SOURCE_K8S, "team");
+	assert_non_null(l);
+	assert_string_equal(l->value, "payments");
+	/* a file of namespaces only, and the same name in another file */
+	assert_int_equal(
+		parse(st, "only.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"),
+		0);
+	assert_int_equal(st->set.nns, 2);
+	assert_int_equal(st->set.n, 1);
 }
 
 static void test_parse_audit_annotation(void **state)
@@ -965,6 +1030,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_too_many_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_error_leaves_set_unchanged, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_parse_audit_annotation, setup, teardown),

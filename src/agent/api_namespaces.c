@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Handlers of /v1/namespaces: the namespaces the model knows (named by an
+ * endpoint, labelled, or imported) with their labels and endpoint counts;
+ * PATCH replaces a namespace's labels (making it known), DELETE forgets an
+ * empty one.
+ */
+#include "agent/api_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_internal.h"
+
+/* {"name", "labels": {...} (kubernetes.io/metadata.name included), "endpoints": n} */
+static json_t *namespace_json(struct agent *a, const struct model_ns *ns)
+{
+	json_t *labels = agent_ns_labels_json(ns, true);
+
+	if (!labels)
+		return NULL;
+	return json_pack("{s:s, s:o, s:I}", "name", ns->name, "labels", labels, "endpoints",
+			 (json_int_t)model_namespace_endpoints(a->m, ns->name));
+}
+
+enum MHD_Result agent_api_namespaces_list(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	const struct model_ns *const *nss;
+	json_t *arr = json_array();
+	size_t n, i;
+
+	pthread_mutex_lock(&a->lock);
+	n = model_namespaces(a->m, &nss);
+	for (i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, namespace_json(a, nss[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	pthread_mutex_unlock(&a->lock);
+	return agent_api_reply(call, 200, arr);
+}
+
+enum MHD_Result agent_api_namespace_get(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	const struct model_ns *ns;
+	json_t *out = NULL;
+	char msg[160];
+
+	pthread_mutex_lock(&a->lock);
+	ns = model_namespace(a->m, call->arg);
+	if (ns)
+		out = namespace_json(a, ns);
+	pthread_mutex_unlock(&a->lock);
+	if (!ns) {
+		snprintf(msg, sizeof(msg), "no namespace '%.100s'", call->arg);
+		return agent_api_error(call, 404, msg);
+	}
+	return agent_api_reply(call, 200, out);
+}
+
+enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	json_t *lj = NULL, *v, *out = NULL;
+	const char *k, **lv = NULL;
+	char **owned = NULL;
+	size_t n = 0, i;
+	struct errbuf eb;
+	int err = 0;
+
+	errbuf_clear(&eb);
+	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s:o}", "labels", &lj) ||
+	    !json_is_object(lj))
+		return agent_api_error(call, 400,
+				       "expected {\"labels\": {\"key\": \"value\", ...}} "
+				       "(the namespace's whole label set)");
+	lv = calloc(json_object_size(lj) + 1, sizeof(*lv));
+	owned = calloc(json_object_size(lj) + 1, sizeof(*owned));
+	if (!lv || !owned)
+		err = errbuf_set(&eb, -ENOMEM, "out of memory");
+	json_object_foreach(lj, k, v)
+	{
+		if (err)
+			break;
+		if (!json_is_string(v)) {
+			err = errbuf_set(&eb, -EINVAL, "labels.%s: expected a string", k);
+			break;
+		}
+		if (asprintf(&owned[n], "%s=%s", k, json_string_value(v)) < 0) {
+			owned[n] = NULL;
+			err = errbuf_set(&eb, -ENOMEM, "out of memory");
+			break;
+		}
+		lv[n] = owned[n];
+		n++;
+	}
+	if (!err) {
+		pthread_mutex_lock(&a->lock);
+		err = agent_namespace_label(a, call->arg, lv, n, &eb);
+		if (!err) {
+			const struct model_ns *ns = model_namespace(a->m, call->arg);
+
+			out = ns ? namespace_json(a, ns) : NULL;
+			if (out)
+				json_object_set_new(out, "revision",
+						    json_integer((json_int_t)a->revision));
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	for (i = 0; owned && i < n; i++)
+		free(owned[i]);
+	free(owned);
+	free(lv);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	return agent_api_reply(call, 200, out);
+}
+
+enum MHD_Result agent_api_namespace_delete(const struct api_call *call)
+{
+	struct agent *a = call->a;
+	struct errbuf eb;
+	uint64_t rev;
+	int err;
+
+	errbuf_clear(&eb);
+	pthread_mutex_lock(&a->lock);
+	err = agent_namespace_delete(a, call->arg, &eb);
+	rev = a->revision;
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		return agent_api_fail(call, err, &eb);
+	return agent_api_reply(call, 200, json_pack("{s:I}", "revision", (json_int_t)rev));
+}
