@@ -29,9 +29,33 @@ static __always_inline __u8 policy_match_type(bool l3, __u8 port_prefix)
 }
 
 /*
+ * allow-localhost always (VELUM_CONFIG_F_ALLOW_LOCALHOST): the host's new
+ * flow into an endpoint passes where its ingress policy has only its
+ * default deny (audited or not) for it; what a rule decides (allow,
+ * redirect, deny) stands, as Cilium inserts its localhost allow below
+ * deny rules.
+ */
+static __always_inline void policy_allow_localhost(__u8 dir, __u32 peer, struct policy_result *r)
+{
+	struct velum_config *cfg;
+	__u32 zero = 0;
+
+	if (dir != VELUM_DIR_INGRESS || peer != VELUM_ID_HOST || r->rule_id != VELUM_RULE_NONE)
+		return;
+	cfg = bpf_map_lookup_elem(&velum_config, &zero);
+	if (!cfg || !(cfg->flags & VELUM_CONFIG_F_ALLOW_LOCALHOST))
+		return;
+	r->verdict = VELUM_VERDICT_ALLOW;
+	r->flags = 0;
+	r->match = VELUM_MATCH_ALL;
+	r->rule_id = VELUM_RULE_ALLOW_LOCALHOST;
+	r->proxy_port = 0;
+}
+
+/*
  * Looks up (peer, dir, proto, dport) in ep_id's policy. Returns 0 with r
- * filled (r->verdict NONE if no entry matched), or VELUM_DROP_NO_POLICY when
- * the endpoint has no policy map.
+ * filled (r->verdict NONE if no entry matched; allow-localhost applied), or
+ * VELUM_DROP_NO_POLICY when the endpoint has no policy map.
  */
 static __always_inline int policy_lookup(__u32 ep_id, __u8 dir, __u32 peer, __u8 proto,
 					 __be16 dport, struct policy_result *r)
@@ -70,6 +94,7 @@ static __always_inline int policy_lookup(__u32 ep_id, __u8 dir, __u32 peer, __u8
 		r->match = VELUM_MATCH_NONE;
 		r->rule_id = VELUM_RULE_NONE;
 		r->proxy_port = 0;
+		policy_allow_localhost(dir, peer, r);
 		return 0;
 	}
 	is_l3 = best == l3 && peer != 0;
@@ -78,5 +103,6 @@ static __always_inline int policy_lookup(__u32 ep_id, __u8 dir, __u32 peer, __u8
 	r->match = policy_match_type(is_l3, best->port_prefix);
 	r->rule_id = best->rule_id;
 	r->proxy_port = best->proxy_port;
+	policy_allow_localhost(dir, peer, r);
 	return 0;
 }

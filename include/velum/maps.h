@@ -54,6 +54,14 @@
  * to the proxy through lo; without it such a flow is dropped.
  */
 #define VELUM_CONFIG_F_PROXY_LO 0x02
+/*
+ * velumd --allow-localhost always: a new flow from the host (identity host)
+ * into a local endpoint that its ingress policy would drop by default deny
+ * passes (Cilium's behaviour on Kubernetes, where kubelet probes pods); a
+ * deny rule still wins. Without it (policy), host traffic meets the
+ * endpoint's ingress policy like any peer's.
+ */
+#define VELUM_CONFIG_F_ALLOW_LOCALHOST 0x04
 
 struct velum_config {
 	__be32 pool_addr;

@@ -66,11 +66,14 @@ enum velum_verdict {
 /*
  * Rule ids below VELUM_RULE_FIRST are not rules: VELUM_RULE_NONE means the
  * default deny of an enforced direction, VELUM_RULE_DEFAULT_ALLOW the allow
- * of a direction no policy enforces.
+ * of a direction no policy enforces, VELUM_RULE_ALLOW_LOCALHOST the host's
+ * flow into an endpoint that only allow-localhost always let pass
+ * (VELUM_CONFIG_F_ALLOW_LOCALHOST; never in a policy map).
  */
-#define VELUM_RULE_NONE		 0
-#define VELUM_RULE_DEFAULT_ALLOW 1
-#define VELUM_RULE_FIRST	 16
+#define VELUM_RULE_NONE		   0
+#define VELUM_RULE_DEFAULT_ALLOW   1
+#define VELUM_RULE_ALLOW_LOCALHOST 2
+#define VELUM_RULE_FIRST	   16
 
 /*
  * Value. Of the two lookup results (peer identity, identity 0) the kernel

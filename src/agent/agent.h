@@ -57,6 +57,8 @@ struct agent_opts {
 	const char *netns_prefix;
 	const char *metrics; /* "ADDR:PORT" or "off" */
 	size_t flow_cap;
+	/* --allow-localhost always: the host reaches every local endpoint (else: policy) */
+	bool allow_localhost;
 };
 
 /* What the agent knows of an endpoint beyond the model. */

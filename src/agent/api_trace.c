@@ -43,6 +43,8 @@ enum MHD_Result agent_api_trace(const struct api_call *call)
 	int err;
 
 	errbuf_clear(&eb);
+	/* the mode this velumd gave the datapath */
+	q.allow_localhost = a->o.allow_localhost;
 	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s:s, s:s, s?:s, s?:I, s?:I, s?:o}",
 			   "from", &from, "to", &to, "protocol", &proto, "dport", &dport,
 			   "icmp_type", &icmp, "http", &http))

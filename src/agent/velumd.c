@@ -50,6 +50,10 @@ static const char usage[] =
 	"  --proxy on|off       run the node's L7 proxy (velum-proxy) so that policies\n"
 	"                       with HTTP rules are enforced; off refuses them [off]\n"
 	"  --proxy-bin PATH     the velum-proxy binary [velum-proxy next to velumd]\n"
+	"  --allow-localhost always|policy\n"
+	"                       always: the host reaches every local endpoint whatever its\n"
+	"                       ingress policy (Cilium on Kubernetes: kubelet probes);\n"
+	"                       policy: host traffic meets host-entity rules [policy]\n"
 	"  -v, --debug          more logging\n"
 	"  -h, --help           this text\n"
 	"  --version            print the version\n";
@@ -247,6 +251,7 @@ int main(int argc, char **argv)
 		O_FLOWS,
 		O_PROXY,
 		O_PROXY_BIN,
+		O_LOCALHOST,
 		O_VER
 	};
 	static const struct option opts[] = {
@@ -261,6 +266,7 @@ int main(int argc, char **argv)
 		{ "flows", required_argument, NULL, O_FLOWS },
 		{ "proxy", required_argument, NULL, O_PROXY },
 		{ "proxy-bin", required_argument, NULL, O_PROXY_BIN },
+		{ "allow-localhost", required_argument, NULL, O_LOCALHOST },
 		{ "debug", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VER },
@@ -343,6 +349,15 @@ int main(int argc, char **argv)
 		case O_PROXY_BIN:
 			proxy_bin = optarg;
 			break;
+		case O_LOCALHOST:
+			if (strcmp(optarg, "always") && strcmp(optarg, "policy")) {
+				fprintf(stderr,
+					"velumd: --allow-localhost '%s': expected always or policy\n",
+					optarg);
+				return 2;
+			}
+			o.allow_localhost = !strcmp(optarg, "always");
+			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
 			break;
@@ -421,6 +436,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(a.pin_dir, sizeof(a.pin_dir), "%s", dp_pin_dir(a.dp));
+	/* node-wide, in the pinned config: the mode of the velumd that runs decides */
+	err = dp_allow_localhost_set(a.dp, o.allow_localhost);
+	if (err) {
+		errbuf_set(&eb, err, "datapath: allow-localhost: %s", strerror(-err));
+		goto out;
+	}
 	a.applier = agent_applier__new(&dpo, AGENT_APPLY_THREADS, &eb);
 	if (!a.applier) {
 		err = -ENOMEM;

@@ -340,6 +340,11 @@ int cli_status(int argc, char **argv)
 	printf("Identities:  %lld\n", json_integer_value(json_object_get(cn, "identities")));
 	printf("Policies:    %lld\n", json_integer_value(json_object_get(cn, "policies")));
 	print_proxy(json_object_get(j, "proxy"));
+	if (json_string_value(json_object_get(j, "allow_localhost")))
+		printf("Host access: %s\n",
+		       !strcmp(json_string_value(json_object_get(j, "allow_localhost")), "always") ?
+			       "always (the host reaches every local endpoint)" :
+			       "policy (host traffic meets the endpoints' ingress policy)");
 	printf("Flows:       Current/Max Flows: %lld/%lld, %lld events seen\n",
 	       json_integer_value(json_object_get(fl, "current")),
 	       json_integer_value(json_object_get(fl, "max")),

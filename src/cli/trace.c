@@ -35,7 +35,7 @@ static const char trace_usage[] =
 	"usage: velum policy trace --offline --policy FILE [--policy FILE ...] --endpoints FILE\n"
 	"           --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
 	"           [--http-method M --http-path P [--http-host H] [--http-header 'Name: value' ...]]\n"
-	"           [-o json|yaml]\n"
+	"           [--allow-localhost always|policy] [-o json|yaml]\n"
 	"       velum policy trace --from PEER --to PEER (--dport PORT[/PROTO] | --icmp-type N)\n"
 	"           [--http-...] [-o json|yaml]\n"
 	"\n"
@@ -55,6 +55,9 @@ static const char trace_usage[] =
 	"  --dport PORT[/P]   destination port; P is TCP (default), UDP or SCTP\n"
 	"  --icmp-type N      trace an ICMP packet of type N instead (8: echo request)\n"
 	"  --http-*           trace this HTTP request through the L7 proxy\n"
+	"  --allow-localhost always|policy  (--offline) as velumd's option: always lets the\n"
+	"                     host reach every endpoint its ingress only default-denies;\n"
+	"                     policy (default) judges the host by the ingress policy\n"
 	"  -o json            one JSON object instead of text\n"
 	"\n"
 	"Exit status: 0 when the trace ran (whatever the verdict), 2 on bad input.\n";
@@ -389,6 +392,7 @@ out:
 
 struct trace_args {
 	bool offline, json;
+	int allow_localhost; /* -1: not given; 0: policy; 1: always */
 	VEC(const char *) policies;
 	const char *endpoints, *from, *to;
 	bool have_port, have_icmp;
@@ -489,7 +493,9 @@ static struct model *offline_model(const char *cmd, const char *endpoints,
 
 static int trace_offline(struct trace_args *a)
 {
-	struct pol_trace_query q = { .proto = a->proto, .dport = a->port };
+	struct pol_trace_query q = { .proto = a->proto,
+				     .dport = a->port,
+				     .allow_localhost = a->allow_localhost > 0 };
 	struct pol_trace_result r;
 	struct strbuf out = STRBUF_INIT;
 	char sbuf[INET_ADDRSTRLEN], dbuf[INET_ADDRSTRLEN];
@@ -682,7 +688,8 @@ int cli_policy_trace(int argc, char **argv)
 		OPT_METHOD,
 		OPT_PATH,
 		OPT_HOST,
-		OPT_HEADER
+		OPT_HEADER,
+		OPT_LOCALHOST
 	};
 	static const struct option opts[] = {
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
@@ -696,11 +703,12 @@ int cli_policy_trace(int argc, char **argv)
 		{ "http-path", required_argument, NULL, OPT_PATH },
 		{ "http-host", required_argument, NULL, OPT_HOST },
 		{ "http-header", required_argument, NULL, OPT_HEADER },
+		{ "allow-localhost", required_argument, NULL, OPT_LOCALHOST },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct trace_args a = { 0 };
+	struct trace_args a = { .allow_localhost = -1 };
 	int c, rc;
 
 	optind = 1;
@@ -750,6 +758,16 @@ int cli_policy_trace(int argc, char **argv)
 			a.port = (uint16_t)v;
 			break;
 		}
+		case OPT_LOCALHOST:
+			if (strcmp(optarg, "always") && strcmp(optarg, "policy")) {
+				rc = cli_usage_err(
+					TRACE_CMD, TRACE_SEE_HELP,
+					"--allow-localhost '%s': expected always or policy",
+					optarg);
+				goto out;
+			}
+			a.allow_localhost = !strcmp(optarg, "always");
+			break;
 		case OPT_METHOD:
 			a.method = optarg;
 			break;
@@ -798,6 +816,12 @@ int cli_policy_trace(int argc, char **argv)
 	}
 	if (!a.from || !a.to) {
 		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s", "--from and --to are required");
+		goto out;
+	}
+	if (a.allow_localhost >= 0 && !a.offline) {
+		rc = cli_usage_err(TRACE_CMD, TRACE_SEE_HELP, "%s",
+				   "--allow-localhost is for --offline (the live trace uses "
+				   "velumd's own mode: velum status shows it)");
 		goto out;
 	}
 	if (a.have_port == a.have_icmp) {

@@ -681,6 +681,11 @@ int dp_config_flag(struct dp *dp, __u32 flag, bool on)
 	return 0;
 }
 
+int dp_allow_localhost_set(struct dp *dp, bool always)
+{
+	return dp_config_flag(dp, VELUM_CONFIG_F_ALLOW_LOCALHOST, always);
+}
+
 bool dp_routing_legacy(struct dp *dp)
 {
 	struct velum_config cfg;

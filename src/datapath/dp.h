@@ -294,6 +294,14 @@ int dp_routing_set(struct dp *dp, bool legacy);
 bool dp_routing_legacy(struct dp *dp);
 
 /*
+ * allow-localhost (node-wide, in the pinned config): always lets the host's
+ * new flows into every local endpoint that only its default deny would
+ * drop (VELUM_CONFIG_F_ALLOW_LOCALHOST); false (policy) makes them meet the
+ * ingress policy. 0 or -errno.
+ */
+int dp_allow_localhost_set(struct dp *dp, bool always);
+
+/*
  * Detaches (true) or re-attaches (false) the programs on an endpoint's veth
  * without touching its state: the benchmark's "no filtering" baseline.
  */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "velum/ipcache.h"
+
 static bool dir_has_rules(const struct pol_mapstate *ms, enum pol_dir d)
 {
 	size_t i;
@@ -36,6 +38,12 @@ static void check(const struct pol_trace_query *q, const struct pol_trace_result
 	s->checked = true;
 	s->own_rules = dir_has_rules(self->state, d);
 	pol_mapstate_lookup(self->state, d, peer->identity, q->proto, q->dport, &s->v);
+	/* bpf/lib/policy.h: policy_allow_localhost() */
+	if (q->allow_localhost && d == POL_INGRESS && peer->identity == VELUM_ID_HOST &&
+	    s->v.rule_id == VELUM_RULE_NONE) {
+		s->v = (struct pol_verdict){ .verdict = VELUM_VERDICT_ALLOW,
+					     .rule_id = VELUM_RULE_ALLOW_LOCALHOST };
+	}
 	s->passes = pol_verdict_passes(&s->v);
 	if (reached && s->passes && s->v.verdict == VELUM_VERDICT_REDIRECT && q->http) {
 		/* The proxy normalizes first: a refused or redirected target meets no rule. */
@@ -311,6 +319,9 @@ static void side_text(const struct pol_engine *e, const struct pol_trace_query *
 		strbuf_printf(sb, "  verdict: allowed: %s\n",
 			      s->own_rules ? "no policy enforces this direction on the endpoint" :
 					     "no policy selects the endpoint");
+	} else if (s->v.rule_id == VELUM_RULE_ALLOW_LOCALHOST) {
+		strbuf_puts(sb, "  verdict: allowed: the host reaches every local endpoint "
+				"(velumd --allow-localhost always)\n");
 	} else if (s->v.verdict == VELUM_VERDICT_NONE) {
 		strbuf_puts(sb, "  verdict: DENIED by default deny (no rule allows it)\n");
 	} else {
@@ -510,6 +521,8 @@ static void json_side(const struct pol_engine *e, const struct pol_trace_query *
 					"no policy selects the endpoint";
 	else if (s->v.rule_id == VELUM_RULE_NONE)
 		reason = "default deny";
+	else if (s->v.rule_id == VELUM_RULE_ALLOW_LOCALHOST)
+		reason = "allow-localhost always";
 	strbuf_printf(sb,
 		      "{\"verdict\":\"%s\",\"checked\":true,\"reached\":%s,\"action\":\"%s\","
 		      "\"audit\":%s,\"match\":\"%s\",\"reason\":",

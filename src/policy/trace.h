@@ -33,6 +33,12 @@ struct pol_trace_query {
 	uint16_t dport; /* destination port, or the ICMP type */
 	bool http;	/* req holds an HTTP request */
 	struct pol_http_request req;
+	/*
+	 * velumd --allow-localhost always: the host's flow into an endpoint
+	 * passes where its ingress has only the default deny for it (as the
+	 * datapath decides; a rule's verdict stands).
+	 */
+	bool allow_localhost;
 };
 
 struct pol_trace_side {

@@ -750,6 +750,79 @@ static void test_bpf_endpoint_redirect_lo(void **state)
 			 -VELUM_DROP_PROXY_LOOKUP);
 }
 
+/* Runs one crafted packet; asserts the action and the policy verdict event (rule, verdict). */
+static void localhost_case(struct env *env, int prog, const struct bh_pkt *p, int action,
+			   __u32 rule, int fverdict)
+{
+	const struct velum_event *pv;
+
+	ratelim_clear(env);
+	assert_int_equal(run(env, prog, p, NULL), action);
+	pv = bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT);
+	if (fverdict < 0) {
+		assert_null(pv);
+		return;
+	}
+	assert_non_null(pv);
+	assert_int_equal(pv->rule_id, rule);
+	assert_int_equal(pv->verdict, fverdict);
+}
+
+/*
+ * velumd --allow-localhost: policy (no flag) makes the host's flows meet the
+ * endpoint's ingress policy like any peer's; always
+ * (VELUM_CONFIG_F_ALLOW_LOCALHOST) lets the host's new flows in where only
+ * the default deny would drop them, their replies pass by conntrack, a deny
+ * rule on the host still drops, and other peers are not affected.
+ */
+static void test_bpf_endpoint_allow_localhost(void **state)
+{
+	struct env *env = *state;
+	int cfg_fd = bpf_map__fd(env->h.skel->maps.velum_config);
+	struct bh_pkt to7777 = { TCP_(IP_HOST, IP_DEATHSTAR, 44000, 7777, SYN) };
+	struct bh_pkt reply = { TCP_(IP_DEATHSTAR, IP_HOST, 7777, 44001, SYN | ACK) };
+	struct bh_pkt denied = { TCP_(IP_HOST, IP_DEATHSTAR, 44002, 7778, SYN) };
+	struct bh_pkt world = { TCP_(IP_WORLD, IP_DEATHSTAR, 44003, 7777, SYN) };
+	struct bh_pkt ping = { ICMP_(IP_HOST, IP_DEATHSTAR, 13, 77) };
+	struct velum_config cfg;
+	__u32 zero = 0;
+
+	put_policy_into(env, EP_ID, VELUM_ID_HOST, VELUM_DIR_INGRESS, IPPROTO_TCP, 7778, 24,
+			VELUM_VERDICT_DENY, 0, 121, 0);
+	assert_int_equal(bpf_map_lookup_elem(cfg_fd, &zero, &cfg), 0);
+	assert_false(cfg.flags & VELUM_CONFIG_F_ALLOW_LOCALHOST);
+
+	/* policy: the host is a peer like any other */
+	localhost_case(env, TO, &to7777, TC_ACT_SHOT, VELUM_RULE_NONE, VELUM_FLOW_DROPPED);
+	localhost_case(env, TO, &ping, TC_ACT_SHOT, VELUM_RULE_NONE, VELUM_FLOW_DROPPED);
+
+	/* always */
+	cfg.flags |= VELUM_CONFIG_F_ALLOW_LOCALHOST;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	to7777.sport = 44001;
+	localhost_case(env, TO, &to7777, TC_ACT_OK, VELUM_RULE_ALLOW_LOCALHOST,
+		       VELUM_FLOW_FORWARDED);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT)->match,
+			 VELUM_MATCH_ALL);
+	/* its reply passes the endpoint's egress default deny by conntrack: no verdict */
+	localhost_case(env, FROM, &reply, TC_ACT_OK, 0, -1);
+	localhost_case(env, TO, &ping, TC_ACT_OK, VELUM_RULE_ALLOW_LOCALHOST, VELUM_FLOW_FORWARDED);
+	/* a deny rule on the host wins; a rule's allow keeps its rule */
+	localhost_case(env, TO, &denied, TC_ACT_SHOT, 121, VELUM_FLOW_DROPPED);
+	/* other peers: unchanged */
+	localhost_case(env, TO, &world, TC_ACT_SHOT, VELUM_RULE_NONE, VELUM_FLOW_DROPPED);
+	/* the endpoint's own egress towards the host is its egress policy's */
+	reply.sport = 44010;
+	reply.dport = 7000;
+	reply.tcp_flags = SYN;
+	localhost_case(env, FROM, &reply, TC_ACT_SHOT, VELUM_RULE_NONE, VELUM_FLOW_DROPPED);
+
+	cfg.flags &= ~VELUM_CONFIG_F_ALLOW_LOCALHOST;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	to7777.sport = 44004;
+	localhost_case(env, TO, &to7777, TC_ACT_SHOT, VELUM_RULE_NONE, VELUM_FLOW_DROPPED);
+}
+
 /*
  * Verifier budget: the instructions the verifier processed to accept each
  * program (bpf_prog_info.verified_insns), against a fixed budget well under
@@ -1101,6 +1174,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_endpoint_table),
 		cmocka_unit_test(test_bpf_endpoint_redirect),
 		cmocka_unit_test(test_bpf_endpoint_redirect_lo),
+		cmocka_unit_test(test_bpf_endpoint_allow_localhost),
 		cmocka_unit_test(test_bpf_endpoint_drop_ratelimit),
 		cmocka_unit_test(test_bpf_endpoint_tcp_states),
 		cmocka_unit_test(test_bpf_endpoint_ct_expiry),

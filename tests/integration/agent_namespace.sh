@@ -10,7 +10,8 @@
 # refused while endpoints live in the namespace), endpoints that try to set
 # namespace labels themselves, all-or-nothing imports with file:line:field
 # errors, and the labels restored on restart and kept by a schema-2 store's
-# upgrade.
+# upgrade; velumd --allow-localhost policy and always (status, the host's
+# traffic to an endpoint, the live trace).
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_namespace: not root, skipped"
@@ -187,5 +188,39 @@ run 0 namespace list -o json
 json 'sorted(x["name"] for x in j) == ["prod", "team-a"]'
 run 0 namespace label team-a team=payments
 probe team-a/client udp "$srv" 7000 || fail "after the upgrade: relabelled team-a -> server should pass"
+
+# ---- allow-localhost: policy (default) and always, applied by the datapath and the trace --------
+run 0 status -o json
+json 'j["allow_localhost"] == "policy"'
+run 0 status
+expect_out "Host access: policy"
+n=$((n + 1))
+"$traffic" probe udp "$srv" 7000 300 >/dev/null 2>&1 && fail "policy: host -> server should be dropped"
+run 0 policy trace --from host --to prod/server --dport 7000/UDP
+expect_out "Final verdict: DENIED"
+agent_stop
+agent_start --allow-localhost always || exit 1
+run 0 status -o json
+json 'j["allow_localhost"] == "always"'
+run 0 status
+expect_out "Host access: always"
+n=$((n + 1))
+"$traffic" probe udp "$srv" 7000 300 >/dev/null 2>&1 || fail "always: host -> server should pass"
+run 0 policy trace --from host --to prod/server --dport 7000/UDP
+expect_out "the host reaches every local endpoint (velumd --allow-localhost always)"
+expect_out "Final verdict: ALLOWED"
+# endpoints are still judged by the policy
+run 0 namespace label team-a team-
+probe team-a/client udp "$srv" 7000 && fail "always: team-a without team -> server should be dropped"
+agent_stop
+agent_start --allow-localhost policy || exit 1
+n=$((n + 1))
+"$traffic" probe udp "$srv" 7000 300 >/dev/null 2>&1 && fail "back to policy: host -> server should be dropped"
+agent_stop
+if "$velumd" --allow-localhost sometimes >"$T/bad.out" 2>&1; then
+	fail "velumd --allow-localhost sometimes should fail"
+fi
+n=$((n + 1))
+grep -q "expected always or policy" "$T/bad.out" || fail "velumd --allow-localhost sometimes: $(cat "$T/bad.out")"
 
 finish

@@ -177,6 +177,35 @@ expect_out "endpoint default/deathstar (id 7,"
 expect_out "endpoint default/xwing (id 3,"
 expect_out "endpoint default/tiefighter (id 1,"
 
+# allow-localhost: policy (default) judges the host by the ingress policy; always lets it in
+# where only the default deny would drop it; a deny rule on the host still wins
+run 0 "${base[@]}" "${p1[@]}" --from host --to deathstar --dport 80
+expect_out "DENIED by default deny"
+expect_out "Final verdict: DENIED"
+run 0 "${base[@]}" "${p1[@]}" --from host --to deathstar --dport 80 --allow-localhost policy
+expect_out "Final verdict: DENIED"
+run 0 "${base[@]}" "${p1[@]}" --from host --to deathstar --dport 80 --allow-localhost always
+expect_out "verdict: allowed: the host reaches every local endpoint (velumd --allow-localhost always)"
+expect_out "Final verdict: ALLOWED"
+run 0 "${base[@]}" "${p1[@]}" --from host --to deathstar --dport 80 --allow-localhost always -o json
+json 'j["ingress"]["reason"] == "allow-localhost always" and j["ingress"]["verdict"] == "allowed" and j["ingress"]["rule"] is None'
+run 0 "${base[@]}" "${p1[@]}" --from xwing --to deathstar --dport 80 --allow-localhost always
+expect_out "Final verdict: DENIED"
+cat >"$tmp/deny-host.yaml" <<'EOF2'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: no-host}
+spec:
+  endpointSelector: {matchLabels: {class: deathstar}}
+  ingressDeny: [{fromEntities: [host]}]
+EOF2
+run 0 "${base[@]}" "${p1[@]}" --policy "$tmp/deny-host.yaml" --from host --to deathstar --dport 80 --allow-localhost always
+expect_out "DENIED by CiliumNetworkPolicy default/no-host"
+run 2 "${base[@]}" "${p1[@]}" --from host --to deathstar --dport 80 --allow-localhost sometimes
+expect_err "--allow-localhost 'sometimes': expected always or policy"
+run 2 policy trace --from host --to deathstar --dport 80 --allow-localhost always
+expect_err "--allow-localhost is for --offline"
+
 # namespaces with labels: {"namespaces": [...], "endpoints": [...]}; ports without a name
 g=$top/tests/golden/namespaces
 nsp=(--policy "$g/policy.yaml")
