@@ -242,6 +242,8 @@ const char *mon_flow_policy_text(const struct mon_flow *f)
 		return f->l7->reason[0] ? f->l7->reason : NULL;
 	if (f->rule_id == VELUM_RULE_DEFAULT_ALLOW)
 		return "no policy";
+	if (f->rule_id == VELUM_RULE_ALLOW_LOCALHOST)
+		return "allow-localhost always";
 	if (f->rule_id >= VELUM_RULE_FIRST)
 		return "a rule no longer loaded";
 	/* rule 0: no entry matched; only a policy decision has a "by" */

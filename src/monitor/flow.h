@@ -136,7 +136,8 @@ void mon_flow_release(struct mon_flow *f);
 /*
  * The text every decision carries: the rule reference, "default deny" for a
  * policy drop (or audited default deny) without a rule, "no policy" for a
- * direction no policy enforces; NULL for drops that are not policy
+ * direction no policy enforces, "allow-localhost always" for the host let
+ * in by that mode alone; NULL for drops that are not policy
  * decisions (the reason says everything). Returns a pointer into f or a
  * static string.
  */
