@@ -64,6 +64,36 @@ static const char trace_usage[] =
 
 /* ---- endpoints file ---------------------------------------------------------- */
 
+VEC_DECLARE(str_vec, char *);
+
+/*
+ * A labels object {"k": "v"} as "k=v" strings ("k" for an empty value)
+ * appended to out (new strings; the caller frees them). Returns 0, -ENOMEM,
+ * or -EINVAL with *bad the first pair whose value is not a string.
+ */
+static int label_map_strings(const struct doc_node *labels, struct str_vec *out,
+			     const struct doc_pair **bad)
+{
+	size_t i;
+
+	for (i = 0; i < labels->map.n; i++) {
+		const struct doc_pair *p = &labels->map.pairs[i];
+		char *s;
+
+		if (p->value->type != DOC_STR) {
+			*bad = p;
+			return -EINVAL;
+		}
+		s = malloc(strlen(p->key) + p->value->str.len + 2);
+		if (!s || vec_push(out, s)) {
+			free(s);
+			return -ENOMEM;
+		}
+		sprintf(s, p->value->str.len ? "%s=%s" : "%s%s", p->key, p->value->str.s);
+	}
+	return 0;
+}
+
 static int ep_err(struct errbuf *eb, const char *file, const struct doc_node *n, size_t idx,
 		  const char *field, const char *msg)
 {
@@ -92,7 +122,7 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 					      NULL };
 	const struct doc_node *name, *ns, *labels, *ips, *ports, *idn, *ipv4, *audit;
 	uint32_t id = 0;
-	VEC(char *) lv = { 0 };
+	struct str_vec lv = { 0 };
 	VEC(uint32_t) iv = { 0 };
 	VEC(struct pol_named_port) pv = { 0 };
 	char msg[256];
@@ -156,22 +186,14 @@ static int load_one(struct model *m, const char *file, const struct doc_node *n,
 			err = -ENOMEM;
 		}
 	}
-	for (i = 0; labels && labels->type == DOC_MAP && i < labels->map.n && !err; i++) {
-		const struct doc_pair *p = &labels->map.pairs[i];
-		char *s;
+	if (!err && labels && labels->type == DOC_MAP) {
+		const struct doc_pair *bad = NULL;
 
-		if (p->value->type != DOC_STR) {
-			snprintf(msg, sizeof(msg), "labels.%s", p->key);
-			err = ep_err(eb, file, p->value, idx, msg, "expected a string");
-			break;
+		err = label_map_strings(labels, &lv, &bad);
+		if (bad) {
+			snprintf(msg, sizeof(msg), "labels.%s", bad->key);
+			err = ep_err(eb, file, bad->value, idx, msg, "expected a string");
 		}
-		s = malloc(strlen(p->key) + p->value->str.len + 2);
-		if (!s || vec_push(&lv, s)) {
-			free(s);
-			err = -ENOMEM;
-			break;
-		}
-		sprintf(s, p->value->str.len ? "%s=%s" : "%s%s", p->key, p->value->str.s);
 	}
 	if (!err && ipv4 && ipv4->type != DOC_NULL) {
 		struct in_addr in;
@@ -272,7 +294,7 @@ static int load_namespaces(struct model *m, const char *file, const struct doc_n
 				  nss->line);
 	for (i = 0; nss && i < nss->seq.n && !err; i++) {
 		const struct doc_node *n = nss->seq.items[i], *name, *labels;
-		VEC(char *) lv = { 0 };
+		struct str_vec lv = { 0 };
 		struct errbuf meb;
 
 		if (n->type != DOC_MAP)
@@ -303,24 +325,15 @@ static int load_namespaces(struct model *m, const char *file, const struct doc_n
 				eb, -EINVAL,
 				"%s:%u: namespaces[%zu].labels: expected an object of strings",
 				file, labels->line, i);
-		for (j = 0; labels && j < labels->map.n && !err; j++) {
-			const struct doc_pair *p = &labels->map.pairs[j];
-			char *s;
+		if (labels) {
+			const struct doc_pair *bad = NULL;
 
-			if (p->value->type != DOC_STR) {
+			err = label_map_strings(labels, &lv, &bad);
+			if (bad)
 				err = errbuf_set(
 					eb, -EINVAL,
 					"%s:%u: namespaces[%zu].labels.%s: expected a string", file,
-					p->value->line, i, p->key);
-				break;
-			}
-			s = malloc(strlen(p->key) + p->value->str.len + 2);
-			if (!s || vec_push(&lv, s)) {
-				free(s);
-				err = -ENOMEM;
-				break;
-			}
-			sprintf(s, "%s=%s", p->key, p->value->str.s);
+					bad->value->line, i, bad->key);
 		}
 		errbuf_clear(&meb);
 		if (!err)
