@@ -206,7 +206,7 @@ run 0 status
 expect_out "Host access: always"
 n=$((n + 1))
 "$traffic" probe udp "$srv" 7000 300 >/dev/null 2>&1 || fail "always: host -> server should pass"
-run 0 observe --from host --to prod/server -o json
+run 0 observe --from host --to prod/server -o raw
 ndjson 'any(f["verdict"] == "FORWARDED" and f["policy"] == "allow-localhost always" and f["rule"] is None for f in js)'
 run 0 policy trace --from host --to prod/server --dport 7000/UDP
 expect_out "the host reaches every local endpoint (velumd --allow-localhost always)"
