@@ -193,6 +193,11 @@ static int load_file(void *ctx, int64_t id, const char *name, const char *conten
 		errbuf_prefix(c->eb, "policy file %s (stored): ", name);
 		return err;
 	}
+	/*
+	 * Its Namespace objects were applied when it was imported; the
+	 * namespaces table holds their labels since (later relabels included).
+	 */
+	pol_set_namespaces_free(&f.set);
 	f.name = strdup(name);
 	f.refs = calloc(f.set.n ? f.set.n : 1, sizeof(*f.refs));
 	err = f.name && f.refs ? vec_push(&c->files, f) : -ENOMEM;

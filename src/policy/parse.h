@@ -87,6 +87,9 @@ int pol_set_push(struct pol_set *s, struct pol_policy *p);
  */
 bool pol_port_name_valid(const char *s);
 
+/* Frees the set's namespaces (nss, nns) and leaves its policies. Accepts NULL. */
+void pol_set_namespaces_free(struct pol_set *s);
+
 /* Frees the set and every policy and namespace in it. */
 void pol_set_free(struct pol_set *s);
 

@@ -25,6 +25,12 @@ void pol_namespaces_free(struct pol_set *s, size_t from)
 	}
 }
 
+void pol_set_namespaces_free(struct pol_set *s)
+{
+	if (s)
+		pol_namespaces_free(s, 0);
+}
+
 /* DNS-1123 label: 1-63 of [a-z0-9-], alphanumeric at both ends. */
 static bool ns_name_ok(const char *s)
 {

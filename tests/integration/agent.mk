@@ -57,9 +57,9 @@ test-agent-harden: $(agent_test_deps)
 
 # Namespaces with labels: namespaceSelector verdicts flip with a relabel while traffic flows;
 # the namespace CLI, kind: Namespace imports, restore and the schema 3 upgrade.
-test-agent-namespace: $(agent_test_deps)
-	@echo "== tests/integration/agent_namespace.sh"
-	$(Q)$(root_test) tests/integration/agent_namespace.sh
+test-agent-namespace: $(agent_test_deps) asan-agent
+	@echo "== tests/integration/agent_namespace.sh (velumd and velum with ASan, LSan, UBSan)"
+	$(Q)$(root_test) tests/integration/sanitized.sh $(ASAN_BUILD) tests/integration/agent_namespace.sh
 
 # Work that grows with the input, not faster (sizes that finish in seconds)
 test-agent-scale: $(agent_test_deps)

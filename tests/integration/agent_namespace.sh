@@ -163,12 +163,13 @@ probe team-a/client udp "$srv" 7000 || fail "imported team=payments: should pass
 run 0 policy import "$T/good.yaml" -o json
 json 'j["unchanged"]'
 
-# ---- restart: the labels come back from the store ---------------------------------------------
+# ---- restart: the labels come back from the store (a later relabel, not the imported file) -----
+run 0 namespace label team-a extra=1
 ident=$(ep_field team-a/client identity)
 agent_stop
 agent_start || exit 1
 run 0 namespace get team-a -o json
-json 'j["labels"] == {"kubernetes.io/metadata.name": "team-a", "env": "dev", "team": "payments"}'
+json 'j["labels"] == {"kubernetes.io/metadata.name": "team-a", "env": "dev", "team": "payments", "extra": "1"}'
 n=$((n + 1))
 [ "$(ep_field team-a/client identity)" = "$ident" ] || fail "identity changed over the restart"
 probe team-a/client udp "$srv" 7000 || fail "after restart: team-a -> server should pass"
