@@ -124,6 +124,33 @@ expect_err "namespace 'prod' has 1 endpoint(s): delete them first"
 run 0 namespace get prod -o json
 json 'j["endpoints"] == 1'
 
+# the API itself: bad bodies and names are 400, unknown namespaces 404, other methods 405
+api() {
+	curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" "$@"
+}
+api_is() {
+	local want=$1 body
+	shift
+	n=$((n + 1))
+	code=$(api "$@")
+	body=$(cat "$T/api.out")
+	[ "$code" = "$want" ] || fail "curl $*: HTTP $code, want $want: $body"
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/api.out" ||
+		fail "curl $*: not JSON: $body"
+}
+api_is 400 -X PATCH -d '{"labels": ["team=x"]}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"labels": {"team": 7}}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"labels": {}, "extra": 1}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"labels": {}}' http://velum/v1/namespaces/Bad_Name
+grep -q "namespace name 'Bad_Name'" "$T/api.out" || fail "bad name: $(cat "$T/api.out")"
+api_is 404 http://velum/v1/namespaces/nowhere
+api_is 404 -X DELETE http://velum/v1/namespaces/nowhere
+api_is 405 -X POST -d '{}' http://velum/v1/namespaces
+api_is 200 http://velum/v1/namespaces
+api_is 409 -X DELETE http://velum/v1/namespaces/prod
+run 0 namespace get team-a -o json
+json 'j["labels"]["team"] == "payments"'
+
 # ---- kind: Namespace in policy import ----------------------------------------------------------
 cat >"$T/ns.yaml" <<'EOF'
 apiVersion: v1
