@@ -152,22 +152,11 @@ run 0 namespace get team-a -o json
 json 'j["labels"]["team"] == "payments"'
 
 # ---- kind: Namespace in policy import ----------------------------------------------------------
-cat >"$T/ns.yaml" <<'EOF'
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: team-a
-  labels: {env: dev}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: from-payments, namespace: prod}
-spec:
-  podSelector: {matchLabels: {app: server}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {team: payments}}
-EOF
+# a namespace and its policy in one manifest (the policy as before)
+{
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n  labels: {env: dev}\n---\n'
+	cat "$T/np.yaml"
+} >"$T/ns.yaml"
 run 0 policy import "$T/ns.yaml"
 expect_out "Namespace team-a"
 probe team-a/client udp "$srv" 7000 && fail "imported team-a without team: should be dropped"
