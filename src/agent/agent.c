@@ -110,6 +110,7 @@ void agent_fini(struct agent *a)
 	dp__close(a->dp);
 	agent_store__close(a->st);
 	mon_ring_free(&a->ring);
+	mon_hubble_free(&a->hubble);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->flow_lock);
 	pthread_mutex_destroy(&a->sum_lock);

@@ -39,6 +39,7 @@
 #include "lib/version.h"
 #include "model/model.h"
 #include "monitor/flow.h"
+#include "monitor/hubble_metrics.h"
 #include "monitor/metrics.h"
 
 #define AGENT_VERSION	    VELUM_VERSION
@@ -142,12 +143,14 @@ struct agent {
 	/* metrics (under lock) */
 	struct mon_hist regen_hist, import_hist;
 	uint64_t regen_total, regen_failed;
+	uint64_t policy_changes[2]; /* imports: succeeded, failed */
 
 	/* flows (under flow_lock) */
 	pthread_mutex_t flow_lock;
 	pthread_cond_t flow_cond;
 	struct mon_ring ring;
-	uint64_t verdicts[5][7][2]; /* [VELUM_FLOW_*][enum velum_match][dir] */
+	uint64_t verdicts[5][7][2];	  /* [VELUM_FLOW_*][enum velum_match][dir] */
+	struct mon_hubble_metrics hubble; /* Hubble's flow metrics and rule hits */
 	uint64_t events_total;
 	struct dp *dp_ev;
 	pthread_t flow_thr;
@@ -171,6 +174,14 @@ struct agent {
 void agent_summary_publish(struct agent *a);
 /* A copy of the last published summary; never waits for a->lock. */
 struct agent_summary agent_summary(struct agent *a);
+
+/*
+ * Appends the metrics beyond the datapath counters (metrics.c): Hubble's
+ * flow metrics, per-rule hits, endpoints by state, BPF map pressure,
+ * warnings by subsystem, policy import outcomes, process_*. Takes a->lock
+ * and flow_lock (not held by the caller).
+ */
+void agent_metrics_more(struct agent *a, struct strbuf *sb);
 
 /* HTTP-ish outcome of a failed call: maps a negative errno. */
 int agent_err_status(int err);

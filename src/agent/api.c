@@ -581,6 +581,7 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 		/* the proxy's own metrics; a proxy down or stuck says so in velum_proxy_up */
 		agent_proxy_metrics(a->proxy, PROXY_SCRAPE_TIMEOUT_MS, sb);
 	}
+	agent_metrics_more(a, sb);
 }
 
 static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const char *url,

@@ -44,6 +44,42 @@ static json_t *policy_obj(const char *kind, const char *ns, const char *name,
 	return j;
 }
 
+/*
+ * "hits": the flows each of p's rules decided since velumd started (policy
+ * verdicts, kernel and L7): [{"id", "rule": its reference, "allowed",
+ * "denied"}], in rule id order. a->lock held (takes flow_lock inside).
+ */
+static json_t *rule_hits(struct agent *a, const struct pol_policy *p)
+{
+	json_t *arr = json_array();
+	struct strbuf ref = STRBUF_INIT;
+	size_t r, d, e;
+
+	for (r = 0; arr && r < p->nrules; r++)
+		for (d = 0; d < 2; d++)
+			for (e = 0; e < p->rules[r].nentries[d]; e++) {
+				uint32_t id = p->rules[r].entries[d][e].id;
+				struct mon_hm_rule h;
+				json_t *o;
+
+				pthread_mutex_lock(&a->flow_lock);
+				h = mon_hubble_rule_hits(&a->hubble, id);
+				pthread_mutex_unlock(&a->flow_lock);
+				strbuf_reset(&ref);
+				pol_engine_rule_name(model_engine(a->m), id, &ref);
+				o = json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)id, "rule",
+					      strbuf_str(&ref), "allowed", (json_int_t)h.allowed,
+					      "denied", (json_int_t)h.denied);
+				if (!o || json_array_append_new(arr, o)) {
+					json_decref(arr);
+					arr = NULL;
+					break;
+				}
+			}
+	strbuf_free(&ref);
+	return arr;
+}
+
 struct pol_ctx {
 	struct agent *a;
 	json_t *arr;
@@ -67,6 +103,10 @@ static int policy_row(void *ctx, const struct agent_store_policy *row)
 							      *row->ns ? row->ns : NULL, row->name);
 	j = policy_obj(row->kind, row->ns, row->name, p, row->audit, row->first_rule_id,
 		       row->imported);
+	if (j && json_object_set_new(j, "hits", p ? rule_hits(c->a, p) : json_array())) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (!j || json_array_append_new(c->arr, j))
 		return -ENOMEM;
 	/* rows of one file are usually together: a check of the last one keeps this linear */
@@ -240,6 +280,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 		err = agent_policy_import_parsed(a, files, nfiles, audit, parsed, &loaded, &nloaded,
 						 &warnings, &eb);
 	rev = a->revision;
+	a->policy_changes[err ? 1 : 0]++;
 	if (!err) {
 		/* every change makes a revision: none made, the files were loaded as they are */
 		arr = imported_json(a, loaded, nloaded);

@@ -221,6 +221,7 @@ static void process(struct agent *a, struct event_vec *batch)
 			mon_flow_release(f);
 			continue;
 		}
+		mon_hubble_observe(&a->hubble, f);
 		mon_ring_push(&a->ring, f);
 	}
 	pthread_cond_broadcast(&a->flow_cond);
@@ -409,6 +410,7 @@ static void l7_process(struct agent *a, const struct px_access_event *evs, size_
 			mon_flow_release(&flows[i]);
 			continue;
 		}
+		mon_hubble_observe(&a->hubble, &flows[i]);
 		mon_ring_push(&a->ring, &flows[i]);
 	}
 	pthread_cond_broadcast(&a->flow_cond);

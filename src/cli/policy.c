@@ -315,10 +315,36 @@ static int sel_args(int argc, char **argv, const char *usage, struct sel *s, boo
 	return 0;
 }
 
+/* A policy's per-rule hits: flows each rule allowed and denied since velumd started. */
+static void print_hits(json_t *hits)
+{
+	static const char *const hdr[] = { "RULE ID", "RULE", "ALLOWED", "DENIED" };
+	struct cli_table t;
+	json_t *h;
+	size_t k;
+
+	if (!json_array_size(hits))
+		return;
+	printf("\n# flows each rule decided since velumd started\n");
+	cli_table_init(&t, 4, hdr, NULL);
+	json_array_foreach(hits, k, h)
+	{
+		char id[16], a[24], d[24];
+		const char *row[4] = { id, json_string_value(json_object_get(h, "rule")), a, d };
+
+		snprintf(id, sizeof(id), "%lld", json_integer_value(json_object_get(h, "id")));
+		snprintf(a, sizeof(a), "%lld", json_integer_value(json_object_get(h, "allowed")));
+		snprintf(d, sizeof(d), "%lld", json_integer_value(json_object_get(h, "denied")));
+		cli_table_add(&t, row);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+}
+
 static int cmd_get(int argc, char **argv)
 {
-	static const char *const hdr[] = { "KIND",     "NAMESPACE", "NAME",	"RULES",
-					   "RULE IDS", "AUDIT",	    "IMPORTED", "FILE" };
+	static const char *const hdr[] = { "KIND",  "NAMESPACE", "NAME",   "RULES",    "RULE IDS",
+					   "AUDIT", "ALLOWED",	 "DENIED", "IMPORTED", "FILE" };
 	struct sel s = { 0 };
 	struct strbuf url = STRBUF_INIT, path = STRBUF_INIT;
 	struct client_resp r;
@@ -360,24 +386,36 @@ static int cmd_get(int argc, char **argv)
 		json_object_set(j, "policies", sel);
 		cli_print_json(j);
 	} else {
-		cli_table_init(&t, 8, hdr, NULL);
+		cli_table_init(&t, 10, hdr, NULL);
 		for (i = 0; i < json_array_size(sel); i++) {
-			json_t *p = json_array_get(sel, i);
+			json_t *p = json_array_get(sel, i), *h;
 			long long rules = json_integer_value(json_object_get(p, "rules"));
 			long long first = json_integer_value(json_object_get(p, "first_rule_id"));
-			char nr[16], ids[48];
-			const char *row[8];
+			long long allowed = 0, denied = 0;
+			char nr[16], ids[48], na[24], nd[24];
+			const char *row[10];
+			size_t k;
 
+			/* the flows the policy's rules decided (per rule with NAME, below) */
+			json_array_foreach(json_object_get(p, "hits"), k, h)
+			{
+				allowed += json_integer_value(json_object_get(h, "allowed"));
+				denied += json_integer_value(json_object_get(h, "denied"));
+			}
 			snprintf(nr, sizeof(nr), "%lld", rules);
 			snprintf(ids, sizeof(ids), "%lld+", first);
+			snprintf(na, sizeof(na), "%lld", allowed);
+			snprintf(nd, sizeof(nd), "%lld", denied);
 			row[0] = json_string_value(json_object_get(p, "kind"));
 			row[1] = json_string_value(json_object_get(p, "namespace")) ?: "-";
 			row[2] = json_string_value(json_object_get(p, "name"));
 			row[3] = nr;
 			row[4] = ids;
 			row[5] = json_is_true(json_object_get(p, "audit")) ? "yes" : "no";
-			row[6] = json_string_value(json_object_get(p, "imported"));
-			row[7] = json_string_value(json_object_get(p, "file"));
+			row[6] = na;
+			row[7] = nd;
+			row[8] = json_string_value(json_object_get(p, "imported"));
+			row[9] = json_string_value(json_object_get(p, "file"));
 			cli_table_add(&t, row);
 		}
 		cli_table_print(&t, stdout);
@@ -395,6 +433,7 @@ static int cmd_get(int argc, char **argv)
 					    file))
 					text = json_string_value(json_object_get(
 						json_array_get(srcs, f), "content"));
+			print_hits(json_object_get(p, "hits"));
 			printf("\n# source of %s %s (file %s)\n%s",
 			       json_string_value(json_object_get(p, "kind")),
 			       json_string_value(json_object_get(p, "name")), file, text ?: "");

@@ -47,7 +47,9 @@ snapshot() {
 		"$velum" status -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["store"]["revision"], j["counts"])'
 		"$velum" endpoint list -o json
 		"$velum" identity list -o json
-		"$velum" policy get -o json
+		# the policies without their hits (traffic counts, not state)
+		"$velum" policy get -o json |
+			python3 -c 'import json,sys; j=json.load(sys.stdin); [p.pop("hits") for p in j["policies"]]; print(json.dumps(j, indent=2, sort_keys=True))'
 		for e in server good bad; do
 			"$velum" bpf policy get "$e" -o json |
 				python3 -c 'import json,sys; j=json.load(sys.stdin); print(sorted(json.dumps(e, sort_keys=True) for e in j["entries"]))'

@@ -9,7 +9,10 @@
 # read as policy trace reads them (one parser), the outputs compact,
 # dict, table and jsonpb (Hubble's flow JSON: jq expressions of the kind
 # Cilium's documentation uses work on it unchanged), and --input-file
-# re-filters saved jsonpb (from a file or stdin) as the agent would.
+# re-filters saved jsonpb (from a file or stdin) as the agent would; and
+# /metrics: Hubble's flow metrics, per-rule hits (also in policy get), and
+# the agent metrics with Cilium's names (endpoint state, map pressure,
+# warnings, policy imports, process_*).
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_observe: not root, skipped"
@@ -39,6 +42,73 @@ probe tiefighter tcp "$ds" 80 || fail "tiefighter -> deathstar:80 should pass"
 probe xwing tcp "$ds" 80 && fail "xwing -> deathstar:80 should be dropped"
 probe rebels/probe tcp "$ds" 80 && fail "rebels/probe -> deathstar:80 should be dropped"
 sleep 0.5
+
+# ---- metrics: Hubble's flow metrics, rule hits, agent metrics with Cilium's names ------------------
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+# metric 'NAME{labels}' VALUE-EXPR: the sample exists and its value v satisfies the expression
+metric() {
+	n=$((n + 1))
+	python3 - "$T/metrics.txt" "$1" "$2" <<'PY' || fail "metric $1 not $2: $(grep -F "${1%%\{*}" "$T/metrics.txt" | head -30)"
+import re, sys
+text, want, expr = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+name, _, labels = want.partition("{")
+wl = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+for line in text.splitlines():
+    if line.startswith("#") or not line.startswith(name):
+        continue
+    m = re.match(r'([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$', line)
+    if not m or m.group(1) != name:
+        continue
+    ll = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
+    if all(ll.get(k) == v for k, v in wl.items()):
+        v = float(m.group(4))
+        sys.exit(0 if eval(expr) else 1)
+sys.exit(1)
+PY
+}
+metric 'hubble_flows_processed_total{protocol="TCP",type="PolicyVerdict",subtype="",verdict="FORWARDED"}' 'v == 4'
+metric 'hubble_flows_processed_total{protocol="TCP",type="PolicyVerdict",verdict="DROPPED"}' 'v == 2'
+metric 'hubble_flows_processed_total{protocol="TCP",type="Drop",verdict="DROPPED"}' 'v == 2'
+metric 'hubble_drop_total{reason="POLICY_DENIED",protocol="TCP"}' 'v >= 2'
+metric 'hubble_policy_verdicts_total{direction="ingress",match="l3-l4",action="forwarded"}' 'v == 1'
+metric 'hubble_policy_verdicts_total{direction="ingress",match="none",action="dropped"}' 'v == 2'
+metric 'hubble_policy_verdicts_total{direction="egress",match="all",action="forwarded"}' 'v == 3'
+metric 'hubble_tcp_flags_total{flag="SYN",family="IPv4"}' 'v == 4'
+grep -q '^# TYPE hubble_http_requests_total counter' "$T/metrics.txt" || fail "no hubble_http_requests_total"
+grep -q '^# TYPE hubble_http_request_duration_seconds histogram' "$T/metrics.txt" || fail "no hubble_http_request_duration_seconds"
+metric 'velum_policy_rule_hits_total{rule="CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]",verdict="allowed"}' 'v == 1'
+metric 'velum_policy_rule_hits_total{rule="CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]",verdict="denied"}' 'v == 0'
+metric 'velum_endpoint_state{endpoint_state="ready"}' 'v == 4'
+metric 'velum_endpoint_state{endpoint_state="error"}' 'v == 0'
+metric 'velum_bpf_map_pressure{map_name="velum_ct"}' '0 < v < 0.01'
+metric 'velum_bpf_map_pressure{map_name="velum_ipcache"}' '0 < v < 0.01'
+metric 'velum_bpf_map_pressure{map_name="velum_policy"}' '0 < v < 0.01'
+metric 'velum_policy_change_total{outcome="success"}' 'v == 1'
+metric 'velum_policy_change_total{outcome="fail"}' 'v == 0'
+metric 'velum_policy_max_revision' 'v >= 1'
+metric 'process_open_fds' 'v > 3'
+metric 'process_max_fds' 'v > 3'
+metric 'process_resident_memory_bytes' 'v > 1e6'
+metric 'process_cpu_seconds_total' 'v >= 0'
+metric 'process_start_time_seconds' 'abs(v - '"$(date +%s)"') < 600'
+echo 'garbage: [' >"$T/broken.yaml"
+run 2 policy import "$T/broken.yaml"
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+metric 'velum_policy_change_total{outcome="fail"}' 'v == 1'
+# warnings by subsystem: a failed endpoint exec is not one; a policy that selects nothing is
+grep -q '^# TYPE velum_errors_warnings_total counter' "$T/metrics.txt" || fail "no velum_errors_warnings_total"
+# rule hits in policy get
+run 0 policy get
+expect_out "ALLOWED"
+grep -E "deathstar-ingress +1 +16\+ +no +1 +0 " <<<"$out" >/dev/null || fail "policy get: hits 1/0: $out"
+run 0 policy get deathstar-ingress
+expect_out "# flows each rule decided since velumd started"
+grep -E "^16 +CiliumNetworkPolicy default/deathstar-ingress spec.ingress\[0\] +1 +0" <<<"$out" >/dev/null ||
+	fail "policy get NAME: per-rule hits: $out"
+run 0 policy get deathstar-ingress -o json
+json 'j["policies"][0]["hits"] == [{"id": 16, "rule": "CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]", "allowed": 1, "denied": 0}]'
 
 # cnt WANT ARGS...: velum observe --all ARGS prints WANT lines (into $out)
 cnt() {

@@ -47,7 +47,7 @@ bad=$(ep_ip bad)
 snapshot() {
 	"$velum" endpoint list -o json >"$T/$1.eps"
 	"$velum" identity list -o json >"$T/$1.ids"
-	"$velum" policy get -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); [p.pop("imported") for p in j["policies"]]; print(json.dumps(j, sort_keys=True))' >"$T/$1.pols"
+	"$velum" policy get -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); [(p.pop("imported"), p.pop("hits")) for p in j["policies"]]; print(json.dumps(j, sort_keys=True))' >"$T/$1.pols"
 	for e in server good bad; do
 		"$velum" bpf policy get "$e" -o json |
 			python3 -c 'import json,sys; j=json.load(sys.stdin); print(json.dumps(sorted(j["entries"], key=lambda e: json.dumps(e, sort_keys=True)), sort_keys=True))'

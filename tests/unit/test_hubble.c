@@ -24,6 +24,7 @@
 #include "identity/peer.h"
 #include "monitor/flow.h"
 #include "monitor/flow_json.h"
+#include "monitor/hubble_metrics.h"
 #include "velum/events.h"
 #include "velum/policy.h"
 
@@ -419,6 +420,51 @@ static void test_hubble_peer_forms(void **state)
 	}
 }
 
+/* Hubble's metric families from the fixture flows, and the rule hits. */
+static void test_hubble_metrics(void **state)
+{
+	struct mon_hubble_metrics m = { 0 };
+	struct strbuf sb = STRBUF_INIT;
+	struct mon_hm_rule h;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NFL; i++)
+		mon_hubble_observe(&m, &fl[i]);
+	mon_hubble_format(&m, &sb);
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_flows_processed_total{protocol=\"TCP\","
+			       "type=\"Drop\",subtype=\"\",verdict=\"DROPPED\"} 2\n"));
+	assert_non_null(strstr(strbuf_str(&sb), "hubble_flows_processed_total{protocol=\"TCP\","
+						"type=\"PolicyVerdict\",subtype=\"\","
+						"verdict=\"FORWARDED\"} 3\n"));
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_drop_total{reason=\"POLICY_DENIED\",protocol=\"TCP\"} 1\n"));
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_drop_total{reason=\"POLICY_DENY\",protocol=\"TCP\"} 1\n"));
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_policy_verdicts_total{direction=\"ingress\","
+			       "match=\"l3-l4\",action=\"forwarded\"} 2\n"));
+	assert_non_null(strstr(strbuf_str(&sb), "hubble_policy_verdicts_total{direction=\"egress\","
+						"match=\"l3-l4\",action=\"forwarded\"} 1\n"));
+	/* SYN alone on forwarded flows, SYN-ACK for SYN and ACK */
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_tcp_flags_total{flag=\"SYN\",family=\"IPv4\"} 2\n"));
+	assert_non_null(strstr(strbuf_str(&sb),
+			       "hubble_tcp_flags_total{flag=\"SYN-ACK\",family=\"IPv4\"} 1\n"));
+	assert_non_null(
+		strstr(strbuf_str(&sb), "# TYPE hubble_http_request_duration_seconds histogram"));
+	h = mon_hubble_rule_hits(&m, 1000);
+	assert_int_equal(h.allowed, 1);
+	assert_int_equal(h.denied, 0);
+	h = mon_hubble_rule_hits(&m, 1001); /* a drop event, not a verdict: not counted */
+	assert_int_equal(h.allowed + h.denied, 0);
+	h = mon_hubble_rule_hits(&m, 99999);
+	assert_int_equal(h.allowed + h.denied, 0);
+	strbuf_free(&sb);
+	mon_hubble_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_hubble_filter_refused),
 		cmocka_unit_test(test_hubble_json),
 		cmocka_unit_test(test_hubble_peer_forms),
+		cmocka_unit_test(test_hubble_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
