@@ -924,6 +924,21 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 	return 0;
 }
 
+int agent_policy_check(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+		       char **warnings, struct errbuf *eb)
+{
+	struct agent_parsed *ps;
+	int err = agent_policy_parse(a, files, nfiles, audit, &ps, eb);
+
+	*warnings = NULL;
+	if (err)
+		return err;
+	if (ps->warn.len && !(*warnings = strdup(strbuf_str(&ps->warn))))
+		err = -ENOMEM;
+	agent_parsed_free(ps);
+	return err;
+}
+
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
 			       bool audit, struct agent_parsed *ps, char ***loaded, size_t *nloaded,
 			       char **warnings, struct errbuf *eb)

@@ -267,6 +267,13 @@ struct agent_file {
 struct agent_parsed;
 int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 		       struct agent_parsed **parsed, struct errbuf *eb);
+/*
+ * An import's dry run: parses and checks the files as agent_policy_parse()
+ * does and changes nothing. 0 (*warnings: new text, or NULL) or the error
+ * with eb set.
+ */
+int agent_policy_check(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
+		       char **warnings, struct errbuf *eb);
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
 			       bool audit, struct agent_parsed *parsed, char ***loaded,
 			       size_t *nloaded, char **warnings, struct errbuf *eb);

@@ -272,6 +272,23 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 		files[i].content = json_string_value(cj);
 		files[i].len = json_string_length(cj);
 	}
+	if (agent_api_query(call, "dry_run") && strcmp(agent_api_query(call, "dry_run"), "0")) {
+		/* validated as an import, nothing changed: the CLI works out the effects */
+		err = agent_policy_check(a, files, nfiles, audit, &warnings, &eb);
+		free(files);
+		if (err) {
+			free(warnings);
+			return agent_api_fail(call, err, &eb);
+		}
+		out = json_pack("{s:b, s:[]}", "dry_run", 1, "warnings");
+		warn = out ? json_object_get(out, "warnings") : NULL;
+		for (s = warnings ? strtok_r(warnings, "\n", &save) : NULL; s && warn;
+		     s = strtok_r(NULL, "\n", &save))
+			json_array_append_new(warn, json_string(s));
+		free(warnings);
+		return out ? agent_api_reply(call, 200, out) :
+			     agent_api_error(call, 500, "out of memory");
+	}
 	/* parsed before the lock: a big import's parse holds up nobody */
 	err = agent_policy_parse(a, files, nfiles, audit, &parsed, &eb);
 	pthread_mutex_lock(&a->lock);

@@ -119,4 +119,12 @@ struct model;
 struct errbuf;
 int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb);
 
+/*
+ * `velum policy import --dry-run` once the agent validated files (the
+ * import's [{"name", "content"}], borrowed): prints the enforced entries
+ * each endpoint would gain and lose and the policy verdicts in the agent's
+ * flow buffer that would flip (dryrun.c). Returns an exit status.
+ */
+int cli_policy_dry_run(json_t *files, bool audit);
+
 #endif

@@ -5,6 +5,7 @@
 bins += velum
 velum_srcs = src/cli/velum.c $(client_srcs) src/cli/trace.c src/cli/request.c src/cli/table.c \
 	src/cli/endpoint.c src/cli/namespace.c src/cli/policy.c src/cli/info.c src/cli/observe.c src/cli/output.c \
+	src/cli/dryrun.c \
 	$(mon_srcs) src/monitor/flow_json.c
 velum_libs := jansson
 

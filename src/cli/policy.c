@@ -23,7 +23,7 @@
 #define MAX_POLICY_FILE (16u << 20)
 
 static const char import_usage[] =
-	"usage: velum policy import FILE|DIR ... [--audit] [-o json|yaml]\n"
+	"usage: velum policy import FILE|DIR ... [--audit] [--dry-run] [-o json|yaml]\n"
 	"\n"
 	"Imports policy files (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy\n"
 	"or raw Cilium rules; JSON or YAML; a directory means its *.json, *.yaml and *.yml files).\n"
@@ -34,6 +34,9 @@ static const char import_usage[] =
 	"\n"
 	"  --audit   import in audit mode: the policies' denials pass and are reported as AUDIT\n"
 	"            (same as the annotation policy.velum.io/audit-mode: \"true\")\n"
+	"  --dry-run validate as an import and change nothing: print the enforced entries each\n"
+	"            endpoint would gain (+) and lose (-), and the flows in the agent's flow\n"
+	"            buffer whose verdict would flip\n"
 	"  -o json   print the agent's answer as JSON\n";
 
 static const char get_usage[] =
@@ -127,13 +130,14 @@ static int cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "audit", no_argument, NULL, 'A' },
+		{ "dry-run", no_argument, NULL, 'D' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *files = json_array(), *body = NULL, *out = NULL, *ps, *warn;
 	struct client_resp r = { 0 };
-	bool json = false, audit = false;
+	bool json = false, audit = false, dry = false;
 	char *s = NULL;
 	size_t i;
 	int c, rc = CLI_EXIT_USAGE;
@@ -144,6 +148,9 @@ static int cmd_import(int argc, char **argv)
 		switch (c) {
 		case 'A':
 			audit = true;
+			break;
+		case 'D':
+			dry = true;
 			break;
 		case 'o':
 			if (cli_output_parse(optarg, &json)) {
@@ -178,13 +185,22 @@ static int cmd_import(int argc, char **argv)
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}
-	rc = cli_request("POST", "/v1/policies", s, strlen(s), &r);
+	rc = cli_request("POST", dry ? "/v1/policies?dry_run=1" : "/v1/policies", s, strlen(s), &r);
 	if (rc)
 		goto out;
 	rc = cli_check(&r, "policy import");
 	if (rc) {
 		if (rc == CLI_EXIT_USAGE)
 			fprintf(stderr, "velum policy import: nothing was changed\n");
+		goto out;
+	}
+	if (dry) {
+		out = cli_json(&r, "policy import");
+		warn = json_object_get(out, "warnings");
+		for (i = 0; i < json_array_size(warn); i++)
+			fprintf(stderr, "warning: %s\n",
+				json_string_value(json_array_get(warn, i)));
+		rc = cli_policy_dry_run(files, audit);
 		goto out;
 	}
 	out = cli_json(&r, "policy import");

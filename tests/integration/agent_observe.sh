@@ -12,7 +12,8 @@
 # re-filters saved jsonpb (from a file or stdin) as the agent would; and
 # /metrics: Hubble's flow metrics, per-rule hits (also in policy get), and
 # the agent metrics with Cilium's names (endpoint state, map pressure,
-# warnings, policy imports, process_*).
+# warnings, policy imports, process_*); and policy import --dry-run, whose
+# predicted flips are confirmed by importing for real and replaying.
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_observe: not root, skipped"
@@ -322,5 +323,62 @@ expect_err "bad.jsonpb:1: flow.time"
 run 1 observe --input-file "$T/nosuchfile"
 run 2 observe --input-file "$T/flows.jsonpb" --from-ip 1.2.3.4/99
 run 2 observe --input-file "$T/flows.jsonpb" -f
+
+# ---- policy import --dry-run: predicted flips, then confirmed for real ---------------------------
+cat >"$T/no-tie.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: no-tie
+spec:
+  endpointSelector:
+    matchLabels: {class: deathstar}
+  ingressDeny:
+  - fromEndpoints:
+    - matchLabels: {class: tiefighter}
+YAML
+cat >"$T/allow-xwing.yaml" <<'YAML'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: deathstar-ingress
+spec:
+  endpointSelector:
+    matchLabels: {class: deathstar}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {class: xwing}
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+YAML
+rev0=$("$velum" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["revision"])')
+run 0 policy import --dry-run "$T/no-tie.yaml"
+expect_out "endpoint default/deathstar (id 1): enforced entries"
+expect_out "+ ingress DENY"
+expect_out "1 flow from default/tiefighter to default/deathstar:80/TCP would be DROPPED by CiliumNetworkPolicy default/no-tie spec.ingressDeny[0] (ingress)"
+expect_out "dry run: nothing was changed"
+grep -q "xwing" <<<"$out" && fail "dry run: xwing's verdicts do not flip: $out"
+# replacing deathstar-ingress: the empire loses, the xwing gains
+run 0 policy import --dry-run "$T/allow-xwing.yaml"
+expect_out "1 flow from default/xwing to default/deathstar:80/TCP would be ALLOWED by CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0] (ingress)"
+expect_out "1 flow from default/tiefighter to default/deathstar:80/TCP would be DROPPED by default deny (ingress)"
+expect_out "- ingress ALLOW"
+# invalid files: refused as an import refuses them
+echo 'kind: [' >"$T/bad.yaml"
+run 2 policy import --dry-run "$T/bad.yaml"
+expect_err "nothing was changed"
+# nothing changed
+rev1=$("$velum" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["revision"])')
+[ "$rev0" = "$rev1" ] || fail "dry runs changed the revision: $rev0 -> $rev1"
+run 1 policy get no-tie
+probe tiefighter tcp "$ds" 80 || fail "after the dry runs tiefighter -> deathstar:80 still passes"
+# confirmed: imported for real, the traffic replayed is dropped by the predicted rule
+run 0 policy import "$T/no-tie.yaml"
+probe tiefighter tcp "$ds" 80 && fail "no-tie imported: tiefighter should be dropped"
+sleep 0.5
+run 0 observe --from-pod tiefighter --to-pod deathstar --type policy-verdict --traffic-direction ingress --last 1
+expect_out "INGRESS DENIED (TCP Flags: SYN) BY CiliumNetworkPolicy default/no-tie spec.ingressDeny[0]"
+run 0 policy import "$T/allow-xwing.yaml"
+probe xwing tcp "$ds" 80 || fail "allow-xwing imported: xwing should pass"
 
 finish

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `velum policy import --dry-run`: what an import would change, changing
+ * nothing. The agent validates the files as an import does (POST
+ * /v1/policies?dry_run=1); then this file rebuilds the agent's world twice
+ * in the offline model the offline trace uses (the live endpoints, the
+ * loaded policies from their stored sources; then with the new files'
+ * policies replacing those of the same kind, namespace and name), and
+ * prints the enforced entries each endpoint would gain and lose, and the
+ * policy verdicts in the agent's flow buffer that would flip, grouped:
+ * "12 flows from default/xwing to default/deathstar:80/TCP would be
+ * DROPPED by default deny (ingress)".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "lib/proto.h"
+#include "model/model.h"
+#include "monitor/flow_json.h"
+#include "policy/parse.h"
+#include "policy/trace.h"
+#include "velum/events.h"
+#include "velum/policy.h"
+
+/* GETs path into a parsed JSON document (new), or NULL with the error said. */
+static json_t *get_json(const char *path)
+{
+	struct client_resp r = { 0 };
+	json_t *j = NULL;
+
+	if (!cli_request("GET", path, NULL, 0, &r) && !cli_check(&r, "policy import --dry-run"))
+		j = cli_json(&r, "policy import --dry-run");
+	client_resp_free(&r);
+	return j;
+}
+
+static bool same_key(const struct pol_policy *p, const char *kind, const char *ns, const char *name)
+{
+	return !strcmp(pol_kind_name(p->kind), kind) && !strcmp(p->name, name) &&
+	       !strcmp(p->namespace ? p->namespace : "", ns ? ns : "");
+}
+
+/*
+ * The loaded policies, re-parsed from their stored sources: of each file
+ * only those it is still the source of (a later file may have replaced
+ * some), with their audit mode. Appends to set.
+ */
+static int loaded_policies(json_t *pols, struct pol_set *set, struct errbuf *eb)
+{
+	json_t *ps = json_object_get(pols, "policies"), *srcs = json_object_get(pols, "sources");
+	size_t f, i, k;
+	int err = 0;
+
+	for (f = 0; !err && f < json_array_size(srcs); f++) {
+		json_t *src = json_array_get(srcs, f);
+		const char *file = json_string_value(json_object_get(src, "file"));
+		const char *text = json_string_value(json_object_get(src, "content"));
+		struct pol_set tmp = { 0 };
+
+		if (!file || !text)
+			continue;
+		err = pol_parse_buf(file, text, strlen(text), &tmp, eb);
+		for (i = 0; !err && i < tmp.n; i++) {
+			struct pol_policy *p = tmp.v[i];
+
+			for (k = 0; k < json_array_size(ps); k++) {
+				json_t *row = json_array_get(ps, k);
+
+				if (same_key(p, json_string_value(json_object_get(row, "kind")),
+					     json_string_value(json_object_get(row, "namespace")),
+					     json_string_value(json_object_get(row, "name"))) &&
+				    !strcmp(json_string_value(json_object_get(row, "file")) ?: "",
+					    file))
+					break;
+			}
+			if (k == json_array_size(ps))
+				continue;
+			p->audit = json_is_true(json_object_get(json_array_get(ps, k), "audit"));
+			err = pol_set_push(set, p);
+			if (!err)
+				tmp.v[i] = NULL;
+		}
+		for (i = 0; i < tmp.n; i++)
+			pol_policy_free(tmp.v[i]);
+		tmp.n = 0;
+		pol_set_free(&tmp);
+	}
+	return err;
+}
+
+/* Adds the new files' policies, each replacing a loaded one of the same key. */
+static int new_policies(json_t *files, bool audit, struct pol_set *set, struct errbuf *eb)
+{
+	struct pol_set tmp = { 0 };
+	size_t f, i, k;
+	int err = 0;
+
+	for (f = 0; !err && f < json_array_size(files); f++) {
+		json_t *fj = json_array_get(files, f);
+		const char *text = json_string_value(json_object_get(fj, "content"));
+
+		err = pol_parse_buf(json_string_value(json_object_get(fj, "name")), text,
+				    strlen(text), &tmp, eb);
+	}
+	for (i = 0; !err && i < tmp.n; i++) {
+		struct pol_policy *p = tmp.v[i];
+
+		for (k = 0; k < set->n; k++) {
+			if (set->v[k] && set->v[k]->kind == p->kind &&
+			    !strcmp(set->v[k]->name, p->name) &&
+			    !strcmp(set->v[k]->namespace ?: "", p->namespace ?: "")) {
+				pol_policy_free(set->v[k]);
+				memmove(&set->v[k], &set->v[k + 1],
+					(set->n - k - 1) * sizeof(*set->v));
+				set->n--;
+				break;
+			}
+		}
+		p->audit = p->audit || audit;
+		err = pol_set_push(set, p);
+		if (!err)
+			tmp.v[i] = NULL;
+	}
+	for (i = 0; i < tmp.n; i++)
+		pol_policy_free(tmp.v[i]);
+	tmp.n = 0;
+	pol_set_free(&tmp);
+	return err;
+}
+
+/* A model of the endpoints (a file as `velum endpoint list -o json` writes it) and set (taken). */
+static struct model *build(const char *eps_file, struct pol_set *set, struct errbuf *eb)
+{
+	struct model *m = model__new();
+	int err = m ? cli_load_endpoints(m, eps_file, eb) : -ENOMEM;
+
+	if (!err)
+		err = model_policies_load(m, set);
+	if (!err)
+		err = model_regenerate(m, NULL, NULL);
+	pol_set_free(set);
+	if (err) {
+		if (!eb->msg[0])
+			errbuf_set(eb, err, "building the model: %s", strerror(-err));
+		model__free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void name_rule(void *ctx, uint32_t rule_id, struct strbuf *sb)
+{
+	pol_engine_rule_name(ctx, rule_id, sb);
+}
+
+/* Does line (len bytes) appear as a whole line of text? */
+static bool has_line(const char *text, const char *line, size_t len)
+{
+	const char *p = text;
+
+	for (;;) {
+		const char *end = strchr(p, '\n');
+		size_t l = end ? (size_t)(end - p) : strlen(p);
+
+		if (l == len && !memcmp(p, line, len))
+			return true;
+		if (!end)
+			return false;
+		p = end + 1;
+	}
+}
+
+/* Appends "  SIGN line" for each line of a missing from b. */
+static size_t diff_lines(const char *a, const char *b, char sign, struct strbuf *out)
+{
+	const char *p = a;
+	size_t n = 0;
+
+	while (*p) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && !has_line(b, p, len)) {
+			strbuf_printf(out, "  %c %.*s\n", sign, (int)len, p);
+			n++;
+		}
+		p += len + (end ? 1 : 0);
+	}
+	return n;
+}
+
+/*
+ * pol_mapstate_format()'s text with each entry line led by its direction
+ * ("ingress ALLOW peer 257 TCP/80 ..."), so that a line stands alone in a
+ * diff; the direction lines ("ingress: default deny") stay as they are.
+ */
+static void entry_lines(const struct pol_mapstate *ms, struct model *m, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT;
+	const char *p, *dir = "";
+	char cur[16] = "";
+
+	pol_mapstate_format(ms, &raw, name_rule, model_engine(m));
+	for (p = strbuf_str(&raw); *p;) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (*p != ' ') {
+			size_t w = strcspn(p, ":");
+
+			snprintf(cur, sizeof(cur), "%.*s", (int)(w < len ? w : len), p);
+			dir = cur;
+			strbuf_printf(out, "%.*s\n", (int)len, p);
+		} else {
+			size_t sp = strspn(p, " ");
+
+			strbuf_printf(out, "%s %.*s\n", dir, (int)(len - sp), p + sp);
+		}
+		p += len + (end ? 1 : 0);
+	}
+	strbuf_free(&raw);
+}
+
+/* The enforced entries each endpoint gains (+) and loses (-). */
+static size_t print_entries(struct model *m0, struct model *m1)
+{
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(m0, &eps), i, changed = 0;
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, out = STRBUF_INIT;
+
+	for (i = 0; i < n; i++) {
+		const struct pol_mapstate *s0 =
+			pol_engine_endpoint_state(model_engine(m0), eps[i]->id);
+		const struct pol_mapstate *s1 =
+			pol_engine_endpoint_state(model_engine(m1), eps[i]->id);
+
+		strbuf_reset(&a);
+		strbuf_reset(&b);
+		strbuf_reset(&out);
+		if (s0)
+			entry_lines(s0, m0, &a);
+		if (s1)
+			entry_lines(s1, m1, &b);
+		/* both directions, then a line each: + gained, - lost */
+		if (diff_lines(strbuf_str(&b), strbuf_str(&a), '+', &out) +
+			    diff_lines(strbuf_str(&a), strbuf_str(&b), '-', &out) ==
+		    0)
+			continue;
+		printf("endpoint %s (id %u): enforced entries\n%s", eps[i]->name, eps[i]->id,
+		       strbuf_str(&out));
+		changed++;
+	}
+	strbuf_free(&a);
+	strbuf_free(&b);
+	strbuf_free(&out);
+	return changed;
+}
+
+struct flip {
+	char *key; /* "from A to B:80/TCP|DROPPED|by ...|(ingress)" as printed */
+	size_t n;
+};
+
+/* One side of a flow as a trace peer: its endpoint's name, else its address. */
+static int flow_peer(struct model *m, const struct mon_ident *id, uint32_t addr,
+		     struct pol_trace_peer *out, char *buf, struct errbuf *eb)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (id && id->endpoint && !model_peer(m, id->endpoint, out, buf, eb))
+		return 0;
+	inet_ntop(AF_INET, &addr, a, sizeof(a));
+	return model_peer(m, a, out, buf, eb);
+}
+
+/* This flow's direction decided again in model m: passes? (rule text into by) */
+static int judge(struct model *m, const struct mon_flow *f, bool *passes, struct strbuf *by)
+{
+	char sb[INET_ADDRSTRLEN], db[INET_ADDRSTRLEN];
+	struct pol_trace_query q = { 0 };
+	struct pol_trace_result r;
+	const struct pol_trace_side *side;
+	struct errbuf eb;
+	int err;
+
+	errbuf_clear(&eb);
+	err = flow_peer(m, f->src, f->saddr, &q.src, sb, &eb);
+	if (!err)
+		err = flow_peer(m, f->dst, f->daddr, &q.dst, db, &eb);
+	if (err)
+		return err;
+	q.proto = f->protocol;
+	q.dport = f->dport;
+	pol_trace_run(&q, &r);
+	side = f->dir == VELUM_DIR_EGRESS ? &r.egress : &r.ingress;
+	*passes = side->passes;
+	if (by) {
+		if (side->v.rule_id)
+			pol_engine_rule_name(model_engine(m), side->v.rule_id, by);
+		else
+			strbuf_puts(by, side->passes ? "no policy" : "default deny");
+	}
+	return 0;
+}
+
+struct flips {
+	struct model *m0, *m1;
+	struct flip *v;
+	size_t n, seen;
+};
+
+static int on_flow(void *ctx, const char *text, size_t len)
+{
+	struct flips *fl = ctx;
+	struct strbuf key = STRBUF_INIT, by = STRBUF_INIT;
+	struct mon_flow f;
+	struct errbuf eb;
+	bool p0, p1;
+	size_t i;
+
+	if (!len || mon_flow_from_json(text, len, &f, &eb))
+		return 0;
+	if (f.type != VELUM_EVENT_POLICY_VERDICT || judge(fl->m0, &f, &p0, NULL) ||
+	    judge(fl->m1, &f, &p1, &by) || p0 == p1) {
+		fl->seen += f.type == VELUM_EVENT_POLICY_VERDICT;
+		mon_flow_release(&f);
+		strbuf_free(&by);
+		return 0;
+	}
+	fl->seen++;
+	strbuf_printf(&key, "from %s to %s", f.src->endpoint ?: "", f.dst->endpoint ?: "");
+	if (!f.src->endpoint || !f.dst->endpoint) {
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &f.saddr, a, sizeof(a));
+		inet_ntop(AF_INET, &f.daddr, b, sizeof(b));
+		strbuf_reset(&key);
+		strbuf_printf(&key, "from %s to %s", f.src->endpoint ?: a, f.dst->endpoint ?: b);
+	}
+	if (f.protocol == IPPROTO_ICMP)
+		strbuf_printf(&key, " (ICMP type %u)", f.dport);
+	else
+		strbuf_printf(&key, ":%u/%s", f.dport, mon_proto_name(f.protocol));
+	strbuf_printf(&key, " would be %s by %s (%s)", p1 ? "ALLOWED" : "DROPPED", strbuf_str(&by),
+		      f.dir == VELUM_DIR_EGRESS ? "egress" : "ingress");
+	for (i = 0; i < fl->n; i++)
+		if (!strcmp(fl->v[i].key, strbuf_str(&key)))
+			break;
+	if (i == fl->n) {
+		struct flip *nv = realloc(fl->v, (fl->n + 1) * sizeof(*nv));
+
+		if (nv) {
+			fl->v = nv;
+			fl->v[fl->n].key = strbuf_detach(&key);
+			fl->v[fl->n].n = 0;
+			if (fl->v[fl->n].key)
+				fl->n++;
+		}
+	}
+	if (i < fl->n)
+		fl->v[i].n++;
+	strbuf_free(&key);
+	strbuf_free(&by);
+	mon_flow_release(&f);
+	return 0;
+}
+
+int cli_policy_dry_run(json_t *files, bool audit)
+{
+	char eps_file[] = "/tmp/velum-dry-run.XXXXXX";
+	struct pol_set s0 = { 0 }, s1 = { 0 };
+	struct model *m0 = NULL, *m1 = NULL;
+	struct flips fl = { 0 };
+	json_t *eps = get_json("/v1/endpoints"), *pols = get_json("/v1/policies?source=1");
+	json_t *nss = NULL, *doc = NULL;
+	struct errbuf eb;
+	char *text = NULL;
+	size_t i, changed;
+	int fd = -1, rc = CLI_EXIT_FAIL, err;
+
+	errbuf_clear(&eb);
+	if (!eps || !pols)
+		goto out;
+	/* the endpoints and their namespaces' labels, as the offline trace reads them */
+	nss = get_json("/v1/namespaces");
+	doc = json_pack("{s:[], s:O}", "namespaces", "endpoints", eps);
+	for (i = 0; doc && i < json_array_size(nss); i++) {
+		json_t *n = json_array_get(nss, i),
+		       *labels = json_deep_copy(json_object_get(n, "labels"));
+
+		if (labels)
+			json_object_del(labels, "kubernetes.io/metadata.name");
+		json_array_append_new(json_object_get(doc, "namespaces"),
+				      json_pack("{s:O, s:o}", "name", json_object_get(n, "name"),
+						"labels", labels ? labels : json_object()));
+	}
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	fd = text ? mkstemp(eps_file) : -1;
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		fprintf(stderr, "velum policy import --dry-run: a temporary file: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	err = loaded_policies(pols, &s0, &eb);
+	if (!err)
+		err = loaded_policies(pols, &s1, &eb);
+	if (!err)
+		err = new_policies(files, audit, &s1, &eb);
+	if (!err && (m0 = build(eps_file, &s0, &eb)))
+		m1 = build(eps_file, &s1, &eb);
+	if (err || !m0 || !m1) {
+		fprintf(stderr, "velum policy import --dry-run: %s\n", eb.msg);
+		goto out;
+	}
+	changed = print_entries(m0, m1);
+	if (!changed)
+		printf("no endpoint's enforced entries would change\n");
+	fl.m0 = m0;
+	fl.m1 = m1;
+	rc = cli_stream("/v1/flows?all=1&type=policy-verdict", on_flow, &fl);
+	if (rc)
+		goto out;
+	for (i = 0; i < fl.n; i++)
+		printf("%zu flow%s %s\n", fl.v[i].n, fl.v[i].n == 1 ? "" : "s", fl.v[i].key);
+	if (!fl.n)
+		printf("no policy verdict in the agent's flow buffer would flip (%zu checked)\n",
+		       fl.seen);
+	printf("dry run: nothing was changed\n");
+	rc = CLI_EXIT_OK;
+out:
+	for (i = 0; i < fl.n; i++)
+		free(fl.v[i].key);
+	free(fl.v);
+	if (fd >= 0) {
+		close(fd);
+		unlink(eps_file);
+	}
+	pol_set_free(&s0);
+	pol_set_free(&s1);
+	model__free(m0);
+	model__free(m1);
+	free(text);
+	json_decref(eps);
+	json_decref(pols);
+	json_decref(nss);
+	json_decref(doc);
+	return rc;
+}
