@@ -86,10 +86,7 @@ static int loaded_policies(json_t *pols, struct pol_set *set, struct errbuf *eb)
 			if (!err)
 				tmp.v[i] = NULL;
 		}
-		for (i = 0; i < tmp.n; i++)
-			pol_policy_free(tmp.v[i]);
-		tmp.n = 0;
-		pol_set_free(&tmp);
+		pol_set_free(&tmp); /* what was not taken (taken ones are NULL) */
 	}
 	return err;
 }
@@ -127,10 +124,7 @@ static int new_policies(json_t *files, bool audit, struct pol_set *set, struct e
 		if (!err)
 			tmp.v[i] = NULL;
 	}
-	for (i = 0; i < tmp.n; i++)
-		pol_policy_free(tmp.v[i]);
-	tmp.n = 0;
-	pol_set_free(&tmp);
+	pol_set_free(&tmp); /* what was not taken (taken ones are NULL) */
 	return err;
 }
 

@@ -443,14 +443,17 @@ static void json_str_or_null(struct strbuf *sb, const char *s)
 		strbuf_puts(sb, "null");
 }
 
-/* ,"is_reply":..,"l7":{...}: Hubble's l7 object (headers: what the proxy reports, the Host). */
-static void json_l7(const struct mon_l7 *l7, struct strbuf *sb)
+/*
+ * "l7":{...}: Hubble's l7 object (headers: what the proxy reports, the
+ * Host). latency_quoted: as protojson writes a 64-bit number, a string.
+ */
+static void json_l7_object(const struct mon_l7 *l7, bool latency_quoted, struct strbuf *sb)
 {
-	bool resp = l7->type == MON_L7_RESPONSE;
+	const char *q = latency_quoted ? "\"" : "";
 
-	strbuf_printf(sb, ",\"is_reply\":%s,\"l7\":{\"type\":\"%s\",\"latency_ns\":%llu,",
-		      resp ? "true" : "false", resp ? "RESPONSE" : "REQUEST",
-		      (unsigned long long)l7->latency_ns);
+	strbuf_printf(sb, "\"l7\":{\"type\":\"%s\",\"latency_ns\":%s%llu%s,",
+		      l7->type == MON_L7_RESPONSE ? "RESPONSE" : "REQUEST", q,
+		      (unsigned long long)l7->latency_ns, q);
 	strbuf_printf(sb, "\"http\":{\"code\":%u,\"method\":", l7->code);
 	strbuf_json_str(sb, l7->method, strlen(l7->method));
 	strbuf_puts(sb, ",\"url\":");
@@ -463,6 +466,13 @@ static void json_l7(const struct mon_l7 *l7, struct strbuf *sb)
 		strbuf_putc(sb, '}');
 	}
 	strbuf_puts(sb, "]}}");
+}
+
+/* ,"is_reply":..,"l7":{...} of the agent's flow object */
+static void json_l7(const struct mon_l7 *l7, struct strbuf *sb)
+{
+	strbuf_printf(sb, ",\"is_reply\":%s,", l7->type == MON_L7_RESPONSE ? "true" : "false");
+	json_l7_object(l7, false, sb);
 }
 
 void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
@@ -808,26 +818,8 @@ void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct s
 	strbuf_puts(sb, ",\"node_name\":");
 	strbuf_json_str(sb, node, strlen(node));
 	if (f->l7) {
-		const struct mon_l7 *l7 = f->l7;
-
-		/* protojson writes 64-bit integers as strings */
-		strbuf_printf(
-			sb,
-			",\"l7\":{\"type\":\"%s\",\"latency_ns\":\"%llu\",\"http\":{\"code\":%u,"
-			"\"method\":",
-			l7->type == MON_L7_RESPONSE ? "RESPONSE" : "REQUEST",
-			(unsigned long long)l7->latency_ns, l7->code);
-		strbuf_json_str(sb, l7->method, strlen(l7->method));
-		strbuf_puts(sb, ",\"url\":");
-		strbuf_json_str(sb, l7->url, strlen(l7->url));
-		strbuf_printf(sb, ",\"protocol\":\"HTTP/%u.%u\",\"headers\":[", l7->http_major,
-			      l7->http_minor);
-		if (l7->host[0]) {
-			strbuf_puts(sb, "{\"key\":\"host\",\"value\":");
-			strbuf_json_str(sb, l7->host, strlen(l7->host));
-			strbuf_putc(sb, '}');
-		}
-		strbuf_puts(sb, "]}}");
+		strbuf_putc(sb, ',');
+		json_l7_object(f->l7, true, sb);
 	}
 	strbuf_printf(sb, ",\"event_type\":{\"type\":%u", mon_type_to_cilium(f->type));
 	if (f->type == VELUM_EVENT_DROP && f->reason)

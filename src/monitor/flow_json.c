@@ -50,14 +50,13 @@ static uint8_t flags_parse(const char *s)
 	return f;
 }
 
-static struct mon_ident *side(json_t *j, uint32_t *addr, uint16_t *port)
+/* A new mon_ident of endpoint (may be NULL), j's "identity" and the strings of j's "labels". */
+static struct mon_ident *ident_of(json_t *j, const char *endpoint)
 {
 	json_t *labels = json_object_get(j, "labels");
-	const char *ip = json_string_value(json_object_get(j, "ip"));
 	size_t n = json_array_size(labels), i;
 	const char **v = calloc(n ? n : 1, sizeof(*v));
 	struct mon_ident *id;
-	struct in_addr a = { 0 };
 
 	if (!v)
 		return NULL;
@@ -66,14 +65,22 @@ static struct mon_ident *side(json_t *j, uint32_t *addr, uint16_t *port)
 		if (!v[i])
 			v[i] = "";
 	}
-	id = mon_ident__new(json_string_value(json_object_get(j, "endpoint")),
-			    (uint32_t)json_integer_value(json_object_get(j, "identity")), v, n);
+	id = mon_ident__new(endpoint, (uint32_t)json_integer_value(json_object_get(j, "identity")),
+			    v, n);
 	free(v);
+	return id;
+}
+
+static struct mon_ident *side(json_t *j, uint32_t *addr, uint16_t *port)
+{
+	const char *ip = json_string_value(json_object_get(j, "ip"));
+	struct in_addr a = { 0 };
+
 	if (ip)
 		inet_pton(AF_INET, ip, &a);
 	*addr = a.s_addr;
 	*port = (uint16_t)json_integer_value(json_object_get(j, "port"));
-	return id;
+	return ident_of(j, json_string_value(json_object_get(j, "endpoint")));
 }
 
 /* "HTTP/1.1" into major and minor; 0 or -EINVAL. */
@@ -146,27 +153,15 @@ static uint32_t ip_parse(json_t *j)
 /* flow.source / flow.destination: "namespace/pod_name" is the endpoint. */
 static struct mon_ident *hubble_side(json_t *j)
 {
-	json_t *labels = json_object_get(j, "labels");
 	const char *ns = json_string_value(json_object_get(j, "namespace"));
 	const char *pod = json_string_value(json_object_get(j, "pod_name"));
-	size_t n = json_array_size(labels), i;
-	const char **v = calloc(n ? n : 1, sizeof(*v));
 	struct mon_ident *id;
 	char *name = NULL;
 
-	if (!v)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		v[i] = json_string_value(json_array_get(labels, i));
-		if (!v[i])
-			v[i] = "";
-	}
 	if (pod && *pod && asprintf(&name, "%s/%s", ns ? ns : "default", pod) < 0)
 		name = NULL;
-	id = mon_ident__new(name, (uint32_t)json_integer_value(json_object_get(j, "identity")), v,
-			    n);
+	id = ident_of(j, name);
 	free(name);
-	free(v);
 	return id;
 }
 
