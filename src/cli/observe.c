@@ -133,7 +133,13 @@ static void print_flow(struct obs *o, const struct mon_flow *f)
 		cells[1] = o->node;
 		for (i = 1; i < 6; i++)
 			cells[i + 1] = strbuf_str(&c[i]);
-		cli_table_add(&o->table, cells);
+		if (o->follow) {
+			for (i = 0; i < 7; i++)
+				printf("%s%s", i ? "  " : "", cells[i]);
+			putchar('\n');
+		} else {
+			cli_table_add(&o->table, cells);
+		}
 		for (i = 0; i < 6; i++)
 			strbuf_free(&c[i]);
 		break;
@@ -159,19 +165,26 @@ static void print_flow(struct obs *o, const struct mon_flow *f)
 	strbuf_free(&sb);
 }
 
-/* A table prints when complete; with --follow a row at a time. */
-static void table_flush(struct obs *o)
+static const char *const table_hdr[] = { "TIMESTAMP", "NODE",	 "SOURCE", "DESTINATION",
+					 "TYPE",      "VERDICT", "SUMMARY" };
+
+/*
+ * A table prints when complete, its columns aligned. With --follow the
+ * header prints once and each row at once, its cells two spaces apart.
+ */
+static void table_start(struct obs *o)
 {
-	static const char *const hdr[] = { "TIMESTAMP", "NODE",	   "SOURCE", "DESTINATION",
-					   "TYPE",	"VERDICT", "SUMMARY" };
+	size_t i;
 
 	if (o->out != OUT_TABLE)
 		return;
-	if (o->table_open)
-		cli_table_print(&o->table, stdout);
-	cli_table_free(&o->table);
-	cli_table_init(&o->table, 7, hdr, NULL);
+	cli_table_init(&o->table, 7, table_hdr, NULL);
 	o->table_open = true;
+	if (!o->follow)
+		return;
+	for (i = 0; i < 7; i++)
+		printf("%s%s", i ? "  " : "", table_hdr[i]);
+	putchar('\n');
 }
 
 static int on_line(void *ctx, const char *text, size_t len)
@@ -190,8 +203,6 @@ static int on_line(void *ctx, const char *text, size_t len)
 	} else if (!mon_flow_from_json(text, len, &f, &eb)) {
 		print_flow(o, &f);
 		mon_flow_release(&f);
-		if (o->follow)
-			table_flush(o);
 	} else {
 		fprintf(stderr, "velum observe: skipping an unreadable flow: %s\n", eb.msg);
 	}
@@ -466,7 +477,7 @@ int cli_observe(int argc, char **argv)
 	}
 	if (gethostname(o.node, sizeof(o.node) - 1))
 		snprintf(o.node, sizeof(o.node), "localhost");
-	table_flush(&o);
+	table_start(&o);
 	if (input) {
 		/* as the agent: the last 20 unless told, every one with --since */
 		if (first < 0 && last < 0 && !all) {

@@ -381,4 +381,20 @@ expect_out "INGRESS DENIED (TCP Flags: SYN) BY CiliumNetworkPolicy default/no-ti
 run 0 policy import "$T/allow-xwing.yaml"
 probe xwing tcp "$ds" 80 || fail "allow-xwing imported: xwing should pass"
 
+# --follow with Hubble's filters; a followed table prints its header once
+timeout 4 "$velum" observe -f -o table --from-pod tiefighter --type drop >"$T/follow.out" 2>&1 &
+fpid=$!
+bg_pids+=("$fpid")
+sleep 0.7
+probe tiefighter tcp "$ds" 80 && fail "tiefighter should still be dropped"
+sleep 0.3
+probe tiefighter tcp "$ds" 80
+wait "$fpid"
+n=$((n + 1))
+[ "$(grep -c '^TIMESTAMP  NODE  SOURCE  DESTINATION  TYPE  VERDICT  SUMMARY$' "$T/follow.out")" = 1 ] ||
+	fail "followed table: one header: $(cat "$T/follow.out")"
+[ "$(grep -c 'default/tiefighter:[0-9]* (ID:[0-9]*)  default/deathstar:80 (ID:[0-9]*)  Policy denied by denylist  DROPPED  TCP Flags: SYN BY CiliumNetworkPolicy default/no-tie spec.ingressDeny\[0\]$' "$T/follow.out")" -ge 1 ] ||
+	fail "followed table rows: $(cat "$T/follow.out")"
+grep -q "xwing" "$T/follow.out" && fail "followed --from-pod tiefighter showed xwing: $(cat "$T/follow.out")"
+
 finish
