@@ -91,7 +91,10 @@ static int loaded_policies(json_t *pols, struct pol_set *set, struct errbuf *eb)
 	return err;
 }
 
-/* Adds the new files' policies, each replacing a loaded one of the same key. */
+/*
+ * Adds the new files' policies, each replacing a loaded one of the same
+ * key, and their Namespace objects.
+ */
 static int new_policies(json_t *files, bool audit, struct pol_set *set, struct errbuf *eb)
 {
 	struct pol_set tmp = { 0 };
@@ -124,6 +127,13 @@ static int new_policies(json_t *files, bool audit, struct pol_set *set, struct e
 		if (!err)
 			tmp.v[i] = NULL;
 	}
+	/* the files' Namespace objects go along (the loaded ones are the endpoints' already) */
+	if (!err && !set->nns) {
+		set->nss = tmp.nss;
+		set->nns = tmp.nns;
+		tmp.nss = NULL;
+		tmp.nns = 0;
+	}
 	pol_set_free(&tmp); /* what was not taken (taken ones are NULL) */
 	return err;
 }
@@ -133,7 +143,12 @@ static struct model *build(const char *eps_file, struct pol_set *set, struct err
 {
 	struct model *m = model__new();
 	int err = m ? cli_load_endpoints(m, eps_file, eb) : -ENOMEM;
+	size_t i;
 
+	/* Namespace objects label their namespaces before the policies see them, as an import */
+	for (i = 0; !err && i < set->nns; i++)
+		if ((err = model_namespace_set(m, set->nss[i].name, &set->nss[i].labels, eb)))
+			errbuf_prefix(eb, "namespace %s: ", set->nss[i].name);
 	if (!err)
 		err = model_policies_load(m, set);
 	if (!err)

@@ -9,7 +9,8 @@
 # --http-path select what they should (repeated: OR; combined: AND) and
 # refuse bad values with exit 2; malformed datagrams sent to the events
 # socket are counted and change nothing; velumd's metrics include the
-# proxy's (velum_policy_l7_total with the right counts) and say when the
+# proxy's (velum_policy_l7_total with the right counts, and Hubble's
+# hubble_http_* and L7 flow counts) and say when the
 # proxy does not answer; a velumd restart that adopts the running proxy
 # gets its events too.
 set -u
@@ -178,6 +179,21 @@ grep -qx 'velum_policy_l7_total{rule="forwarded"} 2' <<<"$out" || fail "forwarde
 grep -qx 'velum_policy_l7_total{rule="denied"} 2' <<<"$out" || fail "denied: $(grep l7_total <<<"$out")"
 grep -qx 'velum_proxy_up 1' <<<"$out" || fail "velum_proxy_up is not 1"
 grep -q '^velum_proxy_upstream_reply_seconds_count 2$' <<<"$out" || fail "upstream reply histogram: $(grep upstream_reply <<<"$out")"
+# Hubble's HTTP metrics (at each response) and its L7 flow and verdict counts
+for want in 'hubble_http_requests_total{method="GET",protocol="HTTP/1.1",status="200",reporter="server"} 2' \
+	'hubble_http_requests_total{method="PUT",protocol="HTTP/1.1",status="403",reporter="server"} 1' \
+	'hubble_http_requests_total{method="GET",protocol="HTTP/1.1",status="403",reporter="server"} 1' \
+	'hubble_http_request_duration_seconds_count{method="GET",reporter="server"} 3' \
+	'hubble_http_request_duration_seconds_count{method="PUT",reporter="server"} 1' \
+	'hubble_flows_processed_total{protocol="HTTP",type="L7",subtype="HTTP",verdict="FORWARDED"} 4' \
+	'hubble_flows_processed_total{protocol="HTTP",type="L7",subtype="HTTP",verdict="DROPPED"} 4' \
+	'hubble_policy_verdicts_total{direction="ingress",match="l7/http",action="forwarded"} 2' \
+	'hubble_policy_verdicts_total{direction="ingress",match="l7/http",action="dropped"} 2'; do
+	n=$((n + 1))
+	grep -qxF "$want" <<<"$out" || fail "no '$want' in: $(grep '^hubble_' <<<"$out")"
+done
+grep -q '^hubble_http_request_duration_seconds_bucket{method="GET",reporter="server",le="+Inf"} 3$' <<<"$out" ||
+	fail "hubble_http_request_duration_seconds buckets: $(grep duration <<<"$out")"
 grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" || fail "accepted events: $(grep access_events <<<"$out")"
 grep -qx 'velum_endpoint 2' <<<"$out" || fail "velumd's own metrics are missing"
 

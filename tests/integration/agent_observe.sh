@@ -363,6 +363,28 @@ run 0 policy import --dry-run "$T/allow-xwing.yaml"
 expect_out "1 flow from default/xwing to default/deathstar:80/TCP would be ALLOWED by CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0] (ingress)"
 expect_out "1 flow from default/tiefighter to default/deathstar:80/TCP would be DROPPED by default deny (ingress)"
 expect_out "- ingress ALLOW"
+# a Namespace object in the files labels its namespace before the policies see it
+cat >"$T/ns-deny.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+  labels: {zone: core}
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata:
+  name: core-no-xwing
+spec:
+  endpointSelector:
+    matchLabels: {k8s:io.cilium.k8s.namespace.labels.zone: core, class: deathstar}
+  ingressDeny:
+  - fromEndpoints:
+    - matchLabels: {class: xwing}
+YAML
+run 0 policy import --dry-run "$T/ns-deny.yaml"
+expect_out "+ ingress DENY"
+expect_out "CiliumClusterwideNetworkPolicy core-no-xwing spec.ingressDeny[0]"
 # invalid files: refused as an import refuses them
 echo 'kind: [' >"$T/bad.yaml"
 run 2 policy import --dry-run "$T/bad.yaml"
