@@ -25,23 +25,6 @@
 #include "velum/drop.h"
 #include "velum/events.h"
 
-static void port_text(const struct velum_policy_key *k, char *buf, size_t len)
-{
-	unsigned pp = k->prefixlen - VELUM_POLICY_PREFIX_FIXED, port = ntohs(k->dport);
-	const char *proto = mon_proto_name(k->protocol);
-
-	if (pp == 0)
-		snprintf(buf, len, "ANY");
-	else if (pp == 8)
-		snprintf(buf, len, "%s/ANY", proto);
-	else if (k->protocol == IPPROTO_ICMP)
-		snprintf(buf, len, "%s/type=%u", proto, port);
-	else if (pp >= 24)
-		snprintf(buf, len, "%s/%u", proto, port);
-	else
-		snprintf(buf, len, "%s/%u-%u", proto, port, port + (1u << (24 - pp)) - 1);
-}
-
 enum MHD_Result agent_api_bpf_policy(const struct api_call *call)
 {
 	struct agent *a = call->a;
@@ -74,7 +57,7 @@ enum MHD_Result agent_api_bpf_policy(const struct api_call *call)
 			peer ? pol_engine_identity_labels(model_engine(a->m), peer) : NULL;
 		char port[48];
 
-		port_text(&keys[i], port, sizeof(port));
+		mon_policy_port_text(&keys[i], port, sizeof(port));
 		strbuf_reset(&sb);
 		pol_engine_rule_name(model_engine(a->m), vals[i].rule_id, &sb);
 		json_array_append_new(

@@ -127,4 +127,14 @@ int cli_load_endpoints(struct model *m, const char *path, struct errbuf *eb);
  */
 int cli_policy_dry_run(json_t *files, bool audit);
 
+struct cli_table;
+/* The table of `velum bpf policy get`; marked: a first column for "+" or "-". */
+void cli_bpf_policy_table(struct cli_table *t, bool marked);
+/*
+ * Adds one policy map entry (an object of GET /v1/endpoints/X/bpf-policy's
+ * "entries", borrowed) as `velum bpf policy get` prints it; numeric: the
+ * peer's identity instead of its labels; mark: the first cell when marked.
+ */
+void cli_bpf_policy_row(struct cli_table *t, json_t *e, bool numeric, const char *mark);
+
 #endif

@@ -6,9 +6,9 @@
  * in the offline model the offline trace uses (the live endpoints, the
  * loaded policies from their stored sources; then with the new files'
  * policies replacing those of the same kind, namespace and name), and
- * prints the enforced entries each endpoint would gain and lose, and the
- * policy verdicts in the agent's flow buffer that would flip, grouped:
- * "12 flows from default/xwing to default/deathstar:80/TCP would be
+ * prints the enforced entries each endpoint would gain and lose (as `velum
+ * bpf policy get` shows entries), and the policy verdicts in the agent's
+ * flow buffer that would flip, grouped: "12 flows from default/xwing to default/deathstar:80/TCP would be
  * DROPPED by default deny (ingress)".
  */
 #include <arpa/inet.h>
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "lib/proto.h"
 #include "model/model.h"
 #include "monitor/flow_json.h"
@@ -163,111 +164,122 @@ static struct model *build(const char *eps_file, struct pol_set *set, struct err
 	return m;
 }
 
-static void name_rule(void *ctx, uint32_t rule_id, struct strbuf *sb)
+/*
+ * One map entry as GET /v1/endpoints/X/bpf-policy gives it (what `velum
+ * bpf policy get` prints), and in *key what it enforces, for the diff:
+ * direction, verdict, the peer's labels (identity numbers and rule ids may
+ * differ between the two models), port, proxy port, rule reference.
+ */
+static json_t *entry_json(struct model *m, const struct pol_mapentry *e, struct strbuf *key)
 {
-	pol_engine_rule_name(ctx, rule_id, sb);
-}
+	uint32_t peer = ntohl(e->key.identity);
+	const struct pol_labels *ls =
+		peer ? pol_engine_identity_labels(model_engine(m), peer) : NULL;
+	json_t *labels = json_array(), *j;
+	struct strbuf sb = STRBUF_INIT;
+	bool audit = (e->val.flags & VELUM_POLICY_F_AUDIT) || e->val.verdict == VELUM_VERDICT_AUDIT;
+	char port[48];
+	size_t i;
 
-/* Does line (len bytes) appear as a whole line of text? */
-static bool has_line(const char *text, const char *line, size_t len)
-{
-	const char *p = text;
-
-	for (;;) {
-		const char *end = strchr(p, '\n');
-		size_t l = end ? (size_t)(end - p) : strlen(p);
-
-		if (l == len && !memcmp(p, line, len))
-			return true;
-		if (!end)
-			return false;
-		p = end + 1;
+	mon_policy_port_text(&e->key, port, sizeof(port));
+	strbuf_printf(key, "%s %s%s %u %s %u ", e->key.egress ? "egress" : "ingress",
+		      pol_verdict_name(e->val.verdict), audit ? "(audit)" : "", peer ? 1 : 0, port,
+		      ntohs(e->val.proxy_port));
+	for (i = 0; ls && labels && i < ls->n; i++) {
+		strbuf_reset(&sb);
+		pol_label_format(&ls->v[i], &sb);
+		json_array_append_new(labels, json_string(strbuf_str(&sb)));
+		strbuf_printf(key, "%s,", strbuf_str(&sb));
 	}
+	if (peer && !ls)
+		strbuf_printf(key, "ID:%u", peer);
+	strbuf_reset(&sb);
+	pol_engine_rule_name(model_engine(m), e->val.rule_id, &sb);
+	strbuf_printf(key, " %s", strbuf_str(&sb));
+	j = json_pack("{s:s, s:s, s:b, s:{s:I, s:o}, s:s, s:i, s:i, s:{s:I, s:s}}", "direction",
+		      e->key.egress ? "egress" : "ingress", "verdict",
+		      pol_verdict_name(e->val.verdict), "audit", audit, "peer", "identity",
+		      (json_int_t)peer, "labels", labels ? labels : json_array(), "port", port,
+		      "proxy_port", (int)ntohs(e->val.proxy_port), "prefix",
+		      (int)(e->key.prefixlen - VELUM_POLICY_PREFIX_FIXED), "rule", "id",
+		      (json_int_t)e->val.rule_id, "ref", strbuf_str(&sb));
+	strbuf_free(&sb);
+	return j;
 }
 
-/* Appends "  SIGN line" for each line of a missing from b. */
-static size_t diff_lines(const char *a, const char *b, char sign, struct strbuf *out)
+/* The entries of ms as JSON objects (new array) and their keys (new strings, NULL-ended). */
+static json_t *entries_of(struct model *m, const struct pol_mapstate *ms, char ***keys)
 {
-	const char *p = a;
-	size_t n = 0;
+	json_t *arr = json_array();
+	size_t i, n = ms ? ms->n : 0;
 
-	while (*p) {
-		const char *end = strchr(p, '\n');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
+	*keys = calloc(n + 1, sizeof(**keys));
+	for (i = 0; arr && *keys && i < n; i++) {
+		struct strbuf key = STRBUF_INIT;
 
-		if (len && !has_line(b, p, len)) {
-			strbuf_printf(out, "  %c %.*s\n", sign, (int)len, p);
-			n++;
-		}
-		p += len + (end ? 1 : 0);
+		json_array_append_new(arr, entry_json(m, &ms->entries[i], &key));
+		(*keys)[i] = strbuf_detach(&key);
+	}
+	return arr;
+}
+
+static bool has_key(char **keys, const char *k)
+{
+	for (; keys && *keys; keys++)
+		if (!strcmp(*keys, k))
+			return true;
+	return false;
+}
+
+static void keys_free(char **keys)
+{
+	for (size_t i = 0; keys && keys[i]; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Rows marked mark for the entries of a (keys ka) missing from b (keys kb); how many. */
+static size_t diff_rows(struct cli_table *t, json_t *a, char **ka, char **kb, const char *mark)
+{
+	size_t i, n = 0;
+
+	for (i = 0; ka && ka[i] && i < json_array_size(a); i++) {
+		if (has_key(kb, ka[i]))
+			continue;
+		cli_bpf_policy_row(t, json_array_get(a, i), false, mark);
+		n++;
 	}
 	return n;
 }
 
-/*
- * pol_mapstate_format()'s text with each entry line led by its direction
- * ("ingress ALLOW peer 257 TCP/80 ..."), so that a line stands alone in a
- * diff; the direction lines ("ingress: default deny") stay as they are.
- */
-static void entry_lines(const struct pol_mapstate *ms, struct model *m, struct strbuf *out)
-{
-	struct strbuf raw = STRBUF_INIT;
-	const char *p, *dir = "";
-	char cur[16] = "";
-
-	pol_mapstate_format(ms, &raw, name_rule, model_engine(m));
-	for (p = strbuf_str(&raw); *p;) {
-		const char *end = strchr(p, '\n');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (*p != ' ') {
-			size_t w = strcspn(p, ":");
-
-			snprintf(cur, sizeof(cur), "%.*s", (int)(w < len ? w : len), p);
-			dir = cur;
-			strbuf_printf(out, "%.*s\n", (int)len, p);
-		} else {
-			size_t sp = strspn(p, " ");
-
-			strbuf_printf(out, "%s %.*s\n", dir, (int)(len - sp), p + sp);
-		}
-		p += len + (end ? 1 : 0);
-	}
-	strbuf_free(&raw);
-}
-
-/* The enforced entries each endpoint gains (+) and loses (-). */
+/* The enforced entries each endpoint gains (+) and loses (-), as `velum bpf policy get` shows them. */
 static size_t print_entries(struct model *m0, struct model *m1)
 {
 	const struct model_ep *const *eps;
 	size_t n = model_endpoints(m0, &eps), i, changed = 0;
-	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, out = STRBUF_INIT;
 
 	for (i = 0; i < n; i++) {
 		const struct pol_mapstate *s0 =
 			pol_engine_endpoint_state(model_engine(m0), eps[i]->id);
 		const struct pol_mapstate *s1 =
 			pol_engine_endpoint_state(model_engine(m1), eps[i]->id);
+		char **k0, **k1;
+		json_t *e0 = entries_of(m0, s0, &k0), *e1 = entries_of(m1, s1, &k1);
+		struct cli_table t;
 
-		strbuf_reset(&a);
-		strbuf_reset(&b);
-		strbuf_reset(&out);
-		if (s0)
-			entry_lines(s0, m0, &a);
-		if (s1)
-			entry_lines(s1, m1, &b);
-		/* both directions, then a line each: + gained, - lost */
-		if (diff_lines(strbuf_str(&b), strbuf_str(&a), '+', &out) +
-			    diff_lines(strbuf_str(&a), strbuf_str(&b), '-', &out) ==
-		    0)
-			continue;
-		printf("endpoint %s (id %u): enforced entries\n%s", eps[i]->name, eps[i]->id,
-		       strbuf_str(&out));
-		changed++;
+		cli_bpf_policy_table(&t, true);
+		if (diff_rows(&t, e1, k1, k0, "+") + diff_rows(&t, e0, k0, k1, "-")) {
+			printf("%s%s (endpoint %u): enforced entries added (+) and removed (-)\n",
+			       changed ? "\n" : "", eps[i]->name, eps[i]->id);
+			cli_table_print(&t, stdout);
+			changed++;
+		}
+		cli_table_free(&t);
+		keys_free(k0);
+		keys_free(k1);
+		json_decref(e0);
+		json_decref(e1);
 	}
-	strbuf_free(&a);
-	strbuf_free(&b);
-	strbuf_free(&out);
 	return changed;
 }
 

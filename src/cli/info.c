@@ -649,12 +649,56 @@ static int bpf_ct_list(int argc, char **argv)
 	return 0;
 }
 
+void cli_bpf_policy_table(struct cli_table *t, bool marked)
+{
+	static const char *const hdr[] = { "",		 "POLICY",
+					   "DIRECTION",	 "LABELS (source:key[=value])",
+					   "PORT/PROTO", "PROXY PORT",
+					   "PREFIX",	 "RULE" };
+
+	cli_table_init(t, marked ? 8 : 7, marked ? hdr : hdr + 1, NULL);
+}
+
+void cli_bpf_policy_row(struct cli_table *t, json_t *e, bool numeric, const char *mark)
+{
+	json_t *peer = json_object_get(e, "peer");
+	long long id = json_integer_value(json_object_get(peer, "identity"));
+	char verdict[24], dir[16], ids[24], proxy[16], prefix[8], *labels;
+	const char *v = json_string_value(json_object_get(e, "verdict")) ?: "";
+	const char *d = json_string_value(json_object_get(e, "direction")) ?: "";
+	const char *row[8], **r = mark ? row + 1 : row;
+
+	/* "Allow", "Deny", "Audit", "Redirect" as cilium-dbg prints */
+	snprintf(verdict, sizeof(verdict), "%c%s%s", v[0], v[0] ? v + 1 : "",
+		 json_is_true(json_object_get(e, "audit")) && strcmp(v, "AUDIT") ? " (audit)" : "");
+	for (char *p = verdict + 1; *p && *p != ' '; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	snprintf(dir, sizeof(dir), "%c%s", d[0] ? d[0] - 32 : ' ', d[0] ? d + 1 : "");
+	if (numeric || !id) {
+		snprintf(ids, sizeof(ids), "%s", id ? "" : "ANY");
+		if (id)
+			snprintf(ids, sizeof(ids), "%lld", id);
+		labels = strdup(ids);
+	} else {
+		labels = join(json_object_get(peer, "labels"));
+	}
+	snprintf(proxy, sizeof(proxy), "%lld",
+		 json_integer_value(json_object_get(e, "proxy_port")));
+	snprintf(prefix, sizeof(prefix), "%lld", json_integer_value(json_object_get(e, "prefix")));
+	row[0] = mark;
+	r[0] = verdict;
+	r[1] = dir;
+	r[2] = labels;
+	r[3] = json_string_value(json_object_get(e, "port"));
+	r[4] = strcmp(proxy, "0") ? proxy : "NONE";
+	r[5] = prefix;
+	r[6] = json_string_value(json_object_get(json_object_get(e, "rule"), "ref"));
+	cli_table_add(t, row);
+	free(labels);
+}
+
 int cli_bpf(int argc, char **argv)
 {
-	static const char *const hdr[] = {
-		"POLICY", "DIRECTION", "LABELS (source:key[=value])", "PORT/PROTO", "PROXY PORT",
-		"PREFIX", "RULE"
-	};
 	struct strbuf path = STRBUF_INIT;
 	struct cli_table t;
 	json_t *j = NULL, *ents;
@@ -703,45 +747,9 @@ int cli_bpf(int argc, char **argv)
 	ents = json_object_get(j, "entries");
 	printf("%s (endpoint %lld):\n", json_string_value(json_object_get(j, "endpoint")),
 	       json_integer_value(json_object_get(j, "id")));
-	cli_table_init(&t, 7, hdr, NULL);
-	for (i = 0; i < json_array_size(ents); i++) {
-		json_t *e = json_array_get(ents, i), *peer = json_object_get(e, "peer");
-		long long id = json_integer_value(json_object_get(peer, "identity"));
-		char verdict[24], dir[16], ids[24], proxy[16], prefix[8], *labels;
-		const char *v = json_string_value(json_object_get(e, "verdict")) ?: "";
-		const char *d = json_string_value(json_object_get(e, "direction")) ?: "";
-		const char *row[7];
-
-		/* "Allow", "Deny", "Audit", "Redirect" as cilium-dbg prints */
-		snprintf(verdict, sizeof(verdict), "%c%s%s", v[0], v[0] ? v + 1 : "",
-			 json_is_true(json_object_get(e, "audit")) && strcmp(v, "AUDIT") ?
-				 " (audit)" :
-				 "");
-		for (char *p = verdict + 1; *p && *p != ' '; p++)
-			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-		snprintf(dir, sizeof(dir), "%c%s", d[0] ? d[0] - 32 : ' ', d[0] ? d + 1 : "");
-		if (numeric || !id) {
-			snprintf(ids, sizeof(ids), "%s", id ? "" : "ANY");
-			if (id)
-				snprintf(ids, sizeof(ids), "%lld", id);
-			labels = strdup(ids);
-		} else {
-			labels = join(json_object_get(peer, "labels"));
-		}
-		snprintf(proxy, sizeof(proxy), "%lld",
-			 json_integer_value(json_object_get(e, "proxy_port")));
-		snprintf(prefix, sizeof(prefix), "%lld",
-			 json_integer_value(json_object_get(e, "prefix")));
-		row[0] = verdict;
-		row[1] = dir;
-		row[2] = labels;
-		row[3] = json_string_value(json_object_get(e, "port"));
-		row[4] = strcmp(proxy, "0") ? proxy : "NONE";
-		row[5] = prefix;
-		row[6] = json_string_value(json_object_get(json_object_get(e, "rule"), "ref"));
-		cli_table_add(&t, row);
-		free(labels);
-	}
+	cli_bpf_policy_table(&t, false);
+	for (i = 0; i < json_array_size(ents); i++)
+		cli_bpf_policy_row(&t, json_array_get(ents, i), numeric, NULL);
 	cli_table_print(&t, stdout);
 	cli_table_free(&t);
 	json_decref(j);

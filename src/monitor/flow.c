@@ -640,6 +640,23 @@ void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *
 		strbuf_printf(sb, " BY %s", by);
 }
 
+void mon_policy_port_text(const struct velum_policy_key *k, char *buf, size_t len)
+{
+	unsigned pp = k->prefixlen - VELUM_POLICY_PREFIX_FIXED, port = ntohs(k->dport);
+	const char *proto = mon_proto_name(k->protocol);
+
+	if (pp == 0)
+		snprintf(buf, len, "ANY");
+	else if (pp == 8)
+		snprintf(buf, len, "%s/ANY", proto);
+	else if (k->protocol == IPPROTO_ICMP)
+		snprintf(buf, len, "%s/type=%u", proto, port);
+	else if (pp >= 24)
+		snprintf(buf, len, "%s/%u", proto, port);
+	else
+		snprintf(buf, len, "%s/%u-%u", proto, port, port + (1u << (24 - pp)) - 1);
+}
+
 /* ---- Hubble's formats ------------------------------------------------------------------- */
 
 /* Cilium's PolicyMatchType numbers (pkg/monitor/api), by velum's enum velum_match. */

@@ -170,6 +170,14 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb);
  */
 void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *sb);
 
+struct velum_policy_key;
+
+/*
+ * A policy map key's port as `velum bpf policy get` prints it: "ANY",
+ * "TCP/ANY", "TCP/80", "TCP/8080-8087", "ICMP/type=8".
+ */
+void mon_policy_port_text(const struct velum_policy_key *k, char *buf, size_t len);
+
 /* ---- Hubble's formats -------------------------------------------------------------------- */
 
 /*
