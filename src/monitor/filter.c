@@ -64,31 +64,148 @@ const char *mon_drop_reason_desc(uint16_t reason)
 
 static void spec_free(struct mon_peer_spec *s)
 {
+	size_t i, j;
+
 	free(s->text);
-	free(s->source);
-	free(s->value);
+	for (i = 0; i < s->nreqs; i++) {
+		free(s->reqs[i].source);
+		free(s->reqs[i].key);
+		for (j = 0; j < s->reqs[i].nvalues; j++)
+			free(s->reqs[i].values[j]);
+		free(s->reqs[i].values);
+	}
+	free(s->reqs);
 }
 
-/* "[source:]key[=value]" into a label spec; a missing source matches any. */
+/* [p, end) without blanks at either end, as a new string. */
+static char *trimmed(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	return strndup(p, (size_t)(end - p));
+}
+
+static int req_value(struct mon_label_req *r, const char *p, const char *end)
+{
+	char **nv = realloc(r->values, (r->nvalues + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	r->values = nv;
+	nv[r->nvalues] = trimmed(p, end);
+	if (!nv[r->nvalues])
+		return -ENOMEM;
+	r->nvalues++;
+	return 0;
+}
+
+/* A key part "[source:]key" (trimmed) into r. */
+static int req_key(struct mon_label_req *r, const char *p, const char *end)
+{
+	char *k = trimmed(p, end), *colon;
+
+	if (!k)
+		return -ENOMEM;
+	colon = strchr(k, ':');
+	r->source = colon ? strndup(k, (size_t)(colon - k)) : strdup("any");
+	r->key = strdup(colon ? colon + 1 : k);
+	free(k);
+	return r->source && r->key ? 0 : -ENOMEM;
+}
+
+/*
+ * One requirement, [p, end): "k=v", "k==v", "k!=v", "k", "!k", "k in
+ * (a,b)", "k notin (a,b)". -EINVAL for a malformed set.
+ */
+static int parse_req(struct mon_label_req *r, const char *p, const char *end)
+{
+	const char *op, *open, *close, *w, *v;
+	int err;
+
+	while (p < end && *p == ' ')
+		p++;
+	if (p < end && *p == '!' && !memchr(p, '=', (size_t)(end - p))) {
+		r->op = MON_LBL_NOT_EXISTS;
+		return req_key(r, p + 1, end);
+	}
+	open = memchr(p, '(', (size_t)(end - p));
+	if (open) {
+		/* "key in (a, b)": the word before '(' is the operator */
+		for (w = open; w > p && w[-1] == ' ';)
+			w--;
+		for (op = w; op > p && op[-1] != ' ';)
+			op--;
+		close = memchr(open, ')', (size_t)(end - open));
+		if (!close || op == p ||
+		    !(((size_t)(w - op) == 2 && !strncmp(op, "in", 2)) ||
+		      ((size_t)(w - op) == 5 && !strncmp(op, "notin", 5))))
+			return -EINVAL;
+		r->op = op[0] == 'i' ? MON_LBL_IN : MON_LBL_NOTIN;
+		err = req_key(r, p, op);
+		for (v = open + 1; !err && v < close;) {
+			const char *c = memchr(v, ',', (size_t)(close - v));
+
+			err = req_value(r, v, c ? c : close);
+			v = c ? c + 1 : close;
+		}
+		return err;
+	}
+	op = memchr(p, '=', (size_t)(end - p));
+	if (!op) {
+		r->op = MON_LBL_EXISTS;
+		return req_key(r, p, end);
+	}
+	if (op > p && op[-1] == '!') {
+		r->op = MON_LBL_NEQ;
+		err = req_key(r, p, op - 1);
+	} else {
+		r->op = MON_LBL_EQ;
+		err = req_key(r, p, op);
+	}
+	if (op + 1 < end && op[1] == '=')
+		op++;
+	return err ? err : req_value(r, op + 1, end);
+}
+
+/* A label selector into s: requirements separated by commas outside parentheses. */
 static int parse_label_spec(const char *v, struct mon_peer_spec *s, struct errbuf *eb)
 {
-	const char *colon = strchr(v, ':'), *eq, *key = v;
+	const char *p = v, *q;
+	int depth = 0, err;
 
 	s->kind = MON_PEER_LABEL;
-	if (colon && (!strchr(v, '=') || colon < strchr(v, '='))) {
-		s->source = strndup(v, (size_t)(colon - v));
-		key = colon + 1;
-	} else {
-		s->source = strdup("any");
+	for (q = v;; q++) {
+		struct mon_label_req *nv;
+
+		if (*q == '(')
+			depth++;
+		else if (*q == ')')
+			depth--;
+		if (*q && (*q != ',' || depth))
+			continue;
+		nv = realloc(s->reqs, (s->nreqs + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->reqs = nv;
+		memset(&nv[s->nreqs], 0, sizeof(*nv));
+		err = parse_req(&nv[s->nreqs], p, q);
+		s->nreqs++;
+		if (err == -ENOMEM)
+			return err;
+		if (err || !nv[s->nreqs - 1].key || !*nv[s->nreqs - 1].key)
+			return errbuf_set(
+				eb, -EINVAL,
+				"'%s': expected label requirements ([source:]key[=value], "
+				"key!=value, !key, key in (a,b), key notin (a,b)) separated "
+				"by commas",
+				v);
+		if (!*q)
+			break;
+		p = q + 1;
 	}
-	eq = strchr(key, '=');
-	s->text = eq ? strndup(key, (size_t)(eq - key)) : strdup(key);
-	s->value = strdup(eq ? eq + 1 : "");
-	if (!s->source || !s->text || !s->value)
-		return -ENOMEM;
-	if (!*s->text)
-		return errbuf_set(eb, -EINVAL, "'%s': a label needs a key", v);
-	return 0;
+	return depth ? errbuf_set(eb, -EINVAL, "'%s': unbalanced parentheses", v) : 0;
 }
 
 /* An IPv4 address or prefix; false if v is neither. */
@@ -563,26 +680,65 @@ int mon_filter_add(struct mon_filter *f, const char *key, const char *value, int
 
 /* ---- matching ------------------------------------------------------------------------------ */
 
-static bool label_match(const struct mon_peer_spec *s, const struct mon_ident *id)
+/* The value of the label source:key in id (any source for "any"), or NULL if it has none. */
+static const char *label_value(const struct mon_label_req *r, const struct mon_ident *id)
 {
-	size_t i, kl = strlen(s->text);
+	size_t i, kl = strlen(r->key);
 
 	for (i = 0; id && i < id->nlabels; i++) {
 		const char *l = id->labels[i], *colon = strchr(l, ':'), *k, *eq;
 
 		if (!colon)
 			continue;
-		if (strcmp(s->source, "any") && (strlen(s->source) != (size_t)(colon - l) ||
-						 strncmp(s->source, l, (size_t)(colon - l))))
+		if (strcmp(r->source, "any") && (strlen(r->source) != (size_t)(colon - l) ||
+						 strncmp(r->source, l, (size_t)(colon - l))))
 			continue;
 		k = colon + 1;
 		eq = strchr(k, '=');
-		if ((eq ? (size_t)(eq - k) : strlen(k)) != kl || strncmp(k, s->text, kl))
-			continue;
-		if (!*s->value || (eq && !strcmp(eq + 1, s->value)))
-			return true;
+		if ((eq ? (size_t)(eq - k) : strlen(k)) == kl && !strncmp(k, r->key, kl))
+			return eq ? eq + 1 : "";
 	}
+	return NULL;
+}
+
+static bool in_values(const struct mon_label_req *r, const char *v)
+{
+	size_t i;
+
+	for (i = 0; v && i < r->nvalues; i++)
+		if (!strcmp(r->values[i], v))
+			return true;
 	return false;
+}
+
+/* All requirements hold (Kubernetes' semantics: != and notin also hold without the key). */
+static bool label_match(const struct mon_peer_spec *s, const struct mon_ident *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nreqs; i++) {
+		const struct mon_label_req *r = &s->reqs[i];
+		const char *v = label_value(r, id);
+		bool ok;
+
+		switch (r->op) {
+		case MON_LBL_EXISTS:
+			ok = v;
+			break;
+		case MON_LBL_NOT_EXISTS:
+			ok = !v;
+			break;
+		case MON_LBL_EQ:
+		case MON_LBL_IN:
+			ok = in_values(r, v);
+			break;
+		default: /* NEQ, NOTIN */
+			ok = !in_values(r, v);
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
 }
 
 bool mon_peer_match_ident(const struct mon_peer_spec *s, const struct mon_ident *id)

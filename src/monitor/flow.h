@@ -243,15 +243,34 @@ enum mon_peer_kind {
 	MON_PEER_EPID, /* --from/--to "N": an endpoint id the agent turns into its name */
 };
 
+/* One requirement of a label selector (Kubernetes' syntax, as Hubble's -l takes it). */
+enum mon_label_op {
+	MON_LBL_EXISTS,
+	MON_LBL_NOT_EXISTS,
+	MON_LBL_EQ,
+	MON_LBL_NEQ,
+	MON_LBL_IN,
+	MON_LBL_NOTIN
+};
+
+struct mon_label_req {
+	uint8_t op;   /* enum mon_label_op */
+	char *source; /* "k8s", ...; "any" matches every source */
+	char *key;
+	char **values; /* EQ, NEQ: one; IN, NOTIN: the set */
+	size_t nvalues;
+};
+
 struct mon_peer_spec {
 	uint8_t kind; /* enum mon_peer_kind */
 	uint8_t cat;  /* enum mon_fcat */
 	uint8_t side; /* enum mon_side */
 	uint16_t port;
-	char *text;	      /* endpoint name or prefix, namespace, or label key */
-	char *source, *value; /* label: source ("any" matches every source), value ("" = any) */
-	uint32_t addr, mask;  /* IP: network byte order */
-	uint32_t identity;    /* IDENTITY: the identity; EPID: the endpoint id */
+	char *text;		    /* endpoint name or prefix, or namespace */
+	struct mon_label_req *reqs; /* label: requirements, all must hold */
+	size_t nreqs;
+	uint32_t addr, mask; /* IP: network byte order */
+	uint32_t identity;   /* IDENTITY: the identity; EPID: the endpoint id */
 };
 
 #define MON_FILTER_VALUES 16
@@ -303,8 +322,11 @@ struct mon_filter {
  * an endpoint's name; namespace "default" if none), "namespace",
  * "from-namespace", "to-namespace", "ip", "from-ip", "to-ip" (an IPv4
  * address or prefix), "identity", "from-identity", "to-identity" (a number
- * or a reserved name: host, world, ...), "label", "from-label", "to-label",
- * "port", "from-port", "to-port", "protocol" (tcp, udp, icmp, sctp, http),
+ * or a reserved name: host, world, ...), "label", "from-label", "to-label"
+ * (a label selector as Hubble's -l takes it: requirements separated by
+ * commas, all of which must hold: "[source:]key=value", "key==value",
+ * "key!=value", "key", "!key", "key in (a,b)", "key notin (a,b)"; no
+ * source: any), "port", "from-port", "to-port", "protocol" (tcp, udp, icmp, sctp, http),
  * "verdict", "type" (drop, policy-verdict, trace, l7), "drop-reason-desc"
  * (Hubble's DropReason name: POLICY_DENIED), "traffic-direction" (ingress,
  * egress), "tcp-flags" (syn,ack: all set), "since", "until" (RFC 3339 time

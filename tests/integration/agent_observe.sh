@@ -148,6 +148,9 @@ cnt 3 --from-label class=xwing
 cnt 6 --from-label org=alliance --to-label k8s:class=deathstar
 cnt 2 --from-label org=empire
 cnt 8 -l class=deathstar
+cnt 3 --from-label 'org in (alliance),class=xwing'
+cnt 2 --from-label 'org!=alliance'
+cnt 3 --from-label '!class'
 cnt 5 --traffic-direction ingress
 cnt 3 --traffic-direction egress
 cnt 8 --tcp-flags syn

@@ -173,6 +173,15 @@ static void test_hubble_filter_sides(void **state)
 	assert_string_equal(sel("label", "class=xwing", NULL), "0,3,4");
 	assert_string_equal(sel("from-port", "80", NULL), "3");
 	assert_string_equal(sel("port", "80", NULL), "0,1,3,4");
+	/* label selectors as Hubble's -l takes them (Kubernetes' syntax) */
+	assert_string_equal(sel("from-label", "org=empire,class=tiefighter", NULL), "1,4");
+	assert_string_equal(sel("from-label", "k8s:org==empire, class=tiefighter", NULL), "1,4");
+	assert_string_equal(sel("from-label", "org in (alliance, empire)", NULL), "0,1,2,3,4");
+	assert_string_equal(sel("from-label", "org notin (empire)", NULL), "0,3");
+	assert_string_equal(sel("from-label", "org!=empire", NULL), "0,3");
+	assert_string_equal(sel("to-label", "!org", NULL), "2");
+	assert_string_equal(sel("to-label", "reserved:world", NULL), "2");
+	assert_string_equal(sel("from-label", "class,org in (empire)", NULL), "1,2,4");
 	/* velum's --from/--to take any peer form */
 	assert_string_equal(sel("from", "xwing", "from", "ID:257", NULL), "0,1,3,4");
 	assert_string_equal(sel("from", "default/xwing", NULL), "0,3");
@@ -237,6 +246,11 @@ static void test_hubble_filter_refused(void **state)
 		{ "tcp-flags", "syn,bogus" },
 		{ "tcp-flags", "" },
 		{ "drop-reason-desc", "X" },
+		{ "label", "org in (a" },
+		{ "label", "org inn (a)" },
+		{ "label", "," },
+		{ "from-label", "a=b,,c" },
+		{ "label", "=x" },
 		{ "until", "tomorrow" },
 		{ "not-since", "5m" },
 		{ "workload", "x" },
