@@ -143,7 +143,7 @@ struct agent {
 	/* metrics (under lock) */
 	struct mon_hist regen_hist, import_hist;
 	uint64_t regen_total, regen_failed;
-	uint64_t policy_changes[2]; /* imports: succeeded, failed */
+	uint64_t policy_changes[2]; /* imports and deletes: succeeded, failed */
 
 	/* flows (under flow_lock) */
 	pthread_mutex_t flow_lock;

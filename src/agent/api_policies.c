@@ -364,6 +364,8 @@ enum MHD_Result agent_api_policies_delete(const struct api_call *call)
 		name = NULL;
 	pthread_mutex_lock(&a->lock);
 	err = agent_policy_delete(a, kind, ns, name, all && strcmp(all, "0"), &deleted, &eb);
+	if (err != -ENOENT) /* a name that matched nothing is no change that failed */
+		a->policy_changes[err ? 1 : 0]++;
 	rev = a->revision;
 	pthread_mutex_unlock(&a->lock);
 	if (err)

@@ -198,7 +198,8 @@ void agent_metrics_more(struct agent *a, struct strbuf *sb)
 	mon_metric_header(sb, "velum_errors_warnings_total", "counter",
 			  "Warnings velumd logged, by subsystem");
 	log_warnings_foreach(warning_sample, sb);
-	mon_metric_header(sb, "velum_policy_change_total", "counter", "Policy imports, by outcome");
+	mon_metric_header(sb, "velum_policy_change_total", "counter",
+			  "Policy changes (imports and deletes), by outcome");
 	mon_metric_sample(sb, "velum_policy_change_total",
 			  (const char *const[]){ "outcome", "success", NULL }, (double)changes[0]);
 	mon_metric_sample(sb, "velum_policy_change_total",

@@ -429,4 +429,12 @@ n=$((n + 1))
 	fail "followed table rows: $(cat "$T/follow.out")"
 grep -q "xwing" "$T/follow.out" && fail "followed --from-pod tiefighter showed xwing: $(cat "$T/follow.out")"
 
+# policy changes: three imports and a delete succeeded, one import failed
+run 0 policy delete no-tie
+run 1 policy delete nosuch
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+metric 'velum_policy_change_total{outcome="success"}' 'v == 4'
+metric 'velum_policy_change_total{outcome="fail"}' 'v == 1'
+
 finish
