@@ -11,7 +11,9 @@
  *    policy) that came through the host stack: from the host, from
  *    outside the pool's endpoints, or with legacy routing;
  *  - proxy_lo, tc ingress of lo: those of them an ingress L7 redirect sent
- *    back into the host, handed to the proxy's socket.
+ *    back into the host, handed to the proxy's socket;
+ *  - sock_ops (cgroup) and sk_msg (velum_sock): the L7 proxy's connections
+ *    carried socket to socket once established (lib/sockmap.h).
  * The endpoint is found by skb->ifindex in velum_endpoints.
  */
 #include <linux/bpf.h>
@@ -26,6 +28,7 @@
 #include "lib/policy.h"
 #include "lib/events.h"
 #include "lib/verdict.h"
+#include "lib/sockmap.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -300,4 +303,21 @@ int proxy_lo(struct __sk_buff *skb)
 		v.proxy_port = bpf_htons(mark >> VELUM_MARK_PROXY_PORT_SHIFT);
 	}
 	return verdict_finish(skb, &p, &v, ret, true);
+}
+
+/* cgroup sock_ops (attached by dp_proxy_sockmap()): see lib/sockmap.h. */
+SEC("sockops")
+int sock_ops_prog(struct bpf_sock_ops *ctx)
+{
+	if (ctx->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
+	    ctx->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		sock_ops_established(ctx);
+	return 1;
+}
+
+/* velum_sock's sk_msg verdict: see lib/sockmap.h. */
+SEC("sk_msg")
+int sk_msg_verdict(struct sk_msg_md *msg)
+{
+	return sock_msg_verdict(msg);
 }

@@ -110,6 +110,41 @@ struct {
 	__type(value, __u64);
 } velum_ratelim SEC(".maps");
 
+/* The proxy's connections' sockets (velum/maps.h, lib/sockmap.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, VELUM_SOCK_MAX);
+	__type(key, struct velum_sock_key);
+	__type(value, __u64);
+} velum_sock SEC(".maps");
+
+/* The same sockets' addresses, for reading their progress (lib/sockmap.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VELUM_SOCK_MAX);
+	__type(key, struct velum_sock_key);
+	__type(value, struct velum_sock_ref);
+} velum_sock_ref SEC(".maps");
+
+/*
+ * Local endpoints' network namespaces by address (their cookies): a socket
+ * is an endpoint's only in that endpoint's namespace (lib/sockmap.h).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VELUM_MAX_ENDPOINTS);
+	__type(key, __be32);
+	__type(value, __u64);
+} velum_ep_netns SEC(".maps");
+
+/* Sends carried socket to socket, or not (velum/maps.h VELUM_SOCK_STAT_*). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VELUM_SOCK_STAT_N);
+	__type(key, __u32);
+	__type(value, struct velum_metrics_value);
+} velum_sock_stats SEC(".maps");
+
 /* Node-wide settings written by user space (struct velum_config). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

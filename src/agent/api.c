@@ -29,6 +29,7 @@
 #include "policy/trace.h"
 #include "velum/drop.h"
 #include "velum/events.h"
+#include "velum/maps.h"
 
 struct req {
 	struct strbuf body;
@@ -132,6 +133,21 @@ const char *agent_api_query(const struct api_call *call, const char *key)
 }
 
 /*
+ * Kernel-carried bytes on the proxy's connections (dp_proxy_sockmap()):
+ * whether new connections get them, and the sends so far each way.
+ */
+static json_t *sockmap_status(struct agent *a)
+{
+	__u64 cs = 0, cb = 0, ts = 0, tb = 0;
+
+	dp_sock_stats_read(a->dp, VELUM_SOCK_STAT_CARRIED, &cs, &cb);
+	dp_sock_stats_read(a->dp, VELUM_SOCK_STAT_TCP, &ts, &tb);
+	return json_pack("{s:b, s:I, s:I, s:I, s:I}", "enabled", dp_proxy_sockmap_on(a->dp),
+			 "carried_sends", (json_int_t)cs, "carried_bytes", (json_int_t)cb,
+			 "tcp_sends", (json_int_t)ts, "tcp_bytes", (json_int_t)tb);
+}
+
+/*
  * The proxy's part of the status: {"enabled": false}, or the supervisor's
  * view plus "redirects", the policy entries (over all endpoints) that send
  * flows to it.
@@ -147,6 +163,7 @@ static json_t *proxy_status(struct agent *a, const struct agent_summary *sum)
 		return NULL;
 	json_object_set_new(j, "enabled", json_true());
 	json_object_set_new(j, "redirects", json_integer((json_int_t)sum->redirects));
+	json_object_set_new(j, "sockmap", sockmap_status(a));
 	return j;
 }
 
@@ -578,6 +595,33 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 		mon_metric_sample(sb, "velum_proxy_access_events_total",
 				  (const char *const[]){ "outcome", "malformed", NULL },
 				  (double)l7_bad);
+		for (unsigned int st = 0; st < VELUM_SOCK_STAT_N; st++) {
+			const char *const path[] = { "path",
+						     st == VELUM_SOCK_STAT_CARRIED ? "socket" : "tcp",
+						     NULL };
+			__u64 n = 0, b = 0;
+
+			if (!st) {
+				mon_metric_header(sb, "velum_proxy_sockmap_sends_total", "counter",
+						  "Sends on the proxy's connections: carried socket "
+						  "to socket by the kernel, or the TCP way");
+			}
+			dp_sock_stats_read(a->dp, st, &n, &b);
+			mon_metric_sample(sb, "velum_proxy_sockmap_sends_total", path, (double)n);
+		}
+		for (unsigned int st = 0; st < VELUM_SOCK_STAT_N; st++) {
+			const char *const path[] = { "path",
+						     st == VELUM_SOCK_STAT_CARRIED ? "socket" : "tcp",
+						     NULL };
+			__u64 n = 0, b = 0;
+
+			if (!st) {
+				mon_metric_header(sb, "velum_proxy_sockmap_bytes_total", "counter",
+						  "Bytes sent on the proxy's connections, by path");
+			}
+			dp_sock_stats_read(a->dp, st, &n, &b);
+			mon_metric_sample(sb, "velum_proxy_sockmap_bytes_total", path, (double)b);
+		}
 		/* the proxy's own metrics; a proxy down or stuck says so in velum_proxy_up */
 		agent_proxy_metrics(a->proxy, PROXY_SCRAPE_TIMEOUT_MS, sb);
 	}

@@ -54,6 +54,8 @@ static const char usage[] =
 	"                       always: the host reaches every local endpoint whatever its\n"
 	"                       ingress policy (Cilium on Kubernetes: kubelet probes);\n"
 	"                       policy: host traffic meets host-entity rules [policy]\n"
+	"  --proxy-sockmap on|off  carry the bytes of the proxy's connections socket\n"
+	"                       to socket in the kernel (sockmap) instead of over TCP [on]\n"
 	"  -v, --debug          more logging\n"
 	"  -h, --help           this text\n"
 	"  --version            print the version\n";
@@ -63,7 +65,8 @@ static const char usage[] =
  * (adopted if one runs) whose ports every model's engine gets. --proxy off:
  * ends a proxy an earlier velumd left; HTTP rules are refused.
  */
-static int start_proxy(struct agent *a, bool on, const char *bin, struct errbuf *eb)
+static int start_proxy(struct agent *a, bool on, bool sockmap, const char *bin,
+		       struct errbuf *eb)
 {
 	struct agent_proxy_opts po = { bin, a->o.state_dir, a->pin_dir };
 	int err;
@@ -73,6 +76,8 @@ static int start_proxy(struct agent *a, bool on, const char *bin, struct errbuf 
 	char events[PATH_MAX];
 
 	err = dp_proxy_setup(a->dp, eb);
+	if (!err)
+		err = dp_proxy_sockmap(a->dp, sockmap, eb);
 	if (err) {
 		errbuf_prefix(eb, "proxy: ");
 		return err;
@@ -252,6 +257,7 @@ int main(int argc, char **argv)
 		O_PROXY,
 		O_PROXY_BIN,
 		O_LOCALHOST,
+		O_PROXY_SOCKMAP,
 		O_VER
 	};
 	static const struct option opts[] = {
@@ -267,6 +273,7 @@ int main(int argc, char **argv)
 		{ "proxy", required_argument, NULL, O_PROXY },
 		{ "proxy-bin", required_argument, NULL, O_PROXY_BIN },
 		{ "allow-localhost", required_argument, NULL, O_LOCALHOST },
+		{ "proxy-sockmap", required_argument, NULL, O_PROXY_SOCKMAP },
 		{ "debug", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VER },
@@ -288,7 +295,7 @@ int main(int argc, char **argv)
 	int stop_pipe[2] = { -1, -1 };
 	int c, lock_fd = -1, api_fd = -1, err, rc = 1;
 	const char *proxy_bin = NULL;
-	bool proxy_on = false;
+	bool proxy_on = false, proxy_sockmap = true;
 
 	errbuf_clear(&eb);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -357,6 +364,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.allow_localhost = !strcmp(optarg, "always");
+			break;
+		case O_PROXY_SOCKMAP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "velumd: --proxy-sockmap '%s': expected on or off\n",
+					optarg);
+				return 2;
+			}
+			proxy_sockmap = !strcmp(optarg, "on");
 			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
@@ -448,7 +463,7 @@ int main(int argc, char **argv)
 		errbuf_prefix(&eb, "datapath: ");
 		goto out;
 	}
-	err = start_proxy(&a, proxy_on, proxy_bin, &eb);
+	err = start_proxy(&a, proxy_on, proxy_sockmap, proxy_bin, &eb);
 	if (err)
 		goto out;
 	pthread_mutex_lock(&a.lock);

@@ -135,7 +135,7 @@ static void uptime(const char *started, char *buf, size_t len)
 /* "Proxy:" line: disabled, or pid, listeners, redirects, restarts. */
 static void print_proxy(json_t *px)
 {
-	json_t *ls = json_object_get(px, "listeners"), *l;
+	json_t *ls = json_object_get(px, "listeners"), *l, *sm = json_object_get(px, "sockmap");
 	long long pid = json_integer_value(json_object_get(px, "pid"));
 	size_t i;
 
@@ -152,6 +152,13 @@ static void print_proxy(json_t *px)
 	printf(", %lld redirect(s), %lld restart(s)\n",
 	       json_integer_value(json_object_get(px, "redirects")),
 	       json_integer_value(json_object_get(px, "restarts")));
+	if (sm)
+		printf("Sockmap:     %s   %lld send(s) carried socket to socket (%lld bytes), "
+		       "%lld the TCP way\n",
+		       json_is_true(json_object_get(sm, "enabled")) ? "On" : "Off",
+		       json_integer_value(json_object_get(sm, "carried_sends")),
+		       json_integer_value(json_object_get(sm, "carried_bytes")),
+		       json_integer_value(json_object_get(sm, "tcp_sends")));
 }
 
 /* An API enforcement state as velum endpoint list prints it: Enabled, Audit, Disabled. */

@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@ static const char *const map_names[DP_MAP_N] = {
 	[DP_MAP_FRAG] = VELUM_MAP_FRAG,		  [DP_MAP_METRICS] = VELUM_MAP_METRICS,
 	[DP_MAP_EVENTS] = VELUM_MAP_EVENTS,	  [DP_MAP_RATELIM] = VELUM_MAP_RATELIM,
 	[DP_MAP_CONFIG] = VELUM_MAP_CONFIG,	  [DP_MAP_LXC] = VELUM_MAP_LXC,
+	[DP_MAP_SOCK] = VELUM_MAP_SOCK,		  [DP_MAP_SOCK_REF] = VELUM_MAP_SOCK_REF,
+	[DP_MAP_SOCK_STATS] = VELUM_MAP_SOCK_STATS, [DP_MAP_EP_NETNS] = VELUM_MAP_EP_NETNS,
 };
 
 static int pin_path(const struct dp *dp, char *buf, size_t len, const char *name)
@@ -163,7 +166,15 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 	}
 	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
 	dp->prog_proxy_lo = bpf_obj_get(path);
-	if (dp->prog_proxy_lo < 0) {
+	if (dp->prog_proxy_lo >= 0) {
+		pin_path(dp, path, sizeof(path), VELUM_PROG_SOCKOPS);
+		dp->prog_sockops = bpf_obj_get(path);
+	}
+	if (dp->prog_sockops >= 0) {
+		pin_path(dp, path, sizeof(path), VELUM_PROG_SK_MSG);
+		dp->prog_sk_msg = bpf_obj_get(path);
+	}
+	if (dp->prog_proxy_lo < 0 || dp->prog_sockops < 0 || dp->prog_sk_msg < 0) {
 		err = -errno;
 		errbuf_set(
 			eb, err,
@@ -172,6 +183,21 @@ static int reuse_pins(struct dp *dp, struct errbuf *eb)
 		return err;
 	}
 	return 0;
+}
+
+/* This network namespace's cookie (kernel 5.14+), or 0: then no socket is the proxy's. */
+static __u64 netns_cookie(void)
+{
+	__u64 cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
 }
 
 static int pin_prog(struct dp *dp, struct bpf_program *prog, const char *name, struct errbuf *eb)
@@ -199,7 +225,7 @@ static int load(struct dp *dp, struct errbuf *eb)
 {
 	struct velum_endpoint *skel;
 	char path[PATH_MAX];
-	int i, err, old_lo = -1;
+	int i, err, old_lo = -1, old_sockops = -1;
 
 	skel = velum_endpoint__open();
 	if (!skel) {
@@ -218,6 +244,8 @@ static int load(struct dp *dp, struct errbuf *eb)
 			goto out;
 		}
 	}
+	/* the proxy's sockets are those of this namespace (lib/sockmap.h) */
+	skel->rodata->host_netns_cookie = netns_cookie();
 	err = velum_endpoint__load(skel);
 	if (err) {
 		errbuf_set(eb, err, "load BPF programs: %s", strerror(-err));
@@ -226,11 +254,17 @@ static int load(struct dp *dp, struct errbuf *eb)
 	/* a reload replaces the proxy_lo on lo too (dp_proxy_setup() attached the old one) */
 	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
 	old_lo = bpf_obj_get(path);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_SOCKOPS);
+	old_sockops = bpf_obj_get(path);
 	err = pin_prog(dp, skel->progs.from_container, VELUM_PROG_FROM, eb);
 	if (!err)
 		err = pin_prog(dp, skel->progs.to_container, VELUM_PROG_TO, eb);
 	if (!err)
 		err = pin_prog(dp, skel->progs.proxy_lo, VELUM_PROG_PROXY_LO, eb);
+	if (!err)
+		err = pin_prog(dp, skel->progs.sock_ops_prog, VELUM_PROG_SOCKOPS, eb);
+	if (!err)
+		err = pin_prog(dp, skel->progs.sk_msg_verdict, VELUM_PROG_SK_MSG, eb);
 	if (!err && old_lo >= 0)
 		err = dp_proxy_lo_replace(bpf_program__fd(skel->progs.proxy_lo), old_lo, eb);
 	if (err)
@@ -248,11 +282,19 @@ static int load(struct dp *dp, struct errbuf *eb)
 	dp->prog_from = fcntl(bpf_program__fd(skel->progs.from_container), F_DUPFD_CLOEXEC, 3);
 	dp->prog_to = fcntl(bpf_program__fd(skel->progs.to_container), F_DUPFD_CLOEXEC, 3);
 	dp->prog_proxy_lo = fcntl(bpf_program__fd(skel->progs.proxy_lo), F_DUPFD_CLOEXEC, 3);
-	if (dp->prog_from < 0 || dp->prog_to < 0 || dp->prog_proxy_lo < 0)
+	dp->prog_sockops = fcntl(bpf_program__fd(skel->progs.sock_ops_prog), F_DUPFD_CLOEXEC, 3);
+	dp->prog_sk_msg = fcntl(bpf_program__fd(skel->progs.sk_msg_verdict), F_DUPFD_CLOEXEC, 3);
+	if (dp->prog_from < 0 || dp->prog_to < 0 || dp->prog_proxy_lo < 0 || dp->prog_sockops < 0 ||
+	    dp->prog_sk_msg < 0) {
 		err = -errno;
+		goto out;
+	}
+	err = dp_proxy_sockmap_replace(dp, dp->prog_sockops, dp->prog_sk_msg, old_sockops, eb);
 out:
 	if (old_lo >= 0)
 		close(old_lo);
+	if (old_sockops >= 0)
+		close(old_sockops);
 	velum_endpoint__destroy(skel);
 	return err;
 }
@@ -382,6 +424,7 @@ struct dp *dp__open(const struct dp_opts *opts, struct errbuf *eb)
 	if (!dp)
 		return NULL;
 	dp->dir_fd = dp->owner_fd = dp->prog_from = dp->prog_to = dp->prog_proxy_lo = -1;
+	dp->prog_sockops = dp->prog_sk_msg = -1;
 	for (i = 0; i < DP_MAP_N; i++)
 		dp->map_fd[i] = -1;
 	if (opts->pin_dir && strlen(opts->pin_dir) >= sizeof(dp->pin_dir)) {
@@ -497,6 +540,10 @@ void dp__close(struct dp *dp)
 		close(dp->prog_to);
 	if (dp->prog_proxy_lo >= 0)
 		close(dp->prog_proxy_lo);
+	if (dp->prog_sockops >= 0)
+		close(dp->prog_sockops);
+	if (dp->prog_sk_msg >= 0)
+		close(dp->prog_sk_msg);
 	if (dp->owner_fd >= 0)
 		close(dp->owner_fd);
 	if (dp->dir_fd >= 0)
@@ -546,6 +593,10 @@ int dp_destroy_all(struct dp *dp, struct errbuf *eb)
 	pin_path(dp, path, sizeof(path), VELUM_PROG_PROXY_LO);
 	unlink(path);
 	err = dp_proxy_teardown(dp, eb);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_SOCKOPS);
+	unlink(path);
+	pin_path(dp, path, sizeof(path), VELUM_PROG_SK_MSG);
+	unlink(path);
 	if (err)
 		return err;
 	pin_path(dp, path, sizeof(path), DP_OWNER_DIR);
@@ -1079,21 +1130,19 @@ int dp_events_poll(struct dp *dp, int timeout_ms, dp_event_fn fn, void *ctx)
 	return dp->ev_count;
 }
 
-int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, __u64 *bytes)
+/* Sums entry idx of a per-CPU array of struct velum_metrics_value. */
+static int percpu_sum(int fd, __u32 idx, __u64 *packets, __u64 *bytes)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct velum_metrics_value *v;
-	__u32 idx = (dir ? VELUM_METRICS_PER_DIR : 0) + code;
 	int i;
 
 	if (ncpu < 0)
 		return ncpu;
-	if (code >= VELUM_METRICS_PER_DIR)
-		return -EINVAL;
 	v = calloc(ncpu, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(dp->map_fd[DP_MAP_METRICS], &idx, v)) {
+	if (bpf_map_lookup_elem(fd, &idx, v)) {
 		free(v);
 		return -errno;
 	}
@@ -1104,6 +1153,21 @@ int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, _
 	}
 	free(v);
 	return 0;
+}
+
+int dp_metrics_read(struct dp *dp, int dir, unsigned int code, __u64 *packets, __u64 *bytes)
+{
+	if (code >= VELUM_METRICS_PER_DIR)
+		return -EINVAL;
+	return percpu_sum(dp->map_fd[DP_MAP_METRICS], (dir ? VELUM_METRICS_PER_DIR : 0) + code,
+			  packets, bytes);
+}
+
+int dp_sock_stats_read(struct dp *dp, unsigned int stat, __u64 *sends, __u64 *bytes)
+{
+	if (stat >= VELUM_SOCK_STAT_N)
+		return -EINVAL;
+	return percpu_sum(dp->map_fd[DP_MAP_SOCK_STATS], stat, sends, bytes);
 }
 
 static __u64 mono_ns(void)
@@ -1212,7 +1276,8 @@ bool dp_pool_contains(const struct dp *dp, __be32 addr)
 
 int dp_pins_check(struct dp *dp, struct errbuf *eb)
 {
-	const char *progs[] = { VELUM_PROG_FROM, VELUM_PROG_TO, VELUM_PROG_PROXY_LO };
+	const char *progs[] = { VELUM_PROG_FROM, VELUM_PROG_TO, VELUM_PROG_PROXY_LO,
+				VELUM_PROG_SOCKOPS, VELUM_PROG_SK_MSG };
 	char path[PATH_MAX];
 	size_t i;
 	int err;

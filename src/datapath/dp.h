@@ -325,6 +325,19 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb);
 int dp_proxy_teardown(struct dp *dp, struct errbuf *eb);
 
 /*
+ * Kernel-carried bytes on the proxy's connections (bpf/lib/sockmap.h,
+ * docs/proxy-redirect.md): on attaches sock_ops to the cgroup v2 root (a
+ * hierarchy is mounted in /run/velum if none is) and sk_msg to velum_sock;
+ * off detaches sock_ops: new connections go the TCP way, carried ones keep
+ * their path until they close. dp_proxy_teardown() turns it off.
+ * dp_proxy_sockmap_on() says whether it is on. 0 or -errno with eb.
+ */
+int dp_proxy_sockmap(struct dp *dp, bool on, struct errbuf *eb);
+bool dp_proxy_sockmap_on(struct dp *dp);
+/* Sends on the proxy's connections, by VELUM_SOCK_STAT_* (velum/maps.h); 0 or -errno. */
+int dp_sock_stats_read(struct dp *dp, unsigned int stat, __u64 *sends, __u64 *bytes);
+
+/*
  * A read-only handle on the pinned ipcache for the proxy: opens only
  * <pin_dir>/velum_ipcache (pin_dir NULL: VELUM_PIN_DIR) with BPF_F_RDONLY;
  * no lock, no ownership, no programs, so it may live next to velumd and be

@@ -24,6 +24,10 @@ enum dp_map {
 	DP_MAP_RATELIM,
 	DP_MAP_CONFIG,
 	DP_MAP_LXC,
+	DP_MAP_SOCK,
+	DP_MAP_SOCK_REF,
+	DP_MAP_SOCK_STATS,
+	DP_MAP_EP_NETNS,
 	DP_MAP_N,
 };
 
@@ -51,6 +55,8 @@ struct dp {
 	int map_fd[DP_MAP_N];
 	int prog_from, prog_to;
 	int prog_proxy_lo; /* proxy_lo, attached to lo by dp_proxy_setup() */
+	int prog_sockops;  /* sock_ops, attached to the cgroup root by dp_proxy_sockmap() */
+	int prog_sk_msg;   /* sk_msg, attached to velum_sock by dp_proxy_sockmap() */
 	struct ring_buffer *rb;
 	dp_event_fn ev_fn;
 	void *ev_ctx;
@@ -67,6 +73,14 @@ int dp_config_flag(struct dp *dp, __u32 flag, bool on);
  * else does nothing. 0 or -errno with eb.
  */
 int dp_proxy_lo_replace(int new_fd, int old_fd, struct errbuf *eb);
+
+/*
+ * A reload's new sock_ops and sk_msg take the old ones' places where
+ * dp_proxy_sockmap() attached those (old_sockops: the pinned one before the
+ * reload, or -1); else nothing changes. 0 or -errno with eb.
+ */
+int dp_proxy_sockmap_replace(struct dp *dp, int new_sockops, int new_sk_msg, int old_sockops,
+			     struct errbuf *eb);
 
 /* Exclusive lock on the pin folder; returns 0 or -errno. */
 int dp_lock(struct dp *dp);

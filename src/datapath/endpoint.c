@@ -19,6 +19,7 @@
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +81,29 @@ static int sysctl_swap(int netns_fd, const char *path, const char *value, char *
 out:
 	close(fd);
 	return err;
+}
+
+/* The cookie of namespace netns_fd (SO_NETNS_COOKIE, kernel 5.14+), or 0. */
+static __u64 netns_cookie_of(int netns_fd)
+{
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), fd;
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+
+	if (self == -1)
+		return 0;
+	if (setns(netns_fd, CLONE_NEWNET) == 0) {
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+				cookie = 0;
+			close(fd);
+		}
+		if (setns(self, CLONE_NEWNET) == -1)
+			cookie = 0; /* as sysctl_swap(): the way back never fails in practice */
+	}
+	close(self);
+	return cookie;
 }
 
 static int sysctl_write(int netns_fd, const char *path, const char *value)
@@ -394,6 +418,7 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	__u8 mac[6];
 	__be32 addr = o->ipv4;
 	int nsfd = -1, ifindex = -1, err;
+	__u64 cookie;
 	__u32 ifkey;
 
 	if (o->ep_id == 0 || o->ep_id > VELUM_EP_ID_MAX)
@@ -552,6 +577,10 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		errbuf_set(eb, err, "host routing entry for %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
 	}
+	/* the proxy's kernel-carried bytes know the endpoint's sockets by it; none: TCP */
+	cookie = netns_cookie_of(nsfd);
+	if (cookie)
+		bpf_map_update_elem(dp->map_fd[DP_MAP_EP_NETNS], &addr, &cookie, BPF_ANY);
 
 	dp_nl__close(&inside);
 	dp_nl__close(&host);
@@ -630,6 +659,7 @@ int dp_endpoint_remove(struct dp *dp, __u32 ep_id, struct errbuf *eb)
 	}
 	/* no more redirects into it, then the link: the tc programs go with it */
 	del_lxc(dp, info.ipv4);
+	bpf_map_delete_elem(dp->map_fd[DP_MAP_EP_NETNS], &info.ipv4);
 	err = dp_nl__open(&host, -1);
 	if (!err) {
 		err = dp_nl_link_del(&host, info.ifindex);

@@ -18,6 +18,11 @@
  * marked for the proxy), and lo accepts packets with a local source
  * (accept_local: the host's own connections come back in through it),
  * restored when the last holder leaves.
+ *
+ * Kernel-carried bytes (bpf/lib/sockmap.h): dp_proxy_sockmap() attaches
+ * sock_ops to the root of the cgroup v2 hierarchy (every socket on the
+ * host passes it; it keeps only the proxy's connections) and sk_msg to
+ * velum_sock. Attachments outlive the process like lo's program.
  */
 #include "datapath/dp.h"
 
@@ -30,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,6 +294,9 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 	holder_path(dp, path, sizeof(path));
 	if (access(path, F_OK) == -1 && errno == ENOENT)
 		return 0; /* not registered: nothing of ours, and no folder to make */
+	err = dp_proxy_sockmap(dp, false, eb);
+	if (err)
+		return err;
 	/* first: to_container stops sending flows to lo */
 	err = dp_config_flag(dp, VELUM_CONFIG_F_PROXY_LO, false);
 	if (err)
@@ -304,6 +313,148 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 		close(fd);
 	}
 	return proxy_release(path, eb);
+}
+
+/* Where a cgroup v2 hierarchy is mounted; mounts one in DP_PROXY_RUN if none is. */
+#define DP_CGROUP2 DP_PROXY_RUN "/cgroupv2"
+
+static int cgroup2_root(char *buf, size_t len)
+{
+	char line[1024], root[PATH_MAX], mnt[PATH_MAX], *sep;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		/* id parent dev root mountpoint options [tags] - fstype source opts */
+		sep = strstr(line, " - cgroup2 ");
+		if (sep && sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) == 2 &&
+		    !strcmp(root, "/"))
+			found = snprintf(buf, len, "%s", mnt) < (int)len;
+	}
+	if (f)
+		fclose(f);
+	if (found)
+		return 0;
+	if (mkdir(DP_PROXY_RUN, 0755) == -1 && errno != EEXIST)
+		return -errno;
+	if (mkdir(DP_CGROUP2, 0755) == -1 && errno != EEXIST)
+		return -errno;
+	if (mount("none", DP_CGROUP2, "cgroup2", 0, NULL) == -1 && errno != EBUSY)
+		return -errno;
+	snprintf(buf, len, "%s", DP_CGROUP2);
+	return 0;
+}
+
+static int cgroup2_open(struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	int fd, err = cgroup2_root(path, sizeof(path));
+
+	if (err)
+		return errbuf_set(eb, err, "cgroup v2 hierarchy: %s", strerror(-err));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* The pinned program name of dp (the newest, if another handle reloaded), else own_fd's dup. */
+static int pinned_prog(const struct dp *dp, const char *name, int own_fd)
+{
+	char pin[PATH_MAX];
+	int fd;
+
+	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, name);
+	fd = bpf_obj_get(pin);
+	return fd >= 0 ? fd : fcntl(own_fd, F_DUPFD_CLOEXEC, 3);
+}
+
+/* Whether prog_fd is among the cgroup's sock_ops programs. */
+static bool sockops_attached(int cg, int prog_fd)
+{
+	__u32 ids[64], cnt = 64, flags = 0, id = prog_id(prog_fd), i;
+
+	if (!id || bpf_prog_query(cg, BPF_CGROUP_SOCK_OPS, 0, &flags, ids, &cnt))
+		return false;
+	for (i = 0; i < cnt && i < 64; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+int dp_proxy_sockmap(struct dp *dp, bool on, struct errbuf *eb)
+{
+	int cg, sockops, sk_msg, err;
+
+	cg = cgroup2_open(eb);
+	if (cg < 0)
+		return cg;
+	sockops = pinned_prog(dp, VELUM_PROG_SOCKOPS, dp->prog_sockops);
+	sk_msg = pinned_prog(dp, VELUM_PROG_SK_MSG, dp->prog_sk_msg);
+	if (on) {
+		/* the verdict first: a socket sock_ops puts in the map gets it */
+		err = bpf_prog_attach(sk_msg, dp->map_fd[DP_MAP_SOCK], BPF_SK_MSG_VERDICT, 0);
+		if (err)
+			errbuf_set(eb, err, "attach %s to %s: %s", VELUM_PROG_SK_MSG,
+				   VELUM_MAP_SOCK, strerror(-err));
+		if (!err && !sockops_attached(cg, sockops)) {
+			err = bpf_prog_attach(sockops, cg, BPF_CGROUP_SOCK_OPS, BPF_F_ALLOW_MULTI);
+			if (err)
+				errbuf_set(eb, err, "attach %s to the cgroup v2 root: %s",
+					   VELUM_PROG_SOCKOPS, strerror(-err));
+		}
+	} else {
+		/* new connections stay TCP; carried ones keep their path until they close */
+		err = bpf_prog_detach2(sockops, cg, BPF_CGROUP_SOCK_OPS);
+		if (err == -ENOENT)
+			err = 0;
+		if (err)
+			errbuf_set(eb, err, "detach %s: %s", VELUM_PROG_SOCKOPS, strerror(-err));
+	}
+	close(sockops);
+	close(sk_msg);
+	close(cg);
+	return err;
+}
+
+bool dp_proxy_sockmap_on(struct dp *dp)
+{
+	struct errbuf eb;
+	int cg = cgroup2_open(&eb), sockops;
+	bool on;
+
+	if (cg < 0)
+		return false;
+	sockops = pinned_prog(dp, VELUM_PROG_SOCKOPS, dp->prog_sockops);
+	on = sockops >= 0 && sockops_attached(cg, sockops);
+	if (sockops >= 0)
+		close(sockops);
+	close(cg);
+	return on;
+}
+
+int dp_proxy_sockmap_replace(struct dp *dp, int new_sockops, int new_sk_msg, int old_sockops,
+			     struct errbuf *eb)
+{
+	int cg, err = 0;
+
+	if (old_sockops < 0 || prog_id(old_sockops) == prog_id(new_sockops))
+		return 0;
+	cg = cgroup2_open(eb);
+	if (cg < 0)
+		return cg;
+	if (sockops_attached(cg, old_sockops)) {
+		LIBBPF_OPTS(bpf_prog_attach_opts, o, .flags = BPF_F_ALLOW_MULTI | BPF_F_REPLACE,
+			    .replace_prog_fd = old_sockops);
+
+		err = bpf_prog_attach(new_sk_msg, dp->map_fd[DP_MAP_SOCK], BPF_SK_MSG_VERDICT, 0);
+		if (!err)
+			err = bpf_prog_attach_opts(new_sockops, cg, BPF_CGROUP_SOCK_OPS, &o);
+		if (err)
+			errbuf_set(eb, err, "replace %s: %s", VELUM_PROG_SOCKOPS, strerror(-err));
+	}
+	close(cg);
+	return err;
 }
 
 struct dp_ipcache_reader {

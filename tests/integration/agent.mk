@@ -25,7 +25,7 @@ asan-agent: | deps
 		$(ASAN_BUILD)/bin/velumd $(ASAN_BUILD)/bin/velum $(ASAN_BUILD)/bin/velum-cni
 
 .PHONY: test-agent test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
+	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-sockmap test-agent-daytwo \
 	test-agent-observe test-agent-namespace test-integration
 test-agent-api: $(agent_test_deps) asan-agent
 	@echo "== tests/integration/agent_api.sh (velumd and velum with ASan, LSan, UBSan)"
@@ -76,13 +76,18 @@ test-agent-l7-e2e: $(agent_test_deps) $(BUILD)/bin/velum-proxy $(BUILD)/tests/pr
 	@echo "== tests/integration/agent_l7_e2e.sh"
 	$(Q)$(root_test) tests/integration/agent_l7_e2e.sh
 
+# Kernel-carried bytes on the proxy's connections (bpf/lib/sockmap.h).
+test-agent-sockmap: $(agent_test_deps) $(BUILD)/bin/velum-proxy
+	@echo "== tests/integration/agent_sockmap.sh"
+	$(Q)$(root_test) tests/integration/agent_sockmap.sh
+
 # The proxy's access events in the flow log, filters and metrics.
 test-agent-l7: $(agent_test_deps) $(BUILD)/bin/deathstar $(BUILD)/bin/velum-proxy
 	@echo "== tests/integration/agent_l7.sh"
 	$(Q)$(root_test) tests/integration/agent_l7.sh
 
 test-agent: test-agent-api test-agent-restart test-agent-broken test-agent-harden \
-	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-daytwo \
+	test-agent-scale test-agent-proxy test-agent-l7 test-agent-l7-e2e test-agent-sockmap test-agent-daytwo \
 	test-agent-observe test-agent-namespace
 
 test-integration: test-agent
