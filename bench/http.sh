@@ -415,6 +415,13 @@ fi
 	echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/meta.txt"
 
+# sockmap_sends: "CARRIED TCP" sends on the proxy's connections so far (velum status), or nothing
+sockmap_sends() {
+	velum status -o json 2>/dev/null | python3 -c 'import json,sys
+s = json.load(sys.stdin).get("proxy", {}).get("sockmap")
+if s: print(s["carried_sends"], s["tcp_sends"])' 2>/dev/null
+}
+
 set -- $configs
 nconf=$#
 for r in $(seq 1 "$reps"); do
@@ -425,9 +432,12 @@ for r in $(seq 1 "$reps"); do
 			echo "rep $r $c: not run: velumd refused the policy ($(tail -n 1 "$out/refused-$c.txt"))" >&2
 			continue
 		fi
+		sm_before=$(sockmap_sends)
 		load "$c" "warm-$c-$r" -d "$warm"
 		load "$c" "closed-$c-$r" -d "$closed_secs"
 		load "$c" "open-$c-$r" -d "$secs" -R "$rate" --latency
+		# the proxy's sends during this configuration: carried socket to socket / the TCP way
+		[ -z "$sm_before" ] || echo "$sm_before $(sockmap_sends)" >"$out/raw/sockmap-$c-$r.txt"
 		python3 - "$out/raw" "$c" "$r" <<'EOF' >&2
 import json, sys
 d, c, r = sys.argv[1:]
