@@ -68,7 +68,7 @@ struct sk_psock___velum {
 } __attribute__((preserve_access_index));
 
 /* sk_user_data's low bits are flags (include/net/sock.h SK_USER_DATA_*). */
-#define SK_USER_DATA_FLAGS 7UL
+#define SK_USER_DATA_FLAGS    7UL
 #define TCP_STATE_ESTABLISHED 1
 #define TCP_STATE_CLOSE_WAIT  8
 

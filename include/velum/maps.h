@@ -19,20 +19,20 @@
 #define VELUM_ABI_VERSION 5
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
-#define VELUM_MAP_ENDPOINTS "velum_endpoints" /* ifindex -> velum_endpoint_info */
-#define VELUM_MAP_IPCACHE   "velum_ipcache"   /* LPM: velum_ipcache_key -> value */
-#define VELUM_MAP_POLICY    "velum_policy"    /* hash of maps: ep_id -> policy LPM */
-#define VELUM_MAP_CT	    "velum_ct"	      /* LRU: velum_ct_key -> velum_ct_entry */
-#define VELUM_MAP_FRAG	    "velum_frag"      /* LRU: velum_frag_key -> value */
-#define VELUM_MAP_METRICS   "velum_metrics"   /* per-CPU: index -> counters */
-#define VELUM_MAP_EVENTS    "velum_events"    /* ring buffer of velum_event */
-#define VELUM_MAP_RATELIM   "velum_ratelim"   /* LRU: velum_ct_key -> last event ns */
-#define VELUM_MAP_CONFIG    "velum_config"    /* array[1] of velum_config */
-#define VELUM_MAP_LXC	    "velum_lxc"	      /* hash: __be32 address -> velum_lxc_value */
-#define VELUM_MAP_SOCK	    "velum_sock"      /* sockhash: velum_sock_key -> socket */
-#define VELUM_MAP_SOCK_REF  "velum_sock_ref"  /* LRU: velum_sock_key -> velum_sock_ref */
+#define VELUM_MAP_ENDPOINTS  "velum_endpoints"	/* ifindex -> velum_endpoint_info */
+#define VELUM_MAP_IPCACHE    "velum_ipcache"	/* LPM: velum_ipcache_key -> value */
+#define VELUM_MAP_POLICY     "velum_policy"	/* hash of maps: ep_id -> policy LPM */
+#define VELUM_MAP_CT	     "velum_ct"		/* LRU: velum_ct_key -> velum_ct_entry */
+#define VELUM_MAP_FRAG	     "velum_frag"	/* LRU: velum_frag_key -> value */
+#define VELUM_MAP_METRICS    "velum_metrics"	/* per-CPU: index -> counters */
+#define VELUM_MAP_EVENTS     "velum_events"	/* ring buffer of velum_event */
+#define VELUM_MAP_RATELIM    "velum_ratelim"	/* LRU: velum_ct_key -> last event ns */
+#define VELUM_MAP_CONFIG     "velum_config"	/* array[1] of velum_config */
+#define VELUM_MAP_LXC	     "velum_lxc"	/* hash: __be32 address -> velum_lxc_value */
+#define VELUM_MAP_SOCK	     "velum_sock"	/* sockhash: velum_sock_key -> socket */
+#define VELUM_MAP_SOCK_REF   "velum_sock_ref"	/* LRU: velum_sock_key -> velum_sock_ref */
 #define VELUM_MAP_SOCK_STATS "velum_sock_stats" /* per-CPU: VELUM_SOCK_STAT_* -> counters */
-#define VELUM_MAP_EP_NETNS  "velum_ep_netns"  /* hash: __be32 address -> netns cookie */
+#define VELUM_MAP_EP_NETNS   "velum_ep_netns"	/* hash: __be32 address -> netns cookie */
 /* Programs, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_PROG_FROM	    "from_container" /* tc ingress of the host veth */
 #define VELUM_PROG_TO	    "to_container"   /* tc egress of the host veth */

@@ -447,6 +447,30 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* velum_proxy_sockmap_{sends,bytes}_total{path="socket|tcp"}: velum_sock_stats, read once. */
+static void sockmap_metrics(struct agent *a, struct strbuf *sb)
+{
+	static const char *const path[VELUM_SOCK_STAT_N] = {
+		[VELUM_SOCK_STAT_CARRIED] = "socket", [VELUM_SOCK_STAT_TCP] = "tcp"
+	};
+	__u64 n[VELUM_SOCK_STAT_N] = { 0 }, b[VELUM_SOCK_STAT_N] = { 0 };
+	unsigned int st;
+
+	for (st = 0; st < VELUM_SOCK_STAT_N; st++)
+		dp_sock_stats_read(a->dp, st, &n[st], &b[st]);
+	mon_metric_header(sb, "velum_proxy_sockmap_sends_total", "counter",
+			  "Sends on the proxy's connections: carried socket to socket by the "
+			  "kernel, or the TCP way");
+	for (st = 0; st < VELUM_SOCK_STAT_N; st++)
+		mon_metric_sample(sb, "velum_proxy_sockmap_sends_total",
+				  (const char *const[]){ "path", path[st], NULL }, (double)n[st]);
+	mon_metric_header(sb, "velum_proxy_sockmap_bytes_total", "counter",
+			  "Bytes sent on the proxy's connections, by path");
+	for (st = 0; st < VELUM_SOCK_STAT_N; st++)
+		mon_metric_sample(sb, "velum_proxy_sockmap_bytes_total",
+				  (const char *const[]){ "path", path[st], NULL }, (double)b[st]);
+}
+
 /* How long a scrape waits for velum-proxy's metrics. */
 #define PROXY_SCRAPE_TIMEOUT_MS 250
 
@@ -595,33 +619,7 @@ static void metrics_text(struct agent *a, struct strbuf *sb)
 		mon_metric_sample(sb, "velum_proxy_access_events_total",
 				  (const char *const[]){ "outcome", "malformed", NULL },
 				  (double)l7_bad);
-		for (unsigned int st = 0; st < VELUM_SOCK_STAT_N; st++) {
-			const char *const path[] = { "path",
-						     st == VELUM_SOCK_STAT_CARRIED ? "socket" : "tcp",
-						     NULL };
-			__u64 n = 0, b = 0;
-
-			if (!st) {
-				mon_metric_header(sb, "velum_proxy_sockmap_sends_total", "counter",
-						  "Sends on the proxy's connections: carried socket "
-						  "to socket by the kernel, or the TCP way");
-			}
-			dp_sock_stats_read(a->dp, st, &n, &b);
-			mon_metric_sample(sb, "velum_proxy_sockmap_sends_total", path, (double)n);
-		}
-		for (unsigned int st = 0; st < VELUM_SOCK_STAT_N; st++) {
-			const char *const path[] = { "path",
-						     st == VELUM_SOCK_STAT_CARRIED ? "socket" : "tcp",
-						     NULL };
-			__u64 n = 0, b = 0;
-
-			if (!st) {
-				mon_metric_header(sb, "velum_proxy_sockmap_bytes_total", "counter",
-						  "Bytes sent on the proxy's connections, by path");
-			}
-			dp_sock_stats_read(a->dp, st, &n, &b);
-			mon_metric_sample(sb, "velum_proxy_sockmap_bytes_total", path, (double)b);
-		}
+		sockmap_metrics(a, sb);
 		/* the proxy's own metrics; a proxy down or stuck says so in velum_proxy_up */
 		agent_proxy_metrics(a->proxy, PROXY_SCRAPE_TIMEOUT_MS, sb);
 	}

@@ -65,8 +65,7 @@ static const char usage[] =
  * (adopted if one runs) whose ports every model's engine gets. --proxy off:
  * ends a proxy an earlier velumd left; HTTP rules are refused.
  */
-static int start_proxy(struct agent *a, bool on, bool sockmap, const char *bin,
-		       struct errbuf *eb)
+static int start_proxy(struct agent *a, bool on, bool sockmap, const char *bin, struct errbuf *eb)
 {
 	struct agent_proxy_opts po = { bin, a->o.state_dir, a->pin_dir };
 	int err;
@@ -367,7 +366,8 @@ int main(int argc, char **argv)
 			break;
 		case O_PROXY_SOCKMAP:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				fprintf(stderr, "velumd: --proxy-sockmap '%s': expected on or off\n",
+				fprintf(stderr,
+					"velumd: --proxy-sockmap '%s': expected on or off\n",
 					optarg);
 				return 2;
 			}
