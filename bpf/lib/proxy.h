@@ -31,10 +31,13 @@ static __always_inline bool mark_from_proxy(__u32 mark)
  * 127.0.0.1:proxy_port. A listener found by the 4-tuple is not the
  * proxy's connection (a host service may listen on the server's port) and
  * is skipped. A TIME_WAIT socket is the proxy's side of an earlier
- * connection with this 4-tuple: a client's packet goes to it, so that the
- * kernel handles a reused port as TCP says (assigned to the listener
- * directly, a new SYN got no SYN-ACK while the TIME_WAIT lasted); a
- * server's reply never does. Returns 0 or a negative enum velum_drop.
+ * connection with this 4-tuple, and packets go to it so that the kernel
+ * handles them as TCP says: a client's reused port (assigned to the
+ * listener directly, a new SYN got no SYN-ACK while the TIME_WAIT
+ * lasted), a server's FIN to an upstream socket the proxy closed first
+ * (the kernel keeps an orphaned FIN_WAIT2 as a TIME_WAIT socket: dropped,
+ * the server's side stayed in LAST_ACK and the next connection from that
+ * port met it). Returns 0 or a negative enum velum_drop.
  * Cold path: a subprogram.
  */
 static __noinline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, __be16 proxy_port,
@@ -52,7 +55,7 @@ static __noinline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, _
 	t.ipv4.dport = p->dport;
 	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
-		if (sk->state != BPF_TCP_LISTEN && (sk->state != BPF_TCP_TIME_WAIT || !reply))
+		if (sk->state != BPF_TCP_LISTEN)
 			goto assign;
 		bpf_sk_release(sk);
 	}

@@ -62,6 +62,7 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 	struct policy_result r;
 	__u8 dir = v->dir;
 	__u32 peer = v->peer_identity;
+	__be16 flow_proxy = 0;
 	int ret;
 
 	ret = policy_lookup(v->ep_id, dir, peer, p->protocol, p->policy_dport, &r);
@@ -76,6 +77,14 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 			v->flow_verdict = VELUM_FLOW_AUDIT; /* audited default deny */
 		break;
 	case VELUM_VERDICT_REDIRECT:
+		/*
+		 * The flow is the proxy's whichever leg opened the entry: the
+		 * upstream leg shares the client leg's 4-tuple, and when the
+		 * upstream's SYN opens the entry anew (an RST between the proxy
+		 * and the server closed the old one) the client leg's next
+		 * packets must still reach the proxy, not the server.
+		 */
+		flow_proxy = r.proxy_port;
 		/* the proxy's own upstream packets have been through it: they pass */
 		if (v->from_proxy)
 			break;
@@ -94,7 +103,7 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 	}
 
 	if (!p->icmp_error) {
-		ret = ct_create(p, dir, peer, r.rule_id, r.verdict, v->proxy_port,
+		ret = ct_create(p, dir, peer, r.rule_id, r.verdict, flow_proxy,
 				v->from_proxy ? VELUM_CT_F_PROXY : 0);
 		if (ret < 0) {
 			v->flow_verdict = VELUM_FLOW_DROPPED;
