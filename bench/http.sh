@@ -330,18 +330,19 @@ busy_ticks() {
 
 # load CONFIG NAME ARGS...: velum-load in the load endpoint against CONFIG's
 # target; raw/NAME.cpu gets the proxy's and the machine's CPU ticks over the
-# run, the ticks per second and the proxy's PID
+# run, the ticks per second, the proxy's PID and velumd's CPU ticks (it
+# turns the proxy's access events into flows)
 load() {
-	local c=$1 name=$2 url pid p0 m0
+	local c=$1 name=$2 url pid p0 m0 a0
 	url=http://$(target "$c")/hello
 	shift 2
 	pid=$(proxy_pid "$c")
-	p0=$(cpu_ticks "$pid") m0=$(busy_ticks)
+	p0=$(cpu_ticks "$pid") m0=$(busy_ticks) a0=$(cpu_ticks "$agent")
 	velum endpoint exec load -- "$bin/velum-load" -c "$conns" -t "$threads" "$@" \
 		--json "$out/raw/$name.json" "$url" >"$out/raw/$name.txt" 2>&1 ||
 		die "velum-load $*: $(cat "$out/raw/$name.txt")"
 	echo "$(($(cpu_ticks "$pid") - p0)) $(($(busy_ticks) - m0)) $(getconf CLK_TCK) ${pid:-none}" \
-		>"$out/raw/$name.cpu"
+		"$(($(cpu_ticks "$agent") - a0))" >"$out/raw/$name.cpu"
 }
 
 if [ -n "$wrk_check" ]; then
