@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # `make bench-datapath`: velum vs. no filtering vs. iptables, HTTP between
-# two endpoints; results in bench/results/datapath.md. Not part of `make test`.
+# two endpoints; the report in a new bench/results/datapath-DATE-TIME.md
+# (datapath.md summarizes the runs by hand). Not part of `make test`.
 
 dp_bench_srcs := bench/dp_bench.c bench/dp_http.c bench/hist.c
 dp_bench_objs := $(patsubst %.c,$(BUILD)/obj/%.o,$(dp_bench_srcs))

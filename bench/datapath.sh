@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Runs the datapath benchmark and writes bench/results/datapath.md; on any
+# Runs the datapath benchmark and writes its report to OUT, by default a
+# new dated file bench/results/datapath-YYYYMMDD-HHMM.md (datapath.md is
+# the hand-kept summary of the runs: a run never overwrites it); on any
 # exit removes what the run made (namespaces, links, pins, iptables chain:
 # all named after the benchmark's PID).
 set -u
 bin=${1:?usage: datapath.sh BIN [OUT [dp_bench options, e.g. --reps 12 --secs 3]]}
-out=${2:-bench/results/datapath.md}
+out=${2:-bench/results/datapath-$(date -u +%Y%m%d-%H%M).md}
 shift 2 2>/dev/null || shift $#
 
 [ "$(id -u)" -eq 0 ] || { echo "bench-datapath: needs root" >&2; exit 1; }
