@@ -119,6 +119,12 @@ def memory_rows(d):
     return out
 
 
+def paired(rows, c, base, value, kind):
+    """Per repetition, c's value over base's in the same repetition (run side by side)."""
+    b = {o["_rep"]: value(o) for o in rows[base][kind]}
+    return [value(o) / b[o["_rep"]] for o in rows[c][kind] if b.get(o["_rep"])]
+
+
 def targets(rows, mem):
     """Issue 9's targets, each with its numbers and met / not met."""
     T = ["Issue 9's targets (this run; medians):", ""]
@@ -145,15 +151,22 @@ def targets(rows, mem):
             "of 1 and 2 threads, `%s`): %.0f vs %.0f req/s" % (best, v40["max"], rows[best]["max"]))
     if have("l7-1") and rows["l7-1"]["max"]:
         v1 = rows["l7-1"]["max"]
-        say(v40["max"] >= 0.95 * v1, "40 rules within 5 %% of 1 rule: %.0f vs %.0f req/s (%+.1f %%)"
-            % (v40["max"], v1, 100.0 * (v40["max"] - v1) / v1))
+        pr = paired(rows, "l7-40", "l7-1", lambda o: o["rps"], "closed")
+        say(v40["max"] >= 0.95 * v1, "40 rules within 5 %% of 1 rule: %.0f vs %.0f req/s (%+.1f %%)%s"
+            % (v40["max"], v1, 100.0 * (v40["max"] - v1) / v1,
+               "; the repetitions' own ratios %s, median %+.1f %%" % (
+                   ", ".join("%.2f" % r for r in pr), 100.0 * (statistics.median(pr) - 1))
+               if pr else ""))
     for c in ("l7-1", "l7-40"):
         if have(c):
             p, pl = rows[c]["lat"]["p99"], lim["lat"]["p99"]
+            pr = paired(rows, c, "limit", lambda o: o["latency_us"]["p99"], "open")
             say(p <= 2 * pl and rows[c]["avg"] >= 0.99 * lim["avg"],
                 "`%s` p99 at the fixed rate no more than twice the limit's: %s vs %s ms (%.2fx); "
-                "average rate %.0f vs %.0f req/s" % (c, fmt_ms(p), fmt_ms(pl), p / pl, rows[c]["avg"],
-                                                     lim["avg"]))
+                "average rate %.0f vs %.0f req/s%s" % (
+                    c, fmt_ms(p), fmt_ms(pl), p / pl, rows[c]["avg"], lim["avg"],
+                    "; the repetitions' own ratios %s" % ", ".join("%.2f" % r for r in pr)
+                    if pr else ""))
     for m in mem:
         if m["config"].startswith("l7-") and not m["refused"]:
             ok = m["rss"] < 64 * 1024 and m["ok"] == m["n"]
