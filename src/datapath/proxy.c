@@ -164,6 +164,17 @@ out:
 	return err;
 }
 
+/* The pinned program name of dp (the newest, if another handle reloaded), else own_fd's dup. */
+static int pinned_prog(const struct dp *dp, const char *name, int own_fd)
+{
+	char pin[PATH_MAX];
+	int fd;
+
+	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, name);
+	fd = bpf_obj_get(pin);
+	return fd >= 0 ? fd : fcntl(own_fd, F_DUPFD_CLOEXEC, 3);
+}
+
 /* The program's kernel id, or 0. */
 static __u32 prog_id(int fd)
 {
@@ -195,7 +206,7 @@ int dp_proxy_lo_replace(int new_fd, int old_fd, struct errbuf *eb)
 
 int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 {
-	char path[PATH_MAX], pin[PATH_MAX];
+	char path[PATH_MAX];
 	int lock, fd, err;
 
 	lock = holders_lock();
@@ -213,10 +224,8 @@ int dp_proxy_setup(struct dp *dp, struct errbuf *eb)
 		goto out;
 	}
 	/* the pinned program: another handle may have reloaded since this one opened */
-	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, VELUM_PROG_PROXY_LO);
-	fd = bpf_obj_get(pin);
-	err = bpf_prog_attach(fd >= 0 ? fd : dp->prog_proxy_lo, LOOPBACK_IFINDEX, DP_TCX_INGRESS,
-			      0);
+	fd = pinned_prog(dp, VELUM_PROG_PROXY_LO, dp->prog_proxy_lo);
+	err = fd < 0 ? -errno : bpf_prog_attach(fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS, 0);
 	if (fd >= 0)
 		close(fd);
 	if (err && err != -EEXIST) {
@@ -288,7 +297,7 @@ out:
 
 int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 {
-	char path[PATH_MAX], pin[PATH_MAX];
+	char path[PATH_MAX];
 	int err, fd;
 
 	holder_path(dp, path, sizeof(path));
@@ -306,8 +315,7 @@ int dp_proxy_teardown(struct dp *dp, struct errbuf *eb)
 		return errbuf_set(eb, err, "detach %s from lo: %s", VELUM_PROG_PROXY_LO,
 				  strerror(-err));
 	/* and the pinned one, if another handle reloaded the datapath since */
-	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, VELUM_PROG_PROXY_LO);
-	fd = bpf_obj_get(pin);
+	fd = pinned_prog(dp, VELUM_PROG_PROXY_LO, dp->prog_proxy_lo);
 	if (fd >= 0) {
 		bpf_prog_detach2(fd, LOOPBACK_IFINDEX, DP_TCX_INGRESS);
 		close(fd);
@@ -356,17 +364,6 @@ static int cgroup2_open(struct errbuf *eb)
 	if (fd == -1)
 		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
 	return fd;
-}
-
-/* The pinned program name of dp (the newest, if another handle reloaded), else own_fd's dup. */
-static int pinned_prog(const struct dp *dp, const char *name, int own_fd)
-{
-	char pin[PATH_MAX];
-	int fd;
-
-	snprintf(pin, sizeof(pin), "%s/%s", dp->pin_dir, name);
-	fd = bpf_obj_get(pin);
-	return fd >= 0 ? fd : fcntl(own_fd, F_DUPFD_CLOEXEC, 3);
 }
 
 /* Whether prog_fd is among the cgroup's sock_ops programs. */
