@@ -60,6 +60,7 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pkt
 	}
 	/* a "reply" on a proxied flow's tuple can only be for the proxy's socket */
 	v->proxy_reply |= vi.proxy_reply;
+	v->trace_to = vi.trace_to;
 	return 0;
 }
 
@@ -270,8 +271,11 @@ int to_container(struct __sk_buff *skb)
 	v.proxy_reply = 0;
 	if (ret >= 0 && v.proxy_port) {
 		ret = to_proxy_via_lo(skb, &p, v.proxy_port);
-		if (ret >= 0)
+		if (ret >= 0) {
+			if (v.trace_to)
+				trace_report(skb, &p, &v);
 			return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
+		}
 		/* the policy allowed the flow (and said so): the drop event tells the rest */
 		v.by_policy = 0;
 		v.proxy_port = 0;

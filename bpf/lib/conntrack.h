@@ -108,31 +108,39 @@ static __always_inline struct velum_ct_entry *ct_find(const struct velum_ct_key 
 /*
  * Advances the entry by one packet (reply: from the responder). Writes only
  * when the state changes or the expiry moved by a second, so a busy flow
- * does not dirty its cache line on every packet.
+ * does not dirty its cache line on every packet. Returns the flags the
+ * packet added, 0 if none: non-zero for the first reply (TCP: the SYN-ACK;
+ * other protocols: the first packet back), a FIN either way, an RST (the
+ * packets Cilium's "medium" monitor aggregation reports).
  */
-static __always_inline void ct_touch(struct velum_ct_entry *e, const struct pkt *p, bool reply,
+static __always_inline __u8 ct_touch(struct velum_ct_entry *e, const struct pkt *p, bool reply,
 				     __u64 now)
 {
-	__u8 flags = e->flags;
+	__u8 old = e->flags, flags = old;
 	__u64 exp;
 
+	if (reply)
+		flags |= VELUM_CT_F_SEEN_REPLY;
 	if (p->protocol == IPPROTO_TCP) {
-		if (reply)
-			flags |= VELUM_CT_F_SEEN_REPLY;
 		if (p->tcp_flags & TCP_FLAG_FIN)
 			flags |= reply ? VELUM_CT_F_RX_FIN : VELUM_CT_F_TX_FIN;
 		if (p->tcp_flags & TCP_FLAG_RST)
 			flags |= VELUM_CT_F_RST;
 	}
-	if (flags != e->flags) {
+	if (flags != old) {
 		e->flags = flags;
 		e->state = ct_state_of(flags);
 		e->expires_ns = now + ct_lifetime_ns(p->protocol, e->state);
-		return;
+	} else {
+		exp = now + ct_lifetime_ns(p->protocol, e->state);
+		if (exp > e->expires_ns + NSEC_PER_SEC)
+			e->expires_ns = exp;
 	}
-	exp = now + ct_lifetime_ns(p->protocol, e->state);
-	if (exp > e->expires_ns + NSEC_PER_SEC)
-		e->expires_ns = exp;
+	/*
+	 * verifier: a value, not a branch (a constant per path would keep the
+	 * verifier from merging the paths after it)
+	 */
+	return flags ^ old;
 }
 
 /* A reply of this entry's flow goes to the proxy's socket (VELUM_CT_F_PROXY). */
@@ -144,10 +152,11 @@ static __always_inline bool ct_reply_to_proxy(const struct velum_ct_entry *e)
 /*
  * Classifies p for the endpoint enforcing dir. On ESTABLISHED *proxy_port
  * is the entry's (a redirected flow stays redirected); on REPLY
- * *proxy_reply says the reply belongs to the proxy.
+ * *proxy_reply says the reply belongs to the proxy. On either, *changed is
+ * non-zero if the packet changed its entry's progress (ct_touch()).
  */
 static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *proxy_port,
-				     bool *proxy_reply)
+				     bool *proxy_reply, __u8 *changed)
 {
 	struct velum_ct_key k;
 	struct velum_ct_entry *e;
@@ -175,7 +184,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
 		e = ct_find(&k, p, now);
 		if (e) {
-			ct_touch(e, p, true, now);
+			*changed = ct_touch(e, p, true, now);
 			*proxy_reply = ct_reply_to_proxy(e);
 			return CT_REPLY;
 		}
@@ -183,7 +192,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 	ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->protocol, dir);
 	e = ct_find(&k, p, now);
 	if (e) {
-		ct_touch(e, p, false, now);
+		*changed = ct_touch(e, p, false, now);
 		*proxy_port = e->proxy_port;
 		return CT_ESTABLISHED;
 	}
@@ -191,7 +200,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __be16 *prox
 		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
 		e = ct_find(&k, p, now);
 		if (e) {
-			ct_touch(e, p, true, now);
+			*changed = ct_touch(e, p, true, now);
 			*proxy_reply = ct_reply_to_proxy(e);
 			return CT_REPLY;
 		}

@@ -25,6 +25,14 @@ struct verdict {
 	__be16 proxy_port; /* hand the packet to the proxy listening there */
 	__u8 from_proxy;   /* sent by the proxy (its mark): never redirected again */
 	__u8 proxy_reply;  /* a reply to the proxy's socket (its flow's entry says so) */
+	/*
+	 * Non-zero: the packet opened or changed a conntrack entry of the
+	 * source endpoint's egress (trace_from: it leaves that endpoint) or of
+	 * the destination's ingress (trace_to: it enters that endpoint, or the
+	 * proxy's socket); a trace event is due if it passes.
+	 */
+	__u8 trace_from;
+	__u8 trace_to;
 };
 
 static __always_inline void metrics_add(__u8 dir, __u32 code, __u32 len)
@@ -71,8 +79,10 @@ static __always_inline bool event_ratelimit_ok(struct __sk_buff *skb, const stru
 	return true;
 }
 
-static __always_inline void event_emit(struct __sk_buff *skb, const struct pkt *p,
-				       const struct verdict *v, __u8 type, __u16 reason)
+/* One event (type VELUM_EVENT_*) about p as v decided it; point and flags as in struct velum_event. */
+static __always_inline void __event_emit(struct __sk_buff *skb, const struct pkt *p,
+					 const struct verdict *v, __u8 type, __u16 reason,
+					 __u8 point, __u8 flags)
 {
 	struct velum_event *e = bpf_ringbuf_reserve(&velum_events, sizeof(*e), 0);
 
@@ -103,8 +113,16 @@ static __always_inline void event_emit(struct __sk_buff *skb, const struct pkt *
 		e->sport = cls < 0 ? 0 : reply ? p->dport : p->sport;
 	}
 	e->proxy_port = v->proxy_port;
-	e->pad = 0;
+	e->point = point;
+	e->flags = flags;
 	e->ifindex = skb->ifindex;
 	e->len = p->len;
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* A drop or policy verdict event (never a reply: the packets are first packets). */
+static __always_inline void event_emit(struct __sk_buff *skb, const struct pkt *p,
+				       const struct verdict *v, __u8 type, __u16 reason)
+{
+	__event_emit(skb, p, v, type, reason, VELUM_TRACE_NONE, 0);
 }

@@ -10,6 +10,7 @@
 
 #include "conntrack.h"
 #include "events.h"
+#include "ipcache.h"
 #include "policy.h"
 #include "proxy.h"
 
@@ -26,23 +27,32 @@ static __always_inline void verdict_init(struct verdict *v, __u8 dir, __u32 ep_i
 	v->flow_verdict = VELUM_FLOW_FORWARDED;
 	v->proxy_port = 0;
 	v->proxy_reply = 0;
+	v->trace_from = 0;
+	v->trace_to = 0;
 }
 
 /*
  * Conntrack for ep's policy in dir. Returns true if the packet is tracked
  * (established, reply, related): it passes without a policy lookup, and v
  * carries the flow's proxy redirect if any (none for the proxy's own
- * packets), or that it is a reply for the proxy's socket.
+ * packets), or that it is a reply for the proxy's socket, and whether a
+ * trace event is due (the packet changed its entry).
  */
 static __always_inline bool enforce_tracked(const struct pkt *p, __u8 dir, struct verdict *v)
 {
 	__be16 proxy_port = 0;
 	bool proxy_reply = false;
+	__u8 changed = 0;
 
-	if (ct_lookup(p, dir, &proxy_port, &proxy_reply) == CT_NEW)
+	if (ct_lookup(p, dir, &proxy_port, &proxy_reply, &changed) == CT_NEW)
 		return false;
 	v->dir = dir;
 	v->proxy_reply = proxy_reply;
+	/* dir is a constant where this is inlined: one store */
+	if (dir == VELUM_DIR_EGRESS)
+		v->trace_from = changed;
+	else
+		v->trace_to = changed;
 	if (proxy_port && !v->from_proxy) {
 		v->proxy_port = proxy_port;
 		v->flow_verdict = VELUM_FLOW_REDIRECTED;
@@ -110,6 +120,10 @@ static __noinline int enforce_new(struct __sk_buff *skb, const struct pkt *p, st
 			return ret;
 		}
 		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, 0);
+		if (dir == VELUM_DIR_EGRESS)
+			v->trace_from = 1;
+		else
+			v->trace_to = 1;
 	} else if (event_ratelimit_ok(skb, p, dir, 0)) {
 		/* untracked ICMP errors are reported like denied flows: rate-limited */
 		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, 0);
@@ -125,6 +139,75 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 	if (enforce_tracked(p, dir, v))
 		return 0;
 	return enforce_new(skb, p, v);
+}
+
+/*
+ * Whether the conntrack entry a tracked packet p met when enforcing dir was
+ * its reversed one (p a reply), looked up as ct_lookup() does. Cold path.
+ */
+static __always_inline bool trace_is_reply(const struct pkt *p, __u8 dir)
+{
+	struct velum_ct_key k;
+
+	if (bpf_ntohs(p->sport) < bpf_ntohs(p->dport)) {
+		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
+		if (bpf_map_lookup_elem(&velum_ct, &k))
+			return true;
+	}
+	ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->protocol, dir);
+	return !bpf_map_lookup_elem(&velum_ct, &k);
+}
+
+/*
+ * The trace events of a packet that passes and opened or changed
+ * conntrack entries (v->trace_from, v->trace_to): FROM_ENDPOINT for the
+ * source endpoint's entry, TO_ENDPOINT for the destination's, or TO_PROXY
+ * when the packet goes to the proxy's socket (a redirected flow, a reply
+ * for the proxy; an egress redirect reports both its FROM_ENDPOINT and
+ * TO_PROXY). Each names the endpoint whose entry it is and the entry's
+ * direction (for a reply the opposite of the packet's, as Hubble's
+ * traffic_direction); identities from the ipcache. Whether the packet was
+ * a reply is looked up here, off the per-packet path. Nothing with velumd
+ * --trace-events off. Cold path (a subprogram).
+ */
+static __noinline int trace_report(struct __sk_buff *skb, const struct pkt *p,
+				   const struct verdict *v)
+{
+	struct velum_ipcache_value src, dst;
+	struct velum_config *cfg;
+	struct verdict t = {};
+	__u32 zero = 0;
+	__u8 flags;
+	bool to_proxy = v->proxy_port || v->proxy_reply;
+
+	cfg = bpf_map_lookup_elem(&velum_config, &zero);
+	if (cfg && (cfg->flags & VELUM_CONFIG_F_NO_TRACE))
+		return 0;
+	ipcache_lookup(p->saddr, &src);
+	ipcache_lookup(p->daddr, &dst);
+	t.flow_verdict = VELUM_FLOW_FORWARDED;
+	t.rule_id = VELUM_RULE_NONE;
+	t.proxy_port = v->proxy_port;
+	if (v->trace_from) {
+		flags = trace_is_reply(p, VELUM_DIR_EGRESS) ? VELUM_EVENT_F_REPLY : 0;
+		t.dir = flags ? VELUM_DIR_INGRESS : VELUM_DIR_EGRESS;
+		t.ep_id = v->ep_id;
+		t.ep_identity = v->ep_identity;
+		t.peer_identity = dst.identity;
+		__event_emit(skb, p, &t, VELUM_EVENT_TRACE, 0, VELUM_TRACE_FROM_ENDPOINT, flags);
+		if (to_proxy && !v->trace_to)
+			__event_emit(skb, p, &t, VELUM_EVENT_TRACE, 0, VELUM_TRACE_TO_PROXY, flags);
+	}
+	if (v->trace_to) {
+		flags = trace_is_reply(p, VELUM_DIR_INGRESS) ? VELUM_EVENT_F_REPLY : 0;
+		t.dir = flags ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+		t.ep_id = dst.ep_id ? dst.ep_id : v->ep_id;
+		t.ep_identity = dst.identity;
+		t.peer_identity = src.identity;
+		__event_emit(skb, p, &t, VELUM_EVENT_TRACE, 0,
+			     to_proxy ? VELUM_TRACE_TO_PROXY : VELUM_TRACE_TO_ENDPOINT, flags);
+	}
+	return 0;
 }
 
 /* Counts and reports a drop (cold path: a subprogram). Returns 0. */
@@ -146,8 +229,9 @@ static __noinline int report_drop(struct __sk_buff *skb, const struct pkt *p, st
  * hands redirected packets and replies for the proxy to its socket (only
  * at tc ingress, at_ingress; a redirect elsewhere is the caller's to
  * avoid), counts the packet under the deciding direction, and reports
- * drops (policy verdict first if a lookup decided), rate-limited per flow.
- * Nothing meant for the proxy passes without reaching it.
+ * drops (policy verdict first if a lookup decided), rate-limited per flow,
+ * or the trace events a passing packet is due. Nothing meant for the proxy
+ * passes without reaching it.
  */
 static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pkt *p,
 					  struct verdict *v, int ret, bool at_ingress)
@@ -165,6 +249,8 @@ static __always_inline int verdict_finish(struct __sk_buff *skb, const struct pk
 	}
 	if (ret >= 0) {
 		metrics_add(v->dir, 0, p->len);
+		if (v->trace_from | v->trace_to)
+			trace_report(skb, p, v);
 		return TC_ACT_OK;
 	}
 	reason = (__u16)(-ret);

@@ -40,7 +40,7 @@ struct velum_ct_key {
 _Static_assert(sizeof(struct velum_ct_key) == 16, "ABI");
 
 /* TCP progress, set by the programs. */
-#define VELUM_CT_F_SEEN_REPLY 0x01 /* a reply passed: established */
+#define VELUM_CT_F_SEEN_REPLY 0x01 /* a reply passed (any protocol): established */
 #define VELUM_CT_F_TX_FIN     0x02 /* FIN from the initiator */
 #define VELUM_CT_F_RX_FIN     0x04 /* FIN from the responder */
 #define VELUM_CT_F_RST	      0x08 /* RST either way */
@@ -54,8 +54,8 @@ _Static_assert(sizeof(struct velum_ct_key) == 16, "ABI");
 
 /* Derived state (struct velum_ct_entry.state). */
 enum velum_ct_state {
-	VELUM_CT_NEW = 0,	  /* non-TCP, or TCP with no reply yet (SYN sent) */
-	VELUM_CT_ESTABLISHED = 1, /* TCP, reply seen */
+	VELUM_CT_NEW = 0,	  /* no reply yet (TCP: SYN sent) */
+	VELUM_CT_ESTABLISHED = 1, /* reply seen */
 	VELUM_CT_CLOSING = 2,	  /* TCP, FIN one way */
 	VELUM_CT_CLOSED = 3,	  /* TCP, RST or FIN both ways: a new SYN starts a new flow */
 };

@@ -6,7 +6,12 @@
  *    per VELUM_EVENT_INTERVAL_NS, with the reason and the deciding rule;
  *  - POLICY_VERDICT: the first packet of every flow, allowed or denied,
  *    with the rule id and the match type (denied flows are rate-limited
- *    like drops, since every retransmission is again a first packet).
+ *    like drops, since every retransmission is again a first packet);
+ *  - TRACE: a forwarded packet, aggregated as Cilium's monitor aggregation
+ *    "medium" does: per conntrack entry, the packet that opened it and each
+ *    packet that changed its TCP progress (first reply: SYN-ACK; FIN each
+ *    way; RST), for other protocols the first packet each way. Each at
+ *    the point the packet was seen (struct velum_event.point).
  */
 #pragma once
 
@@ -15,7 +20,24 @@
 enum velum_event_type {
 	VELUM_EVENT_DROP = 1,
 	VELUM_EVENT_POLICY_VERDICT = 2,
+	/* 3 is user space's (L7 access events of the proxy) */
+	VELUM_EVENT_TRACE = 4,
 };
+
+/*
+ * Where a TRACE event saw its packet (Hubble's TraceObservationPoint
+ * numbers): leaving an endpoint, entering one, or handed to the L7 proxy's
+ * socket.
+ */
+enum velum_trace_point {
+	VELUM_TRACE_NONE = 0, /* DROP and POLICY_VERDICT */
+	VELUM_TRACE_TO_PROXY = 1,
+	VELUM_TRACE_FROM_ENDPOINT = 5,
+	VELUM_TRACE_TO_ENDPOINT = 101,
+};
+
+/* struct velum_event.flags */
+#define VELUM_EVENT_F_REPLY 0x01 /* the packet is a reply of its flow (conntrack said so) */
 
 /* What happened to the packet (Hubble's verdict names). */
 enum velum_flow_verdict {
@@ -93,7 +115,8 @@ struct velum_event {
 	__be16 sport;
 	__be16 dport;
 	__be16 proxy_port;
-	__u16 pad;
+	__u8 point; /* enum velum_trace_point (TRACE) */
+	__u8 flags; /* VELUM_EVENT_F_* */
 	__u32 ifindex;
 	__u32 len; /* packet length (skb->len) */
 };

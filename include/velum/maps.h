@@ -16,7 +16,7 @@
  * pinned state of another version refuses it instead of writing records
  * the programs would misread; it must reload (or destroy) the datapath.
  */
-#define VELUM_ABI_VERSION 5
+#define VELUM_ABI_VERSION 6
 
 /* Maps, pinned by name in VELUM_PIN_DIR. */
 #define VELUM_MAP_ENDPOINTS  "velum_endpoints"	/* ifindex -> velum_endpoint_info */
@@ -68,6 +68,12 @@
  * endpoint's ingress policy like any peer's.
  */
 #define VELUM_CONFIG_F_ALLOW_LOCALHOST 0x04
+/*
+ * velumd --trace-events off: the programs report no TRACE events (only
+ * policy verdicts and drops). Conntrack notices flag changes either way;
+ * the flag is read only when one happened.
+ */
+#define VELUM_CONFIG_F_NO_TRACE 0x08
 
 struct velum_config {
 	__be32 pool_addr;

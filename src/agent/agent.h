@@ -60,6 +60,8 @@ struct agent_opts {
 	size_t flow_cap;
 	/* --allow-localhost always: the host reaches every local endpoint (else: policy) */
 	bool allow_localhost;
+	/* --trace-events off: the datapath reports no trace events (else medium) */
+	bool no_trace;
 };
 
 /* What the agent knows of an endpoint beyond the model. */

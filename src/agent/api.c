@@ -217,6 +217,8 @@ enum MHD_Result agent_api_status(const struct api_call *call)
 		}
 		json_object_set_new(j, "allow_localhost",
 				    json_string(a->o.allow_localhost ? "always" : "policy"));
+		json_object_set_new(j, "trace_events",
+				    json_string(a->o.no_trace ? "off" : "medium"));
 		pthread_mutex_lock(&a->flow_lock);
 		json_object_set_new(j, "proxy", proxy_status(a, &sum));
 		json_object_set_new(j, "flows",

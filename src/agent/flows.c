@@ -168,7 +168,8 @@ static void enrich(struct agent *a, const struct velum_event *ev, int64_t mono_t
 		   struct mon_flow *f)
 {
 	const struct model_ep *ep = model_endpoint_by_id(a->m, ev->ep_id);
-	bool egress = ev->dir == VELUM_DIR_EGRESS;
+	/* the endpoint sends the packet (a trace's direction is its connection's) */
+	bool egress = (ev->dir == VELUM_DIR_EGRESS) != !!(ev->flags & VELUM_EVENT_F_REPLY);
 	uint32_t peer_ip = egress ? ev->daddr : ev->saddr;
 	const struct model_ep *peer = model_endpoint_by_ip(a->m, peer_ip);
 	struct mon_ident *self, *other;

@@ -56,6 +56,11 @@ static const char usage[] =
 	"                       policy: host traffic meets host-entity rules [policy]\n"
 	"  --proxy-sockmap on|off  carry the bytes of the proxy's connections socket\n"
 	"                       to socket in the kernel (sockmap) instead of over TCP [on]\n"
+	"  --trace-events medium|off\n"
+	"                       medium: trace events for forwarded packets that open or\n"
+	"                       change a connection (SYN, SYN-ACK, FIN, RST; other protocols:\n"
+	"                       the first packet each way), as Cilium's monitor aggregation\n"
+	"                       medium; off: policy verdicts and drops only [medium]\n"
 	"  -v, --debug          more logging\n"
 	"  -h, --help           this text\n"
 	"  --version            print the version\n";
@@ -257,6 +262,7 @@ int main(int argc, char **argv)
 		O_PROXY_BIN,
 		O_LOCALHOST,
 		O_PROXY_SOCKMAP,
+		O_TRACE_EVENTS,
 		O_VER
 	};
 	static const struct option opts[] = {
@@ -273,6 +279,7 @@ int main(int argc, char **argv)
 		{ "proxy-bin", required_argument, NULL, O_PROXY_BIN },
 		{ "allow-localhost", required_argument, NULL, O_LOCALHOST },
 		{ "proxy-sockmap", required_argument, NULL, O_PROXY_SOCKMAP },
+		{ "trace-events", required_argument, NULL, O_TRACE_EVENTS },
 		{ "debug", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VER },
@@ -373,6 +380,15 @@ int main(int argc, char **argv)
 			}
 			proxy_sockmap = !strcmp(optarg, "on");
 			break;
+		case O_TRACE_EVENTS:
+			if (strcmp(optarg, "medium") && strcmp(optarg, "off")) {
+				fprintf(stderr,
+					"velumd: --trace-events '%s': expected medium or off\n",
+					optarg);
+				return 2;
+			}
+			o.no_trace = !strcmp(optarg, "off");
+			break;
 		case 'v':
 			log_threshold = LOG_LVL_DEBUG;
 			break;
@@ -455,6 +471,11 @@ int main(int argc, char **argv)
 	err = dp_allow_localhost_set(a.dp, o.allow_localhost);
 	if (err) {
 		errbuf_set(&eb, err, "datapath: allow-localhost: %s", strerror(-err));
+		goto out;
+	}
+	err = dp_trace_events_set(a.dp, !o.no_trace);
+	if (err) {
+		errbuf_set(&eb, err, "datapath: trace-events: %s", strerror(-err));
 		goto out;
 	}
 	a.applier = agent_applier__new(&dpo, AGENT_APPLY_THREADS, &eb);

@@ -744,6 +744,11 @@ int dp_allow_localhost_set(struct dp *dp, bool always)
 	return dp_config_flag(dp, VELUM_CONFIG_F_ALLOW_LOCALHOST, always);
 }
 
+int dp_trace_events_set(struct dp *dp, bool on)
+{
+	return dp_config_flag(dp, VELUM_CONFIG_F_NO_TRACE, !on);
+}
+
 bool dp_routing_legacy(struct dp *dp)
 {
 	struct velum_config cfg;

@@ -302,6 +302,14 @@ bool dp_routing_legacy(struct dp *dp);
 int dp_allow_localhost_set(struct dp *dp, bool always);
 
 /*
+ * Trace events (node-wide, in the pinned config): on, the programs report
+ * forwarded packets that open or change a connection (Cilium's monitor
+ * aggregation "medium"); off, only policy verdicts and drops
+ * (VELUM_CONFIG_F_NO_TRACE). 0 or -errno.
+ */
+int dp_trace_events_set(struct dp *dp, bool on);
+
+/*
  * Detaches (true) or re-attaches (false) the programs on an endpoint's veth
  * without touching its state: the benchmark's "no filtering" baseline.
  */

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "identity/identity.h"
 #include "lib/proto.h"
@@ -164,8 +166,84 @@ const char *mon_flow_type_name(uint8_t type)
 					  "policy-verdict";
 }
 
-_Static_assert(MON_FLOW_L7 != VELUM_EVENT_DROP && MON_FLOW_L7 != VELUM_EVENT_POLICY_VERDICT,
+_Static_assert(MON_FLOW_L7 != VELUM_EVENT_DROP && MON_FLOW_L7 != VELUM_EVENT_POLICY_VERDICT &&
+		       MON_FLOW_L7 != VELUM_EVENT_TRACE,
 	       "the L7 flow type collides with a kernel event type");
+_Static_assert(MON_FLOW_TRACE == VELUM_EVENT_TRACE, "a trace flow is the kernel's trace event");
+
+static const struct {
+	uint8_t point, subtype;
+	const char *name, *enum_name;
+} trace_points[] = {
+	{ VELUM_TRACE_TO_ENDPOINT, 0, "to-endpoint", "TO_ENDPOINT" },
+	{ VELUM_TRACE_TO_PROXY, 1, "to-proxy", "TO_PROXY" },
+	{ VELUM_TRACE_FROM_ENDPOINT, 5, "from-endpoint", "FROM_ENDPOINT" },
+};
+
+const char *mon_trace_point_name(uint8_t point)
+{
+	for (size_t i = 0; i < sizeof(trace_points) / sizeof(trace_points[0]); i++)
+		if (trace_points[i].point == point)
+			return trace_points[i].name;
+	return "";
+}
+
+const char *mon_trace_point_enum(uint8_t point)
+{
+	for (size_t i = 0; i < sizeof(trace_points) / sizeof(trace_points[0]); i++)
+		if (trace_points[i].point == point)
+			return trace_points[i].enum_name;
+	return "UNKNOWN_POINT";
+}
+
+uint8_t mon_trace_point_parse(const char *s)
+{
+	for (size_t i = 0; s && i < sizeof(trace_points) / sizeof(trace_points[0]); i++)
+		if (!strcasecmp(s, trace_points[i].enum_name) || !strcmp(s, trace_points[i].name))
+			return trace_points[i].point;
+	return 0;
+}
+
+uint8_t mon_trace_point_subtype(uint8_t point)
+{
+	for (size_t i = 0; i < sizeof(trace_points) / sizeof(trace_points[0]); i++)
+		if (trace_points[i].point == point)
+			return trace_points[i].subtype;
+	return 0;
+}
+
+bool mon_flow_ep_is_src(const struct mon_flow *f)
+{
+	/* a trace's direction is its connection's: a reply travels the other way */
+	return (f->dir == VELUM_DIR_EGRESS) != (f->type == MON_FLOW_TRACE && f->is_reply);
+}
+
+void mon_uuid_format(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
+}
+
+int mon_uuid_parse(const char *s, uint8_t u[16])
+{
+	size_t i, k = 0;
+
+	if (!s || strlen(s) != 36)
+		return -EINVAL;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			continue;
+		}
+		if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1]))
+			return -EINVAL;
+		u[k++] = (uint8_t)strtoul((char[]){ s[i], s[i + 1], '\0' }, NULL, 16);
+		i++;
+	}
+	return 0;
+}
 _Static_assert(MON_VERDICT_ERROR > VELUM_FLOW_REDIRECTED,
 	       "the L7 error verdict collides with a kernel verdict");
 
@@ -236,6 +314,8 @@ static bool is_policy_drop(uint16_t reason)
 
 const char *mon_flow_policy_text(const struct mon_flow *f)
 {
+	if (f->type == MON_FLOW_TRACE) /* a forwarded packet of a flow decided before */
+		return NULL;
 	if (f->rule)
 		return f->rule->ref;
 	if (f->l7) /* the proxy's reason: no HTTP rule matched, a bad request... */
@@ -475,6 +555,18 @@ static void json_l7(const struct mon_l7 *l7, struct strbuf *sb)
 	json_l7_object(l7, false, sb);
 }
 
+/* "uuid":"...", if the flow has one */
+static void json_uuid(const struct mon_flow *f, struct strbuf *sb)
+{
+	static const uint8_t none[16];
+	char u[37];
+
+	if (!memcmp(f->uuid, none, sizeof(none)))
+		return;
+	mon_uuid_format(f->uuid, u);
+	strbuf_printf(sb, "\"uuid\":\"%s\",", u);
+}
+
 void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 {
 	bool ports = f->protocol != IPPROTO_ICMP;
@@ -487,6 +579,12 @@ void mon_flow_format_json(const struct mon_flow *f, struct strbuf *sb)
 		      f->dir == VELUM_DIR_EGRESS ? "egress" : "ingress");
 	strbuf_printf(sb, "\"traffic_direction\":\"%s\",",
 		      f->dir == VELUM_DIR_EGRESS ? "EGRESS" : "INGRESS");
+	if (f->type == MON_FLOW_TRACE)
+		strbuf_printf(sb, "\"trace_observation_point\":\"%s\",",
+			      mon_trace_point_enum(f->point));
+	if (!f->l7)
+		strbuf_printf(sb, "\"is_reply\":%s,", f->is_reply ? "true" : "false");
+	json_uuid(f, sb);
 	strbuf_puts(sb, "\"source\":");
 	json_side(f->src, f->saddr, f->sport, ports, sb);
 	strbuf_puts(sb, ",\"destination\":");
@@ -582,6 +680,8 @@ void mon_flow_fill(struct mon_flow *f, const struct velum_event *ev, int64_t tim
 	f->sport = ntohs(ev->sport);
 	f->dport = ntohs(ev->dport);
 	f->proxy_port = ntohs(ev->proxy_port);
+	f->point = ev->type == VELUM_EVENT_TRACE ? ev->point : 0;
+	f->is_reply = ev->flags & VELUM_EVENT_F_REPLY;
 	f->len = ev->len;
 }
 
@@ -620,10 +720,20 @@ void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *
 			strbuf_printf(sb, " BY %s", by);
 		return;
 	}
-	compact_side(f->src, f->saddr, f->sport, ports, sb);
-	strbuf_puts(sb, " -> ");
-	compact_side(f->dst, f->daddr, f->dport, ports, sb);
-	if (f->type == VELUM_EVENT_DROP) {
+	if (f->type == MON_FLOW_TRACE && f->is_reply) {
+		/* Hubble prints a reply the other way round: client <- server */
+		compact_side(f->dst, f->daddr, f->dport, ports, sb);
+		strbuf_puts(sb, " <- ");
+		compact_side(f->src, f->saddr, f->sport, ports, sb);
+	} else {
+		compact_side(f->src, f->saddr, f->sport, ports, sb);
+		strbuf_puts(sb, " -> ");
+		compact_side(f->dst, f->daddr, f->dport, ports, sb);
+	}
+	if (f->type == MON_FLOW_TRACE) {
+		strbuf_printf(sb, " %s %s (", mon_trace_point_name(f->point),
+			      mon_verdict_name(f->verdict));
+	} else if (f->type == VELUM_EVENT_DROP) {
 		strbuf_printf(sb, " %s DROPPED (", mon_drop_reason_name(f->reason));
 	} else {
 		const char *v = f->verdict == VELUM_FLOW_DROPPED    ? "DENIED" :
@@ -813,13 +923,18 @@ void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct s
 {
 	struct strbuf t = STRBUF_INIT, tmp = STRBUF_INIT;
 	char sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN];
-	bool egress = f->dir == VELUM_DIR_EGRESS;
+	bool egress = f->dir == VELUM_DIR_EGRESS, ep_src = mon_flow_ep_is_src(f);
+	char u[37];
 
 	mon_format_time(f->time_ns, &t);
 	inet_ntop(AF_INET, &f->saddr, sa, sizeof(sa));
 	inet_ntop(AF_INET, &f->daddr, da, sizeof(da));
-	strbuf_printf(sb, "{\"flow\":{\"time\":\"%s\",\"verdict\":\"%s\"", strbuf_str(&t),
-		      mon_verdict_name(f->verdict));
+	strbuf_printf(sb, "{\"flow\":{\"time\":\"%s\"", strbuf_str(&t));
+	if (memcmp(f->uuid, (uint8_t[16]){ 0 }, 16)) {
+		mon_uuid_format(f->uuid, u);
+		strbuf_printf(sb, ",\"uuid\":\"%s\"", u);
+	}
+	strbuf_printf(sb, ",\"verdict\":\"%s\"", mon_verdict_name(f->verdict));
 	if (f->type == VELUM_EVENT_DROP && f->reason)
 		strbuf_printf(sb, ",\"drop_reason\":%u", f->reason);
 	strbuf_printf(sb,
@@ -828,9 +943,9 @@ void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct s
 	hubble_l4(f, sb);
 	strbuf_puts(sb, ",\"source\":");
 	/* the endpoint whose policy decided: the destination's for ingress */
-	hubble_endpoint(f->src, egress ? f->ep_id : 0, sb);
+	hubble_endpoint(f->src, ep_src ? f->ep_id : 0, sb);
 	strbuf_puts(sb, ",\"destination\":");
-	hubble_endpoint(f->dst, egress ? 0 : f->ep_id, sb);
+	hubble_endpoint(f->dst, ep_src ? 0 : f->ep_id, sb);
 	strbuf_printf(sb, ",\"Type\":\"%s\"", f->l7 ? "L7" : "L3_L4");
 	strbuf_puts(sb, ",\"node_name\":");
 	strbuf_json_str(sb, node, strlen(node));
@@ -841,12 +956,20 @@ void mon_flow_format_hubble(const struct mon_flow *f, const char *node, struct s
 	strbuf_printf(sb, ",\"event_type\":{\"type\":%u", mon_type_to_cilium(f->type));
 	if (f->type == VELUM_EVENT_DROP && f->reason)
 		strbuf_printf(sb, ",\"sub_type\":%u", f->reason);
+	/* protojson leaves out a zero sub_type (to-endpoint) */
+	if (f->type == MON_FLOW_TRACE && mon_trace_point_subtype(f->point))
+		strbuf_printf(sb, ",\"sub_type\":%u", mon_trace_point_subtype(f->point));
 	strbuf_putc(sb, '}');
 	strbuf_printf(sb, ",\"traffic_direction\":\"%s\"", egress ? "EGRESS" : "INGRESS");
 	if (f->type == VELUM_EVENT_POLICY_VERDICT && f->match)
 		strbuf_printf(sb, ",\"policy_match_type\":%u", mon_match_to_cilium(f->match));
+	if (f->type == MON_FLOW_TRACE)
+		strbuf_printf(sb, ",\"trace_observation_point\":\"%s\"",
+			      mon_trace_point_enum(f->point));
 	strbuf_printf(sb, ",\"is_reply\":%s",
-		      f->l7 && f->l7->type == MON_L7_RESPONSE ? "true" : "false");
+		      (f->l7 && f->l7->type == MON_L7_RESPONSE) || (!f->l7 && f->is_reply) ?
+			      "true" :
+			      "false");
 	if (f->type == VELUM_EVENT_DROP && f->reason)
 		strbuf_printf(sb, ",\"drop_reason_desc\":\"%s\"", mon_drop_reason_desc(f->reason));
 	if (f->proxy_port)
@@ -870,6 +993,8 @@ static void type_text(const struct mon_flow *f, struct strbuf *sb)
 			      f->l7->type == MON_L7_RESPONSE ? "response" : "request");
 	else if (f->type == VELUM_EVENT_DROP)
 		strbuf_puts(sb, mon_drop_reason_name(f->reason));
+	else if (f->type == MON_FLOW_TRACE)
+		strbuf_puts(sb, mon_trace_point_name(f->point));
 	else
 		strbuf_printf(sb, "policy-verdict:%s %s", mon_match_name(f->match),
 			      f->dir == VELUM_DIR_EGRESS ? "EGRESS" : "INGRESS");
@@ -915,6 +1040,37 @@ void mon_ring_init(struct mon_ring *r, size_t cap)
 	memset(r, 0, sizeof(*r));
 	r->cap = cap ? cap : 1;
 	r->next_seq = 1;
+	if (getrandom(r->uuid_key, sizeof(r->uuid_key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(r->uuid_key)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r->uuid_key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		r->uuid_key[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ULL;
+	}
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/*
+ * A version 4 UUID for the flow with seq: each half of the key mixed with
+ * seq (a bijection of seq), so a flow keeps its uuid in every answer and
+ * flows of one ring or of two agents practically never share one.
+ */
+static void ring_uuid(const struct mon_ring *r, uint64_t seq, uint8_t u[16])
+{
+	uint64_t a = splitmix64(r->uuid_key[0] ^ seq), b = splitmix64(r->uuid_key[1] + seq);
+
+	memcpy(u, &a, 8);
+	memcpy(u + 8, &b, 8);
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
 }
 
 int mon_ring_push(struct mon_ring *r, struct mon_flow *f)
@@ -945,6 +1101,7 @@ int mon_ring_push(struct mon_ring *r, struct mon_flow *f)
 	}
 	*slot = *f;
 	slot->seq = r->next_seq++;
+	ring_uuid(r, slot->seq, slot->uuid);
 	memset(f, 0, sizeof(*f));
 	return 0;
 }

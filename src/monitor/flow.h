@@ -65,8 +65,8 @@ void mon_rule_put(struct mon_rule *r);
 /* A flow's type beyond the kernel's VELUM_EVENT_*: an access event of the L7 proxy. */
 #define MON_FLOW_L7 3
 /*
- * Hubble's trace events (forwarded packets); velum reports none yet, but
- * "-t trace" is a valid filter.
+ * Hubble's trace events: forwarded packets the datapath reports as
+ * Cilium's "medium" monitor aggregation does (VELUM_EVENT_TRACE).
  */
 #define MON_FLOW_TRACE 4
 /* A verdict beyond the kernel's VELUM_FLOW_*: an L7 request the proxy could not judge. */
@@ -97,9 +97,14 @@ void mon_l7__free(struct mon_l7 *l7);
 struct mon_flow {
 	uint64_t seq;	 /* position in the agent's stream, from 1 */
 	int64_t time_ns; /* wall clock (CLOCK_REALTIME) */
-	uint8_t type;	 /* VELUM_EVENT_DROP, VELUM_EVENT_POLICY_VERDICT or MON_FLOW_L7 */
+	uint8_t type;	 /* VELUM_EVENT_DROP, _POLICY_VERDICT, MON_FLOW_L7 or MON_FLOW_TRACE */
 	uint8_t verdict; /* VELUM_FLOW_*, or MON_VERDICT_ERROR (L7) */
-	uint8_t dir;	 /* VELUM_DIR_* of the deciding endpoint's policy */
+	/*
+	 * VELUM_DIR_* of the deciding endpoint's policy; of a trace, the
+	 * direction of the connection for its endpoint (a reply's is the
+	 * opposite of the packet's, as Hubble's traffic_direction)
+	 */
+	uint8_t dir;
 	uint8_t match;	 /* enum velum_match */
 	uint16_t reason; /* drop reason magnitude, 0 if none */
 	uint8_t protocol;
@@ -109,7 +114,10 @@ struct mon_flow {
 	uint32_t saddr, daddr; /* network byte order */
 	uint16_t sport, dport; /* host order; ICMP: echo id and type */
 	uint16_t proxy_port;
+	uint8_t point; /* enum velum_trace_point (MON_FLOW_TRACE), else 0 */
+	bool is_reply; /* the packet is a reply of its connection (trace, L7 response) */
 	uint32_t len;
+	uint8_t uuid[16];	     /* random per flow (mon_ring_push()); all zero: none */
 	struct mon_ident *src, *dst; /* owned references; never NULL in a valid flow */
 	struct mon_rule *rule;	     /* owned reference or NULL */
 	/*
@@ -143,8 +151,22 @@ void mon_flow_release(struct mon_flow *f);
  */
 const char *mon_flow_policy_text(const struct mon_flow *f);
 
-/* "policy-verdict" / "drop" / "l7". */
+/* "policy-verdict" / "drop" / "l7" / "trace". */
 const char *mon_flow_type_name(uint8_t type);
+/* A trace's observation point as Hubble's compact output names it: "to-endpoint"; "" if none. */
+const char *mon_trace_point_name(uint8_t point);
+/* As flow.proto's TraceObservationPoint names it: "TO_ENDPOINT"; "UNKNOWN_POINT" if none. */
+const char *mon_trace_point_enum(uint8_t point);
+/* Inverse of mon_trace_point_enum() and mon_trace_point_name(); 0 if unknown. */
+uint8_t mon_trace_point_parse(const char *s);
+/* Cilium's monitor sub type of a trace point (to-endpoint 0, to-proxy 1, from-endpoint 5). */
+uint8_t mon_trace_point_subtype(uint8_t point);
+/* The endpoint of f (f->ep_id) is its source (else its destination). */
+bool mon_flow_ep_is_src(const struct mon_flow *f);
+/* Writes the flow's uuid as "8-4-4-4-12" lower-case hex (37 bytes with the NUL). */
+void mon_uuid_format(const uint8_t uuid[16], char out[37]);
+/* Parses mon_uuid_format()'s text; -EINVAL if it is not one. */
+int mon_uuid_parse(const char *s, uint8_t uuid[16]);
 /* "FORWARDED", "DROPPED", "AUDIT", "REDIRECTED", "ERROR". */
 const char *mon_verdict_name(uint8_t verdict);
 /* Inverse of mon_verdict_name() (case-insensitive); 0 if unknown. */
@@ -354,15 +376,17 @@ const char *mon_drop_reason_desc(uint16_t reason);
 struct mon_ring {
 	struct mon_flow *v; /* alloc slots, growing up to cap */
 	size_t cap, alloc, n;
-	size_t head;	   /* index of the oldest once full (n == cap) */
-	uint64_t next_seq; /* seq of the next pushed flow (from 1) */
+	size_t head;	      /* index of the oldest once full (n == cap) */
+	uint64_t next_seq;    /* seq of the next pushed flow (from 1) */
+	uint64_t uuid_key[2]; /* random at init: the flows' uuids derive from it and seq */
 };
 
-/* Initialises an empty ring of capacity cap (> 0). */
+/* Initialises an empty ring of capacity cap (> 0), with a random uuid key. */
 void mon_ring_init(struct mon_ring *r, size_t cap);
 /*
- * Appends f (takes its references) and gives it the next seq. Returns 0 or
- * -ENOMEM (f released).
+ * Appends f (takes its references) and gives it the next seq and a uuid
+ * (version 4 form, unique per ring and flow). Returns 0 or -ENOMEM (f
+ * released).
  */
 int mon_ring_push(struct mon_ring *r, struct mon_flow *f);
 /* The i-th flow from the oldest (i < r->n); borrowed. */

@@ -268,6 +268,12 @@ static int from_hubble(json_t *fl, struct mon_flow *f, struct errbuf *eb)
 						       VELUM_EVENT_POLICY_VERDICT;
 	s = json_string_value(json_object_get(fl, "traffic_direction"));
 	f->dir = s && !strcmp(s, "EGRESS") ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+	if (f->type == MON_FLOW_TRACE)
+		f->point = mon_trace_point_parse(
+			json_string_value(json_object_get(fl, "trace_observation_point")));
+	f->is_reply = json_is_true(json_object_get(fl, "is_reply")) && f->type != MON_FLOW_L7;
+	if (mon_uuid_parse(json_string_value(json_object_get(fl, "uuid")), f->uuid))
+		memset(f->uuid, 0, sizeof(f->uuid));
 	f->match = mon_match_from_cilium(
 		(uint8_t)json_integer_value(json_object_get(fl, "policy_match_type")));
 	f->reason = (uint16_t)json_integer_value(json_object_get(fl, "drop_reason"));
@@ -297,10 +303,10 @@ static int from_hubble(json_t *fl, struct mon_flow *f, struct errbuf *eb)
 	f->src = hubble_side(json_object_get(fl, "source"));
 	f->dst = hubble_side(json_object_get(fl, "destination"));
 	f->ep_id = (uint32_t)json_integer_value(json_object_get(
-		json_object_get(fl, f->dir == VELUM_DIR_EGRESS ? "source" : "destination"), "ID"));
+		json_object_get(fl, mon_flow_ep_is_src(f) ? "source" : "destination"), "ID"));
 	hubble_rule(fl, f);
 	/* a verdict no rule decided: forwarded where no policy applies, else default deny */
-	if (!f->rule && !f->l7 &&
+	if (!f->rule && !f->l7 && f->type != MON_FLOW_TRACE &&
 	    (f->verdict == VELUM_FLOW_FORWARDED || f->verdict == VELUM_FLOW_REDIRECTED))
 		f->rule_id = VELUM_RULE_DEFAULT_ALLOW;
 	if (f->type == MON_FLOW_L7)
@@ -333,9 +339,15 @@ int mon_flow_from_json(const char *text, size_t len, struct mon_flow *f, struct 
 	if (!s || mon_parse_time(s, &f->time_ns))
 		err = errbuf_set(eb, -EINVAL, "flow: bad time");
 	s = json_string_value(json_object_get(j, "type"));
-	f->type = s && !strcmp(s, "drop") ? VELUM_EVENT_DROP :
-		  s && !strcmp(s, "l7")	  ? MON_FLOW_L7 :
-					    VELUM_EVENT_POLICY_VERDICT;
+	f->type = s && !strcmp(s, "drop")  ? VELUM_EVENT_DROP :
+		  s && !strcmp(s, "l7")	   ? MON_FLOW_L7 :
+		  s && !strcmp(s, "trace") ? MON_FLOW_TRACE :
+					     VELUM_EVENT_POLICY_VERDICT;
+	f->point = mon_trace_point_parse(
+		json_string_value(json_object_get(j, "trace_observation_point")));
+	f->is_reply = json_is_true(json_object_get(j, "is_reply")) && f->type != MON_FLOW_L7;
+	if (mon_uuid_parse(json_string_value(json_object_get(j, "uuid")), f->uuid))
+		memset(f->uuid, 0, sizeof(f->uuid));
 	s = json_string_value(json_object_get(j, "verdict"));
 	f->verdict = s ? mon_verdict_parse(s) : 0;
 	s = json_string_value(json_object_get(j, "direction"));

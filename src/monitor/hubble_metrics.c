@@ -38,6 +38,17 @@ static int type_index(uint8_t type)
 					  1;
 }
 
+static const uint8_t trace_points[MON_HM_POINTS] = { VELUM_TRACE_TO_ENDPOINT, VELUM_TRACE_TO_PROXY,
+						     VELUM_TRACE_FROM_ENDPOINT };
+
+static int point_index(uint8_t point)
+{
+	for (int i = 0; i < MON_HM_POINTS; i++)
+		if (trace_points[i] == point)
+			return i;
+	return -1;
+}
+
 /* Hubble's FlowProtocol: the L7 protocol, else the L4 one. */
 static int proto_index(const struct mon_flow *f)
 {
@@ -140,7 +151,10 @@ void mon_hubble_observe(struct mon_hubble_metrics *m, const struct mon_flow *f)
 	bool host_or_health = (f->src && (f->src->identity == 1 || f->src->identity == 4)) ||
 			      (f->dst && f->dst->identity == 4);
 
-	m->flows[t][v][p]++;
+	if (f->type == MON_FLOW_TRACE && point_index(f->point) >= 0)
+		m->traces[point_index(f->point)][v][p]++;
+	else
+		m->flows[t][v][p]++;
 	if (f->verdict == VELUM_FLOW_DROPPED)
 		m->drops[f->reason < MON_HM_REASONS && !f->l7 ? f->reason : 0][p]++;
 	/* Hubble leaves out verdicts of the host's own traffic and of health checks */
@@ -204,6 +218,19 @@ void mon_hubble_format(const struct mon_hubble_metrics *m, struct strbuf *sb)
 							       t == 2 ? "HTTP" : "", "verdict",
 							       mon_verdict_name((uint8_t)v), NULL },
 					(double)m->flows[t][v][p]);
+			}
+	for (t = 0; t < MON_HM_POINTS; t++)
+		for (v = 1; v < MON_HM_VERDICTS; v++)
+			for (p = 0; p < MON_HM_PROTOS; p++) {
+				if (!m->traces[t][v][p])
+					continue;
+				mon_metric_sample(
+					sb, "hubble_flows_processed_total",
+					(const char *const[]){
+						"protocol", proto_names[p], "type", "Trace",
+						"subtype", mon_trace_point_name(trace_points[t]),
+						"verdict", mon_verdict_name((uint8_t)v), NULL },
+					(double)m->traces[t][v][p]);
 			}
 	mon_metric_header(sb, "hubble_drop_total", "counter", "Number of drops");
 	for (i = 0; i < MON_HM_REASONS; i++)

@@ -4,9 +4,10 @@
  * labels (Cilium's pkg/hubble/metrics handlers), and velum's per-rule hit
  * counts:
  *   hubble_flows_processed_total{protocol,type,subtype,verdict}
+ *     (subtype: HTTP for L7, the observation point for Trace: to-endpoint...)
  *   hubble_drop_total{reason,protocol}         (every DROPPED flow)
  *   hubble_policy_verdicts_total{direction,match,action}
- *   hubble_tcp_flags_total{flag,family}        (FORWARDED TCP flows)
+ *   hubble_tcp_flags_total{flag,family}        (FORWARDED TCP flows, traces too)
  *   hubble_http_requests_total{method,protocol,status,reporter}   (responses)
  *   hubble_http_request_duration_seconds{method,reporter}        (histogram)
  * Rule hits: per rule id, the policy verdicts (kernel and L7) it decided,
@@ -29,6 +30,7 @@
 #define MON_HM_PROTOS	6   /* TCP, UDP, ICMPv4, SCTP, HTTP, other */
 #define MON_HM_REASONS	256 /* drop reason magnitudes (0: none or out of range) */
 #define MON_HM_MATCHES	8   /* enum velum_match, and l7/http */
+#define MON_HM_POINTS	3   /* trace observation points */
 
 struct mon_hm_http {
 	char method[16];
@@ -50,6 +52,8 @@ struct mon_hm_rule {
 
 struct mon_hubble_metrics {
 	uint64_t flows[MON_HM_TYPES][MON_HM_VERDICTS][MON_HM_PROTOS];
+	/* Trace flows by observation point (to-endpoint, to-proxy, from-endpoint) */
+	uint64_t traces[MON_HM_POINTS][MON_HM_VERDICTS][MON_HM_PROTOS];
 	uint64_t drops[MON_HM_REASONS][MON_HM_PROTOS];
 	uint64_t verdicts[2][MON_HM_MATCHES][MON_HM_VERDICTS];
 	uint64_t tcp_flags[4]; /* FIN, SYN, SYN-ACK, RST */

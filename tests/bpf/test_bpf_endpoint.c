@@ -734,6 +734,11 @@ static void test_bpf_endpoint_redirect_lo(void **state)
 	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT)->verdict,
 			 VELUM_FLOW_REDIRECTED);
 	assert_null(bh_event_last(&env->h, VELUM_EVENT_DROP));
+	/* the redirected first packet's trace: to the proxy, by the endpoint's ingress */
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_TRACE));
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_TRACE)->point, VELUM_TRACE_TO_PROXY);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_TRACE)->ep_id, EP_ID);
+	assert_int_equal(bh_event_last(&env->h, VELUM_EVENT_TRACE)->proxy_port, htons(15001));
 
 	/* proxy_lo: the marked packet finds no proxy socket in this namespace */
 	assert_int_equal(bh_run(&env->h, env->h.lo_fd, out, n, in, NULL, &mark), TC_ACT_SHOT);
@@ -1064,17 +1069,44 @@ static void test_bpf_endpoint_host_routing(void **state)
 	assert_memory_equal(out + 12, in + 12, ETH_HLEN + 8 - 12);
 	assert_memory_equal(out + ETH_HLEN + 9, in + ETH_HLEN + 9, 1);
 	assert_memory_equal(out + ETH_HLEN + 12, in + ETH_HLEN + 12, n - ETH_HLEN - 12);
-	/* two verdicts: the source's egress (rule 112), then the destination's ingress */
-	assert_int_equal(env->h.nev, 2);
+	/*
+	 * two verdicts: the source's egress (rule 112), then the destination's
+	 * ingress; then two traces: from the source, to the destination
+	 */
+	assert_int_equal(env->h.nev, 4);
 	assert_int_equal(env->h.ev[0].rule_id, 112);
 	assert_int_equal(env->h.ev[1].rule_id, 200);
+	assert_int_equal(env->h.ev[2].type, VELUM_EVENT_TRACE);
+	assert_int_equal(env->h.ev[2].point, VELUM_TRACE_FROM_ENDPOINT);
+	assert_int_equal(env->h.ev[2].ep_id, EP_ID);
+	assert_int_equal(env->h.ev[2].dir, VELUM_DIR_EGRESS);
+	assert_int_equal(env->h.ev[3].type, VELUM_EVENT_TRACE);
+	assert_int_equal(env->h.ev[3].point, VELUM_TRACE_TO_ENDPOINT);
+	assert_int_equal(env->h.ev[3].ep_id, EP_ID2);
+	assert_int_equal(env->h.ev[3].dir, VELUM_DIR_INGRESS);
+	assert_int_equal(env->h.ev[3].peer_identity, ID_DEATHSTAR);
 	assert_int_equal(ct_state(env, IP_DEATHSTAR, IP_EP2, 41000, 80, VELUM_DIR_INGRESS),
 			 VELUM_CT_NEW);
 
 	/* tracked: redirected without a policy lookup */
 	p.tcp_flags = ACK;
 	assert_int_equal(run_frame(env, &p, -1, in, out, &n), TC_ACT_REDIRECT);
-	assert_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
+	assert_int_equal(env->h.nev, 0);
+	/* the reply (host-routed the other way in real life): traced by both entries */
+	{
+		struct bh_pkt r = { TCP_(IP_EP2, IP_DEATHSTAR, 80, 41000, SYN | ACK) };
+		__u8 rin[256];
+		size_t rn = bh_build(&r, rin);
+
+		assert_int_equal(bh_run(&env->h, env->h.to_fd, rin, rn, NULL, NULL, NULL),
+				 TC_ACT_OK);
+		assert_int_equal(env->h.nev, 1);
+		assert_int_equal(env->h.ev[0].point, VELUM_TRACE_TO_ENDPOINT);
+		assert_int_equal(env->h.ev[0].flags, VELUM_EVENT_F_REPLY);
+		assert_int_equal(env->h.ev[0].dir, VELUM_DIR_EGRESS);
+		assert_int_equal(env->h.ev[0].ep_id, EP_ID);
+		assert_int_equal(env->h.ev[0].peer_identity, ID_EP2);
+	}
 
 	/*
 	 * The destination's ingress is enforced here: with its entry gone the
@@ -1139,6 +1171,158 @@ static void test_bpf_endpoint_host_routing(void **state)
 	assert_memory_equal(out, in, n);
 }
 
+/* One packet of a trace table: the trace events it must give, in order. */
+struct trace_row {
+	const char *name;
+	int prog;
+	struct bh_pkt p;
+	int n; /* trace events */
+	struct {
+		__u8 point, flags, dir;
+		__u32 peer;
+	} ev[2];
+};
+
+#define TR_TO(peer)                                                 \
+	{                                                           \
+		VELUM_TRACE_TO_ENDPOINT, 0, VELUM_DIR_INGRESS, peer \
+	}
+#define TR_FROM_R(peer)                                                                 \
+	{                                                                               \
+		VELUM_TRACE_FROM_ENDPOINT, VELUM_EVENT_F_REPLY, VELUM_DIR_INGRESS, peer \
+	}
+#define TR_FROM(peer)                                                \
+	{                                                            \
+		VELUM_TRACE_FROM_ENDPOINT, 0, VELUM_DIR_EGRESS, peer \
+	}
+#define TR_TO_R(peer)                                                                \
+	{                                                                            \
+		VELUM_TRACE_TO_ENDPOINT, VELUM_EVENT_F_REPLY, VELUM_DIR_EGRESS, peer \
+	}
+
+/*
+ * Trace events (monitor aggregation "medium"): per conntrack entry, the
+ * packet that opened it and each that changed its TCP progress (first
+ * reply, FIN each way, RST), for other protocols the first packet each
+ * way; replies marked. Ordered: rows continue the flows of earlier rows.
+ */
+static const struct trace_row trace_rows[] = {
+	{ "tcp: syn", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, SYN) }, 1, { TR_TO(ID_TIE) } },
+	{ "tcp: syn retransmitted", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, SYN) }, 0 },
+	{ "tcp: syn-ack",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_TIE, 80, 48000, SYN | ACK) },
+	  1,
+	  { TR_FROM_R(ID_TIE) } },
+	{ "tcp: ack", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, ACK) }, 0 },
+	{ "tcp: data", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, ACK | 0x08) }, 0 },
+	{ "tcp: data back", FROM, { TCP_(IP_DEATHSTAR, IP_TIE, 80, 48000, ACK | 0x08) }, 0 },
+	{ "tcp: fin",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, FIN | ACK) },
+	  1,
+	  { TR_TO(ID_TIE) } },
+	{ "tcp: fin retransmitted", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, FIN | ACK) }, 0 },
+	{ "tcp: fin back",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_TIE, 80, 48000, FIN | ACK) },
+	  1,
+	  { TR_FROM_R(ID_TIE) } },
+	{ "tcp: last ack", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48000, 80, ACK) }, 0 },
+	{ "tcp: another syn",
+	  TO,
+	  { TCP_(IP_TIE, IP_DEATHSTAR, 48001, 80, SYN) },
+	  1,
+	  { TR_TO(ID_TIE) } },
+	{ "tcp: rst back",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_TIE, 80, 48001, RST | ACK) },
+	  1,
+	  { TR_FROM_R(ID_TIE) } },
+	{ "tcp: rst again", TO, { TCP_(IP_TIE, IP_DEATHSTAR, 48001, 80, RST) }, 0 },
+	{ "egress syn",
+	  FROM,
+	  { TCP_(IP_DEATHSTAR, IP_FTP, 48002, 21, SYN) },
+	  1,
+	  { TR_FROM(ID_FTP) } },
+	{ "egress syn-ack",
+	  TO,
+	  { TCP_(IP_FTP, IP_DEATHSTAR, 21, 48002, SYN | ACK) },
+	  1,
+	  { TR_TO_R(ID_FTP) } },
+	{ "egress ack", FROM, { TCP_(IP_DEATHSTAR, IP_FTP, 48002, 21, ACK) }, 0 },
+	{ "udp: first",
+	  TO,
+	  { UDP_(IP_WORLD, IP_DEATHSTAR, 48003, 53) },
+	  1,
+	  { TR_TO(VELUM_ID_WORLD) } },
+	{ "udp: second", TO, { UDP_(IP_WORLD, IP_DEATHSTAR, 48003, 53) }, 0 },
+	{ "udp: first back",
+	  FROM,
+	  { UDP_(IP_DEATHSTAR, IP_WORLD, 53, 48003) },
+	  1,
+	  { TR_FROM_R(VELUM_ID_WORLD) } },
+	{ "udp: second back", FROM, { UDP_(IP_DEATHSTAR, IP_WORLD, 53, 48003) }, 0 },
+	{ "icmp: echo",
+	  TO,
+	  { ICMP_(IP_WORLD, IP_DEATHSTAR, 8, 48) },
+	  1,
+	  { TR_TO(VELUM_ID_WORLD) } },
+	{ "icmp: echo reply",
+	  FROM,
+	  { ICMP_(IP_DEATHSTAR, IP_WORLD, 0, 48) },
+	  1,
+	  { TR_FROM_R(VELUM_ID_WORLD) } },
+	{ "icmp: echo again", TO, { ICMP_(IP_WORLD, IP_DEATHSTAR, 8, 48) }, 0 },
+	{ "denied: no trace", TO, { TCP_(IP_XWING, IP_DEATHSTAR, 48004, 80, SYN) }, 0 },
+};
+
+static void test_bpf_endpoint_trace(void **state)
+{
+	struct env *env = *state;
+	int cfg_fd = bpf_map__fd(env->h.skel->maps.velum_config);
+	struct bh_pkt p = { TCP_(IP_TIE, IP_DEATHSTAR, 48100, 80, SYN) };
+	struct velum_config cfg;
+	__u32 zero = 0;
+
+	for (size_t i = 0; i < sizeof(trace_rows) / sizeof(trace_rows[0]); i++) {
+		const struct trace_row *r = &trace_rows[i];
+		int k = 0;
+
+		current_case = r->name;
+		ratelim_clear(env);
+		run(env, r->prog, &r->p, NULL);
+		for (int j = 0; j < env->h.nev; j++) {
+			const struct velum_event *e = &env->h.ev[j];
+
+			if (e->type != VELUM_EVENT_TRACE)
+				continue;
+			assert_true(k < r->n);
+			assert_int_equal(e->point, r->ev[k].point);
+			assert_int_equal(e->flags, r->ev[k].flags);
+			assert_int_equal(e->dir, r->ev[k].dir);
+			assert_int_equal(e->peer_identity, r->ev[k].peer);
+			assert_int_equal(e->ep_id, EP_ID);
+			assert_int_equal(e->ep_identity, ID_DEATHSTAR);
+			assert_int_equal(e->verdict, VELUM_FLOW_FORWARDED);
+			assert_int_equal(e->tcp_flags, r->p.tcp_flags);
+			k++;
+		}
+		assert_int_equal(k, r->n);
+	}
+	current_case = NULL;
+
+	/* velumd --trace-events off: the policy verdict, no trace */
+	assert_int_equal(bpf_map_lookup_elem(cfg_fd, &zero, &cfg), 0);
+	cfg.flags |= VELUM_CONFIG_F_NO_TRACE;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+	assert_int_equal(run(env, TO, &p, NULL), TC_ACT_OK);
+	assert_non_null(bh_event_last(&env->h, VELUM_EVENT_POLICY_VERDICT));
+	assert_null(bh_event_last(&env->h, VELUM_EVENT_TRACE));
+	cfg.flags &= ~VELUM_CONFIG_F_NO_TRACE;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_EXIST), 0);
+}
+
 /* No policy map, then no endpoint: fail closed with a reason. */
 static void test_bpf_endpoint_missing_state(void **state)
 {
@@ -1184,6 +1368,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_endpoint_allow_localhost),
 		cmocka_unit_test(test_bpf_endpoint_drop_ratelimit),
 		cmocka_unit_test(test_bpf_endpoint_tcp_states),
+		cmocka_unit_test(test_bpf_endpoint_trace),
 		cmocka_unit_test(test_bpf_endpoint_ct_expiry),
 		cmocka_unit_test(test_bpf_endpoint_policy_swap),
 		cmocka_unit_test(test_bpf_endpoint_cost),

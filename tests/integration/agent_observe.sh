@@ -13,7 +13,11 @@
 # /metrics: Hubble's flow metrics, per-rule hits (also in policy get), and
 # the agent metrics with Cilium's names (endpoint state, map pressure,
 # warnings, policy imports, process_*); and policy import --dry-run, whose
-# predicted flips are confirmed by importing for real and replaying.
+# predicted flips are confirmed by importing for real and replaying; and
+# trace events (velumd --trace-events medium, the default): a connection's
+# SYN, SYN-ACK and FINs as Hubble's TRACE flows (to-endpoint/from-endpoint,
+# replies marked), each flow with its own uuid. Until then velumd runs with
+# --trace-events off: the counts there are of policy verdicts and drops.
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_observe: not root, skipped"
@@ -22,7 +26,8 @@ fi
 source "$(dirname "$0")/agent_lib.sh"
 sw=$top/examples/starwars
 
-agent_start || exit 1
+agent_start --trace-events off || exit 1
+[ "$(status_field 'j["trace_events"]')" = off ] || fail "status: trace_events off"
 "$velum" endpoint create deathstar -l org=empire -l class=deathstar >/dev/null || exit 1
 "$velum" endpoint create tiefighter -l org=empire -l class=tiefighter >/dev/null || exit 1
 "$velum" endpoint create xwing -l org=alliance -l class=xwing >/dev/null || exit 1
@@ -436,5 +441,56 @@ out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
 printf '%s\n' "$out" >"$T/metrics.txt"
 metric 'velum_policy_change_total{outcome="success"}' 'v == 4'
 metric 'velum_policy_change_total{outcome="fail"}' 'v == 1'
+
+# ---- trace events: velumd --trace-events medium (the default) ----------------------------------
+agent_stop
+agent_start || exit 1
+[ "$(status_field 'j["trace_events"]')" = medium ] || fail "status: trace_events medium"
+probe xwing tcp "$ds" 80 || fail "xwing -> deathstar:80 should pass"
+sleep 0.5
+# one connection, closed by both sides: SYN, SYN-ACK, FIN, FIN back, each
+# leaving one endpoint (from-endpoint) and entering the other (to-endpoint)
+cnt 8 --type trace
+cnt 8 --type trace --verdict FORWARDED --pod xwing
+cnt 0 --type trace --not --verdict FORWARDED
+cnt 4 --type trace --tcp-flags syn
+cnt 2 --type trace --tcp-flags syn,ack
+cnt 4 --type trace --tcp-flags fin
+cnt 4 --type trace --from-pod xwing
+cnt 4 --type trace --from-pod deathstar
+cnt 4 --type trace --traffic-direction egress
+run 0 observe --all --type trace
+sport=$(sed -n 's/.*default\/xwing:\([0-9]*\) .*/\1/p' <<<"$out" | head -1)
+xwidv=$(ep_field xwing identity)
+expect_out "default/xwing:$sport (ID:$xwidv) -> default/deathstar:80 (ID:$dsid) from-endpoint FORWARDED (TCP Flags: SYN)"
+expect_out "default/xwing:$sport (ID:$xwidv) -> default/deathstar:80 (ID:$dsid) to-endpoint FORWARDED (TCP Flags: SYN)"
+expect_out "default/xwing:$sport (ID:$xwidv) <- default/deathstar:80 (ID:$dsid) from-endpoint FORWARDED (TCP Flags: SYN, ACK)"
+expect_out "default/xwing:$sport (ID:$xwidv) <- default/deathstar:80 (ID:$dsid) to-endpoint FORWARDED (TCP Flags: SYN, ACK)"
+expect_out "default/xwing:$sport (ID:$xwidv) -> default/deathstar:80 (ID:$dsid) to-endpoint FORWARDED (TCP Flags: ACK, FIN)"
+expect_out "default/xwing:$sport (ID:$xwidv) <- default/deathstar:80 (ID:$dsid) to-endpoint FORWARDED (TCP Flags: ACK, FIN)"
+grep -q " BY " <<<"$out" && fail "a trace names no rule: $out"
+run 0 observe --all -o jsonpb
+printf '%s\n' "$out" >"$T/flows.jsonpb"
+want=$(printf '%s\n' "L3_L4 FROM_ENDPOINT false EGRESS TCP Flags: SYN" \
+	"L3_L4 TO_ENDPOINT false INGRESS TCP Flags: SYN" \
+	"L3_L4 FROM_ENDPOINT true INGRESS TCP Flags: SYN, ACK" \
+	"L3_L4 TO_ENDPOINT true EGRESS TCP Flags: SYN, ACK")
+jqt -r 'select(.flow.event_type.type == 4 and .flow.l4.TCP.flags.SYN) | .flow | "\(.Type) \(.trace_observation_point) \(.is_reply) \(.traffic_direction) \(.Summary)"'
+# the endpoint named by ID: the one the packet leaves (from-endpoint) or enters (to-endpoint)
+want=$(printf '%s\n' "$(ep_field xwing id)" "$(ep_field deathstar id)" "$(ep_field deathstar id)" "$(ep_field xwing id)")
+jqt -r 'select(.flow.event_type.type == 4 and .flow.l4.TCP.flags.SYN) | .flow | if .trace_observation_point == "FROM_ENDPOINT" then .source.ID else .destination.ID end'
+# policy verdicts are never replies; every flow has its own uuid
+want=true
+jqt -s '([.[] | select(.flow.event_type.type == 5) | .flow.is_reply] | all(. == false)) and ([.[] | .flow.uuid | select(test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"))] | length) == length and ([.[].flow.uuid] | unique | length) == length'
+out=$("$velum" observe --all -o jsonpb | "$velum" observe --input-file - --all -o jsonpb)
+[ "$out" = "$(cat "$T/flows.jsonpb")" ] || fail "trace jsonpb through --input-file - changed: $out"
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+metric 'hubble_flows_processed_total{protocol="TCP",type="Trace",subtype="to-endpoint",verdict="FORWARDED"}' 'v == 4'
+metric 'hubble_flows_processed_total{protocol="TCP",type="Trace",subtype="from-endpoint",verdict="FORWARDED"}' 'v == 4'
+# two allowed policy verdicts and two traces of the SYN; the SYN-ACK and FINs by trace only
+metric 'hubble_tcp_flags_total{flag="SYN",family="IPv4"}' 'v == 4'
+metric 'hubble_tcp_flags_total{flag="SYN-ACK",family="IPv4"}' 'v == 2'
+metric 'hubble_tcp_flags_total{flag="FIN",family="IPv4"}' 'v == 4'
 
 finish

@@ -339,12 +339,123 @@ static void test_filter_match(void **state)
 		mon_flow_release(&fl[i]);
 }
 
+/*
+ * A trace flow (the datapath's monitor-aggregated forwarded packets): the
+ * SYN-ACK of tiefighter -> deathstar:80 seen entering the tiefighter, a
+ * reply (its connection is the tiefighter's egress).
+ */
+static void make_trace(struct mon_flow *f, bool reply)
+{
+	struct mon_ident *c = mon_ident__new("default/tiefighter", 257, client_labels, 2);
+	struct mon_ident *s = mon_ident__new("default/deathstar", 256, server_labels, 2);
+
+	memset(f, 0, sizeof(*f));
+	f->time_ns = T0;
+	f->type = MON_FLOW_TRACE;
+	f->verdict = VELUM_FLOW_FORWARDED;
+	f->point = VELUM_TRACE_TO_ENDPOINT;
+	f->is_reply = reply;
+	f->dir = reply ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
+	f->protocol = IPPROTO_TCP;
+	f->tcp_flags = reply ? 0x12 : 0x02;
+	f->ep_id = reply ? 7 : 9;
+	f->src = reply ? s : c;
+	f->dst = reply ? c : s;
+	inet_pton(AF_INET, reply ? "10.0.0.1" : "10.0.0.2", &f->saddr);
+	inet_pton(AF_INET, reply ? "10.0.0.2" : "10.0.0.1", &f->daddr);
+	f->sport = reply ? 80 : 41234;
+	f->dport = reply ? 41234 : 80;
+	for (int i = 0; i < 16; i++)
+		f->uuid[i] = (uint8_t)(0x10 + i);
+}
+
+static void test_trace(void **state)
+{
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
+	struct mon_filter flt = { 0 };
+	struct mon_flow f, g;
+	struct mon_ring ring;
+	struct errbuf eb;
+
+	(void)state;
+	make_trace(&f, false);
+	assert_compact(&f, "Dec  2 15:30:01.123: default/tiefighter:41234 (ID:257) -> "
+			   "default/deathstar:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN)");
+	mon_flow_release(&f);
+	/* a reply: printed the other way round, as Hubble does */
+	make_trace(&f, true);
+	assert_compact(&f, "Dec  2 15:30:01.123: default/tiefighter:41234 (ID:257) <- "
+			   "default/deathstar:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN, "
+			   "ACK)");
+	/* Hubble's flow JSON */
+	mon_flow_format_hubble(&f, "node1", &a);
+	assert_non_null(
+		strstr(strbuf_str(&a), "\"uuid\":\"10111213-1415-1617-1819-1a1b1c1d1e1f\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"Type\":\"L3_L4\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"event_type\":{\"type\":4}"));
+	assert_non_null(strstr(strbuf_str(&a), "\"trace_observation_point\":\"TO_ENDPOINT\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"is_reply\":true"));
+	assert_non_null(strstr(strbuf_str(&a), "\"traffic_direction\":\"EGRESS\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"Summary\":\"TCP Flags: SYN, ACK\""));
+	/* the endpoint (the tiefighter, receiving) is the destination */
+	assert_non_null(strstr(strbuf_str(&a), "\"destination\":{\"ID\":7,"));
+	assert_null(strstr(strbuf_str(&a), "_by\""));
+	/* read back from jsonpb: the same compact line and JSON */
+	errbuf_clear(&eb);
+	assert_int_equal(mon_flow_from_json(a.p, a.len, &g, &eb), 0);
+	assert_int_equal(g.type, MON_FLOW_TRACE);
+	assert_int_equal(g.point, VELUM_TRACE_TO_ENDPOINT);
+	assert_true(g.is_reply);
+	assert_int_equal(g.ep_id, 7);
+	mon_flow_format_hubble(&g, "node1", &b);
+	assert_string_equal(strbuf_str(&a), strbuf_str(&b));
+	mon_flow_release(&g);
+	strbuf_reset(&a);
+	strbuf_reset(&b);
+	/* the agent's JSON and back */
+	mon_flow_format_json(&f, &a);
+	assert_non_null(strstr(strbuf_str(&a), "\"type\":\"trace\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"trace_observation_point\":\"TO_ENDPOINT\""));
+	assert_non_null(strstr(strbuf_str(&a), "\"is_reply\":true"));
+	assert_non_null(strstr(strbuf_str(&a), "\"policy\":null"));
+	assert_int_equal(mon_flow_from_json(a.p, a.len, &g, &eb), 0);
+	mon_flow_format_json(&g, &b);
+	assert_string_equal(strbuf_str(&a), strbuf_str(&b));
+	mon_flow_release(&g);
+	strbuf_reset(&a);
+	strbuf_reset(&b);
+	/* filters: -t trace, --verdict FORWARDED, --tcp-flags */
+	assert_int_equal(mon_filter_add(&flt, "type", "trace", 0, &eb), 0);
+	assert_int_equal(mon_filter_add(&flt, "verdict", "FORWARDED", 0, &eb), 0);
+	assert_int_equal(mon_filter_add(&flt, "tcp-flags", "syn,ack", 0, &eb), 0);
+	assert_true(mon_filter_match(&flt, &f));
+	f.tcp_flags = 0x02;
+	assert_false(mon_filter_match(&flt, &f));
+	f.type = VELUM_EVENT_POLICY_VERDICT;
+	f.tcp_flags = 0x12;
+	assert_false(mon_filter_match(&flt, &f));
+	mon_filter_free(&flt);
+	/* the ring gives each flow its own uuid, version 4 */
+	mon_ring_init(&ring, 4);
+	memset(f.uuid, 0, sizeof(f.uuid));
+	make_trace(&g, false);
+	memset(g.uuid, 0, sizeof(g.uuid));
+	assert_int_equal(mon_ring_push(&ring, &f), 0);
+	assert_int_equal(mon_ring_push(&ring, &g), 0);
+	assert_memory_not_equal(mon_ring_at(&ring, 0)->uuid, mon_ring_at(&ring, 1)->uuid, 16);
+	assert_int_equal(mon_ring_at(&ring, 0)->uuid[6] >> 4, 4);
+	mon_ring_free(&ring);
+	strbuf_free(&a);
+	strbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compact_request), cmocka_unit_test(test_compact_response),
 		cmocka_unit_test(test_json_roundtrip),	cmocka_unit_test(test_json_bad_l7),
 		cmocka_unit_test(test_filter_values),	cmocka_unit_test(test_filter_match),
+		cmocka_unit_test(test_trace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
