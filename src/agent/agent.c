@@ -294,10 +294,10 @@ static void rebuild(struct agent *a, const char *what, const struct errbuf *why)
 			what, why && why->msg[0] ? why->msg : "?");
 		return;
 	}
-	pr_warn("velumd: %s failed (%s); restoring the stored state\n", what,
-		why && why->msg[0] ? why->msg : "?");
+	pr_err("velumd: %s failed (%s); restoring the stored state\n", what,
+	       why && why->msg[0] ? why->msg : "?");
 	if (agent_restore(a, &eb))
-		pr_warn("velumd: restoring the stored state failed: %s\n", eb.msg);
+		pr_err("velumd: restoring the stored state failed: %s\n", eb.msg);
 }
 
 static double secs_since(int64_t t0)

@@ -185,6 +185,15 @@ struct agent_summary agent_summary(struct agent *a);
  */
 void agent_metrics_more(struct agent *a, struct strbuf *sb);
 
+/*
+ * Per-rule hits across restarts (metrics.c): _load() adds the counts the
+ * state directory's rule-hits file keeps to the rules loaded again (once,
+ * after the restore; takes a->lock, then flow_lock); _save() writes the
+ * current ones if they changed (only after a load). 0 or -errno.
+ */
+int agent_rule_hits_load(struct agent *a);
+void agent_rule_hits_save(struct agent *a);
+
 /* HTTP-ish outcome of a failed call: maps a negative errno. */
 int agent_err_status(int err);
 

@@ -241,7 +241,7 @@ static void *flow_main(void *arg)
 
 		if (n < 0 && n != -EINTR) {
 			if (!warned)
-				pr_warn("velumd: reading datapath events: %s\n", strerror(-n));
+				pr_err("velumd: reading datapath events: %s\n", strerror(-n));
 			warned = true;
 			usleep(200000);
 		}

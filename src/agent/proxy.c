@@ -381,11 +381,11 @@ static void reap(struct agent_proxy *p)
 
 	if (p->child && waitpid(p->pid, &status, 0) == p->pid) {
 		if (WIFSIGNALED(status))
-			pr_warn("proxy: pid %d killed by signal %d; restarting\n", p->pid,
-				WTERMSIG(status));
+			pr_err("proxy: pid %d killed by signal %d; restarting\n", p->pid,
+			       WTERMSIG(status));
 		else
-			pr_warn("proxy: pid %d exited with status %d; restarting (see %s)\n",
-				p->pid, WEXITSTATUS(status), p->log);
+			pr_err("proxy: pid %d exited with status %d; restarting (see %s)\n", p->pid,
+			       WEXITSTATUS(status), p->log);
 	} else {
 		pr_warn("proxy: pid %d ended; restarting\n", p->pid);
 	}

@@ -500,7 +500,7 @@ static int kernel_sync_all(struct agent *a)
 			dpe[j].ep_id);
 		err = dp_endpoint_remove(a->dp, dpe[j].ep_id, &eb);
 		if (err && err != -ENOENT)
-			pr_warn("velumd: remove endpoint %u: %s\n", dpe[j].ep_id, eb.msg);
+			pr_err("velumd: remove endpoint %u: %s\n", dpe[j].ep_id, eb.msg);
 	}
 	for (i = 0; i < n; i++) {
 		const struct model_ep *ep = eps[i];
@@ -565,7 +565,7 @@ static int kernel_sync_all(struct agent *a)
 		if (x)
 			agent_epx_set_error(x, err ? eb.msg : NULL);
 		if (err) {
-			pr_warn("velumd: endpoint %s: %s\n", ep->name, eb.msg);
+			pr_err("velumd: endpoint %s: %s\n", ep->name, eb.msg);
 			if (!first)
 				first = err;
 		}
@@ -582,7 +582,7 @@ static int kernel_sync_all(struct agent *a)
 			if (x)
 				agent_epx_set_error(x, err ? eb.msg : NULL);
 			if (err) {
-				pr_warn("velumd: endpoint %u: %s\n", ok.v[i], eb.msg);
+				pr_err("velumd: endpoint %u: %s\n", ok.v[i], eb.msg);
 				if (!first)
 					first = err;
 			}
@@ -679,7 +679,7 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 	else
 		agent_sync_ipcache(a, NULL);
 	if (err)
-		pr_warn("velumd: restore: the datapath is not fully in sync (see above)\n");
+		pr_err("velumd: restore: the datapath is not fully in sync (see above)\n");
 	a->cache_rev = 0;
 	agent_summary_publish(a);
 	return 0;

@@ -501,6 +501,9 @@ int main(int argc, char **argv)
 		errbuf_prefix(&eb, "cannot restore the state from %s: ", dbpath);
 		goto out;
 	}
+	err = agent_rule_hits_load(&a);
+	if (err)
+		pr_warn("velumd: rule hits: %s; counting from 0\n", strerror(-err));
 	api_fd = open_socket(o.socket_path, &eb);
 	if (api_fd < 0) {
 		err = api_fd;
@@ -534,6 +537,7 @@ int main(int argc, char **argv)
 			pthread_mutex_lock(&a.lock);
 			dp_ct_gc(a.dp);
 			pthread_mutex_unlock(&a.lock);
+			agent_rule_hits_save(&a);
 		}
 	}
 	pr_info("velumd: stopping; enforcement continues (programs and maps stay pinned)\n");
@@ -549,6 +553,7 @@ out:
 	agent_http_stop(http);
 	agent_podman__stop(a.podman);
 	agent_flows_stop(&a);
+	agent_rule_hits_save(&a);
 	agent_proxy__free(a.proxy); /* the proxy keeps running; the next velumd adopts it */
 	a.proxy = NULL;
 	if (api_fd >= 0)

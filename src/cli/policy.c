@@ -331,7 +331,7 @@ static int sel_args(int argc, char **argv, const char *usage, struct sel *s, boo
 	return 0;
 }
 
-/* A policy's per-rule hits: flows each rule allowed and denied since velumd started. */
+/* A policy's per-rule hits: flows each rule allowed and denied (kept across velumd restarts). */
 static void print_hits(json_t *hits)
 {
 	static const char *const hdr[] = { "RULE ID", "RULE", "ALLOWED", "DENIED" };
@@ -341,7 +341,7 @@ static void print_hits(json_t *hits)
 
 	if (!json_array_size(hits))
 		return;
-	printf("\n# flows each rule decided since velumd started\n");
+	printf("\n# flows each rule decided\n");
 	cli_table_init(&t, 4, hdr, NULL);
 	json_array_foreach(hits, k, h)
 	{

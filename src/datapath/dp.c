@@ -1255,6 +1255,57 @@ int dp_ct_count(struct dp *dp)
 	return n;
 }
 
+/* Keys of the map fd, counted by walking them; -errno if the walk fails. */
+static int map_count(int fd, uint32_t key_size)
+{
+	char key[64], next[64];
+	int n = 0, err;
+
+	if (key_size > sizeof(key))
+		return -E2BIG;
+	for (err = bpf_map_get_next_key(fd, NULL, next); !err;
+	     err = bpf_map_get_next_key(fd, key, next)) {
+		memcpy(key, next, key_size);
+		n++;
+	}
+	return errno == ENOENT ? n : -errno;
+}
+
+int dp_maps_fill(struct dp *dp, void (*fn)(void *ctx, const char *name, __u32 n, __u32 max),
+		 void *ctx)
+{
+	int i, n, first = 0;
+
+	for (i = 0; i < DP_MAP_N; i++) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		if (dp->map_fd[i] < 0 || bpf_obj_get_info_by_fd(dp->map_fd[i], &info, &len)) {
+			if (!first)
+				first = dp->map_fd[i] < 0 ? -EBADF : -errno;
+			continue;
+		}
+		switch (info.type) {
+		case BPF_MAP_TYPE_HASH:
+		case BPF_MAP_TYPE_LRU_HASH:
+		case BPF_MAP_TYPE_LPM_TRIE:
+		case BPF_MAP_TYPE_SOCKHASH:
+		case BPF_MAP_TYPE_HASH_OF_MAPS:
+			break;
+		default:
+			continue;
+		}
+		n = i == DP_MAP_CT ? dp_ct_count(dp) : map_count(dp->map_fd[i], info.key_size);
+		if (n < 0) {
+			if (!first)
+				first = n;
+			continue;
+		}
+		fn(ctx, map_names[i], (__u32)n, info.max_entries);
+	}
+	return first;
+}
+
 int dp_ct_list(struct dp *dp, struct dp_ct_record **out, size_t *n)
 {
 	__u64 now = mono_ns();

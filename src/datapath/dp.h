@@ -267,6 +267,17 @@ int dp_ct_list(struct dp *dp, struct dp_ct_record **out, size_t *n);
 /* Number of live conntrack entries (a full scan). */
 int dp_ct_count(struct dp *dp);
 
+/*
+ * Calls fn for every pinned map with a fill level (hash, LRU, LPM trie,
+ * sockhash, hash of maps; not the arrays or the ring buffer) with its
+ * name, its entries and its capacity (max_entries). Entries are counted by
+ * walking the keys (velum_ct: live ones only, as dp_ct_count()); linear in
+ * the maps' sizes. Returns 0 or -errno of the first map that could not be
+ * read (the others are still reported).
+ */
+int dp_maps_fill(struct dp *dp, void (*fn)(void *ctx, const char *name, __u32 n, __u32 max),
+		 void *ctx);
+
 /* File descriptors of the programs (for tests and benchmarks; borrowed). */
 int dp_prog_fd(struct dp *dp, bool from_container);
 

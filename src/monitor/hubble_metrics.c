@@ -8,6 +8,7 @@
  */
 #include "monitor/hubble_metrics.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,29 +120,52 @@ static void observe_http(struct mon_hubble_metrics *m, const struct mon_flow *f)
 	mon_hist_observe(&m->durations[i].h, (double)l7->latency_ns / 1e9);
 }
 
-/* A policy verdict's rule: allowed (forwarded, redirected) or denied (dropped, audited). */
-static void observe_rule(struct mon_hubble_metrics *m, const struct mon_flow *f)
+/* The counters of rule id, grown as needed; NULL for an id that is no rule's, or on ENOMEM. */
+static struct mon_hm_rule *rule_slot(struct mon_hubble_metrics *m, uint32_t id)
 {
-	uint32_t id = f->rule ? f->rule->id : f->rule_id;
 	size_t i;
 
 	if (id < VELUM_RULE_FIRST || id - VELUM_RULE_FIRST >= (1u << 24))
-		return;
+		return NULL;
 	i = id - VELUM_RULE_FIRST;
 	if (i >= m->nrules) {
 		size_t n = i + 64;
 		struct mon_hm_rule *nv = realloc(m->rules, n * sizeof(*nv));
 
 		if (!nv)
-			return;
+			return NULL;
 		memset(nv + m->nrules, 0, (n - m->nrules) * sizeof(*nv));
 		m->rules = nv;
 		m->nrules = n;
 	}
+	return &m->rules[i];
+}
+
+/* A policy verdict's rule: allowed (forwarded, redirected) or denied (dropped, audited). */
+static void observe_rule(struct mon_hubble_metrics *m, const struct mon_flow *f)
+{
+	struct mon_hm_rule *r = rule_slot(m, f->rule ? f->rule->id : f->rule_id);
+
+	if (!r)
+		return;
 	if (f->verdict == VELUM_FLOW_DROPPED || f->verdict == VELUM_FLOW_AUDIT)
-		m->rules[i].denied++;
+		r->denied++;
 	else if (f->verdict == VELUM_FLOW_FORWARDED || f->verdict == VELUM_FLOW_REDIRECTED)
-		m->rules[i].allowed++;
+		r->allowed++;
+}
+
+int mon_hubble_rule_add(struct mon_hubble_metrics *m, uint32_t rule_id, struct mon_hm_rule h)
+{
+	struct mon_hm_rule *r;
+
+	if (rule_id < VELUM_RULE_FIRST)
+		return -EINVAL;
+	r = rule_slot(m, rule_id);
+	if (!r)
+		return -ENOMEM;
+	r->allowed += h.allowed;
+	r->denied += h.denied;
+	return 0;
 }
 
 void mon_hubble_observe(struct mon_hubble_metrics *m, const struct mon_flow *f)

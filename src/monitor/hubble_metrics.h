@@ -73,6 +73,11 @@ void mon_hubble_format(const struct mon_hubble_metrics *m, struct strbuf *sb);
 
 /* The hits of a rule id (0, 0 for one never counted). */
 struct mon_hm_rule mon_hubble_rule_hits(const struct mon_hubble_metrics *m, uint32_t rule_id);
+/*
+ * Adds hits to a rule id's (velumd: the counts a previous run kept).
+ * Returns 0, -EINVAL for an id that is not a rule's, or -ENOMEM.
+ */
+int mon_hubble_rule_add(struct mon_hubble_metrics *m, uint32_t rule_id, struct mon_hm_rule h);
 
 void mon_hubble_free(struct mon_hubble_metrics *m);
 

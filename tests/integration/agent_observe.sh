@@ -16,8 +16,10 @@
 # predicted flips are confirmed by importing for real and replaying; and
 # trace events (velumd --trace-events medium, the default): a connection's
 # SYN, SYN-ACK and FINs as Hubble's TRACE flows (to-endpoint/from-endpoint,
-# replies marked), each flow with its own uuid. Until then velumd runs with
-# --trace-events off: the counts there are of policy verdicts and drops.
+# replies marked), each flow with its own uuid; across a restart, rule hits
+# kept and an endpoint whose namespace went counted as an error. Until then
+# velumd runs with --trace-events off: the counts there are of policy
+# verdicts and drops.
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_observe: not root, skipped"
@@ -90,6 +92,17 @@ metric 'velum_endpoint_state{endpoint_state="error"}' 'v == 0'
 metric 'velum_bpf_map_pressure{map_name="velum_ct"}' '0 < v < 0.01'
 metric 'velum_bpf_map_pressure{map_name="velum_ipcache"}' '0 < v < 0.01'
 metric 'velum_bpf_map_pressure{map_name="velum_policy"}' '0 < v < 0.01'
+# every map with a fill level, and each endpoint's policy map by its kernel name
+metric 'velum_bpf_map_pressure{map_name="velum_endpoints"}' '0 < v < 0.01'
+metric 'velum_bpf_map_pressure{map_name="velum_lxc"}' '0 < v < 0.01'
+metric 'velum_bpf_map_pressure{map_name="velum_ratelim"}' '0 < v < 0.01'
+metric 'velum_bpf_map_pressure{map_name="velum_frag"}' 'v == 0'
+metric 'velum_bpf_map_pressure{map_name="velum_sock"}' 'v == 0'
+metric 'velum_bpf_map_pressure{map_name="velum_sock_ref"}' 'v == 0'
+metric 'velum_bpf_map_pressure{map_name="velum_ep_netns"}' '0 < v < 0.01'
+metric "velum_bpf_map_pressure{map_name=\"velum_pol_$(ep_field deathstar id)\"}" '0 < v < 0.01'
+grep -qE '^velum_bpf_map_pressure\{map_name="velum_(metrics|events|config|sock_stats)"' "$T/metrics.txt" &&
+	fail "map pressure of a map without a fill level"
 metric 'velum_policy_change_total{outcome="success"}' 'v == 1'
 metric 'velum_policy_change_total{outcome="fail"}' 'v == 0'
 metric 'velum_policy_max_revision' 'v >= 1'
@@ -110,7 +123,7 @@ run 0 policy get
 expect_out "ALLOWED"
 grep -E "deathstar-ingress +1 +16\+ +no +1 +0 " <<<"$out" >/dev/null || fail "policy get: hits 1/0: $out"
 run 0 policy get deathstar-ingress
-expect_out "# flows each rule decided since velumd started"
+expect_out "# flows each rule decided"
 grep -E "^16 +CiliumNetworkPolicy default/deathstar-ingress spec.ingress\[0\] +1 +0" <<<"$out" >/dev/null ||
 	fail "policy get NAME: per-rule hits: $out"
 run 0 policy get deathstar-ingress -o json
@@ -442,9 +455,28 @@ printf '%s\n' "$out" >"$T/metrics.txt"
 metric 'velum_policy_change_total{outcome="success"}' 'v == 4'
 metric 'velum_policy_change_total{outcome="fail"}' 'v == 1'
 
-# ---- trace events: velumd --trace-events medium (the default) ----------------------------------
+# ---- a restart: rule hits kept, an endpoint whose namespace went is an error --------------------
+"$velum" endpoint create doomed -l org=doomed >/dev/null || fail "endpoint create doomed"
+doomed_ns=$(ep_field doomed netns)
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+hits=$(sed -n 's/^velum_policy_rule_hits_total{rule="CiliumNetworkPolicy default\/deathstar-ingress spec.ingress\[0\]",rule_id="[0-9]*",verdict="allowed"} //p' "$T/metrics.txt")
+[ -n "$hits" ] && [ "$hits" -ge 1 ] || fail "rule hits before the restart: '$hits'"
 agent_stop
+ip netns delete "$(basename "$doomed_ns")" || fail "ip netns delete $doomed_ns"
+
+# ---- trace events: velumd --trace-events medium (the default) ----------------------------------
 agent_start || exit 1
+out=$(curl -s -m 5 "http://$(metrics_addr)/metrics")
+printf '%s\n' "$out" >"$T/metrics.txt"
+metric 'velum_policy_rule_hits_total{rule="CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]",verdict="allowed"}' "v == $hits"
+# "velumd: endpoint default/doomed: namespace ... is gone", then "velumd: restore: ... not in sync"
+metric 'velum_errors_warnings_total{level="error",subsystem="velumd"}' 'v == 1'
+metric 'velum_errors_warnings_total{level="error",subsystem="restore"}' 'v == 1'
+metric 'velum_endpoint_state{endpoint_state="error"}' 'v == 1'
+run 0 policy get deathstar-ingress -o json
+json 'j["policies"][0]["hits"][0]["allowed"] == '"$hits"
+run 0 endpoint delete doomed
 [ "$(status_field 'j["trace_events"]')" = medium ] || fail "status: trace_events medium"
 probe xwing tcp "$ds" 80 || fail "xwing -> deathstar:80 should pass"
 sleep 0.5
@@ -492,5 +524,6 @@ metric 'hubble_flows_processed_total{protocol="TCP",type="Trace",subtype="from-e
 metric 'hubble_tcp_flags_total{flag="SYN",family="IPv4"}' 'v == 4'
 metric 'hubble_tcp_flags_total{flag="SYN-ACK",family="IPv4"}' 'v == 2'
 metric 'hubble_tcp_flags_total{flag="FIN",family="IPv4"}' 'v == 4'
+metric 'velum_policy_rule_hits_total{rule="CiliumNetworkPolicy default/deathstar-ingress spec.ingress[0]",verdict="allowed"}' "v == $hits + 1"
 
 finish
