@@ -120,7 +120,7 @@ static __always_inline void __event_emit(struct __sk_buff *skb, const struct pkt
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* A drop or policy verdict event (never a reply: the packets are first packets). */
+/* A policy verdict event, or a drop of a first packet: never a reply. */
 static __always_inline void event_emit(struct __sk_buff *skb, const struct pkt *p,
 				       const struct verdict *v, __u8 type, __u16 reason)
 {

@@ -142,20 +142,23 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 }
 
 /*
- * Whether the conntrack entry a tracked packet p met when enforcing dir was
- * its reversed one (p a reply), looked up as ct_lookup() does. Cold path.
+ * Whether p, enforced for dir, is a reply: the entry ct_lookup() would meet
+ * first (in its order) is the reversed one. Cold paths only (the
+ * per-packet path does not keep it).
  */
-static __always_inline bool trace_is_reply(const struct pkt *p, __u8 dir)
+static __always_inline bool ct_is_reply(const struct pkt *p, __u8 dir)
 {
 	struct velum_ct_key k;
+	bool low = bpf_ntohs(p->sport) < bpf_ntohs(p->dport);
 
-	if (bpf_ntohs(p->sport) < bpf_ntohs(p->dport)) {
-		ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
-		if (bpf_map_lookup_elem(&velum_ct, &k))
-			return true;
-	}
+	ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
+	if (low && bpf_map_lookup_elem(&velum_ct, &k))
+		return true;
 	ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->protocol, dir);
-	return !bpf_map_lookup_elem(&velum_ct, &k);
+	if (bpf_map_lookup_elem(&velum_ct, &k))
+		return false;
+	ct_key_make(&k, p->daddr, p->saddr, p->dport, p->sport, p->protocol, dir_flip(dir));
+	return !low && bpf_map_lookup_elem(&velum_ct, &k);
 }
 
 /*
@@ -189,7 +192,7 @@ static __noinline int trace_report(struct __sk_buff *skb, const struct pkt *p,
 	t.rule_id = VELUM_RULE_NONE;
 	t.proxy_port = v->proxy_port;
 	if (v->trace_from) {
-		flags = trace_is_reply(p, VELUM_DIR_EGRESS) ? VELUM_EVENT_F_REPLY : 0;
+		flags = ct_is_reply(p, VELUM_DIR_EGRESS) ? VELUM_EVENT_F_REPLY : 0;
 		t.dir = flags ? VELUM_DIR_INGRESS : VELUM_DIR_EGRESS;
 		t.ep_id = v->ep_id;
 		t.ep_identity = v->ep_identity;
@@ -199,7 +202,7 @@ static __noinline int trace_report(struct __sk_buff *skb, const struct pkt *p,
 			__event_emit(skb, p, &t, VELUM_EVENT_TRACE, 0, VELUM_TRACE_TO_PROXY, flags);
 	}
 	if (v->trace_to) {
-		flags = trace_is_reply(p, VELUM_DIR_INGRESS) ? VELUM_EVENT_F_REPLY : 0;
+		flags = ct_is_reply(p, VELUM_DIR_INGRESS) ? VELUM_EVENT_F_REPLY : 0;
 		t.dir = flags ? VELUM_DIR_EGRESS : VELUM_DIR_INGRESS;
 		t.ep_id = dst.ep_id ? dst.ep_id : v->ep_id;
 		t.ep_identity = dst.identity;
@@ -210,15 +213,28 @@ static __noinline int trace_report(struct __sk_buff *skb, const struct pkt *p,
 	return 0;
 }
 
-/* Counts and reports a drop (cold path: a subprogram). Returns 0. */
+/*
+ * Counts and reports a drop (cold path: a subprogram). A dropped packet
+ * of a tracked flow (none a policy decided) that is a reply is marked one,
+ * with its connection's direction (as a trace's). Returns 0.
+ */
 static __noinline int report_drop(struct __sk_buff *skb, const struct pkt *p, struct verdict *v,
 				  __u16 reason)
 {
+	struct verdict d;
+
 	metrics_add(v->dir, reason, p->len);
 	v->flow_verdict = VELUM_FLOW_DROPPED;
-	if (event_ratelimit_ok(skb, p, v->dir, reason)) {
-		if (v->by_policy)
-			event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, reason);
+	if (!event_ratelimit_ok(skb, p, v->dir, reason))
+		return 0;
+	if (v->by_policy)
+		event_emit(skb, p, v, VELUM_EVENT_POLICY_VERDICT, reason);
+	if (!v->by_policy && p->parsed && !p->icmp_error && ct_is_reply(p, v->dir)) {
+		d = *v;
+		d.dir = dir_flip(v->dir);
+		__event_emit(skb, p, &d, VELUM_EVENT_DROP, reason, VELUM_TRACE_NONE,
+			     VELUM_EVENT_F_REPLY);
+	} else {
 		event_emit(skb, p, v, VELUM_EVENT_DROP, reason);
 	}
 	return 0;

@@ -214,8 +214,8 @@ uint8_t mon_trace_point_subtype(uint8_t point)
 
 bool mon_flow_ep_is_src(const struct mon_flow *f)
 {
-	/* a trace's direction is its connection's: a reply travels the other way */
-	return (f->dir == VELUM_DIR_EGRESS) != (f->type == MON_FLOW_TRACE && f->is_reply);
+	/* a reply's direction is its connection's: the packet travels the other way */
+	return (f->dir == VELUM_DIR_EGRESS) != f->is_reply;
 }
 
 void mon_uuid_format(const uint8_t u[16], char out[37])
@@ -720,7 +720,7 @@ void mon_flow_format_compact(const struct mon_flow *f, bool utc, struct strbuf *
 			strbuf_printf(sb, " BY %s", by);
 		return;
 	}
-	if (f->type == MON_FLOW_TRACE && f->is_reply) {
+	if (f->is_reply) {
 		/* Hubble prints a reply the other way round: client <- server */
 		compact_side(f->dst, f->daddr, f->dport, ports, sb);
 		strbuf_puts(sb, " <- ");

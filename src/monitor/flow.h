@@ -100,8 +100,8 @@ struct mon_flow {
 	uint8_t type;	 /* VELUM_EVENT_DROP, _POLICY_VERDICT, MON_FLOW_L7 or MON_FLOW_TRACE */
 	uint8_t verdict; /* VELUM_FLOW_*, or MON_VERDICT_ERROR (L7) */
 	/*
-	 * VELUM_DIR_* of the deciding endpoint's policy; of a trace, the
-	 * direction of the connection for its endpoint (a reply's is the
+	 * VELUM_DIR_* of the deciding endpoint's policy; of a reply (a trace,
+	 * a drop), the direction of the connection for its endpoint (the
 	 * opposite of the packet's, as Hubble's traffic_direction)
 	 */
 	uint8_t dir;
@@ -115,7 +115,7 @@ struct mon_flow {
 	uint16_t sport, dport; /* host order; ICMP: echo id and type */
 	uint16_t proxy_port;
 	uint8_t point; /* enum velum_trace_point (MON_FLOW_TRACE), else 0 */
-	bool is_reply; /* the packet is a reply of its connection (trace, L7 response) */
+	bool is_reply; /* a reply of its connection (trace, drop); L7: false, see l7->type */
 	uint32_t len;
 	uint8_t uuid[16];	     /* random per flow (mon_ring_push()); all zero: none */
 	struct mon_ident *src, *dst; /* owned references; never NULL in a valid flow */

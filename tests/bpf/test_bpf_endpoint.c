@@ -587,6 +587,7 @@ static void test_bpf_endpoint_redirect(void **state)
 		int action, reason;
 		int pv_verdict; /* policy verdict event's verdict, 0: none */
 		__u32 rule;
+		__u8 reply; /* the drop event's flags */
 	} rows[] = {
 		{ "tie -> :9090 redirected at to_container: no socket here",
 		  TO,
@@ -631,7 +632,8 @@ static void test_bpf_endpoint_redirect(void **state)
 		  TC_ACT_SHOT,
 		  178,
 		  0,
-		  0 },
+		  0,
+		  VELUM_EVENT_F_REPLY },
 		{ "egress redirect, no listener",
 		  FROM,
 		  { TCP_(IP_DEATHSTAR, IP_FTP, 50010, 8443, SYN) },
@@ -666,6 +668,10 @@ static void test_bpf_endpoint_redirect(void **state)
 			assert_non_null(drop);
 			assert_int_equal(drop->reason, rows[i].reason);
 			assert_int_equal(drop->verdict, VELUM_FLOW_DROPPED);
+			assert_int_equal(drop->flags, rows[i].reply);
+			/* a reply's direction is its connection's: the server's ingress */
+			if (rows[i].reply)
+				assert_int_equal(drop->dir, VELUM_DIR_INGRESS);
 			if (rows[i].rule)
 				assert_int_equal(drop->rule_id, rows[i].rule);
 		} else {

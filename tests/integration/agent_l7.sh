@@ -104,6 +104,19 @@ grep -qE ": $c <- $s http-response [A-Z]+ \(HTTP/1.1 403 [0-9]+ms \(PUT http://$
 grep -qE "http-request DROPPED \(HTTP/1.1 GET http://$srv/v2/x\?y=1\) BY no HTTP rule matched$" <<<"$out" ||
 	fail "no http-request DROPPED line for GET /v2/x?y=1: $out"
 
+# trace events of the redirected connections: the client's SYN leaves it
+# (from-endpoint) and goes to the proxy (to-proxy), not to the server
+run 0 observe --type trace --last 1000
+grep -qE ": $c -> $s from-endpoint FORWARDED \(TCP Flags: SYN\)$" <<<"$out" ||
+	fail "no from-endpoint trace of a redirected SYN: $out"
+grep -qE ": $c -> $s to-proxy FORWARDED \(TCP Flags: SYN\)$" <<<"$out" ||
+	fail "no to-proxy trace of a redirected SYN: $out"
+grep -qE ": $c -> $s to-endpoint FORWARDED \(TCP Flags: SYN\)$" <<<"$out" &&
+	fail "a redirected SYN traced as delivered to the server: $out"
+run 0 observe --type trace --last 1000 -o jsonpb
+grep -q '"trace_observation_point":"TO_PROXY"' <<<"$out" && grep -q '"sub_type":1' <<<"$out" ||
+	fail "jsonpb of a to-proxy trace: $out"
+
 # -o raw: Hubble's l7 object, verdict, direction, both sides with identities and labels
 run 0 observe --type l7 --last 100 -o raw
 ndjson 'len(js) == 8 and all(f["type"] == "l7" and f["traffic_direction"] == "INGRESS" for f in js)'

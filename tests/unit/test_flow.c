@@ -435,6 +435,19 @@ static void test_trace(void **state)
 	f.tcp_flags = 0x12;
 	assert_false(mon_filter_match(&flt, &f));
 	mon_filter_free(&flt);
+	/* a dropped reply (a tracked packet the proxy had no socket for): also <- */
+	f.type = VELUM_EVENT_DROP;
+	f.verdict = VELUM_FLOW_DROPPED;
+	f.reason = 178;
+	f.tcp_flags = 0x12;
+	f.point = 0;
+	assert_compact(&f, "Dec  2 15:30:01.123: default/tiefighter:41234 (ID:257) <- "
+			   "default/deathstar:80 (ID:256) Socket lookup failed DROPPED (TCP Flags: "
+			   "SYN, ACK)");
+	mon_flow_format_hubble(&f, "node1", &a);
+	assert_non_null(strstr(strbuf_str(&a), "\"is_reply\":true"));
+	assert_non_null(strstr(strbuf_str(&a), "\"destination\":{\"ID\":7,"));
+	strbuf_reset(&a);
 	/* the ring gives each flow its own uuid, version 4 */
 	mon_ring_init(&ring, 4);
 	memset(f.uuid, 0, sizeof(f.uuid));
