@@ -5,7 +5,8 @@
 # of POLICIES CiliumNetworkPolicies in one file, `policy delete --all`,
 # then the same for CIDRS toCIDR prefixes (over the ipcache's 65,536 the
 # import is refused at once); for each step its time, velumd's peak RSS (VmHWM) and the
-# longest time `velum status` waited meanwhile. A private velumd (own
+# longest time `velum status` (no lock), `velum endpoint list` and `velum policy get keep` (both
+# take velumd's readers' lock) waited meanwhile, each run every 200 ms. A private velumd (own
 # state, socket, pins, names from this script's PID); everything it made is
 # removed on exit. Writes bench/results/agent-scale.md.
 #   bench/agent_scale.sh VELUMD VELUM [OUT]   (POLICIES=100000 CIDRS=100000 STEP_TIMEOUT=900)
@@ -52,36 +53,42 @@ stop() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 peak_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$agent/status" 2>/dev/null; }
 
-# watch: `velum status` every 200 ms until $T/stop exists; its longest wait (ms) into $T/waited
+# watch NAME ARGS...: velum ARGS every 200 ms until $T/stop exists; its longest wait (ms) into
+# $T/waited.NAME
 watch() {
-	local max=0 t0 d
-	rm -f "$T/stop"
+	local name=$1 max=0 t0 d
+	shift
 	while [ ! -e "$T/stop" ]; do
 		t0=$(now_ms)
-		"$velum" status >/dev/null 2>&1
+		"$velum" "$@" >/dev/null 2>&1
 		d=$(($(now_ms) - t0))
 		[ "$d" -gt "$max" ] && max=$d
 		sleep 0.2
 	done
-	echo "$max" >"$T/waited"
+	echo "$max" >"$T/waited.$name"
 }
 
-# step NAME CMD...: times CMD with the status watcher running; one table row
+# step NAME CMD...: times CMD with the three watchers running; one table row
 step() {
-	local name=$1 t0 rc ms w
+	local name=$1 t0 rc ms
 	shift
-	watch &
-	local wp=$!
+	rm -f "$T/stop"
+	watch status status &
+	local w1=$!
+	watch list endpoint list &
+	local w2=$!
+	watch get policy get keep &
+	local w3=$!
 	t0=$(now_ms)
 	"$@" >"$T/step.out" 2>&1
 	rc=$?
 	ms=$(($(now_ms) - t0))
 	touch "$T/stop"
-	wait "$wp"
-	w=$(cat "$T/waited")
-	printf '| %s | %s | %.1f s | %s MB | %s ms | %s |\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo "failed ($rc)")" \
-		"$(echo "$ms / 1000" | bc -l)" "$(peak_mb)" "$w" \
-		"$(head -c 160 "$T/step.out" | tr '\n|' '  ')" >>"$T/table.md"
+	wait "$w1" "$w2" "$w3"
+	printf '| %s | %s | %.1f s | %s MB | %s ms | %s ms | %s ms | %s |\n' "$name" \
+		"$([ $rc -eq 0 ] && echo ok || echo "failed ($rc)")" "$(echo "$ms / 1000" | bc -l)" \
+		"$(peak_mb)" "$(cat "$T/waited.status")" "$(cat "$T/waited.list")" \
+		"$(cat "$T/waited.get")" "$(head -c 160 "$T/step.out" | tr '\n|' '  ')" >>"$T/table.md"
 }
 
 restart() {
@@ -120,10 +127,14 @@ for p in range((n + 999) // 1000):
           f'spec: {{endpointSelector: {{matchLabels: {{app: c{p}}}}}, egress: [{{toCIDR: [{cs}]}}]}}}}')
 PY
 
-echo "| step | result | time | velumd peak RSS | longest \`velum status\` wait | output |" >"$T/table.md"
-echo "| --- | --- | --- | --- | --- | --- |" >>"$T/table.md"
+echo "| step | result | time | velumd peak RSS | longest wait: \`velum status\` | \`endpoint list\` | \`policy get keep\` | output |" >"$T/table.md"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |" >>"$T/table.md"
+# keep: one small policy of its own file, what `policy get keep` reads (with its source)
+printf '%s\n' '{apiVersion: cilium.io/v2, kind: CiliumNetworkPolicy, metadata: {name: keep},' \
+	'  spec: {endpointSelector: {matchLabels: {app: keep}}, ingress: [{}]}}' >"$T/keep.yaml"
 start
 restart || { cat "$T/velumd.log" >&2; exit 1; }
+"$velum" policy import "$T/keep.yaml" >/dev/null || { cat "$T/velumd.log" >&2; exit 1; }
 load_before=$(cat /proc/loadavg)
 step "import $policies CNPs ($(($(du -sk "$T/cnp" | cut -f1))) KiB, $(ls "$T/cnp" | wc -l) file(s))" "$velum" policy import "$T/cnp"
 step "policy get ($policies)" get_bytes
@@ -143,7 +154,9 @@ mkdir -p "$(dirname "$out")"
 	echo "Machine: $(nproc) CPUs, kernel $(uname -r); load average before / after: $load_before / $load_after (other work shares the machine)"
 	echo
 	echo "Each step's time is the client's; peak RSS is velumd's VmHWM after the step (it only grows);"
-	echo "the status column is the longest of the \`velum status\` calls made every 200 ms during the step."
+	echo "the wait columns are the longest of the \`velum status\` (no lock), \`velum endpoint list\` and"
+	echo "\`velum policy get keep\` (both take velumd's readers' lock) calls made every 200 ms during the step"
+	echo "(\`policy delete --all\` deletes keep too: later gets fail, after taking the lock)."
 	echo "policy get: the output column is the answer's size in bytes."
 	echo
 	cat "$T/table.md"

@@ -3,7 +3,8 @@
  * The change pipeline of velumd (see agent.h): endpoints and policies in,
  * model, store and kernel kept equal (store rows in rows.c, the kernel in
  * sync.c; after a failed change, restore.c rebuilds all three from the
- * store). Every public function here runs with a->lock held.
+ * store). Every change here runs with a->wlock held and takes a->lock
+ * only for its commit step (see agent.h).
  */
 #include "agent/agent.h"
 
@@ -46,14 +47,6 @@ int agent_err_status(int err)
 	}
 }
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void rfc3339_now(char *buf, size_t len)
 {
 	time_t t = time(NULL);
@@ -67,6 +60,8 @@ void agent_init(struct agent *a, const struct agent_opts *o)
 {
 	memset(a, 0, sizeof(*a));
 	a->o = *o;
+	pthread_mutex_init(&a->wlock, NULL);
+	pthread_mutex_init(&a->read_lock, NULL);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flow_lock, NULL);
 	pthread_mutex_init(&a->sum_lock, NULL);
@@ -74,7 +69,7 @@ void agent_init(struct agent *a, const struct agent_opts *o)
 	mon_ring_init(&a->ring, o->flow_cap ? o->flow_cap : AGENT_FLOWS_DEFAULT);
 	mon_hist_init(&a->regen_hist, mon_latency_bounds, mon_latency_nbounds);
 	mon_hist_init(&a->import_hist, mon_latency_bounds, mon_latency_nbounds);
-	a->started_ns = now_ns(CLOCK_REALTIME);
+	a->started_ns = agent_now_ns(CLOCK_REALTIME);
 	atomic_init(&a->stopping, false);
 	a->l7_fd = -1;
 }
@@ -105,13 +100,18 @@ void agent_fini(struct agent *a)
 	vec_free(&a->epx);
 	vec_free(&a->pushed);
 	vec_free(&a->stored_ids);
+	if (a->wm != a->m)
+		model__free(a->wm);
 	model__free(a->m);
 	agent_applier__free(a->applier);
 	dp__close(a->dp);
+	agent_store__close(a->st_read);
 	agent_store__close(a->st);
 	mon_ring_free(&a->ring);
 	mon_hubble_free(&a->hubble);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->wlock);
+	pthread_mutex_destroy(&a->read_lock);
 	pthread_mutex_destroy(&a->flow_lock);
 	pthread_mutex_destroy(&a->sum_lock);
 	pthread_cond_destroy(&a->flow_cond);
@@ -273,99 +273,40 @@ int agent_ep_fullname(const char *name, const char *ns, char *buf, size_t len, s
 	return 0;
 }
 
-/* ---- changes ------------------------------------------------------------------------------ */
-
-/* A change abandoned because velumd is stopping (SIGTERM). */
-static int stopping(struct errbuf *eb)
-{
-	return errbuf_set(eb, -EINTR, "velumd is stopping: nothing was changed");
-}
-
-/* After a failure past the first model change: back to what the store says. */
-static void rebuild(struct agent *a, const char *what, const struct errbuf *why)
-{
-	struct errbuf eb;
-
-	errbuf_clear(&eb);
-	agent_store_rollback(a->st);
-	if (atomic_load(&a->stopping)) {
-		/* the kernel was not touched (or the change is abandoned as a crash would) */
-		pr_info("velumd: %s abandoned (%s); the next start restores the stored state\n",
-			what, why && why->msg[0] ? why->msg : "?");
-		return;
-	}
-	pr_err("velumd: %s failed (%s); restoring the stored state\n", what,
-	       why && why->msg[0] ? why->msg : "?");
-	if (agent_restore(a, &eb))
-		pr_err("velumd: restoring the stored state failed: %s\n", eb.msg);
-}
-
-static double secs_since(int64_t t0)
-{
-	return (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-}
-
-/*
- * The common tail of every change, inside the open transaction: size
- * check, identities, revision, kernel (changed endpoints, ipcache),
- * commit. On error the caller rebuilds.
- */
-static int finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_regen,
-		  struct errbuf *eb)
-{
-	int64_t t1 = now_ns(CLOCK_MONOTONIC), t2 = t1, t3 = t1;
-	int err = agent_check_sizes(a, changed, n, eb);
-
-	if (!err)
-		err = agent_save_identities(a, eb);
-	if (!err)
-		err = agent_store_set_revision(a->st, a->revision + 1, eb);
-	if (!err)
-		err = agent_l7_publish(a, a->revision + 1, eb);
-	if (!err) {
-		t2 = now_ns(CLOCK_MONOTONIC);
-		err = agent_apply_changed(a, changed, n, eb);
-	}
-	if (!err)
-		err = agent_sync_ipcache(a, eb);
-	if (!err) {
-		t3 = now_ns(CLOCK_MONOTONIC);
-		err = agent_store_commit(a->st, eb);
-	}
-	pr_debug("velumd: change: model+regenerate %.2f ms, store %.2f ms, %zu map(s) swapped "
-		 "in %.2f ms, commit %.2f ms\n",
-		 (double)(t1 - t_regen) / 1e6, (double)(t2 - t1) / 1e6, n, (double)(t3 - t2) / 1e6,
-		 (double)(now_ns(CLOCK_MONOTONIC) - t3) / 1e6);
-	a->regen_total++;
-	if (err) {
-		a->regen_failed++;
-		return err;
-	}
-	mon_hist_observe(&a->regen_hist, secs_since(t_regen));
-	a->revision++;
-	agent_summary_publish(a);
-	return 0;
-}
-
-static int regenerate(struct agent *a, uint32_t **changed, size_t *n, struct errbuf *eb)
-{
-	int err = model_regenerate(a->m, changed, n);
-
-	if (err)
-		errbuf_set(eb, err, "policy resolution: %s", strerror(-err));
-	return err;
-}
+/* ---- endpoints ------------------------------------------------------------------------ */
 
 /* Lowest free endpoint id (the model keeps endpoints sorted by id). */
 static uint32_t free_ep_id(struct agent *a)
 {
 	const struct model_ep *const *eps;
-	size_t n = model_endpoints(a->m, &eps), i;
+	size_t n = model_endpoints(a->wm, &eps), i;
 	uint32_t id = 1;
 
 	for (i = 0; i < n && eps[i]->id == id; i++)
 		id++;
 	return id;
+}
+
+/* An endpoint create's model changes, for the other copy. */
+struct ep_create {
+	const struct agent_ep_req *r;
+	uint32_t id, ipv4;
+	const char *full, *ns;
+};
+
+static int ep_create_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct ep_create *c = ctx;
+	struct errbuf eb;
+	int err;
+
+	(void)a;
+	errbuf_clear(&eb);
+	err = model_endpoint_add(m, c->id, c->full, c->ns, c->r->labels, c->r->nlabels, NULL, 0,
+				 c->r->ports, c->r->nports, c->r->audit, NULL, &eb);
+	if (!err)
+		err = model_endpoint_set_ips(m, c->full, &c->ipv4, 1, &eb);
+	return err;
 }
 
 int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
@@ -378,33 +319,41 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	struct dp_endpoint_opts eo = { 0 };
 	struct velum_policy_key *keys = NULL;
 	struct velum_policy_value *vals = NULL;
+	struct ep_create ec = { .r = r, .full = full, .ns = ns };
+	struct agent_change ch = { .replay = ep_create_replay, .ctx = &ec };
 	uint32_t *changed = NULL, id;
-	size_t nchanged = 0, nkeys = 0;
+	size_t nchanged = 0, nkeys = 0, i, j;
 	int64_t t0;
 	int err;
 
 	err = agent_ep_fullname(r->name, r->ns, full, sizeof(full), eb);
+	if (!err)
+		err = agent_writer_begin(a, eb);
 	if (err)
 		return err;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(strchr(full, '/') - full), full);
-	if (model_endpoint(a->m, full))
+	if (model_endpoint(a->wm, full))
 		return errbuf_set(eb, -EEXIST, "endpoint '%s' already exists", full);
 	id = free_ep_id(a);
-	if (id > VELUM_EP_ID_MAX || model_endpoints(a->m, &all) >= VELUM_MAX_ENDPOINTS)
+	if (id > VELUM_EP_ID_MAX || model_endpoints(a->wm, &all) >= VELUM_MAX_ENDPOINTS)
 		return errbuf_set(eb, -ENOSPC, "no room for another endpoint (at most %d)",
 				  VELUM_MAX_ENDPOINTS);
 	/* its address takes an ipcache entry */
-	if (a->pushed.n + model_endpoints(a->m, &all) + a->ipcache_host + 1 > VELUM_IPCACHE_MAX)
+	if (a->pushed.n + model_endpoints(a->wm, &all) + a->ipcache_host + 1 > VELUM_IPCACHE_MAX)
 		return errbuf_set(
 			eb, -ENOSPC,
 			"no room for another endpoint's address: the ipcache holds %zu "
 			"CIDR prefixes, %zu endpoint and %zu host address(es), at most %d",
-			a->pushed.n, model_endpoints(a->m, &all), a->ipcache_host,
+			a->pushed.n, model_endpoints(a->wm, &all), a->ipcache_host,
 			VELUM_IPCACHE_MAX);
-	err = model_endpoint_add(a->m, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
+	ec.id = id;
+	t0 = agent_now_ns(CLOCK_MONOTONIC);
+	err = model_endpoint_add(a->wm, id, full, ns, r->labels, r->nlabels, NULL, 0, r->ports,
 				 r->nports, r->audit, &ep, eb);
+	if (err == -EINVAL || err == -EEXIST)
+		return err; /* refused before anything changed */
 	if (err)
-		return err == -ENOMEM ? (errbuf_set(eb, -EINVAL, "out of memory"), err) : err;
+		goto fail;
 
 	/*
 	 * Its policy depends on its identity and named ports, not on its
@@ -412,16 +361,13 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	 * its real policy instead of an open one (an adopted namespace may
 	 * already run processes).
 	 */
-	t0 = now_ns(CLOCK_MONOTONIC);
-	err = regenerate(a, &changed, &nchanged, eb);
+	err = agent_regenerate(a, &changed, &nchanged, eb);
 	if (!err)
 		err = agent_build_entries(a, id, &keys, &vals, &nkeys, eb);
-	if (err) {
-		model_endpoint_remove(a->m, full);
-		model_regenerate(a->m, NULL, NULL);
-		free(changed);
-		return err;
-	}
+	if (!err)
+		err = agent_check_sizes(a, changed, nchanged, eb);
+	if (err)
+		goto fail;
 
 	/* the datapath makes the namespace, the veth and picks the address */
 	eo.ep_id = id;
@@ -432,44 +378,55 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	eo.keys = keys;
 	eo.vals = vals;
 	eo.npolicy = nkeys;
-	err = dp_endpoint_add(a->dp, &eo, &made, eb);
-	free(keys);
-	free(vals);
-	if (err) {
-		errbuf_prefix(eb, "endpoint %s: ", full);
-		model_endpoint_remove(a->m, full);
-		model_regenerate(a->m, NULL, NULL);
-		free(changed);
-		if (err == -ENOENT && r->netns)
-			err = -EINVAL;
-		return err;
-	}
 	x.id = id;
 	x.adopted = r->netns != NULL;
-	x.netns = strdup(r->netns ? r->netns : made.netns);
 	x.ifname = r->ifname && strcmp(r->ifname, "eth0") ? strdup(r->ifname) : NULL;
 	x.container_id = r->container_id ? strdup(r->container_id) : NULL;
-	snprintf(x.host_ifname, sizeof(x.host_ifname), "%s", made.host_ifname);
-	rfc3339_now(x.created, sizeof(x.created));
-	if (!x.netns || (r->container_id && !x.container_id) ||
-	    (r->ifname && strcmp(r->ifname, "eth0") && !x.ifname))
+	if ((r->container_id && !x.container_id) ||
+	    (r->ifname && strcmp(r->ifname, "eth0") && !x.ifname)) {
 		err = -ENOMEM;
-	else
-		err = agent_epx_put(a, &x);
-	if (err) {
-		agent_epx_free(&x);
 		goto fail;
 	}
+	rfc3339_now(x.created, sizeof(x.created));
+	pthread_mutex_lock(&a->lock);
+	a->touched = true;
+	err = dp_endpoint_add(a->dp, &eo, &made, eb);
+	if (err) {
+		/* the datapath undid its part: nothing else was touched */
+		a->touched = false;
+		errbuf_prefix(eb, "endpoint %s: ", full);
+		if (err == -ENOENT && r->netns)
+			err = -EINVAL;
+	} else {
+		x.netns = strdup(r->netns ? r->netns : made.netns);
+		snprintf(x.host_ifname, sizeof(x.host_ifname), "%s", made.host_ifname);
+		err = x.netns ? agent_epx_put(a, &x) : -ENOMEM;
+		if (!err)
+			memset(&x, 0, sizeof(x));
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(keys);
+	free(vals);
+	keys = NULL;
+	vals = NULL;
+	if (err)
+		goto fail;
+	/* its map is in place (installed with the endpoint): no second swap */
+	for (i = j = 0; i < nchanged; i++)
+		if (changed[i] != id)
+			changed[j++] = changed[i];
+	nchanged = j;
 	/* the address changes the ipcache only, not any map state */
-	err = model_endpoint_set_ips(a->m, full, &made.ipv4, 1, eb);
+	ec.ipv4 = made.ipv4;
+	err = model_endpoint_set_ips(a->wm, full, &made.ipv4, 1, eb);
 	if (!err)
 		err = agent_store_begin(a->st, eb);
 	if (!err)
-		err = agent_save_ep(a, model_endpoint(a->m, full), eb);
+		err = agent_save_ep(a, model_endpoint(a->wm, full), eb);
 	if (!err)
 		err = agent_save_ns(a, ns, eb);
 	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	if (err)
 		goto fail;
 	free(changed);
@@ -477,10 +434,13 @@ int agent_endpoint_create(struct agent *a, const struct agent_ep_req *r,
 	return 0;
 
 fail:
+	agent_epx_free(&x);
+	free(keys);
+	free(vals);
 	free(changed);
 	if (err == -ENOMEM && errbuf_empty(eb))
 		errbuf_set(eb, -ENOMEM, "out of memory");
-	rebuild(a, "endpoint create", eb);
+	agent_rebuild(a, "endpoint create", eb);
 	return err;
 }
 
@@ -493,48 +453,133 @@ static const struct model_ep *endpoint_named(struct agent *a, const char *name, 
 	*err = agent_ep_fullname(name, NULL, full, 256, eb);
 	if (*err)
 		return NULL;
-	ep = model_endpoint(a->m, full);
+	ep = model_endpoint(a->wm, full);
 	if (!ep) {
 		*err = errbuf_set(eb, -ENOENT, "no endpoint '%s'", full);
 	}
 	return ep;
 }
 
+/* An endpoint delete: its datapath part (a->lock held) and its model change again. */
+struct ep_delete {
+	uint32_t id;
+	const char *full;
+};
+
+static int ep_delete_kernel(struct agent *a, void *ctx, struct errbuf *eb)
+{
+	const struct ep_delete *d = ctx;
+	int err = dp_endpoint_remove(a->dp, d->id, eb);
+
+	if (err && err != -ENOENT)
+		return err;
+	epx_remove(a, d->id);
+	return 0;
+}
+
+static int ep_delete_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct ep_delete *d = ctx;
+
+	(void)a;
+	return model_endpoint_remove(m, d->full);
+}
+
 int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb)
 {
 	char full[256];
 	const struct model_ep *ep;
-	uint32_t *changed = NULL, id;
+	struct ep_delete d = { .full = full };
+	struct agent_change ch = { ep_delete_kernel, ep_delete_replay, &d };
+	uint32_t *changed = NULL;
 	size_t nchanged = 0;
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	int err;
+	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);
+	int err = agent_writer_begin(a, eb);
 
+	if (err)
+		return err;
 	ep = endpoint_named(a, name, full, &err, eb);
 	if (!ep)
 		return err;
-	id = ep->id;
+	d.id = ep->id;
 	err = agent_store_begin(a->st, eb);
 	if (err)
 		return err;
-	err = agent_store_ep_delete(a->st, id, eb);
+	err = agent_store_ep_delete(a->st, d.id, eb);
 	if (!err)
-		err = model_endpoint_remove(a->m, full);
+		err = model_endpoint_remove(a->wm, full);
 	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
-	if (!err) {
-		err = dp_endpoint_remove(a->dp, id, eb);
-		if (err == -ENOENT)
-			err = 0;
-	}
+		err = agent_regenerate(a, &changed, &nchanged, eb);
 	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	free(changed);
-	if (err) {
-		rebuild(a, "endpoint delete", eb);
-		return err;
+	if (err)
+		agent_rebuild(a, "endpoint delete", eb);
+	return err;
+}
+
+/* Endpoint identities to set in the datapath (a->lock held): ep id, identity pairs. */
+struct idset {
+	VEC(uint32_t) v;
+};
+
+/* Records every endpoint of a->wm whose identity differs from old (ep_identities() order). */
+static int idset_diff(struct agent *a, const uint32_t *old, const char *ns, struct idset *out)
+{
+	const struct model_ep *const *eps;
+	size_t n = model_endpoints(a->wm, &eps), i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		if ((ns && strcmp(eps[i]->ns, ns)) || eps[i]->identity == old[i])
+			continue;
+		err = vec_push(&out->v, eps[i]->id);
+		if (!err)
+			err = vec_push(&out->v, eps[i]->identity);
 	}
-	epx_remove(a, id);
-	return 0;
+	return err;
+}
+
+/* struct agent_change's kernel(): ctx starts with the struct idset to set (a->lock held). */
+static int ids_kernel(struct agent *a, void *ctx, struct errbuf *eb)
+{
+	const struct idset *s = ctx;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i + 1 < s->v.n && !err; i += 2) {
+		err = dp_endpoint_set_identity(a->dp, s->v.v[i], s->v.v[i + 1]);
+		if (err == -ENOENT)
+			err = 0; /* not in the datapath (state error): restore re-creates it */
+		if (err)
+			errbuf_set(eb, err, "datapath: endpoint %u: set identity: %s", s->v.v[i],
+				   strerror(-err));
+	}
+	return err;
+}
+
+/* An endpoint update's model changes again, and its identity in the datapath. */
+struct ep_update {
+	struct idset ids; /* first: ids_kernel() */
+	const char *full;
+	const char *const *labels;
+	size_t nlabels;
+	int audit;
+};
+
+static int ep_update_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct ep_update *u = ctx;
+	struct errbuf eb;
+	int err = 0;
+
+	(void)a;
+	errbuf_clear(&eb);
+	if (u->labels)
+		err = model_endpoint_relabel(m, u->full, u->labels, u->nlabels, &eb);
+	if (!err && u->audit >= 0)
+		err = model_endpoint_set_audit(m, u->full, u->audit > 0);
+	return err;
 }
 
 int agent_endpoint_update(struct agent *a, const char *name, const char *const *labels,
@@ -542,11 +587,15 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 {
 	char full[256];
 	const struct model_ep *ep;
+	struct ep_update u = { { { 0 } }, full, labels, nlabels, audit };
+	struct agent_change ch = { ids_kernel, ep_update_replay, &u };
 	uint32_t *changed = NULL, old_identity, id;
 	size_t nchanged = 0;
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	int err;
+	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);
+	int err = agent_writer_begin(a, eb);
 
+	if (err)
+		return err;
 	ep = endpoint_named(a, name, full, &err, eb);
 	if (!ep)
 		return err;
@@ -554,28 +603,29 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	old_identity = ep->identity;
 	if (labels) {
 		/* validates first and changes nothing on bad input */
-		err = model_endpoint_relabel(a->m, full, labels, nlabels, eb);
+		err = model_endpoint_relabel(a->wm, full, labels, nlabels, eb);
 		if (err)
 			return err;
 	}
 	err = agent_store_begin(a->st, eb);
 	if (!err && audit >= 0)
-		err = model_endpoint_set_audit(a->m, full, audit > 0);
-	ep = model_endpoint(a->m, full);
+		err = model_endpoint_set_audit(a->wm, full, audit > 0);
+	ep = model_endpoint(a->wm, full);
 	if (!err && ep->identity != old_identity) {
-		err = dp_endpoint_set_identity(a->dp, id, ep->identity);
-		if (err)
-			errbuf_set(eb, err, "datapath: set identity: %s", strerror(-err));
+		err = vec_push(&u.ids.v, id);
+		if (!err)
+			err = vec_push(&u.ids.v, ep->identity);
 	}
 	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
+		err = agent_regenerate(a, &changed, &nchanged, eb);
 	if (!err)
 		err = agent_save_ep(a, ep, eb);
 	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	free(changed);
+	vec_free(&u.ids.v);
 	if (err)
-		rebuild(a, "endpoint update", eb);
+		agent_rebuild(a, "endpoint update", eb);
 	return err;
 }
 
@@ -585,7 +635,7 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 static uint32_t *ep_identities(struct agent *a)
 {
 	const struct model_ep *const *eps;
-	size_t n = model_endpoints(a->m, &eps), i;
+	size_t n = model_endpoints(a->wm, &eps), i;
 	uint32_t *v = calloc(n + 1, sizeof(*v));
 
 	for (i = 0; v && i < n; i++)
@@ -594,73 +644,95 @@ static uint32_t *ep_identities(struct agent *a)
 }
 
 /*
- * After namespace ns was relabelled in the model (old: ep_identities()
- * before), inside the open transaction: its re-identified endpoints get
- * their identities in the datapath, the store its labels.
+ * After namespace ns was relabelled in the writer's model (old:
+ * ep_identities() before), inside the open transaction: its re-identified
+ * endpoints are noted for the datapath (ids, set at the commit), the store
+ * gets its labels.
  */
-static int ns_relabelled(struct agent *a, const char *ns, const uint32_t *old, struct errbuf *eb)
+static int ns_relabelled(struct agent *a, const char *ns, const uint32_t *old, struct idset *ids,
+			 struct errbuf *eb)
 {
-	const struct model_ep *const *eps;
-	size_t n = model_endpoints(a->m, &eps), i;
-	int err = 0;
+	int err = idset_diff(a, old, ns, ids);
 
-	for (i = 0; i < n && !err; i++) {
-		if (strcmp(eps[i]->ns, ns) || eps[i]->identity == old[i])
-			continue;
-		err = dp_endpoint_set_identity(a->dp, eps[i]->id, eps[i]->identity);
-		if (err == -ENOENT)
-			err = 0; /* not in the datapath (state error): restore re-creates it */
-		if (err)
-			errbuf_set(eb, err, "datapath: endpoint %s: set identity: %s", eps[i]->name,
-				   strerror(-err));
-	}
 	return err ? err : agent_save_ns(a, ns, eb);
+}
+
+/* A namespace label or delete: its model change again, its endpoints' identities. */
+struct ns_change {
+	struct idset ids; /* first: ids_kernel() */
+	const char *ns;
+	const char *const *labels; /* NULL: delete */
+	size_t nlabels;
+};
+
+static int ns_change_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct ns_change *c = ctx;
+	struct errbuf eb;
+
+	(void)a;
+	errbuf_clear(&eb);
+	if (!c->labels)
+		return model_namespace_remove(m, c->ns, &eb);
+	return model_namespace_relabel(m, c->ns, c->labels, c->nlabels, &eb);
 }
 
 int agent_namespace_label(struct agent *a, const char *ns, const char *const *labels,
 			  size_t nlabels, struct errbuf *eb)
 {
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	uint32_t *old = ep_identities(a), *changed = NULL;
+	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);
+	struct ns_change c = {
+		{ { 0 } }, ns, labels ? labels : (const char *const[]){ NULL }, nlabels
+	};
+	struct agent_change ch = { ids_kernel, ns_change_replay, &c };
+	uint32_t *old, *changed = NULL;
 	size_t nchanged = 0;
-	int err;
+	int err = agent_writer_begin(a, eb);
 
+	if (err)
+		return err;
+	old = ep_identities(a);
 	if (!old)
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	/* validates first and changes nothing on bad input */
-	err = model_namespace_relabel(a->m, ns, labels, nlabels, eb);
+	err = model_namespace_relabel(a->wm, ns, labels, nlabels, eb);
 	if (err) {
 		free(old);
 		return err;
 	}
 	err = agent_store_begin(a->st, eb);
 	if (!err)
-		err = ns_relabelled(a, ns, old, eb);
+		err = ns_relabelled(a, ns, old, &c.ids, eb);
 	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
+		err = agent_regenerate(a, &changed, &nchanged, eb);
 	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	free(changed);
 	free(old);
+	vec_free(&c.ids.v);
 	if (err)
-		rebuild(a, "namespace label", eb);
+		agent_rebuild(a, "namespace label", eb);
 	return err;
 }
 
 int agent_namespace_delete(struct agent *a, const char *ns, struct errbuf *eb)
 {
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	int err = model_namespace_remove(a->m, ns, eb);
+	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);
+	struct ns_change c = { .ns = ns };
+	struct agent_change ch = { .replay = ns_change_replay, .ctx = &c };
+	int err = agent_writer_begin(a, eb);
 
+	if (!err)
+		err = model_namespace_remove(a->wm, ns, eb);
 	if (err)
 		return err;
 	err = agent_store_begin(a->st, eb);
 	if (!err)
 		err = agent_store_ns_delete(a->st, ns, eb);
 	if (!err)
-		err = finish(a, NULL, 0, t0, eb);
+		err = agent_finish(a, NULL, 0, t0, &ch, eb);
 	if (err)
-		rebuild(a, "namespace delete", eb);
+		agent_rebuild(a, "namespace delete", eb);
 	return err;
 }
 
@@ -760,10 +832,10 @@ static int import_unchanged(struct agent *a, const struct agent_file *files,
 	if (!n)
 		return 0;
 	for (i = 0; i < nremoved; i++)
-		if (pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed[i].name))
+		if (pol_engine_policy(model_engine(a->wm), POL_KIND_RULES, NULL, removed[i].name))
 			return 0;
 	for (i = 0; i < n; i++) {
-		const struct pol_policy *p = pol_engine_policy(model_engine(a->m), keys[i].kind,
+		const struct pol_policy *p = pol_engine_policy(model_engine(a->wm), keys[i].kind,
 							       keys[i].ns, keys[i].name);
 
 		if (!p || !p->file || strcmp(p->file, files[keys[i].file].name) ||
@@ -852,7 +924,7 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 	*parsed = NULL;
 	if (!ps)
 		return -ENOMEM;
-	ps->t0 = now_ns(CLOCK_MONOTONIC);
+	ps->t0 = agent_now_ns(CLOCK_MONOTONIC);
 	if (!nfiles)
 		err = errbuf_set(eb, -EINVAL, "no policy file given");
 	/* parse everything first: any error changes nothing */
@@ -864,7 +936,7 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 			break;
 		}
 		if (atomic_load(&a->stopping)) {
-			err = stopping(eb);
+			err = agent_stopping(eb);
 			break;
 		}
 		err = pol_parse_buf(files[i].name, files[i].content, files[i].len, &set, eb);
@@ -939,6 +1011,46 @@ int agent_policy_check(struct agent *a, const struct agent_file *files, size_t n
 	return err;
 }
 
+/* An import's model changes, again on the other copy: the files parsed anew. */
+struct import_replay {
+	struct idset ids; /* endpoints the namespaces re-identified; first: ids_kernel() */
+	const struct agent_file *files;
+	size_t nfiles;
+	bool audit;
+	const struct pol_set *set; /* its Namespace objects */
+	const struct imported_vec *removed;
+};
+
+static int import_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct import_replay *r = ctx;
+	struct agent_parsed *ps = NULL;
+	struct errbuf eb;
+	size_t i, j;
+	int err;
+
+	errbuf_clear(&eb);
+	err = agent_policy_parse(a, r->files, r->nfiles, r->audit, &ps, &eb);
+	if (err)
+		return err;
+	for (i = j = 0; i < ps->set.n; i++) {
+		if (ps->set.v[i]->kind == POL_KIND_RULES && !ps->set.v[i]->nrules)
+			pol_policy_free(ps->set.v[i]);
+		else
+			ps->set.v[j++] = ps->set.v[i];
+	}
+	ps->set.n = j;
+	for (i = 0; !err && i < r->set->nns; i++)
+		err = model_namespace_set(m, r->set->nss[i].name, &r->set->nss[i].labels, &eb);
+	for (i = 0; !err && i < r->removed->n; i++)
+		if (pol_engine_policy(model_engine(m), POL_KIND_RULES, NULL, r->removed->v[i].name))
+			err = model_policy_delete(m, POL_KIND_RULES, NULL, r->removed->v[i].name);
+	if (!err)
+		err = model_policies_load(m, &ps->set);
+	agent_parsed_free(ps);
+	return err;
+}
+
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
 			       bool audit, struct agent_parsed *ps, char ***loaded, size_t *nloaded,
 			       char **warnings, struct errbuf *eb)
@@ -952,6 +1064,8 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	size_t nchanged = 0, i, j, nout = 0;
 	char now[40], **out = NULL;
 	bool model_changed = false, unchanged = false, ns_changes = false;
+	struct import_replay ir = { { { 0 } }, files, nfiles, audit, &set, &removed };
+	struct agent_change ch = { ids_kernel, import_replay, &ir };
 	int err = 0;
 
 	*loaded = NULL;
@@ -963,6 +1077,9 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	keys = ps->keys;
 	warn = ps->warn;
 	free(ps);
+	err = agent_writer_begin(a, eb);
+	if (err)
+		goto out;
 	/*
 	 * Raw rules with no rule (`[]`) replace the earlier rules of the same
 	 * name with nothing: the policy goes (Cilium deletes a policy updated to
@@ -975,7 +1092,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 			continue;
 		}
 		keys.v[i].remove = true;
-		if (pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, keys.v[i].name))
+		if (pol_engine_policy(model_engine(a->wm), POL_KIND_RULES, NULL, keys.v[i].name))
 			strbuf_printf(&warn,
 				      "%s: no rules: CiliumRules %s (its earlier rules) "
 				      "removed\n",
@@ -1029,7 +1146,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		if (nv)
 			out = nv;
 		for (i = 0; !err && i < set.nns; i++) {
-			const struct model_ns *mns = model_namespace(a->m, set.nss[i].name);
+			const struct model_ns *mns = model_namespace(a->wm, set.nss[i].name);
 
 			if (!mns || pol_labels_cmp(&mns->labels, &set.nss[i].labels))
 				ns_changes = true;
@@ -1057,7 +1174,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		goto out;
 	}
 	if (atomic_load(&a->stopping)) {
-		err = stopping(eb);
+		err = agent_stopping(eb);
 		goto out;
 	}
 	err = agent_store_begin(a->st, eb);
@@ -1079,31 +1196,36 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	for (i = 0; !err && i < set.nns; i++) {
 		uint32_t *old = ep_identities(a);
 
-		err = old ? model_namespace_set(a->m, set.nss[i].name, &set.nss[i].labels, eb) :
+		err = old ? model_namespace_set(a->wm, set.nss[i].name, &set.nss[i].labels, eb) :
 			    -ENOMEM;
 		if (!err)
-			err = ns_relabelled(a, set.nss[i].name, old, eb);
+			err = ns_relabelled(a, set.nss[i].name, old, &ir.ids, eb);
 		if (err && err != -ENOMEM)
 			errbuf_prefix(eb, "namespace %s: ", set.nss[i].name);
 		free(old);
 	}
 	for (i = 0; !err && i < removed.n; i++) {
-		if (!pol_engine_policy(model_engine(a->m), POL_KIND_RULES, NULL, removed.v[i].name))
+		if (!pol_engine_policy(model_engine(a->wm), POL_KIND_RULES, NULL,
+				       removed.v[i].name))
 			continue;
 		err = agent_store_policy_delete(a->st, pol_kind_name(POL_KIND_RULES), "",
 						removed.v[i].name, eb);
 		if (!err)
-			err = model_policy_delete(a->m, POL_KIND_RULES, NULL, removed.v[i].name);
+			err = model_policy_delete(a->wm, POL_KIND_RULES, NULL, removed.v[i].name);
 	}
 	if (!err) {
-		err = model_policies_load(a->m, &set);
+		err = model_policies_load(a->wm, &set);
 		if (err)
 			errbuf_set(eb, err, "loading policies: %s", strerror(-err));
 	}
+	/* the policy maps' capacity, before the policies' rows are written */
+	if (!err)
+		err = agent_regenerate(a, &changed, &nchanged, eb);
+	if (!err)
+		err = agent_check_sizes(a, changed, nchanged, eb);
 	rfc3339_now(now, sizeof(now));
-	snprintf(a->last_import, sizeof(a->last_import), "%s", now);
 	for (i = 0; !err && i < keys.n; i++) {
-		const struct pol_policy *p = pol_engine_policy(model_engine(a->m), keys.v[i].kind,
+		const struct pol_policy *p = pol_engine_policy(model_engine(a->wm), keys.v[i].kind,
 							       keys.v[i].ns, keys.v[i].name);
 		struct agent_store_policy row = {
 			.kind = pol_kind_name(keys.v[i].kind),
@@ -1119,16 +1241,17 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	}
 	if (!err)
 		err = agent_store_file_gc(a->st, eb);
-	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
 	/* the last point before the kernel: a stop abandons the import, nothing applied */
 	if (!err && atomic_load(&a->stopping))
-		err = stopping(eb);
+		err = agent_stopping(eb);
 	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	if (err)
 		goto out;
-	mon_hist_observe(&a->import_hist, secs_since(t0));
+	pthread_mutex_lock(&a->lock);
+	snprintf(a->last_import, sizeof(a->last_import), "%s", now);
+	mon_hist_observe(&a->import_hist, agent_secs_since(t0));
+	pthread_mutex_unlock(&a->lock);
 	*loaded = out;
 	*nloaded = nout;
 	out = NULL;
@@ -1136,7 +1259,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		*warnings = strbuf_detach(&warn); /* not oom: checked before the change */
 out:
 	if (err && model_changed)
-		rebuild(a, "policy import", eb);
+		agent_rebuild(a, "policy import", eb);
 	if (err == -ENOMEM && errbuf_empty(eb))
 		errbuf_set(eb, -ENOMEM, "out of memory");
 	for (i = 0; i < keys.n; i++) {
@@ -1156,15 +1279,30 @@ out:
 	strbuf_free(&warn);
 	free(file_ids);
 	free(changed);
+	vec_free(&ir.ids.v);
+	return err;
+}
+
+/* A policy delete's model changes again. */
+static int delete_replay(struct agent *a, struct model *m, void *ctx)
+{
+	const struct imported_vec *del = ctx;
+	size_t i;
+	int err = 0;
+
+	(void)a;
+	for (i = 0; !err && i < del->n; i++)
+		err = model_policy_delete(m, del->v[i].kind, del->v[i].ns, del->v[i].name);
 	return err;
 }
 
 int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const char *name,
 			bool all, size_t *deleted, struct errbuf *eb)
 {
-	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);
 	const struct pol_policy *const *ps;
-	VEC(struct imported) del = { 0 };
+	struct imported_vec del = { 0 };
+	struct agent_change ch = { .replay = delete_replay, .ctx = &del };
 	enum pol_kind k = POL_KIND_CNP;
 	uint32_t *changed = NULL;
 	size_t nchanged = 0, n, i;
@@ -1175,7 +1313,10 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 		return errbuf_set(eb, -EINVAL, "unknown policy kind '%s'", kind);
 	if (!all && (!name || !*name))
 		return errbuf_set(eb, -EINVAL, "a policy name (or all) is required");
-	n = pol_engine_policies(model_engine(a->m), &ps);
+	err = agent_writer_begin(a, eb);
+	if (err)
+		return err;
+	n = pol_engine_policies(model_engine(a->wm), &ps);
 	for (i = 0; i < n && !err; i++) {
 		struct imported d = { ps[i]->kind };
 
@@ -1213,16 +1354,18 @@ int agent_policy_delete(struct agent *a, const char *kind, const char *ns, const
 		err = agent_store_policy_delete(a->st, pol_kind_name(del.v[i].kind),
 						ns_or_empty(del.v[i].ns), del.v[i].name, eb);
 		if (!err)
-			err = model_policy_delete(a->m, del.v[i].kind, del.v[i].ns, del.v[i].name);
+			err = model_policy_delete(a->wm, del.v[i].kind, del.v[i].ns, del.v[i].name);
 	}
+	if (!err)
+		err = agent_regenerate(a, &changed, &nchanged, eb);
+	if (!err)
+		err = agent_check_sizes(a, changed, nchanged, eb);
 	if (!err)
 		err = agent_store_file_gc(a->st, eb);
 	if (!err)
-		err = regenerate(a, &changed, &nchanged, eb);
-	if (!err)
-		err = finish(a, changed, nchanged, t0, eb);
+		err = agent_finish(a, changed, nchanged, t0, &ch, eb);
 	if (err)
-		rebuild(a, "policy delete", eb);
+		agent_rebuild(a, "policy delete", eb);
 	else
 		*deleted = del.n;
 out:

@@ -2,21 +2,37 @@
 /*
  * velumd's state and change pipeline (directory-private to src/agent).
  *
- * One struct agent owns the model (src/agent/model.c), the datapath handle,
- * the SQLite store and the per-endpoint extras the model does not know
- * (namespace path, host interface, state). All of them are guarded by
- * `lock`: every API call that reads or changes them holds it, so velumd has
- * one writer at a time. The flow thread reads the datapath's event ring
- * through a second datapath handle and keeps flows under `flow_lock`.
+ * One struct agent owns the model (src/model), the datapath handle, the
+ * SQLite store and the per-endpoint extras the model does not know
+ * (namespace path, host interface, state). It keeps two copies of the
+ * model (left-right): `m`, the committed one every reader sees, and `wm`,
+ * the writer's, on which a change computes its result. Two locks:
+ *   wlock  one change at a time (the writer): held for a whole change; it
+ *          guards `wm`, the store's write connection `st`, and lets its
+ *          holder read `m` without `lock`;
+ *   lock   the readers' (API reads, flows, metrics): a change takes it only
+ *          to commit (swap `wm` and `m`, publish the maps, commit the
+ *          store), so a read waits for a commit, never for a computation.
+ * Lock order: wlock, then lock. The extras and the datapath handle are used
+ * under `lock` (the writer syncs the kernel's ipcache before it, through
+ * the handle's map descriptors only). The flow thread reads the datapath's event ring through a
+ * second datapath handle and keeps flows under `flow_lock`.
  *
- * Every change follows one pipeline (agent.c):
+ * Every change follows one pipeline (agent.c), with wlock held:
  *   validate and parse everything (nothing touched yet)
- *   -> update the model -> regenerate (only affected endpoints change)
- *   -> store: write the rows inside one transaction (not yet committed)
- *   -> kernel: swap the changed endpoints' policy maps, sync the ipcache
- *   -> commit -> answer.
- * A failure after the model changed rolls the transaction back and rebuilds
- * the model from the store, then re-applies it to the kernel (agent_rebuild):
+ *   -> update the writer's model -> regenerate (only affected endpoints)
+ *   -> check every capacity (policy-map entries, ipcache, identities)
+ *   -> store: write the rows inside one transaction (not yet committed;
+ *      readers read through their own connection, `st_read`)
+ *   -> the kernel's ipcache (new CIDR identities before the maps name them)
+ *   -> with lock: L7 snapshot, kernel (endpoints, the changed endpoints'
+ *      policy maps), store commit, swap wm and m, revision -> answer
+ *   -> the same model changes again on the other copy (now `wm`), so that
+ *      both are equal for the next change.
+ * A failure before the commit step rolls the transaction back and drops
+ * the writer's copy (nothing else was touched; the next change rebuilds it
+ * from the store). A failure once the kernel was touched rebuilds
+ * everything from the store and re-applies it to the kernel (agent_restore):
  * from the user's point of view nothing changed. A crash at any point leaves
  * the store at the old or the new state; start-up re-applies the store to
  * the kernel, so either way the kernel ends up equal to the store.
@@ -120,12 +136,18 @@ struct agent_summary {
 
 struct agent {
 	struct agent_opts o;
-	pthread_mutex_t lock;
-	struct model *m;
+	pthread_mutex_t wlock; /* the writer's (see above) */
+	pthread_mutex_t lock;  /* the readers' */
+	struct model *m;       /* committed: read under lock, or under wlock */
+	struct model *wm;      /* the writer's copy (wlock); NULL: built at the next change */
+	bool m_fresh;	       /* m is as agent_restore() built it from the store */
+	bool touched;	       /* the running change touched the kernel (wlock) */
 	struct dp *dp;
 	struct agent_applier *applier; /* NULL: swaps run one by one */
 	struct agent_podman *podman;   /* learns podman containers' labels */
-	struct agent_store *st;
+	struct agent_store *st;	       /* the writer's connection (wlock) */
+	struct agent_store *st_read;   /* the readers' (read_lock): committed rows only */
+	pthread_mutex_t read_lock;     /* st_read's; taken before lock */
 	uint64_t revision;
 	char last_import[40]; /* RFC 3339 time of the last policy import */
 	int64_t started_ns;

@@ -2,7 +2,7 @@
 # velumd: the agent (REST API, SQLite store, datapath sync, flows, metrics).
 # Recursive assignments: dp_lib and mon_srcs come from fragments included later.
 bins += velumd
-velumd_srcs = src/agent/velumd.c src/agent/agent.c src/agent/rows.c src/agent/sync.c \
+velumd_srcs = src/agent/velumd.c src/agent/agent.c src/agent/change.c src/agent/rows.c src/agent/sync.c \
 	src/agent/restore.c src/agent/api.c src/agent/metrics.c src/agent/api_front.c \
 	src/agent/api_endpoints.c src/agent/api_bpf.c \
 	src/agent/api_identities.c src/agent/api_namespaces.c src/agent/api_policies.c src/agent/api_trace.c \

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The change pipeline's private interface (src/agent): agent.c runs the
- * changes, rows.c writes store rows, sync.c builds and swaps policy maps
+ * changes, change.c holds what they share (the writer's copy of the model,
+ * the commit step, the replay), rows.c writes store rows, sync.c builds and swaps policy maps
  * and keeps the kernel's ipcache, restore.c rebuilds everything from the
- * store. All of it runs with a->lock held.
+ * store. All of it runs with a->wlock held and works on the writer's model
+ * a->wm; what touches the kernel or the extras also holds a->lock (agent.h).
  */
 #ifndef VELUM_AGENT_AGENT_INTERNAL_H
 #define VELUM_AGENT_AGENT_INTERNAL_H
 
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/agent.h"
 #include "lib/hmap.h"
@@ -35,6 +38,66 @@ static inline uint64_t agent_policy_key_hash(const char *kind, const char *ns, c
 	h = hash_bytes(ns ? ns : "", ns ? strlen(ns) : 0, h);
 	return hash_bytes(name, strlen(name), h);
 }
+
+/* Clock clk in nanoseconds. */
+static inline int64_t agent_now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Seconds since t0 (CLOCK_MONOTONIC nanoseconds). */
+static inline double agent_secs_since(int64_t t0)
+{
+	return (double)(agent_now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+}
+
+/* ---- the change machinery (change.c; wlock held) ---- */
+
+/*
+ * What a change does beyond the writer's model, for the common tail:
+ * kernel() changes the kernel beyond policy maps and ipcache (an
+ * endpoint's identity, its removal), under a->lock before the maps swap;
+ * replay() makes the same model changes on the other copy after the commit
+ * (it must not fail but for memory). Both optional.
+ */
+struct agent_change {
+	int (*kernel)(struct agent *a, void *ctx, struct errbuf *eb);
+	int (*replay)(struct agent *a, struct model *m, void *ctx);
+	void *ctx;
+};
+
+/*
+ * Makes the writer's copy of the model if there is none (from the store,
+ * beside a fresh committed copy when the committed one changed since it
+ * was built) and starts a change. 0 or the error with eb set.
+ */
+int agent_writer_begin(struct agent *a, struct errbuf *eb);
+
+/* model_regenerate() on the writer's copy; eb says what failed. */
+int agent_regenerate(struct agent *a, uint32_t **changed, size_t *n, struct errbuf *eb);
+
+/*
+ * The common tail of every change inside its open transaction: size check,
+ * identities, revision, ipcache; then, with a->lock, L7 snapshot,
+ * ch->kernel, the changed endpoints' maps, the commit, the swap of the two
+ * copies; then ch->replay on the other copy. On error the caller calls
+ * agent_rebuild().
+ */
+int agent_finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_regen,
+		 const struct agent_change *ch, struct errbuf *eb);
+
+/*
+ * After a failed change: rolls the store back and drops the writer's copy;
+ * if the change touched the kernel, restores everything from the store
+ * (taking a->lock). what and why are for the log.
+ */
+void agent_rebuild(struct agent *a, const char *what, const struct errbuf *why);
+
+/* A change abandoned because velumd is stopping (SIGTERM): -EINTR, eb says so. */
+int agent_stopping(struct errbuf *eb);
 
 /* Frees what x owns (not x). */
 void agent_epx_free(struct agent_epx *x);
@@ -93,10 +156,20 @@ int agent_check_capacity(struct agent *a, const struct pol_set *add,
 			 bool (*gone)(void *ctx, const struct pol_policy *p), void *ctx,
 			 struct errbuf *eb);
 
+/*
+ * A new model built from the store (as agent_restore() builds it, without
+ * touching the kernel or the extras) into *out. 0 or a negative errno with
+ * eb set.
+ */
+int agent_model_load(struct agent *a, struct model **out, struct errbuf *eb);
+
 /* qsort() order of ipcache entries: family, address, length (ipcache_list()'s). */
 int agent_ipcache_cmp(const void *a, const void *b);
 
-/* Brings the kernel's CIDR entries in line with the model's ipcache. */
-int agent_sync_ipcache(struct agent *a, struct errbuf *eb);
+/*
+ * Brings the kernel's CIDR entries in line with the writer's model's
+ * ipcache; lock: take a->lock to update a->pushed (false: it is held).
+ */
+int agent_sync_ipcache(struct agent *a, bool lock, struct errbuf *eb);
 
 #endif

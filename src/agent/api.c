@@ -3,7 +3,9 @@
  * velumd's REST API (docs/api.md) over libmicrohttpd on a unix socket, and
  * the Prometheus metrics endpoint on a loopback TCP port. Thread per
  * connection: a handler may block (the flow stream waits for new flows);
- * every handler that touches agent state holds a->lock for the duration.
+ * a handler that reads agent state holds a->lock for the duration, one that
+ * changes it holds a->wlock (the change takes a->lock only to commit; see
+ * agent.h).
  * Only root may talk to the API: the socket is 0600 and each connection's
  * peer credentials are checked.
  */

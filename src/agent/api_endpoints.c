@@ -158,7 +158,8 @@ enum MHD_Result agent_api_endpoint_create(const struct api_call *call)
 	r.labels = labels;
 	r.ports = ports;
 	r.audit = audit;
-	pthread_mutex_lock(&a->lock);
+	/* the writer's lock: readers wait only for the commit inside */
+	pthread_mutex_lock(&a->wlock);
 	err = agent_endpoint_create(a, &r, &ep, &eb);
 	out = err ? NULL : endpoint_json(a, ep);
 	if (out)
@@ -168,7 +169,7 @@ enum MHD_Result agent_api_endpoint_create(const struct api_call *call)
 		agent_podman_submit(a->podman, job, ep->name);
 	else
 		agent_podman_job__free(job);
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 	free(labels);
 	free(ports);
 	if (err)
@@ -216,10 +217,10 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 		err = agent_labels_from_json(lj, &labels, &nlabels, &eb);
 	if (err)
 		return agent_api_fail(call, err, &eb);
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->wlock);
 	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
 	if (!ep) {
-		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->wlock);
 		free(labels);
 		return agent_api_error(call, 404, msg);
 	}
@@ -232,7 +233,7 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 		if (out)
 			json_object_set_new(out, "revision", json_integer((json_int_t)a->revision));
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 	free(labels);
 	if (err)
 		return agent_api_fail(call, err, &eb);
@@ -249,16 +250,16 @@ enum MHD_Result agent_api_endpoint_delete(const struct api_call *call)
 	int err;
 
 	errbuf_clear(&eb);
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->wlock);
 	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
 	if (!ep) {
-		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->wlock);
 		return agent_api_error(call, 404, msg);
 	}
 	snprintf(name, sizeof(name), "%s", ep->name);
 	err = agent_endpoint_delete(a, name, &eb);
 	rev = a->revision;
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 	if (err)
 		return agent_api_fail(call, err, &eb);
 	return agent_api_reply(call, 200, json_pack("{s:I}", "revision", (json_int_t)rev));

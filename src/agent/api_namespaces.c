@@ -100,7 +100,7 @@ enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 		n++;
 	}
 	if (!err) {
-		pthread_mutex_lock(&a->lock);
+		pthread_mutex_lock(&a->wlock);
 		err = agent_namespace_label(a, call->arg, lv, n, &eb);
 		if (!err) {
 			const struct model_ns *ns = model_namespace(a->m, call->arg);
@@ -110,7 +110,7 @@ enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 				json_object_set_new(out, "revision",
 						    json_integer((json_int_t)a->revision));
 		}
-		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->wlock);
 	}
 	for (i = 0; owned && i < n; i++)
 		free(owned[i]);
@@ -129,10 +129,10 @@ enum MHD_Result agent_api_namespace_delete(const struct api_call *call)
 	int err;
 
 	errbuf_clear(&eb);
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->wlock);
 	err = agent_namespace_delete(a, call->arg, &eb);
 	rev = a->revision;
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 	if (err)
 		return agent_api_fail(call, err, &eb);
 	return agent_api_reply(call, 200, json_pack("{s:I}", "revision", (json_int_t)rev));

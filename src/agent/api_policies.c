@@ -139,7 +139,7 @@ static int sources_json(struct agent *a, int64_t *ids, size_t n, json_t *arr, st
 		size_t len = 0;
 		json_t *j;
 
-		err = agent_store_file_read(a->st, ids[i], &name, &text, &len, eb);
+		err = agent_store_file_read(a->st_read, ids[i], &name, &text, &len, eb);
 		if (err)
 			break;
 		j = json_pack("{s:s, s:s%}", "file", name, "content", text, len);
@@ -178,15 +178,26 @@ enum MHD_Result agent_api_policies_get(const struct api_call *call)
 		c.name = NULL;
 	c.arr = json_array();
 	sources = want_src ? json_array() : NULL;
+	/*
+	 * The rows and the model under a->lock, in one read transaction of the
+	 * readers' connection; the sources (megabytes, maybe) after a->lock,
+	 * from the same snapshot: a commit meanwhile changes nothing read.
+	 */
+	pthread_mutex_lock(&a->read_lock);
 	pthread_mutex_lock(&a->lock);
 	err = c.arr && (sources || !want_src) ? 0 : -ENOMEM;
 	if (!err)
-		err = agent_store_policy_foreach(a->st, policy_row, &c, &eb);
-	if (!err && want_src)
-		err = sources_json(a, c.file_ids.v, c.file_ids.n, sources, &eb);
+		err = agent_store_read_begin(a->st_read, &eb);
+	if (!err)
+		err = agent_store_policy_foreach_where(a->st_read, c.kind, c.ns, c.name, policy_row,
+						       &c, &eb);
 	if (!err)
 		j = json_pack("{s:I, s:O}", "revision", (json_int_t)a->revision, "policies", c.arr);
 	pthread_mutex_unlock(&a->lock);
+	if (!err && want_src)
+		err = sources_json(a, c.file_ids.v, c.file_ids.n, sources, &eb);
+	agent_store_read_end(a->st_read);
+	pthread_mutex_unlock(&a->read_lock);
 	vec_free(&c.file_ids);
 	json_decref(c.arr);
 	if (!err && !j)
@@ -291,13 +302,16 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	}
 	/* parsed before the lock: a big import's parse holds up nobody */
 	err = agent_policy_parse(a, files, nfiles, audit, &parsed, &eb);
-	pthread_mutex_lock(&a->lock);
+	/* the writer's lock: readers wait only for the commit inside */
+	pthread_mutex_lock(&a->wlock);
 	rev0 = rev = a->revision;
 	if (!err)
 		err = agent_policy_import_parsed(a, files, nfiles, audit, parsed, &loaded, &nloaded,
 						 &warnings, &eb);
 	rev = a->revision;
+	pthread_mutex_lock(&a->lock);
 	a->policy_changes[err ? 1 : 0]++;
+	pthread_mutex_unlock(&a->lock);
 	if (!err) {
 		/* every change makes a revision: none made, the files were loaded as they are */
 		arr = imported_json(a, loaded, nloaded);
@@ -311,7 +325,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 				json_array_append_new(json_object_get(out, "namespaces"),
 						      json_string(loaded[i] + 11));
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 	warn = out ? json_object_get(out, "warnings") : NULL;
 	for (s = warnings ? strtok_r(warnings, "\n", &save) : NULL; s && warn;
 	     s = strtok_r(NULL, "\n", &save))
@@ -362,12 +376,14 @@ enum MHD_Result agent_api_policies_delete(const struct api_call *call)
 		ns = NULL;
 	if (name && !*name)
 		name = NULL;
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->wlock);
 	err = agent_policy_delete(a, kind, ns, name, all && strcmp(all, "0"), &deleted, &eb);
+	pthread_mutex_lock(&a->lock);
 	if (err != -ENOENT) /* a name that matched nothing is no change that failed */
 		a->policy_changes[err ? 1 : 0]++;
-	rev = a->revision;
 	pthread_mutex_unlock(&a->lock);
+	rev = a->revision;
+	pthread_mutex_unlock(&a->wlock);
 	if (err)
 		return agent_api_fail(call, err, &eb);
 	return agent_api_reply(call, 200,

@@ -26,13 +26,13 @@ int agent_l7_publish(struct agent *a, uint64_t revision, struct errbuf *eb)
 
 	if (!a->proxy)
 		return 0;
-	n = model_endpoints(a->m, &eps);
+	n = model_endpoints(a->wm, &eps);
 	ids = calloc(n ? n : 1, sizeof(*ids));
 	if (!ids)
 		return errbuf_set(eb, -ENOMEM, "L7 snapshot: out of memory");
 	for (i = 0; i < n; i++)
 		ids[i] = eps[i]->id;
-	s = pol_engine_l7_snapshot(model_engine(a->m), ids, n, revision);
+	s = pol_engine_l7_snapshot(model_engine(a->wm), ids, n, revision);
 	free(ids);
 	if (!s)
 		return errbuf_set(eb, -errno, "L7 snapshot: %s", strerror(errno));

@@ -333,7 +333,7 @@ static void apply_labels(struct agent *a, const struct agent_podman_job *j, cons
 		}
 		n++;
 	}
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->wlock);
 	ep = model_endpoint(a->m, j->endpoint);
 	x = ep ? agent_epx(a, ep->id) : NULL;
 	if (!ep || !x || !x->container_id || strcmp(x->container_id, j->container_id)) {
@@ -352,7 +352,7 @@ static void apply_labels(struct agent *a, const struct agent_podman_job *j, cons
 		else
 			pr_info("velumd: endpoint %s: %zu label(s) from podman\n", j->endpoint, n);
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->wlock);
 out:
 	for (i = 0; labels && i < n; i++)
 		free(labels[i]);

@@ -2,7 +2,8 @@
 /*
  * Restore: the model rebuilt from the store (identities with their old
  * numbers, namespaces, endpoints, policy files in load order), then the kernel made
- * equal to it. Runs on start and after a change failed half-way.
+ * equal to it. Runs on start and after a change failed half-way. The same
+ * load builds the writer's copy of the model (agent_model_load()).
  */
 #include "agent/agent_internal.h"
 
@@ -321,7 +322,7 @@ static void store_renamed(struct agent *a, struct load_ctx *c)
 		err = agent_store_policy_delete(a->st, kind, "", r->old, &eb);
 		for (j = 0; !err && j < r->names.n; j++) {
 			const struct pol_policy *p = pol_engine_policy(
-				model_engine(a->m), POL_KIND_RULES, NULL, r->names.v[j]);
+				model_engine(a->wm), POL_KIND_RULES, NULL, r->names.v[j]);
 			struct agent_store_policy row = {
 				.kind = kind,
 				.ns = "",
@@ -477,7 +478,7 @@ static int kernel_sync_all(struct agent *a)
 {
 	struct dp_endpoint *dpe = calloc(VELUM_MAX_ENDPOINTS, sizeof(*dpe));
 	const struct model_ep *const *eps;
-	size_t n = model_endpoints(a->m, &eps), i;
+	size_t n = model_endpoints(a->wm, &eps), i;
 	int ndp, j, first = 0, err;
 	VEC(uint32_t) ok = { 0 };
 	struct errbuf eb;
@@ -493,7 +494,7 @@ static int kernel_sync_all(struct agent *a)
 		ndp = VELUM_MAX_ENDPOINTS;
 	/* endpoints the store does not know: a crash between create and commit */
 	for (j = 0; j < ndp; j++) {
-		if (model_endpoint_by_id(a->m, dpe[j].ep_id))
+		if (model_endpoint_by_id(a->wm, dpe[j].ep_id))
 			continue;
 		errbuf_clear(&eb);
 		pr_info("velumd: removing endpoint %u: in the datapath but not in the store\n",
@@ -618,6 +619,15 @@ static void pushed_from_kernel(struct agent *a)
 		qsort(a->pushed.v, a->pushed.n, sizeof(*a->pushed.v), agent_ipcache_cmp);
 }
 
+int agent_model_load(struct agent *a, struct model **out, struct errbuf *eb)
+{
+	struct load_ctx c;
+	int err = load_model(a, out, &c, eb);
+
+	load_ctx_free(&c);
+	return err;
+}
+
 int agent_restore(struct agent *a, struct errbuf *eb)
 {
 	struct model *m;
@@ -630,9 +640,17 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 		load_ctx_free(&c);
 		return err;
 	}
-	/* from here the kernel changes: a stop ends it between endpoints (-EINTR) */
+	/*
+	 * from here the kernel changes: a stop ends it between endpoints
+	 * (-EINTR). The new model is the committed one; the helpers below
+	 * work on a->wm, so it is that too until the end (the writer's copy
+	 * is made at the next change).
+	 */
+	if (a->wm != a->m)
+		model__free(a->wm);
 	model__free(a->m);
-	a->m = m;
+	a->m = a->wm = m;
+	a->m_fresh = true;
 	agent_epx_clear(a);
 	for (i = 0; i < c.epx.n; i++) {
 		if (agent_epx_put(a, &c.epx.v[i])) {
@@ -672,15 +690,18 @@ int agent_restore(struct agent *a, struct errbuf *eb)
 			pr_warn("velumd: restore: %s\n", leb.msg);
 	}
 	err = kernel_sync_all(a);
-	if (err == -EINTR)
+	if (err == -EINTR) {
+		a->wm = NULL;
 		return errbuf_set(eb, -EINTR, "stopped by a signal");
+	}
 	if (!err)
-		err = agent_sync_ipcache(a, eb);
+		err = agent_sync_ipcache(a, false, eb);
 	else
-		agent_sync_ipcache(a, NULL);
+		agent_sync_ipcache(a, false, NULL);
 	if (err)
 		pr_err("velumd: restore: the datapath is not fully in sync (see above)\n");
 	a->cache_rev = 0;
+	a->wm = NULL;
 	agent_summary_publish(a);
 	return 0;
 }

@@ -120,7 +120,7 @@ json_t *agent_ns_labels_json(const struct model_ns *ns, bool with_name)
 
 int agent_save_ns(struct agent *a, const char *name, struct errbuf *eb)
 {
-	const struct model_ns *ns = model_namespace(a->m, name);
+	const struct model_ns *ns = model_namespace(a->wm, name);
 	char *labels;
 	int err;
 
@@ -171,7 +171,7 @@ static char *identity_labels_json(const struct pol_labels *ls)
 int agent_save_identities(struct agent *a, struct errbuf *eb)
 {
 	const struct id_entry **all;
-	long n = id_alloc_list(model_ids(a->m), &all), i;
+	long n = id_alloc_list(model_ids(a->wm), &all), i;
 	VEC(uint32_t) now = { 0 };
 	size_t j, k;
 	int err = 0;

@@ -310,6 +310,28 @@ err_free:
 	return NULL;
 }
 
+struct agent_store *agent_store__open_reader(const struct agent_store *w, struct errbuf *eb)
+{
+	struct agent_store *st = calloc(1, sizeof(*st));
+	int err = -ENOMEM;
+
+	if (!st || !(st->path = strdup(w->path)))
+		goto err_free;
+	if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		err = errbuf_set(eb, -EIO, "state store %s: %s", st->path,
+				 st->db ? sqlite3_errmsg(st->db) : "no memory");
+		goto err_free;
+	}
+	sqlite3_busy_timeout(st->db, 2000);
+	return st;
+
+err_free:
+	agent_store__close(st);
+	errno = -err;
+	return NULL;
+}
+
 void agent_store__close(struct agent_store *st)
 {
 	if (!st)
@@ -350,6 +372,17 @@ void agent_store_rollback(struct agent_store *st)
 		return;
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_tx = false;
+}
+
+int agent_store_read_begin(struct agent_store *st, struct errbuf *eb)
+{
+	return exec(st, "BEGIN DEFERRED", eb);
+}
+
+void agent_store_read_end(struct agent_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
 /* Prepares sql; on failure fills eb. */
@@ -815,14 +848,27 @@ int agent_store_policy_foreach(struct agent_store *st,
 			       int (*fn)(void *ctx, const struct agent_store_policy *p), void *ctx,
 			       struct errbuf *eb)
 {
+	return agent_store_policy_foreach_where(st, NULL, NULL, NULL, fn, ctx, eb);
+}
+
+int agent_store_policy_foreach_where(struct agent_store *st, const char *kind, const char *ns,
+				     const char *name,
+				     int (*fn)(void *ctx, const struct agent_store_policy *p),
+				     void *ctx, struct errbuf *eb)
+{
+	/* filtered inside SQLite: a policy of 100,000 costs no call per row */
 	sqlite3_stmt *s = prep(st,
 			       "SELECT seq, kind, namespace, name, file_id, first_rule_id, audit, "
-			       "imported FROM policies ORDER BY seq",
+			       "imported FROM policies WHERE (?1 IS NULL OR kind=?1) AND (?2 IS "
+			       "NULL OR namespace=?2) AND (?3 IS NULL OR name=?3) ORDER BY seq",
 			       eb);
 	int rc, err = 0;
 
 	if (!s)
 		return -EIO;
+	bind_text(s, 1, kind);
+	bind_text(s, 2, ns);
+	bind_text(s, 3, name);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct agent_store_policy p = {
 			.seq = sqlite3_column_int64(s, 0),

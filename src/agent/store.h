@@ -13,7 +13,7 @@
  * or foreign file is refused with a message and never modified.
  *
  * Writes happen inside agent_store_begin() / agent_store_commit() (or
- * _rollback()); one connection, used by one thread at a time.
+ * _rollback()); each connection is used by one thread at a time.
  */
 #ifndef VELUM_AGENT_STORE_H
 #define VELUM_AGENT_STORE_H
@@ -38,9 +38,21 @@ struct agent_store;
  */
 struct agent_store *agent_store__open(const char *path, struct errbuf *eb);
 void agent_store__close(struct agent_store *st);
+/*
+ * A second, read-only connection to w's file (w stays open; close both).
+ * In WAL mode its reads see the last committed state, never the rows of a
+ * transaction w has open: the API reads through it while a change writes.
+ */
+struct agent_store *agent_store__open_reader(const struct agent_store *w, struct errbuf *eb);
 
 int agent_store_begin(struct agent_store *st, struct errbuf *eb);
 int agent_store_commit(struct agent_store *st, struct errbuf *eb);
+/*
+ * A read transaction: every read until agent_store_read_end() sees the
+ * state of the first one (WAL snapshot), whatever commits meanwhile.
+ */
+int agent_store_read_begin(struct agent_store *st, struct errbuf *eb);
+void agent_store_read_end(struct agent_store *st);
 /* Undoes the open transaction (no-op without one). */
 void agent_store_rollback(struct agent_store *st);
 
@@ -152,6 +164,11 @@ int agent_store_file_same(struct agent_store *st, int64_t id, const char *name, 
 int agent_store_policy_foreach(struct agent_store *st,
 			       int (*fn)(void *ctx, const struct agent_store_policy *p), void *ctx,
 			       struct errbuf *eb);
+/* agent_store_policy_foreach() of the rows with this kind, ns, name (each NULL: any). */
+int agent_store_policy_foreach_where(struct agent_store *st, const char *kind, const char *ns,
+				     const char *name,
+				     int (*fn)(void *ctx, const struct agent_store_policy *p),
+				     void *ctx, struct errbuf *eb);
 
 /* The database file path (borrowed). */
 const char *agent_store_path(const struct agent_store *st);

@@ -27,7 +27,7 @@
 int agent_build_entries(struct agent *a, uint32_t ep_id, struct velum_policy_key **keys,
 			struct velum_policy_value **vals, size_t *n, struct errbuf *eb)
 {
-	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(a->m), ep_id);
+	const struct pol_mapstate *ms = pol_engine_endpoint_state(model_engine(a->wm), ep_id);
 	size_t i;
 
 	if (!ms)
@@ -80,7 +80,7 @@ int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errb
 		return 0;
 	if (!a->applier) {
 		for (i = 0; i < n && !err; i++)
-			if (model_endpoint_by_id(a->m, ids[i]))
+			if (model_endpoint_by_id(a->wm, ids[i]))
 				err = agent_apply_ep(a, ids[i], eb);
 		return err;
 	}
@@ -91,7 +91,7 @@ int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errb
 		struct velum_policy_key *keys;
 		struct velum_policy_value *vals;
 
-		if (!model_endpoint_by_id(a->m, ids[i]))
+		if (!model_endpoint_by_id(a->wm, ids[i]))
 			continue;
 		err = agent_build_entries(a, ids[i], &keys, &vals, &items[k].n, eb);
 		if (err)
@@ -117,8 +117,8 @@ int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct
 
 	for (i = 0; i < n; i++) {
 		const struct pol_mapstate *ms =
-			pol_engine_endpoint_state(model_engine(a->m), changed[i]);
-		const struct model_ep *ep = model_endpoint_by_id(a->m, changed[i]);
+			pol_engine_endpoint_state(model_engine(a->wm), changed[i]);
+		const struct model_ep *ep = model_endpoint_by_id(a->wm, changed[i]);
 
 		if (ms && ms->n > VELUM_POLICY_MAP_MAX) {
 			return errbuf_set(
@@ -150,7 +150,7 @@ int agent_ipcache_cmp(const void *pa, const void *pb)
 static uint32_t *endpoint_addrs(struct agent *a, size_t *n)
 {
 	const struct model_ep *const *eps;
-	size_t nep = model_endpoints(a->m, &eps), i, j, k = 0;
+	size_t nep = model_endpoints(a->wm, &eps), i, j, k = 0;
 	uint32_t *v;
 
 	for (i = 0; i < nep; i++)
@@ -182,8 +182,8 @@ int agent_check_capacity(struct agent *a, const struct pol_set *add,
 			 struct errbuf *eb)
 {
 	const struct model_ep *const *eps;
-	size_t n4, n6, nep = model_endpoints(a->m, &eps), need;
-	int err = model_cidr_plan(a->m, add, gone, ctx, &n4, &n6);
+	size_t n4, n6, nep = model_endpoints(a->wm, &eps), need;
+	int err = model_cidr_plan(a->wm, add, gone, ctx, &n4, &n6);
 
 	if (err)
 		return errbuf_set(eb, err, "planning CIDR prefixes: %s", strerror(-err));
@@ -209,10 +209,10 @@ int agent_check_capacity(struct agent *a, const struct pol_set *add,
  * lists sorted, one merge (linear). Deletions go first, so the map never
  * holds more than the larger of before and after (agent_check_capacity()).
  */
-int agent_sync_ipcache(struct agent *a, struct errbuf *eb)
+int agent_sync_ipcache(struct agent *a, bool lock, struct errbuf *eb)
 {
 	struct ipcache_entry *list;
-	long n = ipcache_list(model_ipcache(a->m), &list), i;
+	long n = ipcache_list(model_ipcache(a->wm), &list), i;
 	VEC(struct ipcache_entry) want = { 0 };
 	size_t j, k, naddrs = 0;
 	uint32_t *addrs;
@@ -267,9 +267,14 @@ int agent_sync_ipcache(struct agent *a, struct errbuf *eb)
 		vec_free(&want);
 		return err;
 	}
+	/* metrics read the mirror's size under a->lock */
+	if (lock)
+		pthread_mutex_lock(&a->lock);
 	vec_free(&a->pushed);
 	a->pushed.v = want.v;
 	a->pushed.n = want.n;
 	a->pushed.cap = want.cap;
+	if (lock)
+		pthread_mutex_unlock(&a->lock);
 	return 0;
 }

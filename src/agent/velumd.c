@@ -439,6 +439,11 @@ int main(int argc, char **argv)
 		err = -errno;
 		goto out;
 	}
+	a.st_read = agent_store__open_reader(a.st, &eb);
+	if (!a.st_read) {
+		err = -errno;
+		goto out;
+	}
 	dpo.pin_dir = o.pin_dir;
 	dpo.pool = o.pool;
 	dpo.ifname_prefix = o.ifname_prefix;
@@ -487,9 +492,11 @@ int main(int argc, char **argv)
 	err = start_proxy(&a, proxy_on, proxy_sockmap, proxy_bin, &eb);
 	if (err)
 		goto out;
+	pthread_mutex_lock(&a.wlock);
 	pthread_mutex_lock(&a.lock);
 	err = agent_restore(&a, &eb);
 	pthread_mutex_unlock(&a.lock);
+	pthread_mutex_unlock(&a.wlock);
 	if (err == -EINTR || atomic_load(&a.stopping)) {
 		/* as a crash would leave it: the next start restores from the store */
 		pr_info("velumd: stopped during the restore; the next start restores again\n");

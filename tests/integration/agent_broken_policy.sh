@@ -6,8 +6,9 @@
 # kernel's policy maps and the traffic verdicts are exactly what they were.
 # Covers a schema error in the second of two files, a YAML syntax error, a
 # broken file in a directory, and a policy that parses but cannot be
-# enforced (more entries than a policy map holds), which fails only after
-# the model changed and so exercises the rollback.
+# enforced (more entries than a policy map holds), which fails on the
+# writer's copy of the model before the store or the kernel changed (no
+# rebuild, not one map swapped).
 set -u
 if [ "$(id -u)" -ne 0 ]; then
 	echo "agent_broken_policy: not root, skipped"
@@ -147,7 +148,7 @@ expect_err "l7.yaml:11: spec.ingress[0].toPorts[0].rules.http[0]: L7 policy is n
 unchanged "an L7 policy without a proxy"
 
 # 6. parses, but the server's policy map would need more entries than it holds:
-# refused after the model changed, rolled back (CIDR identities included)
+# refused after the writer's copy of the model changed, nothing else (CIDR identities included)
 python3 - "$T/huge.json" <<'PY'
 import json, sys
 cidrs = ["198.18.%d.%d/32" % (i // 250, i % 250 + 1) for i in range(500)]
@@ -158,11 +159,24 @@ pol = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
                 "ingress": [{"fromCIDR": cidrs, "toPorts": [{"ports": ports}]}]}}
 json.dump(pol, open(sys.argv[1], "w"))
 PY
+# the server's policy map: its kernel object's id (a swap makes a new one)
+srv_map() {
+	bpftool -j map show pinned "$PIN/velum_pol_$("$velum" endpoint get server -o json |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+map_before=$(srv_map)
 run 2 policy import "$T/open.yaml" "$T/huge.json"
 expect_err "would need"
 expect_err "policy-map entries"
 unchanged "an unenforceable policy"
-grep -qF "restoring the stored state" "$T/velumd.log" || fail "the rollback was not logged"
+# refused on the writer's copy before anything changed: no rebuild, no map swapped
+n=$((n + 1))
+! grep -qF "restoring the stored state" "$T/velumd.log" ||
+	fail "the size check came after the kernel was touched (a rebuild was logged)"
+n=$((n + 1))
+[ "$(srv_map)" = "$map_before" ] ||
+	fail "the refused import swapped the server's policy map ($map_before -> $(srv_map))"
 
 # the agent still works after all this
 run 0 policy import "$T/open.yaml"
