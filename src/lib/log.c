@@ -12,11 +12,13 @@
 enum log_level log_threshold = LOG_LVL_INFO;
 
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
-/* by level (LOG_LVL_ERR, LOG_LVL_WARN) and subsystem; the last of each: "other" */
-static struct {
+struct log_count {
 	char name[24];
 	unsigned long long n;
-} counts[2][LOG_SUBSYSTEMS + 1];
+};
+
+/* by level (0 errors, 1 warnings) and subsystem; the last of each: "other" */
+static struct log_count counts[2][LOG_SUBSYSTEMS + 1];
 
 /* The word before s's first ':' into out, if it is one (letters, digits, '-', '_'). */
 static bool word_colon(const char *s, char *out, size_t len)
@@ -36,19 +38,19 @@ static void count_message(enum log_level lvl, const char *msg)
 {
 	char sub[24] = "velumd";
 	size_t i;
-	__typeof__(counts[0]) *c = &counts[lvl == LOG_LVL_ERR ? 0 : 1];
+	struct log_count *c = counts[lvl == LOG_LVL_ERR ? 0 : 1];
 
 	if (word_colon(msg, sub, sizeof(sub)) && !strcmp(sub, "velumd"))
 		word_colon(msg + 8, sub, sizeof(sub));
 	pthread_mutex_lock(&count_lock);
-	for (i = 0; i < LOG_SUBSYSTEMS && (*c)[i].name[0]; i++)
-		if (!strcmp((*c)[i].name, sub))
+	for (i = 0; i < LOG_SUBSYSTEMS && c[i].name[0]; i++)
+		if (!strcmp(c[i].name, sub))
 			break;
-	if (i == LOG_SUBSYSTEMS && strcmp((*c)[i].name, "other"))
-		snprintf((*c)[i].name, sizeof((*c)[i].name), "other");
-	else if (!(*c)[i].name[0])
-		snprintf((*c)[i].name, sizeof((*c)[i].name), "%s", sub);
-	(*c)[i].n++;
+	if (i == LOG_SUBSYSTEMS && strcmp(c[i].name, "other"))
+		snprintf(c[i].name, sizeof(c[i].name), "other");
+	else if (!c[i].name[0])
+		snprintf(c[i].name, sizeof(c[i].name), "%s", sub);
+	c[i].n++;
 	pthread_mutex_unlock(&count_lock);
 }
 
