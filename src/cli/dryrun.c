@@ -9,7 +9,13 @@
  * prints the enforced entries each endpoint would gain and lose (as `velum
  * bpf policy get` shows entries), and the policy verdicts in the agent's
  * flow buffer that would flip, grouped: "12 flows from default/xwing to default/deathstar:80/TCP would be
- * DROPPED by default deny (ingress)".
+ * DROPPED by default deny (ingress)"; and the proxy's HTTP requests whose
+ * verdict would flip, judged as `policy trace` judges a request (both
+ * sides, L3/L4 then L7), grouped by method and URL: "1 request from
+ * default/tiefighter to default/deathstar:80/TCP PUT
+ * http://10.0.0.2/v1/exhaust-port would be ALLOWED by ...". The flow
+ * buffer keeps no request headers: a rule that needs one is judged as if
+ * the request had none.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -284,8 +290,9 @@ static size_t print_entries(struct model *m0, struct model *m1)
 }
 
 struct flip {
-	char *key; /* "from A to B:80/TCP|DROPPED|by ...|(ingress)" as printed */
+	char *key; /* "from A to B:80/TCP [METHOD URL] would be DROPPED by ... (ingress)" */
 	size_t n;
+	bool http; /* counts requests, not flows */
 };
 
 /* One side of a flow as a trace peer: its endpoint's name, else its address. */
@@ -300,7 +307,44 @@ static int flow_peer(struct model *m, const struct mon_ident *id, uint32_t addr,
 	return model_peer(m, a, out, buf, eb);
 }
 
-/* This flow's direction decided again in model m: passes? (rule text into by) */
+/* The proxy's HTTP request of an l7 flow (its strings borrowed from f), or false. */
+static bool flow_request(const struct mon_flow *f, struct pol_http_request *req)
+{
+	const char *url, *path;
+
+	if (f->type != MON_FLOW_L7 || !f->l7 || f->l7->type != MON_L7_REQUEST || !f->l7->method ||
+	    !*f->l7->method || !f->l7->url)
+		return false;
+	/* "http://host/path?query" as Hubble writes it: the target is from the path on */
+	url = f->l7->url;
+	path = strstr(url, "://");
+	path = path ? strchr(path + 3, '/') : url;
+	*req = (struct pol_http_request){ .method = sv_from(f->l7->method),
+					  .path = sv_from(path && *path ? path : "/"),
+					  .host = sv_from(f->l7->host) };
+	return true;
+}
+
+/* The rule that decided one side, or what decided without one, into by. */
+static void side_by(struct model *m, const struct pol_trace_side *side, bool l7, struct strbuf *by)
+{
+	if (l7 && side->passes && side->l7_checked) {
+		if (side->l7.rule_id)
+			pol_engine_rule_name(model_engine(m), side->l7.rule_id, by);
+		else
+			strbuf_puts(by, pol_l7_reason_name(side->l7.reason));
+	} else if (side->v.rule_id) {
+		pol_engine_rule_name(model_engine(m), side->v.rule_id, by);
+	} else {
+		strbuf_puts(by, side->passes ? "no policy" : "default deny");
+	}
+}
+
+/*
+ * This flow decided again in model m: passes? (the deciding rule and its
+ * direction into by). A policy verdict: its direction at L3/L4. An HTTP
+ * request: as the proxy would judge it, both sides (an L3/L4 denial first).
+ */
 static int judge(struct model *m, const struct mon_flow *f, bool *passes, struct strbuf *by)
 {
 	char sb[INET_ADDRSTRLEN], db[INET_ADDRSTRLEN];
@@ -318,14 +362,24 @@ static int judge(struct model *m, const struct mon_flow *f, bool *passes, struct
 		return err;
 	q.proto = f->protocol;
 	q.dport = f->dport;
+	q.http = flow_request(f, &q.req);
 	pol_trace_run(&q, &r);
-	side = f->dir == VELUM_DIR_EGRESS ? &r.egress : &r.ingress;
-	*passes = side->passes;
+	if (!q.http) {
+		side = f->dir == VELUM_DIR_EGRESS ? &r.egress : &r.ingress;
+		*passes = side->passes;
+	} else {
+		bool eg_ok = r.egress.passes && (!r.egress.l7_checked || r.egress.l7.allowed);
+
+		*passes = r.allowed;
+		/* denied: the side that denies (egress first, as the packet meets them) */
+		side = !*passes && !eg_ok ? &r.egress : &r.ingress;
+		/* allowed: the side whose HTTP rule allowed it */
+		if (*passes && !r.ingress.l7_checked && r.egress.l7_checked)
+			side = &r.egress;
+	}
 	if (by) {
-		if (side->v.rule_id)
-			pol_engine_rule_name(model_engine(m), side->v.rule_id, by);
-		else
-			strbuf_puts(by, side->passes ? "no policy" : "default deny");
+		side_by(m, side, q.http, by);
+		strbuf_puts(by, side == &r.egress ? " (egress)" : " (ingress)");
 	}
 	return 0;
 }
@@ -347,9 +401,11 @@ static int on_flow(void *ctx, const char *text, size_t len)
 
 	if (!len || mon_flow_from_json(text, len, &f, &eb))
 		return 0;
-	if (f.type != VELUM_EVENT_POLICY_VERDICT || judge(fl->m0, &f, &p0, NULL) ||
-	    judge(fl->m1, &f, &p1, &by) || p0 == p1) {
-		fl->seen += f.type == VELUM_EVENT_POLICY_VERDICT;
+	struct pol_http_request req;
+	bool http = flow_request(&f, &req), judged = f.type == VELUM_EVENT_POLICY_VERDICT || http;
+
+	if (!judged || judge(fl->m0, &f, &p0, NULL) || judge(fl->m1, &f, &p1, &by) || p0 == p1) {
+		fl->seen += judged;
 		mon_flow_release(&f);
 		strbuf_free(&by);
 		return 0;
@@ -368,8 +424,9 @@ static int on_flow(void *ctx, const char *text, size_t len)
 		strbuf_printf(&key, " (ICMP type %u)", f.dport);
 	else
 		strbuf_printf(&key, ":%u/%s", f.dport, mon_proto_name(f.protocol));
-	strbuf_printf(&key, " would be %s by %s (%s)", p1 ? "ALLOWED" : "DROPPED", strbuf_str(&by),
-		      f.dir == VELUM_DIR_EGRESS ? "egress" : "ingress");
+	if (http)
+		strbuf_printf(&key, " %s %s", f.l7->method, f.l7->url);
+	strbuf_printf(&key, " would be %s by %s", p1 ? "ALLOWED" : "DROPPED", strbuf_str(&by));
 	for (i = 0; i < fl->n; i++)
 		if (!strcmp(fl->v[i].key, strbuf_str(&key)))
 			break;
@@ -380,6 +437,7 @@ static int on_flow(void *ctx, const char *text, size_t len)
 			fl->v = nv;
 			fl->v[fl->n].key = strbuf_detach(&key);
 			fl->v[fl->n].n = 0;
+			fl->v[fl->n].http = http;
 			if (fl->v[fl->n].key)
 				fl->n++;
 		}
@@ -444,13 +502,15 @@ int cli_policy_dry_run(json_t *files, bool audit)
 		printf("no endpoint's enforced entries would change\n");
 	fl.m0 = m0;
 	fl.m1 = m1;
-	rc = cli_stream("/v1/flows?all=1&type=policy-verdict", on_flow, &fl);
+	rc = cli_stream("/v1/flows?all=1&type=policy-verdict&type=l7", on_flow, &fl);
 	if (rc)
 		goto out;
 	for (i = 0; i < fl.n; i++)
-		printf("%zu flow%s %s\n", fl.v[i].n, fl.v[i].n == 1 ? "" : "s", fl.v[i].key);
+		printf("%zu %s%s %s\n", fl.v[i].n, fl.v[i].http ? "request" : "flow",
+		       fl.v[i].n == 1 ? "" : "s", fl.v[i].key);
 	if (!fl.n)
-		printf("no policy verdict in the agent's flow buffer would flip (%zu checked)\n",
+		printf("no policy verdict or HTTP request in the agent's flow buffer would flip (%zu "
+		       "checked)\n",
 		       fl.seen);
 	printf("dry run: nothing was changed\n");
 	rc = CLI_EXIT_OK;

@@ -210,6 +210,29 @@ grep -q '^hubble_http_request_duration_seconds_bucket{method="GET",reporter="ser
 grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" || fail "accepted events: $(grep access_events <<<"$out")"
 grep -qx 'velum_endpoint 2' <<<"$out" || fail "velumd's own metrics are missing"
 
+# policy import --dry-run re-judges the proxy's requests in the flow buffer
+# (2 GET /v1 allowed, PUT /v1/exhaust-port and GET /v2/x?y=1 denied)
+l7_dry() { # l7_dry FILE RULES...: a server-http with these HTTP rules, dry-run
+	{ sed -n '1,/http:$/p' "$T/l7.yaml"; printf '        - %s\n' "${@:2}"; } >"$1"
+	run 0 policy import --dry-run "$1"
+}
+from="from default/client to default/server:80/TCP"
+rule0="CiliumNetworkPolicy default/server-http spec.ingress[0]"
+l7_dry "$T/dry1.yaml" '{method: GET, path: "/v1"}' '{method: PUT, path: "/v1/exhaust-port"}'
+expect_out "1 request $from PUT http://$srv/v1/exhaust-port would be ALLOWED by $rule0 (ingress)"
+expect_out "dry run: nothing was changed"
+[ "$(grep -c ' would be ' <<<"$out")" = 1 ] || fail "dry run 1: only the PUT flips: $out"
+l7_dry "$T/dry2.yaml" '{method: GET, path: "/v2/.*"}'
+expect_out "2 requests $from GET http://$srv/v1 would be DROPPED by no HTTP rule matched (ingress)"
+expect_out "1 request $from GET http://$srv/v2/x?y=1 would be ALLOWED by $rule0 (ingress)"
+grep -q exhaust-port <<<"$out" && fail "dry run 2: PUT /v1/exhaust-port stays denied: $out"
+# the same file as loaded: nothing flips
+l7_dry "$T/dry3.yaml" '{method: GET, path: "/v1"}'
+expect_out "no policy verdict or HTTP request in the agent's flow buffer would flip"
+code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "http://$srv/v1/exhaust-port")
+[ "$code" = 403 ] || fail "after the dry runs PUT /v1/exhaust-port: $code"
+wait_l7 10
+
 # malformed datagrams: counted, dropped, nothing else changes
 before=$(l7_count)
 python3 - "$T/state/proxy-events.sock" <<'PY' || fail "cannot send to the events socket"
@@ -239,7 +262,7 @@ run 0 status
 scrape
 grep -qx 'velum_proxy_access_events_total{outcome="malformed"} 10' <<<"$out" ||
 	fail "malformed events: $(grep access_events <<<"$out")"
-grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 8' <<<"$out" ||
+grep -qx 'velum_proxy_access_events_total{outcome="accepted"} 10' <<<"$out" ||
 	fail "accepted events after malformed ones: $(grep access_events <<<"$out")"
 # and velumd still records the next request
 code=$(in_ep client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$srv/v1")

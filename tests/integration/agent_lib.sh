@@ -81,7 +81,8 @@ agent_start() {
 		fi
 		sleep 0.05
 	done
-	echo "velumd did not become ready" >&2
+	echo "velumd did not become ready; its log:" >&2
+	tail -n 20 "$T/velumd.log" >&2
 	return 1
 }
 
