@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -405,9 +406,54 @@ static int configure_inside(struct dp_nl *nl, const char *ifname, __be32 addr, c
 	return err;
 }
 
+/*
+ * The new endpoint's policy map published into the outer map: the kernel
+ * waits for an RCU grace period (about 9 ms here) before the update
+ * returns, although no program can be using an old map of a new endpoint.
+ * A thread sits it out while the caller attaches the programs (two more
+ * grace periods, under rtnl); joined before any link is up.
+ */
+struct publish_job {
+	struct dp *dp;
+	struct dp_policy_built b;
+	struct errbuf eb;
+	pthread_t thr;
+	bool started;
+	int err;
+};
+
+static void *publish_thread(void *arg)
+{
+	struct publish_job *j = arg;
+
+	j->err = dp_policy_publish(j->dp, &j->b, &j->eb);
+	return NULL;
+}
+
+/* Starts j's publish (inline if no thread can be made). */
+static void publish_start(struct publish_job *j)
+{
+	errbuf_clear(&j->eb);
+	j->started = !pthread_create(&j->thr, NULL, publish_thread, j);
+	if (!j->started)
+		publish_thread(j);
+}
+
+/* Waits for j's publish; its error, with eb set from j's. */
+static int publish_join(struct publish_job *j, struct errbuf *eb)
+{
+	if (j->started)
+		pthread_join(j->thr, NULL);
+	j->started = false;
+	if (j->err)
+		errbuf_set(eb, j->err, "%s", j->eb.msg);
+	return j->err;
+}
+
 int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_endpoint *out,
 		    struct errbuf *eb)
 {
+	struct publish_job pub = { .dp = dp, .b = { .fd = -1 } };
 	struct velum_policy_key keys[2];
 	struct velum_policy_value vals[2];
 	struct velum_endpoint_info info = { 0 };
@@ -524,13 +570,14 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 	info.ifindex = ifindex;
 	info.flags = own_ns ? VELUM_EP_F_OWN_NETNS : 0;
 	if (o->keys) {
-		err = dp_policy_install(dp, o->ep_id, o->keys, o->vals, o->npolicy, eb);
+		err = dp_policy_build(dp, o->ep_id, o->keys, o->vals, o->npolicy, &pub.b, eb);
 	} else {
 		dp_policy_default_allow(keys, vals);
-		err = dp_policy_install(dp, o->ep_id, keys, vals, 2, eb);
+		err = dp_policy_build(dp, o->ep_id, keys, vals, 2, &pub.b, eb);
 	}
 	if (err)
 		goto err_link;
+	publish_start(&pub);
 	ifkey = ifindex;
 	if (bpf_map_update_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey, &info, BPF_NOEXIST)) {
 		err = -errno;
@@ -547,6 +594,10 @@ int dp_endpoint_add(struct dp *dp, const struct dp_endpoint_opts *o, struct dp_e
 		errbuf_set(eb, err, "attach programs to %s: %s", host_if, strerror(-err));
 		goto err_ipcache;
 	}
+	/* the policy is in place before any link is up */
+	err = publish_join(&pub, eb);
+	if (err)
+		goto err_ipcache;
 
 	/* host side: forwarding, the link, the route to the endpoint */
 	err = sysctl_write(-1, "/proc/sys/net/ipv4/ip_forward", "1");
@@ -595,6 +646,11 @@ err_ipcache:
 err_epmap:
 	bpf_map_delete_elem(dp->map_fd[DP_MAP_ENDPOINTS], &ifkey);
 err_policy:
+	if (pub.started) {
+		struct errbuf ignored;
+
+		publish_join(&pub, &ignored);
+	}
 	dp_policy_drop(dp, o->ep_id);
 err_link:
 	if (ifindex <= 0)
