@@ -996,21 +996,6 @@ int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t n
 	return 0;
 }
 
-int agent_policy_check(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
-		       char **warnings, struct errbuf *eb)
-{
-	struct agent_parsed *ps;
-	int err = agent_policy_parse(a, files, nfiles, audit, &ps, eb);
-
-	*warnings = NULL;
-	if (err)
-		return err;
-	if (ps->warn.len && !(*warnings = strdup(strbuf_str(&ps->warn))))
-		err = -ENOMEM;
-	agent_parsed_free(ps);
-	return err;
-}
-
 /* An import's model changes, again on the other copy: the files parsed anew. */
 struct import_replay {
 	struct idset ids; /* endpoints the namespaces re-identified; first: ids_kernel() */
@@ -1052,8 +1037,8 @@ static int import_replay(struct agent *a, struct model *m, void *ctx)
 }
 
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
-			       bool audit, struct agent_parsed *ps, char ***loaded, size_t *nloaded,
-			       char **warnings, struct errbuf *eb)
+			       bool audit, bool dry_run, struct agent_parsed *ps, char ***loaded,
+			       size_t *nloaded, char **warnings, struct errbuf *eb)
 {
 	int64_t t0;
 	struct pol_set set = { 0 };
@@ -1223,6 +1208,12 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 		err = agent_regenerate(a, &changed, &nchanged, eb);
 	if (!err)
 		err = agent_check_sizes(a, changed, nchanged, eb);
+	if (!err && dry_run) {
+		/* every check passed: the writer's copy and the open transaction go */
+		agent_writer_drop(a);
+		model_changed = false;
+		goto done;
+	}
 	rfc3339_now(now, sizeof(now));
 	for (i = 0; !err && i < keys.n; i++) {
 		const struct pol_policy *p = pol_engine_policy(model_engine(a->wm), keys.v[i].kind,
@@ -1252,6 +1243,7 @@ int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, 
 	snprintf(a->last_import, sizeof(a->last_import), "%s", now);
 	mon_hist_observe(&a->import_hist, agent_secs_since(t0));
 	pthread_mutex_unlock(&a->lock);
+done:
 	*loaded = out;
 	*nloaded = nout;
 	out = NULL;

@@ -301,15 +301,15 @@ struct agent_parsed;
 int agent_policy_parse(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
 		       struct agent_parsed **parsed, struct errbuf *eb);
 /*
- * An import's dry run: parses and checks the files as agent_policy_parse()
- * does and changes nothing. 0 (*warnings: new text, or NULL) or the error
- * with eb set.
+ * With dry_run, agent_policy_import_parsed() goes as far as an import goes
+ * before it writes anything (the writer's copy loaded and resolved, every
+ * capacity checked: ipcache prefixes, identities, each endpoint's policy
+ * map) and then drops the writer's copy: nothing changes, and an import
+ * the kernel could not hold fails as the import would.
  */
-int agent_policy_check(struct agent *a, const struct agent_file *files, size_t nfiles, bool audit,
-		       char **warnings, struct errbuf *eb);
 int agent_policy_import_parsed(struct agent *a, const struct agent_file *files, size_t nfiles,
-			       bool audit, struct agent_parsed *parsed, char ***loaded,
-			       size_t *nloaded, char **warnings, struct errbuf *eb);
+			       bool audit, bool dry_run, struct agent_parsed *parsed,
+			       char ***loaded, size_t *nloaded, char **warnings, struct errbuf *eb);
 /*
  * Deletes the policies matching kind (NULL: any), ns (NULL: any) and name
  * (NULL with all: every policy). *deleted gets the count; -ENOENT if none.

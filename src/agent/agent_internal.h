@@ -75,6 +75,12 @@ struct agent_change {
  * was built) and starts a change. 0 or the error with eb set.
  */
 int agent_writer_begin(struct agent *a, struct errbuf *eb);
+/*
+ * Drops the writer's copy of the model and rolls back the store's open
+ * transaction (wlock held, the kernel untouched): the next change builds
+ * the copy again from the store.
+ */
+void agent_writer_drop(struct agent *a);
 
 /* model_regenerate() on the writer's copy; eb says what failed. */
 int agent_regenerate(struct agent *a, uint32_t **changed, size_t *n, struct errbuf *eb);

@@ -253,7 +253,7 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	struct agent_parsed *parsed = NULL;
 	size_t nloaded = 0, nfiles, i;
 	struct errbuf eb;
-	bool warn_lost = false;
+	bool warn_lost = false, dry;
 	uint64_t rev, rev0;
 	int audit = 0, err;
 
@@ -283,36 +283,25 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 		files[i].content = json_string_value(cj);
 		files[i].len = json_string_length(cj);
 	}
-	if (agent_api_query(call, "dry_run") && strcmp(agent_api_query(call, "dry_run"), "0")) {
-		/* validated as an import, nothing changed: the CLI works out the effects */
-		err = agent_policy_check(a, files, nfiles, audit, &warnings, &eb);
-		free(files);
-		if (err) {
-			free(warnings);
-			return agent_api_fail(call, err, &eb);
-		}
-		out = json_pack("{s:b, s:[]}", "dry_run", 1, "warnings");
-		warn = out ? json_object_get(out, "warnings") : NULL;
-		for (s = warnings ? strtok_r(warnings, "\n", &save) : NULL; s && warn;
-		     s = strtok_r(NULL, "\n", &save))
-			json_array_append_new(warn, json_string(s));
-		free(warnings);
-		return out ? agent_api_reply(call, 200, out) :
-			     agent_api_error(call, 500, "out of memory");
-	}
+	/* a dry run goes as far as the import before anything is written; the CLI works out the effects */
+	dry = agent_api_query(call, "dry_run") && strcmp(agent_api_query(call, "dry_run"), "0");
 	/* parsed before the lock: a big import's parse holds up nobody */
 	err = agent_policy_parse(a, files, nfiles, audit, &parsed, &eb);
 	/* the writer's lock: readers wait only for the commit inside */
 	pthread_mutex_lock(&a->wlock);
 	rev0 = rev = a->revision;
 	if (!err)
-		err = agent_policy_import_parsed(a, files, nfiles, audit, parsed, &loaded, &nloaded,
-						 &warnings, &eb);
+		err = agent_policy_import_parsed(a, files, nfiles, audit, dry, parsed, &loaded,
+						 &nloaded, &warnings, &eb);
 	rev = a->revision;
-	pthread_mutex_lock(&a->lock);
-	a->policy_changes[err ? 1 : 0]++;
-	pthread_mutex_unlock(&a->lock);
-	if (!err) {
+	if (!dry) {
+		pthread_mutex_lock(&a->lock);
+		a->policy_changes[err ? 1 : 0]++;
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (!err && dry) {
+		out = json_pack("{s:b, s:[]}", "dry_run", 1, "warnings");
+	} else if (!err) {
 		/* every change makes a revision: none made, the files were loaded as they are */
 		arr = imported_json(a, loaded, nloaded);
 		out = arr ? json_pack("{s:I, s:o, s:[], s:[], s:b}", "revision", (json_int_t)rev,
@@ -338,6 +327,10 @@ enum MHD_Result agent_api_policies_import(const struct api_call *call)
 	free(files);
 	if (err)
 		return agent_api_fail(call, err, &eb);
+	if (dry && (!out || warn_lost)) {
+		json_decref(out);
+		return agent_api_error(call, 500, "out of memory");
+	}
 	if (!out || warn_lost) {
 		/*
 		 * The import is done (committed, enforced); only its answer could

@@ -26,15 +26,20 @@ int agent_stopping(struct errbuf *eb)
  * committed copy beside it, so that both come from the store). After, the
  * whole state is restored from the store, the kernel included.
  */
+void agent_writer_drop(struct agent *a)
+{
+	agent_store_rollback(a->st);
+	if (a->wm != a->m)
+		model__free(a->wm);
+	a->wm = NULL;
+}
+
 void agent_rebuild(struct agent *a, const char *what, const struct errbuf *why)
 {
 	struct errbuf eb;
 
 	errbuf_clear(&eb);
-	agent_store_rollback(a->st);
-	if (a->wm != a->m)
-		model__free(a->wm);
-	a->wm = NULL;
+	agent_writer_drop(a);
 	if (!a->touched) {
 		pr_info("velumd: %s failed (%s); nothing was changed\n", what,
 			why && why->msg[0] ? why->msg : "?");

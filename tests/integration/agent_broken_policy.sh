@@ -166,6 +166,11 @@ srv_map() {
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
 map_before=$(srv_map)
+# a dry run goes as far as the import does before writing: refused the same way
+run 2 policy import --dry-run "$T/open.yaml" "$T/huge.json"
+expect_err "would need"
+expect_err "policy-map entries"
+unchanged "a dry run of an unenforceable policy"
 run 2 policy import "$T/open.yaml" "$T/huge.json"
 expect_err "would need"
 expect_err "policy-map entries"
