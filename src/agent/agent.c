@@ -715,6 +715,78 @@ int agent_namespace_label(struct agent *a, const char *ns, const char *const *la
 	return err;
 }
 
+/* The key of a "key=value" (or "key") string: its length. */
+static size_t label_key_len(const char *s)
+{
+	return strcspn(s, "=");
+}
+
+int agent_namespace_merge(struct agent *a, const char *ns, const char *const *set, size_t nset,
+			  const char *const *remove, size_t nremove, bool overwrite,
+			  struct errbuf *eb)
+{
+	const struct model_ns *cur;
+	struct strbuf sb = STRBUF_INIT;
+	const char **lv = NULL;
+	size_t i, j, n = 0, *offs = NULL;
+	int err = agent_writer_begin(a, eb);
+
+	if (err)
+		return err;
+	/* the labels the namespace has now (in the writer's copy: what this change starts from) */
+	cur = model_namespace(a->wm, ns);
+	offs = calloc((cur ? cur->labels.n : 0) + nset + 1, sizeof(*offs));
+	lv = calloc((cur ? cur->labels.n : 0) + nset + 1, sizeof(*lv));
+	if (!offs || !lv) {
+		err = errbuf_set(eb, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; cur && i < cur->labels.n && !err; i++) {
+		const struct pol_label *l = &cur->labels.v[i];
+		bool gone = false;
+
+		for (j = 0; j < nremove && !gone; j++)
+			gone = !strcmp(remove[j], l->key);
+		for (j = 0; j < nset && !gone; j++) {
+			size_t kl = label_key_len(set[j]);
+
+			if (strlen(l->key) != kl || strncmp(set[j], l->key, kl))
+				continue;
+			/* kubectl label: a new value for a key needs --overwrite */
+			if (!overwrite && strcmp(set[j][kl] ? set[j] + kl + 1 : "", l->value))
+				err = errbuf_set(
+					eb, -EINVAL,
+					"'%s' already has a value (%s), and --overwrite is "
+					"false",
+					l->key, l->value);
+			gone = true;
+		}
+		if (gone)
+			continue;
+		offs[n++] = sb.len;
+		strbuf_printf(&sb, "%s=%s", l->key, l->value);
+		strbuf_putc(&sb, '\0');
+	}
+	for (i = 0; i < nset && !err; i++) {
+		offs[n++] = sb.len;
+		strbuf_puts(&sb, set[i]);
+		strbuf_putc(&sb, '\0');
+	}
+	if (!err && sb.oom)
+		err = errbuf_set(eb, -ENOMEM, "out of memory");
+	if (err)
+		goto out;
+	/* the buffer is complete: pointers into it stay valid */
+	for (i = 0; i < n; i++)
+		lv[i] = strbuf_str(&sb) + offs[i];
+	err = agent_namespace_label(a, ns, lv, n, eb);
+out:
+	strbuf_free(&sb);
+	free(offs);
+	free(lv);
+	return err;
+}
+
 int agent_namespace_delete(struct agent *a, const char *ns, struct errbuf *eb)
 {
 	int64_t t0 = agent_now_ns(CLOCK_MONOTONIC);

@@ -276,6 +276,17 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
  */
 int agent_namespace_label(struct agent *a, const char *ns, const char *const *labels,
 			  size_t nlabels, struct errbuf *eb);
+/*
+ * kubectl label on namespace ns, as one change: its current labels with the
+ * keys of remove (absent ones are no error) and of set ("key=value") taken
+ * out, then set added; then as agent_namespace_label(). Without overwrite,
+ * a set key the namespace has with another value is -EINVAL ("'k' already
+ * has a value (v), and --overwrite is false"). Borrows everything; bad
+ * input changes nothing.
+ */
+int agent_namespace_merge(struct agent *a, const char *ns, const char *const *set, size_t nset,
+			  const char *const *remove, size_t nremove, bool overwrite,
+			  struct errbuf *eb);
 /* Forgets namespace ns: -ENOENT, -EBUSY while endpoints live in it (eb says so). */
 int agent_namespace_delete(struct agent *a, const char *ns, struct errbuf *eb);
 

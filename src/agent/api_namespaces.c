@@ -2,8 +2,9 @@
 /*
  * Handlers of /v1/namespaces: the namespaces the model knows (named by an
  * endpoint, labelled, or imported) with their labels and endpoint counts;
- * PATCH replaces a namespace's labels (making it known), DELETE forgets an
- * empty one.
+ * PATCH replaces a namespace's labels ("labels") or changes some of them
+ * as kubectl label does ("merge", in one change: concurrent merges of
+ * different keys all land), making it known; DELETE forgets an empty one.
  */
 #include "agent/api_internal.h"
 
@@ -63,45 +64,70 @@ enum MHD_Result agent_api_namespace_get(const struct api_call *call)
 	return agent_api_reply(call, 200, out);
 }
 
+static const char patch_usage[] =
+	"expected {\"labels\": {\"key\": \"value\", ...}} (the namespace's whole label set) "
+	"or {\"merge\": {\"key\": \"value\" or null, ...}, \"overwrite\"?: bool} (kubectl "
+	"label: null removes)";
+
+/*
+ * The labels of a PATCH body as "key=value" strings (owned[], also in lv[])
+ * and the keys to remove (rm[], borrowed from lj); counts in *n, *nrm.
+ * null values only where nulls is true (merge).
+ */
+static int patch_labels(json_t *lj, bool nulls, const char **lv, char **owned, size_t *n,
+			const char **rm, size_t *nrm, struct errbuf *eb)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(lj, k, v)
+	{
+		if (nulls && json_is_null(v)) {
+			rm[(*nrm)++] = k;
+			continue;
+		}
+		if (!json_is_string(v))
+			return errbuf_set(eb, -EINVAL, "%s.%s: expected a string%s",
+					  nulls ? "merge" : "labels", k, nulls ? " or null" : "");
+		if (asprintf(&owned[*n], "%s=%s", k, json_string_value(v)) < 0) {
+			owned[*n] = NULL;
+			return errbuf_set(eb, -ENOMEM, "out of memory");
+		}
+		lv[*n] = owned[*n];
+		(*n)++;
+	}
+	return 0;
+}
+
 enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 {
 	struct agent *a = call->a;
-	json_t *lj = NULL, *v, *out = NULL;
-	const char *k, **lv = NULL;
+	json_t *lj = NULL, *mj = NULL, *out = NULL;
+	const char **lv = NULL, **rm = NULL;
 	char **owned = NULL;
-	size_t n = 0, i;
+	size_t n = 0, nrm = 0, i, size;
+	int overwrite = 1;
 	struct errbuf eb;
 	int err = 0;
 
 	errbuf_clear(&eb);
-	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s:o}", "labels", &lj) ||
-	    !json_is_object(lj))
-		return agent_api_error(call, 400,
-				       "expected {\"labels\": {\"key\": \"value\", ...}} "
-				       "(the namespace's whole label set)");
-	lv = calloc(json_object_size(lj) + 1, sizeof(*lv));
-	owned = calloc(json_object_size(lj) + 1, sizeof(*owned));
-	if (!lv || !owned)
+	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s?o, s?o, s?b}", "labels", &lj, "merge",
+			   &mj, "overwrite", &overwrite) ||
+	    !lj == !mj || (lj && !json_is_object(lj)) || (mj && !json_is_object(mj)) ||
+	    (lj && json_object_get(call->body, "overwrite")))
+		return agent_api_error(call, 400, patch_usage);
+	size = json_object_size(lj ? lj : mj) + 1;
+	lv = calloc(size, sizeof(*lv));
+	rm = calloc(size, sizeof(*rm));
+	owned = calloc(size, sizeof(*owned));
+	if (!lv || !rm || !owned)
 		err = errbuf_set(&eb, -ENOMEM, "out of memory");
-	json_object_foreach(lj, k, v)
-	{
-		if (err)
-			break;
-		if (!json_is_string(v)) {
-			err = errbuf_set(&eb, -EINVAL, "labels.%s: expected a string", k);
-			break;
-		}
-		if (asprintf(&owned[n], "%s=%s", k, json_string_value(v)) < 0) {
-			owned[n] = NULL;
-			err = errbuf_set(&eb, -ENOMEM, "out of memory");
-			break;
-		}
-		lv[n] = owned[n];
-		n++;
-	}
+	if (!err)
+		err = patch_labels(lj ? lj : mj, mj != NULL, lv, owned, &n, rm, &nrm, &eb);
 	if (!err) {
 		pthread_mutex_lock(&a->wlock);
-		err = agent_namespace_label(a, call->arg, lv, n, &eb);
+		err = lj ? agent_namespace_label(a, call->arg, lv, n, &eb) :
+			   agent_namespace_merge(a, call->arg, lv, n, rm, nrm, overwrite, &eb);
 		if (!err) {
 			const struct model_ns *ns = model_namespace(a->m, call->arg);
 
@@ -115,6 +141,7 @@ enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 	for (i = 0; owned && i < n; i++)
 		free(owned[i]);
 	free(owned);
+	free(rm);
 	free(lv);
 	if (err)
 		return agent_api_fail(call, err, &eb);

@@ -45,11 +45,8 @@ static const char delete_usage[] =
 	"\n"
 	"Forgets a namespace and its labels; refused while endpoints live in it.\n";
 
-/*
- * The namespace NAME from velumd into *out (new reference); an exit status.
- * With missing_ok, an unknown namespace is no error: *out stays NULL.
- */
-static int fetch(const char *name, const char *cmd, bool missing_ok, json_t **out)
+/* The namespace NAME from velumd into *out (new reference); an exit status. */
+static int fetch(const char *name, const char *cmd, json_t **out)
 {
 	struct strbuf path = STRBUF_INIT;
 	struct client_resp r;
@@ -62,10 +59,6 @@ static int fetch(const char *name, const char *cmd, bool missing_ok, json_t **ou
 	strbuf_free(&path);
 	if (rc)
 		return rc;
-	if (missing_ok && r.status == 404) {
-		client_resp_free(&r);
-		return 0;
-	}
 	rc = cli_check(&r, cmd);
 	if (!rc) {
 		*out = cli_json(&r, cmd);
@@ -237,7 +230,7 @@ static int cmd_get(int argc, char **argv)
 		return cli_usage_err(NS_CMD, get_usage, "%s",
 				     nops ? "give one namespace NAME" :
 					    "a namespace NAME is required");
-	rc = fetch(argv[1], "namespace get", false, &ns);
+	rc = fetch(argv[1], "namespace get", &ns);
 	if (rc)
 		return rc;
 	if (json)
@@ -248,9 +241,10 @@ static int cmd_get(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int send_patch(const char *name, json_t *labels, json_t **out)
+/* PATCH /v1/namespaces/NAME {"merge": changes, "overwrite"}; the answer into *out. */
+static int send_patch(const char *name, json_t *changes, bool overwrite, json_t **out)
 {
-	json_t *body = json_pack("{s:O}", "labels", labels);
+	json_t *body = json_pack("{s:O, s:b}", "merge", changes, "overwrite", overwrite);
 	struct strbuf path = STRBUF_INIT;
 	struct client_resp r;
 	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -278,7 +272,7 @@ static int send_patch(const char *name, json_t *labels, json_t **out)
 static int cmd_label(int argc, char **argv)
 {
 	bool json = false, overwrite = false;
-	json_t *ns = NULL, *labels = NULL, *out = NULL;
+	json_t *labels = NULL, *out = NULL;
 	const char *name;
 	int nops, rc = args(argc, argv, label_usage, &json, NULL, &overwrite, &nops), i, j;
 
@@ -310,37 +304,28 @@ static int cmd_label(int argc, char **argv)
 						     argv[i], (int)ki, argv[i]);
 		}
 	}
-	/* a namespace not known yet: labelling makes it (as the API does) */
-	rc = fetch(name, "namespace label", true, &ns);
-	if (!rc)
-		labels = ns ? json_deep_copy(json_object_get(ns, "labels")) : json_object();
-	if (!rc && !labels)
+	/*
+	 * velumd applies the changes to the labels it has, in one change (a
+	 * merge: null removes), and checks --overwrite there: two label commands
+	 * on different keys at once both land. A namespace not known yet is made.
+	 */
+	labels = json_object();
+	if (!labels) {
 		rc = CLI_EXIT_FAIL;
-	if (rc)
 		goto out;
+	}
 	for (i = 2; i <= nops; i++) {
 		const char *eq = strchr(argv[i], '=');
+		size_t klen = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]) - 1;
 		char key[512];
 
-		if (!eq) {
-			snprintf(key, sizeof(key), "%.*s", (int)(strlen(argv[i]) - 1), argv[i]);
-			/* kubectl: removing a label that is not there is no error */
-			json_object_del(labels, key);
-			continue;
-		}
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
-		if (!overwrite && json_object_get(labels, key) &&
-		    strcmp(json_string_value(json_object_get(labels, key)) ?: "", eq + 1)) {
-			fprintf(stderr,
-				"velum namespace label: '%s' already has a value (%s), and "
-				"--overwrite is false\n",
-				key, json_string_value(json_object_get(labels, key)));
-			rc = CLI_EXIT_USAGE;
+		snprintf(key, sizeof(key), "%.*s", (int)klen, argv[i]);
+		if (json_object_set_new(labels, key, eq ? json_string(eq + 1) : json_null())) {
+			rc = cli_usage_err(NS_CMD, label_usage, "'%s': not valid UTF-8", argv[i]);
 			goto out;
 		}
-		json_object_set_new(labels, key, json_string(eq + 1));
 	}
-	rc = send_patch(name, labels, &out);
+	rc = send_patch(name, labels, overwrite, &out);
 	if (!rc) {
 		if (json)
 			cli_print_json(out);
@@ -349,7 +334,6 @@ static int cmd_label(int argc, char **argv)
 			       json_integer_value(json_object_get(out, "revision")));
 	}
 out:
-	json_decref(ns);
 	json_decref(labels);
 	json_decref(out);
 	return rc;

@@ -6,8 +6,9 @@
 # `velum namespace label` while probes flow flips the verdict at once (the
 # first probe after the command returns sees it), as does a `kind:
 # Namespace` object in `velum policy import`; the live trace agrees. Also
-# the CLI (tables, -o json|yaml, kubectl's k=v / k- / --overwrite, delete
-# refused while endpoints live in the namespace), endpoints that try to set
+# the CLI (tables, -o json|yaml, kubectl's k=v / k- / --overwrite, label
+# commands at once that all land, delete refused while endpoints live in
+# the namespace), the API's merge form, endpoints that try to set
 # namespace labels themselves, all-or-nothing imports with file:line:field
 # errors, and the labels restored on restart and kept by a schema-2 store's
 # upgrade; velumd --allow-localhost policy and always (status, the host's
@@ -124,6 +125,20 @@ expect_err "namespace 'prod' has 1 endpoint(s): delete them first"
 run 0 namespace get prod -o json
 json 'j["endpoints"] == 1'
 
+# label commands on different keys at once all land: velumd applies each to the labels it has
+race_pids=()
+for i in $(seq 1 16); do
+	"$velum" namespace label race "k$i=v" >"$T/race.$i" 2>&1 &
+	race_pids+=("$!")
+done
+for p in "${race_pids[@]}"; do
+	n=$((n + 1))
+	wait "$p" || fail "concurrent namespace label exited $?: $(cat "$T"/race.*)"
+done
+run 0 namespace get race -o json
+json 'sorted(j["labels"]) == sorted(["kubernetes.io/metadata.name"] + ["k%d" % i for i in range(1, 17)])'
+run 0 namespace delete race
+
 # the API itself: bad bodies and names are 400, unknown namespaces 404, other methods 405
 api() {
 	curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" "$@"
@@ -150,6 +165,17 @@ api_is 200 http://velum/v1/namespaces
 api_is 409 -X DELETE http://velum/v1/namespaces/prod
 run 0 namespace get team-a -o json
 json 'j["labels"]["team"] == "payments"'
+# merge: kubectl label's changes, applied by velumd to the labels it has (null removes)
+api_is 400 -X PATCH -d '{"labels": {}, "merge": {}}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"labels": {}, "overwrite": true}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"merge": {"team": 7}}' http://velum/v1/namespaces/team-a
+api_is 400 -X PATCH -d '{"merge": {"team": "ops"}, "overwrite": false}' http://velum/v1/namespaces/team-a
+grep -q "'team' already has a value (payments), and --overwrite is false" "$T/api.out" ||
+	fail "merge without overwrite: $(cat "$T/api.out")"
+api_is 200 -X PATCH -d '{"merge": {"tier": "x", "env": null, "gone": null}}' http://velum/v1/namespaces/team-a
+api_is 200 -X PATCH -d '{"merge": {"tier": "y"}}' http://velum/v1/namespaces/team-a
+run 0 namespace get team-a -o json
+json 'j["labels"] == {"kubernetes.io/metadata.name": "team-a", "team": "payments", "tier": "y"}'
 
 # ---- kind: Namespace in policy import ----------------------------------------------------------
 # a namespace and its policy in one manifest (the policy as before)
