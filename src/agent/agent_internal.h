@@ -59,7 +59,8 @@ static inline double agent_secs_since(int64_t t0)
 /*
  * What a change does beyond the writer's model, for the common tail:
  * kernel() changes the kernel beyond policy maps and ipcache (an
- * endpoint's identity, its removal), under a->lock before the maps swap;
+ * endpoint's identity, its removal), under a->lock, before the maps swap or
+ * between a bridge and the maps (agent_apply_change());
  * replay() makes the same model changes on the other copy after the commit
  * (it must not fail but for memory). Both optional.
  */
@@ -88,7 +89,8 @@ int agent_regenerate(struct agent *a, uint32_t **changed, size_t *n, struct errb
 /*
  * The common tail of every change inside its open transaction: size check,
  * identities, revision, ipcache; then, with a->lock, L7 snapshot,
- * ch->kernel, the changed endpoints' maps, the commit, the swap of the two
+ * ch->kernel and the changed endpoints' maps (agent_apply_change()), the
+ * commit, the swap of the two
  * copies; then ch->replay on the other copy. On error the caller calls
  * agent_rebuild().
  */
@@ -148,8 +150,21 @@ int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errb
 /* Refuses states the kernel map cannot hold, before anything is written. */
 int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb);
 
-/* agent_check_sizes(), then agent_apply_many() on the changed endpoints. */
-int agent_apply_changed(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb);
+/*
+ * The kernel's part of a change under a->lock: ch->kernel (optional) and
+ * the changed endpoints' new maps. When endpoints that stay change identity
+ * (a->m: before the change, a->wm: after), their peers' maps must know the
+ * new identity before it is used and the old one until it is no longer
+ * used, or new flows that the old and the new policy both allow meet a map
+ * that knows neither and are dropped. So then the maps go first, as
+ * bridges (the new entries plus the old ones of the identities no longer
+ * allocated, which only packets of an endpoint not yet switched carry),
+ * then ch->kernel switches the identities, then the bridged maps get their
+ * new state. (Cilium too adds a new identity to the policy maps before an
+ * endpoint takes it.) Otherwise ch->kernel, then the maps.
+ */
+int agent_apply_change(struct agent *a, const uint32_t *changed, size_t n,
+		       const struct agent_change *ch, struct errbuf *eb);
 
 /*
  * Refuses, before anything changes, a change whose CIDR prefixes (policies

@@ -127,10 +127,10 @@ static bool models_agree(const struct model *x, const struct model *y)
  * The common tail of every change, inside the open transaction. Aside
  * (wlock only): size check, identities, revision row, the kernel's
  * ipcache. Then, with a->lock: L7 snapshot, kernel (ch->kernel, changed
- * endpoints' maps), commit, and the writer's model becomes the committed
- * one. Then ch->replay on the other copy (a failure there, or a copy that
- * does not agree, drops it: the next change rebuilds it). On error the
- * caller rebuilds.
+ * endpoints' maps, in agent_apply_change()'s order), commit, and the
+ * writer's model becomes the committed one. Then ch->replay on the other
+ * copy (a failure there, or a copy that does not agree, drops it: the next
+ * change rebuilds it). On error the caller rebuilds.
  */
 int agent_finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_regen,
 		 const struct agent_change *ch, struct errbuf *eb)
@@ -163,10 +163,8 @@ int agent_finish(struct agent *a, const uint32_t *changed, size_t n, int64_t t_r
 	a->touched = true;
 	t2 = agent_now_ns(CLOCK_MONOTONIC);
 	err = agent_l7_publish(a, a->revision + 1, eb);
-	if (!err && ch && ch->kernel)
-		err = ch->kernel(a, ch->ctx, eb);
 	if (!err)
-		err = agent_apply_changed(a, changed, n, eb);
+		err = agent_apply_change(a, changed, n, ch, eb);
 	if (!err) {
 		t3 = agent_now_ns(CLOCK_MONOTONIC);
 		err = agent_store_commit(a->st, eb);

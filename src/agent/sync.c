@@ -65,6 +65,37 @@ int agent_apply_ep(struct agent *a, uint32_t ep_id, struct errbuf *eb)
 	return err;
 }
 
+/* Swaps the maps of items: through the applier (as agent_apply_many()), else one by one. */
+static int apply_items(struct agent *a, const struct agent_apply_item *items, size_t n,
+		       struct errbuf *eb)
+{
+	size_t i;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	if (a->applier)
+		return agent_applier_run(a->applier, a->dp, items, n, eb);
+	for (i = 0; i < n && !err; i++) {
+		err = dp_policy_apply(a->dp, items[i].ep_id, items[i].keys, items[i].vals,
+				      items[i].n, eb);
+		if (err)
+			errbuf_prefix(eb, "endpoint %u: policy map: ", items[i].ep_id);
+	}
+	return err;
+}
+
+static void items_free(struct agent_apply_item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; items && i < n; i++) {
+		free((void *)items[i].keys);
+		free((void *)items[i].vals);
+	}
+	free(items);
+}
+
 /*
  * Swaps the maps of the endpoints in ids (skipping ones no longer in the
  * model) through the applier (apply.c: back when every new map is live,
@@ -102,11 +133,7 @@ int agent_apply_many(struct agent *a, const uint32_t *ids, size_t n, struct errb
 	}
 	if (!err)
 		err = agent_applier_run(a->applier, a->dp, items, k, eb);
-	for (i = 0; i < k; i++) {
-		free((void *)items[i].keys);
-		free((void *)items[i].vals);
-	}
-	free(items);
+	items_free(items, k);
 	return err;
 }
 
@@ -131,9 +158,136 @@ int agent_check_sizes(struct agent *a, const uint32_t *changed, size_t n, struct
 	return 0;
 }
 
-int agent_apply_changed(struct agent *a, const uint32_t *changed, size_t n, struct errbuf *eb)
+VEC_DECLARE(u32_vec, uint32_t);
+
+/*
+ * The identities the change takes from endpoints that stay (sorted, into
+ * out): an endpoint's identity in a->m (before the change) that differs
+ * from its identity in a->wm (after) and that a->wm no longer allocates.
+ * *moved: some endpoint that stays changes identity. Both models' endpoints
+ * are in id order: one merge.
+ */
+static int retired_identities(struct agent *a, struct u32_vec *out, bool *moved)
 {
-	return agent_apply_many(a, changed, n, eb);
+	const struct model_ep *const *before, *const *after;
+	size_t nb = model_endpoints(a->m, &before), na = model_endpoints(a->wm, &after), i, j;
+	int err = 0;
+
+	*moved = false;
+	for (i = j = 0; i < nb && j < na && !err;) {
+		if (before[i]->id != after[j]->id) {
+			if (before[i]->id < after[j]->id)
+				i++;
+			else
+				j++;
+			continue;
+		}
+		if (before[i]->identity != after[j]->identity) {
+			*moved = true;
+			if (!id_alloc_get(model_ids(a->wm), before[i]->identity))
+				err = vec_push(out, before[i]->identity);
+		}
+		i++;
+		j++;
+	}
+	if (!err && out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_u32);
+	return err;
+}
+
+/*
+ * Endpoint ep_id's bridge into *item: its new entries plus its old entries
+ * (a->m's) for the retired identities; *bridged says whether there were
+ * such entries. A bridge over the map's capacity is the new entries alone.
+ */
+static int bridge_entries(struct agent *a, uint32_t ep_id, const struct u32_vec *retired,
+			  struct agent_apply_item *item, bool *bridged, struct errbuf *eb)
+{
+	const struct pol_mapstate *old = pol_engine_endpoint_state(model_engine(a->m), ep_id);
+	struct velum_policy_key *keys;
+	struct velum_policy_value *vals;
+	size_t n, i, extra = 0;
+	int err = agent_build_entries(a, ep_id, &keys, &vals, &n, eb);
+	void *nk, *nv;
+
+	if (err)
+		return err;
+	*bridged = false;
+	for (i = 0; old && retired->n && i < old->n; i++) {
+		uint32_t id = ntohl(old->entries[i].key.identity);
+
+		extra += bsearch(&id, retired->v, retired->n, sizeof(id), cmp_u32) != NULL;
+	}
+	if (extra && n + extra <= VELUM_POLICY_MAP_MAX) {
+		nk = realloc(keys, (n + extra) * sizeof(*keys));
+		if (nk)
+			keys = nk;
+		nv = nk ? realloc(vals, (n + extra) * sizeof(*vals)) : NULL;
+		if (nv)
+			vals = nv;
+		if (!nk || !nv) {
+			free(keys);
+			free(vals);
+			return -ENOMEM;
+		}
+		for (i = 0; i < old->n; i++) {
+			uint32_t id = ntohl(old->entries[i].key.identity);
+
+			if (!bsearch(&id, retired->v, retired->n, sizeof(id), cmp_u32))
+				continue;
+			keys[n] = old->entries[i].key;
+			vals[n++] = old->entries[i].val;
+		}
+		*bridged = true;
+	}
+	*item = (struct agent_apply_item){ ep_id, keys, vals, n };
+	return 0;
+}
+
+int agent_apply_change(struct agent *a, const uint32_t *changed, size_t n,
+		       const struct agent_change *ch, struct errbuf *eb)
+{
+	struct u32_vec retired = { 0 }, again = { 0 };
+	struct agent_apply_item *items = NULL;
+	size_t i, k = 0;
+	bool moved, bridged;
+	int err = retired_identities(a, &retired, &moved);
+
+	if (!err && !moved) {
+		/* no endpoint that stays changes identity: the kernel's part, then the maps */
+		if (ch && ch->kernel)
+			err = ch->kernel(a, ch->ctx, eb);
+		if (!err)
+			err = agent_apply_many(a, changed, n, eb);
+		goto out;
+	}
+	items = err ? NULL : calloc(n + 1, sizeof(*items));
+	if (!err && !items)
+		err = -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		if (!model_endpoint_by_id(a->wm, changed[i]))
+			continue;
+		err = bridge_entries(a, changed[i], &retired, &items[k], &bridged, eb);
+		if (err)
+			break;
+		k++;
+		if (bridged)
+			err = vec_push(&again, changed[i]);
+	}
+	/* the maps (bridges) before the identities, the bridges' new state after */
+	if (!err)
+		err = apply_items(a, items, k, eb);
+	if (!err && ch && ch->kernel)
+		err = ch->kernel(a, ch->ctx, eb);
+	if (!err)
+		err = agent_apply_many(a, again.v, again.n, eb);
+out:
+	items_free(items, k);
+	vec_free(&retired);
+	vec_free(&again);
+	if (err == -ENOMEM && errbuf_empty(eb))
+		errbuf_set(eb, -ENOMEM, "out of memory");
+	return err;
 }
 
 int agent_ipcache_cmp(const void *pa, const void *pb)

@@ -5,11 +5,12 @@
 # NetworkPolicy's namespaceSelector decides by the client's namespace labels;
 # `velum namespace label` while probes flow flips the verdict at once (the
 # first probe after the command returns sees it), as does a `kind:
-# Namespace` object in `velum policy import`; the live trace agrees. Also
-# the CLI (tables, -o json|yaml, kubectl's k=v / k- / --overwrite, label
-# commands at once that all land, delete refused while endpoints live in
-# the namespace), the API's merge form, endpoints that try to set
-# namespace labels themselves, all-or-nothing imports with file:line:field
+# Namespace` object in `velum policy import`; the live trace agrees;
+# relabels that change no verdict drop no flow. Also the CLI (tables,
+# -o json|yaml, kubectl's k=v / k- / --overwrite, label commands at once
+# that all land, delete refused while endpoints live in the namespace), the
+# API's merge form, endpoints that try to set namespace labels
+# themselves, all-or-nothing imports with file:line:field
 # errors, and the labels restored on restart and kept by a schema-2 store's
 # upgrade; velumd --allow-localhost policy and always (status, the host's
 # traffic to an endpoint, the live trace).
@@ -88,6 +89,32 @@ expect_err "'team' already has a value (ops), and --overwrite is false"
 run 0 namespace label team-a team=ops
 run 0 namespace label team-a team=payments --overwrite
 probe team-a/client udp "$srv" 7000 || fail "team=payments (--overwrite): should pass"
+
+# relabels that change no verdict drop no flow: the server's map knows the client's new identity
+# before the client has it, and its old one until it has switched (each datagram a new flow)
+spawn_in "$T/serve2.out" prod/server "$traffic" serve 7100
+srv2_pid=$spawned
+for _ in $(seq 1 50); do
+	grep -q ready "$T/serve2.out" && break
+	sleep 0.1
+done
+spawn_in "$T/flood.out" team-a/client "$traffic" flood udp "$srv" 7100 1000 4
+flood_pid=$spawned
+sleep 0.3
+for i in $(seq 1 20); do
+	run 0 namespace label team-a "epoch=$i" --overwrite
+	sleep 0.1
+done
+wait "$flood_pid"
+sleep 0.3
+kill -TERM "$srv2_pid"
+wait "$srv2_pid"
+sent=$(awk '{ print $2 }' "$T/flood.out")
+got=$(awk '$1 == "udp" && $3 == 7100 { n += $4 } END { print n + 0 }' "$T/serve2.out")
+n=$((n + 1))
+[ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$got" = "$sent" ] ||
+	fail "relabels that change no verdict: $got of ${sent:-?} flows arrived ($(cat "$T/flood.out"))"
+run 0 namespace label team-a epoch-
 run 2 namespace label team-a env=a env-
 expect_err "key 'env' is given twice"
 run 2 namespace label team-a 'bad key=x'
