@@ -158,6 +158,23 @@ int64_t hist_percentile(const struct hist *h, double p)
 	return hist_highest_equivalent(h, h->max);
 }
 
+int hist_counters(const struct hist *h, struct hist_counter *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < h->counts_len; i++) {
+		if (!h->counts[i])
+			continue;
+		if (n < max)
+			out[n] = (struct hist_counter){
+				.value = hist_highest_equivalent(h, value_at_index(h, i)),
+				.count = h->counts[i],
+			};
+		n++;
+	}
+	return n;
+}
+
 double hist_mean(const struct hist *h)
 {
 	double sum = 0;

@@ -62,6 +62,21 @@ double hist_mean(const struct hist *h);
 int64_t hist_count_between(const struct hist *h, int64_t lo, int64_t hi);
 double hist_stddev(const struct hist *h);
 
+/* One non-empty counter: the highest value it stands for, and its count. */
+struct hist_counter {
+	int64_t value;
+	int64_t count;
+};
+
+/*
+ * Fills up to max of h's non-empty counters, in ascending order of value,
+ * and returns how many non-empty counters h has (more than max: the rest
+ * were left out). Histograms of the same layout add up counter by counter,
+ * so runs' counters can be pooled elsewhere (bench/report.py) and give the
+ * percentiles hist_percentile() would of the histograms added.
+ */
+int hist_counters(const struct hist *h, struct hist_counter *out, int max);
+
 /* One row of a percentile spectrum. */
 struct hist_point {
 	int64_t value;	   /* highest equivalent value */

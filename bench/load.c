@@ -142,6 +142,27 @@ static void stats_line(const char *name, const struct hist *h, bool us)
 		       fmt_num(sd, b, 32), fmt_num(max, c, 32), within_stdev(h));
 }
 
+/*
+ * "histogram": the latency histogram's non-empty counters as [highest value,
+ * count] pairs, so that runs can be pooled exactly (bench/report.py adds
+ * them: the percentiles of all their requests together).
+ */
+static void write_counters(FILE *f, const struct hist *h)
+{
+	int n = hist_counters(h, NULL, 0);
+	struct hist_counter *c = calloc(n ? n : 1, sizeof(*c));
+
+	fprintf(f, "  \"histogram\": [");
+	if (c) {
+		n = hist_counters(h, c, n);
+		for (int i = 0; i < n; i++)
+			fprintf(f, "%s[%lld, %lld]", i ? (i % 8 ? ", " : ",\n    ") : "\n    ",
+				(long long)c[i].value, (long long)c[i].count);
+	}
+	fprintf(f, "\n  ]\n");
+	free(c);
+}
+
 static void write_json(FILE *f, const struct http_load_opts *o, const char *url, int threads,
 		       int conns, double rate, const struct http_load_stats *s)
 {
@@ -177,7 +198,9 @@ static void write_json(FILE *f, const struct http_load_opts *o, const char *url,
 	for (int i = 0; i < n; i++)
 		fprintf(f, "%s\n    [%lld, %.6f, %lld]", i ? "," : "", (long long)pts[i].value,
 			pts[i].percentile / 100, (long long)pts[i].count);
-	fprintf(f, "\n  ]\n}\n");
+	fprintf(f, "\n  ],\n");
+	write_counters(f, s->lat);
+	fprintf(f, "}\n");
 	free(pts);
 }
 

@@ -11,9 +11,13 @@
 #
 #   bench/report.py RESULTS_DIR
 #
-# Per configuration, table values are medians over the repetitions (ranges
-# for throughput); errors are summed over every run; a figure's spectrum is
-# the repetition with the median p99. A configuration without runs is
+# Per configuration, throughput and CPU are medians over the repetitions
+# (with ranges for throughput); latency percentiles are those of every
+# request of the configuration's open-loop runs together, their histograms
+# (velum-load's "histogram" counters) added, and a figure's spectrum is that
+# pooled one (results without histograms: medians over the repetitions, and
+# the repetition with the median p99); errors are summed over every run. A
+# configuration without runs is
 # listed as not run, with velumd's refusal when there is one. CPU per
 # request (raw/closed-*.cpu): the proxy process's and the whole machine's
 # CPU time over the closed-loop run divided by its requests. With
@@ -61,6 +65,7 @@ def runs(d, kind, c, reps):
         if os.path.exists(p):
             out.append(load_json(p))
             out[-1]["_rep"] = r
+            out[-1]["_name"] = "%s-%s-%d" % (kind, c, r)
     return out
 
 
@@ -80,6 +85,53 @@ def cpu_us(d, c, reps, closed):
         machine.append(mt * 1e6 / hz / j["requests"])
     med = lambda v: statistics.median(v) if v else None
     return med(proxy), med(machine)
+
+
+PCTS = ["p50", "p90", "p99", "p99.9", "max"]
+
+
+def percentile(counters, total, p):
+    """hist_percentile() over sorted (value, count) counters: the value at percentile p."""
+    want = max(1, int(p / 100.0 * total + 0.5))
+    seen = 0
+    for v, n in counters:
+        seen += n
+        if seen >= want:
+            return v
+    return counters[-1][0]
+
+
+def pooled(opened):
+    """Latency percentiles (µs) and spectrum of every request of the runs together.
+
+    The runs' histogram counters are added; None when a run has none (results
+    of an older velum-load). Each run's own percentiles are recomputed from
+    its counters and must equal those it printed, or the report fails.
+    """
+    if not opened or any("histogram" not in o for o in opened):
+        return None
+    acc = {}
+    for o in opened:
+        own = sorted((int(v), int(n)) for v, n in o["histogram"])
+        total = sum(n for _, n in own)
+        if not own:
+            fail("run %s: an empty histogram" % o.get("_name", "?"))
+        for p in ("p50", "p99", "p99.9"):
+            if percentile(own, total, float(p[1:])) != o["latency_us"][p]:
+                fail("run %s: its histogram gives %s = %d µs, it printed %d" % (
+                    o.get("_name", "?"), p, percentile(own, total, float(p[1:])),
+                    o["latency_us"][p]))
+        for v, n in own:
+            acc[v] = acc.get(v, 0) + n
+    counters = sorted(acc.items())
+    total = sum(n for _, n in counters)
+    lat = {p: percentile(counters, total, float(p[1:])) for p in PCTS if p != "max"}
+    lat["max"] = counters[-1][0]
+    seen, spectrum = 0, []
+    for v, n in counters:
+        seen += n
+        spectrum.append((v, seen / total, seen))
+    return {"lat": lat, "spectrum": spectrum, "requests": total}
 
 
 def ms(us):
@@ -127,7 +179,8 @@ def paired(rows, c, base, value, kind):
 
 def targets(rows, mem):
     """Issue 9's targets, each with its numbers and met / not met."""
-    T = ["Issue 9's targets (this run; medians):", ""]
+    T = ["Issue 9's targets (this run; throughput: medians over the repetitions; p99: of "
+         "every request of the configuration's open-loop runs together):", ""]
 
     def have(*cs):
         return all(c in rows and "max" in rows[c] for c in cs)
@@ -161,10 +214,15 @@ def targets(rows, mem):
         if have(c):
             p, pl = rows[c]["lat"]["p99"], lim["lat"]["p99"]
             pr = paired(rows, c, "limit", lambda o: o["latency_us"]["p99"], "open")
+            m, ml = rows[c]["lat_median"]["p99"], lim["lat_median"]["p99"]
             say(p <= 2 * pl and rows[c]["avg"] >= 0.99 * lim["avg"],
-                "`%s` p99 at the fixed rate no more than twice the limit's: %s vs %s ms (%.2fx); "
-                "average rate %.0f vs %.0f req/s%s" % (
-                    c, fmt_ms(p), fmt_ms(pl), p / pl, rows[c]["avg"], lim["avg"],
+                "`%s` p99 at the fixed rate no more than twice the limit's: %s vs %s ms (%.2fx)%s; "
+                "average rate %.0f vs %.0f req/s; the median of the repetitions' p99s %s vs %s ms "
+                "(%.2fx)%s" % (
+                    c, fmt_ms(p), fmt_ms(pl), p / pl,
+                    " (%d and %d requests)" % (rows[c]["lat_n"], lim["lat_n"])
+                    if rows[c]["lat_n"] else "", rows[c]["avg"], lim["avg"],
+                    fmt_ms(m), fmt_ms(ml), m / ml,
                     "; the repetitions' own ratios %s" % ", ".join("%.2f" % r for r in pr)
                     if pr else ""))
     for m in mem:
@@ -207,10 +265,14 @@ def main():
             row["avg_range"] = (min(o["rps"] for o in opened), max(o["rps"] for o in opened))
             row["thr_avg"] = statistics.median(o["thread_rps"]["mean"] for o in opened)
             row["thr_max"] = statistics.median(o["thread_rps"]["max"] for o in opened)
-            row["lat"] = {
-                p: statistics.median(o["latency_us"][p] for o in opened)
-                for p in ["p50", "p90", "p99", "p99.9", "max"]
+            row["lat_median"] = {
+                p: statistics.median(o["latency_us"][p] for o in opened) for p in PCTS
             }
+            pool = pooled(opened)
+            row["lat"] = pool["lat"] if pool else row["lat_median"]
+            row["lat_n"] = pool["requests"] if pool else 0
+            row["spectrum"] = pool["spectrum"] if pool else [
+                tuple(x) for x in row["median_run"]["spectrum"]]
             row["errors"] = {
                 e: sum(o["errors"][e] for o in opened + closed) for e in ERRORS
             }
@@ -230,8 +292,10 @@ def main():
     # data and figures
     for c in ran:
         with open(os.path.join(d, "spectrum-%s.dat" % c), "w") as f:
-            f.write("# latency_ms percentile 1/(1-p) count (run with the median p99)\n")
-            for v, p, n in rows[c]["median_run"]["spectrum"]:
+            f.write("# latency_ms percentile 1/(1-p) count (%s)\n" % (
+                "every open-loop run's requests together" if rows[c]["lat_n"]
+                else "run with the median p99"))
+            for v, p, n in rows[c]["spectrum"]:
                 if p < 1:
                     f.write("%.3f %.6f %.3f %d\n" % (ms(v), p, 1 / (1 - p), n))
     with open(os.path.join(d, "throughput.dat"), "w") as f:
@@ -243,7 +307,7 @@ def main():
     missing = " (not run: %s)" % ", ".join(not_ran) if not_ran else ""
     spectrum_plot = """set terminal pngcairo size 1100,700 font ",11"
 set output "%s"
-set title "%s%s\\n%s req/s over %s connections, %s threads, %s s; median-p99 run of %s"
+set title "%s%s\\n%s req/s over %s connections, %s threads, %s s; %s"
 set logscale x
 set logscale y
 set xrange [1:*]
@@ -254,6 +318,7 @@ set grid
 set key right bottom
 plot %s
 """
+    pooled_all = all(rows[c]["lat_n"] for c in ran)
     lowest = sorted(ran, key=lambda c: rows[c]["lat"]["p99"])[:3]
     for name, chosen, title in [
         ("fig2-latency", ran, "Figure 2: latency by percentile, every configuration"),
@@ -266,7 +331,9 @@ plot %s
         with open(os.path.join(d, name + ".gp"), "w") as f:
             f.write(spectrum_plot % (name + ".png", title, missing, meta["rate"], meta["conns"],
                                      meta["threads"], meta["secs"],
-                                     "%s repetition(s)" % meta["reps"], plots))
+                                     ("every request of %s repetition(s)" if pooled_all
+                                      else "median-p99 run of %s repetition(s)") % meta["reps"],
+                                     plots))
     with open(os.path.join(d, "fig4-throughput.gp"), "w") as f:
         f.write("""set terminal pngcairo size 1300,600 font ",11"
 set output "fig4-throughput.png"
@@ -320,13 +387,18 @@ unset multiplot
                 meta["threads"], meta["conns"], meta["closed_secs"],
                 meta["secs"], meta["rate"], meta["reps"]))
     L.append("")
-    L.append("Values: medians over the repetitions (throughput: median and range); in "
-             "parentheses, the ratio to the limit. Latency in ms. Errors: summed over every "
+    L.append("Values: throughput and CPU are medians over the repetitions (throughput: median "
+             "and range); latency percentiles (ms) are %s; in parentheses, the ratio to the "
+             "limit. Errors: summed over every "
              "closed- and open-loop run; connect errors, time-outs, resets, non-2xx responses, "
              "bad responses and requests due but never sent (no idle connection) are counted "
              "apart and never enter the latencies. wrk2's Req/Sec: the per-thread rate in "
              "100 ms samples of the open-loop run (average and maximum), the statistic wrk2 "
-             "prints.")
+             "prints." % (
+                 "those of every request of the configuration's open-loop runs together (the "
+                 "runs' histograms added: a stall of the machine weighs as much as the requests "
+                 "it delayed, in whichever repetition it fell)" if pooled_all else
+                 "medians over the repetitions"))
     L.append("")
     L.append("CPU per request: the proxy process's (velum-proxy or HAProxy) and the whole "
              "machine's CPU time (user + system, every process, so other work on a shared "

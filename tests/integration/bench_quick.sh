@@ -66,6 +66,10 @@ for c in configs:
         check(len(sp) > 10 and sp[-1][1] == 1 and all(a[1] < b[1] and a[0] <= b[0] for a, b in zip(sp, sp[1:])),
               "%s: spectrum" % p)
         check(j["thread_rps"]["samples"] > 0, "%s: no rate samples" % p)
+        # the counters the report pools: one per latency recorded, ascending
+        h = j.get("histogram", [])
+        check(sum(n for _, n in h) == sp[-1][2] and all(a[0] < b[0] for a, b in zip(h, h[1:]))
+              and h[-1][0] == j["latency_us"]["max"], "%s: histogram" % p)
         txt = open(p[:-5] + ".txt").read()
         check("Errors: connect " in txt and "Requests/sec:" in txt, "%s: wrk2-style text" % p)
         if kind == "open":

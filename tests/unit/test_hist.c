@@ -156,6 +156,75 @@ static void test_hist_add(void **state)
 	hist__free(other);
 }
 
+/* The percentile of counters pooled as bench/report.py pools them (value -> count). */
+static int64_t pooled_percentile(const struct hist_counter *c, int n, double p)
+{
+	int64_t total = 0, want, seen = 0;
+
+	for (int i = 0; i < n; i++)
+		total += c[i].count;
+	want = (int64_t)(p / 100 * (double)total + 0.5);
+	if (want < 1)
+		want = 1;
+	for (int i = 0; i < n; i++) {
+		seen += c[i].count;
+		if (seen >= want)
+			return c[i].value;
+	}
+	return -1;
+}
+
+static void test_hist_counters(void **state)
+{
+	struct hist *a = *state, *b = hist__new(HIGHEST, 3), *all = hist__new(HIGHEST, 3);
+	struct hist_counter ca[4096], cb[4096], pooled[8192], small[3];
+	int na, nb, n = 0, i = 0, j = 0;
+	int64_t sum = 0;
+
+	assert_non_null(b);
+	assert_non_null(all);
+	assert_int_equal(hist_counters(a, ca, 4096), 0);
+	/* two runs of different shapes: a fast one, and one with a slow tail */
+	for (int64_t v = 0; v < 20000; v++) {
+		int64_t x = 100 + v % 97, y = v % 50 ? 150 + v % 61 : 2000 + v * 3;
+
+		hist_record(a, x);
+		hist_record(b, y);
+		hist_record(all, x);
+		hist_record(all, y);
+	}
+	na = hist_counters(a, ca, 4096);
+	nb = hist_counters(b, cb, 4096);
+	assert_true(na > 0 && na < 4096 && nb > 0 && nb < 4096);
+	for (int k = 0; k < na; k++) {
+		sum += ca[k].count;
+		assert_true(k == 0 || ca[k].value > ca[k - 1].value);
+		assert_int_equal(hist_highest_equivalent(a, ca[k].value), ca[k].value);
+	}
+	assert_int_equal(sum, a->total);
+	/* merged by value, as the report merges the runs' JSON */
+	while (i < na || j < nb) {
+		if (j >= nb || (i < na && ca[i].value < cb[j].value))
+			pooled[n++] = ca[i++];
+		else if (i >= na || cb[j].value < ca[i].value)
+			pooled[n++] = cb[j++];
+		else {
+			pooled[n++] =
+				(struct hist_counter){ ca[i].value, ca[i].count + cb[j].count };
+			i++;
+			j++;
+		}
+	}
+	for (double p = 1; p <= 100; p += p < 99 ? 7 : 0.1)
+		assert_int_equal(pooled_percentile(pooled, n, p), hist_percentile(all, p));
+	assert_int_equal(pooled_percentile(ca, na, 99), hist_percentile(a, 99));
+	/* a short array: the count of all of them, the first ones filled */
+	assert_int_equal(hist_counters(b, small, 3), nb);
+	assert_memory_equal(small, cb, sizeof(small));
+	hist__free(b);
+	hist__free(all);
+}
+
 static void test_hist_spectrum(void **state)
 {
 	struct hist *h = *state;
@@ -220,6 +289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hist_uniform, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hist_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hist_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hist_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hist_spectrum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hist_print, setup, teardown),
 	};
