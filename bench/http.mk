@@ -6,11 +6,13 @@
 # `make bench QUICK=1` runs every configuration briefly; `make test` runs
 # that check (test-bench-quick). The histogram's unit test is test-hist.
 
-bins += velum-load velum-hello
+bins += velum-load velum-hello velum-stall
 velum-load_srcs := bench/load.c bench/dp_http.c bench/hist.c
 velum-load_ldlibs := -lpthread
 velum-hello_srcs := bench/hello.c
 velum-hello_ldlibs := -lpthread
+velum-stall_srcs := bench/stall.c
+velum-stall_ldlibs := -lpthread
 
 $(BUILD)/tests/test_hist: $(BUILD)/san/tests/unit/test_hist.o $(BUILD)/san/bench/hist.o
 	$(call msg,LD-SAN,$@)
@@ -33,7 +35,8 @@ test-velum-load: $(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello
 test_goals += test-velum-load
 
 http_bench_deps := $(BUILD)/bin/velumd $(BUILD)/bin/velum $(BUILD)/bin/velum-dp \
-	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello $(BUILD)/bin/velum-proxy
+	$(BUILD)/bin/velum-load $(BUILD)/bin/velum-hello $(BUILD)/bin/velum-proxy \
+	$(BUILD)/bin/velum-stall
 
 # BENCH_FLAGS passes bench/http.sh options, e.g. BENCH_FLAGS=--paper
 .PHONY: bench test-bench-quick bench-wrk-check

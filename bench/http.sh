@@ -54,7 +54,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BIN:-$top/build/bin}
 all_configs="limit iptables l3 l4 l7-1 l7-40 haproxy haproxy-1-t1 haproxy-1-t2 haproxy-40-t1 haproxy-40-t2"
 configs="limit iptables l3 l4 l7-1 l7-40 haproxy"
-reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1
+reps=3 secs=20 closed_secs=5 warm=1 rate=4000 conns=800 threads=2 server_threads=1 stall_secs=2
 quick=0 out= wrk_check= pairs=6 wrk_target=hello l7=0 idle=0 server=velum-hello
 usage() {
 	sed -n '/^#   bench\/http.sh/,/^#  *\[--server/p' "$0" | sed 's/^# *//' >&2
@@ -62,7 +62,7 @@ usage() {
 }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 reps=1 secs=1.5 closed_secs=0.8 warm=0.2 rate=1000 conns=50 threads=2 ;;
+	--quick) quick=1 reps=1 secs=1.5 closed_secs=0.8 warm=0.2 rate=1000 conns=50 threads=2 stall_secs=0.2 ;;
 	--paper) secs=300 threads=4 rate=10000 conns=2000 ;;
 	--l7) l7=1 rate=10000 conns=100 idle=10000 reps=6 secs=10 closed_secs=3
 		configs="limit l4 l7-1 l7-40 haproxy-1-t1 haproxy-1-t2 haproxy-40-t1 haproxy-40-t2" ;;
@@ -97,7 +97,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: needs root (namespaces, BPF, iptables)" >&2
 	exit 77
 fi
-for b in velumd velum velum-dp velum-load velum-hello ${proxy_flags[*]:+velum-proxy}; do
+for b in velumd velum velum-dp velum-load velum-hello velum-stall ${proxy_flags[*]:+velum-proxy}; do
 	[ -x "$bin/$b" ] || { echo "bench: $bin/$b missing (run make)" >&2; exit 1; }
 done
 stamp=$(date -u +%Y%m%d-%H%M%S)
@@ -408,6 +408,7 @@ fi
 	echo "server_threads=$server_threads"
 	echo "server=$server"
 	echo "quick=$quick"
+	echo "stall_secs=$stall_secs"
 	echo "l7=$l7"
 	echo "idle=$idle"
 	echo "cpus=$(nproc)"
@@ -419,6 +420,8 @@ fi
 	echo "iptables=$(iptables -V)"
 	echo "gnuplot=$(gnuplot --version)"
 	echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+	# the time the machine takes from any process (see bench/stall.c)
+	echo "stalls_before=$("$bin/velum-stall" --secs "$stall_secs" | paste -sd';' | sed 's/;/; /g')"
 } >"$out/meta.txt"
 
 # sockmap_sends: "CARRIED TCP" sends on the proxy's connections so far (velum status), or nothing
@@ -520,7 +523,10 @@ if [ "$idle" -gt 0 ]; then
 		esac
 	done
 fi
-echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/meta.txt"
+{
+	echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "stalls_after=$("$bin/velum-stall" --secs "$stall_secs" | paste -sd';' | sed 's/;/; /g')"
+} >>"$out/meta.txt"
 rm -f "$out"/raw/warm-*
 cp "$T/velumd.log" "$out/raw/velumd.log"
 python3 "$top/bench/report.py" "$out" || die "report failed"

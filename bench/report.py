@@ -372,6 +372,11 @@ unset multiplot
              "(other work may share the machine)  " % (meta["cpus"], meta["cpu"], meta["kernel"],
                                                        meta["os"], meta["loadavg_before"],
                                                        meta.get("loadavg_after", "?")))
+    if "stalls_before" in meta:
+        L.append("Machine stalls (`velum-stall --secs %s`: a thread spinning on each CPU, the "
+                 "time it did not run in gaps over 50 µs) before: %s; after: %s  " % (
+                     meta.get("stall_secs", "?"), meta["stalls_before"],
+                     meta.get("stalls_after", "?")))
     L.append("Versions: velum %s, HAProxy %s, %s, %s" % (meta["velum"], meta["haproxy"],
                                                         meta["iptables"], meta["gnuplot"]))
     L.append("")

@@ -35,6 +35,11 @@ configs = meta["configs"].split()
 check(configs == ["limit", "iptables", "l3", "l4", "l7-1", "l7-40", "haproxy"],
       "configurations: %s" % configs)
 report = open(os.path.join(d, "report.md")).read()
+# the machine's stalls, measured by velum-stall on every CPU before and after
+for k in ("stalls_before", "stalls_after"):
+    check(re.fullmatch(r"cpu0 lost [0-9.]+ ms in \d+ gaps \(\d+ over 1 ms\), longest [0-9.]+ ms(; cpu\d+ .*)?",
+                       meta.get(k, "")) is not None, "%s: %r" % (k, meta.get(k)))
+check("Machine stalls (`velum-stall" in report, "report: no machine stalls")
 errors = ["connect", "timeout", "reset", "non2xx", "bad_response", "unsent"]
 for c in configs:
     refused = os.path.join(d, "refused-%s.txt" % c)
