@@ -55,15 +55,26 @@ out=$(curl -s -XPOST "$url/v1/request-landing")
 [ "$out" = "Ship landed" ] || fail "POST /v1/request-landing: $out"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/nothing")
 [ "$code" = 404 ] || fail "GET /v1/nothing: $code"
-# the log reaches the FTP server (an upload may wait for the one before it)
+# the log reaches the FTP server. One look decides: a later upload (one per
+# request, and again when the log grew during one) overwrites the file, and
+# a second look could fall between its truncation and its data.
+uploaded=no
 for _ in $(seq 150); do
-	[ -s "$tmp/ftp/root/incoming/deathstar-api.log" ] && grep -q request-landing \
-		"$tmp/ftp/root/incoming/deathstar-api.log" && break
+	grep -q "POST /v1/request-landing 200" "$tmp/ftp/root/incoming/deathstar-api.log" \
+		2>/dev/null && uploaded=yes && break
 	sleep 0.1
 done
-grep -q "POST /v1/request-landing 200" "$tmp/ftp/root/incoming/deathstar-api.log" ||
+[ $uploaded = yes ] ||
 	fail "API log not uploaded: $(cat "$tmp/deathstar.err"; tail -5 "$tmp/ftp/vsftpd.log" 2>/dev/null
 		ss -tanp 2>/dev/null | grep -E "vsftpd|deathstar" | head -10)"
+# and, once the uploads settle, the server has the whole log (one look each time)
+uploaded=no
+for _ in $(seq 150); do
+	cmp -s "$tmp/api.log" "$tmp/ftp/root/incoming/deathstar-api.log" && uploaded=yes && break
+	sleep 0.1
+done
+[ $uploaded = yes ] || fail "the server's log differs from the API log: $(diff "$tmp/api.log" \
+	"$tmp/ftp/root/incoming/deathstar-api.log" 2>&1 | head -5)"
 # the exhaust port destroys it
 out=$(curl -s -XPUT "$url/v1/exhaust-port" || true)
 grep -q "Panic: deathstar exploded" <<<"$out" || fail "PUT /v1/exhaust-port: $out"
