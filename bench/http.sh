@@ -336,16 +336,23 @@ busy_ticks() {
 # load CONFIG NAME ARGS...: velum-load in the load endpoint against CONFIG's
 # target; raw/NAME.cpu gets the proxy's and the machine's CPU ticks over the
 # run, the ticks per second, the proxy's PID and velumd's CPU ticks (it
-# turns the proxy's access events into flows)
+# turns the proxy's access events into flows); raw/NAME.others the CPU
+# ticks of every other process and the hypervisor's steal (bench/others.py:
+# bench/report.py leaves runs that other work disturbed out)
 load() {
 	local c=$1 name=$2 url pid p0 m0 a0
 	url=http://$(target "$c")/hello
 	shift 2
 	pid=$(proxy_pid "$c")
+	python3 "$top/bench/others.py" snap >"$T/others0"
 	p0=$(cpu_ticks "$pid") m0=$(busy_ticks) a0=$(cpu_ticks "$agent")
 	velum endpoint exec load -- "$bin/velum-load" -c "$conns" -t "$threads" "$@" \
 		--json "$out/raw/$name.json" "$url" >"$out/raw/$name.txt" 2>&1 ||
 		die "velum-load $*: $(cat "$out/raw/$name.txt")"
+	# what else ran meanwhile: processes outside this benchmark, the hypervisor's steal
+	python3 "$top/bench/others.py" snap >"$T/others1"
+	python3 "$top/bench/others.py" diff "$T/others0" "$T/others1" $$ "$agent" \
+		"$(cut -d' ' -f1 "$T/state/proxy.pid" 2>/dev/null)" >"$out/raw/$name.others"
 	echo "$(($(cpu_ticks "$pid") - p0)) $(($(busy_ticks) - m0)) $(getconf CLK_TCK) ${pid:-none}" \
 		"$(($(cpu_ticks "$agent") - a0))" >"$out/raw/$name.cpu"
 }
