@@ -21,6 +21,7 @@
 
 #include "lib/log.h"
 #include "lib/strbuf.h"
+#include "lib/sv.h"
 #include "velum/endpoint.h"
 #include "agent/agent_internal.h"
 
@@ -626,6 +627,117 @@ int agent_endpoint_update(struct agent *a, const char *name, const char *const *
 	vec_free(&u.ids.v);
 	if (err)
 		agent_rebuild(a, "endpoint update", eb);
+	return err;
+}
+
+/*
+ * One label change of agent_endpoint_merge(): the source and key of a
+ * "[source:]key[=value]" string as `velum endpoint label` tells labels
+ * apart (no source, or a ':' only after the '=', is k8s), and its place
+ * among the changes.
+ */
+struct label_ref {
+	struct sv source, key;
+	size_t i;
+};
+
+static struct label_ref label_ref(const char *s, size_t i)
+{
+	const char *colon = strchr(s, ':'), *eq = strchr(s, '=');
+	struct label_ref r = { SV(POL_SOURCE_K8S), { s, 0 }, i };
+
+	if (colon && (!eq || colon < eq)) {
+		r.source = (struct sv){ s, (size_t)(colon - s) };
+		r.key.p = colon + 1;
+	}
+	r.key.len = strcspn(r.key.p, "=");
+	return r;
+}
+
+static int sv_cmp(struct sv a, struct sv b)
+{
+	int c = memcmp(a.p, b.p, a.len < b.len ? a.len : b.len);
+
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* By key, then source (bsearch() finds a label by both), then place. */
+static int label_ref_cmp(const void *pa, const void *pb)
+{
+	const struct label_ref *a = pa, *b = pb;
+	int c = sv_cmp(a->key, b->key);
+
+	if (!c)
+		c = sv_cmp(a->source, b->source);
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+static int label_ref_find(const void *pa, const void *pb)
+{
+	const struct label_ref *a = pa, *b = pb;
+	int c = sv_cmp(a->key, b->key);
+
+	return c ? c : sv_cmp(a->source, b->source);
+}
+
+int agent_endpoint_merge(struct agent *a, const char *name, const char *const *set, size_t nset,
+			 const char *const *remove, size_t nremove, int audit, struct errbuf *eb)
+{
+	char full[256];
+	const struct model_ep *ep;
+	struct label_ref *ch = NULL;
+	json_t *cur = NULL;
+	const char **lv = NULL;
+	size_t i, n = 0, nch = nset + nremove, dup = nch;
+	int err = agent_writer_begin(a, eb);
+
+	if (err)
+		return err;
+	/* the labels the endpoint has now (the writer's copy: what this change starts from) */
+	ep = endpoint_named(a, name, full, &err, eb);
+	if (!ep)
+		return err;
+	/* as `velum endpoint get` shows them: the user's, reserved:init of a CNI endpoint included */
+	cur = agent_user_labels_json(ep);
+	ch = calloc(nch + 1, sizeof(*ch));
+	lv = calloc(json_array_size(cur) + nset + 1, sizeof(*lv));
+	if (!cur || !ch || !lv) {
+		err = errbuf_set(eb, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nch; i++)
+		ch[i] = label_ref(i < nset ? set[i] : remove[i - nset], i);
+	qsort(ch, nch, sizeof(*ch), label_ref_cmp);
+	/* one value per key, whatever the source (as a label list): the first repeat named */
+	for (i = 1; i < nch; i++)
+		if (sv_eq(ch[i].key, ch[i - 1].key) && (dup == nch || ch[i].i < ch[dup].i))
+			dup = i;
+	if (dup != nch) {
+		size_t xi = ch[dup - 1].i, yi = ch[dup].i;
+		const char *x = xi < nset ? set[xi] : remove[xi - nset];
+		const char *y = yi < nset ? set[yi] : remove[yi - nset];
+
+		err = errbuf_set(eb, -EINVAL,
+				 "key '%.*s' is given twice ('%.*s', '%.*s'): one value per key",
+				 (int)ch[dup].key.len, ch[dup].key.p, (int)strcspn(x, "="), x,
+				 (int)strcspn(y, "="), y);
+		goto out;
+	}
+	/* a label with a changed key (source and key) goes; the others stay, then set's */
+	for (i = 0; i < json_array_size(cur); i++) {
+		const char *s = json_string_value(json_array_get(cur, i));
+		struct label_ref r = label_ref(s, 0);
+
+		if (!bsearch(&r, ch, nch, sizeof(*ch), label_ref_find))
+			lv[n++] = s;
+	}
+	for (i = 0; i < nset; i++)
+		lv[n++] = set[i];
+	err = agent_endpoint_update(a, name, lv, n, audit, eb);
+out:
+	json_decref(cur);
+	free(ch);
+	free(lv);
 	return err;
 }
 

@@ -267,6 +267,19 @@ int agent_endpoint_delete(struct agent *a, const char *name, struct errbuf *eb);
 /* labels NULL: keep; audit < 0: keep. */
 int agent_endpoint_update(struct agent *a, const char *name, const char *const *labels,
 			  size_t nlabels, int audit, struct errbuf *eb);
+/*
+ * `velum endpoint label` (k=v, k-) on endpoint name, as one change: the
+ * user labels it has (as its JSON "labels" lists them, reserved:init of a
+ * CNI endpoint included) without those whose source and key (no source:
+ * k8s) a string of set ("[source:]key[=value]") or remove ("[source:]key";
+ * absent ones are no error) names, then set added; then as
+ * agent_endpoint_update() (audit < 0: keep), so concurrent merges of
+ * different keys all land. A key named twice among set and remove
+ * (whatever the sources) is -EINVAL. Borrows everything; bad input changes
+ * nothing.
+ */
+int agent_endpoint_merge(struct agent *a, const char *name, const char *const *set, size_t nset,
+			 const char *const *remove, size_t nremove, int audit, struct errbuf *eb);
 
 /*
  * Replaces namespace ns's labels ("key=value" strings; see

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Handlers of /v1/endpoints: list, create, get, change (labels, audit),
- * delete; and the JSON of an endpoint and of a label set.
+ * delete; and the JSON of an endpoint and of a label set. A PATCH replaces
+ * an endpoint's labels ("labels") or changes some of them ("merge", as
+ * velum endpoint label's k=v and k-), the merge applied to the labels the
+ * endpoint has in one change: concurrent merges of different keys all land.
  */
 #include "agent/api_internal.h"
 
@@ -194,38 +197,91 @@ enum MHD_Result agent_api_endpoint_get(const struct api_call *call)
 	return agent_api_reply(call, 200, j);
 }
 
+static const char patch_usage[] =
+	"expected {\"labels\"?: [string] (the user labels, all of them) or \"merge\"?: "
+	"{\"[source:]key\": \"value\" or null, ...} (velum endpoint label's changes to them: "
+	"null removes), \"audit\"?: bool}";
+
+/*
+ * A PATCH's merge object into set[] ("[source:]key[=value]" strings, new,
+ * also counted in *nset) and rm[] (keys borrowed from mj, *nrm); both
+ * arrays of json_object_size(mj) + 1.
+ */
+static int merge_changes(json_t *mj, char **set, size_t *nset, const char **rm, size_t *nrm,
+			 struct errbuf *eb)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(mj, k, v)
+	{
+		const char *val = json_string_value(v);
+
+		/* the key is the label's whole key: a '=' in it would move the value */
+		if (strchr(k, '='))
+			return errbuf_set(eb, -EINVAL,
+					  "merge: '%s': expected a label key \"[source:]key\" "
+					  "(its value is the member's)",
+					  k);
+		if (json_is_null(v)) {
+			rm[(*nrm)++] = k;
+			continue;
+		}
+		if (!val)
+			return errbuf_set(eb, -EINVAL, "merge.%s: expected a string or null", k);
+		/* an empty value as a label list writes it: "key" (so "reserved:init" stays itself) */
+		if ((val[0] ? asprintf(&set[*nset], "%s=%s", k, val) :
+			      asprintf(&set[*nset], "%s", k)) < 0) {
+			set[*nset] = NULL;
+			return errbuf_set(eb, -ENOMEM, "out of memory");
+		}
+		(*nset)++;
+	}
+	return 0;
+}
+
 enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 {
 	struct agent *a = call->a;
-	const char **labels = NULL;
+	const char **labels = NULL, **rm = NULL;
+	char **set = NULL;
 	const struct model_ep *ep;
 	char name[256], msg[768];
-	size_t nlabels = 0;
-	json_t *lj = NULL, *aj = NULL, *out = NULL;
+	size_t nlabels = 0, nset = 0, nrm = 0, i;
+	json_t *lj = NULL, *mj = NULL, *aj = NULL, *out = NULL;
 	struct errbuf eb;
 	int err = 0, audit = -1;
 
 	errbuf_clear(&eb);
-	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s?:o, s?:o}", "labels", &lj, "audit",
-			   &aj) ||
-	    (aj && !json_is_boolean(aj)))
-		return agent_api_error(call, 400,
-				       "expected {\"labels\"?: [string], \"audit\"?: bool}");
+	if (json_unpack_ex(call->body, NULL, JSON_STRICT, "{s?:o, s?:o, s?:o}", "labels", &lj,
+			   "merge", &mj, "audit", &aj) ||
+	    (aj && !json_is_boolean(aj)) || (lj && mj) || (mj && !json_is_object(mj)))
+		return agent_api_error(call, 400, patch_usage);
 	if (aj)
 		audit = json_is_true(aj);
 	if (lj)
 		err = agent_labels_from_json(lj, &labels, &nlabels, &eb);
+	if (mj) {
+		set = calloc(json_object_size(mj) + 1, sizeof(*set));
+		rm = calloc(json_object_size(mj) + 1, sizeof(*rm));
+		err = set && rm ? merge_changes(mj, set, &nset, rm, &nrm, &eb) :
+				  errbuf_set(&eb, -ENOMEM, "out of memory");
+	}
 	if (err)
-		return agent_api_fail(call, err, &eb);
+		goto out;
 	pthread_mutex_lock(&a->wlock);
 	ep = agent_api_endpoint_ref(a, call->arg, msg, sizeof(msg));
 	if (!ep) {
 		pthread_mutex_unlock(&a->wlock);
-		free(labels);
-		return agent_api_error(call, 404, msg);
+		err = errbuf_set(&eb, -ENOENT, "%s", msg);
+		goto out;
 	}
 	snprintf(name, sizeof(name), "%s", ep->name);
-	err = agent_endpoint_update(a, name, lj ? labels : NULL, nlabels, audit, &eb);
+	if (mj)
+		err = agent_endpoint_merge(a, name, (const char *const *)set, nset, rm, nrm, audit,
+					   &eb);
+	else
+		err = agent_endpoint_update(a, name, lj ? labels : NULL, nlabels, audit, &eb);
 	if (!err) {
 		ep = model_endpoint(a->m, name);
 
@@ -234,6 +290,11 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 			json_object_set_new(out, "revision", json_integer((json_int_t)a->revision));
 	}
 	pthread_mutex_unlock(&a->wlock);
+out:
+	for (i = 0; set && i < nset; i++)
+		free(set[i]);
+	free(set);
+	free(rm);
 	free(labels);
 	if (err)
 		return agent_api_fail(call, err, &eb);

@@ -56,8 +56,9 @@ static const char label_usage[] =
 	"usage: velum endpoint label NAME [--namespace NS] [--replace] k=v ... [k- ...] [-o json|yaml]\n"
 	"\n"
 	"Sets labels (k=v adds or changes, k- removes; --replace makes the given labels the\n"
-	"whole set). The endpoint gets the identity of its new labels and every endpoint whose\n"
-	"policy depends on it is updated.\n";
+	"whole set). velumd applies k=v and k- to the labels the endpoint has when it changes\n"
+	"them, so label commands on other keys at the same time all land. The endpoint gets\n"
+	"the identity of its new labels and every endpoint whose policy depends on it is updated.\n";
 
 static const char config_usage[] =
 	"usage: velum endpoint config NAME [--namespace NS] PolicyAuditMode=Enabled|Disabled\n"
@@ -617,9 +618,9 @@ static int check_dup_keys(int argc, char **argv, int rest)
 
 static int cmd_label(int argc, char **argv)
 {
-	char full[512], key[512], k2[512];
+	char full[512];
 	bool json = false, replace = false;
-	json_t *ep = NULL, *labels = NULL, *body = NULL, *out = NULL;
+	json_t *labels = NULL, *body = NULL, *out = NULL;
 	struct strbuf path = STRBUF_INIT;
 	int rest = 0, rc, i;
 
@@ -639,18 +640,21 @@ static int cmd_label(int argc, char **argv)
 	rc = check_dup_keys(argc, argv, rest);
 	if (rc)
 		return rc;
-	if (replace) {
-		labels = json_array();
-	} else {
-		rc = fetch(full, "endpoint label", &ep);
-		if (rc)
-			return rc;
-		labels = json_deep_copy(json_object_get(ep, "labels"));
-	}
+	/*
+	 * --replace sends the whole label set. Else velumd applies the changes
+	 * to the labels the endpoint has when it makes the change ({"merge":
+	 * {"[source:]key": "value" or null}}), so two label commands on
+	 * different keys at once both land.
+	 */
+	labels = replace ? json_array() : json_object();
+	if (!labels)
+		return CLI_EXIT_FAIL;
 	for (i = rest; i < argc; i++) {
-		const char *l = argv[i];
-		size_t n = strlen(l), j;
-		bool remove = n > 1 && l[n - 1] == '-' && !strchr(l, '=');
+		const char *l = argv[i], *eq = strchr(l, '=');
+		size_t n = strlen(l);
+		bool remove = n > 1 && l[n - 1] == '-' && !eq;
+		char *key;
+		int bad;
 
 		if (!strcmp(l, "--replace"))
 			continue; /* handled above */
@@ -665,24 +669,29 @@ static int cmd_label(int argc, char **argv)
 					   "'%s': removal makes no sense with --replace", l);
 			goto out;
 		}
-		if (remove) {
-			char tmp[512];
-
-			snprintf(tmp, sizeof(tmp), "%.*s", (int)(n - 1), l);
-			label_key(tmp, key, sizeof(key));
+		if (replace) {
+			bad = json_array_append_new(labels, json_string(l));
 		} else {
-			label_key(l, key, sizeof(key));
+			key = strndup(l, remove ? n - 1 : eq ? (size_t)(eq - l) : n);
+			if (!key) {
+				rc = CLI_EXIT_FAIL;
+				goto out;
+			}
+			bad = json_object_set_new(
+				labels, key, remove ? json_null() : json_string(eq ? eq + 1 : ""));
+			free(key);
 		}
-		for (j = json_array_size(labels); j-- > 0;) {
-			label_key(json_string_value(json_array_get(labels, j)) ?: "", k2,
-				  sizeof(k2));
-			if (!strcmp(key, k2))
-				json_array_remove(labels, j);
+		if (bad) {
+			rc = cli_usage_err("velum endpoint", label_usage, "'%s': not valid UTF-8",
+					   l);
+			goto out;
 		}
-		if (!remove)
-			json_array_append_new(labels, json_string(l));
 	}
-	body = json_pack("{s:O}", "labels", labels);
+	body = json_pack("{s:O}", replace ? "labels" : "merge", labels);
+	if (!body) {
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
 	strbuf_puts(&path, "/v1/endpoints/");
 	client_url_escape(&path, full);
 	rc = send_json_body("PATCH", strbuf_str(&path), body, "endpoint label", &out);
@@ -695,7 +704,6 @@ static int cmd_label(int argc, char **argv)
 	}
 out:
 	strbuf_free(&path);
-	json_decref(ep);
 	json_decref(labels);
 	json_decref(body);
 	json_decref(out);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # velumd's API through every velum command, on the real datapath with real
-# namespaces and traffic: endpoints, labels, identities, policies (import,
+# namespaces and traffic: endpoints, labels (label commands at once that
+# all land, PATCH's merge form), identities, policies (import,
 # get, delete, audit), the live trace (byte-identical to the offline one on
 # the same state), the enforced map, observe with its filters and --follow,
 # status, metrics, completion, --help everywhere, and the errors users get
@@ -354,6 +355,76 @@ run 0 endpoint label xwing --replace org=alliance class=xwing
 run 0 endpoint get xwing -o json
 json 'sorted(j["labels"]) == ["k8s:class=xwing", "k8s:org=alliance"]'
 
+# label commands on different keys at once all land: velumd applies each to the labels it has
+api() {
+	curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" "$@"
+}
+run 0 endpoint create racer -l app=racer -l r1=v -l r2=v -l r3=v -l r4=v -l r5=v -l r6=v -l r7=v -l r8=v
+race_pids=()
+for i in $(seq 1 8); do
+	"$velum" endpoint label racer "k$i=v" >"$T/race.k$i" 2>&1 &
+	race_pids+=("$!")
+	"$velum" endpoint label racer "r$i-" >"$T/race.r$i" 2>&1 &
+	race_pids+=("$!")
+done
+for p in "${race_pids[@]}"; do
+	n=$((n + 1))
+	wait "$p" || fail "concurrent endpoint label exited $?: $(cat "$T"/race.*)"
+done
+run 0 endpoint get racer -o json
+lost=$(json_get 'sum("k8s:k%d=v" % i not in j["labels"] for i in range(1, 9)) + sum("k8s:r%d=v" % i in j["labels"] for i in range(1, 9))')
+[ "$lost" = 0 ] || fail "concurrent endpoint label: $lost of 16 changes lost: $out"
+json 'sorted(j["labels"]) == sorted(["k8s:app=racer"] + ["k8s:k%d=v" % i for i in range(1, 9)])'
+# the API's merge form: bad bodies are 400 (404 for an unknown endpoint) and change nothing
+# refused STATUS BODY [MESSAGE] [ENDPOINT]: PATCH BODY answers STATUS with MESSAGE in its error
+refused() {
+	n=$((n + 1))
+	local code
+	code=$(api -X PATCH -d "$2" "http://v/v1/endpoints/${4:-default/racer}")
+	[ "$code" = "$1" ] || fail "PATCH $2: $code, want $1: $(cat "$T/api.out")"
+	[ -z "${3:-}" ] || grep -qF -- "$3" "$T/api.out" || fail "PATCH $2: $(cat "$T/api.out"), want '$3'"
+}
+rev=$(revision)
+refused 400 '{"labels": [], "merge": {}}' '(the user labels, all of them)'
+refused 400 '{"merge": ["k1=v"]}' 'null removes'
+refused 400 '{"merge": {"k1": 7}}' 'merge.k1: expected a string or null'
+refused 400 '{"merge": {"k1=v": "w"}}' "merge: 'k1=v': expected a label key"
+refused 400 '{"merge": {"app": "x", "k8s:app": null}}' "key 'app' is given twice ('app', 'k8s:app'): one value per key"
+refused 400 '{"merge": {"k1": null, "container:k1": "w"}}' "key 'k1' is given twice"
+refused 400 '{"merge": {"container:app": "x"}}' "label 'container:app=x': key 'app' is given twice"
+refused 400 '{"merge": {"x": "@"}}' "label 'x=@': '@' is not a valid label value"
+refused 400 '{"merge": {"io.kubernetes.pod.namespace": "kube-system"}}' \
+	"label 'io.kubernetes.pod.namespace=kube-system': namespace and cluster labels are set by velum, not by endpoints"
+refused 400 '{"merge": {"reserved:host": ""}}' "label 'reserved:host': reserved labels are set by velum"
+refused 400 '{"merge": {"nosuch:app": "x"}}' "'nosuch' is not a label source"
+refused 404 '{"merge": {"a": "b"}}' "no endpoint 'default/nosuch'" default/nosuch
+[ "$(revision)" = "$rev" ] || fail "a refused merge changed the revision"
+run 0 endpoint get racer -o json
+json 'sorted(j["labels"]) == sorted(["k8s:app=racer"] + ["k8s:k%d=v" % i for i in range(1, 9)]) and j["audit"] is False'
+n=$((n + 2))
+[ "$(api -X PATCH -d '{"merge": {"k1": null, "gone": null, "k8s:k2": "w", "container:extra": "1", "flag": ""}, "audit": true}' \
+	http://v/v1/endpoints/default/racer)" = 200 ] || fail "merge: $(cat "$T/api.out")"
+[ "$(api -X PATCH -d '{"merge": {}}' http://v/v1/endpoints/default/racer)" = 200 ] || fail "empty merge: $(cat "$T/api.out")"
+run 0 endpoint get racer -o json
+json 'sorted(j["labels"]) == sorted(["k8s:app=racer", "k8s:k2=w", "container:extra=1", "k8s:flag"] + ["k8s:k%d=v" % i for i in range(3, 9)]) and j["audit"] is True'
+# k- names a source and key as k=v does: extra- (k8s:) leaves container:extra alone
+run 0 endpoint label racer extra- k3-
+run 0 endpoint get racer -o json
+json '"container:extra=1" in j["labels"] and "k8s:k3=v" not in j["labels"]'
+run 0 endpoint label racer container:extra-
+run 0 endpoint get racer -o json
+json 'not any("extra" in l for l in j["labels"])'
+run 0 endpoint delete racer
+# an endpoint whose labels are not known yet (reserved:init) stays init until its first label
+run 0 endpoint create initer -l reserved:init
+run 0 endpoint label initer gone-
+run 0 endpoint get initer -o json
+json 'j["labels"] == ["reserved:init"] and j["identity"] == 5'
+run 0 endpoint label initer app=initer
+run 0 endpoint get initer -o json
+json 'j["labels"] == ["k8s:app=initer"] and j["identity"] > 255'
+run 0 endpoint delete initer
+
 # ---- audit modes ----------------------------------------------------------------------------------
 # per endpoint: would-be drops pass and are reported AUDIT
 run 0 endpoint config deathstar PolicyAuditMode=Enabled
@@ -433,9 +504,6 @@ for want in 'velum_drop_count_total{reason="Policy denied",direction="INGRESS"}'
 done
 
 # ---- raw API errors --------------------------------------------------------------------------------
-api() {
-	curl -s -o "$T/api.out" -w '%{http_code}' --unix-socket "$VELUM_SOCKET" "$@"
-}
 [ "$(api http://v/v1/nothing)" = 404 ] || fail "unknown path: not 404"
 [ "$(api -X POST -d '{not json' http://v/v1/endpoints)" = 400 ] || fail "bad JSON: not 400"
 [ "$(api -X POST -d '{"name":"x","colour":"red"}' http://v/v1/endpoints)" = 400 ] || fail "unknown field: not 400"
