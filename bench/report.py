@@ -76,7 +76,11 @@ DISTURBED = 0.10
 
 
 def others(d, o):
-    """(share of one CPU that other work took during run o, its top processes), or None."""
+    """(share of one CPU that other work took during run o, what took it), or None.
+
+    What: the hypervisor's steal and the other processes' shares, and the
+    processes that took most.
+    """
     p = os.path.join(d, "raw", o["_name"] + ".others")
     if not os.path.exists(p):
         return None
@@ -84,7 +88,11 @@ def others(d, o):
         v = f.read().split()
     if len(v) != 4 or not o.get("duration_s"):
         fail("%s: expected OTHER STEAL CLK_TCK TOP" % p)
-    return ((int(v[0]) + int(v[1])) / int(v[2]) / o["duration_s"], v[3])
+    cpu = int(v[2]) * o["duration_s"]
+    return ((int(v[0]) + int(v[1])) / cpu,
+            "steal %.0f %%, processes %.0f %%%s" % (
+                100 * int(v[1]) / cpu, 100 * int(v[0]) / cpu,
+                "" if v[3] == "-" else ": " + v[3]))
 
 
 def undisturbed(all_runs):
