@@ -202,36 +202,31 @@ static const char patch_usage[] =
 	"{\"[source:]key\": \"value\" or null, ...} (velum endpoint label's changes to them: "
 	"null removes), \"audit\"?: bool}";
 
-/*
- * A PATCH's merge object into set[] ("[source:]key[=value]" strings, new,
- * also counted in *nset) and rm[] (keys borrowed from mj, *nrm); both
- * arrays of json_object_size(mj) + 1.
- */
-static int merge_changes(json_t *mj, char **set, size_t *nset, const char **rm, size_t *nrm,
-			 struct errbuf *eb)
+int agent_api_label_members(json_t *obj, const char *field, bool nulls, bool bare_empty, char **set,
+			    size_t *nset, const char **rm, size_t *nrm, struct errbuf *eb)
 {
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(mj, k, v)
+	json_object_foreach(obj, k, v)
 	{
 		const char *val = json_string_value(v);
 
 		/* the key is the label's whole key: a '=' in it would move the value */
 		if (strchr(k, '='))
 			return errbuf_set(eb, -EINVAL,
-					  "merge: '%s': expected a label key \"[source:]key\" "
-					  "(its value is the member's)",
-					  k);
-		if (json_is_null(v)) {
+					  "%s: '%s': expected a label key (its value is the "
+					  "member's)",
+					  field, k);
+		if (nulls && json_is_null(v)) {
 			rm[(*nrm)++] = k;
 			continue;
 		}
 		if (!val)
-			return errbuf_set(eb, -EINVAL, "merge.%s: expected a string or null", k);
-		/* an empty value as a label list writes it: "key" (so "reserved:init" stays itself) */
-		if ((val[0] ? asprintf(&set[*nset], "%s=%s", k, val) :
-			      asprintf(&set[*nset], "%s", k)) < 0) {
+			return errbuf_set(eb, -EINVAL, "%s.%s: expected a string%s", field, k,
+					  nulls ? " or null" : "");
+		if ((bare_empty && !val[0] ? asprintf(&set[*nset], "%s", k) :
+					     asprintf(&set[*nset], "%s=%s", k, val)) < 0) {
 			set[*nset] = NULL;
 			return errbuf_set(eb, -ENOMEM, "out of memory");
 		}
@@ -264,7 +259,9 @@ enum MHD_Result agent_api_endpoint_patch(const struct api_call *call)
 	if (mj) {
 		set = calloc(json_object_size(mj) + 1, sizeof(*set));
 		rm = calloc(json_object_size(mj) + 1, sizeof(*rm));
-		err = set && rm ? merge_changes(mj, set, &nset, rm, &nrm, &eb) :
+		/* an empty value as a label list writes it: "key" (so "reserved:init" stays itself) */
+		err = set && rm ? agent_api_label_members(mj, "merge", true, true, set, &nset, rm,
+							  &nrm, &eb) :
 				  errbuf_set(&eb, -ENOMEM, "out of memory");
 	}
 	if (err)

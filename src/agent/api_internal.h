@@ -123,4 +123,15 @@ enum MHD_Result agent_api_policies_delete(const struct api_call *call);
 enum MHD_Result agent_api_trace(const struct api_call *call);
 enum MHD_Result agent_api_flows(const struct api_call *call);
 
+/*
+ * A PATCH's JSON object of labels ({"key": "value", ...}; with nulls, a
+ * null member too) as "key=value" strings into set[] (new, counted in
+ * *nset; with bare_empty an empty value is written "key") and the null
+ * members' keys into rm[] (borrowed from obj, *nrm); both arrays of
+ * json_object_size(obj) + 1. field names the object in errors; a key
+ * holding '=' is refused (its value would move).
+ */
+int agent_api_label_members(json_t *obj, const char *field, bool nulls, bool bare_empty, char **set,
+			    size_t *nset, const char **rm, size_t *nrm, struct errbuf *eb);
+
 #endif

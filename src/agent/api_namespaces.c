@@ -69,42 +69,12 @@ static const char patch_usage[] =
 	"or {\"merge\": {\"key\": \"value\" or null, ...}, \"overwrite\"?: bool} (kubectl "
 	"label: null removes)";
 
-/*
- * The labels of a PATCH body as "key=value" strings (owned[], also in lv[])
- * and the keys to remove (rm[], borrowed from lj); counts in *n, *nrm.
- * null values only where nulls is true (merge).
- */
-static int patch_labels(json_t *lj, bool nulls, const char **lv, char **owned, size_t *n,
-			const char **rm, size_t *nrm, struct errbuf *eb)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(lj, k, v)
-	{
-		if (nulls && json_is_null(v)) {
-			rm[(*nrm)++] = k;
-			continue;
-		}
-		if (!json_is_string(v))
-			return errbuf_set(eb, -EINVAL, "%s.%s: expected a string%s",
-					  nulls ? "merge" : "labels", k, nulls ? " or null" : "");
-		if (asprintf(&owned[*n], "%s=%s", k, json_string_value(v)) < 0) {
-			owned[*n] = NULL;
-			return errbuf_set(eb, -ENOMEM, "out of memory");
-		}
-		lv[*n] = owned[*n];
-		(*n)++;
-	}
-	return 0;
-}
-
 enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 {
 	struct agent *a = call->a;
 	json_t *lj = NULL, *mj = NULL, *out = NULL;
-	const char **lv = NULL, **rm = NULL;
-	char **owned = NULL;
+	const char **rm = NULL;
+	char **set = NULL;
 	size_t n = 0, nrm = 0, i, size;
 	int overwrite = 1;
 	struct errbuf eb;
@@ -117,17 +87,18 @@ enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 	    (lj && json_object_get(call->body, "overwrite")))
 		return agent_api_error(call, 400, patch_usage);
 	size = json_object_size(lj ? lj : mj) + 1;
-	lv = calloc(size, sizeof(*lv));
 	rm = calloc(size, sizeof(*rm));
-	owned = calloc(size, sizeof(*owned));
-	if (!lv || !rm || !owned)
+	set = calloc(size, sizeof(*set));
+	if (!rm || !set)
 		err = errbuf_set(&eb, -ENOMEM, "out of memory");
 	if (!err)
-		err = patch_labels(lj ? lj : mj, mj != NULL, lv, owned, &n, rm, &nrm, &eb);
+		err = agent_api_label_members(lj ? lj : mj, lj ? "labels" : "merge", mj != NULL,
+					      false, set, &n, rm, &nrm, &eb);
 	if (!err) {
 		pthread_mutex_lock(&a->wlock);
-		err = lj ? agent_namespace_label(a, call->arg, lv, n, &eb) :
-			   agent_namespace_merge(a, call->arg, lv, n, rm, nrm, overwrite, &eb);
+		err = lj ? agent_namespace_label(a, call->arg, (const char *const *)set, n, &eb) :
+			   agent_namespace_merge(a, call->arg, (const char *const *)set, n, rm, nrm,
+						 overwrite, &eb);
 		if (!err) {
 			const struct model_ns *ns = model_namespace(a->m, call->arg);
 
@@ -138,11 +109,10 @@ enum MHD_Result agent_api_namespace_patch(const struct api_call *call)
 		}
 		pthread_mutex_unlock(&a->wlock);
 	}
-	for (i = 0; owned && i < n; i++)
-		free(owned[i]);
-	free(owned);
+	for (i = 0; set && i < n; i++)
+		free(set[i]);
+	free(set);
 	free(rm);
-	free(lv);
 	if (err)
 		return agent_api_fail(call, err, &eb);
 	return agent_api_reply(call, 200, out);

@@ -196,12 +196,13 @@ static int retired_identities(struct agent *a, struct u32_vec *out, bool *moved)
 }
 
 /*
- * Endpoint ep_id's bridge into *item: its new entries plus its old entries
- * (a->m's) for the retired identities; *bridged says whether there were
- * such entries. A bridge over the map's capacity is the new entries alone.
+ * Endpoint ep_id's bridge into *item: its new entries (the first *n_new)
+ * followed by its old entries (a->m's) for the retired identities, so that
+ * the new state is the same arrays cut to *n_new. A bridge over the map's
+ * capacity is the new entries alone.
  */
 static int bridge_entries(struct agent *a, uint32_t ep_id, const struct u32_vec *retired,
-			  struct agent_apply_item *item, bool *bridged, struct errbuf *eb)
+			  struct agent_apply_item *item, size_t *n_new, struct errbuf *eb)
 {
 	const struct pol_mapstate *old = pol_engine_endpoint_state(model_engine(a->m), ep_id);
 	struct velum_policy_key *keys;
@@ -212,7 +213,7 @@ static int bridge_entries(struct agent *a, uint32_t ep_id, const struct u32_vec 
 
 	if (err)
 		return err;
-	*bridged = false;
+	*n_new = n;
 	for (i = 0; old && retired->n && i < old->n; i++) {
 		uint32_t id = ntohl(old->entries[i].key.identity);
 
@@ -238,7 +239,6 @@ static int bridge_entries(struct agent *a, uint32_t ep_id, const struct u32_vec 
 			keys[n] = old->entries[i].key;
 			vals[n++] = old->entries[i].val;
 		}
-		*bridged = true;
 	}
 	*item = (struct agent_apply_item){ ep_id, keys, vals, n };
 	return 0;
@@ -247,10 +247,10 @@ static int bridge_entries(struct agent *a, uint32_t ep_id, const struct u32_vec 
 int agent_apply_change(struct agent *a, const uint32_t *changed, size_t n,
 		       const struct agent_change *ch, struct errbuf *eb)
 {
-	struct u32_vec retired = { 0 }, again = { 0 };
-	struct agent_apply_item *items = NULL;
-	size_t i, k = 0;
-	bool moved, bridged;
+	struct u32_vec retired = { 0 };
+	struct agent_apply_item *items = NULL, *final = NULL;
+	size_t i, k = 0, nfinal = 0, *n_new = NULL;
+	bool moved;
 	int err = retired_identities(a, &retired, &moved);
 
 	if (!err && !moved) {
@@ -261,30 +261,37 @@ int agent_apply_change(struct agent *a, const uint32_t *changed, size_t n,
 			err = agent_apply_many(a, changed, n, eb);
 		goto out;
 	}
-	items = err ? NULL : calloc(n + 1, sizeof(*items));
-	if (!err && !items)
-		err = -ENOMEM;
+	if (!err) {
+		items = calloc(n + 1, sizeof(*items));
+		final = calloc(n + 1, sizeof(*final));
+		n_new = calloc(n + 1, sizeof(*n_new));
+		if (!items || !final || !n_new)
+			err = -ENOMEM;
+	}
 	for (i = 0; i < n && !err; i++) {
 		if (!model_endpoint_by_id(a->wm, changed[i]))
 			continue;
-		err = bridge_entries(a, changed[i], &retired, &items[k], &bridged, eb);
-		if (err)
-			break;
-		k++;
-		if (bridged)
-			err = vec_push(&again, changed[i]);
+		err = bridge_entries(a, changed[i], &retired, &items[k], &n_new[k], eb);
+		if (!err)
+			k++;
 	}
 	/* the maps (bridges) before the identities, the bridges' new state after */
 	if (!err)
 		err = apply_items(a, items, k, eb);
 	if (!err && ch && ch->kernel)
 		err = ch->kernel(a, ch->ctx, eb);
+	for (i = 0; i < k && !err; i++)
+		if (items[i].n > n_new[i]) {
+			final[nfinal] = items[i]; /* the same arrays, the bridge's tail cut */
+			final[nfinal++].n = n_new[i];
+		}
 	if (!err)
-		err = agent_apply_many(a, again.v, again.n, eb);
+		err = apply_items(a, final, nfinal, eb);
 out:
 	items_free(items, k);
+	free(final);
+	free(n_new);
 	vec_free(&retired);
-	vec_free(&again);
 	if (err == -ENOMEM && errbuf_empty(eb))
 		errbuf_set(eb, -ENOMEM, "out of memory");
 	return err;
